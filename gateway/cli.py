@@ -1,0 +1,86 @@
+"""The ``afgw`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from gateway import logs
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``main`` on uvloop where it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.app import serve
+    from gateway.config import ConfigError, load
+
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 2
+    run_loop(lambda: serve(config))
+    return 0
+
+
+def _cmd_smsc(args: argparse.Namespace) -> int:
+    from simulator.smsc import run_smsc
+
+    run_loop(lambda: run_smsc(args.host, args.port, system_id=args.system_id, password=args.password))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from simulator.demo import run_demo
+
+    return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="afgw", description="Anti-fraud carrier gateway for SMPP and SIP.")
+    parser.add_argument(
+        "--log-format", choices=("console", "json"), default="console", help="log line format"
+    )
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the gateway")
+    run.add_argument("-c", "--config", default="config/gateway.yaml", help="gateway.yaml to use")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="gateway, simulated SMSC and ESMEs on loopback, with a report")
+    demo.add_argument("--json", help="write the report as JSON to this file")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_cmd_demo)
+
+    smsc = sub.add_parser("smsc", help="run the simulated SMSC on its own")
+    smsc.add_argument("--host", default="127.0.0.1")
+    smsc.add_argument("--port", type=int, default=2776)
+    smsc.add_argument("--system-id", default="afgw")
+    smsc.add_argument("--password", default="secret")
+    smsc.set_defaults(func=_cmd_smsc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_format, args.log_level)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The gateway's configuration: typed, checked as a whole, every problem reported as file:line:col."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_file
+
+BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``errors`` lists each problem as ``file:line:col: message``."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 2775
+
+
+@dataclass(frozen=True, slots=True)
+class EsmeAccount:
+    system_id: str
+    password: str = field(repr=False)
+    allowed_networks: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
+    bind_types: frozenset[str] = BIND_TYPES
+    max_binds: int = 4
+    throughput: float = 100.0  # messages per second, over all binds of the account
+    window: int = 10
+    #: Destination prefixes of mobile-originated messages that this account receives.
+    mo_prefixes: tuple[str, ...] = ()
+
+    def allows(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.allowed_networks)
+
+
+@dataclass(frozen=True, slots=True)
+class SmscPeer:
+    host: str = "127.0.0.1"
+    port: int = 2776
+    system_id: str = "afgw"
+    password: str = field(default="", repr=False)
+    system_type: str = ""
+    binds: int = 2
+    bind_type: str = "transceiver"
+    window: int = 100
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConfig:
+    listen: Listen = Listen()
+    accounts: tuple[EsmeAccount, ...] = ()
+    smsc: SmscPeer = SmscPeer()
+    max_pdu_size: int = 7424
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 10.0
+    session_init_timeout: float = 10.0
+    #: How long a submit may wait for a free slot towards the SMSC before ESME_RTHROTTLED.
+    queue_timeout: float = 1.0
+    #: How long message ids are remembered to route receipts back.
+    receipt_ttl: float = 72 * 3600.0
+    receipt_max_entries: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    smpp: SmppConfig = SmppConfig()
+    source: str = "<defaults>"
+
+
+def load(path: str | Path) -> GatewayConfig:
+    """Read and check a gateway.yaml; raises ConfigError listing every problem found."""
+    reader = Reader()
+    try:
+        doc = load_file(path, collect=reader.errors)
+    except SourceErrors as exc:
+        raise ConfigError([str(e) for e in exc.errors]) from None
+    if doc is None:
+        doc = LocatedDict()
+        doc.location = Location(str(path), 1, 1)
+        doc.key_locations, doc.value_locations = {}, {}
+    if not isinstance(doc, LocatedDict):
+        raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
+    reader.keys(doc, {"smpp"})
+    smpp_section = reader.mapping(doc, "smpp")
+    smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
+    try:
+        reader.check()
+    except SourceErrors as exc:
+        raise ConfigError([str(e) for e in exc.errors]) from None
+    return GatewayConfig(smpp=smpp, source=str(path))
+
+
+def _positive(reader: Reader, d: LocatedDict, key: str, kind: type, default: Any) -> Any:
+    value = reader.get(d, key, kind, default)
+    if value is not None and value <= 0:
+        reader.error(d.where(key), f"{key}: must be greater than zero, got {value}")
+        return default
+    return value
+
+
+def _port(reader: Reader, d: LocatedDict, key: str, default: int) -> int:
+    value: int = reader.get(d, key, int, default)
+    if not 0 <= value <= 65535:
+        reader.error(d.where(key), f"{key}: {value} is not a TCP port (0..65535)")
+        return default
+    return value
+
+
+def _password(reader: Reader, d: LocatedDict, what: str) -> str:
+    """A password given inline or, better, through the environment variable ``password_env`` names."""
+    if "password_env" in d:
+        name = reader.get(d, "password_env", str, "")
+        value = os.environ.get(name or "")
+        if value is None:
+            reader.error(d.where("password_env"), f"{what}: environment variable {name!r} is not set")
+            return ""
+        return value
+    if "password" not in d:
+        return ""
+    password: str = reader.get(d, "password", str)
+    if password is not None and len(password.encode("latin-1", "replace")) > 8:
+        reader.error(d.where("password"), f"{what}: SMPP passwords are at most 8 octets")
+    return password or ""
+
+
+def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
+    reader.keys(
+        d,
+        {
+            "listen",
+            "accounts",
+            "smsc",
+            "max_pdu_size",
+            "enquire_link_interval",
+            "response_timeout",
+            "session_init_timeout",
+            "queue_timeout",
+            "receipt_ttl",
+            "receipt_max_entries",
+        },
+    )
+    defaults = SmppConfig()
+    listen = defaults.listen
+    if (section := reader.mapping(d, "listen")) is not None:
+        reader.keys(section, {"host", "port"})
+        listen = Listen(reader.get(section, "host", str, "127.0.0.1"), _port(reader, section, "port", 2775))
+    accounts: list[EsmeAccount] = []
+    seen: dict[str, Location] = {}
+    for item, where in reader.items(d, "accounts"):
+        if not isinstance(item, LocatedDict):
+            reader.error(where, "each account must be a mapping")
+            continue
+        account = _account(reader, item)
+        if account is None:
+            continue
+        if account.system_id in seen:
+            reader.error(
+                where,
+                f"duplicate account {account.system_id!r}",
+                f"first at line {seen[account.system_id].line}",
+            )
+        seen[account.system_id] = where
+        accounts.append(account)
+    smsc = defaults.smsc
+    if (section := reader.mapping(d, "smsc")) is not None:
+        smsc = _smsc(reader, section)
+    max_pdu = _positive(reader, d, "max_pdu_size", int, defaults.max_pdu_size)
+    if max_pdu < 16 or max_pdu > 1 << 20:
+        reader.error(d.where("max_pdu_size"), "max_pdu_size: must be between 16 and 1048576")
+        max_pdu = defaults.max_pdu_size
+    return SmppConfig(
+        listen=listen,
+        accounts=tuple(accounts),
+        smsc=smsc,
+        max_pdu_size=max_pdu,
+        enquire_link_interval=_positive(
+            reader, d, "enquire_link_interval", float, defaults.enquire_link_interval
+        ),
+        response_timeout=_positive(reader, d, "response_timeout", float, defaults.response_timeout),
+        session_init_timeout=_positive(
+            reader, d, "session_init_timeout", float, defaults.session_init_timeout
+        ),
+        queue_timeout=_positive(reader, d, "queue_timeout", float, defaults.queue_timeout),
+        receipt_ttl=_positive(reader, d, "receipt_ttl", float, defaults.receipt_ttl),
+        receipt_max_entries=_positive(reader, d, "receipt_max_entries", int, defaults.receipt_max_entries),
+    )
+
+
+def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
+    reader.keys(
+        d,
+        {
+            "system_id",
+            "password",
+            "password_env",
+            "allowed_networks",
+            "bind_types",
+            "max_binds",
+            "throughput",
+            "window",
+            "mo_prefixes",
+        },
+        required=("system_id",),
+    )
+    system_id = reader.get(d, "system_id", str)
+    if system_id is None:
+        return None
+    if len(system_id.encode("latin-1", "replace")) > 15:
+        reader.error(d.where("system_id"), "system_id: SMPP system ids are at most 15 octets")
+    if "password" not in d and "password_env" not in d:
+        reader.error(d.location, f"account {system_id!r}: give password or password_env")
+    password = _password(reader, d, f"account {system_id!r}")
+    networks: list[Network] = []
+    for item, where in reader.items(d, "allowed_networks"):
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            reader.error(where, f"allowed_networks: {item!r} is not an address or network", "e.g. 10.0.0.0/8")
+    bind_types: set[str] = set()
+    for item, where in reader.items(d, "bind_types"):
+        if item not in BIND_TYPES:
+            reader.error(where, f"bind_types: {item!r} is not one of {', '.join(sorted(BIND_TYPES))}")
+        else:
+            bind_types.add(item)
+    prefixes: list[str] = []
+    for item, where in reader.items(d, "mo_prefixes"):
+        if not isinstance(item, str):
+            reader.error(where, f"mo_prefixes: expected a string, got {item!r}", f"quote it: '{item}'")
+        else:
+            prefixes.append(item)
+    defaults = EsmeAccount(system_id="", password="")
+    return EsmeAccount(
+        system_id=system_id,
+        password=password,
+        allowed_networks=tuple(networks) if "allowed_networks" in d else defaults.allowed_networks,
+        bind_types=frozenset(bind_types) if "bind_types" in d else defaults.bind_types,
+        max_binds=_positive(reader, d, "max_binds", int, defaults.max_binds),
+        throughput=_positive(reader, d, "throughput", float, defaults.throughput),
+        window=_positive(reader, d, "window", int, defaults.window),
+        mo_prefixes=tuple(prefixes),
+    )
+
+
+def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
+    reader.keys(
+        d,
+        {
+            "host",
+            "port",
+            "system_id",
+            "password",
+            "password_env",
+            "system_type",
+            "binds",
+            "bind_type",
+            "window",
+            "reconnect_initial",
+            "reconnect_max",
+        },
+    )
+    defaults = SmscPeer()
+    bind_type = reader.get(d, "bind_type", str, defaults.bind_type)
+    if bind_type not in BIND_TYPES:
+        reader.error(
+            d.where("bind_type"), f"bind_type: {bind_type!r} is not one of {', '.join(sorted(BIND_TYPES))}"
+        )
+        bind_type = defaults.bind_type
+    return SmscPeer(
+        host=reader.get(d, "host", str, defaults.host),
+        port=_port(reader, d, "port", defaults.port),
+        system_id=reader.get(d, "system_id", str, defaults.system_id),
+        password=_password(reader, d, "smsc") if ("password" in d or "password_env" in d) else "",
+        system_type=reader.get(d, "system_type", str, defaults.system_type),
+        binds=_positive(reader, d, "binds", int, defaults.binds),
+        bind_type=bind_type,
+        window=_positive(reader, d, "window", int, defaults.window),
+        reconnect_initial=_positive(reader, d, "reconnect_initial", float, defaults.reconnect_initial),
+        reconnect_max=_positive(reader, d, "reconnect_max", float, defaults.reconnect_max),
+    )

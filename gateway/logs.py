@@ -1,0 +1,50 @@
+"""Structured logging: JSON lines for machines, a readable console for people.
+
+Context is bound per session and per message with structlog's contextvars, so every line a relay task
+writes carries the ESME's system_id, the peer address and the message_id without passing them around.
+Secrets never reach a log: PDUs hide their passwords in repr, and ``drop_secrets`` masks any event
+key that names one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "authorization"})
+
+
+def drop_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in event.keys() & _SECRET_KEYS:
+        event[key] = "***"
+    return event
+
+
+def configure(fmt: str = "console", level: str = "info", stream: Any = None) -> None:
+    """Set up structlog once per process. ``fmt`` is ``console`` or ``json``."""
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            drop_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

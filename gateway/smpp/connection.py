@@ -1,0 +1,218 @@
+"""The asyncio glue around one ``SmppSession``: feed bytes, drain events, transmit, re-arm the timer.
+
+A ``Handler`` receives the events. ``request`` sends a request and returns a future for its response,
+so relays can await the far side's answer without holding any protocol state of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from gateway.logs import get_logger
+from protocols.errors import LocalProtocolError, RemoteProtocolError
+from protocols.smpp.pdu import Pdu
+from protocols.smpp.session import (
+    ConnectionClosed,
+    ErrorAnswered,
+    Event,
+    ResponseTimedOut,
+    SessionInitTimedOut,
+    SmppSession,
+    State,
+)
+
+log = get_logger("afgw.smpp")
+
+#: Stop reading from a peer whose responses we cannot write out fast enough.
+_HIGH_WATER = 1 << 20
+
+
+class Handler(Protocol):
+    def connected(self, conn: SmppConnection) -> None: ...
+    def event(self, conn: SmppConnection, event: Pdu) -> None: ...
+    def closed(self, conn: SmppConnection) -> None: ...
+
+
+class ResponseTimeout(Exception):
+    """The peer did not answer a request in time."""
+
+
+class ConnectionGone(Exception):
+    """The connection closed before the peer answered."""
+
+
+class SmppConnection(asyncio.Protocol):
+    def __init__(self, session: SmppSession, handler: Handler, loop: asyncio.AbstractEventLoop) -> None:
+        self.session = session
+        self.handler = handler
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("?", 0)
+        self.log: Any = log
+        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.closed = loop.create_future()
+        #: Application state attached by the handler (the account, the bind's role, ...).
+        self.context: Any = None
+
+    # --- asyncio.Protocol --------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = (str(peer[0]), int(peer[1]))
+        self.log = log.bind(peer=f"{self.peer[0]}:{self.peer[1]}")
+        self.handler.connected(self)
+        self._rearm()
+
+    def data_received(self, data: bytes) -> None:
+        self.session.receive_data(data)
+        self._drain()
+
+    def eof_received(self) -> bool:
+        self.session.receive_data(b"")
+        self._drain()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.session.connection_lost()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionGone("connection closed before the response"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.handler.closed(self)
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return (
+            self.transport is not None
+            and not self.transport.is_closing()
+            and self.session.state is not State.CLOSED
+        )
+
+    def send(self, pdu: Pdu, *, sequence_number: int | None = None) -> None:
+        """Send a response (or a request whose answer nobody awaits)."""
+        if not self.is_open:
+            return
+        assert self.transport is not None
+        try:
+            self.transport.write(self.session.send(pdu, sequence_number=sequence_number))
+        except LocalProtocolError as exc:
+            self.log.warning("smpp.send_refused", error=str(exc), command=type(pdu).__name__)
+            return
+        self._after_io()
+
+    def request(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+        """Send a request with a fresh sequence number; the future resolves to the response PDU."""
+        fut: asyncio.Future[Pdu] = self.loop.create_future()
+        if not self.is_open:
+            fut.set_exception(ConnectionGone("connection is not open"))
+            return fut
+        assert self.transport is not None
+        seq = self.session.next_sequence_number()
+        self.transport.write(self.session.send(pdu, sequence_number=seq))
+        self._pending[seq] = fut
+        self._rearm()
+        return fut
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        session = self.session
+        while True:
+            try:
+                event = session.next_event()
+            except RemoteProtocolError as exc:
+                self.log.warning("smpp.stream_broken", error=str(exc))
+                self._flush()
+                self.close()
+                return
+            if event is None:
+                break
+            self._dispatch(event)
+        self._after_io()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, Pdu):
+            if event.is_response:
+                fut = self._pending.pop(event.sequence_number, None)
+                if fut is not None:
+                    if not fut.done():
+                        fut.set_result(event)
+                    return
+            self.handler.event(self, event)
+        elif isinstance(event, ResponseTimedOut):
+            fut = self._pending.pop(event.request.sequence_number, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(ResponseTimeout(f"no response to {type(event.request).__name__}"))
+            if self.session.state is State.CLOSED:
+                self.log.warning("smpp.link_timeout")
+        elif isinstance(event, ErrorAnswered):
+            self.log.info(
+                "smpp.error_answered",
+                command_id=f"{event.command_id:#010x}",
+                sequence_number=event.sequence_number,
+                status=f"{event.status:#04x}",
+                reason=event.reason,
+            )
+        elif isinstance(event, SessionInitTimedOut):
+            self.log.info("smpp.bind_timeout")
+        elif isinstance(event, ConnectionClosed):
+            pass
+
+    def _after_io(self) -> None:
+        self._flush()
+        if self.session.state is State.CLOSED:
+            self.close()
+            return
+        transport = self.transport
+        if transport is not None and transport.get_write_buffer_size() > _HIGH_WATER:
+            transport.pause_reading()
+            self.loop.call_later(0.01, self._maybe_resume)
+        self._rearm()
+
+    def _maybe_resume(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > _HIGH_WATER // 2:
+            self.loop.call_later(0.01, self._maybe_resume)
+        else:
+            transport.resume_reading()
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _rearm(self) -> None:
+        # A timer that fires early is harmless (handle_timer acts only on what is due, then we re-arm),
+        # so a later deadline never costs a cancel: the enquire_link deadline moves with every read.
+        when = self.session.get_timer()
+        if when is None or (self._timer_at is not None and self._timer_at <= when):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.session.handle_timer(self.loop.time())
+        self._drain()

@@ -1,0 +1,196 @@
+"""The SMPP server that ESMEs bind to: authentication, bind limits and the registry of live binds."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass, field, replace
+
+from gateway.config import EsmeAccount, SmppConfig
+from gateway.limits import FailureBackoff, TokenBucket
+from gateway.logs import get_logger
+from gateway.smpp.connection import SmppConnection
+from protocols.smpp.constants import CommandId, CommandStatus
+from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, response_to
+from protocols.smpp.session import Role, SessionConfig, SmppSession
+
+log = get_logger("afgw.esme")
+
+_BIND_TYPE = {
+    CommandId.BIND_TRANSMITTER: "transmitter",
+    CommandId.BIND_RECEIVER: "receiver",
+    CommandId.BIND_TRANSCEIVER: "transceiver",
+}
+#: Compared against when the system_id is unknown, so that both failures take the same time.
+_DUMMY_PASSWORD = b"\x00" * 8
+GATEWAY_SYSTEM_ID = "afgw"
+
+
+@dataclass
+class EsmeBind:
+    """What the gateway knows about one ESME connection once it has bound."""
+
+    account: EsmeAccount
+    bind_type: str
+    bucket: TokenBucket
+    log: object = field(default=None)
+
+    @property
+    def can_receive(self) -> bool:
+        return self.bind_type in ("receiver", "transceiver")
+
+    @property
+    def can_transmit(self) -> bool:
+        return self.bind_type in ("transmitter", "transceiver")
+
+
+class EsmeRegistry:
+    """Live binds per system_id; picks a receiving bind round-robin."""
+
+    def __init__(self) -> None:
+        self._binds: dict[str, list[SmppConnection]] = {}
+        self._turn: dict[str, int] = {}
+
+    def add(self, system_id: str, conn: SmppConnection) -> None:
+        self._binds.setdefault(system_id, []).append(conn)
+
+    def remove(self, system_id: str, conn: SmppConnection) -> None:
+        conns = self._binds.get(system_id, [])
+        if conn in conns:
+            conns.remove(conn)
+
+    def count(self, system_id: str) -> int:
+        return len(self._binds.get(system_id, ()))
+
+    def receiver(self, system_id: str) -> SmppConnection | None:
+        """A bound connection of ``system_id`` that may receive and has room in its window."""
+        conns = self._binds.get(system_id, [])
+        n = len(conns)
+        start = self._turn.get(system_id, 0)
+        for i in range(n):
+            conn = conns[(start + i) % n]
+            ctx = conn.context
+            if (
+                isinstance(ctx, EsmeBind)
+                and ctx.can_receive
+                and conn.is_open
+                and conn.session.window_available
+            ):
+                self._turn[system_id] = (start + i + 1) % n
+                return conn
+        return None
+
+
+class EsmeServer:
+    """Accepts ESME connections, authenticates binds, and hands bound traffic to ``on_request``."""
+
+    def __init__(
+        self,
+        config: SmppConfig,
+        registry: EsmeRegistry,
+        on_request: object,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.config = config
+        self.accounts = {a.system_id: a for a in config.accounts}
+        self.registry = registry
+        self.loop = loop
+        self._on_request = on_request
+        self.backoff = FailureBackoff()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._server: asyncio.Server | None = None
+        self._session_config = SessionConfig(
+            enquire_link_interval=config.enquire_link_interval,
+            response_timeout=config.response_timeout,
+            session_init_timeout=config.session_init_timeout,
+            max_pdu_size=config.max_pdu_size,
+            window=10,
+            inbound_window=10,
+        )
+
+    async def start(self, host: str, port: int) -> None:
+        loop = self.loop
+
+        def make() -> SmppConnection:
+            session = SmppSession(Role.SMSC, clock=loop.time, config=self._session_config)
+            return SmppConnection(session, self, loop)
+
+        self._server = await loop.create_server(make, host, port, reuse_address=True)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # --- Handler ------------------------------------------------------------------------------------
+
+    def connected(self, conn: SmppConnection) -> None:
+        conn.log = conn.log.bind(side="esme")
+        conn.log.debug("esme.connected")
+
+    def closed(self, conn: SmppConnection) -> None:
+        ctx = conn.context
+        if isinstance(ctx, EsmeBind):
+            self.registry.remove(ctx.account.system_id, conn)
+            conn.log.info("esme.unbound")
+
+    def event(self, conn: SmppConnection, event: Pdu) -> None:
+        if isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
+            delay = self.backoff.delay(conn.peer[0], self.loop.time())
+            if delay > 0:
+                conn.log.info("esme.bind_delayed", delay=delay)
+                self.loop.call_later(delay, self._bind, conn, event)
+            else:
+                self._bind(conn, event)
+        elif not event.is_response:
+            self._on_request(conn, event)  # type: ignore[operator]
+
+    # --- binding ------------------------------------------------------------------------------------
+
+    def _bind(self, conn: SmppConnection, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> None:
+        if not conn.is_open:
+            return
+        source = conn.peer[0]
+        bind_type = _BIND_TYPE[pdu.command_id]
+        status, why = self._authorise(pdu, source, bind_type)
+        blog = conn.log.bind(system_id=pdu.system_id, bind_type=bind_type)
+        conn.send(response_to(pdu, status, system_id=GATEWAY_SYSTEM_ID))
+        if status != CommandStatus.ESME_ROK:
+            self.backoff.failed(source, self.loop.time())
+            blog.warning("esme.bind_refused", status=CommandStatus(status).name, reason=why)
+            conn.close()
+            return
+        self.backoff.succeeded(source)
+        account = self.accounts[pdu.system_id]
+        bucket = self._buckets.get(account.system_id)
+        if bucket is None:
+            bucket = self._buckets[account.system_id] = TokenBucket(account.throughput, now=self.loop.time())
+        conn.context = EsmeBind(account, bind_type, bucket, blog)
+        conn.log = blog
+        conn.session.config = replace(
+            conn.session.config, window=account.window, inbound_window=account.window
+        )
+        self.registry.add(account.system_id, conn)
+        blog.info("esme.bound")
+
+    def _authorise(
+        self, pdu: BindTransmitter | BindReceiver | BindTransceiver, source: str, bind_type: str
+    ) -> tuple[int, str]:
+        account = self.accounts.get(pdu.system_id)
+        expected = account.password.encode("latin-1", "replace") if account else _DUMMY_PASSWORD
+        password_ok = hmac.compare_digest(expected, pdu.password.encode("latin-1", "replace"))
+        if account is None or not password_ok:
+            # The same answer for an unknown system_id as for a wrong password: probes learn nothing.
+            return CommandStatus.ESME_RINVPASWD, "bad credentials"
+        if not account.allows(source):
+            return CommandStatus.ESME_RBINDFAIL, "source address not allowed"
+        if bind_type not in account.bind_types:
+            return CommandStatus.ESME_RBINDFAIL, f"bind type {bind_type} not allowed"
+        if self.registry.count(account.system_id) >= account.max_binds:
+            return CommandStatus.ESME_RBINDFAIL, f"already {account.max_binds} binds"
+        return CommandStatus.ESME_ROK, ""

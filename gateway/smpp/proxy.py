@@ -1,0 +1,281 @@
+"""The SMPP proxy: ESMEs on one side, the SMSC on the other, every message inspected on the way.
+
+Relay rules, all of which a carrier relies on:
+- an ESME hears ESME_ROK only after the SMSC said so, with the SMSC's message_id; the SMSC's response
+  is relayed as is, only its sequence number changes;
+- requests are relayed PDU for PDU: every field and optional parameter byte for byte, in order;
+- a receipt goes back to a bind of the ESME that sent the original message; a mobile-originated
+  message goes to the account whose ``mo_prefixes`` match its destination (longest prefix wins);
+- when the SMSC cannot take a message the ESME is told to retry (ESME_RTHROTTLED for a full window or
+  a rate limit, ESME_RMSGQFUL when the SMSC is unreachable), never told yes and dropped;
+- when no bind of the receiving ESME can take a delivery, the SMSC is told ESME_RX_T_APPN so that it
+  retries later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from gateway.config import GatewayConfig
+from gateway.inspection import Action, PassThrough, SmsInspector, SmsMessage
+from gateway.logs import get_logger
+from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
+from gateway.smpp.smsc_pool import SmscBusy, SmscPool, SmscUnavailable
+from gateway.store import AuditRecord, MemoryStore, Store
+from protocols.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
+from protocols.smpp.pdu import (
+    AlertNotification,
+    CancelSm,
+    DataSm,
+    DeliverSm,
+    Pdu,
+    QuerySm,
+    ReplaceSm,
+    SubmitMulti,
+    SubmitSm,
+    response_to,
+)
+
+log = get_logger("afgw.proxy")
+
+_S = CommandStatus
+_RECEIPT_ID = re.compile(rb"id:([0-9A-Za-z\-]+)")
+_OWNED = {
+    CommandId.QUERY_SM: _S.ESME_RQUERYFAIL,
+    CommandId.CANCEL_SM: _S.ESME_RCANCELFAIL,
+    CommandId.REPLACE_SM: _S.ESME_RREPLACEFAIL,
+}
+
+
+def receipted_message_id(pdu: DeliverSm | DataSm) -> str | None:
+    """The id a receipt or acknowledgement refers to: the TLV if present, else the ``id:`` text."""
+    value = pdu.tlv(Tag.RECEIPTED_MESSAGE_ID)
+    if value is not None:
+        return value.rstrip(b"\x00").decode("latin-1")
+    match = _RECEIPT_ID.search(pdu.payload)
+    return match.group(1).decode("ascii") if match else None
+
+
+def is_receipt(pdu: DeliverSm | DataSm) -> bool:
+    """Delivery receipts, SME acknowledgements and intermediate notifications (esm_class bits 2-5)."""
+    return bool(pdu.esm_class & EsmClass.TYPE_MASK)
+
+
+class SmppProxy:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        inspector: SmsInspector | None = None,
+        store: Store | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.config = config
+        smpp = config.smpp
+        self.loop = loop or asyncio.get_running_loop()
+        self.inspector: SmsInspector = inspector or PassThrough()
+        self.store: Store = store or MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
+        self.registry = EsmeRegistry()
+        self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop)
+        self.pool = SmscPool(smpp, self._from_smsc, self.loop)
+        # Longest prefix first, so that 1069012 wins over 10690.
+        self._mo_routes = sorted(
+            ((prefix, a.system_id) for a in smpp.accounts for prefix in a.mo_prefixes),
+            key=lambda r: -len(r[0]),
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        listen = self.config.smpp.listen
+        await self.server.start(listen.host, listen.port)
+        self.pool.start()
+        log.info("smpp.listening", host=listen.host, port=self.server.port)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.pool.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: object) -> None:
+        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- from the ESMEs -----------------------------------------------------------------------------
+
+    def _from_esme(self, conn: SmppConnection, pdu: Pdu) -> None:
+        bind = conn.context
+        if not isinstance(bind, EsmeBind):  # the session refuses unbound traffic before it gets here
+            conn.send(response_to(pdu, _S.ESME_RINVBNDSTS))
+            return
+        if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
+            if not bind.bucket.take(self.loop.time()):
+                conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+                return
+            self._spawn(self._submit(conn, bind, pdu))
+        elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
+            self._spawn(self._ancillary(conn, bind, pdu))
+        else:
+            conn.send(response_to(pdu, _S.ESME_RINVCMDID))
+
+    async def _submit(
+        self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm
+    ) -> None:
+        system_id = bind.account.system_id
+        if isinstance(pdu, SubmitMulti):
+            destinations = tuple(getattr(d, "addr", getattr(d, "name", "")) for d in pdu.dest_addresses)
+        else:
+            destinations = (pdu.destination_addr,)
+        message = SmsMessage(
+            pdu, direction="mt", system_id=system_id, source=pdu.source_addr, destinations=destinations
+        )
+        decision = await self.inspector.inspect_sms(message)
+        if decision.action is Action.BLOCK:
+            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason)
+            return
+        try:
+            resp = await self.pool.send(pdu)
+        except SmscBusy:
+            conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+            return
+        except (SmscUnavailable, ConnectionGone, ResponseTimeout) as exc:
+            conn.log.info("smpp.submit_deferred", reason=type(exc).__name__)
+            conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
+            return
+        self._answer_esme(conn, pdu, resp)
+        message_id = getattr(resp, "message_id", "")
+        if resp.command_status == _S.ESME_ROK and message_id:
+            self.store.remember_message(message_id, system_id, self.loop.time())
+
+    def _answer_esme(self, conn: SmppConnection, request: Pdu, resp: Pdu) -> None:
+        if resp.command_id == request.command_id | 0x80000000:
+            conn.send(resp, sequence_number=request.sequence_number)
+        else:  # a generic_nack from the SMSC still answers the ESME with the response it expects
+            conn.send(response_to(request, resp.command_status))
+
+    def _refuse(
+        self,
+        conn: SmppConnection,
+        pdu: Pdu,
+        system_id: str,
+        message: SmsMessage,
+        rules: tuple[str, ...],
+        reason: str,
+    ) -> None:
+        conn.send(response_to(pdu, _S.ESME_RSUBMITFAIL))
+        self.store.audit(
+            AuditRecord(
+                "sms.blocked",
+                self.loop.time(),
+                {
+                    "system_id": system_id,
+                    "source": message.source,
+                    "destinations": list(message.destinations),
+                    "text": message.text,
+                    "rules": list(rules),
+                    "reason": reason,
+                },
+            )
+        )
+        conn.log.warning("sms.blocked", rules=list(rules), source=message.source)
+
+    async def _ancillary(
+        self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm
+    ) -> None:
+        # Only the ESME that submitted a message may query, cancel or replace it.
+        owner = self.store.owner_of(pdu.message_id, self.loop.time())
+        if owner != bind.account.system_id:
+            conn.log.info("smpp.not_owner", message_id=pdu.message_id, command=type(pdu).__name__)
+            conn.send(response_to(pdu, _OWNED[pdu.command_id]))
+            return
+        try:
+            resp = await self.pool.send(pdu)
+        except SmscBusy:
+            conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+            return
+        except (SmscUnavailable, ConnectionGone, ResponseTimeout):
+            conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
+            return
+        self._answer_esme(conn, pdu, resp)
+
+    # --- from the SMSC ------------------------------------------------------------------------------
+
+    def _from_smsc(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if isinstance(pdu, DeliverSm | DataSm):
+            self._spawn(self._deliver(conn, pdu))
+        elif isinstance(pdu, AlertNotification):
+            system_id = self._mo_route(pdu.esme_addr)
+            target = self.registry.receiver(system_id) if system_id else None
+            if target is not None:
+                target.send(pdu, sequence_number=target.session.next_sequence_number())
+            else:
+                conn.log.info("smpp.alert_unrouted", esme_addr=pdu.esme_addr)
+        else:
+            conn.send(response_to(pdu, _S.ESME_RINVCMDID))
+
+    def _mo_route(self, destination: str) -> str | None:
+        for prefix, system_id in self._mo_routes:
+            if destination.startswith(prefix):
+                return system_id
+        return None
+
+    async def _deliver(self, smsc: SmppConnection, pdu: DeliverSm | DataSm) -> None:
+        now = self.loop.time()
+        if is_receipt(pdu):
+            message_id = receipted_message_id(pdu)
+            system_id = self.store.owner_of(message_id, now) if message_id else None
+            kind = "receipt"
+        else:
+            message_id = None
+            system_id = self._mo_route(pdu.destination_addr)
+            kind = "mo"
+        dlog = smsc.log.bind(kind=kind, message_id=message_id, system_id=system_id)
+        if system_id is None:
+            # Nobody asked for it: tell the SMSC permanently, so that it does not retry forever.
+            dlog.warning("smpp.delivery_unrouted", destination=pdu.destination_addr)
+            smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
+            return
+        if kind == "mo":
+            message = SmsMessage(
+                pdu,
+                direction="mo",
+                system_id=system_id,
+                source=pdu.source_addr,
+                destinations=(pdu.destination_addr,),
+            )
+            decision = await self.inspector.inspect_sms(message)
+            if decision.action is Action.BLOCK:
+                smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
+                self.store.audit(
+                    AuditRecord(
+                        "sms.blocked",
+                        self.loop.time(),
+                        {
+                            "direction": "mo",
+                            "source": pdu.source_addr,
+                            "text": message.text,
+                            "rules": list(decision.rules),
+                        },
+                    )
+                )
+                dlog.warning("sms.blocked", rules=list(decision.rules))
+                return
+        target = self.registry.receiver(system_id)
+        if target is None:
+            dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
+            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            return
+        try:
+            resp = await target.request(pdu)
+        except (ConnectionGone, ResponseTimeout) as exc:
+            dlog.info("smpp.delivery_deferred", reason=type(exc).__name__)
+            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            return
+        if resp.command_id == pdu.command_id | 0x80000000:
+            smsc.send(resp, sequence_number=pdu.sequence_number)
+        else:
+            smsc.send(response_to(pdu, resp.command_status))

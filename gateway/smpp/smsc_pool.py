@@ -1,0 +1,199 @@
+"""The gateway's binds to the SMSC: N sessions kept up with back-off, requests spread over their windows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import deque
+from collections.abc import Callable
+
+from gateway.config import SmppConfig
+from gateway.logs import get_logger
+from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from protocols.smpp.constants import CommandId
+from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind
+from protocols.smpp.session import Role, SessionConfig, SmppSession
+
+log = get_logger("afgw.smsc")
+
+_BIND_PDUS = {"transmitter": BindTransmitter, "receiver": BindReceiver, "transceiver": BindTransceiver}
+
+
+class SmscUnavailable(Exception):
+    """No bind to the SMSC is up."""
+
+
+class SmscBusy(Exception):
+    """Every bind to the SMSC has a full window, and none freed up in time."""
+
+
+DeliverHandler = Callable[[SmppConnection, Pdu], None]
+
+
+class SmscPool:
+    def __init__(
+        self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.config = config
+        self.peer = config.smsc
+        self.loop = loop
+        self._on_request = on_request
+        self._binds: list[SmppConnection | None] = [None] * self.peer.binds
+        self._tasks: list[asyncio.Task[None]] = []
+        self._next = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._stopping = False
+        self.up = asyncio.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [self.loop.create_task(self._keep_bound(i)) for i in range(self.peer.binds)]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for conn in self._binds:
+            if conn is not None and conn.is_open and conn.session.can_send(CommandId.UNBIND):
+                with contextlib.suppress(TimeoutError, ConnectionGone, ResponseTimeout):
+                    await asyncio.wait_for(conn.request(Unbind()), 1.0)
+            if conn is not None:
+                conn.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def bound_count(self) -> int:
+        return sum(1 for c in self._binds if c is not None and c.session.bound)
+
+    async def _keep_bound(self, slot: int) -> None:
+        delay = self.peer.reconnect_initial
+        slog = log.bind(smsc=f"{self.peer.host}:{self.peer.port}", bind=slot)
+        while not self._stopping:
+            conn: SmppConnection | None = None
+            try:
+                conn = await self._connect()
+                bind_cls = _BIND_PDUS[self.peer.bind_type]
+                resp = await asyncio.wait_for(
+                    conn.request(
+                        bind_cls(
+                            system_id=self.peer.system_id,
+                            password=self.peer.password,
+                            system_type=self.peer.system_type,
+                        )
+                    ),
+                    self.config.response_timeout,
+                )
+                if resp.command_status != 0:
+                    slog.error("smsc.bind_refused", status=f"{resp.command_status:#04x}")
+                else:
+                    slog.info("smsc.bound", bind_type=self.peer.bind_type)
+                    delay = self.peer.reconnect_initial
+                    self._binds[slot] = conn
+                    self.up.set()
+                    self._wake(len(self._waiters))
+                    await conn.closed
+                    slog.warning("smsc.connection_lost")
+            except (OSError, TimeoutError, ConnectionGone, ResponseTimeout) as exc:
+                slog.warning(
+                    "smsc.connect_failed", error=str(exc) or type(exc).__name__, retry_in=round(delay, 2)
+                )
+            finally:
+                self._binds[slot] = None
+                if conn is not None:
+                    conn.close()
+                if self.bound_count == 0:
+                    self.up.clear()
+            if self._stopping:
+                return
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.peer.reconnect_max)
+
+    async def _connect(self) -> SmppConnection:
+        cfg = self.config
+        session_config = SessionConfig(
+            enquire_link_interval=cfg.enquire_link_interval,
+            response_timeout=cfg.response_timeout,
+            window=self.peer.window,
+            inbound_window=self.peer.window,
+            max_pdu_size=cfg.max_pdu_size,
+        )
+        loop = self.loop
+
+        def make() -> SmppConnection:
+            return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop)
+
+        _transport, conn = await asyncio.wait_for(
+            loop.create_connection(make, self.peer.host, self.peer.port), cfg.response_timeout
+        )
+        return conn
+
+    # --- Handler: what the SMSC sends us ------------------------------------------------------------
+
+    def connected(self, conn: SmppConnection) -> None:
+        conn.log = conn.log.bind(side="smsc")
+
+    def event(self, conn: SmppConnection, event: Pdu) -> None:
+        if not event.is_response:
+            self._on_request(conn, event)
+
+    def closed(self, conn: SmppConnection) -> None:
+        self._wake(len(self._waiters))
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    def _pick(self) -> SmppConnection | None:
+        binds = self._binds
+        n = len(binds)
+        for i in range(n):
+            conn = binds[(self._next + i) % n]
+            if conn is not None and conn.session.bound and conn.session.window_available > 0:
+                self._next = (self._next + i + 1) % n
+                return conn
+        return None
+
+    def _wake(self, count: int = 1) -> None:
+        while count > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                count -= 1
+
+    def _freed(self, _fut: asyncio.Future[Pdu]) -> None:
+        if self._waiters:
+            self._wake()
+
+    async def send(self, pdu: Pdu) -> Pdu:
+        """Send a request to the SMSC and return its response.
+
+        Raises SmscUnavailable when no bind is up, SmscBusy when every window stays full for
+        ``queue_timeout``, and ConnectionGone or ResponseTimeout when the SMSC did not answer.
+        """
+        conn = self._pick()
+        if conn is None:
+            conn = await self._wait_for_slot()
+        fut = conn.request(pdu)
+        fut.add_done_callback(self._freed)
+        return await fut
+
+    async def _wait_for_slot(self) -> SmppConnection:
+        deadline = self.loop.time() + self.config.queue_timeout
+        while True:
+            if self.bound_count == 0:
+                raise SmscUnavailable("no bind to the SMSC is up")
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                raise SmscBusy("every bind to the SMSC has a full window")
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+            conn = self._pick()
+            if conn is not None:
+                return conn

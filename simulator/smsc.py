@@ -1,0 +1,344 @@
+"""A simulated SMSC: accepts binds, stores each message in the inbox of the handset it is for,
+answers with message ids, sends delivery receipts when asked, and can inject mobile-originated
+messages. It keeps its store across ``restart``, as a real SMSC keeps its queue across a reboot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from protocols.smpp import text
+from protocols.smpp.constants import CommandStatus, DataCoding, EsmClass, Tag
+from protocols.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    CancelSm,
+    DataSm,
+    DeliverSm,
+    Pdu,
+    QuerySm,
+    ReplaceSm,
+    SubmitMulti,
+    SubmitSm,
+    Tlv,
+    response_to,
+)
+from protocols.smpp.session import Role, SessionConfig, SmppSession
+
+_S = CommandStatus
+# message_state values (SMPP 3.4 section 5.2.28)
+ENROUTE, DELIVERED, DELETED = 1, 2, 4
+
+
+@dataclass
+class StoredSms:
+    """One message as the handset's inbox holds it (concatenated parts already joined)."""
+
+    message_id: str
+    source: str
+    destination: str
+    text: str
+    data_coding: int
+    flash: bool
+    tlvs: tuple[Tlv, ...]
+    parts: int = 1
+    state: int = DELIVERED
+    system_id: str = ""
+
+
+@dataclass
+class SmscStats:
+    submitted: int = 0
+    refused: int = 0
+    receipts_sent: int = 0
+    mo_sent: int = 0
+
+
+@dataclass
+class _Bind:
+    system_id: str
+    bind_type: str
+
+
+@dataclass
+class SimulatedSmsc:
+    system_id: str = "afgw"
+    password: str = "secret"
+    #: How message ids look: "hex" (upper case), "dec", or "uuid"-like text.
+    id_format: str = "hex"
+    #: How receipts quote the id: "same", "lower" or "dec" (to exercise id matching in relays).
+    receipt_id_format: str = "same"
+    receipt_delay: float = 0.0
+    window: int = 100
+    #: Refuse every submit with this status (0: accept); for tests of error relaying.
+    refuse_status: int = 0
+    inboxes: dict[str, list[StoredSms]] = field(default_factory=dict)
+    by_id: dict[str, StoredSms] = field(default_factory=dict)
+    #: Every PDU received, as decoded, for tests that check byte-exact relaying.
+    received: list[Pdu] = field(default_factory=list)
+    stats: SmscStats = field(default_factory=SmscStats)
+    record: bool = True
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(0x10000)
+        self._server: asyncio.AbstractServer | None = None
+        self._conns: set[SmppConnection] = set()
+        self._reassembler = text.Reassembler()
+        self._parts: dict[tuple[str, str, int], list[str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        config = SessionConfig(window=self.window, inbound_window=self.window, enquire_link_interval=None)
+
+        def make() -> SmppConnection:
+            return SmppConnection(SmppSession(Role.SMSC, clock=loop.time, config=config), self, loop)
+
+        self._server = await loop.create_server(make, host, port or self.port, reuse_address=True)
+        self.host = host
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection, as a crash would; the store survives."""
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._conns):
+                if conn.transport is not None:
+                    conn.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def restart(self, downtime: float = 0.0) -> None:
+        await self.stop()
+        if downtime:
+            await asyncio.sleep(downtime)
+        await self.start(self.host, self.port)
+
+    # --- inspection for tests -----------------------------------------------------------------------
+
+    def inbox(self, number: str) -> list[StoredSms]:
+        return self.inboxes.get(number, [])
+
+    @property
+    def bound(self) -> int:
+        return sum(1 for c in self._conns if c.session.bound)
+
+    # --- Handler ------------------------------------------------------------------------------------
+
+    def connected(self, conn: SmppConnection) -> None:
+        self._conns.add(conn)
+
+    def closed(self, conn: SmppConnection) -> None:
+        self._conns.discard(conn)
+
+    def event(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if self.record:
+            self.received.append(pdu)
+        if isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver):
+            ok = pdu.system_id == self.system_id and hmac.compare_digest(pdu.password, self.password)
+            conn.send(response_to(pdu, _S.ESME_ROK if ok else _S.ESME_RINVPASWD, system_id="simsmsc"))
+            if ok:
+                conn.context = _Bind(pdu.system_id, type(pdu).__name__)
+            else:
+                conn.close()
+        elif isinstance(pdu, SubmitSm | DataSm):
+            self._submit(conn, pdu, (pdu.destination_addr,))
+        elif isinstance(pdu, SubmitMulti):
+            self._submit(conn, pdu, tuple(getattr(d, "addr", "") for d in pdu.dest_addresses))
+        elif isinstance(pdu, QuerySm):
+            sms = self.by_id.get(pdu.message_id)
+            if sms is None:
+                conn.send(response_to(pdu, _S.ESME_RQUERYFAIL))
+            else:
+                conn.send(response_to(pdu, message_id=pdu.message_id, message_state=sms.state))
+        elif isinstance(pdu, CancelSm):
+            sms = self.by_id.get(pdu.message_id)
+            if sms is None:
+                conn.send(response_to(pdu, _S.ESME_RCANCELFAIL))
+            else:
+                sms.state = DELETED
+                conn.send(response_to(pdu))
+        elif isinstance(pdu, ReplaceSm):
+            sms = self.by_id.get(pdu.message_id)
+            if sms is None:
+                conn.send(response_to(pdu, _S.ESME_RREPLACEFAIL))
+            else:
+                sms.text = text.decode(pdu.short_message, sms.data_coding)
+                conn.send(response_to(pdu))
+        elif not pdu.is_response:
+            conn.send(response_to(pdu, _S.ESME_RINVCMDID))
+
+    # --- messages -----------------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        n = next(self._ids)
+        if self.id_format == "dec":
+            return str(n)
+        return format(n, "X")
+
+    def _submit(
+        self, conn: SmppConnection, pdu: SubmitSm | DataSm | SubmitMulti, destinations: tuple[str, ...]
+    ) -> None:
+        if self.refuse_status:
+            self.stats.refused += 1
+            conn.send(response_to(pdu, self.refuse_status))
+            return
+        message_id = self._new_id()
+        self.stats.submitted += 1
+        payload = pdu.payload
+        esm_class = pdu.esm_class
+        try:
+            info, body = text.parse_concat(payload, esm_class, pdu.tlvs)
+        except Exception:
+            conn.send(response_to(pdu, _S.ESME_RINVMSGLEN))
+            return
+        conn.send(response_to(pdu, message_id=message_id))
+        flash = pdu.data_coding in (DataCoding.GSM7_CLASS0, DataCoding.UCS2_CLASS0)
+        system_id = conn.context.system_id if isinstance(conn.context, _Bind) else ""
+        for dest in destinations:
+            if info is not None:
+                key = (pdu.source_addr, dest)
+                self._parts.setdefault((pdu.source_addr, dest, info.ref), []).append(message_id)
+                whole = self._reassembler.add(key, info, body, time.monotonic())
+                if whole is None:
+                    sms = StoredSms(
+                        message_id, pdu.source_addr, dest, "", pdu.data_coding, flash, pdu.tlvs, 0
+                    )
+                    self.by_id[message_id] = sms
+                    continue
+                ids = self._parts.pop((pdu.source_addr, dest, info.ref), [message_id])
+                sms = StoredSms(
+                    message_id,
+                    pdu.source_addr,
+                    dest,
+                    text.decode(whole, pdu.data_coding),
+                    pdu.data_coding,
+                    flash,
+                    pdu.tlvs,
+                    info.total,
+                    system_id=system_id,
+                )
+                for mid in ids:
+                    self.by_id[mid] = sms
+            else:
+                sms = StoredSms(
+                    message_id,
+                    pdu.source_addr,
+                    dest,
+                    text.decode(body, pdu.data_coding),
+                    pdu.data_coding,
+                    flash,
+                    pdu.tlvs,
+                    system_id=system_id,
+                )
+                self.by_id[message_id] = sms
+            self.inboxes.setdefault(dest, []).append(sms)
+        if pdu.registered_delivery & 0x03 == 0x01:  # receipt on final outcome; this one succeeded
+            self._spawn(self._send_receipt(conn, pdu, message_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _quoted(self, message_id: str) -> str:
+        if self.receipt_id_format == "lower":
+            return message_id.lower()
+        if self.receipt_id_format == "dec" and self.id_format == "hex":
+            return str(int(message_id, 16))
+        return message_id
+
+    async def _send_receipt(
+        self, conn: SmppConnection, pdu: SubmitSm | DataSm | SubmitMulti, message_id: str
+    ) -> None:
+        if self.receipt_delay:
+            await asyncio.sleep(self.receipt_delay)
+        quoted = self._quoted(message_id)
+        stamp = time.strftime("%y%m%d%H%M", time.gmtime())
+        body = (
+            f"id:{quoted} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} stat:DELIVRD err:000 text:"
+        )
+        receipt = DeliverSm(
+            source_addr=getattr(pdu, "destination_addr", ""),
+            destination_addr=pdu.source_addr,
+            esm_class=EsmClass.TYPE_DELIVERY_RECEIPT,
+            short_message=body.encode("ascii"),
+            tlvs=(
+                Tlv(Tag.RECEIPTED_MESSAGE_ID, quoted.encode("ascii") + b"\x00"),
+                Tlv(Tag.MESSAGE_STATE, bytes([DELIVERED])),
+            ),
+        )
+        target = conn if conn.is_open and conn.session.can_send(receipt.command_id) else self._receiver()
+        if target is None:
+            return
+        try:
+            await target.request(receipt)
+            self.stats.receipts_sent += 1
+        except (ConnectionGone, ResponseTimeout):
+            pass
+
+    def _receiver(self) -> SmppConnection | None:
+        for conn in self._conns:
+            if conn.is_open and conn.session.can_send(DeliverSm.command_id) and conn.session.window_available:
+                return conn
+        return None
+
+    async def inject_mo(
+        self,
+        source: str,
+        destination: str,
+        message: str | bytes,
+        *,
+        data_coding: int | None = None,
+        tlvs: tuple[Tlv, ...] = (),
+    ) -> int:
+        """Deliver a mobile-originated message to a bound receiver; returns the deliver_sm_resp status."""
+        if isinstance(message, str):
+            alphabet = text.choose_alphabet(message)
+            body = text.encode(message, alphabet)
+            coding = text.data_coding_for(alphabet) if data_coding is None else data_coding
+        else:
+            body, coding = message, data_coding or 0
+        conn = self._receiver()
+        if conn is None:
+            raise ConnectionGone("no bound receiver to deliver to")
+        pdu = DeliverSm(
+            source_addr=source,
+            destination_addr=destination,
+            data_coding=coding,
+            short_message=body,
+            tlvs=tlvs,
+        )
+        resp = await conn.request(pdu)
+        self.stats.mo_sent += 1
+        return resp.command_status
+
+
+async def run_smsc(host: str, port: int, *, system_id: str, password: str) -> None:
+    """Run the simulated SMSC until interrupted, printing each stored message."""
+    smsc = SimulatedSmsc(system_id=system_id, password=password)
+    await smsc.start(host, port)
+    print(f"simulated SMSC listening on {smsc.host}:{smsc.port} (system_id {system_id})", flush=True)
+    seen = 0
+    try:
+        while True:
+            await asyncio.sleep(0.2)
+            stored = [sms for box in smsc.inboxes.values() for sms in box]
+            for sms in stored[seen:]:
+                print(f"stored {sms.message_id}: {sms.source} -> {sms.destination}: {sms.text}", flush=True)
+            seen = len(stored)
+    finally:
+        await smsc.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -85,10 +86,9 @@ class SmpplibEsme:
 
     def listen_in_background(self) -> None:
         def loop() -> None:
-            try:
+            # The socket closes under it at the end of a test.
+            with contextlib.suppress(Exception):
                 self.client.listen()
-            except Exception:  # the socket closes under it at the end of a test
-                pass
 
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()

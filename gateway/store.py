@@ -16,20 +16,24 @@ _HEX = re.compile(r"[0-9a-f]+")
 _DEC = re.compile(r"[0-9]+")
 
 
+def canonical_message_id(message_id: str) -> str:
+    """The form under which an id is stored: no NULs or spaces, lower case, no leading zeros."""
+    return message_id.strip().strip("\x00").lower().lstrip("0") or "0"
+
+
 def message_id_keys(message_id: str) -> tuple[str, ...]:
-    """The forms under which a message id may come back in a receipt.
+    """The stored forms a receipt's id may stand for.
 
     SMSCs answer submit_sm with an id in one form and quote it in receipts in another: hexadecimal
-    versus decimal, upper versus lower case, with or without leading zeros.
+    versus decimal, upper versus lower case, with or without leading zeros. The exact form is tried
+    first, then the id read as decimal and written in hexadecimal, then the reverse.
     """
-    mid = message_id.strip().strip("\x00").lower()
+    mid = canonical_message_id(message_id)
     keys = [mid]
     if _DEC.fullmatch(mid):
         keys.append(format(int(mid), "x"))
-        keys.append(str(int(mid)))
     if _HEX.fullmatch(mid) and len(mid) <= 32:
         keys.append(str(int(mid, 16)))
-        keys.append(format(int(mid, 16), "x"))
     return tuple(dict.fromkeys(keys))
 
 
@@ -57,11 +61,14 @@ class MemoryStore:
         self._max_audit = max_audit
 
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
+        # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
+        # than submissions.
         owners = self._owners
-        for key in message_id_keys(message_id):
-            owners[key] = (system_id, now)
+        key = canonical_message_id(message_id)
+        if key in owners:
             owners.move_to_end(key)
-        while len(owners) > self.max_entries:
+        owners[key] = (system_id, now)
+        if len(owners) > self.max_entries:
             owners.popitem(last=False)
 
     def owner_of(self, message_id: str, now: float) -> str | None:

@@ -85,6 +85,8 @@ class SimulatedSmsc:
     received: list[Pdu] = field(default_factory=list)
     stats: SmscStats = field(default_factory=SmscStats)
     record: bool = True
+    #: Keep message contents in the inboxes; a benchmark turns this off to measure the relay alone.
+    keep_messages: bool = True
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(0x10000)
@@ -198,6 +200,9 @@ class SimulatedSmsc:
             return
         message_id = self._new_id()
         self.stats.submitted += 1
+        if not self.keep_messages:
+            conn.send(response_to(pdu, message_id=message_id))
+            return
         payload = pdu.payload
         esm_class = pdu.esm_class
         try:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
+from functools import partial
 
 from gateway.config import GatewayConfig
-from gateway.inspection import Action, PassThrough, SmsInspector, SmsMessage
+from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
@@ -116,36 +118,62 @@ class SmppProxy:
             if not bind.bucket.take(self.loop.time()):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
                 return
-            self._spawn(self._submit(conn, bind, pdu))
+            self._submit(conn, bind, pdu)
         elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
             self._spawn(self._ancillary(conn, bind, pdu))
         else:
             conn.send(response_to(pdu, _S.ESME_RINVCMDID))
 
-    async def _submit(
-        self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm
-    ) -> None:
-        system_id = bind.account.system_id
+    def _submit(self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm) -> None:
+        # A chain of callbacks rather than a task per message: at full window the relay handles tens of
+        # thousands of these a second, and a task costs more than the whole relay step.
         if isinstance(pdu, SubmitMulti):
             destinations = tuple(getattr(d, "addr", getattr(d, "name", "")) for d in pdu.dest_addresses)
         else:
             destinations = (pdu.destination_addr,)
         message = SmsMessage(
-            pdu, direction="mt", system_id=system_id, source=pdu.source_addr, destinations=destinations
+            pdu,
+            direction="mt",
+            system_id=bind.account.system_id,
+            source=pdu.source_addr,
+            destinations=destinations,
         )
-        decision = await self.inspector.inspect_sms(message)
+        result = self.inspector.inspect_sms(message)
+        if isinstance(result, Decision):
+            self._relay_submit(conn, bind, pdu, message, result)
+        else:
+            self._spawn(self._submit_after(conn, bind, pdu, message, result))
+
+    async def _submit_after(
+        self,
+        conn: SmppConnection,
+        bind: EsmeBind,
+        pdu: SubmitSm | SubmitMulti | DataSm,
+        message: SmsMessage,
+        pending: Awaitable[Decision],
+    ) -> None:
+        self._relay_submit(conn, bind, pdu, message, await pending)
+
+    def _relay_submit(
+        self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, message: SmsMessage, decision: Decision
+    ) -> None:
         if decision.action is Action.BLOCK:
-            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason)
+            self._refuse(conn, pdu, bind.account.system_id, message, decision.rules, decision.reason)
             return
-        try:
-            resp = await self.pool.send(pdu)
-        except SmscBusy:
-            conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+        self.pool.submit(pdu).add_done_callback(partial(self._submitted, conn, bind.account.system_id, pdu))
+
+    def _submitted(self, conn: SmppConnection, system_id: str, pdu: Pdu, fut: asyncio.Future[Pdu]) -> None:
+        exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
+        if exc is not None:
+            if isinstance(exc, SmscBusy):
+                conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+            else:
+                # The SMSC may or may not have the message: a temporary error makes the ESME retry, so
+                # at worst it is sent twice, never lost.
+                conn.log.info("smpp.submit_deferred", reason=type(exc).__name__)
+                conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
             return
-        except (SmscUnavailable, ConnectionGone, ResponseTimeout) as exc:
-            conn.log.info("smpp.submit_deferred", reason=type(exc).__name__)
-            conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
-            return
+        resp = fut.result()
         self._answer_esme(conn, pdu, resp)
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _S.ESME_ROK and message_id:
@@ -247,7 +275,7 @@ class SmppProxy:
                 source=pdu.source_addr,
                 destinations=(pdu.destination_addr,),
             )
-            decision = await self.inspector.inspect_sms(message)
+            decision = await decide(self.inspector, message)
             if decision.action is Action.BLOCK:
                 smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
                 self.store.audit(

@@ -94,7 +94,8 @@ class SmscPool:
                     self.up.set()
                     self._wake(len(self._waiters))
                     await conn.closed
-                    slog.warning("smsc.connection_lost")
+                    if not self._stopping:
+                        slog.warning("smsc.connection_lost")
             except (OSError, TimeoutError, ConnectionGone, ResponseTimeout) as exc:
                 slog.warning(
                     "smsc.connect_failed", error=str(exc) or type(exc).__name__, retry_in=round(delay, 2)
@@ -164,15 +165,25 @@ class SmscPool:
         if self._waiters:
             self._wake()
 
-    async def send(self, pdu: Pdu) -> Pdu:
-        """Send a request to the SMSC and return its response.
+    def submit(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+        """Send a request to the SMSC; the future resolves to its response.
 
-        Raises SmscUnavailable when no bind is up, SmscBusy when every window stays full for
-        ``queue_timeout``, and ConnectionGone or ResponseTimeout when the SMSC did not answer.
+        It fails with SmscUnavailable when no bind is up, SmscBusy when every window stays full for
+        ``queue_timeout``, and ConnectionGone or ResponseTimeout when the SMSC did not answer. When a
+        window has room, no task is created: the future is the connection's own.
         """
         conn = self._pick()
         if conn is None:
-            conn = await self._wait_for_slot()
+            return self.loop.create_task(self._send_when_free(pdu))
+        fut = conn.request(pdu)
+        fut.add_done_callback(self._freed)
+        return fut
+
+    async def send(self, pdu: Pdu) -> Pdu:
+        return await self.submit(pdu)
+
+    async def _send_when_free(self, pdu: Pdu) -> Pdu:
+        conn = await self._wait_for_slot()
         fut = conn.request(pdu)
         fut.add_done_callback(self._freed)
         return await fut

@@ -292,9 +292,8 @@ async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> Non
     lat_direct = await paced(smsc_port, direct_creds, args.rate, args.latency_messages)
     lat_gw = await paced(gw_port, gw_creds, args.rate, args.latency_messages)
 
-    print(
-        f"SMPP throughput: {args.binds} binds, window {args.window}, {args.messages} UCS2 submit_sm with a vendor TLV"
-    )
+    load = f"{args.binds} binds, window {args.window}, {args.messages} UCS2 submit_sm with a vendor TLV"
+    print(f"SMPP throughput: {load}")
     print(f"{'path':<28}{'msg/s':>10}{'ok':>9}{'refused':>9}")
     print(f"{'ESMEs -> SMSC (direct)':<28}{direct_rate:>10.0f}{direct_tally.ok:>9}{direct_tally.refused:>9}")
     print(f"{'ESMEs -> gateway -> SMSC':<28}{gw_rate:>10.0f}{gw_tally.ok:>9}{gw_tally.refused:>9}")

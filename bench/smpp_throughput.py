@@ -49,9 +49,7 @@ def smsc_process(ports: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-
     from simulator.smsc import SimulatedSmsc
 
     async def main() -> None:
-        smsc = SimulatedSmsc(
-            system_id="afgw", password="secret", keep_messages=False, record=False, window=1000
-        )
+        smsc = SimulatedSmsc(system_id="afgw", password="secret", keep_messages=False, record=False, window=1000)
         await smsc.start("127.0.0.1", 0)
         ports.put(smsc.port)
         while not stop.is_set():
@@ -136,9 +134,7 @@ class LoadBind(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         transport.write(
-            encode(
-                BindTransceiver(sequence_number=0x7FFFFF00, system_id=self.system_id, password=self.password)
-            )
+            encode(BindTransceiver(sequence_number=0x7FFFFF00, system_id=self.system_id, password=self.password))
         )
 
     def send(self, count: int) -> None:
@@ -297,9 +293,7 @@ async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> Non
     print(f"{'path':<28}{'msg/s':>10}{'ok':>9}{'refused':>9}")
     print(f"{'ESMEs -> SMSC (direct)':<28}{direct_rate:>10.0f}{direct_tally.ok:>9}{direct_tally.refused:>9}")
     print(f"{'ESMEs -> gateway -> SMSC':<28}{gw_rate:>10.0f}{gw_tally.ok:>9}{gw_tally.refused:>9}")
-    print(
-        f"ratio gateway/direct: {gw_rate / direct_rate:.2f}   (target >= 0.5; gateway target >= 10000 msg/s)"
-    )
+    print(f"ratio gateway/direct: {gw_rate / direct_rate:.2f}   (target >= 0.5; gateway target >= 10000 msg/s)")
     print()
     print(f"Latency at a paced {args.rate:.0f} msg/s, {args.latency_messages} messages")
     print(f"{'path':<28}{'p50 ms':>10}{'p99 ms':>10}")
@@ -313,9 +307,7 @@ async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> Non
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--messages", type=int, default=60000)
@@ -329,9 +321,7 @@ def main() -> int:
     smsc = ctx.Process(target=smsc_process, args=(ports, stop), daemon=True)
     smsc.start()
     smsc_port = ports.get(timeout=30)
-    gw = ctx.Process(
-        target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop), daemon=True
-    )
+    gw = ctx.Process(target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop), daemon=True)
     gw.start()
     gw_port = ports.get(timeout=30)
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")

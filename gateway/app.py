@@ -15,9 +15,7 @@ log = get_logger("afgw")
 
 
 class Gateway:
-    def __init__(
-        self, config: GatewayConfig, *, inspector: SmsInspector | None = None, store: Store | None = None
-    ):
+    def __init__(self, config: GatewayConfig, *, inspector: SmsInspector | None = None, store: Store | None = None):
         self.config = config
         self._inspector = inspector
         self._store = store

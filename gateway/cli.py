@@ -49,9 +49,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afgw", description="Anti-fraud carrier gateway for SMPP and SIP.")
-    parser.add_argument(
-        "--log-format", choices=("console", "json"), default="console", help="log line format"
-    )
+    parser.add_argument("--log-format", choices=("console", "json"), default="console", help="log line format")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     sub = parser.add_subparsers(dest="command", required=True)
 

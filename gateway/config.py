@@ -190,13 +190,9 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
         accounts=tuple(accounts),
         smsc=smsc,
         max_pdu_size=max_pdu,
-        enquire_link_interval=_positive(
-            reader, d, "enquire_link_interval", float, defaults.enquire_link_interval
-        ),
+        enquire_link_interval=_positive(reader, d, "enquire_link_interval", float, defaults.enquire_link_interval),
         response_timeout=_positive(reader, d, "response_timeout", float, defaults.response_timeout),
-        session_init_timeout=_positive(
-            reader, d, "session_init_timeout", float, defaults.session_init_timeout
-        ),
+        session_init_timeout=_positive(reader, d, "session_init_timeout", float, defaults.session_init_timeout),
         queue_timeout=_positive(reader, d, "queue_timeout", float, defaults.queue_timeout),
         receipt_ttl=_positive(reader, d, "receipt_ttl", float, defaults.receipt_ttl),
         receipt_max_entries=_positive(reader, d, "receipt_max_entries", int, defaults.receipt_max_entries),
@@ -278,9 +274,7 @@ def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
     defaults = SmscPeer()
     bind_type = reader.get(d, "bind_type", str, defaults.bind_type)
     if bind_type not in BIND_TYPES:
-        reader.error(
-            d.where("bind_type"), f"bind_type: {bind_type!r} is not one of {', '.join(sorted(BIND_TYPES))}"
-        )
+        reader.error(d.where("bind_type"), f"bind_type: {bind_type!r} is not one of {', '.join(sorted(BIND_TYPES))}")
         bind_type = defaults.bind_type
     return SmscPeer(
         host=reader.get(d, "host", str, defaults.host),

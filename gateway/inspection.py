@@ -44,9 +44,7 @@ class SmsMessage:
 
     __slots__ = ("_text", "destinations", "direction", "pdu", "source", "system_id")
 
-    def __init__(
-        self, pdu: Pdu, *, direction: str, system_id: str, source: str, destinations: tuple[str, ...]
-    ):
+    def __init__(self, pdu: Pdu, *, direction: str, system_id: str, source: str, destinations: tuple[str, ...]):
         self.pdu = pdu
         self.direction = direction  # "mt" (from an ESME towards handsets) or "mo" (from the SMSC)
         self.system_id = system_id

@@ -54,9 +54,9 @@ class FailureBackoff:
         if now - last > self.forget_after:
             self._failures.pop(source, None)
             return 0.0
-        if count < self.free:
+        if count == 0 or count < self.free:
             return 0.0
-        return float(min(self.cap, self.base * (2 ** (count - self.free))))
+        return float(min(self.cap, self.base * (2 ** (count - max(self.free, 1)))))
 
     def failed(self, source: str, now: float) -> None:
         count, last = self._failures.pop(source, (0, now))

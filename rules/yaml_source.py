@@ -73,9 +73,7 @@ class LocatedList(list[Any]):
 
 
 _INT = re.compile(r"[-+]?[0-9]+$|0x[0-9a-fA-F]+$|0o[0-7]+$")
-_FLOAT = re.compile(
-    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|[-+]?\.(inf|Inf|INF)$|\.(nan|NaN|NAN)$"
-)
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|[-+]?\.(inf|Inf|INF)$|\.(nan|NaN|NAN)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULL = {"~", "null", "Null", "NULL", ""}
 
@@ -128,9 +126,7 @@ class _Builder:
                 continue
             key = self.build(key_node)
             if not isinstance(key, str):
-                self.errors.append(
-                    SourceError(self.loc(key_node), f"keys must be strings, not {type(key).__name__}")
-                )
+                self.errors.append(SourceError(self.loc(key_node), f"keys must be strings, not {type(key).__name__}"))
                 continue
             if key in result:
                 first = result.key_locations[key]
@@ -200,9 +196,7 @@ class Reader:
         if self.errors:
             raise SourceErrors(sorted(self.errors, key=lambda e: (e.location.line, e.location.column)))
 
-    def keys(
-        self, d: LocatedDict, allowed: set[str] | frozenset[str], required: tuple[str, ...] = ()
-    ) -> None:
+    def keys(self, d: LocatedDict, allowed: set[str] | frozenset[str], required: tuple[str, ...] = ()) -> None:
         for key in d:
             if key not in allowed:
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)

@@ -68,12 +68,8 @@ async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int
         smpp=SmppConfig(
             listen=Listen("127.0.0.1", 0),
             accounts=(
-                EsmeAccount(
-                    system_id="bank", password="bankpw", window=20, throughput=5000, mo_prefixes=("10690",)
-                ),
-                EsmeAccount(
-                    system_id="shop", password="shoppw", window=20, throughput=5000, mo_prefixes=("10691",)
-                ),
+                EsmeAccount(system_id="bank", password="bankpw", window=20, throughput=5000, mo_prefixes=("10690",)),
+                EsmeAccount(system_id="shop", password="shoppw", window=20, throughput=5000, mo_prefixes=("10691",)),
             ),
             smsc=SmscPeer(port=smsc.port, system_id="afgw", password="secret", binds=2),
         ),
@@ -124,20 +120,14 @@ async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int
             if i % 25 == 0:
                 jobs.append(send(bank, "10690", handset, _LONG, True))
             elif rng.random() < 0.6:
-                jobs.append(
-                    send(bank, "10690", handset, rng.choice(_BANK_TEXTS).format(**fields), rng.random() < 0.5)
-                )
+                jobs.append(send(bank, "10690", handset, rng.choice(_BANK_TEXTS).format(**fields), rng.random() < 0.5))
             else:
-                jobs.append(
-                    send(shop, "10691", handset, rng.choice(_SHOP_TEXTS).format(**fields), rng.random() < 0.5)
-                )
+                jobs.append(send(shop, "10691", handset, rng.choice(_SHOP_TEXTS).format(**fields), rng.random() < 0.5))
         await asyncio.gather(*(paced(job) for job in jobs))
 
         mo_sent = 20
         mo_statuses = [
-            await smsc.inject_mo(
-                f"86139{rng.randrange(10**8):08d}", rng.choice(("10690", "10691")) + "1", "收到，谢谢"
-            )
+            await smsc.inject_mo(f"86139{rng.randrange(10**8):08d}", rng.choice(("10690", "10691")) + "1", "收到，谢谢")
             for _ in range(mo_sent)
         ]
         await asyncio.sleep(0.2)  # receipts are sent after the submit_sm_resp
@@ -169,9 +159,7 @@ async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int
                     1
                     for esme, other in ((bank, "shop"), (shop, "bank"))
                     for d in esme.delivered
-                    if d.esm_class & 0x04
-                    and receipts_requested[other]
-                    and not receipts_requested[esme.system_id]
+                    if d.esm_class & 0x04 and receipts_requested[other] and not receipts_requested[esme.system_id]
                 ),
                 "mo_sent": mo_sent,
                 "mo_routed": mo_routed,
@@ -189,9 +177,7 @@ async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int
         text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
         await asyncio.to_thread(Path(json_path).write_text, text, encoding="utf-8")
     sms = report["sms"]
-    ok_run = (
-        sms["delivered"] == sms["accepted"] and sms["mo_routed"] == mo_sent and not sms["receipts_misrouted"]
-    )
+    ok_run = sms["delivered"] == sms["accepted"] and sms["mo_routed"] == mo_sent and not sms["receipts_misrouted"]
     return 0 if ok_run else 1
 
 

@@ -69,9 +69,7 @@ class SimulatedEsme:
             return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=config), self, loop)
 
         _transport, self.conn = await loop.create_connection(make, self.host, self.port)
-        resp = await self.conn.request(
-            _BINDS[self.bind_type](system_id=self.system_id, password=self.password)
-        )
+        resp = await self.conn.request(_BINDS[self.bind_type](system_id=self.system_id, password=self.password))
         if resp.command_status != CommandStatus.ESME_ROK:
             self.conn.close()
             raise BindRefused(resp.command_status)

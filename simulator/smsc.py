@@ -219,9 +219,7 @@ class SimulatedSmsc:
                 self._parts.setdefault((pdu.source_addr, dest, info.ref), []).append(message_id)
                 whole = self._reassembler.add(key, info, body, time.monotonic())
                 if whole is None:
-                    sms = StoredSms(
-                        message_id, pdu.source_addr, dest, "", pdu.data_coding, flash, pdu.tlvs, 0
-                    )
+                    sms = StoredSms(message_id, pdu.source_addr, dest, "", pdu.data_coding, flash, pdu.tlvs, 0)
                     self.by_id[message_id] = sms
                     continue
                 ids = self._parts.pop((pdu.source_addr, dest, info.ref), [message_id])
@@ -266,16 +264,12 @@ class SimulatedSmsc:
             return str(int(message_id, 16))
         return message_id
 
-    async def _send_receipt(
-        self, conn: SmppConnection, pdu: SubmitSm | DataSm | SubmitMulti, message_id: str
-    ) -> None:
+    async def _send_receipt(self, conn: SmppConnection, pdu: SubmitSm | DataSm | SubmitMulti, message_id: str) -> None:
         if self.receipt_delay:
             await asyncio.sleep(self.receipt_delay)
         quoted = self._quoted(message_id)
         stamp = time.strftime("%y%m%d%H%M", time.gmtime())
-        body = (
-            f"id:{quoted} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} stat:DELIVRD err:000 text:"
-        )
+        body = f"id:{quoted} sub:001 dlvrd:001 submit date:{stamp} done date:{stamp} stat:DELIVRD err:000 text:"
         receipt = DeliverSm(
             source_addr=getattr(pdu, "destination_addr", ""),
             destination_addr=pdu.source_addr,

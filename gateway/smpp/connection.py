@@ -97,11 +97,7 @@ class SmppConnection(asyncio.Protocol):
 
     @property
     def is_open(self) -> bool:
-        return (
-            self.transport is not None
-            and not self.transport.is_closing()
-            and self.session.state is not State.CLOSED
-        )
+        return self.transport is not None and not self.transport.is_closing() and self.session.state is not State.CLOSED
 
     def send(self, pdu: Pdu, *, sequence_number: int | None = None) -> None:
         """Send a response (or a request whose answer nobody awaits)."""

@@ -70,12 +70,7 @@ class EsmeRegistry:
         for i in range(n):
             conn = conns[(start + i) % n]
             ctx = conn.context
-            if (
-                isinstance(ctx, EsmeBind)
-                and ctx.can_receive
-                and conn.is_open
-                and conn.session.window_available
-            ):
+            if isinstance(ctx, EsmeBind) and ctx.can_receive and conn.is_open and conn.session.window_available:
                 self._turn[system_id] = (start + i + 1) % n
                 return conn
         return None
@@ -172,9 +167,7 @@ class EsmeServer:
             bucket = self._buckets[account.system_id] = TokenBucket(account.throughput, now=self.loop.time())
         conn.context = EsmeBind(account, bind_type, bucket, blog)
         conn.log = blog
-        conn.session.config = replace(
-            conn.session.config, window=account.window, inbound_window=account.window
-        )
+        conn.session.config = replace(conn.session.config, window=account.window, inbound_window=account.window)
         self.registry.add(account.system_id, conn)
         blog.info("esme.bound")
 

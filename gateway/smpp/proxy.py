@@ -211,9 +211,7 @@ class SmppProxy:
         )
         conn.log.warning("sms.blocked", rules=list(rules), source=message.source)
 
-    async def _ancillary(
-        self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm
-    ) -> None:
+    async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
         owner = self.store.owner_of(pdu.message_id, self.loop.time())
         if owner != bind.account.system_id:

@@ -32,9 +32,7 @@ DeliverHandler = Callable[[SmppConnection, Pdu], None]
 
 
 class SmscPool:
-    def __init__(
-        self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def __init__(self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
         self.peer = config.smsc
         self.loop = loop
@@ -97,9 +95,7 @@ class SmscPool:
                     if not self._stopping:
                         slog.warning("smsc.connection_lost")
             except (OSError, TimeoutError, ConnectionGone, ResponseTimeout) as exc:
-                slog.warning(
-                    "smsc.connect_failed", error=str(exc) or type(exc).__name__, retry_in=round(delay, 2)
-                )
+                slog.warning("smsc.connect_failed", error=str(exc) or type(exc).__name__, retry_in=round(delay, 2))
             finally:
                 self._binds[slot] = None
                 if conn is not None:

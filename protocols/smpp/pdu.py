@@ -528,9 +528,7 @@ PDU_CLASSES: dict[int, type[Pdu]] = {
 
 #: The response class that answers each request (outbind and alert_notification have none).
 RESPONSE_FOR: dict[int, type[Pdu]] = {
-    cid & ~RESPONSE_BIT: cls
-    for cid, cls in PDU_CLASSES.items()
-    if cid & RESPONSE_BIT and cid != CommandId.GENERIC_NACK
+    cid & ~RESPONSE_BIT: cls for cid, cls in PDU_CLASSES.items() if cid & RESPONSE_BIT and cid != CommandId.GENERIC_NACK
 }
 
 

@@ -315,10 +315,7 @@ def _segments(
         head = bytes((0x05, _IEI_CONCAT8, 0x03, ref, total))
     else:
         head = bytes((0x06, _IEI_CONCAT16, 0x04, ref >> 8, ref & 0xFF, total))
-    return [
-        Segment(head + bytes((seq,)) + chunk, True, extra, seq, total, ref)
-        for seq, chunk in enumerate(chunks, 1)
-    ]
+    return [Segment(head + bytes((seq,)) + chunk, True, extra, seq, total, ref) for seq, chunk in enumerate(chunks, 1)]
 
 
 def split(
@@ -470,9 +467,7 @@ def flash_sms(text: str) -> tuple[int, bytes, tuple[tuple[int, bytes], ...]]:
     alphabet = choose_alphabet(text)
     data = encode(text, alphabet)
     if len(data) > _SINGLE[alphabet]:
-        raise ValueError(
-            f"flash text needs {len(data)} octets in {alphabet.name}, one SM holds {_SINGLE[alphabet]}"
-        )
+        raise ValueError(f"flash text needs {len(data)} octets in {alphabet.name}, one SM holds {_SINGLE[alphabet]}")
     return data_coding_for(alphabet, flash=True), data, FLASH_TLVS
 
 

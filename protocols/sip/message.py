@@ -1,0 +1,529 @@
+"""SIP requests and responses with an ordered, case-insensitive multi-header container.
+
+Header values are kept as the (unfolded) strings that arrived, in their original order; the
+structured views (``cseq``, ``vias``, ``from_addr`` ...) are parsed on access. A malformed value
+raises ``RemoteProtocolError``: with ``answer=400`` on a :class:`Request`, ``answer=None`` on a
+:class:`Response` (a broken response is discarded, never answered).
+
+Header names are stored in their canonical long form (``v`` becomes ``Via``); unknown names keep
+the spelling they arrived with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from typing import TypeVar, cast
+
+from protocols.errors import LocalProtocolError, RemoteProtocolError
+from protocols.sip.headers import (
+    LIST_HEADERS,
+    CSeq,
+    NameAddr,
+    Via,
+    canonical_name,
+    parse_cseq,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_via_list,
+    split_list,
+)
+from protocols.sip.uri import SipUri
+
+__all__ = ["Headers", "Message", "Request", "Response", "create_response", "reason_phrase"]
+
+_T = TypeVar("_T")
+
+SIP_VERSION = "SIP/2.0"
+
+
+@lru_cache(maxsize=1024)
+def _header_key(name: str) -> tuple[str, str]:
+    """``(lookup key, canonical name)`` for a header name; cached, names repeat in every message."""
+    canonical = canonical_name(name)
+    return canonical.lower(), canonical
+
+
+class Headers:
+    """An ordered list of ``(name, value)`` header fields with case-insensitive name lookup.
+
+    Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    _key = staticmethod(_header_key)
+
+    # --- reading -------------------------------------------------------------------------------
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        key = self._key(name)[0]
+        for k, _, value in self._items:
+            if k == key:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every header line's value for ``name``, in order (comma lists are not split)."""
+        key = self._key(name)[0]
+        return [value for k, _, value in self._items if k == key]
+
+    def get_list(self, name: str) -> list[str]:
+        """The elements of a list header across all its lines (split on commas if it is a list).
+
+        Raises ``RemoteProtocolError(answer=400)`` when a value has an unterminated quoted string
+        or unbalanced angle brackets.
+        """
+        canonical = canonical_name(name)
+        values = self.get_all(canonical)
+        if canonical not in LIST_HEADERS:
+            return values
+        out: list[str] = []
+        for value in values:
+            out.extend(split_list(value))
+        return out
+
+    def count(self, name: str) -> int:
+        key = self._key(name)[0]
+        return sum(1 for k, _, _ in self._items if k == key)
+
+    def counts(self) -> dict[str, int]:
+        """How many lines each header has, keyed by lower-cased long name (``"call-id"``)."""
+        out: dict[str, int] = {}
+        for key, _, _ in self._items:
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = self._key(name)[0]
+        return any(k == key for k, _, _ in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for _, name, value in self._items:
+            yield name, value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k, v) for k, _, v in self._items] == [(k, v) for k, _, v in other._items]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({[(n, v) for _, n, v in self._items]!r})"
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._items = list(self._items)
+        return new
+
+    # --- writing -------------------------------------------------------------------------------
+    def add(self, name: str, value: str) -> None:
+        """Append a header line."""
+        key, canonical = self._key(name)
+        self._items.append((key, canonical, value))
+
+    def insert(self, name: str, value: str) -> None:
+        """Insert a header line at the top of its kind (before the first ``name``), e.g. a new Via.
+
+        When there is no such header yet it goes first in the message.
+        """
+        key, canonical = self._key(name)
+        for i, (k, _, _) in enumerate(self._items):
+            if k == key:
+                self._items.insert(i, (key, canonical, value))
+                return
+        self._items.insert(0, (key, canonical, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every ``name`` line with one line holding ``value`` (at the first one's place)."""
+        key, canonical = self._key(name)
+        out: list[tuple[str, str, str]] = []
+        placed = False
+        for item in self._items:
+            if item[0] == key:
+                if not placed:
+                    out.append((key, canonical, value))
+                    placed = True
+            else:
+                out.append(item)
+        if not placed:
+            out.append((key, canonical, value))
+        self._items = out
+
+    def remove(self, name: str) -> int:
+        """Remove every ``name`` line; return how many were removed."""
+        key = self._key(name)[0]
+        before = len(self._items)
+        self._items = [item for item in self._items if item[0] != key]
+        return before - len(self._items)
+
+    def pop_first(self, name: str) -> str | None:
+        """Remove and return the first *element* of ``name`` (the first comma-list element of its
+        first line for list headers, e.g. the top Via or the first Route)."""
+        key, canonical = self._key(name)
+        for i, (k, n, value) in enumerate(self._items):
+            if k != key:
+                continue
+            if canonical in LIST_HEADERS:
+                elements = split_list(value)
+                if len(elements) > 1:
+                    self._items[i] = (k, n, ", ".join(elements[1:]))
+                    return elements[0]
+            del self._items[i]
+            return value
+        return None
+
+
+def _check_header(name: str, value: str) -> None:
+    if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name or not name:
+        raise LocalProtocolError(f"Refusing to serialise header {name!r}: CR, LF or ':' in it")
+
+
+class Message:
+    """What requests and responses share: headers, body and the accessors for common headers."""
+
+    __slots__ = ("_cache", "body", "headers")
+
+    headers: Headers
+    body: bytes
+    _cache: dict[tuple[Callable[[str], object], str], object]
+
+    def _identity(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Message)
+        return self._identity() == other._identity()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # Requests answer malformed values with 400; responses are silently discarded.
+    def _answer(self) -> int | None:
+        return 400
+
+    def _parsed(self, parse: Callable[[str], _T], value: str) -> _T:
+        """``parse(value)``, memoised per message: parsers are pure and values are immutable
+        strings, so the cache stays right when headers change. Callers must not mutate results."""
+        key = (parse, value)
+        cache = self._cache
+        if key in cache:
+            return cast(_T, cache[key])
+        try:
+            result = parse(value)
+        except RemoteProtocolError as exc:
+            answer = self._answer()
+            if exc.answer == answer:
+                raise
+            raise RemoteProtocolError(str(exc), answer=answer) from exc
+        if len(cache) < 256:
+            cache[key] = result
+        return result
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise RemoteProtocolError(f"Missing {name}", answer=self._answer())
+        return value
+
+    # --- accessors -------------------------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        value = self._required("Call-ID").strip(" \t")
+        if not value or " " in value or "\t" in value:
+            raise RemoteProtocolError("Malformed Call-ID", answer=self._answer())
+        return value
+
+    @property
+    def cseq(self) -> CSeq:
+        return self._parsed(parse_cseq, self._required("CSeq"))
+
+    @property
+    def vias(self) -> list[Via]:
+        out: list[Via] = []
+        for value in self.headers.get_all("Via"):
+            out.extend(self._parsed(parse_via_list, value))
+        return out
+
+    @property
+    def top_via(self) -> Via:
+        # Parses the whole first line, sharing the cache with ``vias``.
+        return self._parsed(parse_via_list, self._required("Via"))[0]
+
+    @property
+    def from_addr(self) -> NameAddr:
+        return self._parsed(parse_name_addr, self._required("From"))
+
+    @property
+    def to_addr(self) -> NameAddr:
+        return self._parsed(parse_name_addr, self._required("To"))
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.from_addr.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.to_addr.tag
+
+    @property
+    def max_forwards(self) -> int | None:
+        """The Max-Forwards value (0..255), None when absent."""
+        value = self.headers.get("Max-Forwards")
+        if value is None:
+            return None
+        value = value.strip(" \t")
+        if not value.isdigit() or not value.isascii() or len(value.lstrip("0")) > 3:
+            raise RemoteProtocolError("Malformed Max-Forwards", answer=self._answer())
+        number = int(value)
+        if number > 255:
+            raise RemoteProtocolError("Max-Forwards out of range", answer=self._answer())
+        return number
+
+    @property
+    def contact_is_wildcard(self) -> bool:
+        """True for ``Contact: *`` (REGISTER removing all bindings)."""
+        values = self.headers.get_all("Contact")
+        return len(values) == 1 and values[0].strip(" \t") == "*"
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Every Contact element; empty for ``Contact: *`` (see :attr:`contact_is_wildcard`)."""
+        if self.contact_is_wildcard:
+            return []
+        out: list[NameAddr] = []
+        for value in self.headers.get_all("Contact"):
+            out.extend(self._parsed(parse_name_addr_list, value))
+        return out
+
+    def _name_addr_list(self, name: str) -> list[NameAddr]:
+        out: list[NameAddr] = []
+        for value in self.headers.get_all(name):
+            out.extend(self._parsed(parse_name_addr_list, value))
+        return out
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        return self._name_addr_list("Route")
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        return self._name_addr_list("Record-Route")
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return None
+        value = value.strip(" \t")
+        if not value.isdigit() or not value.isascii() or len(value) > 10:
+            raise RemoteProtocolError("Malformed Content-Length", answer=self._answer())
+        return int(value)
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("Content-Type")
+
+    # --- serialisation ---------------------------------------------------------------------------
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def serialise(self) -> bytes:
+        """The message as bytes. Content-Length is set to the body's length (added if missing)."""
+        lines = [self.start_line()]
+        length = str(len(self.body))
+        seen_length = False
+        for name, value in self.headers:
+            if name == "Content-Length":
+                if seen_length:
+                    continue
+                seen_length = True
+                value = length
+            _check_header(name, value)
+            lines.append(f"{name}: {value}")
+        if not seen_length:
+            lines.append(f"Content-Length: {length}")
+        lines.append("")
+        lines.append("")
+        try:
+            head = "\r\n".join(lines).encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise LocalProtocolError("Header text cannot be encoded as UTF-8") from exc
+        return head + self.body
+
+    __bytes__ = serialise
+
+
+class Request(Message):
+    """A SIP request. ``body`` is bytes; Content-Length is recomputed on :meth:`serialise`."""
+
+    __slots__ = ("method", "uri")
+
+    def __init__(self, method: str, uri: SipUri, headers: Headers | None = None, body: bytes = b"") -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self._cache = {}
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self.method, self.uri, self.headers, self.body)
+
+    def start_line(self) -> str:
+        if not self.method or " " in self.method or "\r" in self.method or "\n" in self.method:
+            raise LocalProtocolError(f"Invalid method {self.method!r}")
+        uri = str(self.uri)
+        if " " in uri or "\r" in uri or "\n" in uri:
+            raise LocalProtocolError(f"Invalid Request-URI {uri!r}")
+        return f"{self.method} {uri} {SIP_VERSION}"
+
+    def __repr__(self) -> str:
+        return f"Request({self.method!r}, {str(self.uri)!r}, {self.headers!r}, body={len(self.body)} bytes)"
+
+
+class Response(Message):
+    """A SIP response; ``reason`` defaults to the RFC's phrase for ``status``."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self, status: int, reason: str | None = None, headers: Headers | None = None, body: bytes = b""
+    ) -> None:
+        self.status = status
+        self.reason = reason_phrase(status) if reason is None else reason
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self._cache = {}
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self.status, self.reason, self.headers, self.body)
+
+    def _answer(self) -> int | None:
+        return None
+
+    @property
+    def is_provisional(self) -> bool:
+        return 100 <= self.status < 200
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def is_final(self) -> bool:
+        return self.status >= 200
+
+    def start_line(self) -> str:
+        if not 100 <= self.status <= 699:
+            raise LocalProtocolError(f"Invalid status code {self.status}")
+        if "\r" in self.reason or "\n" in self.reason:
+            raise LocalProtocolError("CR or LF in reason phrase")
+        return f"{SIP_VERSION} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.reason!r}, {self.headers!r}, body={len(self.body)} bytes)"
+
+
+_REASONS = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    423: "Interval Too Brief",
+    428: "Use Identity Header",
+    436: "Bad Identity Info",
+    437: "Unsupported Credential",
+    438: "Invalid Identity Header",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    493: "Undecipherable",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+    607: "Unwanted",
+    608: "Rejected",
+}
+
+
+def reason_phrase(status: int) -> str:
+    """The RFC's reason phrase for ``status`` (a generic one for unknown codes)."""
+    return _REASONS.get(status, _REASONS.get(status - status % 100, "Unknown"))
+
+
+def create_response(
+    request: Request | Headers, status: int, reason: str | None = None, *, to_tag: str | None = None
+) -> Response:
+    """A response to ``request`` (RFC 3261 8.2.6.2): Via, From, To, Call-ID and CSeq copied.
+
+    ``request`` may also be the headers of a request that failed to parse
+    (``SipParseError.headers``), to answer it with a 400 or 505. ``to_tag`` is added to To unless
+    To already has a tag.
+    """
+    source = request.headers if isinstance(request, Request) else request
+    headers = Headers()
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in source.get_all(name):
+            if name == "To" and to_tag is not None and not _has_tag(value):
+                value = f"{value};tag={to_tag}"
+            headers.add(name, value)
+    return Response(status, reason, headers)
+
+
+def _has_tag(to_value: str) -> bool:
+    """Whether a To value carries a tag parameter (textual guess when the value is malformed)."""
+    try:
+        return parse_name_addr(to_value).tag is not None
+    except RemoteProtocolError:
+        return ";tag=" in to_value.lower().replace(" ", "")

@@ -163,9 +163,7 @@ def _decode_cstr(data: bytes, pos: int, field: Field, command_id: int, seq: int)
     return data[pos:nul].decode("latin-1"), nul + 1
 
 
-def _decode_body(
-    body: tuple[Field, ...], data: bytes, command_id: int, seq: int
-) -> tuple[dict[str, object], int]:
+def _decode_body(body: tuple[Field, ...], data: bytes, command_id: int, seq: int) -> tuple[dict[str, object], int]:
     values: dict[str, object] = {}
     pos = HEADER_LENGTH
     end = len(data)
@@ -225,9 +223,7 @@ def _decode_dests(
             addr, pos = _decode_cstr(data, pos + 2, field, command_id, seq)
             dests.append(DestAddress(ton, npi, addr))
         elif flag == 2:
-            name, pos = _decode_cstr(
-                data, pos, field._replace(error=CommandStatus.ESME_RINVDLNAME), command_id, seq
-            )
+            name, pos = _decode_cstr(data, pos, field._replace(error=CommandStatus.ESME_RINVDLNAME), command_id, seq)
             dests.append(DistributionList(name))
         else:
             raise InvalidPdu(
@@ -260,9 +256,7 @@ def _decode_unsuccess(
     return tuple(smes), pos
 
 
-def _decode_tlvs(
-    data: bytes, pos: int, end: int, command_id: int, seq: int, *, check_lengths: bool
-) -> tuple[Tlv, ...]:
+def _decode_tlvs(data: bytes, pos: int, end: int, command_id: int, seq: int, *, check_lengths: bool) -> tuple[Tlv, ...]:
     tlvs: list[Tlv] = []
     while pos < end:
         if end - pos < 4:
@@ -308,17 +302,20 @@ def encode(pdu: Pdu, sequence_number: int | None = None) -> bytes:
     """The PDU's octets. ``sequence_number`` overrides the one the PDU carries (for relaying)."""
     seq = pdu.sequence_number if sequence_number is None else sequence_number
     out = bytearray(HEADER_LENGTH)
-    if not (pdu.command_status and pdu.command_id in _BODYLESS_ON_ERROR and not pdu.tlvs):
-        try:
+    # An error response with nothing to carry goes without a body; a message_id the peer sent anyway
+    # is relayed rather than silently dropped.
+    bodyless = pdu.command_id in _BODYLESS_ON_ERROR and not getattr(pdu, "message_id", "")
+    try:
+        if not (pdu.command_status and bodyless and not pdu.tlvs):
             _encode_body(pdu, out)
-        except (ValueError, UnicodeEncodeError) as exc:
-            raise LocalProtocolError(f"cannot encode {type(pdu).__name__}: {exc}") from exc
-        for tag, value in pdu.tlvs:
-            if len(value) > 0xFFFF:
-                raise LocalProtocolError(f"optional parameter {tag:#06x} longer than 65535 octets")
-            out += _TAG_LEN.pack(tag, len(value))
-            out += value
-    _HEADER.pack_into(out, 0, len(out), pdu.command_id, pdu.command_status, seq)
+            for tag, value in pdu.tlvs:
+                if len(value) > 0xFFFF:
+                    raise LocalProtocolError(f"optional parameter {tag:#06x} longer than 65535 octets")
+                out += _TAG_LEN.pack(tag, len(value))
+                out += value
+        _HEADER.pack_into(out, 0, len(out), pdu.command_id, pdu.command_status, seq)
+    except (ValueError, struct.error) as exc:  # UnicodeEncodeError is a ValueError
+        raise LocalProtocolError(f"cannot encode {type(pdu).__name__}: {exc}") from exc
     return bytes(out)
 
 

@@ -59,14 +59,16 @@ _SMSC_RX = frozenset({_C.DELIVER_SM, _C.DATA_SM, _C.ALERT_NOTIFICATION})
 _LINK = frozenset({_C.ENQUIRE_LINK, _C.UNBIND})
 
 #: The requests each role may send in each state (SMPP 3.4 section 2.3). Anything else received from the
-#: peer is answered ESME_RINVBNDSTS. enquire_link is tolerated while OPEN, as SMPP 5.0 allows.
+#: peer is answered ESME_RINVBNDSTS. enquire_link is tolerated while OPEN, as SMPP 5.0 allows. UNBOUND
+#: (our unbind awaits its response) still accepts the peer's unbind, so that unbinds crossing on the wire
+#: close both sides instead of leaving each waiting for an unbind_resp that came back ESME_RINVBNDSTS.
 ALLOWED_REQUESTS: dict[Role, dict[State, frozenset[int]]] = {
     Role.ESME: {
         State.OPEN: frozenset({_C.BIND_TRANSMITTER, _C.BIND_RECEIVER, _C.BIND_TRANSCEIVER, _C.ENQUIRE_LINK}),
         State.BOUND_TX: _ESME_TX | _LINK,
         State.BOUND_RX: _LINK,
         State.BOUND_TRX: _ESME_TX | _LINK,
-        State.UNBOUND: frozenset(),
+        State.UNBOUND: frozenset({_C.UNBIND}),
         State.CLOSED: frozenset(),
     },
     Role.SMSC: {
@@ -74,7 +76,7 @@ ALLOWED_REQUESTS: dict[Role, dict[State, frozenset[int]]] = {
         State.BOUND_TX: _LINK,
         State.BOUND_RX: _SMSC_RX | _LINK,
         State.BOUND_TRX: _SMSC_RX | _LINK,
-        State.UNBOUND: frozenset(),
+        State.UNBOUND: frozenset({_C.UNBIND}),
         State.CLOSED: frozenset(),
     },
 }
@@ -166,9 +168,7 @@ class SmppSession:
         self._probe: _Outstanding | None = None
         now = clock()
         self._last_heard = now
-        self._init_deadline: float | None = (
-            now + self.config.session_init_timeout if role is Role.SMSC else None
-        )
+        self._init_deadline: float | None = now + self.config.session_init_timeout if role is Role.SMSC else None
         self._eof = False
 
     # --- bookkeeping the application can read --------------------------------------------------------
@@ -223,9 +223,7 @@ class SmppSession:
             try:
                 raw = self._framer.next_pdu()
             except InvalidPdu as exc:
-                self._out += encode(
-                    GenericNack(sequence_number=exc.sequence_number, command_status=exc.answer or 0)
-                )
+                self._out += encode(GenericNack(sequence_number=exc.sequence_number, command_status=exc.answer or 0))
                 self.state = State.CLOSED
                 raise
             if raw is None:
@@ -299,6 +297,7 @@ class SmppSession:
         """The octets of ``pdu``, after checking that the protocol allows it now."""
         seq = pdu.sequence_number if sequence_number is None else sequence_number
         cid = pdu.command_id
+        data = encode(pdu, seq)  # first: a PDU that cannot be encoded must leave no trace in the books
         if cid & RESPONSE_BIT:
             self._sent_response(pdu, seq)
         else:
@@ -312,7 +311,7 @@ class SmppSession:
                 self._outstanding[seq] = _Outstanding(pdu, self._clock() + self.config.response_timeout)
             if cid == _C.UNBIND:
                 self.state = State.UNBOUND
-        return encode(pdu, seq)
+        return data
 
     def _sent_response(self, pdu: Pdu, seq: int) -> None:
         if seq not in self._inbound and pdu.command_id != _C.GENERIC_NACK:

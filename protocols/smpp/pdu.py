@@ -90,10 +90,20 @@ class Pdu:
     sequence_number: int = 0
     command_status: int = 0
     tlvs: tuple[Tlv, ...] = ()
+    #: The octets this PDU was decoded from, so that relaying it unchanged costs a sequence-number patch
+    #: and is byte-exact by construction. A PDU built or changed with ``dataclasses.replace`` has none and
+    #: is encoded from its fields.
+    wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
-    @property
-    def is_response(self) -> bool:
-        return bool(self.command_id & RESPONSE_BIT)
+    #: Whether the class is a response, fixed per class (see __init_subclass__).
+    is_response: ClassVar[bool] = False
+
+    def __init_subclass__(cls) -> None:
+        # No super() call: dataclass(slots=True) rebuilds the class, which breaks zero-argument super(),
+        # and object.__init_subclass__ has nothing to do.
+        command_id = cls.__dict__.get("command_id")
+        if command_id is not None:
+            cls.is_response = bool(command_id & RESPONSE_BIT)
 
     def tlv(self, tag: int) -> bytes | None:
         """The value of the first optional parameter with this tag, or None."""

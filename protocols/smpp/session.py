@@ -144,6 +144,14 @@ class _Outstanding:
     deadline: float
 
 
+# Hot-path constants: on CPython 3.11 an Enum member lookup (State.CLOSED, CommandId.UNBIND) costs more
+# than the comparison it feeds, and the session makes several per PDU.
+_OPEN, _UNBOUND, _CLOSED = State.OPEN, State.UNBOUND, State.CLOSED
+_ROK = int(CommandStatus.ESME_ROK)
+_ENQUIRE_LINK, _UNBIND, _UNBIND_RESP = int(_C.ENQUIRE_LINK), int(_C.UNBIND), int(_C.UNBIND_RESP)
+_OUTBIND, _ALERT_NOTIFICATION, _GENERIC_NACK = int(_C.OUTBIND), int(_C.ALERT_NOTIFICATION), int(_C.GENERIC_NACK)
+
+
 class SmppSession:
     def __init__(
         self,
@@ -155,7 +163,11 @@ class SmppSession:
         self.role = role
         self.peer_role = Role.SMSC if role is Role.ESME else Role.ESME
         self.config = config or SessionConfig()
-        self.state = State.OPEN
+        self._state = _OPEN
+        # The requests each side may send now, kept in step with the state: looking them up by State on
+        # every PDU would hash an Enum in Python code each time.
+        self._may_send = ALLOWED_REQUESTS[role][_OPEN]
+        self._peer_may_send = ALLOWED_REQUESTS[self.peer_role][_OPEN]
         self._clock = clock
         self._framer = PduFramer(self.config.max_pdu_size)
         self._events: list[Event] = []
@@ -174,6 +186,16 @@ class SmppSession:
     # --- bookkeeping the application can read --------------------------------------------------------
 
     @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
+        self._may_send = ALLOWED_REQUESTS[self.role][state]
+        self._peer_may_send = ALLOWED_REQUESTS[self.peer_role][state]
+
+    @property
     def bound(self) -> bool:
         return self.state in _BOUND
 
@@ -190,7 +212,7 @@ class SmppSession:
         return len(self._inbound)
 
     def can_send(self, command_id: int) -> bool:
-        return command_id in ALLOWED_REQUESTS[self.role][self.state]
+        return command_id in self._may_send
 
     def next_sequence_number(self) -> int:
         seq = self._next_seq
@@ -201,7 +223,7 @@ class SmppSession:
 
     def receive_data(self, data: bytes) -> None:
         """Octets from the peer; b"" means the peer closed its side."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if not data:
             self._eof = True
@@ -218,17 +240,17 @@ class SmppSession:
         while True:
             if self._events:
                 return self._events.pop(0)
-            if self.state is State.CLOSED:
+            if self.state is _CLOSED:
                 return None
             try:
                 raw = self._framer.next_pdu()
             except InvalidPdu as exc:
                 self._out += encode(GenericNack(sequence_number=exc.sequence_number, command_status=exc.answer or 0))
-                self.state = State.CLOSED
+                self.state = _CLOSED
                 raise
             if raw is None:
                 if self._eof:
-                    self.state = State.CLOSED
+                    self.state = _CLOSED
                     return ConnectionClosed()
                 return None
             event = self._process(raw)
@@ -253,35 +275,35 @@ class SmppSession:
             self._probe = None
             return None
         pending = self._outstanding.pop(seq, None)
-        if pending is not None and pdu.command_status == CommandStatus.ESME_ROK:
+        if pending is not None and pdu.command_status == _ROK:
             bound = BIND_STATES.get(pdu.command_id)
-            if bound is not None and self.state is State.OPEN:
+            if bound is not None and self.state is _OPEN:
                 self.state = bound
-            elif pdu.command_id == _C.UNBIND_RESP:
-                self.state = State.CLOSED
+            elif pdu.command_id == _UNBIND_RESP:
+                self.state = _CLOSED
         return pdu
 
     def _process_request(self, pdu: Pdu) -> Event | None:
         cid = pdu.command_id
         seq = pdu.sequence_number
-        if cid not in ALLOWED_REQUESTS[self.peer_role][self.state]:
+        if cid not in self._peer_may_send:
             if cid in _BINDS and self.state in _BOUND:
                 return self._answer_error(cid, seq, CommandStatus.ESME_RALYBND, "already bound")
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RINVBNDSTS, f"{_name(cid)} not allowed in {self.state.value}"
             )
-        if cid == _C.ENQUIRE_LINK:
+        if cid == _ENQUIRE_LINK:
             self._out += encode(EnquireLinkResp(sequence_number=seq))
             return None
-        if cid == _C.UNBIND:
+        if cid == _UNBIND:
             self._out += encode(UnbindResp(sequence_number=seq))
-            self.state = State.CLOSED
+            self.state = _CLOSED
             return pdu
         if len(self._inbound) >= self.config.inbound_window:
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RTHROTTLED, f"more than {self.config.inbound_window} unanswered"
             )
-        if cid != _C.OUTBIND and cid != _C.ALERT_NOTIFICATION:
+        if cid != _OUTBIND and cid != _ALERT_NOTIFICATION:
             self._inbound.add(seq)
         return pdu
 
@@ -305,20 +327,20 @@ class SmppSession:
                 raise LocalProtocolError(f"cannot send {_name(cid)} in {self.state.value}")
             if seq == 0 or seq in self._outstanding:
                 raise LocalProtocolError(f"sequence_number {seq} is zero or already awaiting a response")
-            if cid != _C.OUTBIND and cid != _C.ALERT_NOTIFICATION:
+            if cid != _OUTBIND and cid != _ALERT_NOTIFICATION:
                 if len(self._outstanding) >= self.config.window:
                     raise LocalProtocolError(f"window of {self.config.window} requests is full")
                 self._outstanding[seq] = _Outstanding(pdu, self._clock() + self.config.response_timeout)
-            if cid == _C.UNBIND:
-                self.state = State.UNBOUND
+            if cid == _UNBIND:
+                self.state = _UNBOUND
         return data
 
     def _sent_response(self, pdu: Pdu, seq: int) -> None:
-        if seq not in self._inbound and pdu.command_id != _C.GENERIC_NACK:
+        if seq not in self._inbound and pdu.command_id != _GENERIC_NACK:
             raise LocalProtocolError(f"no request {seq} awaits a response")
         self._inbound.discard(seq)
         bound = BIND_STATES.get(pdu.command_id)
-        if bound is not None and pdu.command_status == CommandStatus.ESME_ROK:
+        if bound is not None and pdu.command_status == _ROK:
             self.state = bound
             self._init_deadline = None
 
@@ -331,7 +353,7 @@ class SmppSession:
         return out
 
     def connection_lost(self) -> None:
-        self.state = State.CLOSED
+        self.state = _CLOSED
         self._outstanding.clear()
         self._inbound.clear()
         self._probe = None
@@ -339,7 +361,7 @@ class SmppSession:
     # --- timers ---------------------------------------------------------------------------------------
 
     def get_timer(self) -> float | None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return None
         deadlines: list[float] = []
         if self._outstanding:
@@ -348,12 +370,12 @@ class SmppSession:
             deadlines.append(self._probe.deadline)
         elif self.bound and self.config.enquire_link_interval is not None:
             deadlines.append(self._last_heard + self.config.enquire_link_interval)
-        if self._init_deadline is not None and self.state is State.OPEN:
+        if self._init_deadline is not None and self.state is _OPEN:
             deadlines.append(self._init_deadline)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float | None = None) -> None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return
         if now is None:
             now = self._clock()
@@ -367,7 +389,7 @@ class SmppSession:
             if self._probe.deadline <= now:
                 self._events.append(ResponseTimedOut(self._probe.request))
                 self._probe = None
-                self.state = State.CLOSED
+                self.state = _CLOSED
         elif (
             self.bound
             and self.config.enquire_link_interval is not None
@@ -376,9 +398,9 @@ class SmppSession:
             probe = EnquireLink(sequence_number=self.next_sequence_number())
             self._probe = _Outstanding(probe, now + self.config.response_timeout)
             self._out += encode(probe)
-        if self._init_deadline is not None and self.state is State.OPEN and now >= self._init_deadline:
+        if self._init_deadline is not None and self.state is _OPEN and now >= self._init_deadline:
             self._init_deadline = None
-            self.state = State.CLOSED
+            self.state = _CLOSED
             self._events.append(SessionInitTimedOut())
 
 

@@ -144,7 +144,7 @@ def test_spec_vector_decodes_to_its_fields(vector: dict[str, Any]) -> None:
     data = octets(vector)
     cls = PDU_CLASSES[peek_header(data)[1]]
     # The vector names every field of the class, so a default can never hide a decoding slip.
-    assert set(vector["fields"]) == {f.name for f in dataclasses.fields(cls)}
+    assert set(vector["fields"]) == {f.name for f in dataclasses.fields(cls) if f.init}
     assert decode(data) == expected_pdu(cls, vector["fields"])
 
 
@@ -163,9 +163,14 @@ def test_vendor_tlvs_are_kept_byte_exact_and_in_order() -> None:
     assert pdu.tlvs[0].value == b"\x00\xff\x00"
     assert pdu.tlvs[2].value == b""
     assert pdu.tlv(0x1400) == b"\x00\xff\x00"  # the first of two
-    # Relayed under another sequence number, everything after the header is untouched.
+    # Relayed under another sequence number, everything after the header is untouched: from the octets
+    # it arrived in, and equally when encoded again from its fields.
     relayed = encode(pdu, sequence_number=0x7FFFFFFF)
     assert relayed[HEADER_LENGTH:] == data[HEADER_LENGTH:]
+    assert relayed[12:16] == b"\x7f\xff\xff\xff"
+    rebuilt = dataclasses.replace(pdu)
+    assert rebuilt.wire is None
+    assert encode(rebuilt, sequence_number=0x7FFFFFFF) == relayed
     assert peek_header(relayed)[3] == 0x7FFFFFFF
 
 
@@ -740,3 +745,13 @@ def test_repr_of_decoded_bind_vectors_hides_the_password(name: str) -> None:
     vector = spec(name)
     password = vector["fields"]["password"]
     assert password not in repr(decode(octets(vector)))
+
+
+def test_a_changed_pdu_is_encoded_from_its_fields_not_its_old_octets() -> None:
+    data = octets(spec("submit_sm with vendor TLVs in order"))
+    pdu = decode(data)
+    assert pdu.wire == data
+    changed = dataclasses.replace(pdu, short_message=b"changed")
+    assert changed.wire is None
+    assert decode(encode(changed)).short_message == b"changed"
+    assert decode(encode(changed)).tlvs == pdu.tlvs

@@ -181,6 +181,7 @@ class SmppProxy:
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _ROK and message_id:
             self.store.remember_message(message_id, system_id, self.loop.time())
+        conn.log.debug("sms.relayed", message_id=message_id, status=resp.command_status)
 
     def _answer_esme(self, conn: SmppConnection, request: Pdu, resp: Pdu) -> None:
         if resp.command_id == request.command_id | 0x80000000:
@@ -268,31 +269,22 @@ class SmppProxy:
             dlog.warning("smpp.delivery_unrouted", destination=pdu.destination_addr)
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             return
-        if kind == "mo":
-            message = SmsMessage(
-                pdu,
-                direction="mo",
-                system_id=system_id,
-                source=pdu.source_addr,
-                destinations=(pdu.destination_addr,),
-            )
-            decision = await decide(self.inspector, message)
-            if decision.action is Action.BLOCK:
-                smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
-                self.store.audit(
-                    AuditRecord(
-                        "sms.blocked",
-                        self.loop.time(),
-                        {
-                            "direction": "mo",
-                            "source": pdu.source_addr,
-                            "text": message.text,
-                            "rules": list(decision.rules),
-                        },
-                    )
+        # Receipts pass the hook too: their text is the SMSC's, but a forged "receipt" is text all the same.
+        message = SmsMessage(
+            pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
+        )
+        decision = await decide(self.inspector, message)
+        if decision.action is Action.BLOCK:
+            smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
+            self.store.audit(
+                AuditRecord(
+                    "sms.blocked",
+                    self.loop.time(),
+                    {"direction": kind, "source": pdu.source_addr, "text": message.text, "rules": list(decision.rules)},
                 )
-                dlog.warning("sms.blocked", rules=list(decision.rules))
-                return
+            )
+            dlog.warning("sms.blocked", rules=list(decision.rules))
+            return
         target = self.registry.receiver(system_id)
         if target is None:
             dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import FailureBackoff, TokenBucket
@@ -33,7 +34,6 @@ class EsmeBind:
     account: EsmeAccount
     bind_type: str
     bucket: TokenBucket
-    log: object = field(default=None)
 
     @property
     def can_receive(self) -> bool:
@@ -83,7 +83,7 @@ class EsmeServer:
         self,
         config: SmppConfig,
         registry: EsmeRegistry,
-        on_request: object,
+        on_request: Callable[[SmppConnection, Pdu], None],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.config = config
@@ -143,7 +143,7 @@ class EsmeServer:
             else:
                 self._bind(conn, event)
         elif not event.is_response:
-            self._on_request(conn, event)  # type: ignore[operator]
+            self._on_request(conn, event)
 
     # --- binding ------------------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class EsmeServer:
         bucket = self._buckets.get(account.system_id)
         if bucket is None:
             bucket = self._buckets[account.system_id] = TokenBucket(account.throughput, now=self.loop.time())
-        conn.context = EsmeBind(account, bind_type, bucket, blog)
+        conn.context = EsmeBind(account, bind_type, bucket)
         conn.log = blog
         conn.session.config = replace(conn.session.config, window=account.window, inbound_window=account.window)
         self.registry.add(account.system_id, conn)

@@ -24,7 +24,7 @@ import struct
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from protocols.smpp.codec import encode
 from protocols.smpp.constants import CommandId
@@ -45,7 +45,7 @@ def _run(coro_factory: object) -> None:
 # --- the two servers, each in its own process ---------------------------------------------------------
 
 
-def smsc_process(ports: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-arg]
+def smsc_process(ports: Any, stop: Any) -> None:
     from simulator.smsc import SimulatedSmsc
 
     async def main() -> None:
@@ -59,7 +59,7 @@ def smsc_process(ports: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-
     _run(main)
 
 
-def gateway_process(smsc_port: int, binds: int, window: int, ports: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-arg]
+def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: Any) -> None:
     from gateway import logs
     from gateway.app import Gateway
     from gateway.config import EsmeAccount, GatewayConfig, Listen, SmppConfig, SmscPeer
@@ -133,7 +133,7 @@ class LoadBind(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        transport.write(
+        self.transport.write(
             encode(BindTransceiver(sequence_number=0x7FFFFF00, system_id=self.system_id, password=self.password))
         )
 
@@ -202,9 +202,11 @@ async def _connect(port: int, creds: list[tuple[str, str]], tally: Tally) -> lis
     loop = asyncio.get_running_loop()
     binds = []
     for system_id, password in creds:
-        _t, proto = await loop.create_connection(
-            lambda s=system_id, p=password: LoadBind(s, p, _template(), tally), "127.0.0.1", port
-        )
+
+        def make(s: str = system_id, p: str = password) -> LoadBind:
+            return LoadBind(s, p, _template(), tally)
+
+        _t, proto = await loop.create_connection(make, "127.0.0.1", port)
         await asyncio.wait_for(proto.bound, 10)
         binds.append(proto)
     return binds

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from functools import partial
+from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
@@ -105,8 +106,8 @@ class SmppProxy:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -47,22 +47,33 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed)))
 
 
+def _log_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # Accepted before and after the command (`afgw run -c FILE --log-format json`, as the README puts it);
+    # after it, only a value actually given overrides the one before.
+    fmt, level = ("console", "info") if defaults else (argparse.SUPPRESS, argparse.SUPPRESS)
+    parser.add_argument("--log-format", choices=("console", "json"), default=fmt, help="log line format")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afgw", description="Anti-fraud carrier gateway for SMPP and SIP.")
-    parser.add_argument("--log-format", choices=("console", "json"), default="console", help="log line format")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    _log_options(parser, defaults=True)
+    logging_options = argparse.ArgumentParser(add_help=False)
+    _log_options(logging_options, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the gateway")
+    run = sub.add_parser("run", help="run the gateway", parents=[logging_options])
     run.add_argument("-c", "--config", default="config/gateway.yaml", help="gateway.yaml to use")
     run.set_defaults(func=_cmd_run)
 
-    demo = sub.add_parser("demo", help="gateway, simulated SMSC and ESMEs on loopback, with a report")
+    demo = sub.add_parser(
+        "demo", help="gateway, simulated SMSC and ESMEs on loopback, with a report", parents=[logging_options]
+    )
     demo.add_argument("--json", help="write the report as JSON to this file")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=_cmd_demo)
 
-    smsc = sub.add_parser("smsc", help="run the simulated SMSC on its own")
+    smsc = sub.add_parser("smsc", help="run the simulated SMSC on its own", parents=[logging_options])
     smsc.add_argument("--host", default="127.0.0.1")
     smsc.add_argument("--port", type=int, default=2776)
     smsc.add_argument("--system-id", default="afgw")

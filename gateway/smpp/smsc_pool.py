@@ -85,6 +85,10 @@ class SmscPool:
                 )
                 if resp.command_status != 0:
                     slog.error("smsc.bind_refused", status=f"{resp.command_status:#04x}")
+                elif self._stopping:
+                    # stop() began as the bind completed; asyncio.wait_for (3.11) may have swallowed its
+                    # cancel, and nobody would close this connection: waiting on it would hang stop().
+                    return
                 else:
                     slog.info("smsc.bound", bind_type=self.peer.bind_type)
                     delay = self.peer.reconnect_initial

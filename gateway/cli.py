@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     smsc.add_argument("--system-id", default="afgw")
     smsc.add_argument("--password", default="secret")
     smsc.set_defaults(func=_cmd_smsc)
+
+    from gateway import keys
+
+    keys.add_parser(sub, parents=[logging_options])
     return parser
 
 

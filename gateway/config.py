@@ -79,8 +79,85 @@ class SmppConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SipListen:
+    host: str = "127.0.0.1"
+    udp_port: int = 5060
+    tcp_port: int = 5060
+
+
+@dataclass(frozen=True, slots=True)
+class SipUser:
+    """A handset account: the user part of its address of record and its digest password."""
+
+    user: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrarConfig:
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    #: Digest authentication (RFC 3261 22, RFC 2617 MD5 with qop=auth) for handsets.
+    auth: bool = False
+    #: The digest realm; the SIP domain when empty.
+    realm: str = ""
+    #: Seconds a nonce stays fresh; an older one is answered with a new challenge marked stale.
+    nonce_ttl: int = 300
+    users: tuple[SipUser, ...] = ()
+    #: Bounds on the location service: addresses of record, and contacts per address of record.
+    max_aors: int = 100_000
+    max_contacts: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SipRateLimit:
+    """Per-source-address limits on requests from untrusted sources (token bucket per IP)."""
+
+    rate: float = 50.0  # requests per second, sustained
+    burst: float = 100.0
+    #: Past ``rate`` requests are answered 503 with Retry-After; past this many per second they are
+    #: dropped without an answer (answering a flood would amplify it).
+    hard_limit: float = 200.0
+    retry_after: int = 5
+    max_sources: int = 65536
+    #: Whether trusted peers (trunks) are limited too; a carrier's own trunks usually are not.
+    limit_trusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    listen: SipListen = SipListen()
+    #: The domain this gateway is the registrar and proxy for (Request-URI hosts it owns, besides the
+    #: addresses it listens on).
+    domain: str = "127.0.0.1"
+    #: Source addresses of the trunk side: they may place calls without authenticating.
+    trusted_peers: tuple[Network, ...] = ()
+    registrar: RegistrarConfig = RegistrarConfig()
+    rate_limit: SipRateLimit = SipRateLimit()
+    #: Bounds that keep a peer from exhausting memory.
+    max_transactions: int = 100_000
+    max_dialogs: int = 100_000
+    #: Seconds a confirmed dialog is remembered without traffic before it is forgotten.
+    dialog_timeout: float = 4 * 3600.0
+    max_tcp_connections: int = 1024
+    tcp_idle_timeout: float = 600.0
+    #: RFC 3261 T1 (seconds): the base of every retransmission and transaction timer.
+    t1: float = 0.5
+
+    def is_trusted(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted_peers)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
+    #: None: the SIP side is not started.
+    sip: SipConfig | None = None
     source: str = "<defaults>"
 
 
@@ -97,14 +174,16 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp"})
+    reader.keys(doc, {"smpp", "sip"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
+    sip_section = reader.mapping(doc, "sip")
+    sip = _sip(reader, sip_section) if sip_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
-    return GatewayConfig(smpp=smpp, source=str(path))
+    return GatewayConfig(smpp=smpp, sip=sip, source=str(path))
 
 
 def _positive(reader: Reader, d: LocatedDict, key: str, kind: type, default: Any) -> Any:
@@ -115,15 +194,15 @@ def _positive(reader: Reader, d: LocatedDict, key: str, kind: type, default: Any
     return value
 
 
-def _port(reader: Reader, d: LocatedDict, key: str, default: int) -> int:
+def _port(reader: Reader, d: LocatedDict, key: str, default: int, what: str = "TCP port") -> int:
     value: int = reader.get(d, key, int, default)
     if not 0 <= value <= 65535:
-        reader.error(d.where(key), f"{key}: {value} is not a TCP port (0..65535)")
+        reader.error(d.where(key), f"{key}: {value} is not a {what} (0..65535)")
         return default
     return value
 
 
-def _password(reader: Reader, d: LocatedDict, what: str) -> str:
+def _password(reader: Reader, d: LocatedDict, what: str, max_octets: int | None = 8) -> str:
     """A password given inline or, better, through the environment variable ``password_env`` names."""
     if "password_env" in d:
         name = reader.get(d, "password_env", str, "")
@@ -135,8 +214,8 @@ def _password(reader: Reader, d: LocatedDict, what: str) -> str:
     if "password" not in d:
         return ""
     password: str = reader.get(d, "password", str)
-    if password is not None and len(password.encode("latin-1", "replace")) > 8:
-        reader.error(d.where("password"), f"{what}: SMPP passwords are at most 8 octets")
+    if password is not None and max_octets is not None and len(password.encode("latin-1", "replace")) > max_octets:
+        reader.error(d.where("password"), f"{what}: SMPP passwords are at most {max_octets} octets")
     return password or ""
 
 
@@ -287,4 +366,140 @@ def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
         window=_positive(reader, d, "window", int, defaults.window),
         reconnect_initial=_positive(reader, d, "reconnect_initial", float, defaults.reconnect_initial),
         reconnect_max=_positive(reader, d, "reconnect_max", float, defaults.reconnect_max),
+    )
+
+
+# --- sip ------------------------------------------------------------------------------------------
+
+
+def _networks(reader: Reader, d: LocatedDict, key: str) -> tuple[Network, ...]:
+    networks: list[Network] = []
+    for item, where in reader.items(d, key):
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            reader.error(where, f"{key}: {item!r} is not an address or network", "e.g. 192.0.2.10 or 10.0.0.0/8")
+    return tuple(networks)
+
+
+def _sip(reader: Reader, d: LocatedDict) -> SipConfig:
+    reader.keys(
+        d,
+        {
+            "listen",
+            "domain",
+            "trusted_peers",
+            "registrar",
+            "rate_limit",
+            "max_transactions",
+            "max_dialogs",
+            "dialog_timeout",
+            "max_tcp_connections",
+            "tcp_idle_timeout",
+            "t1",
+        },
+    )
+    defaults = SipConfig()
+    listen = defaults.listen
+    if (section := reader.mapping(d, "listen")) is not None:
+        reader.keys(section, {"host", "udp_port", "tcp_port"})
+        listen = SipListen(
+            host=reader.get(section, "host", str, defaults.listen.host),
+            udp_port=_port(reader, section, "udp_port", defaults.listen.udp_port, "UDP port"),
+            tcp_port=_port(reader, section, "tcp_port", defaults.listen.tcp_port),
+        )
+        try:
+            ipaddress.ip_address(listen.host)
+        except ValueError:
+            reader.error(section.where("host"), f"host: {listen.host!r} is not an IP address", "e.g. 127.0.0.1")
+    registrar = defaults.registrar
+    if (section := reader.mapping(d, "registrar")) is not None:
+        registrar = _registrar(reader, section)
+    rate_limit = defaults.rate_limit
+    if (section := reader.mapping(d, "rate_limit")) is not None:
+        rate_limit = _sip_rate_limit(reader, section)
+    return SipConfig(
+        listen=listen,
+        domain=reader.get(d, "domain", str, defaults.domain),
+        trusted_peers=_networks(reader, d, "trusted_peers"),
+        registrar=registrar,
+        rate_limit=rate_limit,
+        max_transactions=_positive(reader, d, "max_transactions", int, defaults.max_transactions),
+        max_dialogs=_positive(reader, d, "max_dialogs", int, defaults.max_dialogs),
+        dialog_timeout=_positive(reader, d, "dialog_timeout", float, defaults.dialog_timeout),
+        max_tcp_connections=_positive(reader, d, "max_tcp_connections", int, defaults.max_tcp_connections),
+        tcp_idle_timeout=_positive(reader, d, "tcp_idle_timeout", float, defaults.tcp_idle_timeout),
+        t1=_positive(reader, d, "t1", float, defaults.t1),
+    )
+
+
+def _registrar(reader: Reader, d: LocatedDict) -> RegistrarConfig:
+    reader.keys(
+        d,
+        {
+            "min_expires",
+            "max_expires",
+            "default_expires",
+            "auth",
+            "realm",
+            "nonce_ttl",
+            "users",
+            "max_aors",
+            "max_contacts",
+        },
+    )
+    defaults = RegistrarConfig()
+    auth_word = reader.get(d, "auth", str, "off")
+    if auth_word not in ("on", "off"):
+        reader.error(d.where("auth"), f"auth: {auth_word!r} is not one of on, off")
+        auth_word = "on"  # fail closed
+    min_expires = _positive(reader, d, "min_expires", int, defaults.min_expires)
+    max_expires = _positive(reader, d, "max_expires", int, defaults.max_expires)
+    default_expires = _positive(reader, d, "default_expires", int, defaults.default_expires)
+    if not min_expires <= default_expires <= max_expires:
+        reader.error(d.location, "registrar: need min_expires <= default_expires <= max_expires")
+    users: list[SipUser] = []
+    seen: dict[str, Location] = {}
+    for item, where in reader.items(d, "users"):
+        if not isinstance(item, LocatedDict):
+            reader.error(where, "each user must be a mapping")
+            continue
+        reader.keys(item, {"user", "password", "password_env"}, required=("user",))
+        name = reader.get(item, "user", str)
+        if name is None:
+            continue
+        if name in seen:
+            reader.error(where, f"duplicate user {name!r}", f"first at line {seen[name].line}")
+        seen[name] = where
+        if auth_word == "on" and "password" not in item and "password_env" not in item:
+            reader.error(item.location, f"user {name!r}: give password or password_env (auth is on)")
+        users.append(SipUser(name, _password(reader, item, f"user {name!r}", max_octets=None)))
+    return RegistrarConfig(
+        min_expires=min_expires,
+        max_expires=max_expires,
+        default_expires=default_expires,
+        auth=auth_word == "on",
+        realm=reader.get(d, "realm", str, defaults.realm),
+        nonce_ttl=_positive(reader, d, "nonce_ttl", int, defaults.nonce_ttl),
+        users=tuple(users),
+        max_aors=_positive(reader, d, "max_aors", int, defaults.max_aors),
+        max_contacts=_positive(reader, d, "max_contacts", int, defaults.max_contacts),
+    )
+
+
+def _sip_rate_limit(reader: Reader, d: LocatedDict) -> SipRateLimit:
+    reader.keys(d, {"rate", "burst", "hard_limit", "retry_after", "max_sources", "limit_trusted"})
+    defaults = SipRateLimit()
+    rate = _positive(reader, d, "rate", float, defaults.rate)
+    hard = _positive(reader, d, "hard_limit", float, max(defaults.hard_limit, rate))
+    if hard < rate:
+        reader.error(d.where("hard_limit"), "hard_limit: must be at least rate")
+        hard = rate
+    return SipRateLimit(
+        rate=rate,
+        burst=_positive(reader, d, "burst", float, max(defaults.burst, rate)),
+        hard_limit=hard,
+        retry_after=_positive(reader, d, "retry_after", int, defaults.retry_after),
+        max_sources=_positive(reader, d, "max_sources", int, defaults.max_sources),
+        limit_trusted=reader.get(d, "limit_trusted", bool, defaults.limit_trusted),
     )

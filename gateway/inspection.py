@@ -1,7 +1,8 @@
-"""The one inspection hook every SMS passes through, and the decision it returns.
+"""The inspection hooks every SMS and every call pass through, and the decision they return.
 
-The proxies call ``inspect_sms`` for every submit_sm, submit_multi, data_sm and deliver_sm before
-relaying it. The hook may answer at once with a ``Decision`` or return an awaitable of one (for an
+The SMPP proxy calls ``inspect_sms`` for every submit_sm, submit_multi, data_sm and deliver_sm before
+relaying it; the SIP proxy calls ``inspect_call`` for every initial INVITE before forwarding it. The
+hook may answer at once with a ``Decision`` or return an awaitable of one (for an
 inspector that must ask a remote store); the proxy awaits only in the second case, so that a
 decision made in memory costs no task switch on the relay's hot path. The rule engine plugs in here;
 until then ``PassThrough`` lets everything by.
@@ -34,6 +35,22 @@ class Decision:
     rules: tuple[str, ...] = ()
     category: str | None = None
     reason: str = ""
+    #: Calls only. BLOCK: the SIP status the caller hears (``reason`` is its text, sent in a Reason
+    #: header too). LABEL: the informational label (e.g. 境外来电) shown on the handset.
+    status: int = 603
+    label: str | None = None
+
+    @classmethod
+    def reject_call(cls, status: int, reason: str, *, rules: tuple[str, ...] = ()) -> Decision:
+        """Refuse a call with a final SIP status (4xx-6xx) and a reason text."""
+        if not 400 <= status <= 699:
+            raise ValueError(f"a rejected call needs a 4xx-6xx status, not {status}")
+        return cls(action=Action.BLOCK, status=status, reason=reason, rules=rules, risk="high")
+
+    @classmethod
+    def label_call(cls, label: str, *, rules: tuple[str, ...] = ()) -> Decision:
+        """Let a call through with an informational label for the handset's screen."""
+        return cls(action=Action.LABEL, label=label, rules=rules)
 
 
 PASS = Decision()
@@ -46,7 +63,7 @@ class SmsMessage:
 
     def __init__(self, pdu: Pdu, *, direction: str, system_id: str, source: str, destinations: tuple[str, ...]):
         self.pdu = pdu
-        self.direction = direction  # "mt" (from an ESME towards handsets) or "mo" (from the SMSC)
+        self.direction = direction  # "mt" (from an ESME), "mo" or "receipt" (from the SMSC)
         self.system_id = system_id
         self.source = source
         self.destinations = destinations
@@ -67,18 +84,67 @@ class SmsMessage:
         return self._text
 
 
+class Call:
+    """One initial INVITE as the inspector sees it: who calls whom, from where, and the request itself.
+
+    ``caller`` is the From user (the calling number), ``display_name`` the From display name,
+    ``callee`` the Request-URI user, ``asserted`` the P-Asserted-Identity value if any. ``trusted`` is
+    true when the INVITE came from a configured trunk peer. ``request`` is the parsed
+    :class:`protocols.sip.Request` for anything else (Identity header, SDP ...); do not modify it.
+    """
+
+    __slots__ = ("asserted", "call_id", "callee", "caller", "display_name", "request", "source", "trusted")
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        caller: str,
+        callee: str,
+        display_name: str | None,
+        asserted: str | None,
+        source: str,
+        trusted: bool,
+        request: object,
+    ) -> None:
+        self.call_id = call_id
+        self.caller = caller
+        self.callee = callee
+        self.display_name = display_name
+        self.asserted = asserted
+        self.source = source
+        self.trusted = trusted
+        self.request = request
+
+    def __repr__(self) -> str:
+        return f"Call({self.call_id!r}, {self.caller!r} -> {self.callee!r}, trusted={self.trusted})"
+
+
 class SmsInspector(Protocol):
     def inspect_sms(self, message: SmsMessage) -> Decision | Awaitable[Decision]: ...
 
 
+class CallInspector(Protocol):
+    def inspect_call(self, call: Call) -> Decision | Awaitable[Decision]: ...
+
+
 class PassThrough:
-    """Lets every message by: the gateway's behaviour with no rules loaded."""
+    """Lets every message and call by: the gateway's behaviour with no rules loaded."""
 
     def inspect_sms(self, message: SmsMessage) -> Decision:
+        return PASS
+
+    def inspect_call(self, call: Call) -> Decision:
         return PASS
 
 
 async def decide(inspector: SmsInspector, message: SmsMessage) -> Decision:
     """The inspector's decision, awaited if it needs awaiting."""
     result = inspector.inspect_sms(message)
+    return result if isinstance(result, Decision) else await result
+
+
+async def decide_call(inspector: CallInspector, call: Call) -> Decision:
+    """The call inspector's decision, awaited if it needs awaiting."""
+    result = inspector.inspect_call(call)
     return result if isinstance(result, Decision) else await result

@@ -24,6 +24,21 @@ def drop_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) ->
     return event
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of each write, not the object it was at configure time:
+    a configure() made while something had swapped sys.stderr (pytest's capture, for one) must not
+    leave every later log line writing to that stream after it is closed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(fmt: str = "console", level: str = "info", stream: Any = None) -> None:
     """Set up structlog once per process. ``fmt`` is ``console`` or ``json``."""
     renderer: Any
@@ -41,7 +56,7 @@ def configure(fmt: str = "console", level: str = "info", stream: Any = None) -> 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or _CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 

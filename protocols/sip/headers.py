@@ -272,11 +272,25 @@ def split_list(value: str) -> list[str]:
 # --- parameters ------------------------------------------------------------------------------------
 
 
+# generic-params with token names and token/host values and no LWS: checked in one regex.
+_FAST_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~:\[\]]+)?)+")
+
+
 def parse_params(text: str) -> Params:
     """Parse ``*( SEMI generic-param )``; ``text`` starts at the first ';' (or is blank)."""
     text = text.strip(" \t")
     if not text:
         return ()
+    if _FAST_PARAMS_RE.fullmatch(text):
+        fast: list[tuple[str, str | None]] = []
+        for item in text[1:].split(";"):
+            name, eq, value = item.partition("=")
+            fast.append((name, value if eq else None))
+        return tuple(fast)
+    return _parse_params_general(text)
+
+
+def _parse_params_general(text: str) -> Params:
     if text[0] != ";":
         raise _bad("Expected ';' before parameter")
     params: list[tuple[str, str | None]] = []
@@ -456,9 +470,26 @@ class Via:
         return f"{self.protocol}/{self.version}/{self.transport} {hostport}{format_params(self.params)}"
 
 
+# The shape nearly every Via has (no LWS inside, no quotes, no IPv6): one regex instead of the
+# general path below. Anything else falls through to the general path, which gives the same result.
+_VIA_FAST_RE = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?::([0-9]{1,5}))?((?:;[^ \t\"]*)?)"
+)
+
+
 def parse_via(value: str) -> Via:
     """Parse one via-parm (an element of a Via header's comma list)."""
     text = value.strip(" \t")
+    fast = _VIA_FAST_RE.fullmatch(text)
+    if fast is not None:
+        transport, host, port_text, rest = fast.groups()
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            return Via(transport=transport.upper(), host=host, port=port, params=parse_params(rest))
+    return _parse_via_general(text)
+
+
+def _parse_via_general(text: str) -> Via:
     semi = text.find(";")
     head, rest = (text, "") if semi < 0 else (text[:semi], text[semi:])
     parts = head.split("/")

@@ -359,7 +359,7 @@ def unsupported_extensions(request: Request, supported: Collection[str], header:
     return tags
 
 
-def _check_common(message: Message) -> None:
+def _check_common(message: Message, *, all_vias: bool = True) -> None:
     """The syntax of the headers every message must carry; raises via the accessors."""
     answer = 400 if isinstance(message, Request) else None
     counts = message.headers.counts()
@@ -368,9 +368,11 @@ def _check_common(message: Message) -> None:
             raise RemoteProtocolError(f"Multiple {name} header fields", answer=answer)
     # Parsing is the check: each accessor raises RemoteProtocolError with the right answer.
     _ = (message.to_addr, message.from_addr, message.call_id, message.cseq)
-    vias = message.vias
-    if not vias:
-        raise RemoteProtocolError("Missing Via", answer=answer)
+    if all_vias:
+        if not message.vias:
+            raise RemoteProtocolError("Missing Via", answer=answer)
+    else:
+        _ = message.top_via  # raises "Missing Via" itself
     length = message.content_length
     if length is not None and length != len(message.body):
         raise RemoteProtocolError("Content-Length does not match the body", answer=answer)
@@ -417,6 +419,10 @@ def validate_request(
             raise RemoteProtocolError("Bad Extension", answer=420)
 
 
-def validate_response(response: Response) -> None:
-    """Check a response before it is matched to a transaction; raises with ``answer=None``."""
-    _check_common(response)
+def validate_response(response: Response, *, all_vias: bool = True) -> None:
+    """Check a response before it is matched to a transaction; raises with ``answer=None``.
+
+    ``all_vias=False`` checks only the top Via: a proxy removes that one and passes the rest on
+    untouched, so it need not parse them (they were checked on the request's way in).
+    """
+    _check_common(response, all_vias=all_vias)

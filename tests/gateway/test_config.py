@@ -90,3 +90,51 @@ def test_afgw_run_exits_2_and_prints_locations(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 8
     assert all(line.startswith(f"{path}:") for line in lines)
+
+
+def test_shipped_sip_section_loads():
+    sip = load(ROOT / "config" / "gateway.yaml").sip
+    assert sip is not None
+    assert (sip.listen.udp_port, sip.listen.tcp_port) == (5060, 5060)
+    assert sip.registrar.auth
+    assert [u.user for u in sip.registrar.users] == ["8613800000001", "8613800000002"]
+    assert sip.is_trusted("127.0.0.2")
+    assert not sip.is_trusted("127.0.0.1")
+    assert "handset1pw" not in repr(sip)
+
+
+SIP_BAD = """\
+sip:
+  listen: {host: localhost, udp_port: 70000}
+  trusted_peers: [10.0.0.300]
+  registrar:
+    auth: yes
+    min_expires: 600
+    max_expires: 60
+    users:
+      - user: alice
+  rate_limit: {rate: 100, hard_limit: 10}
+  dialogs: 5
+"""
+
+
+def test_sip_section_errors_in_one_pass(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(SIP_BAD)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    p = str(path)
+    expected_prefixes = [
+        f"{p}:2:18: host: 'localhost' is not an IP address",
+        f"{p}:2:39: udp_port: 70000 is not a UDP port",
+        f"{p}:3:19: trusted_peers: '10.0.0.300' is not an address or network",
+        f"{p}:5:5: registrar: need min_expires <= default_expires <= max_expires",
+        f"{p}:5:11: auth: 'yes' is not one of on, off",
+        f"{p}:9:9: user 'alice': give password or password_env (auth is on)",
+        f"{p}:10:39: hard_limit: must be at least rate",
+        f"{p}:11:3: unknown field 'dialogs'",
+    ]
+    errors = info.value.errors
+    for prefix in expected_prefixes:
+        assert any(e.startswith(prefix) for e in errors), (prefix, errors)
+    assert len(errors) == len(expected_prefixes)

@@ -1,0 +1,515 @@
+"""The SIP proxy: a transaction-stateful, record-routing proxy and registrar for one domain.
+
+Requests come from two sides. The trunk side is the set of ``trusted_peers`` (by source address):
+they place calls without authenticating. Everyone else is a handset or a stranger: with digest
+authentication on, nothing they send is served before they prove who they are (the same 401 for
+every user name, so scanners learn nothing), and every source address is rate limited.
+
+Where messages go (DESIGN "Network safety"): a request goes only to the flow a handset registered
+from, or, inside a dialog, to the flow the other side used; a response goes back to the source of its
+request as stamped on the Via (RFC 3581 for everyone). Host names in messages are never resolved.
+
+Every initial INVITE goes through the call inspection hook before it is forwarded; its decision may
+reject the call with a status and reason, or label it for the handset's screen.
+
+This module is the server side: admission (rate limits, authentication), the registrar, routing
+decisions and server transactions. :mod:`gateway.sip.forwarding` is the client side: branches,
+client transactions and the responses that go back upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from gateway.config import SipConfig
+from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
+from gateway.logs import get_logger
+from gateway.sip.auth import AuthOutcome, DigestAuthenticator
+from gateway.sip.dialogs import DialogRoute, DialogTable
+from gateway.sip.forwarding import Forwarder
+from gateway.sip.location import LocationService
+from gateway.sip.messages import (
+    ALLOW,
+    ALLOW_METHODS,
+    new_tag,
+    reply,
+    stamp_received,
+    without_own_routes,
+)
+from gateway.sip.ratelimit import SourceLimiter, Verdict
+from gateway.sip.registrar import Registrar
+from gateway.sip.state import ResponseContext, ServerEntry
+from gateway.sip.timers import TimerQueue
+from gateway.sip.transport import Flow, Transports
+from protocols.errors import LocalProtocolError, RemoteProtocolError
+from protocols.sip import (
+    LegacyServerTransactionKey,
+    NameAddr,
+    Request,
+    Response,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    ServerTransactionKey,
+    SipParseError,
+    SipUri,
+    TimedOut,
+    TimerSettings,
+    TransactionEvent,
+    TransactionTerminated,
+    cancel_target_key,
+    create_response,
+    parse_name_addr,
+    server_transaction_key,
+    unsupported_extensions,
+    validate_request,
+)
+
+log = get_logger("afgw.sip")
+
+ServerKey = ServerTransactionKey | LegacyServerTransactionKey
+# Methods whose initial request creates a dialog: the proxy record-routes them.
+_DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+_HOUSEKEEPING_INTERVAL = 5.0
+
+
+class SipProxy:
+    def __init__(
+        self,
+        config: SipConfig,
+        *,
+        inspector: CallInspector | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.config = config
+        self.loop = loop or asyncio.get_event_loop()
+        self.inspector: CallInspector = inspector or PassThrough()
+        self.timers = TimerSettings(t1=config.t1, t2=max(4.0, 8 * config.t1), t4=max(5.0, 10 * config.t1))
+        self.transports = Transports(
+            self, self.loop, max_connections=config.max_tcp_connections, idle_timeout=config.tcp_idle_timeout
+        )
+        self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
+        self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
+        self.registrar = Registrar(config, self.location, self.is_our_host)
+        self.known_users = frozenset(u.user for u in config.registrar.users)
+        self.auth: DigestAuthenticator | None = None
+        if config.registrar.auth:
+            self.auth = DigestAuthenticator(
+                config.registrar.realm or config.domain,
+                {u.user: u.password for u in config.registrar.users},
+                nonce_ttl=config.registrar.nonce_ttl,
+            )
+        rl = config.rate_limit
+        self.limiter = SourceLimiter(rate=rl.rate, burst=rl.burst, hard_limit=rl.hard_limit, max_sources=rl.max_sources)
+        self.timer_queue = TimerQueue(self.loop)
+        self.forwarder = Forwarder(
+            self.transports, self.dialogs, self.timer_queue, self.timers, self._send_upstream, self.loop
+        )
+        self._server: dict[ServerKey, ServerEntry] = {}
+        # INVITEs answered 2xx: their server transaction is gone (RFC 3261), but retransmissions must
+        # not become new calls; remembered for 64*T1 (what RFC 6026's Accepted state does).
+        self._accepted: OrderedDict[ServerKey, float] = OrderedDict()
+        self._hosts = {config.listen.host.lower(), config.domain.lower()}
+        self._trusted: dict[str, bool] = {}
+        self._housekeeping: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stats = {"requests": 0, "responses": 0, "rejected_calls": 0, "dropped": 0}
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        listen = self.config.listen
+        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port)
+        self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
+        log.info(
+            "sip.listening",
+            host=listen.host,
+            udp_port=self.transports.udp_port,
+            tcp_port=self.transports.tcp_port,
+            domain=self.config.domain,
+            auth=self.auth is not None,
+        )
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        self.timer_queue.close()
+        await self.transports.stop()
+
+    @property
+    def udp_port(self) -> int:
+        return self.transports.udp_port
+
+    @property
+    def tcp_port(self) -> int:
+        return self.transports.tcp_port
+
+    # --- who is who ------------------------------------------------------------------------------------
+
+    def is_our_host(self, host: str) -> bool:
+        return host.lower() in self._hosts
+
+    def is_our_uri(self, uri: SipUri) -> bool:
+        """A URI naming this proxy (a Route or Record-Route entry of ours)."""
+        if not uri.is_sip or not self.is_our_host(uri.host):
+            return False
+        port = uri.port if uri.port is not None else 5060
+        return port in (self.transports.udp_port, self.transports.tcp_port)
+
+    # --- transport sink --------------------------------------------------------------------------------
+
+    def message_received(self, message: Request | Response, flow: Flow) -> None:
+        try:
+            if isinstance(message, Request):
+                self.stats["requests"] += 1
+                self._on_request(message, flow)
+            else:
+                self.stats["responses"] += 1
+                self.forwarder.response_received(message, flow)
+        except RemoteProtocolError as exc:
+            if isinstance(message, Request) and exc.answer is not None and message.method != "ACK":
+                self._answer_statelessly(message.headers, exc.answer, str(exc), flow)
+            else:
+                log.debug("sip.discarded", error=str(exc), peer=str(flow))
+        except Exception:  # a bug here must cost one message, never the proxy
+            log.exception("sip.internal_error", peer=str(flow))
+
+    def bad_message(self, error: SipParseError, flow: Flow) -> None:
+        log.debug("sip.unparseable", error=str(error), peer=str(flow))
+        if error.answer is None or error.headers is None or not error.is_request:
+            return
+        if self._limited(flow, ack=False):
+            return
+        self._answer_statelessly(error.headers, error.answer, str(error), flow)
+
+    def _answer_statelessly(self, headers: Any, status: int, reason: str, flow: Flow) -> None:
+        try:
+            response = create_response(headers, status, reason[:80] or None, to_tag=new_tag())
+            if not response.headers.get_all("Via"):
+                return  # nowhere to send it in SIP terms; the RFC's answer needs a Via
+            self.transports.send(flow, response.serialise())
+        except (RemoteProtocolError, LocalProtocolError) as exc:
+            log.debug("sip.unanswerable", error=str(exc), peer=str(flow))
+
+    def is_trusted(self, host: str) -> bool:
+        trusted = self._trusted.get(host)
+        if trusted is None:
+            if len(self._trusted) > 4096:
+                self._trusted.clear()
+            trusted = self._trusted[host] = self.config.is_trusted(host)
+        return trusted
+
+    def _limited(self, flow: Flow, *, ack: bool, headers: Any = None) -> bool:
+        """Apply the per-source limit; True when the request must go no further."""
+        if not self.config.rate_limit.limit_trusted and self.is_trusted(flow.host):
+            return False
+        verdict = self.limiter.check(flow.host, self.loop.time())
+        if verdict is Verdict.ALLOW:
+            return False
+        self.stats["dropped"] += 1
+        if verdict is Verdict.THROTTLE and headers is not None and not ack:
+            try:
+                response = create_response(headers, 503, to_tag=new_tag())
+                response.headers.add("Retry-After", str(self.config.rate_limit.retry_after))
+                self.transports.send(flow, response.serialise())
+            except (RemoteProtocolError, LocalProtocolError):
+                pass
+        return True
+
+    # --- requests --------------------------------------------------------------------------------------
+
+    def _on_request(self, request: Request, flow: Flow) -> None:
+        now = self.loop.time()
+        if self._limited(flow, ack=request.method == "ACK", headers=request.headers):
+            return
+        validate_request(request, forwarding=False)
+        stamp_received(request, flow)
+        if request.method == "ACK":
+            self._on_ack(request, flow, now)
+            return
+        key = server_transaction_key(request)
+        entry = self._server.get(key)
+        if entry is not None:
+            self._server_events(entry, entry.txn.receive_request(request, now), now)
+            return
+        if key in self._accepted:
+            return  # a retransmitted INVITE already answered 2xx: the 2xx retransmissions answer it
+        if len(self._server) >= self.config.max_transactions:
+            response = reply(request, 503, to_tag=new_tag())
+            response.headers.add("Retry-After", "1")
+            self.transports.send(flow, response.serialise())
+            return
+        reliable = flow.transport == "TCP"
+        txn: ServerInviteTransaction | ServerNonInviteTransaction
+        if request.method == "INVITE":
+            txn = ServerInviteTransaction(request, reliable=reliable, timers=self.timers)
+        else:
+            txn = ServerNonInviteTransaction(request, reliable=reliable, timers=self.timers)
+        entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id))
+        self._server[key] = entry
+        if request.method == "INVITE":
+            self._respond(entry, 100)
+        if request.method == "CANCEL":
+            self._on_cancel(entry, request, now)
+            return
+        self._route(entry, request, flow, now)
+
+    def _respond(self, entry: ServerEntry, status: int, reason: str | None = None, **headers: str) -> Response:
+        response = reply(entry.txn.request, status, reason, to_tag=entry.to_tag)
+        for name, value in headers.items():
+            response.headers.add(name.replace("_", "-"), value)
+        self._send_upstream(entry, response)
+        return response
+
+    def _send_upstream(self, entry: ServerEntry, response: Response) -> None:
+        now = self.loop.time()
+        if entry.txn.terminated:
+            self.transports.send(entry.flow, response.serialise())
+            return
+        events = entry.txn.send_response(response, now)
+        if response.is_success and isinstance(entry.txn, ServerInviteTransaction):
+            self._accepted[entry.txn.key] = now + 64 * self.timers.t1
+            if len(self._accepted) > 4 * self.config.max_transactions:
+                self._accepted.popitem(last=False)
+        self._server_events(entry, events, now)
+
+    def _route(self, entry: ServerEntry, request: Request, flow: Flow, now: float) -> None:
+        method = request.method
+        uri = request.uri
+        trusted = self.is_trusted(flow.host)
+        in_dialog = request.to_tag is not None
+        dialog: DialogRoute | None = None
+        if in_dialog:
+            without_own_routes(request.headers, self.is_our_uri)
+            from_tag = request.from_tag
+            if from_tag is not None and request.to_tag is not None:
+                dialog = self.dialogs.get(request.call_id, from_tag, request.to_tag, now)
+        # Authentication first, before anything that would tell a stranger whether a user exists.
+        auth_user: str | None = None
+        if self.auth is not None and (method == "REGISTER" or not trusted):
+            member = dialog is not None and dialog.towards(request.to_tag).flow.host == flow.host
+            if method == "REGISTER" or not member:
+                result = self.auth.check(request, flow.host, now)
+                if not result.ok:
+                    stale = result.outcome is AuthOutcome.STALE
+                    self._respond(entry, 401, WWW_Authenticate=self.auth.challenge(now, flow.host, stale=stale))
+                    return
+                auth_user = result.username
+                if method != "REGISTER" and not in_dialog and request.from_addr.uri.user != auth_user:
+                    # A handset calls as itself: a caller number it may not use is the spoofing
+                    # this gateway exists to stop.
+                    self._respond(entry, 403, "Caller Identity Mismatch")
+                    return
+        if method == "REGISTER":
+            if not (uri.is_sip and uri.user is None and self.is_our_host(uri.host)):
+                self._respond(entry, 404)
+                return
+            response = self.registrar.handle(request, flow, now, auth_user, entry.to_tag)
+            entry.log.info("sip.register", status=response.status, peer=str(flow))
+            self._send_upstream(entry, response)
+            return
+        if uri.is_sip and uri.user is None and self.is_our_host(uri.host):
+            # Addressed to the gateway itself, as a UAS.
+            if method == "OPTIONS":
+                self._respond(entry, 200, Allow=ALLOW, Accept="application/sdp")
+            elif method not in ALLOW_METHODS:
+                self._respond(entry, 405, Allow=ALLOW)
+            else:
+                self._respond(entry, 404)
+            return
+        if request.max_forwards == 0:
+            self._respond(entry, 483)
+            return
+        unsupported = unsupported_extensions(request, ())
+        if unsupported:
+            self._respond(entry, 420, Unsupported=", ".join(unsupported))
+            return
+        if in_dialog:
+            self._route_in_dialog(entry, request, dialog, now)
+        else:
+            self._route_initial(entry, request, flow, trusted, now)
+
+    def _route_in_dialog(self, entry: ServerEntry, request: Request, dialog: DialogRoute | None, now: float) -> None:
+        if dialog is not None:
+            leg = dialog.towards(request.from_tag)
+            target = request.uri
+            if (not request.routes) and self.is_our_host(target.host) and leg.target is not None:
+                target = leg.target  # sent to us as if we were the far end (sipp's UAC does so)
+            self.dialogs.touch(dialog, now)
+            if request.method == "BYE":
+                self.dialogs.ending(dialog, now)
+            self.forwarder.forward(entry, request, [(target, leg.flow)], now, record_route=False, keep_routes=True)
+            return
+        # A dialog we do not know (forgotten, or set up before a restart): route by the Request-URI,
+        # if it is a registered contact or one of our users; still only to registered addresses.
+        uri = request.uri
+        binding = self.location.by_contact(uri, now)
+        if binding is None and uri.is_sip and uri.user and self.is_our_host(uri.host):
+            bindings = self.location.lookup(uri.user, now)
+            binding = bindings[0] if bindings else None
+            uri = binding.contact if binding is not None else uri
+        if binding is not None:
+            self.forwarder.forward(entry, request, [(uri, binding.flow)], now, record_route=False, keep_routes=True)
+            return
+        self._respond(entry, 481)
+
+    def _route_initial(self, entry: ServerEntry, request: Request, flow: Flow, trusted: bool, now: float) -> None:
+        uri = request.uri
+        # Another domain's user is nobody here: the gateway relays to no one but its own handsets.
+        ours = uri.scheme == "tel" or (uri.is_sip and self.is_our_host(uri.host))
+        user = uri.user if ours else None
+        if not user:
+            self._respond(entry, 404)
+            return
+        bindings = self.location.lookup(user, now)
+        if not bindings:
+            self._respond(entry, 480 if user in self.known_users else 404)
+            return
+        if request.headers.get("Route") is not None:
+            entry.log.info("sip.preloaded_route_dropped", peer=str(flow))
+        targets = [(b.contact, b.flow) for b in bindings]
+        if request.method != "INVITE":
+            self.forwarder.forward(entry, request, targets, now, record_route=request.method in _DIALOG_CREATING)
+            return
+        call = Call(
+            call_id=request.call_id,
+            caller=request.from_addr.uri.user or "",
+            callee=user,
+            display_name=request.from_addr.display,
+            asserted=request.headers.get("P-Asserted-Identity"),
+            source=flow.host,
+            trusted=trusted,
+            request=request,
+        )
+        context = ResponseContext(entry, request, inspecting=True)
+        entry.context = context
+        result = self.inspector.inspect_call(call)
+        if isinstance(result, Decision):
+            self._decided(entry, request, targets, result)
+            return
+
+        async def wait() -> None:
+            try:
+                decision = await result
+            except Exception:
+                # Fail closed: an inspector that cannot decide does not let the call through.
+                entry.log.exception("sip.inspection_failed")
+                decision = Decision.reject_call(500, "Inspection Failed")
+            self._decided(entry, request, targets, decision)
+
+        task = self.loop.create_task(wait())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _decided(self, entry: ServerEntry, request: Request, targets: list[tuple[SipUri, Flow]], d: Decision) -> None:
+        context = entry.context
+        assert context is not None
+        context.inspecting = False
+        if context.final_sent:
+            return  # cancelled while the inspector thought about it
+        if d.action is Action.BLOCK:
+            self.stats["rejected_calls"] += 1
+            entry.log.info("sip.call_rejected", status=d.status, reason=d.reason, rules=list(d.rules))
+            text = d.reason.replace("\\", "").replace('"', "")
+            context.final_sent = True
+            self._respond(entry, d.status, d.reason or None, Reason=f'SIP;cause={d.status};text="{text}"')
+            return
+        if d.action is Action.LABEL and d.label:
+            _apply_label(request, d.label)
+            entry.log.info("sip.call_labelled", label=d.label, rules=list(d.rules))
+        self.forwarder.forward(entry, request, targets, self.loop.time(), record_route=True, context=context)
+
+    # --- forwarding ------------------------------------------------------------------------------------
+
+    def _on_cancel(self, entry: ServerEntry, cancel: Request, now: float) -> None:
+        target = self._server.get(cancel_target_key(cancel))
+        if target is None or target.flow.host != entry.flow.host or target.txn.request.method != "INVITE":
+            self._respond(entry, 481)
+            return
+        self._respond(entry, 200)
+        context = target.context
+        if context is None or context.final_sent:
+            return
+        context.cancelled = True
+        if context.inspecting or not context.branches:
+            context.final_sent = True
+            self._respond(target, 487)
+            return
+        for branch in context.branches:
+            self.forwarder.cancel_branch(branch, now)
+
+    def _on_ack(self, ack: Request, flow: Flow, now: float) -> None:
+        entry = self._server.get(server_transaction_key(ack))
+        if entry is not None and isinstance(entry.txn, ServerInviteTransaction):
+            self._server_events(entry, entry.txn.receive_request(ack, now), now)
+            return
+        # The ACK of a 2xx is its own transaction, forwarded statelessly along the dialog.
+        from_tag, to_tag = ack.from_tag, ack.to_tag
+        if from_tag is None or to_tag is None:
+            return
+        without_own_routes(ack.headers, self.is_our_uri)
+        dialog = self.dialogs.get(ack.call_id, from_tag, to_tag, now)
+        if dialog is None:
+            binding = self.location.by_contact(ack.uri, now)
+            if binding is None:
+                return
+            dest, target = binding.flow, ack.uri
+        else:
+            stranger = self.auth is not None and not self.is_trusted(flow.host)
+            if stranger and dialog.towards(to_tag).flow.host != flow.host:
+                return  # not a party to this dialog
+            leg = dialog.towards(from_tag)
+            dest, target = leg.flow, ack.uri
+            if not ack.routes and self.is_our_host(target.host) and leg.target is not None:
+                target = leg.target
+        if ack.max_forwards == 0:
+            return
+        self.forwarder.send_ack(ack, target, dest)
+
+    # --- responses -------------------------------------------------------------------------------------
+
+    # --- server transaction plumbing ----------------------------------------------------------------------
+
+    def _server_events(self, entry: ServerEntry, events: list[TransactionEvent], now: float) -> None:
+        txn = entry.txn
+        for message in txn.messages_to_send():
+            self.transports.send(entry.flow, message.serialise())
+        for event in events:
+            if isinstance(event, TransactionTerminated):
+                self._server.pop(txn.key, None)
+            elif isinstance(event, TimedOut) and entry.context is not None:
+                entry.context.final_sent = True
+        self._schedule(entry, txn.get_timer())
+
+    def _schedule(self, entry: ServerEntry, when: float | None) -> None:
+        if when is None or (entry.scheduled_at is not None and entry.scheduled_at <= when):
+            return
+        entry.scheduled_at = when
+        self.timer_queue.schedule(when, lambda now: self._server_timer(entry, now))
+
+    def _server_timer(self, entry: ServerEntry, now: float) -> None:
+        entry.scheduled_at = None
+        if not entry.txn.terminated:
+            self._server_events(entry, entry.txn.handle_timer(now), now)
+
+    def _housekeep(self) -> None:
+        now = self.loop.time()
+        accepted = self._accepted
+        while accepted:
+            key, until = next(iter(accepted.items()))
+            if until > now:
+                break
+            del accepted[key]
+        self.dialogs.sweep(now)
+        self.location.sweep(now)
+        self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
+
+
+def _apply_label(request: Request, label: str) -> None:
+    """Show ``label`` as the caller's display name on the handset (DESIGN: P-Asserted-Identity)."""
+    asserted = request.headers.get_list("P-Asserted-Identity")
+    uri = parse_name_addr(asserted[0]).uri if asserted else request.from_addr.uri
+    request.headers.set("P-Asserted-Identity", str(NameAddr(uri=uri, display=label)))

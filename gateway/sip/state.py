@@ -1,0 +1,74 @@
+"""What the proxy keeps per transaction: server entries, client branches and their response context.
+
+A :class:`ServerEntry` wraps a server transaction with the flow its request came on. An INVITE or
+other forwarded request gets a :class:`ResponseContext` (RFC 3261 16.7) holding its
+:class:`Branch` es, one client transaction per target, and deciding which responses go upstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.sip.transport import Flow
+from protocols.sip import (
+    ClientInviteTransaction,
+    ClientNonInviteTransaction,
+    Request,
+    Response,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+)
+
+ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
+ClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction
+
+
+@dataclass(eq=False, slots=True)
+class ServerEntry:
+    txn: ServerTransaction
+    flow: Flow
+    to_tag: str
+    log: Any
+    context: ResponseContext | None = None
+    scheduled_at: float | None = None
+
+
+@dataclass(eq=False, slots=True)
+class Branch:
+    txn: ClientTransaction
+    flow: Flow
+    context: ResponseContext | None
+    got_provisional: bool = False
+    cancel_pending: bool = False
+    final: Response | None = None
+    scheduled_at: float | None = None
+
+
+@dataclass(eq=False, slots=True)
+class ResponseContext:
+    server: ServerEntry
+    request: Request
+    branches: list[Branch] = field(default_factory=list)
+    best: Response | None = None
+    final_sent: bool = False
+    cancelled: bool = False
+    inspecting: bool = False
+
+    @property
+    def is_invite(self) -> bool:
+        return self.request.method == "INVITE"
+
+    def all_final(self) -> bool:
+        return all(branch.final is not None for branch in self.branches)
+
+
+def better(candidate: Response, current: Response | None) -> bool:
+    """RFC 3261 16.7 step 6: a 6xx beats everything, then the lowest class; among equals the first."""
+    if current is None:
+        return True
+    if current.status >= 600:
+        return False
+    if candidate.status >= 600:
+        return True
+    return candidate.status // 100 < current.status // 100

@@ -1,0 +1,262 @@
+"""A simulated handset: registers with the gateway, rings, answers or refuses by behaviour, hangs up,
+and a screen model that records what the person holding it saw for each incoming call.
+
+The screen shows the caller's number and display name the way a handset does: from the
+P-Asserted-Identity when the network asserted one (its display name is where the gateway puts a
+label), else from From. The verified badge (反诈名片) shows only when that P-Asserted-Identity carries
+``verstat=TN-Validation-Passed`` (3GPP TS 24.229): a handset believes the network, never the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass, field
+
+from protocols.errors import RemoteProtocolError
+from protocols.sip import (
+    Dialog,
+    Headers,
+    NameAddr,
+    Request,
+    Response,
+    ServerInviteTransaction,
+    create_response,
+    parse_name_addr,
+    parse_uri,
+)
+from simulator.sip_ua import ServerTxn, UserAgent, new_tag
+
+VERIFIED = "TN-Validation-Passed"
+_SDP = (
+    b"v=0\r\no=handset 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+class Behaviour(enum.Enum):
+    ANSWER = "answer"  # 180, then 200 after answer_delay
+    BUSY = "busy"  # 486 Busy Here
+    DECLINE = "decline"  # 603 Decline
+    IGNORE = "ignore"  # rings until the caller gives up
+
+
+@dataclass(slots=True)
+class IncomingCall:
+    """One line of the screen's call log."""
+
+    call_id: str
+    caller_number: str
+    display_name: str | None
+    verified: bool
+    answered: bool = False
+    ended: bool = False
+
+
+@dataclass
+class Screen:
+    calls: list[IncomingCall] = field(default_factory=list)
+
+    @property
+    def last(self) -> IncomingCall | None:
+        return self.calls[-1] if self.calls else None
+
+    def show(self, invite: Request) -> IncomingCall:
+        identity = _asserted_identity(invite) or invite.from_addr
+        number = identity.uri.user or ""
+        verified = False
+        if (pai := _asserted_identity(invite)) is not None:
+            verstat = pai.uri.param("verstat") or pai.param("verstat")
+            verified = verstat == VERIFIED
+        call = IncomingCall(invite.call_id, number, identity.display, verified)
+        self.calls.append(call)
+        return call
+
+    def find(self, call_id: str) -> IncomingCall | None:
+        return next((c for c in self.calls if c.call_id == call_id), None)
+
+
+def _asserted_identity(invite: Request) -> NameAddr | None:
+    values = invite.headers.get_list("P-Asserted-Identity")
+    for value in values:
+        try:
+            identity = parse_name_addr(value)
+        except RemoteProtocolError:
+            continue
+        if identity.uri.is_sip or identity.uri.scheme == "tel":
+            return identity
+    return None
+
+
+@dataclass(slots=True)
+class _Call:
+    invite: Request
+    txn: ServerInviteTransaction
+    tag: str
+    dialog: Dialog | None = None
+    ok: Response | None = None
+    acked: bool = False
+    answer_timer: asyncio.TimerHandle | None = None
+
+
+class Handset(UserAgent):
+    def __init__(
+        self,
+        user: str,
+        proxy: tuple[str, int],
+        *,
+        password: str | None = None,
+        domain: str = "127.0.0.1",
+        behaviour: Behaviour = Behaviour.ANSWER,
+        answer_delay: float = 0.05,
+        hangup_after: float | None = None,
+    ) -> None:
+        super().__init__(proxy, user=user, password=password)
+        self.domain = domain
+        self.behaviour = behaviour
+        self.answer_delay = answer_delay
+        self.hangup_after = hangup_after
+        self.screen = Screen()
+        self.registered = False
+        self._calls: dict[str, _Call] = {}
+        self._cseq = 0
+        self._call_id = new_tag() + new_tag()
+        self._refresh: asyncio.TimerHandle | None = None
+
+    async def stop(self) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+        for call in self._calls.values():
+            if call.answer_timer is not None:
+                call.answer_timer.cancel()
+        await super().stop()
+
+    # --- registration ----------------------------------------------------------------------------------
+
+    def _register_request(self, expires: int) -> Request:
+        self._cseq += 1
+        aor = f"sip:{self.user}@{self.domain}"
+        headers = Headers(
+            [
+                ("Max-Forwards", "70"),
+                ("From", f"<{aor}>;tag={new_tag()}"),
+                ("To", f"<{aor}>"),
+                ("Call-ID", self._call_id),
+                ("CSeq", f"{self._cseq} REGISTER"),
+                ("Contact", self.contact),
+                ("Expires", str(expires)),
+            ]
+        )
+        return Request("REGISTER", parse_uri(f"sip:{self.domain}"), headers)
+
+    async def register(self, expires: int = 300) -> Response:
+        """REGISTER (answering a digest challenge if one comes); refreshes itself before it expires."""
+        response = await self.send_authenticated(lambda: self._register_request(expires))
+        self.registered = response.is_success and expires > 0
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        if self.registered:
+            granted = expires
+            for contact in response.contacts:
+                if contact.uri.port == self.port and (value := contact.param("expires")) is not None:
+                    granted = int(value)
+            self._refresh = self.loop.call_later(max(1.0, granted * 0.8), self._refresh_now, expires)
+        return response
+
+    def _refresh_now(self, expires: int) -> None:
+        self.loop.create_task(self.register(expires))
+
+    async def unregister(self) -> Response:
+        return await self.register(0)
+
+    # --- incoming calls --------------------------------------------------------------------------------
+
+    def on_request(self, request: Request, txn: ServerTxn | None) -> None:
+        method = request.method
+        if method == "INVITE" and isinstance(txn, ServerInviteTransaction):
+            self._incoming(request, txn)
+        elif method == "ACK":
+            call = self._calls.get(request.call_id)
+            if call is not None:
+                call.acked = True
+                if self.hangup_after is not None:
+                    call_id = call.invite.call_id
+                    self.loop.call_later(self.hangup_after, lambda: self.loop.create_task(self.hang_up(call_id)))
+        elif method == "CANCEL" and txn is not None:
+            self._cancelled(request, txn)
+        elif method == "BYE" and txn is not None:
+            call = self._calls.pop(request.call_id, None)
+            self.respond(txn, create_response(request, 200 if call else 481, to_tag=new_tag()))
+            if call is not None and (entry := self.screen.find(request.call_id)) is not None:
+                entry.ended = True
+        elif txn is not None:
+            super().on_request(request, txn)
+
+    def _incoming(self, invite: Request, txn: ServerInviteTransaction) -> None:
+        tag = new_tag()
+        call = _Call(invite, txn, tag)
+        self._calls[invite.call_id] = call
+        self.screen.show(invite)
+        if self.behaviour is Behaviour.BUSY:
+            self._final(call, 486)
+            return
+        if self.behaviour is Behaviour.DECLINE:
+            self._final(call, 603)
+            return
+        ringing = create_response(invite, 180, to_tag=tag)
+        ringing.headers.add("Contact", self.contact)
+        self.respond(txn, ringing)
+        if self.behaviour is Behaviour.ANSWER:
+            call.answer_timer = self.loop.call_later(self.answer_delay, self._answer, call)
+
+    def _final(self, call: _Call, status: int) -> None:
+        self._calls.pop(call.invite.call_id, None)
+        self.respond(call.txn, create_response(call.invite, status, to_tag=call.tag))
+
+    def _answer(self, call: _Call) -> None:
+        if call.invite.call_id not in self._calls:
+            return
+        ok = create_response(call.invite, 200, to_tag=call.tag)
+        for rr in call.invite.headers.get_all("Record-Route"):
+            ok.headers.add("Record-Route", rr)
+        ok.headers.add("Contact", self.contact)
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = _SDP
+        call.ok = ok
+        call.dialog = Dialog.from_uas(call.invite, ok)
+        if (entry := self.screen.find(call.invite.call_id)) is not None:
+            entry.answered = True
+        self.respond(call.txn, ok)
+        self._retransmit_ok(call, self.loop.time(), 0.5)
+
+    def _retransmit_ok(self, call: _Call, started: float, interval: float) -> None:
+        # RFC 3261 13.3.1.4: the UAS core re-sends the 2xx until the ACK comes, for 64*T1.
+        def again() -> None:
+            if call.acked or call.invite.call_id not in self._calls or self.loop.time() - started > 32:
+                return
+            assert call.ok is not None
+            self.send(call.ok)
+            self._retransmit_ok(call, started, min(interval * 2, 4.0))
+
+        self.loop.call_later(interval, again)
+
+    def _cancelled(self, cancel: Request, txn: ServerTxn) -> None:
+        call = self._calls.get(cancel.call_id)
+        self.respond(txn, create_response(cancel, 200 if call else 481, to_tag=new_tag()))
+        if call is not None and call.ok is None:
+            if call.answer_timer is not None:
+                call.answer_timer.cancel()
+            self._final(call, 487)
+
+    # --- hanging up ------------------------------------------------------------------------------------
+
+    async def hang_up(self, call_id: str) -> Response | None:
+        """Send BYE in an answered call; None when there is no such call."""
+        call = self._calls.pop(call_id, None)
+        if call is None or call.dialog is None:
+            return None
+        if (entry := self.screen.find(call_id)) is not None:
+            entry.ended = True
+        bye = call.dialog.create_request("BYE")
+        return await self.send_request(bye)

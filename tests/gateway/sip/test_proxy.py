@@ -1,0 +1,335 @@
+"""The SIP proxy on loopback, driven by bare UDP/TCP peers that show exactly what crosses the wire.
+
+The trunk peer binds 127.0.0.2 (a trusted peer in ``sip_config``); handsets bind 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.inspection import Call, Decision
+from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch
+from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, running_proxy, sip_config
+
+
+@pytest.fixture
+async def peers():
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    handset = await UdpPeer.open()
+    yield trunk, handset
+    trunk.close()
+    handset.close()
+
+
+async def invite_through(proxy, trunk: UdpPeer, handset: UdpPeer, user: str = "alice", **kw) -> tuple[Request, Request]:
+    """Send an INVITE from the trunk to ``user``; return (what was sent, what the handset got)."""
+    sent = request("INVITE", f"sip:{user}@127.0.0.1", trunk, **kw)
+    trunk.send(sent, proxy.udp_port)
+    got = await handset.request("INVITE", sent.call_id)
+    return sent, got
+
+
+async def test_invite_is_forwarded_with_our_via_record_route_and_decremented_max_forwards(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        assert (await register(handset, proxy.udp_port, "alice")).status == 200
+        sent, got = await invite_through(proxy, trunk, handset)
+        trying = await trunk.response(sent.call_id, 100)
+        assert trying.headers.get("To") == sent.headers.get("To")  # no tag on 100
+        ours, theirs = got.vias[:2]
+        assert (ours.host, ours.port) == ("127.0.0.1", proxy.udp_port)
+        assert is_rfc3261_branch(ours.branch)
+        assert ours.branch != sent.top_via.branch
+        assert ours.rport_requested
+        # The caller's Via, stamped with where the request really came from (RFC 3581).
+        assert (theirs.received, theirs.rport) == (TRUNK_HOST, trunk.port)
+        assert got.max_forwards == 69
+        (rr,) = got.record_routes
+        assert (rr.uri.host, rr.uri.port, rr.uri.lr) == ("127.0.0.1", proxy.udp_port, True)
+        assert got.uri.port == handset.port  # the registered contact
+
+
+async def test_max_forwards_zero_is_483_and_nothing_is_forwarded(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent = request("OPTIONS", "sip:alice@127.0.0.1", trunk, max_forwards=0)
+        trunk.send(sent, proxy.udp_port)
+        assert (await trunk.response(sent.call_id)).status == 483
+        sent_invite, _ = await invite_through(proxy, trunk, handset)  # later traffic is unaffected
+        assert not [m for m in handset.received if m.headers.get("Call-ID") == sent.call_id]
+        del sent_invite
+
+
+async def test_unknown_user_is_404_and_known_but_unregistered_is_480(peers):
+    trunk, _ = peers
+    async with running_proxy(sip_config(users=(("bob", ""),))) as proxy:
+        for user, status in (("nobody", 404), ("bob", 480)):
+            sent = request("INVITE", f"sip:{user}@127.0.0.1", trunk)
+            trunk.send(sent, proxy.udp_port)
+            final = await trunk.response(sent.call_id)
+            assert final.status == status
+            assert final.to_tag is not None
+            ack = request("ACK", f"sip:{user}@127.0.0.1", trunk, call_id=sent.call_id, to_tag=final.to_tag)
+            trunk.send(ack, proxy.udp_port)
+
+
+async def test_call_setup_ack_and_bye_without_route_follow_the_dialog(peers):
+    """sipp's UAC sends ACK and BYE to the proxy with no Route; the dialog state routes them."""
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 180), proxy.udp_port)
+        ringing = await trunk.response(sent.call_id, 180)
+        assert [v.host for v in ringing.vias] == [TRUNK_HOST]  # our Via removed
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)
+        ok = await trunk.response(sent.call_id, 200)
+        assert ok.record_routes
+        assert ok.record_routes[0].uri.port == proxy.udp_port
+        tags = {"call_id": sent.call_id, "to_tag": ok.to_tag}
+        trunk.send(request("ACK", "sip:alice@127.0.0.1", trunk, **tags), proxy.udp_port)
+        ack = await handset.request("ACK", sent.call_id)
+        assert ack.uri.port == handset.port  # rewritten to the callee's Contact
+        bye = request("BYE", "sip:alice@127.0.0.1", trunk, cseq=2, **tags)
+        trunk.send(bye, proxy.udp_port)
+        got_bye = await handset.request("BYE", sent.call_id)
+        handset.send(answer(got_bye, 200), proxy.udp_port)
+        assert (await trunk.response(sent.call_id, 200)).cseq.method == "BYE"
+
+
+async def test_bye_from_the_handset_reaches_the_caller_by_its_source_address(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)
+        ok = await trunk.response(sent.call_id, 200)
+        # The handset's BYE: From/To swapped, Route from the Record-Route, R-URI the caller's Contact.
+        bye = request(
+            "BYE",
+            f"sip:caller@{trunk.host}:{trunk.port}",
+            handset,
+            from_user="alice",
+            to_user="caller",
+            from_tag=ok.to_tag or "",
+            to_tag="ftag",
+            call_id=sent.call_id,
+            cseq=1,
+            extra=(("Route", str(got.record_routes[0])),),
+        )
+        handset.send(bye, proxy.udp_port)
+        got_bye = await trunk.request("BYE", sent.call_id)
+        assert not got_bye.routes  # our Route consumed
+        trunk.send(answer(got_bye, 200, to_tag="ftag"), proxy.udp_port)
+        assert (await handset.response(sent.call_id, 200)).cseq.method == "BYE"
+
+
+async def test_in_dialog_request_for_an_unknown_dialog_is_481(peers):
+    trunk, _ = peers
+    async with running_proxy(sip_config()) as proxy:
+        bye = request("BYE", "sip:alice@127.0.0.1", trunk, to_tag="nosuch")
+        trunk.send(bye, proxy.udp_port)
+        assert (await trunk.response(bye.call_id)).status == 481
+
+
+async def test_cancel_is_answered_and_forwarded_and_the_487_comes_back(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 180), proxy.udp_port)
+        await trunk.response(sent.call_id, 180)
+        cancel = request("CANCEL", "sip:alice@127.0.0.1", trunk, call_id=sent.call_id)
+        cancel.headers.set("Via", sent.headers.get("Via") or "")
+        trunk.send(cancel, proxy.udp_port)
+        assert (await trunk.response(sent.call_id, 200)).cseq.method == "CANCEL"
+        got_cancel = await handset.request("CANCEL", sent.call_id)
+        assert got_cancel.top_via.branch == got.top_via.branch  # same branch as the INVITE it cancels
+        handset.send(answer(got_cancel, 200), proxy.udp_port)
+        handset.send(answer(got, 487), proxy.udp_port)
+        terminated = await trunk.response(sent.call_id, 487)
+        assert terminated.cseq.method == "INVITE"
+        # The proxy's client transaction ACKs the 487 hop by hop.
+        assert (await handset.request("ACK", sent.call_id)).top_via.branch == got.top_via.branch
+
+
+async def test_cancel_for_nothing_is_481(peers):
+    trunk, _ = peers
+    async with running_proxy(sip_config()) as proxy:
+        cancel = request("CANCEL", "sip:alice@127.0.0.1", trunk)
+        trunk.send(cancel, proxy.udp_port)
+        assert (await trunk.response(cancel.call_id)).status == 481
+
+
+async def test_responses_follow_the_via_chain_and_rport(peers):
+    """A caller behind another proxy: the answer keeps every Via below ours and goes to the source
+    address even though the top Via names another port."""
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent = request("INVITE", "sip:alice@127.0.0.1", trunk)
+        sent.headers.set("Via", f"SIP/2.0/UDP {TRUNK_HOST}:5999;branch=z9hG4bKupstream1")
+        sent.headers.add("Via", "SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bKorigin;received=127.0.0.9")
+        trunk.send(sent, proxy.udp_port)
+        got = await handset.request("INVITE", sent.call_id)
+        assert len(got.vias) == 3
+        handset.send(answer(got, 486), proxy.udp_port)
+        busy = await trunk.response(sent.call_id, 486)  # arrived at trunk.port, not 5999
+        assert [v.host for v in busy.vias] == [TRUNK_HOST, "127.0.0.9"]
+        assert busy.vias[0].rport == trunk.port
+
+
+async def test_several_contacts_are_all_rung_and_the_first_2xx_cancels_the_rest():
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    phone, tablet = await UdpPeer.open(), await UdpPeer.open()
+    try:
+        async with running_proxy(sip_config()) as proxy:
+            for device in (phone, tablet):
+                await register(device, proxy.udp_port, "alice")
+            sent = request("INVITE", "sip:alice@127.0.0.1", trunk)
+            trunk.send(sent, proxy.udp_port)
+            on_phone = await phone.request("INVITE", sent.call_id)
+            on_tablet = await tablet.request("INVITE", sent.call_id)
+            tablet.send(answer(on_tablet, 180), proxy.udp_port)
+            phone.send(answer(on_phone, 200, contact=phone), proxy.udp_port)
+            assert (await trunk.response(sent.call_id, 200)).to_tag == "callee"
+            assert (await tablet.request("CANCEL", sent.call_id)).top_via.branch == on_tablet.top_via.branch
+    finally:
+        for peer in (trunk, phone, tablet):
+            peer.close()
+
+
+async def test_options_to_the_gateway_itself_and_no_server_header(peers):
+    trunk, _ = peers
+    async with running_proxy(sip_config()) as proxy:
+        ping = request("OPTIONS", "sip:127.0.0.1", trunk)
+        trunk.send(ping, proxy.udp_port)
+        pong = await trunk.response(ping.call_id)
+        assert pong.status == 200
+        assert "INVITE" in (pong.headers.get("Allow") or "")
+        assert "Server" not in pong.headers
+        assert "User-Agent" not in pong.headers
+
+
+class Rejecting:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def inspect_call(self, call: Call) -> Decision:
+        self.calls.append(call)
+        return Decision.reject_call(608, "Suspected Fraud")
+
+
+class SlowLabeller:
+    async def inspect_call(self, call: Call) -> Decision:
+        await asyncio.sleep(0)
+        return Decision.label_call("境外来电")
+
+
+async def test_a_rejecting_hook_gives_the_caller_its_code_and_the_handset_nothing(peers):
+    trunk, handset = peers
+    hook = Rejecting()
+    async with running_proxy(sip_config(), inspector=hook) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent = request("INVITE", "sip:alice@127.0.0.1", trunk, from_user="+8613900000000")
+        trunk.send(sent, proxy.udp_port)
+        final = await trunk.response(sent.call_id)
+        assert (final.status, final.reason) == (608, "Suspected Fraud")
+        assert final.headers.get("Reason") == 'SIP;cause=608;text="Suspected Fraud"'
+        (call,) = hook.calls
+        assert (call.caller, call.callee, call.trusted) == ("+8613900000000", "alice", True)
+        trunk.send(
+            request("ACK", "sip:alice@127.0.0.1", trunk, call_id=sent.call_id, to_tag=final.to_tag), proxy.udp_port
+        )
+        # A call the proxy forwards would have reached the handset before the caller's answer.
+        probe = request("OPTIONS", "sip:alice@127.0.0.1", trunk)
+        trunk.send(probe, proxy.udp_port)
+        await handset.request("OPTIONS", probe.call_id)
+        assert not [m for m in handset.received if m.headers.get("Call-ID") == sent.call_id]
+        assert proxy.stats["rejected_calls"] == 1
+
+
+async def test_an_awaitable_label_decision_reaches_the_handset_as_asserted_display_name(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config(), inspector=SlowLabeller()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        _, got = await invite_through(proxy, trunk, handset, from_user="+12025550100")
+        (asserted,) = got.headers.get_list("P-Asserted-Identity")
+        assert asserted.startswith('"境外来电" <sip:+12025550100@')
+
+
+async def test_invite_retransmission_is_absorbed_not_forwarded_twice(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        trunk.send(sent, proxy.udp_port)  # the same INVITE again
+        assert (await trunk.response(sent.call_id, 100)).status == 100  # the last response, re-sent
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)
+        await trunk.response(sent.call_id, 200)
+        trunk.send(sent, proxy.udp_port)  # after the 2xx
+        probe = request("OPTIONS", "sip:alice@127.0.0.1", trunk)
+        trunk.send(probe, proxy.udp_port)
+        await handset.request("OPTIONS", probe.call_id)
+        assert not [m for m in handset.received if isinstance(m, Request) and m.method == "INVITE"]
+
+
+async def tcp_exchange(port: int, message: Request) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Response]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(message.serialise())
+    parser = StreamParser()
+    while True:
+        parser.receive_data(await reader.read(65536))
+        found = parser.next_message()
+        if isinstance(found, Response) and found.status != 100:
+            return reader, writer, found
+
+
+async def test_a_handset_registered_over_tcp_is_called_over_that_connection(peers):
+    trunk, _ = peers
+    async with running_proxy(sip_config()) as proxy:
+        fake = await UdpPeer.open()  # only lends its address to the request builder
+        reg = request("REGISTER", "sip:127.0.0.1", fake, from_user="carol", to_user="carol")
+        reg.headers.set("Via", "SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKtcpreg")
+        reg.headers.set("Contact", "<sip:carol@127.0.0.1:1;transport=tcp>")
+        reader, writer, ok = await tcp_exchange(proxy.tcp_port, reg)
+        assert ok.status == 200
+        sent = request("INVITE", "sip:carol@127.0.0.1", trunk)
+        trunk.send(sent, proxy.udp_port)
+        parser = StreamParser()
+        got = None
+        while got is None:
+            parser.receive_data(await asyncio.wait_for(reader.read(65536), 5))
+            got = parser.next_message()
+        assert isinstance(got, Request)
+        assert got.top_via.transport == "TCP"
+        # Double Record-Route (RFC 5658): the TCP side's on top, the UDP side's below.
+        assert [r.uri.transport for r in got.record_routes] == ["tcp", None]
+        writer.close()
+        fake.close()
+
+
+async def test_the_transaction_table_is_bounded_and_overflow_is_503(peers):
+    trunk, handset = peers
+    async with running_proxy(sip_config(max_transactions=2)) as proxy:
+        await register(handset, proxy.udp_port, "alice")  # its transaction lingers (timer J)
+        first = request("MESSAGE", "sip:alice@127.0.0.1", trunk)
+        trunk.send(first, proxy.udp_port)
+        await handset.request("MESSAGE", first.call_id)  # pending: the handset never answers
+        second = request("MESSAGE", "sip:alice@127.0.0.1", trunk)
+        trunk.send(second, proxy.udp_port)
+        refused = await trunk.response(second.call_id)
+        assert refused.status == 503
+        assert refused.headers.get("Retry-After") == "1"
+
+
+async def test_tcp_connections_are_bounded():
+    async with running_proxy(sip_config(max_tcp_connections=1)) as proxy:
+        _, first = await asyncio.open_connection("127.0.0.1", proxy.tcp_port)
+        reader, second = await asyncio.open_connection("127.0.0.1", proxy.tcp_port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the gateway at once
+        first.close()
+        second.close()

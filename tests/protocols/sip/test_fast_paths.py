@@ -1,0 +1,77 @@
+"""The one-regex fast paths for common URIs, Vias and parameters agree with the general parsers.
+
+Each fast path handles only a shape the general path also accepts; for every such input both must
+give the same value. Hypothesis builds the inputs from the characters each grammar allows.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols.sip.headers import _parse_params_general, _parse_via_general, parse_params, parse_via
+from protocols.sip.uri import _fast_sip, _parse_sip, parse_uri
+
+TOKEN = st.text("abcXYZ019-.!%*_+`'~", min_size=1, max_size=8)
+USER = st.text("abcXYZ019-_.!~*'()&=+$,", min_size=1, max_size=8)
+HOST = st.from_regex(r"[a-z0-9_][a-z0-9_.\-]{0,10}", fullmatch=True)
+PARAM_VALUE = st.text("abcXYZ019-_.!~*'()[]/:&+$", min_size=1, max_size=6)
+PORT = st.integers(0, 70000)
+
+
+@st.composite
+def uris(draw: st.DrawFn) -> str:
+    text = draw(st.sampled_from(["sip", "sips"])) + ":"
+    if draw(st.booleans()):
+        text += draw(USER) + "@"
+    text += draw(HOST)
+    if draw(st.booleans()):
+        text += f":{draw(PORT)}"
+    for _ in range(draw(st.integers(0, 3))):
+        text += ";" + draw(PARAM_VALUE)
+        if draw(st.booleans()):
+            text += "=" + draw(PARAM_VALUE)
+    return text
+
+
+@given(uris())
+def test_fast_uri_path_agrees_with_the_general_one(text: str) -> None:
+    fast = _fast_sip(text)
+    scheme, _, rest = text.partition(":")
+    try:
+        general = _parse_sip(scheme, rest)
+    except Exception:
+        assert fast is None  # the fast path never accepts what the general one refuses
+        return
+    if fast is not None:
+        assert fast == general
+    assert parse_uri(text) == general
+
+
+@st.composite
+def params(draw: st.DrawFn) -> str:
+    text = ""
+    for _ in range(draw(st.integers(1, 4))):
+        text += ";" + draw(TOKEN)
+        if draw(st.booleans()):
+            text += "=" + draw(st.one_of(TOKEN, st.just("127.0.0.1"), st.just("[::1]")))
+    return text
+
+
+@given(params())
+def test_fast_params_path_agrees_with_the_general_one(text: str) -> None:
+    assert parse_params(text) == _parse_params_general(text)
+
+
+@given(st.sampled_from(["UDP", "tcp", "TLS", "SCTP"]), HOST, st.one_of(st.none(), PORT), params())
+def test_fast_via_path_agrees_with_the_general_one(transport: str, host: str, port: int | None, rest: str) -> None:
+    text = f"SIP/2.0/{transport} {host}" + ("" if port is None else f":{port}") + rest
+    try:
+        general = _parse_via_general(text)
+    except Exception:
+        try:
+            parse_via(text)
+        except Exception:
+            return
+        raise AssertionError(f"fast path accepted {text!r}") from None
+    assert parse_via(text) == general

@@ -39,6 +39,9 @@ class EsmeAccount:
     window: int = 10
     #: Destination prefixes of mobile-originated messages that this account receives.
     mo_prefixes: tuple[str, ...] = ()
+    #: Reserved sender ids (12381, 96110, ...) and signatures (【国家反诈中心】, ...) this account may use.
+    authorised_senders: tuple[str, ...] = ()
+    authorised_signatures: tuple[str, ...] = ()
 
     def allows(self, host: str) -> bool:
         try:
@@ -76,6 +79,9 @@ class SmppConfig:
     #: How long message ids are remembered to route receipts back.
     receipt_ttl: float = 72 * 3600.0
     receipt_max_entries: int = 1_000_000
+    #: Sender ids and signatures only authorised accounts may use; anyone else is refused.
+    reserved_senders: tuple[str, ...] = ("12381", "96110")
+    reserved_signatures: tuple[str, ...] = ("【国家反诈中心】", "【反诈名片】", "【公安反诈专号】")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +239,8 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
             "queue_timeout",
             "receipt_ttl",
             "receipt_max_entries",
+            "reserved_senders",
+            "reserved_signatures",
         },
     )
     defaults = SmppConfig()
@@ -275,6 +283,8 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
         queue_timeout=_positive(reader, d, "queue_timeout", float, defaults.queue_timeout),
         receipt_ttl=_positive(reader, d, "receipt_ttl", float, defaults.receipt_ttl),
         receipt_max_entries=_positive(reader, d, "receipt_max_entries", int, defaults.receipt_max_entries),
+        reserved_senders=_strings(reader, d, "reserved_senders", defaults.reserved_senders),
+        reserved_signatures=_strings(reader, d, "reserved_signatures", defaults.reserved_signatures),
     )
 
 
@@ -291,6 +301,8 @@ def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
             "throughput",
             "window",
             "mo_prefixes",
+            "authorised_senders",
+            "authorised_signatures",
         },
         required=("system_id",),
     )
@@ -314,12 +326,6 @@ def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
             reader.error(where, f"bind_types: {item!r} is not one of {', '.join(sorted(BIND_TYPES))}")
         else:
             bind_types.add(item)
-    prefixes: list[str] = []
-    for item, where in reader.items(d, "mo_prefixes"):
-        if not isinstance(item, str):
-            reader.error(where, f"mo_prefixes: expected a string, got {item!r}", f"quote it: '{item}'")
-        else:
-            prefixes.append(item)
     defaults = EsmeAccount(system_id="", password="")
     return EsmeAccount(
         system_id=system_id,
@@ -329,8 +335,23 @@ def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
         max_binds=_positive(reader, d, "max_binds", int, defaults.max_binds),
         throughput=_positive(reader, d, "throughput", float, defaults.throughput),
         window=_positive(reader, d, "window", int, defaults.window),
-        mo_prefixes=tuple(prefixes),
+        mo_prefixes=_strings(reader, d, "mo_prefixes", ()),
+        authorised_senders=_strings(reader, d, "authorised_senders", ()),
+        authorised_signatures=_strings(reader, d, "authorised_signatures", ()),
     )
+
+
+def _strings(reader: Reader, d: LocatedDict, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of strings; numbers are refused, since YAML would drop their leading zeros and '+'."""
+    if key not in d:
+        return default
+    values: list[str] = []
+    for item, where in reader.items(d, key):
+        if not isinstance(item, str):
+            reader.error(where, f"{key}: expected a string, got {item!r}", f"quote it: '{item}'")
+        else:
+            values.append(item)
+    return tuple(values)
 
 
 def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:

@@ -25,6 +25,7 @@ from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsM
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
+from gateway.smpp.sender_policy import Refusal, SenderPolicy
 from gateway.smpp.smsc_pool import SmscBusy, SmscPool, SmscUnavailable
 from gateway.store import AuditRecord, MemoryStore, Store
 from protocols.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
@@ -92,6 +93,14 @@ class SmppProxy:
             key=lambda r: -len(r[0]),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
+        self._authorised = {
+            a.system_id: (
+                self.senders.authorised_senders(a.authorised_senders),
+                self.senders.authorised_signatures(a.authorised_signatures),
+            )
+            for a in smpp.accounts
+        }
 
     async def start(self) -> None:
         listen = self.config.smpp.listen
@@ -142,11 +151,31 @@ class SmppProxy:
             source=pdu.source_addr,
             destinations=destinations,
         )
+        senders, signatures = self._authorised[bind.account.system_id]
+        refusal = self.senders.check(
+            pdu.source_addr, message.text, authorised_senders=senders, authorised_signatures=signatures
+        )
+        if refusal is not None:
+            self._refuse_reserved(conn, pdu, message, refusal)
+            return
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
             self._relay_submit(conn, bind, pdu, message, result)
         else:
             self._spawn(self._submit_after(conn, bind, pdu, message, result))
+
+    def _refuse_reserved(self, conn: SmppConnection, pdu: Pdu, message: SmsMessage, refusal: Refusal) -> None:
+        conn.send(response_to(pdu, refusal.status))
+        fields = {
+            "system_id": message.system_id,
+            "source": message.source,
+            "destinations": list(message.destinations),
+            "text": message.text,
+            "reason": refusal.reason,
+            "status": refusal.status,
+        }
+        self.store.audit(AuditRecord("sms.reserved_refused", self.loop.time(), fields))
+        conn.log.warning("sms.reserved_refused", source=message.source, reason=refusal.reason, status=refusal.status)
 
     async def _submit_after(
         self,

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_shipped_config_loads():
     config = load(ROOT / "config" / "gateway.yaml")
-    (bank,) = config.smpp.accounts
+    bank, centre = config.smpp.accounts
+    assert centre.system_id == "fzzx"
+    assert centre.authorised_senders == ("12381",)
+    assert config.smpp.reserved_senders == ("12381", "96110")
     assert bank.system_id == "bank"
     assert bank.allowed_networks == (ipaddress.ip_network("127.0.0.0/8"),)
     assert bank.mo_prefixes == ("10690",)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
+from collections.abc import Callable
+from pathlib import Path
 
-from gateway.config import GatewayConfig
+import rules
+from gateway.config import ConfigError, GatewayConfig, RulesConfig
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.logs import get_logger
+from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import Store
+from gateway.warnings import FlashWarner, WarningConfig
+from rules.reload import RuleWatcher, install_sighup
 
 log = get_logger("afgw")
 
@@ -33,19 +40,64 @@ class Gateway:
         self._store = store
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
+        self.rules: RulesInspector | None = None
+        self.watcher: RuleWatcher | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._remove_sighup: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        self.smpp = SmppProxy(self.config, inspector=self._inspector, store=self._store)
+        loop = asyncio.get_running_loop()
+        if self.config.rules is not None:
+            self.rules = self._load_rules(self.config.rules)
+        sms_inspector = self._inspector or self.rules
+        call_inspector = self._call_inspector or self.rules
+        self.smpp = SmppProxy(self.config, inspector=sms_inspector, store=self._store)
+        if self.rules is not None and self.config.rules is not None:
+            cfg = self.config.rules
+            self.rules.warner = FlashWarner(
+                self.smpp.pool.submit,
+                loop.time,
+                WarningConfig(
+                    sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
+                ),
+            )
         await self.smpp.start()
+        self._watch_rules()
         if self.config.sip is not None:
-            self.sip = SipProxy(self.config.sip, inspector=self._call_inspector, loop=asyncio.get_running_loop())
+            self.sip = SipProxy(self.config.sip, inspector=call_inspector, loop=loop)
             try:
                 await self.sip.start()
             except BaseException:
                 await self.smpp.stop()
                 raise
 
+    def _load_rules(self, cfg: RulesConfig) -> RulesInspector:
+        paths: list[str | Path] = list(cfg.packs) or [rules.DEFAULT_PACKS]
+        try:
+            ruleset = rules.build(paths)
+        except rules.SourceErrors as exc:
+            raise ConfigError([str(e) for e in exc.errors]) from None
+        engine = rules.Engine(ruleset)
+        if cfg.reload_interval > 0:
+            self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
+        log.info("rules.loaded", rules=len(ruleset), packs=paths)
+        return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
+
+    def _watch_rules(self) -> None:
+        if self.watcher is None:
+            return
+        self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
+        # SIGHUP belongs to the main thread's loop; an embedded gateway (tests, the demo) polls only.
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            self._remove_sighup = install_sighup(self.watcher)
+
     async def stop(self) -> None:
+        if self._remove_sighup is not None:
+            self._remove_sighup()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
         if self.sip is not None:
             await self.sip.stop()
         if self.smpp is not None:

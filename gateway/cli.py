@@ -26,11 +26,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         config = load(args.config)
+        # Rule packs are checked when the gateway starts; their errors are configuration errors too.
+        run_loop(lambda: serve(config))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 2
-    run_loop(lambda: serve(config))
     return 0
 
 
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     smsc.add_argument("--system-id", default="afgw")
     smsc.add_argument("--password", default="secret")
     smsc.set_defaults(func=_cmd_smsc)
+
+    from gateway import rules_cli
+
+    rules_cli.add_parser(sub, parents=[logging_options])
 
     from gateway import keys
 

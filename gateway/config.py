@@ -160,10 +160,31 @@ class SipConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """Where the fraud rules come from and what their verdicts say to people."""
+
+    #: Rule files and directories; empty means the packs shipped with the gateway.
+    packs: tuple[str, ...] = ()
+    #: Seconds between checks of the rule files for changes (SIGHUP reloads at once); 0 disables polling.
+    reload_interval: float = 2.0
+    #: Put before the text of a message the rules tag.
+    tag_prefix: str = "【疑似诈骗】"
+    #: Shown on the handset for a call the rules tag or warn about.
+    call_tag: str = "疑似诈骗"
+    #: The sender of flash warnings, their templates by name or fraud category ("default" for the rest),
+    #: and the least time between two warnings to one person.
+    warning_sender: str = "12381"
+    warning_templates: tuple[tuple[str, str], ...] = ()
+    warning_interval: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
     #: None: the SIP side is not started.
     sip: SipConfig | None = None
+    #: None: messages and calls pass uninspected.
+    rules: RulesConfig | None = None
     source: str = "<defaults>"
 
 
@@ -180,16 +201,54 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip"})
+    reader.keys(doc, {"smpp", "sip", "rules"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
     sip = _sip(reader, sip_section) if sip_section is not None else None
+    rules_section = reader.mapping(doc, "rules")
+    rules = _rules(reader, rules_section, Path(path).parent) if rules_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
-    return GatewayConfig(smpp=smpp, sip=sip, source=str(path))
+    return GatewayConfig(smpp=smpp, sip=sip, rules=rules, source=str(path))
+
+
+def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
+    reader.keys(d, {"packs", "reload_interval", "tag_prefix", "call_tag", "warnings"})
+    defaults = RulesConfig()
+    packs = []
+    for item, where in reader.items(d, "packs"):
+        if not isinstance(item, str):
+            reader.error(where, f"packs: expected a path, got {item!r}")
+            continue
+        path = Path(item) if Path(item).is_absolute() else base / item
+        if not path.exists():
+            reader.error(where, f"packs: {item!r} does not exist (paths are relative to this file)")
+        packs.append(str(path))
+    interval = reader.get(d, "reload_interval", float, defaults.reload_interval)
+    if interval < 0:
+        reader.error(d.where("reload_interval"), "reload_interval: must be 0 (off) or more")
+    sender, templates, warning_interval = defaults.warning_sender, [], defaults.warning_interval
+    if (warnings := reader.mapping(d, "warnings")) is not None:
+        reader.keys(warnings, {"sender", "templates", "min_interval"})
+        sender = reader.get(warnings, "sender", str, sender)
+        warning_interval = reader.get(warnings, "min_interval", float, warning_interval)
+        if (section := reader.mapping(warnings, "templates")) is not None:
+            for name in section:
+                text = reader.get(section, name, str, "")
+                if text:
+                    templates.append((name, text))
+    return RulesConfig(
+        packs=tuple(packs),
+        reload_interval=interval,
+        tag_prefix=reader.get(d, "tag_prefix", str, defaults.tag_prefix),
+        call_tag=reader.get(d, "call_tag", str, defaults.call_tag),
+        warning_sender=sender,
+        warning_templates=tuple(templates),
+        warning_interval=warning_interval,
+    )
 
 
 def _positive(reader: Reader, d: LocatedDict, key: str, kind: type, default: Any) -> Any:

@@ -72,6 +72,25 @@ class LocatedList(list[Any]):
         return self.item_locations[index] if index < len(self.item_locations) else self.location
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (several times faster), else the pure-Python one.
+
+    Both give the same nodes and marks. Scalars are typed by :func:`_scalar` (YAML 1.2), so the loader's
+    YAML 1.1 implicit resolver is replaced by one that only recognises merge keys, to refuse them.
+    """
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _MERGE_TAG if value == "<<" and implicit[0] else _STR_TAG
+        return "tag:yaml.org,2002:seq" if kind is SequenceNode else "tag:yaml.org,2002:map"
+
+
+_LOADER: Any = _FastLoader
+
 _INT = re.compile(r"[-+]?[0-9]+$|0x[0-9a-fA-F]+$|0o[0-7]+$")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|[-+]?\.(inf|Inf|INF)$|\.(nan|NaN|NAN)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -80,7 +99,7 @@ _NULL = {"~", "null", "Null", "NULL", ""}
 
 def _scalar(node: ScalarNode) -> Any:
     value: str = node.value
-    if node.style is not None and node.style in "'\"|>":
+    if node.style and node.style in "'\"|>":  # libyaml marks plain scalars with "", PyYAML with None
         return value
     if value in _NULL:
         return None
@@ -152,7 +171,7 @@ def load_text(text: str, path: str = "<string>", *, collect: list[SourceError] |
     report theirs in the same pass; without ``collect`` they raise.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

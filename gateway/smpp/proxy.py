@@ -25,6 +25,7 @@ from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsM
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
+from gateway.smpp.rewrite import Rewritable, with_prefix
 from gateway.smpp.sender_policy import Refusal, SenderPolicy
 from gateway.smpp.smsc_pool import SmscBusy, SmscPool, SmscUnavailable
 from gateway.store import AuditRecord, MemoryStore, Store
@@ -48,6 +49,7 @@ _S = CommandStatus
 # Looked up once: an Enum member lookup costs more than the relay step that uses it on CPython 3.11.
 _ROK = int(CommandStatus.ESME_ROK)
 _BLOCK = Action.BLOCK
+_PREFIXED = frozenset({Action.TAG, Action.LABEL})
 _RECEIPT_ID = re.compile(rb"id:([0-9A-Za-z\-]+)")
 _OWNED = {
     CommandId.QUERY_SM: _S.ESME_RQUERYFAIL,
@@ -193,7 +195,15 @@ class SmppProxy:
         if decision.action is _BLOCK:
             self._refuse(conn, pdu, bind.account.system_id, message, decision.rules, decision.reason)
             return
-        self.pool.submit(pdu).add_done_callback(partial(self._submitted, conn, bind.account.system_id, pdu))
+        relayed = self._rewritten(pdu, decision)
+        self.pool.submit(relayed).add_done_callback(partial(self._submitted, conn, bind.account.system_id, pdu))
+
+    @staticmethod
+    def _rewritten(pdu: Pdu, decision: Decision) -> Pdu:
+        """The message as it goes on: with the tag or label in front of its text when the rules say so."""
+        if decision.label and decision.action in _PREFIXED and isinstance(pdu, Rewritable):
+            return with_prefix(pdu, decision.label)
+        return pdu
 
     def _submitted(self, conn: SmppConnection, system_id: str, pdu: Pdu, fut: asyncio.Future[Pdu]) -> None:
         exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
@@ -315,13 +325,14 @@ class SmppProxy:
             )
             dlog.warning("sms.blocked", rules=list(decision.rules))
             return
+        relayed = self._rewritten(pdu, decision)
         target = self.registry.receiver(system_id)
         if target is None:
             dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
             smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
             return
         try:
-            resp = await target.request(pdu)
+            resp = await target.request(relayed)
         except (ConnectionGone, ResponseTimeout) as exc:
             dlog.info("smpp.delivery_deferred", reason=type(exc).__name__)
             smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))

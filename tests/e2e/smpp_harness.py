@@ -54,7 +54,8 @@ def make_config(smsc_port: int, **smpp_overrides: Any) -> GatewayConfig:
     }
     peer.update(smpp_overrides.pop("smsc_peer", {}))
     smpp = SmppConfig(listen=Listen(LOCALHOST, 0), accounts=accounts, smsc=SmscPeer(**peer), response_timeout=5.0)
-    return GatewayConfig(smpp=replace(smpp, **smpp_overrides))
+    rules = smpp_overrides.pop("rules", None)
+    return GatewayConfig(smpp=replace(smpp, **smpp_overrides), rules=rules)
 
 
 @asynccontextmanager

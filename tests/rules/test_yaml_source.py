@@ -75,3 +75,25 @@ def test_reader_reports_every_problem_in_one_pass_with_hints():
     assert lines[2].startswith("f.yaml:3:8: count: expected an integer")
     assert lines[3].startswith("f.yaml:4:1: unknown field 'nmae'")
     assert "did you mean 'name'" in lines[3]
+
+
+@pytest.mark.parametrize("loader", ["C", "Python"])
+def test_both_yaml_parsers_give_the_same_values_and_locations(loader, monkeypatch):
+    import yaml
+
+    from rules import yaml_source
+
+    if loader == "C" and not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without libyaml")
+    monkeypatch.setattr(yaml_source, "_LOADER", yaml.CSafeLoader if loader == "C" else yaml.SafeLoader)
+    doc = load_text("a: no\nb: 012\nc: '12381'\nd: 1.5\ne: [x, 2]\nf: |\n  text\n", "f.yaml")
+    assert doc == {"a": "no", "b": 12, "c": "12381", "d": 1.5, "e": ["x", 2], "f": "text\n"}
+    assert str(doc.where("e")) == "f.yaml:5:4"
+    assert str(doc["e"].where(1)) == "f.yaml:5:8"
+
+
+def test_merge_keys_are_refused_and_a_quoted_one_is_a_string():
+    with pytest.raises(SourceErrors) as info:
+        load_text("a: &x {b: 1}\nc:\n  <<: *x\n", "f.yaml")
+    assert str(info.value.errors[0]).startswith("f.yaml:3:3: merge keys (<<) are not supported")
+    assert load_text('a: "<<"\n') == {"a": "<<"}

@@ -1,0 +1,233 @@
+"""``afgw rules``: check, test, explain and scan with the fraud rules.
+
+- ``afgw rules check PATH...``: load and compile; every problem as ``file:line:col: message (hint: ...)``;
+  exit 1 on any.
+- ``afgw rules test PATH...``: run every rule's inline tests; each failure names the rule, the test case's
+  ``file:line:col`` and why; the last line is ``N passed, M failed``; exit 1 on a failure.
+- ``afgw rules explain --channel sms --from X --to Y --text "..."``: the verdict, and for each rule that
+  matched, which selection held on which view (raw / normalised / squeezed / domains / fields) and on which
+  substring.
+- ``afgw rules scan``: JSON Lines in on stdin, one JSON line out per input line, in order:
+  ``{"action": ..., "risk": ..., "rules": [...], "category": ...}``. Blank lines are skipped. A line that
+  is not a JSON object of the documented shape stops the scan: the lines before it have been answered,
+  ``stdin:N: problem`` goes to stderr, and the exit status is 2.
+
+explain and scan use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rules import RuleSet
+
+EXIT_RULES = 1  # the rules have errors, or a test failed
+EXIT_INPUT = 2  # scan: a bad input line
+
+
+def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """Register ``afgw rules ...`` on the ``afgw`` subcommand parsers."""
+    rules = sub.add_parser("rules", help="check, test, explain and scan with the fraud rules", parents=list(parents))
+    commands = rules.add_subparsers(dest="rules_command", required=True)
+
+    check = commands.add_parser("check", help="load and compile rule files; print every error")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="rule files or directories")
+    check.set_defaults(func=cmd_check)
+
+    test = commands.add_parser("test", help="run every rule's inline tests")
+    test.add_argument("paths", nargs="+", metavar="PATH", help="rule files or directories")
+    test.add_argument("-v", "--verbose", action="store_true", help="also list the cases that pass")
+    test.set_defaults(func=cmd_test)
+
+    explain = commands.add_parser("explain", help="show which rules match a message, where and why")
+    explain.add_argument("--channel", choices=("sms", "call"), default="sms")
+    explain.add_argument("--from", dest="src", default="", metavar="NUMBER")
+    explain.add_argument("--to", dest="dst", default="", metavar="NUMBER")
+    explain.add_argument("--text", default="")
+    explain.add_argument("--origin", choices=("domestic", "international"), default="domestic")
+    explain.add_argument("--sender-id", default=None)
+    explain.add_argument("--now", default=None, help="epoch seconds or ISO 8601 (Beijing time without offset)")
+    explain.add_argument("--json", action="store_true", help="print the verdict and matches as JSON")
+    _rules_option(explain)
+    explain.set_defaults(func=cmd_explain)
+
+    scan = commands.add_parser("scan", help="JSON Lines in, one verdict line out per message")
+    _rules_option(scan)
+    scan.set_defaults(func=cmd_scan)
+
+
+def _rules_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rules", nargs="+", metavar="PATH", default=None, help="rule files or directories (default: rules/packs)"
+    )
+
+
+def _build(paths: Sequence[str] | None, err: TextIO) -> RuleSet | None:
+    import rules
+
+    try:
+        return rules.build(paths or [rules.DEFAULT_PACKS])
+    except rules.SourceErrors as exc:
+        for error in exc.errors:
+            print(error, file=err)
+        return None
+
+
+# --- check --------------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    import rules
+
+    out = out or sys.stdout
+    files = rules.rule_files(args.paths)
+    errors = rules.check(args.paths)
+    for error in errors:
+        print(error, file=out)
+    if errors:
+        print(f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {len(files)} file(s)", file=out)
+        return EXIT_RULES
+    print(f"ok: {len(files)} file(s)", file=out)
+    return 0
+
+
+# --- test ---------------------------------------------------------------------------------------------
+
+
+def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from rules.testing import run_tests
+
+    out = out or sys.stdout
+    ruleset = _build(args.paths, out)
+    if ruleset is None:
+        print("the rules did not load; no test ran", file=out)
+        return EXIT_RULES
+    results = run_tests(ruleset)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if not r.passed:
+            print(f"FAILED {r.describe()}", file=out)
+        elif args.verbose:
+            print(f"passed {r.rule} {r.case.location} {r.case.label}", file=out)
+    untested = [r.rule.id for r in ruleset.rules if not r.rule.tests]
+    if untested:
+        print(f"rules without tests: {', '.join(untested)}", file=out)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed", file=out)
+    return EXIT_RULES if failed else 0
+
+
+# --- explain ------------------------------------------------------------------------------------------
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    import rules
+    from rules.message import parse_time
+    from rules.normalise import views
+
+    out = out or sys.stdout
+    ruleset = _build(args.rules, sys.stderr)
+    if ruleset is None:
+        return EXIT_RULES
+    try:
+        now = parse_time(args.now) if args.now is not None else None
+    except ValueError as exc:
+        print(f"--now: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    message = rules.Message(
+        channel=args.channel,
+        src=args.src,
+        dst=args.dst,
+        text=args.text,
+        origin=args.origin,
+        sender_id=args.sender_id,
+        now=now,
+    )
+    verdict = rules.Engine(ruleset).evaluate(message, explain=True)
+    v = views(args.text)
+    if args.json:
+        record: dict[str, Any] = verdict.scan_record()
+        record.update(template=verdict.template, dissuade=verdict.dissuade, label=verdict.label)
+        record["overridden"] = list(verdict.overridden)
+        record["matches"] = [
+            {
+                "rule": m.rule,
+                "selection": m.selection,
+                "key": m.key,
+                "view": m.view,
+                "pattern": m.pattern,
+                "text": m.text,
+                "start": m.start,
+                "end": m.end,
+                "location": str(m.location) if m.location else None,
+            }
+            for m in verdict.matches
+        ]
+        record["views"] = {"normalised": v.normalised, "squeezed": v.squeezed, "domains": list(v.domains)}
+        print(json.dumps(record, ensure_ascii=False, indent=2), file=out)
+        return 0
+    print(
+        f"verdict: {verdict.action.value}  risk: {verdict.risk.value}  category: {verdict.category or '-'}"
+        f"  template: {verdict.template or '-'}  dissuade: {'yes' if verdict.dissuade else 'no'}"
+        f"  label: {verdict.label or '-'}",
+        file=out,
+    )
+    shown = list(verdict.rules) + list(verdict.overridden)
+    if not shown:
+        print("no rule matched", file=out)
+    for rule_id in shown:
+        rule = ruleset.by_id[rule_id].rule
+        note = "  (overridden by an allow rule)" if rule_id in verdict.overridden else ""
+        print(f"{rule.id}  {rule.action} {rule.risk or '-'}  {rule.title}  [{rule.location}]{note}", file=out)
+        for m in verdict.matches:
+            if m.rule != rule_id:
+                continue
+            span = f"[{m.start}:{m.end}]" if m.start is not None else f"[..{m.end}]" if m.view != "fields" else ""
+            print(f"    {m.selection}: {m.key} {m.pattern!r} on {m.view}{span} {m.text!r}  ({m.location})", file=out)
+    print("views:", file=out)
+    print(f"    raw:        {args.text!r}", file=out)
+    print(f"    normalised: {v.normalised!r}", file=out)
+    print(f"    squeezed:   {v.squeezed!r}", file=out)
+    print(f"    domains:    {', '.join(v.domains) or '-'}", file=out)
+    return 0
+
+
+# --- scan ---------------------------------------------------------------------------------------------
+
+
+def cmd_scan(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    import rules
+
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    ruleset = _build(args.rules, sys.stderr)
+    if ruleset is None:
+        return EXIT_RULES
+    engine = rules.Engine(ruleset)
+    for number, line in enumerate(stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            return _bad_line(out, number, f"not JSON: {exc}")
+        if not isinstance(data, dict):
+            return _bad_line(out, number, f"expected a JSON object, got {type(data).__name__}")
+        try:
+            message = rules.message_from_mapping(data)
+        except rules.MessageError as exc:
+            return _bad_line(out, number, str(exc))
+        verdict = engine.evaluate(message)
+        out.write(json.dumps(verdict.scan_record(), ensure_ascii=False) + "\n")
+        out.flush()  # a co-process writes one line and waits for its answer
+    return 0
+
+
+def _bad_line(out: TextIO, number: int, problem: str) -> int:
+    out.flush()
+    print(f"stdin:{number}: {problem}", file=sys.stderr)
+    return EXIT_INPUT

@@ -1,0 +1,607 @@
+"""Compiling loaded rules into a RuleSet: Hyperscan databases, one per view, and condition closures.
+
+Every literal and regular expression of every rule (and of the macros they use) becomes one Hyperscan
+expression in the database of its view (raw, normalised, squeezed, domains); identical expressions are
+shared. Block mode, ``HS_FLAG_SINGLEMATCH`` (a pattern is reported once per scan, which is all a
+condition needs), ``HS_FLAG_UTF8`` and, for regular expressions, ``HS_FLAG_UCP``. The explain path
+compiles the same expressions again, lazily, with ``HS_FLAG_SOM_LEFTMOST`` to learn where they matched.
+
+A selection becomes a closure over a per-message context: set operations on the matched pattern ids for
+text and domains, comparisons for the other fields. Conditions become nested closures too. Rules whose
+condition cannot hold unless one of their patterns matched (found by three-valued evaluation) are only
+evaluated when one did; the others are evaluated for every message of their channel.
+
+Hyperscan's compile errors name the expression at fault; they are reported at the ``file:line:col`` of
+every value that produced it, and compilation goes on without it to find the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hyperscan
+
+from rules import condition as cond
+from rules.loader import load_collecting
+from rules.model import Rule, RuleCollection, Selection, Term, Value
+from rules.normalise import URL_HINTS, normalise, normalise_domain, squeeze
+from rules.velocity import VelocityStore
+from rules.yaml_source import Location, SourceError, SourceErrors
+
+VIEWS = ("raw", "normalised", "squeezed", "domains")
+ACTION_RANK = {"pass": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
+RISK_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+
+_BASE_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
+
+
+class Context:
+    """What a condition looks at for one message."""
+
+    __slots__ = (
+        "channel",
+        "dst",
+        "has_domains",
+        "hits",
+        "keys",
+        "minute",
+        "now",
+        "origin",
+        "sender_id",
+        "src",
+        "velocity",
+    )
+
+    def __init__(
+        self,
+        hits: set[int],
+        channel: str,
+        src: str,
+        dst: str,
+        sender_id: str,
+        origin: str,
+        minute: int,
+        now: float,
+        has_domains: bool,
+        velocity: VelocityStore,
+        keys: Mapping[str, str],
+    ) -> None:
+        self.hits = hits
+        self.channel = channel
+        self.src = src
+        self.dst = dst
+        self.sender_id = sender_id
+        self.origin = origin
+        self.minute = minute
+        self.now = now
+        self.has_domains = has_domains
+        self.velocity = velocity
+        self.keys = keys
+
+
+Predicate = Callable[[Context], bool]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One Hyperscan expression and every rule value it stands for."""
+
+    id: int
+    view: str
+    expression: str
+    flags: int
+    literal: bool = False  # an escaped literal, which cannot fail to compile
+    sources: list[tuple[str, Term, Value]] = field(default_factory=list, compare=False)
+
+
+@dataclass(frozen=True)
+class CompiledTerm:
+    term: Term
+    predicate: Predicate
+    #: For text and domain terms: the pattern id of each value, in order.
+    atoms: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledSelection:
+    selection: Selection
+    predicate: Predicate
+    alternatives: tuple[tuple[CompiledTerm, ...], ...]
+    gated: bool  # false whenever none of its patterns matched
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    index: int
+    condition: Predicate
+    selections: Mapping[str, CompiledSelection]
+    atoms: frozenset[int]
+    gated: bool
+    action_rank: int
+    risk_rank: int
+    #: (message attribute, values): the rule can only be true when the attribute has one of the values.
+    guard: tuple[str, frozenset[str]] | None = None
+    #: True when any one of the rule's patterns makes it true (an or of plain keyword selections): the
+    #: engine then takes the pattern that brought the rule up as the verdict, without evaluating.
+    trivial: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to evaluate for one channel.
+
+    ``by_atom``: rules that can only be true when one of their patterns matched, by pattern. ``by_field``:
+    other rules that can only be true when a message field has one of a few values (``origin:
+    international``, ``from: [12381, 96110]``), by field and value. ``always``: the rest.
+    """
+
+    always: tuple[int, ...]
+    by_atom: Mapping[int, tuple[int, ...]]
+    by_field: Mapping[str, Mapping[str, tuple[int, ...]]]
+    velocity_by: tuple[str, ...]
+    #: ``by_field`` as (message attribute, table) pairs, for the hot path.
+    by_field_items: tuple[tuple[str, Mapping[str, tuple[int, ...]]], ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_field_items", tuple(self.by_field.items()))
+
+
+class RuleSet:
+    """Compiled rules, immutable once built; the engine swaps whole rule sets atomically."""
+
+    def __init__(
+        self,
+        collection: RuleCollection,
+        rules: tuple[CompiledRule, ...],
+        patterns: list[Pattern],
+        databases: Mapping[str, hyperscan.Database],
+        plans: Mapping[str, Plan],
+        *,
+        needs_domains: bool,
+        uses_time: bool,
+        url_hints: Mapping[str, int],
+        compile_seconds: float,
+    ) -> None:
+        self.collection = collection
+        self.rules = rules
+        self.by_id = {r.rule.id: r for r in rules}
+        self.patterns = patterns
+        self.databases = databases
+        self.plans = plans
+        self.needs_domains = needs_domains
+        self.uses_time = uses_time
+        #: Patterns of the normalised view that a text with a URL matches (see normalise.URL_HINTS).
+        self.url_hints = frozenset(url_hints.values())
+        self.hint_obfuscated = url_hints.get("obfuscated", -1)
+        self.hint_spaced = url_hints.get("spaced", -1)
+        self.verdicts: dict[tuple[int, ...], Any] = {}
+        self.compile_seconds = compile_seconds
+        self.db_raw = databases.get("raw")
+        self.db_normalised = databases.get("normalised")
+        self.db_squeezed = databases.get("squeezed")
+        self.db_domains = databases.get("domains")
+        self.needs_normalised = bool(self.db_normalised or self.db_squeezed or needs_domains)
+        self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def explain_databases(self, view: str) -> tuple[hyperscan.Database | None, hyperscan.Database | None]:
+        """Databases of ``view`` that report start offsets (and one for expressions SOM cannot handle)."""
+        if view not in self._explain:
+            chosen = [p for p in self.patterns if p.view == view]
+            som = {p.id: (p.flags & ~hyperscan.HS_FLAG_SINGLEMATCH) | hyperscan.HS_FLAG_SOM_LEFTMOST for p in chosen}
+            with_som, failures, _ = compile_traced(chosen, som)
+            without = [p for p, _ in failures]
+            plain = {p.id: p.flags & ~hyperscan.HS_FLAG_SINGLEMATCH for p in without}
+            self._explain[view] = (with_som, _database(without, plain))
+        return self._explain[view]
+
+
+def _database(patterns: list[Pattern], flags: Mapping[int, int]) -> hyperscan.Database | None:
+    if not patterns:
+        return None
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=[p.expression.encode() for p in patterns],
+        ids=[p.id for p in patterns],
+        flags=[flags[p.id] for p in patterns],
+    )
+    return db
+
+
+def compile_traced(
+    patterns: list[Pattern], flags: Mapping[int, int]
+) -> tuple[hyperscan.Database | None, list[tuple[Pattern, str]], str | None]:
+    """Compile ``patterns`` into one database, tracing a failure to the expressions at fault.
+
+    Returns (database of the patterns that compile, [(pattern, Hyperscan's message)], a message for a
+    failure no single expression explains). Hyperscan reports the first failure only, without saying
+    which expression, so on failure each regular expression is compiled alone (literals are escaped here
+    and cannot fail); the database is then built from the others.
+    """
+    try:
+        return _database(patterns, flags), [], None
+    except hyperscan.error as exc:
+        whole = str(exc)
+    failures = []
+    for p in patterns:
+        if p.literal:
+            continue
+        try:
+            _database([p], flags)
+        except hyperscan.error as exc:
+            failures.append((p, str(exc)))
+    if not failures:
+        return None, [], whole
+    bad = {p.id for p, _ in failures}
+    rest = [p for p in patterns if p.id not in bad]
+    try:
+        return _database(rest, flags), failures, None
+    except hyperscan.error as exc:
+        return None, failures, str(exc)
+
+
+def hyperscan_escape(text: str) -> str:
+    """``text`` as a Hyperscan literal (ASCII punctuation and controls escaped; other characters as is)."""
+    out = []
+    for c in text:
+        if not c.isascii() or c.isalnum():
+            out.append(c)
+        elif c.isprintable() and c != " ":
+            out.append("\\" + c)
+        else:
+            out.append(f"\\x{ord(c):02x}")
+    return "".join(out)
+
+
+class _Compiler:
+    def __init__(self, collection: RuleCollection) -> None:
+        self.collection = collection
+        self.patterns: list[Pattern] = []
+        self.by_key: dict[tuple[str, str, int], Pattern] = {}
+        self.errors: list[SourceError] = []
+        self.velocity_by: dict[str, set[str]] = {"sms": set(), "call": set()}
+        self.needs_domains = False
+        self.uses_time = False
+        self.selection_cache: dict[int, CompiledSelection] = {}
+
+    def run(self) -> RuleSet:
+        started = time.perf_counter()
+        rules = tuple(self.rule(rule, i) for i, rule in enumerate(self.collection.rules))
+        url_hints: dict[str, int] = {}
+        if self.needs_domains:
+            for name, hint in URL_HINTS.items():
+                url_hints[name] = len(self.patterns)
+                self.patterns.append(Pattern(len(self.patterns), "normalised", hint, _BASE_FLAGS, literal=True))
+        databases = self.databases()
+        plans = {}
+        for channel in ("sms", "call"):
+            always: list[int] = []
+            by_atom: dict[int, list[int]] = {}
+            by_field: dict[str, dict[str, list[int]]] = {}
+            for r in rules:
+                if channel not in r.rule.channels():
+                    continue
+                if r.gated:
+                    for atom in r.atoms:
+                        by_atom.setdefault(atom, []).append(r.index)
+                elif r.guard is not None:
+                    attr, values = r.guard
+                    for value in values:
+                        by_field.setdefault(attr, {}).setdefault(value, []).append(r.index)
+                else:
+                    always.append(r.index)
+            plans[channel] = Plan(
+                tuple(always),
+                {atom: tuple(ids) for atom, ids in by_atom.items()},
+                {attr: {v: tuple(ids) for v, ids in table.items()} for attr, table in by_field.items()},
+                tuple(sorted(self.velocity_by[channel])),
+            )
+        if self.errors:
+            raise SourceErrors(self.errors)
+        return RuleSet(
+            self.collection,
+            rules,
+            self.patterns,
+            databases,
+            plans,
+            needs_domains=self.needs_domains,
+            uses_time=self.uses_time,
+            url_hints=url_hints,
+            compile_seconds=time.perf_counter() - started,
+        )
+
+    # --- patterns -----------------------------------------------------------------------------------
+
+    def pattern(self, view: str, expression: str, flags: int, owner: str, term: Term, value: Value) -> int:
+        key = (view, expression, flags)
+        found = self.by_key.get(key)
+        if found is None:
+            found = Pattern(len(self.patterns), view, expression, flags, literal=term.operator != "re")
+            self.patterns.append(found)
+            self.by_key[key] = found
+        found.sources.append((owner, term, value))
+        return found.id
+
+    def expression(self, term: Term, value: Value) -> tuple[str, str, int]:
+        """(view, Hyperscan expression, flags) for one value of a text or domain term."""
+        flags = _BASE_FLAGS
+        if "nocase" in term.modifiers:
+            flags |= hyperscan.HS_FLAG_CASELESS
+        if term.field == "domain":
+            flags |= hyperscan.HS_FLAG_MULTILINE
+            if term.operator == "re":
+                return "domains", value.text, flags | hyperscan.HS_FLAG_UCP
+            domain = hyperscan_escape(normalise_domain(value.text))
+            if term.operator == "suffix":
+                return "domains", f"(?:^|\\.){domain}$", flags
+            return "domains", domain, flags
+        view = term.view
+        if term.operator == "re":
+            return view, value.text, flags | hyperscan.HS_FLAG_UCP
+        literal = value.text
+        if view == "normalised":
+            literal = normalise(literal)
+        elif view == "squeezed":
+            literal = squeeze(literal)
+        escaped = hyperscan_escape(literal)
+        if term.operator == "startswith":
+            return view, "^" + escaped, flags
+        if term.operator == "endswith":
+            return view, escaped + "$", flags
+        return view, escaped, flags
+
+    def databases(self) -> dict[str, hyperscan.Database]:
+        out: dict[str, hyperscan.Database] = {}
+        for view in VIEWS:
+            chosen = [p for p in self.patterns if p.view == view]
+            if not chosen:
+                continue
+            db, failures, general = compile_traced(chosen, {p.id: p.flags for p in chosen})
+            for culprit, message in failures:
+                for owner, term, value in culprit.sources:
+                    self.errors.append(
+                        SourceError(
+                            value.location,
+                            f"{owner}: {term.key}: {value.text!r} cannot be compiled: {message}",
+                            _compile_hint(message),
+                        )
+                    )
+            if general is not None:
+                first = next((p.sources[0][2].location for p in chosen if p.sources), Location("<rules>", 1, 1))
+                self.errors.append(SourceError(first, f"the {view} patterns cannot be compiled: {general}"))
+            if db is not None:
+                out[view] = db
+        return out
+
+    # --- rules --------------------------------------------------------------------------------------
+
+    def rule(self, rule: Rule, index: int) -> CompiledRule:
+        selections = {name: self.selection(rule.id, sel) for name, sel in rule.selections.items()}
+        condition = cond.compile_condition(rule.condition, {n: s.predicate for n, s in selections.items()})
+        gated = cond.evaluate3(rule.condition, {n: (False if s.gated else None) for n, s in selections.items()})
+        triggers = _triggers(rule.condition, selections) if gated is False else set(selections)
+        atoms = frozenset(
+            atom
+            for name in triggers
+            for alternative in selections[name].alternatives
+            for term in alternative
+            for atom in term.atoms
+        )
+        for sel in selections.values():
+            for alternative in sel.alternatives:
+                for t in alternative:
+                    if t.term.velocity is not None:
+                        for channel in rule.channels():
+                            self.velocity_by[channel].add(t.term.velocity.by)
+        return CompiledRule(
+            rule=rule,
+            index=index,
+            condition=condition,
+            selections=selections,
+            atoms=atoms,
+            gated=gated is False,
+            action_rank=ACTION_RANK[rule.action],
+            risk_rank=RISK_RANK[rule.risk or "none"] if rule.action != "pass" else 0,
+            guard=None if gated is False else _guard(rule, selections),
+            trivial=gated is False and _trivial(rule.condition, selections),
+        )
+
+    def selection(self, owner: str, sel: Selection) -> CompiledSelection:
+        cached = self.selection_cache.get(id(sel))  # macros are shared by the rules that use them
+        if cached is not None:
+            return cached
+        alternatives = tuple(tuple(self.term(owner, t) for t in alt) for alt in sel.alternatives)
+        preds = [[t.predicate for t in alt] for alt in alternatives]
+        predicate: Predicate
+        if len(preds) == 1:
+            predicate = _all(preds[0])
+        else:
+            alts = [_all(p) for p in preds]
+            predicate = lambda ctx: any(a(ctx) for a in alts)  # noqa: E731
+        gated = all(any(t.atoms for t in alt) for alt in alternatives)
+        compiled = CompiledSelection(sel, predicate, alternatives, gated)
+        self.selection_cache[id(sel)] = compiled
+        return compiled
+
+    def term(self, owner: str, term: Term) -> CompiledTerm:
+        f = term.field
+        if f == "text" or (f == "domain" and term.operator != "exists"):
+            if f == "domain":
+                self.needs_domains = True
+            atoms = tuple(self.pattern(*self.expression(term, v), owner, term, v) for v in term.values)
+            unique = frozenset(atoms)
+            if "all" in term.modifiers:
+                return CompiledTerm(term, lambda ctx: unique <= ctx.hits, atoms)
+            if len(unique) == 1:
+                (only,) = unique
+                return CompiledTerm(term, lambda ctx: only in ctx.hits, atoms)
+            return CompiledTerm(term, lambda ctx: not unique.isdisjoint(ctx.hits), atoms)
+        if f == "domain":
+            self.needs_domains = True
+            want = term.flag
+            return CompiledTerm(term, lambda ctx: ctx.has_domains == want)
+        if f == "time":
+            self.uses_time = True
+            start, end = term.minutes
+            if start < end:
+                return CompiledTerm(term, lambda ctx: start <= ctx.minute < end)
+            return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
+        if f == "velocity":
+            v = term.velocity
+            assert v is not None
+            by, count, within = v.by, v.count, v.within
+            return CompiledTerm(term, lambda ctx: ctx.velocity.at_least(ctx.keys[by], count, within, ctx.now))
+        return CompiledTerm(term, _field_predicate(term))
+
+
+def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> set[str]:
+    """A small set of pattern-gated selections of which at least one must hold for ``expr`` to hold.
+
+    Like Suricata's fast_pattern: the rule is evaluated only when a pattern of one of these matched. Start
+    from all of them and drop, most frequent first (regular expressions, then short keywords), every
+    selection that the condition can do without: with the rest false and everything else unknown, the
+    condition must still be false.
+    """
+    chosen = {name for name, sel in selections.items() if sel.gated}
+
+    def commonness(name: str) -> tuple[bool, int, int]:
+        terms = [t for alt in selections[name].alternatives for t in alt]
+        regex = any(t.term.operator == "re" for t in terms)
+        shortest = min((len(v.text) for t in terms for v in t.term.values), default=0)
+        return (not regex, shortest, -sum(len(t.atoms) for t in terms))
+
+    for name in sorted(chosen, key=commonness):
+        trial = chosen - {name}
+        if cond.evaluate3(expr, {n: (False if n in trial else None) for n in selections}) is False:
+            chosen = trial
+    return chosen
+
+
+def _trivial(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> bool:
+    """Whether ``expr`` holds exactly when one of its selections' patterns matched."""
+    if isinstance(expr, cond.Or):
+        return all(_trivial(e, selections) for e in expr.operands)
+    if isinstance(expr, cond.Quantifier):
+        return (expr.count == 1 or len(expr.names) == 1) and all(_plain(selections[n]) for n in expr.names)
+    if isinstance(expr, cond.Name):
+        return _plain(selections[expr.name])
+    return False
+
+
+def _plain(sel: CompiledSelection) -> bool:
+    """Every alternative is one text or domain term that any one of its values satisfies."""
+    return all(len(alt) == 1 and alt[0].atoms and "all" not in alt[0].term.modifiers for alt in sel.alternatives)
+
+
+_GUARD_FIELDS = (("sender_id", "sender_id"), ("from", "src"), ("to", "dst"), ("origin", "origin"))
+
+
+def _guard(rule: Rule, selections: Mapping[str, CompiledSelection]) -> tuple[str, frozenset[str]] | None:
+    """A message attribute and the values it must have for the rule to be true, if there is one.
+
+    A selection "requires" a field when every alternative has an equality term on it; assume every such
+    selection false (the message's value is none of theirs): if the condition is then false, whatever the
+    other selections say, the rule needs the field to have one of their values.
+    """
+    for field_name, attr in _GUARD_FIELDS:
+        values: set[str] = set()
+        assumed: dict[str, bool | None] = {}
+        for name, sel in selections.items():
+            needed = _required_values(sel, field_name)
+            assumed[name] = None if needed is None else False
+            values |= needed or set()
+        if values and cond.evaluate3(rule.condition, assumed) is False:
+            return attr, frozenset(values)
+    return None
+
+
+def _required_values(sel: CompiledSelection, field_name: str) -> set[str] | None:
+    out: set[str] = set()
+    for alternative in sel.alternatives:
+        terms = [t.term for t in alternative if t.term.field == field_name and t.term.operator == "equals"]
+        if not terms:
+            return None
+        # several equality terms on one field in one alternative must all hold: any one bounds the value
+        out |= {v.text for v in terms[0].values}
+    return out
+
+
+def _all(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ctx: a(ctx) and b(ctx)
+    return lambda ctx: all(p(ctx) for p in preds)
+
+
+_ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}
+
+
+def _field_predicate(term: Term) -> Predicate:
+    attr = _ATTRIBUTES[term.field]
+    op = term.operator
+    if op == "exists":
+        want = term.flag
+        return lambda ctx: bool(getattr(ctx, attr)) == want
+    values = tuple(v.text for v in term.values)
+    if op == "startswith":
+        return lambda ctx: getattr(ctx, attr).startswith(values)
+    if op == "endswith":
+        return lambda ctx: getattr(ctx, attr).endswith(values)
+    members = frozenset(values)
+    if attr == "src":
+        return lambda ctx: ctx.src in members
+    if attr == "dst":
+        return lambda ctx: ctx.dst in members
+    if attr == "origin":
+        return lambda ctx: ctx.origin in members
+    return lambda ctx: ctx.sender_id in members
+
+
+def _compile_hint(message: str) -> str | None:
+    lowered = message.lower()
+    if "back-reference" in lowered or "backreference" in lowered or "assertion" in lowered:
+        return "Hyperscan has no backreferences or lookaround; rewrite it, or split it into two selections"
+    if "empty" in lowered:
+        return "a pattern that can match an empty string matches every message; make it need at least one character"
+    return None
+
+
+# --- entry points -------------------------------------------------------------------------------------
+
+
+def compile_collection(collection: RuleCollection) -> RuleSet:
+    """Compile loaded rules; raises SourceErrors naming each pattern Hyperscan refused."""
+    return _Compiler(collection).run()
+
+
+def build(paths: Iterable[str | Path]) -> RuleSet:
+    """Load, check and compile every rule file under ``paths``; SourceErrors lists every problem found."""
+    collection, errors = load_collecting(paths)
+    try:
+        ruleset = compile_collection(collection)
+    except SourceErrors as exc:
+        errors = errors + exc.errors
+        ruleset = None
+    if errors or ruleset is None:
+        order = {p: i for i, p in enumerate(collection.files)}
+        errors.sort(key=lambda e: (order.get(e.location.path, len(order)), e.location.line, e.location.column))
+        raise SourceErrors(errors)
+    return ruleset
+
+
+def check(paths: Iterable[str | Path]) -> list[SourceError]:
+    """Every problem in the rule files under ``paths`` (empty when they load and compile)."""
+    try:
+        build(paths)
+    except SourceErrors as exc:
+        return exc.errors
+    return []

@@ -1,0 +1,414 @@
+"""The rule engine: one synchronous ``evaluate(message) -> Verdict`` for the gateway's hot path.
+
+Per message: the views its rules need are computed once (normalisation included), each view is scanned
+once by its Hyperscan database, and only the rules that can be true are evaluated (those whose patterns
+matched, and those, such as origin or velocity rules, that need no pattern). The decision follows a
+fixed precedence, block > warn > tag > label > pass; ``action: pass`` rules that match cancel the rules
+or categories they name in ``overrides`` (so official senders get through).
+
+The rule set is swapped atomically (:meth:`Engine.install`): an evaluation uses the rule set it started
+with, and a reload never leaves the engine without rules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from rules.compiler import CompiledRule, CompiledTerm, Context, RuleSet
+from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
+from rules.normalise import Views, domains_hinted, normalise, scrub, squeeze_normalised, views
+from rules.velocity import MemoryVelocity, VelocityStore
+from rules.yaml_source import Location
+
+
+class Action(StrEnum):
+    PASS = "pass"
+    TAG = "tag"
+    WARN = "warn"
+    BLOCK = "block"
+    LABEL = "label"
+
+
+class Risk(StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why a selection held: which value matched where (``view`` fields for from/to/origin/time/velocity)."""
+
+    rule: str
+    selection: str
+    key: str
+    view: str
+    pattern: str
+    text: str
+    start: int | None = None
+    end: int | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action = Action.PASS
+    risk: Risk = Risk.NONE
+    rules: tuple[str, ...] = ()
+    category: str | None = None
+    template: str | None = None
+    dissuade: bool = False
+    label: str | None = None
+    #: Rules that matched but an allow rule cancelled.
+    overridden: tuple[str, ...] = ()
+    #: Filled only by ``evaluate(..., explain=True)``.
+    matches: tuple[Match, ...] = ()
+
+    def scan_record(self) -> dict[str, Any]:
+        """The ``afgw rules scan`` output object, keys in the documented order."""
+        return {
+            "action": self.action.value,
+            "risk": self.risk.value,
+            "rules": list(self.rules),
+            "category": self.category,
+        }
+
+
+PASS = Verdict()
+#: Verdicts depend only on which rules matched; campaigns repeat, so they are cached per rule set.
+_VERDICT_CACHE = 4096
+_ACTIONS = {a.value: a for a in Action}
+_RISKS = {r.value: r for r in Risk}
+
+
+def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
+    hits.add(pattern_id)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    ctx: Context
+    views: dict[str, str]
+
+
+class Engine:
+    """Evaluates messages against the installed rule set.
+
+    ``velocity`` is the counter store (in memory by default); ``clock`` gives the time of a message that
+    carries none; ``utc_offset_minutes`` is the local time zone of time-of-day selectors (Beijing time).
+    """
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        velocity: VelocityStore | None = None,
+        clock: Callable[[], float] = time.time,
+        utc_offset_minutes: int = DEFAULT_UTC_OFFSET_MINUTES,
+    ) -> None:
+        self._ruleset = ruleset
+        self.velocity: VelocityStore = velocity if velocity is not None else MemoryVelocity()
+        self.clock = clock
+        self.utc_offset = utc_offset_minutes * 60
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self._ruleset
+
+    def install(self, ruleset: RuleSet) -> None:
+        """Swap in a new rule set (one reference assignment: atomic for every caller)."""
+        self._ruleset = ruleset
+
+    # --- the hot path -------------------------------------------------------------------------------
+
+    def evaluate(self, message: Message, *, explain: bool = False, views: Views | None = None) -> Verdict:
+        """The verdict for ``message``; ``explain`` adds where each selection matched.
+
+        ``views`` may carry the message text's views when the caller already has them (a message to many
+        destinations is normalised once).
+        """
+        rs = self._ruleset
+        plan = rs.plans.get(message.channel)
+        if plan is None:
+            return PASS
+        hits: set[int] = set()
+        text = message.text
+        has_domains = False
+        if views is not None:
+            self._scan_views(rs, views, hits)
+            has_domains = bool(views.domains)
+        elif text:
+            try:
+                has_domains = self._scan_text(rs, text, hits)
+            except UnicodeEncodeError:  # lone surrogates: no encoder takes them
+                text = scrub(text)
+                hits.clear()
+                has_domains = self._scan_text(rs, text, hits)
+        now = message.now if message.now is not None else self.clock()
+        keys: dict[str, str] = {}
+        for by in plan.velocity_by:
+            counter = keys[by] = f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}"
+            self.velocity.record(counter, now)
+        # the rules that can be true: the pattern-triggered ones, those guarded by a field value, the rest
+        candidates: set[int] | None = None
+        by_atom = plan.by_atom
+        for atom in hits:
+            found_rules = by_atom.get(atom)
+            if found_rules:
+                if candidates is None:
+                    candidates = set(found_rules)
+                else:
+                    candidates.update(found_rules)
+        for attr, table in plan.by_field_items:
+            found_rules = table.get(getattr(message, attr) or "")
+            if found_rules:
+                if candidates is None:
+                    candidates = set(found_rules)
+                else:
+                    candidates.update(found_rules)
+        if candidates is None:
+            if not plan.always:
+                return PASS
+            order: tuple[int, ...] | list[int] = plan.always
+        else:
+            if plan.always:
+                candidates.update(plan.always)
+            order = sorted(candidates) if len(candidates) > 1 else list(candidates)
+        ctx: Context | None = None
+        rules = rs.rules
+        indices: list[int] = []
+        for i in order:
+            rule = rules[i]
+            if rule.trivial:  # brought up by one of its own patterns, which is all it needs
+                indices.append(i)
+                continue
+            if ctx is None:
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+            if rule.condition(ctx):
+                indices.append(i)
+        if not indices:
+            return PASS
+        key = tuple(indices)
+        verdict: Verdict | None = rs.verdicts.get(key)
+        if verdict is None:
+            verdict = decide([rules[i] for i in indices])
+            if len(rs.verdicts) >= _VERDICT_CACHE:
+                rs.verdicts.clear()
+            rs.verdicts[key] = verdict
+        if explain:
+            if ctx is None:
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+            return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
+        return verdict
+
+    def _context(
+        self, message: Message, hits: set[int], now: float, has_domains: bool, keys: dict[str, str], uses_time: bool
+    ) -> Context:
+        return Context(
+            hits,
+            message.channel,
+            message.src,
+            message.dst,
+            message.sender_id or "",
+            message.origin,
+            _minute(now, self.utc_offset) if uses_time else 0,
+            now,
+            has_domains,
+            self.velocity,
+            keys,
+        )
+
+    @staticmethod
+    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> bool:
+        """Scan every view of ``text`` the rule set uses; True when the text has a domain."""
+        if rs.db_raw is not None:
+            rs.db_raw.scan(text.encode(), _on_match, context=hits)
+        if not rs.needs_normalised:
+            return False
+        norm = normalise(text)
+        if rs.db_normalised is not None:
+            rs.db_normalised.scan(norm.encode(), _on_match, context=hits)
+        if rs.db_squeezed is not None:
+            rs.db_squeezed.scan(squeeze_normalised(norm).encode(), _on_match, context=hits)
+        if rs.needs_domains and not rs.url_hints.isdisjoint(hits):
+            found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
+            if found:
+                if rs.db_domains is not None:
+                    rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
+                return True
+        return False
+
+    @staticmethod
+    def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> None:
+        if rs.db_raw is not None and views.raw:
+            rs.db_raw.scan(views.raw.encode("utf-8", "replace"), _on_match, context=hits)
+        if rs.db_normalised is not None and views.normalised:
+            rs.db_normalised.scan(views.normalised.encode(), _on_match, context=hits)
+        if rs.db_squeezed is not None and views.squeezed:
+            rs.db_squeezed.scan(views.squeezed.encode(), _on_match, context=hits)
+        if rs.db_domains is not None and views.domains:
+            rs.db_domains.scan("\n".join(views.domains).encode(), _on_match, context=hits)
+
+    def context(self, message: Message) -> Context:
+        """The evaluation context of ``message`` without recording it (for diagnostics and tests)."""
+        rs = self._ruleset
+        hits: set[int] = set()
+        text = scrub(message.text)
+        views = _views(text)
+        for view, db in rs.databases.items():
+            data = views[view]
+            if data:
+                db.scan(data.encode(), _on_match, context=hits)
+        now = message.now if message.now is not None else self.clock()
+        keys = {by: f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}" for by in ("src", "dst")}
+        return Context(
+            hits,
+            message.channel,
+            message.src,
+            message.dst,
+            message.sender_id or "",
+            message.origin,
+            _minute(now, self.utc_offset),
+            now,
+            bool(views["domains"]),
+            self.velocity,
+            keys,
+        )
+
+
+def _minute(now: float, utc_offset: float) -> int:
+    """Local minute of the day (0..1439); 0 for a time that is not a finite number."""
+    try:
+        return int((now + utc_offset) // 60) % 1440
+    except (ValueError, OverflowError):
+        return 0
+
+
+def decide(matched: list[CompiledRule]) -> Verdict:
+    """The verdict of the rules that matched (in rule-set order): allow-list first, then precedence."""
+    cancel_ids: set[str] = set()
+    for r in matched:
+        if r.rule.overrides:
+            cancel_ids.update(r.rule.overrides)
+    if cancel_ids:
+        effective = [r for r in matched if r.action_rank == 0 or not ({r.rule.id, r.rule.category} & cancel_ids)]
+        overridden = tuple(r.rule.id for r in matched if r not in effective)
+    else:
+        effective = matched
+        overridden = ()
+    acting = [r for r in effective if r.action_rank > 0]
+    ids = tuple(r.rule.id for r in effective)
+    if not acting:
+        return Verdict(rules=ids, overridden=overridden)
+    ranked = sorted(acting, key=lambda r: (-r.action_rank, -r.risk_rank, r.index))
+    winner = ranked[0].rule
+    risk = max(r.risk_rank for r in acting)
+    return Verdict(
+        action=_ACTIONS[winner.action],
+        risk=(Risk.NONE, Risk.LOW, Risk.MEDIUM, Risk.HIGH)[risk],
+        rules=ids,
+        category=winner.category,
+        template=winner.template or next((r.rule.template for r in ranked if r.rule.template), None),
+        dissuade=any(r.rule.dissuade for r in acting),
+        label=winner.label or next((r.rule.label for r in ranked if r.rule.label), None),
+        overridden=overridden,
+    )
+
+
+def _views(text: str) -> dict[str, str]:
+    v = views(text)
+    return {"raw": v.raw, "normalised": v.normalised, "squeezed": v.squeezed, "domains": "\n".join(v.domains)}
+
+
+def _with_matches(verdict: Verdict, rs: RuleSet, matched: list[CompiledRule], ctx: Context, text: str) -> Verdict:
+    views = _views(text)
+    positions = locate(rs, views)
+    matches: list[Match] = []
+    for r in matched:
+        for name, sel in r.selections.items():
+            if not sel.predicate(ctx):
+                continue
+            for alternative in sel.alternatives:
+                if all(t.predicate(ctx) for t in alternative):
+                    for t in alternative:
+                        matches.extend(_term_matches(r.rule.id, name, t, ctx, views, positions))
+                    break
+    return Verdict(
+        action=verdict.action,
+        risk=verdict.risk,
+        rules=verdict.rules,
+        category=verdict.category,
+        template=verdict.template,
+        dissuade=verdict.dissuade,
+        label=verdict.label,
+        overridden=verdict.overridden,
+        matches=tuple(matches),
+    )
+
+
+def locate(rs: RuleSet, views: dict[str, str]) -> dict[int, tuple[int | None, int]]:
+    """Pattern id -> (start, end) character offsets of its leftmost match in its view."""
+    found: dict[int, tuple[int | None, int]] = {}
+    for view in rs.databases:
+        data = views[view].encode()
+        if not data:
+            continue
+        with_som, without = rs.explain_databases(view)
+        spans: dict[int, tuple[int | None, int]] = {}
+        if with_som is not None:
+            with_som.scan(data, _first_span, context=spans)
+        if without is not None:
+            without.scan(data, _first_end, context=spans)
+        for pattern_id, (start, end) in spans.items():
+            char_end = len(data[:end].decode("utf-8", "replace"))
+            char_start = None if start is None else len(data[:start].decode("utf-8", "replace"))
+            found[pattern_id] = (char_start, char_end)
+    return found
+
+
+def _first_span(pattern_id: int, start: int, end: int, flags: int, spans: Any) -> None:
+    if pattern_id not in spans:
+        spans[pattern_id] = (start, end)
+
+
+def _first_end(pattern_id: int, start: int, end: int, flags: int, spans: Any) -> None:
+    if pattern_id not in spans:
+        spans[pattern_id] = (None, end)
+
+
+def _term_matches(
+    rule: str,
+    selection: str,
+    t: CompiledTerm,
+    ctx: Context,
+    views: dict[str, str],
+    positions: dict[int, tuple[int | None, int]],
+) -> list[Match]:
+    term = t.term
+    if not t.atoms:
+        shown = {
+            "from": ctx.src,
+            "to": ctx.dst,
+            "sender_id": ctx.sender_id,
+            "origin": ctx.origin,
+            "time": f"{ctx.minute // 60:02d}:{ctx.minute % 60:02d}",
+            "domain": views["domains"].replace("\n", " "),
+            "velocity": ctx.keys.get(term.velocity.by, "") if term.velocity else "",
+        }[term.field]
+        pattern = ", ".join(v.text for v in term.values) or term.key
+        return [Match(rule, selection, term.key, "fields", pattern, shown, location=term.location)]
+    out = []
+    view = "domains" if term.field == "domain" else term.view
+    for atom, value in zip(t.atoms, term.values, strict=True):
+        if atom not in ctx.hits:
+            continue
+        start, end = positions.get(atom, (None, 0))
+        data = views[view]
+        shown = data[start:end] if start is not None else data[max(0, end - len(value.text)) : end]
+        out.append(Match(rule, selection, term.key, view, value.text, shown, start, end, value.location))
+    return out

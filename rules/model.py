@@ -1,0 +1,112 @@
+"""Loaded rules: typed, validated, every reference resolved, every value with its source location."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rules.condition import Expr
+from rules.message import Message
+from rules.yaml_source import Location
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One value of a selector, with where it was written (in the rule, or in the shared list it came from)."""
+
+    text: str
+    location: Location
+    list_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Velocity:
+    by: str  # "src" or "dst"
+    count: int
+    within: float
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One ``field|operator|modifiers: value`` entry of a selection."""
+
+    key: str
+    field: str
+    operator: str
+    modifiers: frozenset[str]
+    location: Location
+    values: tuple[Value, ...] = ()
+    #: For operators that take one argument: exists (bool), time between ((start, end) minutes), velocity.
+    flag: bool = False
+    minutes: tuple[int, int] = (0, 0)
+    velocity: Velocity | None = None
+
+    @property
+    def view(self) -> str:
+        if self.field == "domain":
+            return "domains"
+        if self.field != "text":
+            return "fields"
+        if "raw" in self.modifiers:
+            return "raw"
+        return "squeezed" if "squeezed" in self.modifiers else "normalised"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Any alternative must hold; within an alternative, every term must."""
+
+    name: str
+    alternatives: tuple[tuple[Term, ...], ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    expect_match: bool
+    message: Message
+    location: Location
+    index: int
+    repeat: int = 1
+    interval: float = 1.0
+    expect_action: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{'match' if self.expect_match else 'no_match'}[{self.index}]"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    category: str
+    channel: str
+    action: str
+    selections: Mapping[str, Selection]
+    condition: Expr
+    condition_text: str
+    location: Location
+    risk: str | None = None
+    description: str = ""
+    status: str = "experimental"
+    author: str = ""
+    template: str | None = None
+    label: str | None = None
+    dissuade: bool = False
+    overrides: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    tests: tuple[TestCase, ...] = ()
+
+    def channels(self) -> tuple[str, ...]:
+        return ("sms", "call") if self.channel == "both" else (self.channel,)
+
+
+@dataclass(frozen=True)
+class RuleCollection:
+    """Every rule of a set of files, in load order (files sorted by path, rules in file order)."""
+
+    rules: tuple[Rule, ...]
+    macros: Mapping[str, Selection] = field(default_factory=dict)
+    lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    files: tuple[str, ...] = ()

@@ -1,0 +1,156 @@
+"""Text normalisation: the views of a message that rules match against.
+
+- ``raw``: the text as received.
+- ``normalised``: NFKC (full-width letters and digits become ASCII, circled digits become digits ...),
+  format characters removed (zero-width spaces and joiners, bidi controls, soft hyphens, variation
+  selectors, tags), casefolded, converted from traditional to simplified Chinese (zhconv-rs, zh-CN, which
+  also turns 帳戶/轉帳 into 账户/转账), then a small variant map (帐 -> 账) for characters that simplified
+  text itself writes two ways.
+- ``squeezed``: the normalised text with everything that is not a letter or a digit removed, so that
+  ``安 全-账*户`` reads ``安全账户``.
+- ``domains``: the host names of URLs in the normalised text, after undoing the usual obfuscations
+  (``h t t p``, ``[.]``, ``(.)``, ``点com``, ``。``).
+
+Aliases and homophones (薇信, V信, vx) are not code: they belong in rules and shared lists.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import zhconv_rs
+
+#: Characters that render as nothing (or only steer rendering) and so hide keywords: Unicode's format
+#: characters (Cf), variation selectors, and the Hangul fillers that render blank.
+FORMAT_CHARACTERS = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef"
+    "\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2"
+)
+#: Variants that survive traditional-to-simplified conversion because simplified text uses both.
+VARIANTS: tuple[tuple[str, str], ...] = (("帐", "账"), ("帳", "账"))
+_SEPARATORS = re.compile(r"[\W_]+")
+
+# URL de-obfuscation, applied to the normalised (NFKC, casefolded) text only to find domains.
+_OBFUSCATED_DOT = r"(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}|\s+dot\s+|点|。|·|丶)"
+_DOTS = re.compile(rf"(?<=[a-z0-9])\s*{_OBFUSCATED_DOT}\s*(?=[a-z0-9])")
+_SPACED = re.compile(r"(?<![a-z0-9./:-])(?:[a-z0-9./:-] ){2,}[a-z0-9./:-](?![a-z0-9./:-])")
+_CANDIDATE = re.compile(r"[a-z0-9][a-z0-9.-]*\.(?:xn--[a-z0-9-]+|[a-z]{2,24})")
+_IP_URL = re.compile(r"https?://([0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![0-9])")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: Which de-obfuscation a text needs. A text that matches none of these has no domain; the engine runs
+#: them inside its Hyperscan scan of the normalised view, so that most messages skip domain extraction
+#: and the rest run only the steps they need.
+URL_HINTS = {
+    "plain": r"[a-z0-9]\s*\.\s*[a-z]|https?://",
+    "obfuscated": rf"[a-z0-9]\s*{_OBFUSCATED_DOT}\s*[a-z0-9]",
+    "spaced": r"(?:[a-z0-9./:-] ){2}[a-z0-9./:-]",
+}
+_HINTS = {name: re.compile(pattern) for name, pattern in URL_HINTS.items()}
+_ANY_HINT = re.compile("|".join(URL_HINTS.values()))
+
+
+def _format_characters() -> list[str]:
+    out: list[str] = []
+    for part in re.findall(r"(.)(?:-(.))?", FORMAT_CHARACTERS, re.S):
+        first, last = part
+        out.extend(chr(c) for c in range(ord(first), ord(last or first) + 1))
+    return out
+
+
+@cache
+def _normaliser() -> Callable[[str], str]:
+    """zhconv-rs zh-CN plus our variants, with format characters mapped to nothing, in one pass."""
+    rules = [(c, "") for c in _format_characters()]
+    rules += [(a, b) for a, b in VARIANTS]
+    return zhconv_rs.make_converter("zh-CN", rules)
+
+
+@cache
+def _squeezer() -> Callable[[str], str]:
+    """Every separator of the Basic Multilingual Plane mapped to nothing, in one pass (no conversion)."""
+    return zhconv_rs.make_converter(None, [(chr(c), "") for c in range(0x10000) if _is_separator(chr(c))])
+
+
+def _is_separator(c: str) -> bool:
+    return not (0xD800 <= ord(c) <= 0xDFFF) and not c.isalnum()
+
+
+def fold(text: str) -> str:
+    """NFKC and casefold: the first two steps of both the normalised and the squeezed view."""
+    # NFKC is NFC(NFKD(s)) by definition; CPython computes the two steps several times faster than NFKC.
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFKD", text)).casefold()
+
+
+def normalise(text: str) -> str:
+    """The normalised view of ``text``; also used on rule literals so that both sides agree."""
+    return _normaliser()(fold(text))
+
+
+def squeeze(text: str) -> str:
+    """The squeezed view of ``text``: only the letters and digits of its normalised form."""
+    return squeeze_normalised(normalise(text))
+
+
+def squeeze_normalised(normalised: str) -> str:
+    """The squeezed view from the normalised one."""
+    out = _squeezer()(normalised)
+    # the table knows the separators of the Basic Multilingual Plane; emoji and the like go here
+    return out if out.isalnum() or not out else _SEPARATORS.sub("", out)
+
+
+def domains(normalised: str) -> tuple[str, ...]:
+    """Host names of URLs in the normalised text, de-obfuscated, lower case, in order, without repeats."""
+    if not _ANY_HINT.search(normalised):
+        return ()
+    hints = {name for name, pattern in _HINTS.items() if pattern.search(normalised)}
+    return domains_hinted(normalised, obfuscated="obfuscated" in hints, spaced="spaced" in hints)
+
+
+def domains_hinted(normalised: str, *, obfuscated: bool, spaced: bool) -> tuple[str, ...]:
+    """:func:`domains` for a text known to match :data:`URL_HINTS` (``plain`` and those given)."""
+    text = normalised
+    if spaced:
+        text = _SPACED.sub(lambda m: m.group().replace(" ", ""), text)
+    if obfuscated:
+        text = _DOTS.sub(".", text)
+    found: list[str] = []
+    for candidate in _CANDIDATE.findall(text):
+        host = candidate.strip(".-")
+        labels = host.split(".")
+        if len(labels) > 1 and all(_LABEL.match(label) for label in labels) and host not in found:
+            found.append(host)
+    if "://" in text:
+        for ip in _IP_URL.findall(text):
+            if ip not in found:
+                found.append(ip)
+    return tuple(found)
+
+
+def normalise_domain(value: str) -> str:
+    """A domain as written in a rule, in the form :func:`domains` produces."""
+    return normalise(value).strip().lstrip("*").strip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    raw: str
+    normalised: str
+    squeezed: str
+    domains: tuple[str, ...]
+
+
+def views(text: str) -> Views:
+    """Every view of ``text`` (the engine computes only those its rules use)."""
+    norm = normalise(text)
+    return Views(text, norm, squeeze_normalised(norm), domains(norm))
+
+
+def scrub(text: str) -> str:
+    """``text`` with lone surrogates (which no encoder accepts) replaced by U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

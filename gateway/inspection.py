@@ -61,13 +61,23 @@ class SmsMessage:
 
     __slots__ = ("_text", "destinations", "direction", "pdu", "source", "system_id")
 
-    def __init__(self, pdu: Pdu, *, direction: str, system_id: str, source: str, destinations: tuple[str, ...]):
+    def __init__(
+        self,
+        pdu: Pdu,
+        *,
+        direction: str,
+        system_id: str,
+        source: str,
+        destinations: tuple[str, ...],
+        text: str | None = None,
+    ):
         self.pdu = pdu
         self.direction = direction  # "mt" (from an ESME), "mo" or "receipt" (from the SMSC)
         self.system_id = system_id
         self.source = source
         self.destinations = destinations
-        self._text: str | None = None
+        #: Given for a part of a concatenated message: the text of its message received so far.
+        self._text: str | None = text
 
     @property
     def text(self) -> str:

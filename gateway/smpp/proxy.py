@@ -23,6 +23,8 @@ from typing import Any
 from gateway.config import GatewayConfig
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
+from gateway.smpp.concat_inspection import ConcatInspection
+from gateway.smpp.concat_inspection import Key as ConcatKey
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
 from gateway.smpp.rewrite import Rewritable, with_prefix
@@ -96,6 +98,7 @@ class SmppProxy:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
+        self.concat = ConcatInspection()
         self._authorised = {
             a.system_id: (
                 self.senders.authorised_senders(a.authorised_senders),
@@ -146,13 +149,21 @@ class SmppProxy:
             destinations = tuple(getattr(d, "addr", getattr(d, "name", "")) for d in pdu.dest_addresses)
         else:
             destinations = (pdu.destination_addr,)
+        part = None
+        if pdu.esm_class & EsmClass.UDHI or pdu.tlv(Tag.SAR_MSG_REF_NUM) is not None:
+            part = self.concat.part_of(bind.account.system_id, pdu, self.loop.time())
         message = SmsMessage(
             pdu,
             direction="mt",
             system_id=bind.account.system_id,
             source=pdu.source_addr,
             destinations=destinations,
+            text=part[1] if part else None,
         )
+        key = part[0] if part else None
+        if key is not None and (earlier := self.concat.blocked(key)) is not None:
+            self._refuse(conn, pdu, bind.account.system_id, message, earlier.rules, "part of a blocked message")
+            return
         senders, signatures = self._authorised[bind.account.system_id]
         refusal = self.senders.check(
             pdu.source_addr, message.text, authorised_senders=senders, authorised_signatures=signatures
@@ -162,9 +173,9 @@ class SmppProxy:
             return
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
-            self._relay_submit(conn, bind, pdu, message, result)
+            self._relay_submit(conn, bind, pdu, message, result, key)
         else:
-            self._spawn(self._submit_after(conn, bind, pdu, message, result))
+            self._spawn(self._submit_after(conn, bind, pdu, message, result, key))
 
     def _refuse_reserved(self, conn: SmppConnection, pdu: Pdu, message: SmsMessage, refusal: Refusal) -> None:
         conn.send(response_to(pdu, refusal.status))
@@ -186,13 +197,22 @@ class SmppProxy:
         pdu: SubmitSm | SubmitMulti | DataSm,
         message: SmsMessage,
         pending: Awaitable[Decision],
+        key: ConcatKey | None,
     ) -> None:
-        self._relay_submit(conn, bind, pdu, message, await pending)
+        self._relay_submit(conn, bind, pdu, message, await pending, key)
 
     def _relay_submit(
-        self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, message: SmsMessage, decision: Decision
+        self,
+        conn: SmppConnection,
+        bind: EsmeBind,
+        pdu: Pdu,
+        message: SmsMessage,
+        decision: Decision,
+        key: ConcatKey | None = None,
     ) -> None:
         if decision.action is _BLOCK:
+            if key is not None:
+                self.concat.block(key, decision)
             self._refuse(conn, pdu, bind.account.system_id, message, decision.rules, decision.reason)
             return
         relayed = self._rewritten(pdu, decision)

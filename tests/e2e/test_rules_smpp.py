@@ -135,3 +135,32 @@ async def test_fraud_in_a_mobile_originated_message_is_refused_to_the_smsc(smsc,
         assert status == CommandStatus.ESME_RX_P_APPN
         assert esme.delivered == []
         await esme.unbind()
+
+
+async def test_a_concatenated_message_is_inspected_as_a_whole(smsc, rules_config):
+    config = make_config(smsc.port, accounts=ACCOUNTS, rules=rules_config)
+    async with running_gateway(config) as gw:
+        esme = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+        await esme.bind()
+        # A bank's reminder whose disclaimer is in the first part and "安全账户" in the second passes whole.
+        reminder = "【某银行】尊敬的客户：银行工作人员不会以任何理由要求您转账。" + "请妥善保管您的银行卡和密码，" * 4
+        reminder += "也不会让您把钱转到所谓“安全账户”。遇到可疑情况请拨打96110。"
+        answers = await esme.submit("10690", VICTIM, reminder)
+        assert len(answers) > 1
+        assert {a.command_status for a in answers} == {CommandStatus.ESME_ROK}
+        await eventually(lambda: ordinary(smsc, VICTIM))
+        assert [sms.text for sms in ordinary(smsc, VICTIM)] == [reminder]
+
+        # A fraud text whose keyword is cut in two by the part boundary is caught on the part that completes
+        # it, and every later part of that message is refused too.
+        other = "8613800000052"
+        # UCS2 parts carry 67 characters: 安全 end the first part, 账户 begin the second.
+        fraud = ("您好，今天下午三点的会议改到明天上午，请大家相互转告，谢谢。" * 3)[:65]
+        fraud += "安全账户已开通，请立即把钱转过去配合调查。" * 4
+        answers = await esme.submit("17012340000", other, fraud)
+        statuses = [a.command_status for a in answers]
+        assert statuses[0] == CommandStatus.ESME_ROK  # the first part alone says nothing fraudulent
+        assert set(statuses[1:]) == {CommandStatus.ESME_RSUBMITFAIL}
+        await eventually(lambda: flashes(smsc, other))  # and the intended victim is warned
+        assert not any(sms.text == fraud for sms in smsc.inbox(other))
+        await esme.unbind()

@@ -29,7 +29,11 @@ def test_demo_report(tmp_path):
     ):
         assert key in sms
     assert sms["submitted"] == 200
-    assert sms["delivered"] == sms["accepted"] == 200
+    assert sms["delivered"] == sms["accepted"] == sms["ham_total"] == 200 - sms["fraud_total"]
+    assert sms["fraud_total"] > 0
+    assert sms["fraud_caught"] == sms["fraud_total"]
+    assert sms["ham_blocked"] == 0
+    assert sms["flash_warnings"] > 0
     assert sms["receipts_routed"] == sms["receipts_requested"] > 0
     assert sms["receipts_misrouted"] == 0
     assert sms["mo_routed"] == sms["mo_sent"] == 20

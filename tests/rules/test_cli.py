@@ -124,7 +124,7 @@ def test_explain_json_and_overridden_rules(capsys: pytest.CaptureFixture[str]) -
     import json
 
     code, out, _ = run(
-        ["rules", "explain", "--from", "12381", "--text", "【国家反诈中心】不存在安全账户", "--json"], capsys
+        ["rules", "explain", "--from", "12381", "--text", "【国家反诈中心】警惕安全账户诈骗", "--json"], capsys
     )
     assert code == 0
     record = json.loads(out)

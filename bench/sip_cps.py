@@ -1,19 +1,32 @@
 """SIP calls per second through the gateway, against Kamailio and against no proxy at all, in one run.
 
 sipp's built-in UAC calls sipp's built-in UAS (INVITE, 100, 180, 200, ACK, BYE, 200 per call) at
-rising rates, each rate for a bounded number of calls, on three paths:
+rising rates, each rate for a bounded number of calls, on these paths:
 
 - direct: UAC -> UAS, no proxy (what the box and sipp can do by themselves);
 - kamailio: UAC -> Kamailio (bench/kamailio.cfg: tm + rr, one worker, routing statically to the UAS,
   no registrar) -> UAS;
 - afgw: UAC -> ``afgw run`` (one process; the UAS registered with its registrar first, calls routed
-  by the location service, every INVITE through the call inspection hook) -> UAS.
+  by the location service, every INVITE through the STIR policy's strip checks and the call
+  inspection hook) -> UAS;
+- afgw-noverify and afgw-verify: the same, but every INVITE comes from 96110 and carries its own
+  Identity header (a PASSporT the anti-fraud centre's key signed for that call, labelled 公安反诈专号,
+  injected by sipp from a CSV file, one token per call so that none is a replay). afgw-noverify runs
+  the gateway without labels.yaml (the Identity header is stripped unread); afgw-verify with it (every
+  INVITE verified: signature, certificate chain, claims, replay cache; then P-Asserted-Identity and
+  Call-Info stamped). The tokens are signed before the run, so the labels file used here allows an iat
+  up to an hour old.
+
+Before the sweeps it prints the STIR policy's cost per INVITE measured in process (strip, verify,
+stamp), for an ordinary call and for a labelled one.
 
 For each path it prints, per rate, the successful and failed calls and the INVITE -> 200 response
 time (sipp's -rtd, from -trace_rtt, millisecond resolution), then the highest rate with zero failed
-calls and the ratios of the gateway to Kamailio and to the direct path. Everything is on loopback.
+calls, the ratios of the gateway to Kamailio and to the direct path, and verification on vs off.
+Everything is on loopback.
 
     python bench/sip_cps.py [--rates 100,200,400,800,1200] [--seconds 5] [--max-calls 4000]
+                            [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify]
 """
 
 from __future__ import annotations
@@ -26,14 +39,20 @@ import re
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 BUFFER = str(4 << 20)
+CALLEE = "8613800000001"
+CENTRE = "96110"
+X5U = "https://stir.afc.example.cn/shaken/signer.pem"
 
 
 def free_port() -> int:
@@ -131,11 +150,19 @@ def _stats(path: Path) -> dict[str, str]:
     return dict(zip(rows[0], rows[-1], strict=False)) if len(rows) > 1 else {}
 
 
-async def run_load(target: str, rate: int, calls: int, work: Path) -> Step:
+#: Extra sipp arguments for one step of a path: the scenario, and its injection file if any.
+Scenario = Callable[[int, int], list[str]]
+
+
+def builtin_uac(rate: int, calls: int) -> list[str]:
+    return ["-sn", "uac"]
+
+
+async def run_load(target: str, rate: int, calls: int, work: Path, scenario: Scenario = builtin_uac) -> Step:
     step = Step(rate, calls)
     stat = work / f"load_{rate}_{abs(hash(target)) % 10**6}_stat.csv"
     await sipp(
-        "-sn", "uac", target, "-i", "127.0.0.2", "-p", str(free_port()), "-s", "8613800000001",
+        *scenario(rate, calls), target, "-i", "127.0.0.2", "-p", str(free_port()), "-s", CALLEE,
         "-r", str(rate), "-m", str(calls), "-l", str(max(rate * 4, 100)),
         "-recv_timeout", "5000", "-trace_stat", "-stf", str(stat), "-fd", "1",
         "-trace_rtt", "-rtt_freq", "100", "-trace_err", "-error_file", str(work / "errors.log"), cwd=work,
@@ -172,20 +199,27 @@ def _response_times(work: Path) -> list[float]:
     return times
 
 
-async def sweep(label: str, target: str, rates: list[int], args: argparse.Namespace, work: Path) -> list[Step]:
+async def sweep(
+    label: str,
+    target: str,
+    rates: list[int],
+    args: argparse.Namespace,
+    work: Path,
+    scenario: Scenario = builtin_uac,
+) -> list[Step]:
     steps: list[Step] = []
     for rate in rates:
         calls = min(rate * args.seconds, args.max_calls)
-        step = await run_load(target, rate, calls, work)
+        step = await run_load(target, rate, calls, work, scenario)
         steps.append(step)
         print(
-            f"  {label:9} {rate:5d} cps  {step.successful:5d} ok  {step.failed:4d} failed  "
+            f"  {label:13} {rate:5d} cps  {step.successful:5d} ok  {step.failed:4d} failed  "
             f"INVITE->200 mean {step.mean:6.2f} ms  p50 {step.percentile(0.5):5.1f}  p99 {step.percentile(0.99):6.1f}",
             flush=True,
         )
         if not step.clean:
             for reason, count in sorted(step.errors.items(), key=lambda kv: -kv[1])[:3]:
-                print(f"  {'':9} {count:5d} x {reason}", flush=True)
+                print(f"  {'':13} {count:5d} x {reason}", flush=True)
             break  # past the knee: higher rates only fail more
         await asyncio.sleep(1.0)  # let the previous calls' transactions drain
     return steps
@@ -196,7 +230,8 @@ def best(steps: list[Step]) -> Step | None:
     return max(clean, key=lambda s: s.rate) if clean else None
 
 
-def gateway_config(sip_port: int) -> str:
+def gateway_config(sip_port: int, labels: Path | None = None) -> str:
+    labels_line = f"  labels: {labels}\n" if labels is not None else ""
     return f"""\
 smpp:
   listen: {{host: 127.0.0.1, port: {free_port()}}}
@@ -205,15 +240,125 @@ sip:
   listen: {{host: 127.0.0.1, udp_port: {sip_port}, tcp_port: {sip_port}}}
   domain: 127.0.0.1
   trusted_peers: ["127.0.0.2"]
-  registrar:
+{labels_line}  registrar:
     auth: "off"
 """
 
 
-async def bench_afgw(rates: list[int], args: argparse.Namespace, work: Path, uas_port: int) -> list[Step]:
+# --- Identity-carrying INVITEs -----------------------------------------------------------------------------
+
+
+class Centre:
+    """The anti-fraud centre's keys (``afgw keys init``), a labels.yaml using them, and signed tokens."""
+
+    def __init__(self, work: Path) -> None:
+        import datetime as dt
+
+        from gateway.keys import init_keys
+        from gateway.labels import build_registry, load_labels, load_signer
+
+        shipped = ROOT / "config" / "labels.yaml"
+        init_keys(work / "stir", build_registry(load_labels(shipped)), X5U, now=dt.datetime.now(dt.UTC))
+        text = shipped.read_text(encoding="utf-8").replace("../var/stir/", "stir/")
+        self.labels = work / "labels.yaml"
+        # Tokens are signed before the sweep: let them stay fresh for its length.
+        self.labels.write_text(text.replace("freshness: 60\n", "freshness: 3600\n"), encoding="utf-8")
+        config = load_labels(self.labels)
+        self.config = config
+        self.signer = load_signer(config)
+        self.label = build_registry(config).lookup(CENTRE)
+        self.work = work
+        self._files: dict[tuple[int, int], Path] = {}
+        # The scenario: sipp's own uac, calling from 96110 with an Identity header from the CSV file.
+        # sipp -sd prints the scenario and exits with status 99.
+        scenario = subprocess.run(["sipp", "-sd", "uac"], capture_output=True, text=True, check=False).stdout
+        scenario = scenario.replace("From: sipp <sip:sipp@", f"From: <sip:{CENTRE}@")
+        scenario = scenario.replace(
+            "      Max-Forwards: 70\n      Subject: Performance Test\n      Content-Type: application/sdp",
+            f"      Max-Forwards: 70\n      Identity: [field0];info=<{X5U}>;alg=ES256;ppt=shaken\n"
+            "      Subject: Performance Test\n      Content-Type: application/sdp",
+            1,
+        )
+        if "[field0]" not in scenario or "<sip:96110@" not in scenario:
+            raise SystemExit("could not derive the Identity scenario from `sipp -sd uac`")
+        self.scenario_path = work / "uac_identity.xml"
+        self.scenario_path.write_text(scenario, encoding="latin-1")
+
+    def tokens(self, rate: int, calls: int) -> Path:
+        """A CSV of ``calls`` distinct tokens for one step (the same file for both gateway paths)."""
+        key = (rate, calls)
+        if key not in self._files:
+            now = int(time.time())
+            path = self.work / f"tokens_{rate}_{calls}.csv"
+            lines = ["SEQUENTIAL"]
+            for i in range(calls):
+                identity = self.signer.sign(orig=CENTRE, dest=CALLEE, iat=now, label=self.label, origid=f"b{rate}-{i}")
+                lines.append(identity.token)
+            path.write_text("\n".join(lines) + "\n")
+            self._files[key] = path
+        return self._files[key]
+
+    def scenario(self, rate: int, calls: int) -> list[str]:
+        return ["-sf", str(self.scenario_path), "-inf", str(self.tokens(rate, calls))]
+
+
+def policy_cost(centre: Centre, count: int = 2000) -> tuple[float, float, float]:
+    """µs per INVITE in the STIR policy (strip, verify, stamp): ordinary, labelled, and verify alone."""
+    from gateway.config import SipStir
+    from gateway.sip.stir_policy import Admit, StirPolicy, build_call_verifier
+    from protocols.sip import parse_message
+    from protocols.stir import CallInfo
+
+    def invite(caller: str, identity: str | None, n: int) -> bytes:
+        extra = f"Identity: {identity}\r\n" if identity else ""
+        return (
+            f"INVITE sip:{CALLEE}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5080;branch=z9hG4bK{n}\r\n"
+            f"From: sipp <sip:{caller}@127.0.0.2:5080>;tag={n}\r\nTo: <sip:{CALLEE}@127.0.0.1>\r\n"
+            f"Call-ID: {n}@127.0.0.2\r\nCSeq: 1 INVITE\r\nContact: <sip:{caller}@127.0.0.2:5080>\r\n"
+            f"Max-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+        ).encode()
+
+    verifier = build_call_verifier(centre.config)
+    policy = StirPolicy(SipStir(), verifier, domain="127.0.0.1")
+    now = time.time()
+    signed = [
+        centre.signer.sign(orig=CENTRE, dest=CALLEE, iat=int(now), label=centre.label, origid=f"p{i}").serialise()
+        for i in range(2 * count)
+    ]
+    ordinary = [parse_message(invite("8613912345678", None, i)) for i in range(count)]
+    labelled = [parse_message(invite(CENTRE, signed[i], i)) for i in range(count)]
+    start = time.perf_counter()
+    for request in ordinary:
+        policy.screen(request, CALLEE, now)  # type: ignore[arg-type]
+    plain = (time.perf_counter() - start) / count
+    start = time.perf_counter()
+    for request in labelled:
+        verdict = policy.screen(request, CALLEE, now)  # type: ignore[arg-type]
+        if not isinstance(verdict, Admit) or verdict.label is None:
+            raise SystemExit(f"unexpected verdict: {verdict}")
+        policy.stamp(request, verdict)  # type: ignore[arg-type]
+    full = (time.perf_counter() - start) / count
+    calls = [CallInfo(f"v{i}", CENTRE, CALLEE) for i in range(count)]
+    start = time.perf_counter()
+    for value, call in zip(signed[count:], calls, strict=True):
+        verifier.verify([value], call, now)
+    alone = (time.perf_counter() - start) / count
+    return plain * 1e6, full * 1e6, alone * 1e6
+
+
+async def bench_afgw(
+    rates: list[int],
+    args: argparse.Namespace,
+    work: Path,
+    uas_port: int,
+    *,
+    label: str = "afgw",
+    labels: Path | None = None,
+    scenario: Scenario = builtin_uac,
+) -> list[Step]:
     port = free_port()
-    config = work / "gateway.yaml"
-    config.write_text(gateway_config(port))
+    config = work / f"gateway_{label}.yaml"
+    config.write_text(gateway_config(port, labels))
     command = [sys.executable, "-m", "gateway.cli", "--log-level", "error", "run", "-c", str(config)]
     async with process(*command, cwd=ROOT):
         if not await answers(port):
@@ -229,7 +374,7 @@ async def bench_afgw(rates: list[int], args: argparse.Namespace, work: Path, uas
             await asyncio.sleep(0.1)
         else:
             raise SystemExit("the gateway did not answer REGISTER")
-        return await sweep("afgw", f"127.0.0.1:{port}", rates, args, work)
+        return await sweep(label, f"127.0.0.1:{port}", rates, args, work, scenario)
 
 
 async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path, uas_port: int) -> list[Step]:
@@ -251,8 +396,8 @@ async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path,
 def summary(name: str, steps: list[Step]) -> str:
     top = best(steps)
     if top is None:
-        return f"  {name:9} no rate without failed calls"
-    return f"  {name:9} {top.rate:5d} cps without a failed call; INVITE->200 at that rate mean {top.mean:.2f} ms"
+        return f"  {name:13} no rate without failed calls"
+    return f"  {name:13} {top.rate:5d} cps without a failed call; INVITE->200 at that rate mean {top.mean:.2f} ms"
 
 
 def ratio(a: float, b: float) -> str:
@@ -264,11 +409,21 @@ async def main(args: argparse.Namespace) -> int:
         print("sipp is not installed (Debian package sip-tester)", file=sys.stderr)
         return 2
     rates = [int(r) for r in args.rates.split(",")]
+    paths = args.paths.split(",")
     results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
         work = Path(tmp)
         print(f"sipp uac -> [proxy] -> sipp uas on loopback; {os.cpu_count()} CPUs; rates {rates}", flush=True)
-        for path in args.paths.split(","):
+        centre = None
+        if any(p.startswith("afgw-") for p in paths):
+            centre = Centre(work)
+            plain, full, alone = policy_cost(centre)
+            print(
+                f"STIR policy per INVITE, in process: ordinary call {plain:.1f} µs; labelled call from 96110 "
+                f"{full:.1f} µs (strip, verify, stamp; Verifier.verify alone {alone:.1f} µs)",
+                flush=True,
+            )
+        for path in paths:
             if path == "kamailio" and shutil.which("kamailio") is None:
                 print("  kamailio  not installed (Debian package kamailio): skipped", flush=True)
                 continue
@@ -283,9 +438,26 @@ async def main(args: argparse.Namespace) -> int:
                     results[path] = await bench_kamailio(rates, args, work, uas_port)
                 elif path == "afgw":
                     results[path] = await bench_afgw(rates, args, work, uas_port)
+                elif path in ("afgw-noverify", "afgw-verify") and centre is not None:
+                    labels = centre.labels if path == "afgw-verify" else None
+                    results[path] = await bench_afgw(
+                        rates, args, work, uas_port, label=path, labels=labels, scenario=centre.scenario
+                    )
     print("\nHighest rate with zero failed calls:")
     for name, steps in results.items():
         print(summary(name, steps))
+    on, off = best(results.get("afgw-verify", [])), best(results.get("afgw-noverify", []))
+    if on is not None and off is not None:
+        print("\nVerification on vs off (INVITEs carrying an Identity header):")
+        print(f"  highest clean rate {ratio(on.rate, off.rate)} ({on.rate} vs {off.rate} cps)")
+        offs = {s.rate: s for s in results["afgw-noverify"] if s.clean}
+        for step in results["afgw-verify"]:
+            other = offs.get(step.rate)
+            if step.clean and other is not None:
+                print(
+                    f"    {step.rate:5d} cps  INVITE->200 mean {step.mean:7.2f} vs {other.mean:5.2f} ms, "
+                    f"p99 {step.percentile(0.99):6.1f} vs {other.percentile(0.99):5.1f} ms"
+                )
     gw = best(results.get("afgw", []))
     print("\nRatios (afgw / reference):")
     for name in ("kamailio", "direct"):
@@ -312,5 +484,9 @@ if __name__ == "__main__":
     parser.add_argument("--rates", default="100,200,400,800,1200,1600")
     parser.add_argument("--seconds", type=int, default=5, help="calls per rate = rate x seconds (capped)")
     parser.add_argument("--max-calls", type=int, default=4000)
-    parser.add_argument("--paths", default="direct,kamailio,afgw", help="which of direct,kamailio,afgw to measure")
+    parser.add_argument(
+        "--paths",
+        default="direct,kamailio,afgw,afgw-noverify,afgw-verify",
+        help="which of direct,kamailio,afgw,afgw-noverify,afgw-verify to measure",
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import gc
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import rules
 from gateway.config import ConfigError, GatewayConfig, RulesConfig
+from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.logs import get_logger
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
-from gateway.store import Store
+from gateway.store import MemoryStore, Store
 from gateway.warnings import FlashWarner, WarningConfig
 from rules.reload import RuleWatcher, install_sighup
 
@@ -33,11 +35,21 @@ class Gateway:
         inspector: SmsInspector | None = None,
         store: Store | None = None,
         call_inspector: CallInspector | None = None,
+        events: EventSink | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.config = config
         self._inspector = inspector
         self._call_inspector = call_inspector
-        self._store = store
+        # One store and one event sink for both proxies: the audit trail and the events of SMS and
+        # calls in one place. ``clock`` is the wall clock (PASSporT iat, audit and event times).
+        smpp = config.smpp
+        self.store: Store = (
+            store if store is not None else MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
+        )
+        self._store = self.store
+        self.events: EventSink = events or MemoryEvents(clock=clock)
+        self.clock = clock
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -64,7 +76,14 @@ class Gateway:
         await self.smpp.start()
         self._watch_rules()
         if self.config.sip is not None:
-            self.sip = SipProxy(self.config.sip, inspector=call_inspector, loop=loop)
+            self.sip = SipProxy(
+                self.config.sip,
+                inspector=call_inspector,
+                loop=loop,
+                store=self.store,
+                events=self.events,
+                clock=self.clock,
+            )
             try:
                 await self.sip.start()
             except BaseException:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
 from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_file
 
 BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
@@ -131,6 +132,30 @@ class SipRateLimit:
     limit_trusted: bool = False
 
 
+#: Vendor headers that carry a caller name or label for the handset to show; removed from every request
+#: towards handsets, like P-Asserted-Identity, P-Preferred-Identity, Call-Info and Identity (always).
+DEFAULT_STRIP_HEADERS = (
+    "X-Caller-Label",
+    "X-Caller-Name",
+    "X-Caller-ID-Name",
+    "X-Display-Name",
+    "X-Verstat",
+    "Remote-Party-ID",
+)
+UNVERIFIED_AUTHORISED = frozenset({"reject", "deliver"})
+
+
+@dataclass(frozen=True, slots=True)
+class SipStir:
+    """Verified caller labels (反诈名片) on the SIP side; which numbers and texts are in ``labels``."""
+
+    #: A call from an authorised number whose Identity is missing or fails never shows a label:
+    #: "reject" refuses it (428, 436, 437, 438 or 403 with an RFC 9410 Reason), "deliver" lets it ring
+    #: unlabelled. A call that shows a protected label without proof is refused either way.
+    unverified_authorised: str = "reject"
+    strip_headers: tuple[str, ...] = DEFAULT_STRIP_HEADERS
+
+
 @dataclass(frozen=True, slots=True)
 class SipConfig:
     listen: SipListen = SipListen()
@@ -150,6 +175,10 @@ class SipConfig:
     tcp_idle_timeout: float = 600.0
     #: RFC 3261 T1 (seconds): the base of every retransmission and transaction timer.
     t1: float = 0.5
+    #: config/labels.yaml, loaded (None: no label is ever verified, shown or protected).
+    labels: LabelsConfig | None = None
+    labels_path: Path | None = None
+    stir: SipStir = SipStir()
 
     def is_trusted(self, host: str) -> bool:
         try:
@@ -205,14 +234,26 @@ def load(path: str | Path) -> GatewayConfig:
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
-    sip = _sip(reader, sip_section) if sip_section is not None else None
+    sip = _sip(reader, sip_section, Path(path).parent) if sip_section is not None else None
     rules_section = reader.mapping(doc, "rules")
     rules = _rules(reader, rules_section, Path(path).parent) if rules_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
+    if sip is not None and sip.labels_path is not None:
+        sip = replace(sip, labels=_labels(sip.labels_path))
     return GatewayConfig(smpp=smpp, sip=sip, rules=rules, source=str(path))
+
+
+def _labels(path: Path) -> LabelsConfig:
+    """The labels file and the trust files it names, checked now rather than at the first call."""
+    try:
+        labels = load_labels(path)
+        open_trust(labels)
+    except LabelsError as exc:
+        raise ConfigError(exc.errors) from None
+    return labels
 
 
 def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
@@ -462,10 +503,12 @@ def _networks(reader: Reader, d: LocatedDict, key: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
-def _sip(reader: Reader, d: LocatedDict) -> SipConfig:
+def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
     reader.keys(
         d,
         {
+            "labels",
+            "stir",
             "listen",
             "domain",
             "trusted_peers",
@@ -498,6 +541,15 @@ def _sip(reader: Reader, d: LocatedDict) -> SipConfig:
     rate_limit = defaults.rate_limit
     if (section := reader.mapping(d, "rate_limit")) is not None:
         rate_limit = _sip_rate_limit(reader, section)
+    labels_path = None
+    if (name := reader.get(d, "labels", str, None)) is not None:
+        labels_path = base / name
+        if not labels_path.is_file():
+            reader.error(d.where("labels"), f"labels: {labels_path} is not a file", "e.g. labels: labels.yaml")
+            labels_path = None
+    stir = defaults.stir
+    if (section := reader.mapping(d, "stir")) is not None:
+        stir = _sip_stir(reader, section)
     return SipConfig(
         listen=listen,
         domain=reader.get(d, "domain", str, defaults.domain),
@@ -510,6 +562,29 @@ def _sip(reader: Reader, d: LocatedDict) -> SipConfig:
         max_tcp_connections=_positive(reader, d, "max_tcp_connections", int, defaults.max_tcp_connections),
         tcp_idle_timeout=_positive(reader, d, "tcp_idle_timeout", float, defaults.tcp_idle_timeout),
         t1=_positive(reader, d, "t1", float, defaults.t1),
+        labels_path=labels_path,
+        stir=stir,
+    )
+
+
+def _sip_stir(reader: Reader, d: LocatedDict) -> SipStir:
+    reader.keys(d, {"unverified_authorised", "strip_headers"})
+    defaults = SipStir()
+    policy = reader.get(d, "unverified_authorised", str, defaults.unverified_authorised)
+    if policy not in UNVERIFIED_AUTHORISED:
+        reader.error(
+            d.where("unverified_authorised"), f"unverified_authorised: {policy!r} is not one of deliver, reject"
+        )
+        policy = "reject"  # fail closed
+    headers: list[str] = []
+    for item, where in reader.items(d, "strip_headers"):
+        if not isinstance(item, str) or not item or any(c in item for c in ": \t\r\n"):
+            reader.error(where, f"strip_headers: {item!r} is not a header name")
+        else:
+            headers.append(item)
+    return SipStir(
+        unverified_authorised=policy,
+        strip_headers=tuple(headers) if "strip_headers" in d else defaults.strip_headers,
     )
 
 

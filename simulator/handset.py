@@ -3,15 +3,22 @@ and a screen model that records what the person holding it saw for each incoming
 
 The screen shows the caller's number and display name the way a handset does: from the
 P-Asserted-Identity when the network asserted one (its display name is where the gateway puts a
-label), else from From. The verified badge (反诈名片) shows only when that P-Asserted-Identity carries
-``verstat=TN-Validation-Passed`` (3GPP TS 24.229): a handset believes the network, never the caller.
+label), else from From. The verified badge shows when that identity carries
+``verstat=TN-Validation-Passed`` (3GPP TS 24.229: a parameter of the tel URI, or of the user part of
+a SIP URI with user=phone): a handset believes whatever arrives from the network, so it is the
+gateway's job to remove whatever a caller wrote there. The 反诈名片 is the display name of such a verified
+identity; Call-Info (RFC 9796) adds the jCard name, the call reason and an icon.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import enum
+import json
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from protocols.errors import RemoteProtocolError
 from protocols.sip import (
@@ -48,9 +55,26 @@ class IncomingCall:
     call_id: str
     caller_number: str
     display_name: str | None
-    verified: bool
+    verified: bool  # the network asserted verstat=TN-Validation-Passed
     answered: bool = False
     ended: bool = False
+    verstat: str | None = None
+    card_name: str | None = None  # the jCard's fn, from Call-Info purpose=jcard
+    call_reason: str | None = None  # Call-Info call-reason (RFC 9796)
+    icon: str | None = None  # Call-Info purpose=icon
+    #: The header fields as they arrived: what the gateway asserted (P-Asserted-Identity, Call-Info).
+    asserted: str | None = None
+    call_info: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str | None:
+        """The 反诈名片 on the screen: the display name of a verified identity, and nothing else."""
+        return self.display_name if self.verified else None
+
+    @property
+    def badge(self) -> bool:
+        """Whether the screen shows the verified-label badge."""
+        return self.label is not None
 
 
 @dataclass
@@ -63,17 +87,27 @@ class Screen:
 
     def show(self, invite: Request) -> IncomingCall:
         identity = _asserted_identity(invite) or invite.from_addr
-        number = identity.uri.user or ""
-        verified = False
-        if (pai := _asserted_identity(invite)) is not None:
-            verstat = pai.uri.param("verstat") or pai.param("verstat")
-            verified = verstat == VERIFIED
-        call = IncomingCall(invite.call_id, number, identity.display, verified)
+        # Like many handsets, it also believes a verstat in From (TS 24.229 lets the network put it
+        # there): only the gateway's stripping keeps a caller's own verstat off the screen.
+        number, verstat = _number_and_verstat(identity)
+        call = IncomingCall(
+            invite.call_id,
+            number,
+            identity.display,
+            verstat == VERIFIED,
+            verstat=verstat,
+            asserted=invite.headers.get("P-Asserted-Identity"),
+            call_info=tuple(invite.headers.get_all("Call-Info")),
+        )
+        _read_call_info(invite, call)
         self.calls.append(call)
         return call
 
     def find(self, call_id: str) -> IncomingCall | None:
         return next((c for c in self.calls if c.call_id == call_id), None)
+
+    def rang(self, call_id: str) -> bool:
+        return self.find(call_id) is not None
 
 
 def _asserted_identity(invite: Request) -> NameAddr | None:
@@ -85,6 +119,54 @@ def _asserted_identity(invite: Request) -> NameAddr | None:
             continue
         if identity.uri.is_sip or identity.uri.scheme == "tel":
             return identity
+    return None
+
+
+def _number_and_verstat(identity: NameAddr) -> tuple[str, str | None]:
+    """The number (a tel URI's, or a SIP URI's user part) and verstat wherever 3GPP and vendors put it."""
+    uri = identity.uri
+    number, *user_params = (uri.user or "").split(";")
+    verstat = None
+    for param in user_params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "verstat":
+            verstat = value.strip()
+    return number, verstat or uri.param("verstat") or identity.param("verstat")
+
+
+def _read_call_info(invite: Request, call: IncomingCall) -> None:
+    try:
+        values = invite.headers.get_list("Call-Info")
+    except RemoteProtocolError:
+        return
+    for value in values:
+        try:
+            info = parse_name_addr(value)
+        except RemoteProtocolError:
+            continue
+        purpose = (info.param("purpose") or "").lower()
+        if purpose == "icon":
+            call.icon = str(info.uri)
+        elif purpose == "jcard":
+            call.card_name = _jcard_name(str(info.uri))
+            reason = info.param("call-reason")
+            if reason is not None:
+                call.call_reason = reason[1:-1] if reason.startswith('"') else reason
+
+
+def _jcard_name(uri: str) -> str | None:
+    """The fn of a jCard (RFC 7095) carried inline as a data: URI; None for anything else."""
+    if not uri.startswith("data:"):
+        return None
+    meta, _, payload = uri[5:].partition(",")
+    try:
+        raw = base64.b64decode(payload) if meta.endswith(";base64") else unquote(payload).encode()
+        card = json.loads(raw)
+        for prop in card[1]:
+            if prop[0] == "fn":
+                return str(prop[3])
+    except (binascii.Error, ValueError, TypeError, IndexError, KeyError):
+        return None
     return None
 
 

@@ -1,14 +1,16 @@
 """A simulated SIP trunk: places calls into the gateway as the network side would, one INVITE each.
 
 ``call`` sends an INVITE (with the caller's number, display name and, if given, a
-P-Asserted-Identity), ACKs the final response, hangs up answered calls after ``hold`` seconds, and
-reports what happened: the final status, the Reason the gateway gave, and how long the answer took.
+P-Asserted-Identity, Identity headers and any other header fields), ACKs the final response, hangs
+up answered calls after ``hold`` seconds, and reports what happened: the final status, the Reason the
+gateway gave, and how long the answer took.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocols.sip import Dialog, Headers, Request, Response, create_response, parse_uri
@@ -28,6 +30,7 @@ class CallResult:
     provisional: tuple[int, ...]
     setup_time: float  # seconds from INVITE to the final response
     bye_status: int | None = None
+    reason_phrase: str = ""
 
 
 class TrunkCaller(UserAgent):
@@ -39,24 +42,39 @@ class TrunkCaller(UserAgent):
         self.hung_up: set[str] = set()
         self.remote_hangup = asyncio.Event()
 
-    def _invite(self, callee: str, caller: str, display: str | None, asserted: str | None) -> Request:
-        from_value = f"<sip:{caller}@{self.domain}>;tag={new_tag()}"
+    def _invite(
+        self,
+        callee: str,
+        caller: str,
+        display: str | None,
+        asserted: str | None,
+        *,
+        from_uri: str | None = None,
+        call_id: str | None = None,
+        identity: Sequence[str] = (),
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Request:
+        from_value = f"<{from_uri or f'sip:{caller}@{self.domain}'}>;tag={new_tag()}"
         if display is not None:
             from_value = f'"{display}" ' + from_value
-        headers = Headers(
+        fields = Headers(
             [
                 ("Max-Forwards", "70"),
                 ("From", from_value),
                 ("To", f"<sip:{callee}@{self.domain}>"),
-                ("Call-ID", secrets.token_hex(10)),
+                ("Call-ID", call_id or secrets.token_hex(10)),
                 ("CSeq", "1 INVITE"),
                 ("Contact", f"<sip:{caller}@{self.host}:{self.port}>"),
                 ("Content-Type", "application/sdp"),
             ]
         )
         if asserted is not None:
-            headers.add("P-Asserted-Identity", asserted)
-        return Request("INVITE", parse_uri(f"sip:{callee}@{self.domain}"), headers, _SDP)
+            fields.add("P-Asserted-Identity", asserted)
+        for value in identity:
+            fields.add("Identity", value)
+        for name, value in headers:
+            fields.add(name, value)
+        return Request("INVITE", parse_uri(f"sip:{callee}@{self.domain}"), fields, _SDP)
 
     async def call(
         self,
@@ -66,8 +84,24 @@ class TrunkCaller(UserAgent):
         display: str | None = None,
         asserted: str | None = None,
         hold: float = 0.0,
+        from_uri: str | None = None,
+        call_id: str | None = None,
+        identity: str | Sequence[str] = (),
+        headers: Sequence[tuple[str, str]] = (),
     ) -> CallResult:
-        invite = self._invite(callee, caller, display, asserted)
+        """Call ``callee`` as ``caller``. ``from_uri`` replaces the From URI (to write parameters into
+        it), ``identity`` gives Identity header values, ``headers`` any further header fields."""
+        identities = (identity,) if isinstance(identity, str) else tuple(identity)
+        invite = self._invite(
+            callee,
+            caller,
+            display,
+            asserted,
+            from_uri=from_uri,
+            call_id=call_id,
+            identity=identities,
+            headers=headers,
+        )
         provisional: list[Response] = []
         started = self.loop.time()
         final = await self.send_request(invite, provisional=provisional)
@@ -77,6 +111,7 @@ class TrunkCaller(UserAgent):
             reason=final.headers.get("Reason"),
             provisional=tuple(r.status for r in provisional),
             setup_time=self.loop.time() - started,
+            reason_phrase=final.reason,
         )
         if not final.is_success:
             return result  # the transaction ACKed it

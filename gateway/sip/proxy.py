@@ -9,8 +9,14 @@ Where messages go (DESIGN "Network safety"): a request goes only to the flow a h
 from, or, inside a dialog, to the flow the other side used; a response goes back to the source of its
 request as stamped on the Via (RFC 3581 for everyone). Host names in messages are never resolved.
 
-Every initial INVITE goes through the call inspection hook before it is forwarded; its decision may
-reject the call with a status and reason, or label it for the handset's screen.
+Every initial request routed to a handset first passes the STIR policy (:mod:`gateway.sip.stir_policy`):
+whatever a caller could use to assert an identity or a caller label (P-Asserted-Identity, Call-Info,
+Identity, vendor label headers, verstat) is stripped, an Identity header is verified, and only a
+verified call is stamped with the label (反诈名片) and ``verstat=TN-Validation-Passed``; a call that
+shows a protected label without proof is refused with an RFC 9410 Reason, audited and published as a
+``call.label_rejected`` event. Then every initial INVITE goes through the call inspection hook before
+it is forwarded; its decision may reject the call with a status and reason, or label it for the
+handset's screen.
 
 This module is the server side: admission (rate limits, authentication), the registrar, routing
 decisions and server transactions. :mod:`gateway.sip.forwarding` is the client side: branches,
@@ -20,10 +26,13 @@ client transactions and the responses that go back upstream.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from gateway.config import SipConfig
+from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
 from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
@@ -41,8 +50,10 @@ from gateway.sip.messages import (
 from gateway.sip.ratelimit import SourceLimiter, Verdict
 from gateway.sip.registrar import Registrar
 from gateway.sip.state import ResponseContext, ServerEntry
+from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
+from gateway.store import AuditRecord, MemoryStore, Store
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
     LegacyServerTransactionKey,
@@ -60,11 +71,11 @@ from protocols.sip import (
     TransactionTerminated,
     cancel_target_key,
     create_response,
-    parse_name_addr,
     server_transaction_key,
     unsupported_extensions,
     validate_request,
 )
+from protocols.stir import Verifier
 
 log = get_logger("afgw.sip")
 
@@ -81,10 +92,21 @@ class SipProxy:
         *,
         inspector: CallInspector | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        verifier: Verifier | None = None,
+        store: Store | None = None,
+        events: EventSink | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
         self.inspector: CallInspector = inspector or PassThrough()
+        if verifier is None and config.labels is not None:
+            verifier = build_call_verifier(config.labels)
+        self.stir = StirPolicy(config.stir, verifier, domain=config.domain)
+        self.store: Store = store if store is not None else MemoryStore()
+        self.events: EventSink = events if events is not None else MemoryEvents(clock=clock)
+        #: Wall-clock epoch seconds, for PASSporT iat and the audit trail (the loop clock is monotonic).
+        self.clock = clock
         self.timers = TimerSettings(t1=config.t1, t2=max(4.0, 8 * config.t1), t4=max(5.0, 10 * config.t1))
         self.transports = Transports(
             self, self.loop, max_connections=config.max_tcp_connections, idle_timeout=config.tcp_idle_timeout
@@ -114,7 +136,14 @@ class SipProxy:
         self._trusted: dict[str, bool] = {}
         self._housekeeping: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.stats = {"requests": 0, "responses": 0, "rejected_calls": 0, "dropped": 0}
+        self.stats = {
+            "requests": 0,
+            "responses": 0,
+            "rejected_calls": 0,
+            "dropped": 0,
+            "label_rejected": 0,
+            "label_verified": 0,
+        }
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -333,6 +362,7 @@ class SipProxy:
             self._route_initial(entry, request, flow, trusted, now)
 
     def _route_in_dialog(self, entry: ServerEntry, request: Request, dialog: DialogRoute | None, now: float) -> None:
+        self.stir.strip_in_dialog(request)
         if dialog is not None:
             leg = dialog.towards(request.from_tag)
             target = request.uri
@@ -371,6 +401,15 @@ class SipProxy:
         if request.headers.get("Route") is not None:
             entry.log.info("sip.preloaded_route_dropped", peer=str(flow))
         targets = [(b.contact, b.flow) for b in bindings]
+        verdict = self.stir.screen(request, user, self.clock())
+        if isinstance(verdict, Refuse):
+            self._refuse_label(entry, request, user, verdict, flow)
+            return
+        self.stir.stamp(request, verdict)
+        if verdict.label is not None:
+            self.stats["label_verified"] += 1
+            entry.log.debug("sip.label_verified", label=verdict.label)
+            self.events.emit("call.label_verified", call_id=request.call_id, label=verdict.label, callee=user)
         if request.method != "INVITE":
             self.forwarder.forward(entry, request, targets, now, record_route=request.method in _DIALOG_CREATING)
             return
@@ -384,7 +423,7 @@ class SipProxy:
             trusted=trusted,
             request=request,
         )
-        context = ResponseContext(entry, request, inspecting=True)
+        context = ResponseContext(entry, request, inspecting=True, verified_label=verdict.label)
         entry.context = context
         result = self.inspector.inspect_call(call)
         if isinstance(result, Decision):
@@ -418,9 +457,33 @@ class SipProxy:
             self._respond(entry, d.status, d.reason or None, Reason=f'SIP;cause={d.status};text="{text}"')
             return
         if d.action is Action.LABEL and d.label:
-            _apply_label(request, d.label)
-            entry.log.info("sip.call_labelled", label=d.label, rules=list(d.rules))
+            if context.verified_label is None:
+                _apply_label(request, d.label)
+                entry.log.info("sip.call_labelled", label=d.label, rules=list(d.rules))
+            else:  # a verified 反诈名片 is never replaced by an informational label
+                entry.log.info("sip.call_label_kept", label=context.verified_label, rules=list(d.rules))
         self.forwarder.forward(entry, request, targets, self.loop.time(), record_route=True, context=context)
+
+    def _refuse_label(self, entry: ServerEntry, request: Request, callee: str, verdict: Refuse, flow: Flow) -> None:
+        """Refuse a request that shows or needs a label it cannot prove: answer, audit, publish."""
+        self.stats["rejected_calls"] += 1
+        self.stats["label_rejected"] += 1
+        caller = request.from_addr.uri.user or ""
+        labels = sorted(verdict.claims)
+        entry.log.debug("sip.label_rejected", status=verdict.status, reason=verdict.reason, labels=labels)
+        self._respond(entry, verdict.status, verdict.reason_phrase, Reason=verdict.reason)
+        fields = {
+            "call_id": request.call_id,
+            "method": request.method,
+            "caller": caller,
+            "callee": callee,
+            "code": verdict.status,
+            "reason": verdict.reason,
+            "labels": labels,
+            "source": flow.host,
+        }
+        self.store.audit(AuditRecord("call.label_rejected", self.clock(), {**fields, "detail": verdict.detail}))
+        self.events.emit("call.label_rejected", **fields)
 
     # --- forwarding ------------------------------------------------------------------------------------
 
@@ -509,7 +572,8 @@ class SipProxy:
 
 
 def _apply_label(request: Request, label: str) -> None:
-    """Show ``label`` as the caller's display name on the handset (DESIGN: P-Asserted-Identity)."""
-    asserted = request.headers.get_list("P-Asserted-Identity")
-    uri = parse_name_addr(asserted[0]).uri if asserted else request.from_addr.uri
-    request.headers.set("P-Asserted-Identity", str(NameAddr(uri=uri, display=label)))
+    """Show ``label`` as the caller's display name on the handset (DESIGN: P-Asserted-Identity).
+
+    The identity is the From URI, never a verified one stamped by the STIR policy: an informational
+    label must not appear next to ``verstat=TN-Validation-Passed``, where handsets show 反诈名片."""
+    request.headers.set("P-Asserted-Identity", str(NameAddr(uri=request.from_addr.uri, display=label)))

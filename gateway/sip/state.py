@@ -54,6 +54,8 @@ class ResponseContext:
     final_sent: bool = False
     cancelled: bool = False
     inspecting: bool = False
+    #: The 反诈名片 the STIR policy verified and stamped (an inspector's label does not replace it).
+    verified_label: str | None = None
 
     @property
     def is_invite(self) -> bool:

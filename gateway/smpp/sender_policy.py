@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from protocols.smpp.constants import CommandStatus
 from protocols.stir.errors import TelephoneNumberError
 from protocols.stir.tn import normalise_tn
+from rules.normalise import FORMAT_CHARACTERS
 
 #: Bracket pairs a signature may be written in; NFKC has already turned full-width ［］ into [].
 _OPEN = "【〖〔[(（<《「『"
@@ -25,20 +26,30 @@ _CLOSE = "】〗〕])）>》」』"
 _GROUP = re.compile(f"[{re.escape(_OPEN)}]([^{re.escape(_OPEN + _CLOSE)}]{{1,40}})[{re.escape(_CLOSE)}]")
 _NOT_WORD = re.compile(r"[\W_]+")
 #: Characters of the reserved signatures that a forger may write in their traditional forms.
-_TRADITIONAL = str.maketrans({"國": "国", "詐": "诈", "騙": "骗", "護": "护", "號": "号", "專": "专", "關": "关"})
+_TRADITIONAL_MAP = {"國": "国", "詐": "诈", "騙": "骗", "護": "护", "號": "号", "專": "专", "關": "关"}
+_TRADITIONAL = str.maketrans(_TRADITIONAL_MAP)
+#: Format characters (zero-width, bidi controls, soft hyphen, ...) removed before comparing.
+_NO_FORMAT = str.maketrans(
+    {
+        code: None
+        for first, last in re.findall(r"(.)(?:-(.))?", FORMAT_CHARACTERS, re.S)
+        for code in range(ord(first), ord(last or first) + 1)
+    }
+)
+#: Compatibility ideographs and radicals that NFKC turns into ordinary ones; texts with any of them skip
+#: the quick pre-check and always get the full comparison.
+_COMPATIBILITY = re.compile("[\u2e80-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
 
 
 def fold(text: str) -> str:
     """The comparable form of a signature's name: NFKC, no format characters, casefolded, simplified."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = unicodedata.normalize("NFKC", text).translate(_NO_FORMAT)
     return _NOT_WORD.sub("", text.casefold().translate(_TRADITIONAL))
 
 
 def signatures_in(text: str) -> set[str]:
     """The folded names of the bracketed groups in ``text``."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = unicodedata.normalize("NFKC", text).translate(_NO_FORMAT)
     return {fold(m.group(1)) for m in _GROUP.finditer(text)}
 
 
@@ -65,6 +76,11 @@ class SenderPolicy:
         self._signatures = {fold(s.strip(_OPEN + _CLOSE)): s for s in reserved_signatures}
         # Texts with no bracket skip the signature check: most messages, and the cheapest test.
         self._brackets = frozenset(_OPEN + "［")
+        # A text can carry a signature only if it has every character of its name, in either form.
+        traditional_of = {simple: trad for trad, simple in _TRADITIONAL_MAP.items()}
+        self._needles = [
+            [frozenset((c, c.upper(), traditional_of.get(c, c))) for c in name] for name in self._signatures
+        ]
 
     def check(
         self,
@@ -77,12 +93,17 @@ class SenderPolicy:
         sender = sender_key(source_addr)
         if sender in self.reserved_senders and sender not in authorised_senders:
             return Refusal(CommandStatus.ESME_RINVSRCADR, f"sender id {source_addr!r} is reserved")
-        if self._signatures and any(c in self._brackets for c in text):
+        if self._signatures and any(c in self._brackets for c in text) and self._may_carry_signature(text):
             for name in signatures_in(text):
                 signature = self._signatures.get(name)
                 if signature is not None and name not in authorised_signatures:
                     return Refusal(CommandStatus.ESME_RSUBMITFAIL, f"signature {signature} is reserved")
         return None
+
+    def _may_carry_signature(self, text: str) -> bool:
+        if _COMPATIBILITY.search(text):
+            return True
+        return any(all(any(c in text for c in forms) for forms in needle) for needle in self._needles)
 
     def authorised_senders(self, senders: Iterable[str]) -> frozenset[str]:
         return frozenset(sender_key(s) for s in senders)

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from gateway.config import GatewayConfig
+from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
 from gateway.smpp.concat_inspection import ConcatInspection
@@ -82,8 +83,10 @@ class SmppProxy:
         inspector: SmsInspector | None = None,
         store: Store | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
+        self.events: EventSink = events or MemoryEvents()
         smpp = config.smpp
         self.loop = loop or asyncio.get_running_loop()
         self.inspector: SmsInspector = inspector or PassThrough()
@@ -188,6 +191,13 @@ class SmppProxy:
             "status": refusal.status,
         }
         self.store.audit(AuditRecord("sms.reserved_refused", self.loop.time(), fields))
+        self.events.emit(
+            "sms.reserved_refused",
+            system_id=message.system_id,
+            source=message.source,
+            destination=message.destinations[0] if message.destinations else "",
+            status=int(refusal.status),
+        )
         conn.log.warning("sms.reserved_refused", source=message.source, reason=refusal.reason, status=refusal.status)
 
     async def _submit_after(
@@ -274,6 +284,13 @@ class SmppProxy:
             )
         )
         conn.log.warning("sms.blocked", rules=list(rules), source=message.source)
+        self.events.emit(
+            "sms.blocked",
+            system_id=system_id,
+            source=message.source,
+            destination=message.destinations[0] if message.destinations else "",
+            rules=list(rules),
+        )
 
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.

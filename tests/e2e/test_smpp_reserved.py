@@ -54,5 +54,10 @@ async def test_only_the_authorised_account_sends_as_12381_or_signs_as_the_centre
         audit = [r for r in gw.smpp.store.audit_log if r.kind == "sms.reserved_refused"]  # type: ignore[attr-defined]
         assert [r.fields["status"] for r in audit] == [CommandStatus.ESME_RINVSRCADR, CommandStatus.ESME_RSUBMITFAIL]
         assert audit[1].fields["text"] == "【國家反詐中心】您的賬戶涉嫌洗錢"
+        events = gw.events.named("sms.reserved_refused")  # type: ignore[attr-defined]
+        assert [(e.fields["system_id"], e.fields["status"]) for e in events] == [
+            ("bank", CommandStatus.ESME_RINVSRCADR),
+            ("bank", CommandStatus.ESME_RSUBMITFAIL),
+        ]
         await bank.unbind()
         await centre.unbind()

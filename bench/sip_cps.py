@@ -47,25 +47,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.ports import free_udp_tcp_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BUFFER = str(4 << 20)
 CALLEE = "8613800000001"
 CENTRE = "96110"
 X5U = "https://stir.afc.example.cn/shaken/signer.pem"
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
 
 
 @dataclass
@@ -162,7 +151,7 @@ async def run_load(target: str, rate: int, calls: int, work: Path, scenario: Sce
     step = Step(rate, calls)
     stat = work / f"load_{rate}_{abs(hash(target)) % 10**6}_stat.csv"
     await sipp(
-        *scenario(rate, calls), target, "-i", "127.0.0.2", "-p", str(free_port()), "-s", CALLEE,
+        *scenario(rate, calls), target, "-i", "127.0.0.2", "-p", str(free_udp_tcp_port()), "-s", CALLEE,
         "-r", str(rate), "-m", str(calls), "-l", str(max(rate * 4, 100)),
         "-recv_timeout", "5000", "-trace_stat", "-stf", str(stat), "-fd", "1",
         "-trace_rtt", "-rtt_freq", "100", "-trace_err", "-error_file", str(work / "errors.log"), cwd=work,
@@ -234,8 +223,8 @@ def gateway_config(sip_port: int, labels: Path | None = None) -> str:
     labels_line = f"  labels: {labels}\n" if labels is not None else ""
     return f"""\
 smpp:
-  listen: {{host: 127.0.0.1, port: {free_port()}}}
-  smsc: {{host: 127.0.0.1, port: {free_port()}}}
+  listen: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
+  smsc: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
 sip:
   listen: {{host: 127.0.0.1, udp_port: {sip_port}, tcp_port: {sip_port}}}
   domain: 127.0.0.1
@@ -356,7 +345,7 @@ async def bench_afgw(
     labels: Path | None = None,
     scenario: Scenario = builtin_uac,
 ) -> list[Step]:
-    port = free_port()
+    port = free_udp_tcp_port()
     config = work / f"gateway_{label}.yaml"
     config.write_text(gateway_config(port, labels))
     command = [sys.executable, "-m", "gateway.cli", "--log-level", "error", "run", "-c", str(config)]
@@ -366,7 +355,7 @@ async def bench_afgw(
         for _ in range(100):
             code, _ = await sipp(
                 f"127.0.0.1:{port}", "-sf", str(ROOT / "tests/e2e/sipp/register.xml"), "-i", "127.0.0.1",
-                "-p", str(free_port()), "-s", "8613800000001", "-key", "contact_port", str(uas_port),
+                "-p", str(free_udp_tcp_port()), "-s", "8613800000001", "-key", "contact_port", str(uas_port),
                 "-m", "1", "-recv_timeout", "200", cwd=work,
             )  # fmt: skip
             if code == 0:
@@ -378,7 +367,7 @@ async def bench_afgw(
 
 
 async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path, uas_port: int) -> list[Step]:
-    port = free_port()
+    port = free_udp_tcp_port()
     rundir = work / "kamailio"
     rundir.mkdir()
     command = [
@@ -428,7 +417,7 @@ async def main(args: argparse.Namespace) -> int:
                 print("  kamailio  not installed (Debian package kamailio): skipped", flush=True)
                 continue
             # A fresh UAS for each path, so that no path inherits another's leftovers.
-            uas_port = free_port()
+            uas_port = free_udp_tcp_port()
             uas = ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uas_port), "-nostdin", "-buff_size", BUFFER]
             async with process(*uas, cwd=work):
                 await asyncio.sleep(0.5)

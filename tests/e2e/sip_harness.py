@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import ipaddress
 import secrets
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from gateway.config import RegistrarConfig, SipConfig, SipListen, SipRateLimit, 
 from gateway.inspection import CallInspector
 from gateway.sip.proxy import SipProxy
 from protocols.sip import Headers, Request, Response, parse_message, parse_uri
+from simulator.ports import free_udp_tcp_port
 
 TRUNK_HOST = "127.0.0.2"  # the trusted trunk side binds here; handsets use 127.0.0.1
 
@@ -206,20 +206,6 @@ async def register(
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP_SCENARIOS = Path(__file__).resolve().parent / "sipp"
-
-
-def free_udp_tcp_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (the SIP listener takes both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
 
 
 def shipped_config_with_free_ports(sip_port: int) -> str:

@@ -12,7 +12,7 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
    microseconds): an Identity header came, the calling number is authorised (in labels.yaml), or a
    protected label text shows anywhere the caller wrote (From display name or user part, the stripped
    P-Asserted-Identity, Call-Info, vendor headers, Subject, Organization, an rcd ``nam``), in any disguise
-   (:mod:`gateway.sip.label_text`). ``protocols.stir.Verifier`` checks signature, chain to a trust
+   (:mod:`gateway.label_text`). ``protocols.stir.Verifier`` checks signature, chain to a trust
    anchor, iat freshness, orig (the From number) and dest (the Request-URI number) normalised to
    E.164, ``nam`` against the registry's label for the number, and replays.
 3. **Decide and stamp.**
@@ -55,8 +55,8 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from gateway.config import SipStir
+from gateway.label_text import LabelMatcher, NormalisingRegistry
 from gateway.labels import LabelsConfig, open_trust
-from gateway.sip.label_text import LabelMatcher, NormalisingRegistry
 from protocols.errors import RemoteProtocolError
 from protocols.sip import NameAddr, Request, SipUri, parse_name_addr, split_list
 from protocols.sip.headers import quote_string

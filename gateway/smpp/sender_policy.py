@@ -2,10 +2,11 @@
 
 A warning that seems to come from the anti-fraud centre is the most trusted text a subscriber gets, so
 it is the first thing a fraudster forges. Sender ids are compared as telephone numbers (12381,
-+8612381 and 008612381 are one sender). A signature is a bracketed name at the start or end of the
-text; it is compared after folding the ways a forger disguises it: traditional characters, full-width
-or other brackets, spaces and symbols inside, zero-width characters. Plain mentions of the centre in a
-text ("请下载国家反诈中心APP") are not signatures and pass.
++8612381 and 008612381 are one sender). A signature is a bracketed name in the text; its name is
+compared in the form :func:`gateway.label_text.normalise_label_text` gives, the one the SIP side
+compares caller labels in, which sees through traditional characters, homoglyphs, full-width forms,
+spaces, symbols and zero-width characters. Brackets of any kind count. Plain mentions of the centre
+in a text ("请下载国家反诈中心APP") are not signatures and pass.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gateway.label_text import HOMOGLYPHS, TRADITIONAL, normalise_label_text
 from protocols.smpp.constants import CommandStatus
 from protocols.stir.errors import TelephoneNumberError
 from protocols.stir.tn import normalise_tn
@@ -24,10 +26,6 @@ from rules.normalise import FORMAT_CHARACTERS
 _OPEN = "【〖〔[(（<《「『"
 _CLOSE = "】〗〕])）>》」』"
 _GROUP = re.compile(f"[{re.escape(_OPEN)}]([^{re.escape(_OPEN + _CLOSE)}]{{1,40}})[{re.escape(_CLOSE)}]")
-_NOT_WORD = re.compile(r"[\W_]+")
-#: Characters of the reserved signatures that a forger may write in their traditional forms.
-_TRADITIONAL_MAP = {"國": "国", "詐": "诈", "騙": "骗", "護": "护", "號": "号", "專": "专", "關": "关"}
-_TRADITIONAL = str.maketrans(_TRADITIONAL_MAP)
 #: Format characters (zero-width, bidi controls, soft hyphen, ...) removed before comparing.
 _NO_FORMAT = str.maketrans(
     {
@@ -42,15 +40,21 @@ _COMPATIBILITY = re.compile("[\u2e80-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
 
 
 def fold(text: str) -> str:
-    """The comparable form of a signature's name: NFKC, no format characters, casefolded, simplified."""
-    text = unicodedata.normalize("NFKC", text).translate(_NO_FORMAT)
-    return _NOT_WORD.sub("", text.casefold().translate(_TRADITIONAL))
+    """The comparable form of a signature's name (or of an alphanumeric sender id)."""
+    return normalise_label_text(text)
 
 
 def signatures_in(text: str) -> set[str]:
     """The folded names of the bracketed groups in ``text``."""
     text = unicodedata.normalize("NFKC", text).translate(_NO_FORMAT)
     return {fold(m.group(1)) for m in _GROUP.finditer(text)}
+
+
+def _forms(c: str) -> set[str]:
+    """``c`` and what a forger may write instead that the normaliser folds back to it."""
+    forms = {c, c.upper()}
+    forms.update(k for k, v in {**HOMOGLYPHS, **TRADITIONAL}.items() if v == c)
+    return forms
 
 
 def sender_key(source_addr: str) -> str:
@@ -76,11 +80,8 @@ class SenderPolicy:
         self._signatures = {fold(s.strip(_OPEN + _CLOSE)): s for s in reserved_signatures}
         # Texts with no bracket skip the signature check: most messages, and the cheapest test.
         self._brackets = frozenset(_OPEN + "［")
-        # A text can carry a signature only if it has every character of its name, in either form.
-        traditional_of = {simple: trad for trad, simple in _TRADITIONAL_MAP.items()}
-        self._needles = [
-            [frozenset((c, c.upper(), traditional_of.get(c, c))) for c in name] for name in self._signatures
-        ]
+        # A text can carry a signature only if it has every character of its name, in one of its forms.
+        self._needles = [[frozenset(_forms(c)) for c in name] for name in self._signatures]
 
     def check(
         self,

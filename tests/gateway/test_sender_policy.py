@@ -45,6 +45,7 @@ def test_authorised_account_may_use_its_sender_and_signature():
         "【国家\u200b反诈\u200d中心】您的账户存在风险",  # zero-width characters
         "〖国家-反诈·中心〗您的账户存在风险",  # other brackets, symbols inside
         "您的账户存在风险【反诈名片】",  # signature at the end
+        "【仮诈名片】请配合调查",  # a Japanese look-alike of 反, as the SIP side's labels also see through
     ],
 )
 def test_reserved_signature_in_any_disguise_is_refused(text):

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from gateway.sip import label_text
-from gateway.sip.label_text import LabelMatcher, NormalisingRegistry, normalise_label_text
+from gateway import label_text
+from gateway.label_text import LabelMatcher, NormalisingRegistry, normalise_label_text
 from protocols.stir import CallInfo, Label, LabelRegistry, Rejected
 
 POLICE, MIIT = "公安反诈专号", "工信部反诈预警"

@@ -13,7 +13,6 @@ import pytest
 
 from gateway import logs
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 logs.configure("console", "warning")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -35,9 +34,10 @@ from protocols.sip import (
     validate_response,
 )
 from protocols.sip.headers import parse_name_addr, parse_via, split_list
+from tests.conftest import VECTORS as TEST_VECTORS
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared/vectors/sip/rfc4475"
-CORPUS = [p.read_bytes() for p in sorted(VECTORS.glob("*.dat"))] if VECTORS.is_dir() else []
+VECTORS = TEST_VECTORS / "sip/rfc4475"
+CORPUS = [p.read_bytes() for p in sorted(VECTORS.glob("*.dat"))]
 
 # A small message of our own so the mutation tests run even without the vectors.
 SEED = (

@@ -1,4 +1,4 @@
-"""The reference PASSporTs from libstirshaken (../shared/vectors/stir/libstirshaken, see its README).
+"""The reference PASSporTs from libstirshaken (tests/vectors/stir/libstirshaken, see tests/vectors/README.md).
 
 Both tokens in passport.txt are signed by sp.pub's key; wrongsp.pem's key must not verify them. Their
 orig and dest claims are JSON strings, not objects, so they are also the "valid signature, malformed
@@ -9,7 +9,6 @@ keyUsage and its TNAuthList is an IA5String URL, not RFC 8226's TNAuthorizationL
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -29,11 +28,9 @@ from protocols.stir import (
     parse_identity,
     verify_signature,
 )
+from tests.conftest import VECTORS as TEST_VECTORS
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared/vectors/stir/libstirshaken"
-pytestmark = pytest.mark.skipif(
-    not VECTORS.is_dir(), reason=f"reference PASSporTs not found at {VECTORS} (a plain clone has no ../shared)"
-)
+VECTORS = TEST_VECTORS / "stir/libstirshaken"
 IAT = 1603458131
 
 

@@ -157,7 +157,7 @@ def test_scan_is_byte_exact(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
-        ("not json", "stdin:2: not JSON: "),
+        ("not json", "stdin:2: not JSON: Expecting value at column 1"),
         ("[1, 2]", "stdin:2: expected a JSON object, got list"),
         ('{"channel": "fax"}', "stdin:2: 'channel' must be one of sms, call, not 'fax'"),
         ('{"text": 5}', "stdin:2: 'text' must be a string, not int"),
@@ -170,6 +170,54 @@ def test_scan_stops_at_a_bad_line(capsys: pytest.CaptureFixture[str], line: str,
     assert code == 2
     assert out == SCAN_OUT.splitlines(keepends=True)[0]
     assert err.startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"chanel": "call", "from": "95566"}', "unknown key 'chanel' (did you mean 'channel'?)"),
+        ('{"text": "x", "form": "95566"}', "unknown key 'form' (did you mean 'from'?)"),
+        ('{"Text": "安全账户"}', "unknown key 'Text' (did you mean 'text'?)"),
+        ('{"orgin": "international"}', "unknown key 'orgin' (did you mean 'origin'?)"),
+        ('{"sender": "x"}', "unknown key 'sender' (did you mean 'sender_id'?)"),
+        ('{"From": "95566"}', "unknown key 'From' (did you mean 'from'?)"),
+        ('{"CHANNEL": "call"}', "unknown key 'CHANNEL' (did you mean 'channel'?)"),
+        ('{"too": "13800000001"}', "unknown key 'too' (did you mean 'to'?)"),
+        (
+            '{"chanel": "sms", "text": 5}',
+            "unknown key 'chanel' (did you mean 'channel'?); 'text' must be a string, not int",
+        ),
+    ],
+)
+def test_scan_refuses_a_key_it_does_not_know(capsys: pytest.CaptureFixture[str], line: str, problem: str) -> None:
+    first = SCAN_IN.splitlines()[0]
+    code, out, err = run(["rules", "scan"], capsys, stdin=f"{first}\n{line}\n{first}\n")
+    assert (code, out, err) == (2, SCAN_OUT.splitlines(keepends=True)[0], f"stdin:2: {problem}\n")
+
+
+@pytest.mark.parametrize("extra", ['"id": 7', '"label": "fraud"', '"category": null', '"row": 3', '"expect": "x"'])
+def test_scan_ignores_extra_keys_that_misspell_nothing(capsys: pytest.CaptureFixture[str], extra: str) -> None:
+    first = SCAN_IN.splitlines()[0]
+    code, out, err = run(["rules", "scan"], capsys, stdin=first[:-1] + f", {extra}}}\n")
+    assert (code, out, err) == (0, SCAN_OUT.splitlines(keepends=True)[0], "")
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"text": "x",', "Expecting property name enclosed in double quotes at the end of the line"),
+        ('{"text": "x"', "Expecting ',' delimiter at the end of the line"),
+        ('{"text" "x"}', "Expecting ':' delimiter at column 9"),
+        ("not json", "Expecting value at column 1"),
+        ('{"text": "x"} {}', "Extra data at column 15"),
+        ("{'text': 'x'}", "Expecting property name enclosed in double quotes at column 2"),
+    ],
+)
+def test_scan_names_the_line_of_bad_json_once(capsys: pytest.CaptureFixture[str], line: str, problem: str) -> None:
+    first = SCAN_IN.splitlines()[0]
+    code, out, err = run(["rules", "scan"], capsys, stdin=f"{first}\n\n{line}\n{first}\n")
+    assert (code, out, err) == (2, SCAN_OUT.splitlines(keepends=True)[0], f"stdin:3: not JSON: {problem}\n")
+    assert " line " not in err  # the decoder's own "line 2 column 1 (char 12)" is not repeated
 
 
 def test_scan_with_other_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 from dataclasses import dataclass, field, replace
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
-from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_file
+from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_text
 
 BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,6 +20,9 @@ class ConfigError(Exception):
     """The configuration cannot be used; ``errors`` lists each problem as ``file:line:col: message``."""
 
     def __init__(self, errors: list[str]) -> None:
+        # Two checks can find the same fault (a required field is missing for the key list and for its
+        # value); it is one problem to the person reading, so it is said once.
+        errors = list(dict.fromkeys(errors))
         super().__init__("\n".join(errors))
         self.errors = errors
 
@@ -221,7 +225,17 @@ def load(path: str | Path) -> GatewayConfig:
     """Read and check a gateway.yaml; raises ConfigError listing every problem found."""
     reader = Reader()
     try:
-        doc = load_file(path, collect=reader.errors)
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        # Nothing was read, so there is no line or column to point at, and errno's wording is noise.
+        raise ConfigError([f"cannot read {path}: {_why(exc)}"]) from None
+    except UnicodeDecodeError as exc:
+        data = exc.object
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ConfigError([f"{path}:{line}:{column}: not UTF-8 text"]) from None
+    try:
+        doc = load_text(text, str(path), collect=reader.errors)
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
     if doc is None:
@@ -244,6 +258,23 @@ def load(path: str | Path) -> GatewayConfig:
     if sip is not None and sip.labels_path is not None:
         sip = replace(sip, labels=_labels(sip.labels_path))
     return GatewayConfig(smpp=smpp, sip=sip, rules=rules, source=str(path))
+
+
+_WHY = {
+    errno.ENOENT: "no such file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EISDIR: "it is a directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.ELOOP: "too many symbolic links",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in _WHY:
+        return _WHY[exc.errno]
+    return (exc.strerror or type(exc).__name__).lower()
 
 
 def _labels(path: Path) -> LabelsConfig:

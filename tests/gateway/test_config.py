@@ -141,3 +141,69 @@ def test_sip_section_errors_in_one_pass(tmp_path):
     for prefix in expected_prefixes:
         assert any(e.startswith(prefix) for e in errors), (prefix, errors)
     assert len(errors) == len(expected_prefixes)
+
+
+# --- how errors read on the terminal ------------------------------------------------------------------
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from gateway.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "field"),
+    [
+        ("smpp:\n  accounts:\n    - password: x\n", "3:7", "system_id"),
+        ("smpp:\n  accounts:\n    - {password: x, window: 5}\n", "3:7", "system_id"),
+        ("sip:\n  registrar:\n    users:\n      - password: x\n", "4:9", "user"),
+        ("sip:\n  registrar:\n    users:\n      - {user: a, password: x}\n      - {password: y}\n", "5:9", "user"),
+    ],
+)
+def test_a_missing_required_field_is_reported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, where: str, field: str
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.errors == [f"{path}:{where}: missing required field {field!r}"]
+    assert _run(["run", "-c", str(path)], capsys) == (2, "", f"{path}:{where}: missing required field {field!r}\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda d: d / "nope.yaml", "no such file"),
+        (lambda d: d / "no-dir" / "gateway.yaml", "no such file"),
+        (lambda d: d, "it is a directory"),
+        (lambda d: (d / "f").write_text("x") and d / "f" / "gateway.yaml", "a part of the path is not a directory"),
+    ],
+)
+def test_an_unreadable_config_file_says_why_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, why: str
+) -> None:
+    path = make(tmp_path)
+    code, out, err = _run(["run", "-c", str(path)], capsys)
+    assert (code, out, err) == (2, "", f"cannot read {path}: {why}\n")
+    assert "Errno" not in err
+    assert ":1:1:" not in err
+
+
+def test_a_relative_missing_config_reads_as_given(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run(["run", "-c", "config/nope.yaml"], capsys) == (2, "", "cannot read config/nope.yaml: no such file\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "where"), [(b"smpp: {}\n# caf\xe9\n", "2:6"), (b"\xff", "1:1"), (b"a: 1\nb: 2\nc: '\xc3'\n", "3:5")]
+)
+def test_a_config_that_is_not_utf8_points_at_the_first_bad_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes, where: str
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_bytes(data)
+    assert _run(["run", "-c", str(path)], capsys) == (2, "", f"{path}:{where}: not UTF-8 text\n")

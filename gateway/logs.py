@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from pathlib import PurePath
 from typing import Any, TextIO, cast
 
 import structlog
@@ -22,6 +23,37 @@ def drop_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) ->
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "***"
     return event
+
+
+def plain_paths(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Paths as the strings a person typed, not ``PosixPath('...')``: both renderers fall back to repr
+    for objects they do not know, inside lists and mappings too."""
+    for key, value in event.items():
+        if _has_path(value):
+            event[key] = _plain(value)
+    return event
+
+
+def _has_path(value: Any) -> bool:
+    if isinstance(value, PurePath):
+        return True
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_path(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_path(k) or _has_path(v) for k, v in value.items())
+    return False
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(v) for v in value), key=str)
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 class _CurrentStderr:
@@ -52,6 +84,7 @@ def configure(fmt: str = "console", level: str = "info", stream: Any = None) -> 
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             drop_secrets,
+            plain_paths,
             structlog.processors.format_exc_info,
             renderer,
         ],

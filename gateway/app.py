@@ -144,11 +144,20 @@ def tune_gc() -> None:
 async def serve(config: GatewayConfig) -> None:
     """Run until SIGINT or SIGTERM, then unbind and close cleanly."""
     stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     async with Gateway(config):
         tune_gc()
         log.info("afgw.started", config=config.source)
         await stop.wait()
-        log.info("afgw.stopping")
+        log.info("afgw.stopping", signal=received[0])
+    # Only after every bind is unbound and every socket closed: the line an operator (or a service
+    # manager's journal) reads to know the stop was clean, not killed half-way.
+    log.info("afgw.stopped", signal=received[0])

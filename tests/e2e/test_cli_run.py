@@ -123,6 +123,10 @@ def test_readme_step_by_step(tmp_path):
         message_id = readme_esme(gw_port)
         smsc.wait_for(smsc.out, rf"^stored {re.escape(message_id)}: 10690 -> 8613800000001: 您的验证码是 123456$")
         assert gateway.stop(signal.SIGTERM) == 0  # a clean stop on SIGTERM
+        stopped = [line for line in gateway.err if "afgw.stopped" in line]
+        assert len(stopped) == 1, gateway.err
+        assert re.search(r"\[info\s*\] afgw\.stopped\s+signal=SIGTERM$", stopped[0]), stopped
+        assert gateway.err[-1] == stopped[0]  # nothing after it: the process is done
     finally:
         gateway.stop(signal.SIGKILL)
         smsc.stop(signal.SIGKILL)
@@ -146,6 +150,11 @@ def test_json_logs_carry_the_system_id(tmp_path):
         [unbound] = [e for e in events if e["event"] == "esme.unbound"]
         assert unbound["system_id"] == "bank"
         assert unbound["peer"] == bound["peer"]
+        assert [e for e in events if e["event"] == "afgw.stopped"] == [events[-1]]
+        assert (events[-1]["signal"], events[-1]["level"]) == ("SIGINT", "info")
+        [loaded] = [e for e in events if e["event"] == "rules.loaded"]
+        assert loaded["packs"]
+        assert all(isinstance(p, str) and "Path(" not in p for p in loaded["packs"])
         assert "bankpw" not in "\n".join(gateway.err)
         assert "secret" not in "\n".join(gateway.err)
     finally:

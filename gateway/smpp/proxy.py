@@ -197,8 +197,8 @@ class SmppProxy:
             source=message.source,
             destination=message.destinations[0] if message.destinations else "",
             status=int(refusal.status),
+            reason=refusal.reason,
         )
-        conn.log.warning("sms.reserved_refused", source=message.source, reason=refusal.reason, status=refusal.status)
 
     async def _submit_after(
         self,
@@ -283,7 +283,7 @@ class SmppProxy:
                 },
             )
         )
-        conn.log.warning("sms.blocked", rules=list(rules), source=message.source)
+        # The event sink writes the log line; one of our own here said it twice.
         self.events.emit(
             "sms.blocked",
             system_id=system_id,

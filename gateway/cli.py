@@ -38,8 +38,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_smsc(args: argparse.Namespace) -> int:
     from simulator.smsc import run_smsc
 
-    run_loop(lambda: run_smsc(args.host, args.port, system_id=args.system_id, password=args.password))
+    run_loop(
+        lambda: run_smsc(
+            args.host,
+            args.port,
+            system_id=args.system_id,
+            password=args.password,
+            mo=args.mo,
+            receipt_delay=args.receipt_delay,
+        )
+    )
     return 0
+
+
+def _mo(spec: str) -> Any:
+    from simulator.smsc import MoMessage
+
+    try:
+        return MoMessage.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_SMSC_HELP = """\
+A simulated SMSC on its own, for the gateway to bind to. It accepts binds with the given system_id and
+password, answers every submit_sm, data_sm and submit_multi with a message_id, and prints each message
+as it stores it for its handset:
+
+  stored <message_id>: <from> -> <to>: <text>
+
+(a concatenated message once, when its last part has arrived).
+
+Delivery receipts: a submit whose registered_delivery asks for one (its low two bits 01) gets a
+DELIVRD receipt: a deliver_sm with esm_class 0x04, the text "id:<message_id> sub:001 dlvrd:001 ...
+stat:DELIVRD err:000 text:", and the receipted_message_id and message_state (2) TLVs. It goes
+--receipt-delay seconds after the submit_sm_resp, on the bind that submitted the message, or on
+another bound receiver or transceiver when that bind cannot take deliveries. No other submit gets one.
+
+Mobile-originated messages: each --mo FROM:TO:TEXT (TEXT may contain colons; repeat the option for
+more) is sent as a deliver_sm, in order, as soon as a receiver or transceiver bind can take it,
+GSM 7-bit when the text allows and UCS2 otherwise. Each prints
+"mo delivered: <from> -> <to>: <text> (<deliver_sm_resp status>)".
+"""
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -74,11 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=_cmd_demo)
 
-    smsc = sub.add_parser("smsc", help="run the simulated SMSC on its own", parents=[logging_options])
-    smsc.add_argument("--host", default="127.0.0.1")
-    smsc.add_argument("--port", type=int, default=2776)
-    smsc.add_argument("--system-id", default="afgw")
-    smsc.add_argument("--password", default="secret")
+    smsc = sub.add_parser(
+        "smsc",
+        help="run the simulated SMSC on its own",
+        description=_SMSC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[logging_options],
+    )
+    smsc.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    smsc.add_argument("--port", type=int, default=2776, help="TCP port to listen on (default: %(default)s)")
+    smsc.add_argument("--system-id", default="afgw", help="system_id a bind must give (default: %(default)s)")
+    smsc.add_argument("--password", default="secret", help="password a bind must give (default: %(default)s)")
+    smsc.add_argument(
+        "--mo",
+        type=_mo,
+        action="append",
+        default=[],
+        metavar="FROM:TO:TEXT",
+        help="a mobile-originated message to deliver once the gateway has bound; repeatable",
+    )
+    smsc.add_argument(
+        "--receipt-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before sending a requested delivery receipt (default: %(default)s)",
+    )
     smsc.set_defaults(func=_cmd_smsc)
 
     from gateway import rules_cli

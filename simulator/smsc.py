@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import itertools
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from protocols.smpp import text
@@ -87,6 +89,8 @@ class SimulatedSmsc:
     record: bool = True
     #: Keep message contents in the inboxes; a benchmark turns this off to measure the relay alone.
     keep_messages: bool = True
+    #: Called with each message as it enters an inbox (a concatenated one once, when whole).
+    on_stored: Callable[[StoredSms], None] | None = None
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(0x10000)
@@ -97,6 +101,8 @@ class SimulatedSmsc:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.host = "127.0.0.1"
         self.port = 0
+        #: Set once a receiver or transceiver has bound: deliveries have somewhere to go.
+        self.receiver_bound = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -154,6 +160,8 @@ class SimulatedSmsc:
             conn.send(response_to(pdu, _S.ESME_ROK if ok else _S.ESME_RINVPASWD, system_id="simsmsc"))
             if ok:
                 conn.context = _Bind(pdu.system_id, type(pdu).__name__)
+                if isinstance(pdu, BindReceiver | BindTransceiver):
+                    self.receiver_bound.set()
             else:
                 conn.close()
         elif isinstance(pdu, SubmitSm | DataSm):
@@ -249,6 +257,8 @@ class SimulatedSmsc:
                 )
                 self.by_id[message_id] = sms
             self.inboxes.setdefault(dest, []).append(sms)
+            if self.on_stored is not None:
+                self.on_stored(sms)
         if pdu.registered_delivery & 0x03 == 0x01:  # receipt on final outcome; this one succeeded
             self._spawn(self._send_receipt(conn, pdu, message_id))
 
@@ -326,18 +336,64 @@ class SimulatedSmsc:
         return resp.command_status
 
 
-async def run_smsc(host: str, port: int, *, system_id: str, password: str) -> None:
-    """Run the simulated SMSC until interrupted, printing each stored message."""
-    smsc = SimulatedSmsc(system_id=system_id, password=password)
+@dataclass(frozen=True)
+class MoMessage:
+    """A mobile-originated message to inject: ``FROM:TO:TEXT`` on the command line."""
+
+    source: str
+    destination: str
+    text: str
+
+    @classmethod
+    def parse(cls, spec: str) -> MoMessage:
+        source, sep, rest = spec.partition(":")
+        destination, sep2, message = rest.partition(":")
+        if not (sep and sep2 and source and destination):
+            raise ValueError(f"expected FROM:TO:TEXT, got {spec!r}")
+        return cls(source, destination, message)
+
+
+async def run_smsc(
+    host: str,
+    port: int,
+    *,
+    system_id: str,
+    password: str,
+    mo: Sequence[MoMessage] = (),
+    receipt_delay: float = 0.0,
+    out: TextIO | None = None,
+) -> None:
+    """Run the simulated SMSC until interrupted, printing each message as it is stored; once a bind
+    can take deliveries, inject ``mo`` in order and print how each was answered."""
+    stream = out or sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    def stored(sms: StoredSms) -> None:
+        say(f"stored {sms.message_id}: {sms.source} -> {sms.destination}: {sms.text}")
+
+    smsc = SimulatedSmsc(system_id=system_id, password=password, receipt_delay=receipt_delay, on_stored=stored)
     await smsc.start(host, port)
-    print(f"simulated SMSC listening on {smsc.host}:{smsc.port} (system_id {system_id})", flush=True)
-    seen = 0
+    say(f"simulated SMSC listening on {smsc.host}:{smsc.port} (system_id {system_id})")
     try:
-        while True:
-            await asyncio.sleep(0.2)
-            stored = [sms for box in smsc.inboxes.values() for sms in box]
-            for sms in stored[seen:]:
-                print(f"stored {sms.message_id}: {sms.source} -> {sms.destination}: {sms.text}", flush=True)
-            seen = len(stored)
+        if mo:
+            await smsc.receiver_bound.wait()
+            for message in mo:
+                where = f"{message.source} -> {message.destination}: {message.text}"
+                try:
+                    status = await smsc.inject_mo(message.source, message.destination, message.text)
+                except (ConnectionGone, ResponseTimeout) as exc:
+                    say(f"mo not delivered: {where} ({type(exc).__name__})")
+                    continue
+                say(f"mo delivered: {where} ({_status_name(status)})")
+        await asyncio.Event().wait()
     finally:
         await smsc.stop()
+
+
+def _status_name(status: int) -> str:
+    try:
+        return CommandStatus(status).name
+    except ValueError:
+        return f"status {status:#010x}"

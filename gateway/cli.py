@@ -45,6 +45,7 @@ def _cmd_smsc(args: argparse.Namespace) -> int:
             system_id=args.system_id,
             password=args.password,
             mo=args.mo,
+            mo_retry=args.mo_retry,
             receipt_delay=args.receipt_delay,
         )
     )
@@ -77,8 +78,10 @@ another bound receiver or transceiver when that bind cannot take deliveries. No 
 
 Mobile-originated messages: each --mo FROM:TO:TEXT (TEXT may contain colons; repeat the option for
 more) is sent as a deliver_sm, in order, as soon as a receiver or transceiver bind can take it,
-GSM 7-bit when the text allows and UCS2 otherwise. Each prints
-"mo delivered: <from> -> <to>: <text> (<deliver_sm_resp status>)".
+GSM 7-bit when the text allows and UCS2 otherwise. Each prints "mo delivered: <from> -> <to>: <text>
+(ESME_ROK)", or "mo refused: ... (<status>)" for a permanent error. A temporary one (ESME_RX_T_APPN:
+the gateway has no bind of the receiving ESME yet; ESME_RTHROTTLED, ESME_RMSGQFUL) prints "mo
+deferred: ..." once and is retried every --mo-retry seconds, as an SMSC keeps a message and retries.
 """
 
 
@@ -132,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FROM:TO:TEXT",
         help="a mobile-originated message to deliver once the gateway has bound; repeatable",
+    )
+    smsc.add_argument(
+        "--mo-retry",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between attempts at an --mo message refused for now (default: %(default)s)",
     )
     smsc.add_argument(
         "--receipt-delay",

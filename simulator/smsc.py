@@ -361,10 +361,12 @@ async def run_smsc(
     password: str,
     mo: Sequence[MoMessage] = (),
     receipt_delay: float = 0.0,
+    mo_retry: float = 1.0,
     out: TextIO | None = None,
 ) -> None:
     """Run the simulated SMSC until interrupted, printing each message as it is stored; once a bind
-    can take deliveries, inject ``mo`` in order and print how each was answered."""
+    can take deliveries, inject ``mo`` in order and print how each was answered. A temporary refusal
+    (nobody to deliver to yet) is retried every ``mo_retry`` seconds, as an SMSC keeps and retries."""
     stream = out or sys.stdout
 
     def say(line: str) -> None:
@@ -380,16 +382,36 @@ async def run_smsc(
         if mo:
             await smsc.receiver_bound.wait()
             for message in mo:
-                where = f"{message.source} -> {message.destination}: {message.text}"
-                try:
-                    status = await smsc.inject_mo(message.source, message.destination, message.text)
-                except (ConnectionGone, ResponseTimeout) as exc:
-                    say(f"mo not delivered: {where} ({type(exc).__name__})")
-                    continue
-                say(f"mo delivered: {where} ({_status_name(status)})")
+                await _deliver_mo(smsc, message, mo_retry, say)
         await asyncio.Event().wait()
     finally:
         await smsc.stop()
+
+
+#: Answers after which a real SMSC keeps the message and tries again (the gateway answers
+#: ESME_RX_T_APPN while no bind of the receiving ESME can take it).
+_TEMPORARY = frozenset({_S.ESME_RX_T_APPN, _S.ESME_RTHROTTLED, _S.ESME_RMSGQFUL})
+
+
+async def _deliver_mo(smsc: SimulatedSmsc, message: MoMessage, retry: float, say: Callable[[str], None]) -> None:
+    where = f"{message.source} -> {message.destination}: {message.text}"
+    deferred = False
+    while True:
+        try:
+            status = await smsc.inject_mo(message.source, message.destination, message.text)
+            why = _status_name(status)
+        except (ConnectionGone, ResponseTimeout) as exc:
+            status, why = None, type(exc).__name__
+        if status == _S.ESME_ROK:
+            say(f"mo delivered: {where} (ESME_ROK)")
+            return
+        if status is not None and status not in _TEMPORARY:
+            say(f"mo refused: {where} ({why})")
+            return
+        if not deferred:
+            say(f"mo deferred: {where} ({why}); retrying every {retry:g} s")
+            deferred = True
+        await asyncio.sleep(retry)
 
 
 def _status_name(status: int) -> str:

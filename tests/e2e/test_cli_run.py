@@ -102,10 +102,10 @@ def readme_esme(port: int) -> str:
     return message_id.decode() if isinstance(message_id, bytes) else str(message_id)
 
 
-def start_both(tmp_path: Path, *gateway_args: str) -> tuple[Process, Process, int]:
+def start_both(tmp_path: Path, *gateway_args: str, smsc_args: tuple[str, ...] = ()) -> tuple[Process, Process, int]:
     gw_port, smsc_port = free_port(), free_port()
     config = config_with_ports(tmp_path, gw_port, smsc_port)
-    smsc = Process("smsc", "--port", str(smsc_port), "--system-id", "afgw", "--password", "secret")
+    smsc = Process("smsc", "--port", str(smsc_port), "--system-id", "afgw", "--password", "secret", *smsc_args)
     try:
         smsc.wait_for(smsc.out, rf"simulated SMSC listening on 127\.0\.0\.1:{smsc_port}")
         gateway = Process("run", "-c", str(config), *gateway_args)
@@ -157,6 +157,42 @@ def test_json_logs_carry_the_system_id(tmp_path):
         assert all(isinstance(p, str) and "Path(" not in p for p in loaded["packs"])
         assert "bankpw" not in "\n".join(gateway.err)
         assert "secret" not in "\n".join(gateway.err)
+    finally:
+        gateway.stop(signal.SIGKILL)
+        smsc.stop(signal.SIGKILL)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_mo_given_to_afgw_smsc_reaches_the_esme_through_the_gateway(tmp_path):
+    mo = ("8613800000051:10690:收到，谢谢", "8613800000052:10690:ok: 10:30")
+    smsc, gateway, gw_port = start_both(tmp_path, smsc_args=("--mo", mo[0], "--mo", mo[1], "--mo-retry", "0.2"))
+    try:
+        gateway.wait_for(gateway.err, r"smsc\.bound")
+        received: list[object] = []
+        client = smpplib.client.Client("127.0.0.1", gw_port, timeout=20)
+        client.set_message_received_handler(lambda pdu: received.append(pdu))
+        client.connect()
+        client.bind_receiver(system_id="bank", password="bankpw")
+        while len(received) < len(mo):
+            client.read_once()
+        client.unbind()
+        client.disconnect()
+        got = []
+        for pdu in received:
+            body = pdu.short_message  # type: ignore[attr-defined]
+            got.append(
+                ":".join(
+                    (
+                        pdu.source_addr.decode(),  # type: ignore[attr-defined]
+                        pdu.destination_addr.decode(),  # type: ignore[attr-defined]
+                        body.decode("utf-16-be") if pdu.data_coding == 8 else body.decode(),  # type: ignore[attr-defined]
+                    )
+                )
+            )
+        assert got == list(mo)
+        for spec in mo:
+            source, destination, text = spec.split(":", 2)
+            smsc.wait_for(smsc.out, rf"^mo delivered: {source} -> {destination}: {re.escape(text)} \(ESME_ROK\)$")
     finally:
         gateway.stop(signal.SIGKILL)
         smsc.stop(signal.SIGKILL)

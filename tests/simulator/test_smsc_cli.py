@@ -24,7 +24,7 @@ async def smsc_cli(mo: Sequence[MoMessage] = ()) -> AsyncIterator[tuple[int, io.
     """run_smsc as ``afgw smsc`` runs it, printing into a buffer; yields its port and the buffer."""
     port, out = free_port(), io.StringIO()
     task = asyncio.get_running_loop().create_task(
-        run_smsc("127.0.0.1", port, system_id="afgw", password="secret", mo=mo, out=out)
+        run_smsc("127.0.0.1", port, system_id="afgw", password="secret", mo=mo, mo_retry=0.05, out=out)
     )
     try:
         await eventually(lambda: "listening" in out.getvalue())
@@ -100,13 +100,35 @@ async def test_mo_messages_from_the_command_line_reach_a_receiver(specs: list[st
     ]
 
 
-async def test_an_mo_refused_by_the_receiver_prints_the_status() -> None:
+@pytest.mark.parametrize(
+    "status", [CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RINVDSTADR, CommandStatus.ESME_RSYSERR]
+)
+async def test_an_mo_refused_for_good_prints_the_status(status: CommandStatus) -> None:
     async with smsc_cli([MoMessage.parse("8613800000051:10690:hello")]) as (port, out):
-        esme = SimulatedEsme("127.0.0.1", port, "afgw", "secret", deliver_status=CommandStatus.ESME_RX_P_APPN)
+        esme = SimulatedEsme("127.0.0.1", port, "afgw", "secret", deliver_status=status)
         await esme.bind()
         await eventually(lambda: printed(out, "mo "))
         await esme.unbind()
-    assert printed(out, "mo ") == ["mo delivered: 8613800000051 -> 10690: hello (ESME_RX_P_APPN)"]
+    assert len(esme.delivered) == 1
+    assert printed(out, "mo ") == [f"mo refused: 8613800000051 -> 10690: hello ({status.name})"]
+
+
+@pytest.mark.parametrize(
+    "status", [CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL]
+)
+async def test_an_mo_refused_for_now_is_retried_until_delivered(status: CommandStatus) -> None:
+    async with smsc_cli([MoMessage.parse("8613800000051:10690:hello"), MoMessage.parse("1:2:next")]) as (port, out):
+        esme = SimulatedEsme("127.0.0.1", port, "afgw", "secret", deliver_status=status)
+        await esme.bind()
+        await eventually(lambda: len(esme.delivered) >= 3)  # the first, then at least two retries
+        esme.deliver_status = CommandStatus.ESME_ROK
+        await eventually(lambda: len(printed(out, "mo ")) == 3)
+        await esme.unbind()
+    assert printed(out, "mo ") == [
+        f"mo deferred: 8613800000051 -> 10690: hello ({status.name}); retrying every 0.05 s",
+        "mo delivered: 8613800000051 -> 10690: hello (ESME_ROK)",
+        "mo delivered: 1 -> 2: next (ESME_ROK)",
+    ]
 
 
 @pytest.mark.parametrize("spec", ["8613800000051", "8613800000051:10690", ":10690:x", "8613800000051::x"])
@@ -130,5 +152,6 @@ def test_help_says_how_receipts_and_mo_work(capsys: pytest.CaptureFixture[str]) 
         "--receipt-delay SECONDS",
         "--mo FROM:TO:TEXT",
         "as soon as a receiver or transceiver bind can take it",
+        "is retried every --mo-retry seconds",
     ):
         assert words in help_text, words

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from gateway.cli import build_parser
 from simulator.smsc import MoMessage
+from tests.conftest import require_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -34,13 +34,12 @@ def test_the_smpplib_example_names_the_python_that_has_smpplib() -> None:
 
 @pytest.mark.parametrize("python", ["/usr/local/bin/python3.12", "python3.13", "/opt/py/bin/python3"])
 def test_make_python_chooses_the_interpreter_that_creates_the_venv(tmp_path: Path, python: str) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+    make = require_peer("make")
     assert "`make PYTHON=/usr/local/bin/python3.12 test`" in README
     venv = tmp_path / "v"
     done = subprocess.run(
         [
-            "make",
+            make,
             "--no-print-directory",
             "-n",
             "-C",

@@ -350,6 +350,10 @@ class MoMessage:
         destination, sep2, message = rest.partition(":")
         if not (sep and sep2 and source and destination):
             raise ValueError(f"expected FROM:TO:TEXT, got {spec!r}")
+        # inject_mo sends one deliver_sm; a longer text would need concatenation it does not do.
+        _coding, segments = text.split(message)
+        if len(segments) > 1:
+            raise ValueError(f"TEXT must fit one short message (160 GSM 7-bit or 70 UCS2 characters): {spec!r}")
         return cls(source, destination, message)
 
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli import build_parser, main
 from protocols.smpp import text
 from protocols.smpp.constants import CommandStatus
 from simulator.esme import SimulatedEsme
@@ -155,3 +155,16 @@ def test_help_says_how_receipts_and_mo_work(capsys: pytest.CaptureFixture[str]) 
         "is retried every --mo-retry seconds",
     ):
         assert words in help_text, words
+
+
+@pytest.mark.parametrize(
+    ("text_", "fits"), [("a" * 160, True), ("a" * 161, False), ("短" * 70, True), ("短" * 71, False)]
+)
+def test_an_mo_text_must_fit_one_short_message(capsys: pytest.CaptureFixture[str], text_: str, fits: bool) -> None:
+    spec = f"8613800000051:10690:{text_}"
+    if fits:
+        assert build_parser().parse_args(["smsc", "--mo", spec]).mo == [MoMessage("8613800000051", "10690", text_)]
+        return
+    with pytest.raises(SystemExit):
+        main(["smsc", "--mo", spec])
+    assert "argument --mo: TEXT must fit one short message" in capsys.readouterr().err

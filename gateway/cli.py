@@ -78,10 +78,11 @@ another bound receiver or transceiver when that bind cannot take deliveries. No 
 
 Mobile-originated messages: each --mo FROM:TO:TEXT (TEXT may contain colons; repeat the option for
 more) is sent as a deliver_sm, in order, as soon as a receiver or transceiver bind can take it,
-GSM 7-bit when the text allows and UCS2 otherwise. Each prints "mo delivered: <from> -> <to>: <text>
-(ESME_ROK)", or "mo refused: ... (<status>)" for a permanent error. A temporary one (ESME_RX_T_APPN:
-the gateway has no bind of the receiving ESME yet; ESME_RTHROTTLED, ESME_RMSGQFUL) prints "mo
-deferred: ..." once and is retried every --mo-retry seconds, as an SMSC keeps a message and retries.
+GSM 7-bit when the text allows and UCS2 otherwise (so at most 160 or 70 characters). Each prints
+"mo delivered: <from> -> <to>: <text> (ESME_ROK)", or "mo refused: ... (<status>)" for a permanent
+error. A temporary one (ESME_RX_T_APPN: the gateway has no bind of the receiving ESME yet;
+ESME_RTHROTTLED, ESME_RMSGQFUL) prints "mo deferred: ..." once and is retried every --mo-retry
+seconds, as an SMSC keeps a message and retries.
 """
 
 

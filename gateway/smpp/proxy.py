@@ -165,7 +165,10 @@ class SmppProxy:
         )
         key = part[0] if part else None
         if key is not None and (earlier := self.concat.blocked(key)) is not None:
-            self._refuse(conn, pdu, bind.account.system_id, message, earlier.rules, "part of a blocked message")
+            # The message was announced when it was blocked: its later parts are refused and audited only.
+            self._refuse(
+                conn, pdu, bind.account.system_id, message, earlier.rules, "part of a blocked message", announce=False
+            )
             return
         senders, signatures = self._authorised[bind.account.system_id]
         refusal = self.senders.check(
@@ -267,6 +270,8 @@ class SmppProxy:
         message: SmsMessage,
         rules: tuple[str, ...],
         reason: str,
+        *,
+        announce: bool = True,
     ) -> None:
         conn.send(response_to(pdu, _S.ESME_RSUBMITFAIL))
         self.store.audit(
@@ -283,6 +288,8 @@ class SmppProxy:
                 },
             )
         )
+        if not announce:
+            return
         # The event sink writes the log line; one of our own here said it twice.
         self.events.emit(
             "sms.blocked",

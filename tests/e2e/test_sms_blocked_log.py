@@ -65,6 +65,28 @@ async def test_each_submitted_message_the_rules_block_is_logged_once(smsc, log_l
     assert all(line["system_id"] == "bank" and "police.safe-account" in line["rules"] for line in lines)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        FRAUD[0] * 3,
+        FRAUD[1] + HAM * 4,
+        HAM * 3 + FRAUD[2] + HAM * 3,
+        (FRAUD[0] + HAM) * 4,
+    ],
+    ids=["fraud-in-every-part", "fraud-then-ham", "ham-fraud-ham", "alternating"],
+)
+async def test_a_blocked_long_message_is_logged_once_not_once_per_part(smsc, log_lines, body: str) -> None:
+    config = make_config(smsc.port, accounts=ACCOUNTS, rules=RulesConfig(reload_interval=0))
+    async with running_gateway(config) as gw:
+        esme = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+        await esme.bind()
+        resps = await esme.submit("10690", "8613800000051", body)
+        await esme.unbind()
+    assert len(resps) > 1
+    assert CommandStatus.ESME_RSUBMITFAIL in [r.command_status for r in resps]
+    assert len(events(log_lines, "sms.blocked")) == 1
+
+
 async def test_a_blocked_mobile_originated_message_is_logged_once(smsc, log_lines) -> None:
     config = make_config(smsc.port, accounts=ACCOUNTS, rules=RulesConfig(reload_interval=0))
     async with running_gateway(config) as gw:

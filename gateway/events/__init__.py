@@ -6,6 +6,9 @@ local event log, ``MqttEvents`` publishes them to a broker; ``FanOut`` sends eac
 
 from __future__ import annotations
 
+from gateway.events.fanout import FanOut
+from gateway.events.jsonl import JsonlEvents
 from gateway.events.memory import Event, EventSink, MemoryEvents
+from gateway.events.wire import SCHEMA_VERSION, event_json
 
-__all__ = ["Event", "EventSink", "MemoryEvents"]
+__all__ = ["SCHEMA_VERSION", "Event", "EventSink", "FanOut", "JsonlEvents", "MemoryEvents", "event_json"]

@@ -103,6 +103,7 @@ class SqliteStore:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.upgraded_from = migrate(self.db)
         self._audits = 0
+        self._routes = 0
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -111,6 +112,10 @@ class SqliteStore:
             "INSERT OR REPLACE INTO routes (key, system_id, at) VALUES (?, ?, ?)",
             (canonical_message_id(message_id), system_id, now),
         )
+        self._routes += 1
+        if self._routes % 10_000 == 0:
+            # Bounded like the memory store's map, by age: receipts older than the ttl are not routed.
+            self.expire_routes(now)
 
     def owner_of(self, message_id: str, now: float) -> str | None:
         for key in message_id_keys(message_id):

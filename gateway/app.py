@@ -125,7 +125,10 @@ class Gateway:
             ruleset = rules.build(paths)
         except rules.SourceErrors as exc:
             raise ConfigError([str(e) for e in exc.errors]) from None
-        engine = rules.Engine(ruleset)
+        # With SQLite, velocity counters outlive a restart (a burst split by a restart still counts);
+        # Redis cannot answer the engine's synchronous questions, so those stay per instance.
+        velocity = self.store if isinstance(self.store, SqliteStore) else None
+        engine = rules.Engine(ruleset, velocity=velocity)
         if cfg.reload_interval > 0:
             self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
         log.info("rules.loaded", rules=len(ruleset), packs=paths)

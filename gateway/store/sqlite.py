@@ -104,6 +104,7 @@ class SqliteStore:
         self.upgraded_from = migrate(self.db)
         self._audits = 0
         self._routes = 0
+        self._velocity_records = 0
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -140,6 +141,10 @@ class SqliteStore:
 
     def record(self, key: str, now: float) -> None:
         self.db.execute("INSERT INTO velocity (key, at) VALUES (?, ?)", (key, now))
+        self._velocity_records += 1
+        if self._velocity_records % 4096 == 0:
+            # No rule looks further back than a day (rule validation caps ``within``).
+            self.sweep_velocity(now)
 
     def at_least(self, key: str, count: int, within: float, now: float) -> bool:
         row = self.db.execute(

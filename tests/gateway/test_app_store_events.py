@@ -87,3 +87,30 @@ async def test_receipt_routes_survive_a_restart(smsc, tmp_path):
     now = asyncio.get_running_loop().time()
     assert again.store.owner_of(answer.message_id.upper(), now=now) == "bank"
     await again.stop()
+
+
+async def test_velocity_counts_survive_a_restart(tmp_path):
+    """The third international call to one subscriber within 10 minutes is warned about, even when
+    the gateway restarted between the second and the third (shipped rule intl.call-targeted)."""
+    from gateway.config import GatewayConfig, RulesConfig
+    from rules import Message
+
+    config = GatewayConfig(
+        rules=RulesConfig(reload_interval=0), store=StoreConfig(backend="sqlite", data_dir=str(tmp_path))
+    )
+
+    def call(n: int) -> Message:
+        return Message(
+            channel="call", src=f"+4477009001{n:02d}", dst="13800000066", origin="international", now=1000.0 + n
+        )
+
+    first = Gateway(config)
+    engine = first._load_rules(config.rules)
+    verdicts = [engine.engine.evaluate(call(n)) for n in (1, 2)]
+    await first.stop()
+    second = Gateway(config)
+    after = second._load_rules(config.rules).engine.evaluate(call(3))
+    await second.stop()
+    assert [v.action.value for v in verdicts] == ["label", "label"]
+    assert after.action.value == "warn"
+    assert "intl.call-targeted" in after.rules

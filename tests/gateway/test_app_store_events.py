@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import aiomqtt
 
@@ -17,6 +18,9 @@ from protocols.smpp.pdu import SubmitSm
 from simulator.esme import SimulatedEsme
 from tests.e2e.smpp_harness import gateway_port, make_config, running_gateway
 from tests.gateway.events.mqtt_broker import Broker
+
+_README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README_EVENT = json.loads(_README.split("```json\n", 1)[1].split("\n", 1)[0])
 
 BANK = (EsmeAccount(system_id="bank", password="bankpw", throughput=1000, window=10),)
 
@@ -60,6 +64,10 @@ async def test_refusal_is_audited_logged_and_published(smsc, tmp_path):
     published = json.loads(message.payload)
     assert (published["schema"], published["instance"]) == (1, "gw-test")
     assert published["fields"]["system_id"] == "bank"
+    # The README shows the same shape.
+    example = README_EVENT
+    assert example["fields"] == published["fields"] | {"status": example["fields"]["status"]}
+    assert set(example) == set(published)
     logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [e["event"] for e in logged] == ["sms.reserved_refused"]
     assert logged[0]["fields"] == published["fields"]

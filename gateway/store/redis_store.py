@@ -176,11 +176,16 @@ class RedisStore:
         max_entries: int = 1_000_000,
         max_audit: int = 100_000,
         max_pending: int = 100_000,
+        max_connections: int = 16,
         client: aioredis.Redis | None = None,
     ) -> None:
-        self.redis: aioredis.Redis = (
-            client if client is not None else aioredis.Redis.from_url(url, decode_responses=True)
-        )
+        if client is None:
+            # A blocking pool: a burst of calls waits for a free connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, decode_responses=True, max_connections=max_connections, timeout=10
+            )
+            client = aioredis.Redis.from_pool(pool)
+        self.redis: aioredis.Redis = client
         self.p = prefix + ":"
         self.ttl = ttl
         self.max_audit = max_audit

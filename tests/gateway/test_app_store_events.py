@@ -122,3 +122,28 @@ async def test_velocity_counts_survive_a_restart(tmp_path):
     assert [v.action.value for v in verdicts] == ["label", "label"]
     assert after.action.value == "warn"
     assert "intl.call-targeted" in after.rules
+
+
+async def test_with_redis_two_gateways_share_the_audit_trail_and_routes(smsc, tmp_path):
+    from gateway.store.redis_store import RedisStore
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        config = replace(make_config(smsc.port, accounts=BANK), store=StoreConfig(backend="redis", redis_url=url))
+        async with running_gateway(config) as gw:
+            bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+            await bank.bind()
+            refused = await bank.send(ucs2("+8612381", "您的账户涉嫌洗钱"))
+            accepted = await bank.send(ucs2("10690", "【某银行】您的验证码是 1234"))
+            await bank.unbind()
+        assert refused.command_status == CommandStatus.ESME_RINVSRCADR
+        other = RedisStore(url)
+        [record] = await other.audit_records()
+        assert (record.kind, record.fields["system_id"]) == ("sms.reserved_refused", "bank")
+        assert await other.route_owner(accepted.message_id, now=record.at + 1) == "bank"
+        await other.close()
+    finally:
+        proc.kill()
+        proc.wait()

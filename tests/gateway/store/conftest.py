@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from gateway.store import MemoryStore, SqliteStore
 from gateway.store.redis_store import RedisStore
-from tests.conftest import free_port, require_peer
-
-
-def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    program = require_peer("redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
-    client.close()
-    return proc, port
+from tests.gateway.store.redis_server import start_redis
 
 
 @pytest.fixture(scope="session")

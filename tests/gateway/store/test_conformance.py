@@ -227,3 +227,16 @@ def test_tier_only_rises_and_types_accumulate(triggers):
     case = asyncio.run(run())
     assert case.tier == max((t for t, _ in triggers), key=TIERS.index)
     assert case.fraud_types == tuple(dict.fromkeys(k for _, k in triggers))
+
+
+@pytest.mark.parametrize(("answered", "quoted"), ID_FORMS[:3])
+async def test_another_instance_finds_the_route(make_store, answered, quoted):
+    """A receipt may come back through another instance (or after a restart): it asks the store."""
+    first = make_store()
+    first.remember_message(answered, "shop", now=100.0)
+    first.audit(AuditRecord("sms.warned", 100.0, {"dst": "861"}))
+    await first.close()  # what was written behind is flushed on close
+    second = make_store()
+    assert await second.route_owner(quoted, now=101.0) == "shop"
+    assert [r.kind for r in await second.audit_records()] == ["sms.warned"]
+    await second.close()

@@ -6,12 +6,17 @@ handing each call to a thread would. ``synchronous=NORMAL`` in WAL mode means a 
 transaction survives the process being killed (the WAL is in the OS page cache) but the last ones
 may be lost if the machine itself loses power; set ``durable=True`` for ``synchronous=FULL``.
 
+Hot-path writes (routes, audit, velocity) are committed once per event-loop turn rather than one by
+one; a second connection to the file in the same process would wait on that open transaction, so
+each process opens one SqliteStore per file (other processes are fine: they wait at most a turn).
+
 The schema version is SQLite's ``user_version``; ``MIGRATIONS[n]`` takes a file from version n to
 n + 1, each in one transaction, so a file from any older release opens and is upgraded in place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
@@ -108,8 +113,35 @@ class SqliteStore:
 
     # --- the synchronous hot path -------------------------------------------------------------
 
+    def _hot_write(self, sql: str, params: tuple[object, ...]) -> None:
+        """One write of the hot path, committed together with the others of the same event-loop turn.
+
+        A commit costs about 40 µs, an insert inside an open transaction a few: every route, audit
+        record and velocity count written while the loop runs one batch of callbacks joins one
+        transaction, committed by a callback queued behind them (before the loop next waits for I/O).
+        Without a running loop each write commits at once.
+        """
+        if not self.db.in_transaction:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.db.execute(sql, params)
+                return
+            self.db.execute("BEGIN")
+            loop.call_soon(self.commit)
+        self.db.execute(sql, params)
+
+    def commit(self) -> None:
+        """Commit the hot-path writes not yet committed."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        self.commit()
+        self.db.execute("BEGIN IMMEDIATE")
+
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
-        self.db.execute(
+        self._hot_write(
             "INSERT OR REPLACE INTO routes (key, system_id, at) VALUES (?, ?, ?)",
             (canonical_message_id(message_id), system_id, now),
         )
@@ -129,7 +161,7 @@ class SqliteStore:
         return self.db.execute("DELETE FROM routes WHERE at < ?", (now - self.ttl,)).rowcount
 
     def audit(self, record: AuditRecord) -> None:
-        self.db.execute(
+        self._hot_write(
             "INSERT INTO audit (kind, at, fields) VALUES (?, ?, ?)",
             (record.kind, record.at, json.dumps(record.fields, ensure_ascii=False, default=str)),
         )
@@ -140,7 +172,7 @@ class SqliteStore:
     # --- velocity counters (rules.VelocityStore) ----------------------------------------------
 
     def record(self, key: str, now: float) -> None:
-        self.db.execute("INSERT INTO velocity (key, at) VALUES (?, ?)", (key, now))
+        self._hot_write("INSERT INTO velocity (key, at) VALUES (?, ?)", (key, now))
         self._velocity_records += 1
         if self._velocity_records % 4096 == 0:
             # No rule looks further back than a day (rule validation caps ``within``).
@@ -217,7 +249,7 @@ class SqliteStore:
     async def open_or_update_case(
         self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
     ) -> tuple[Case, bool]:
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             row = self.db.execute(
                 "SELECT doc FROM cases WHERE subscriber = ? AND state = 'open'", (subscriber,)
@@ -260,7 +292,7 @@ class SqliteStore:
         return [Case.from_doc(json.loads(doc)) for (doc,) in rows]
 
     async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             rows = self.db.execute(
                 "SELECT doc FROM cases WHERE due_at IS NOT NULL AND due_at <= ? AND state = 'open'"
@@ -280,7 +312,7 @@ class SqliteStore:
         return got
 
     def _change(self, case_id: str, change: Callable[[Case], Case]) -> Case:
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             case = change(self._load(case_id))
             self._save(case)
@@ -304,4 +336,5 @@ class SqliteStore:
             )
 
     async def close(self) -> None:
+        self.commit()
         self.db.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import SqliteStore
+from gateway.store import AuditRecord, SqliteStore
 from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -69,7 +69,7 @@ def test_velocity_counters(tmp_path, count, within, expected):
 
 WRITER = """
 import asyncio, sys
-from gateway.store import SqliteStore
+from gateway.store import AuditRecord, SqliteStore
 
 async def main():
     store = SqliteStore(sys.argv[1])
@@ -114,3 +114,28 @@ async def _check_after_crash(path, acknowledged):
     assert not created
     assert case.tier == "high"
     await store.close()
+
+
+async def test_hot_path_writes_are_committed_by_the_end_of_the_loop_turn(tmp_path):
+    path = tmp_path / "afgw.db"
+    store = SqliteStore(path)
+    reader = sqlite3.connect(path)
+    for i in range(50):
+        store.remember_message(f"{i:X}", "bank", now=1.0)
+        store.audit(AuditRecord("sms.blocked", 1.0, {"n": i}))
+        store.record("sms|dst|861", 1.0)
+    # a case opened in the same turn commits the batch first, then its own transaction
+    case, _ = await store.open_or_update_case("861", "low", "x", now=1.0, due_at=2.0)
+    await asyncio.sleep(0)
+    counts = [reader.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("routes", "audit", "velocity")]
+    assert counts == [50, 50, 50]
+    assert reader.execute("SELECT COUNT(*) FROM cases WHERE id = ?", (case.id,)).fetchone()[0] == 1
+    reader.close()
+    await store.close()
+
+
+def test_without_a_loop_each_write_commits_at_once(tmp_path):
+    path = tmp_path / "afgw.db"
+    store = SqliteStore(path)
+    store.remember_message("1A", "bank", now=1.0)
+    assert sqlite3.connect(path).execute("SELECT system_id FROM routes").fetchall() == [("bank",)]

@@ -126,7 +126,7 @@ class Case:
             fraud_types=tuple(str(t) for t in (fraud_types if isinstance(fraud_types, list) else [])),
             attempts=int(doc["attempts"]),
             opened_at=float(doc["opened_at"]),
-            due_at=float(due) if isinstance(due, int | float) else None,
+            due_at=float(due) if isinstance(due, int | float | str) else None,
             transitions=tuple(
                 Transition(str(t[0]), float(t[1]), str(t[2]) if len(t) > 2 else "")
                 for t in (transitions if isinstance(transitions, list) else [])

@@ -5,9 +5,12 @@ without locks or retries. Keys live under ``<prefix>:`` (one Redis database may 
 gateways with different prefixes); the scripts name keys from that prefix, so this backend targets
 a single Redis server (or a primary with replicas), not Redis Cluster.
 
-Cases are JSON documents (``case:<id>``) with two sorted sets of case ids: ``due`` by due time and
-``ready`` by the later of due time and lease expiry. Claiming reads ``ready``, so a case leased to
-a live instance is not even looked at until its lease lapses, whatever the number of leased cases.
+Cases are JSON documents (``case:<id>``) whose times are strings (Python's repr of the float): Lua's
+JSON encoder keeps only 14 significant digits, a tenth of a millisecond for an epoch time, while a
+string goes through untouched and compares exactly once read as a double. Two sorted sets index
+the case ids: ``due`` by due time and ``ready`` by the later of due time and lease expiry. Claiming
+reads ``ready``, so a case leased to a live instance is not even looked at until its lease lapses,
+whatever the number of leased cases.
 
 The synchronous hot-path calls (``remember_message``, ``audit``) answer from an in-process map and
 write through to Redis in the background, batched: the proxies never wait for the network. A
@@ -45,7 +48,7 @@ from gateway.store.memory import MemoryStore
 log = get_logger("afgw.store")
 
 _OPEN_OR_UPDATE = """
-local p, sub, tier, ftype, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local p, sub, tier, ftype, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local tiers = {low = 1, medium = 2, high = 3}
 local id = redis.call('GET', p .. 'open:' .. sub)
 if id then
@@ -76,8 +79,9 @@ return {1, out}
 """
 
 _CLAIM = """
-local p, inst, now, untl, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local ids = redis.call('ZRANGEBYSCORE', p .. 'ready', '-inf', now, 'LIMIT', 0, limit)
+local p, inst, now_s, untl, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local now = tonumber(now_s)
+local ids = redis.call('ZRANGEBYSCORE', p .. 'ready', '-inf', now_s, 'LIMIT', 0, limit)
 local out = {}
 for _, id in ipairs(ids) do
   local key = p .. 'case:' .. id
@@ -88,7 +92,7 @@ for _, id in ipairs(ids) do
     if doc.state == 'open' and (doc.lease_holder == '' or doc.lease_holder == inst or until_ <= now) then
       doc.lease_holder = inst
       doc.lease_until = untl
-      table.insert(doc.transitions, {'claimed', now, inst})
+      table.insert(doc.transitions, {'claimed', now_s, inst})
       local enc = cjson.encode(doc)
       redis.call('SET', key, enc)
       redis.call('ZADD', p .. 'ready', untl, id)
@@ -102,7 +106,7 @@ return out
 """
 
 _ATTEMPT = """
-local p, id, inst, now, nxt = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local p, id, inst, now, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = p .. 'case:' .. id
 local raw = redis.call('GET', key)
 if not raw then return {'err', 'unknown'} end
@@ -117,7 +121,7 @@ if nxt == '' then
   redis.call('ZREM', p .. 'due', id)
   redis.call('ZREM', p .. 'ready', id)
 else
-  doc.due_at = tonumber(nxt)
+  doc.due_at = nxt
   redis.call('ZADD', p .. 'due', doc.due_at, id)
   redis.call('ZADD', p .. 'ready', doc.due_at, id)
 end
@@ -127,7 +131,8 @@ return {'ok', enc}
 """
 
 _MOVE = """
-local p, id, state, now, inst, detail = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local p, id, state, now_s, inst, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now = tonumber(now_s)
 local key = p .. 'case:' .. id
 local raw = redis.call('GET', key)
 if not raw then return {'err', 'unknown'} end
@@ -141,7 +146,7 @@ doc.state = state
 doc.due_at = cjson.null
 doc.lease_holder = ''
 doc.lease_until = 0
-table.insert(doc.transitions, {state, now, detail})
+table.insert(doc.transitions, {state, now_s, detail})
 local enc = cjson.encode(doc)
 redis.call('SET', key, enc)
 redis.call('ZREM', p .. 'due', id)
@@ -161,9 +166,17 @@ if doc.state ~= 'open' or doc.lease_holder ~= inst then return 0 end
 doc.lease_holder = ''
 doc.lease_until = 0
 redis.call('SET', key, cjson.encode(doc))
-if type(doc.due_at) == 'number' then redis.call('ZADD', p .. 'ready', doc.due_at, id) end
+if doc.due_at ~= cjson.null then redis.call('ZADD', p .. 'ready', doc.due_at, id) end
 return 1
 """
+
+
+def _exact_times(doc: dict[str, Any]) -> dict[str, Any]:
+    for key in ("opened_at", "due_at", "lease_until"):
+        if isinstance(doc.get(key), float):
+            doc[key] = repr(doc[key])
+    doc["transitions"] = [[event, repr(at), detail] for event, at, detail in doc["transitions"]]
+    return doc
 
 
 class RedisStore:
@@ -308,7 +321,7 @@ class RedisStore:
     ) -> tuple[Case, bool]:
         template = new_case("0", subscriber, check_tier(tier), fraud_type, now, due_at)
         created, doc = await self._open_or_update(
-            args=[self.p, subscriber, tier, fraud_type, repr(now), json.dumps(template.to_doc())]
+            args=[self.p, subscriber, tier, fraud_type, repr(now), json.dumps(_exact_times(template.to_doc()))]
         )
         return Case.from_doc(json.loads(doc)), bool(int(created))
 

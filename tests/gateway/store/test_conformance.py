@@ -240,3 +240,14 @@ async def test_another_instance_finds_the_route(make_store, answered, quoted):
     assert await second.route_owner(quoted, now=101.0) == "shop"
     assert [r.kind for r in await second.audit_records()] == ["sms.warned"]
     await second.close()
+
+
+@pytest.mark.parametrize("at", [1765000000.123456, 1765000000.0, 0.5, 4102444800.999999])
+async def test_times_come_back_exactly(store, at):
+    case, _ = await store.open_or_update_case("861", "low", "x", now=at, due_at=at + 300.000001)
+    [claimed] = await store.claim_due("gw1", now=at + 300.5, lease_until=at + 330.25)
+    after = await store.record_attempt(case.id, "gw1", now=at + 301.000001, next_due=at + 600.000001)
+    assert (case.opened_at, case.due_at) == (at, at + 300.000001)
+    assert claimed.lease_until == at + 330.25
+    assert after.due_at == at + 600.000001
+    assert [t.at for t in after.transitions] == [at, at + 300.5, at + 301.000001]

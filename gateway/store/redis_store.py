@@ -207,6 +207,7 @@ class RedisStore:
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self.dropped = 0
         self._open_or_update = self.redis.register_script(_OPEN_OR_UPDATE)
         self._claim = self.redis.register_script(_CLAIM)
         self._attempt = self.redis.register_script(_ATTEMPT)
@@ -229,6 +230,11 @@ class RedisStore:
         self._queue(("audit", doc, None))
 
     def _queue(self, item: tuple[str, Any, Any]) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            # Redis has been away for a while: the oldest write goes (the local map still has it).
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("store.redis_writes_dropped", dropped=self.dropped)
         self._pending.append(item)
         if self._flusher is None or self._flusher.done():
             try:

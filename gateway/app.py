@@ -11,14 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rules
-from gateway.config import ConfigError, GatewayConfig, RulesConfig
-from gateway.events import EventSink, MemoryEvents
+from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
+from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
+from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.logs import get_logger
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
-from gateway.store import MemoryStore, Store
+from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.warnings import FlashWarner, WarningConfig
 from rules.reload import RuleWatcher, install_sighup
 
@@ -43,12 +44,14 @@ class Gateway:
         self._call_inspector = call_inspector
         # One store and one event sink for both proxies: the audit trail and the events of SMS and
         # calls in one place. ``clock`` is the wall clock (PASSporT iat, audit and event times).
-        smpp = config.smpp
-        self.store: Store = (
-            store if store is not None else MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
-        )
+        self._owned_store: StateStore | None = None
+        if store is None:
+            store = self._owned_store = build_store(config)
+        self.store: Store = store
         self._store = self.store
-        self.events: EventSink = events or MemoryEvents(clock=clock)
+        self.mqtt: MqttEvents | None = None
+        self.jsonl: JsonlEvents | None = None
+        self.events: EventSink = events or self._build_events(config.events, clock)
         self.clock = clock
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
@@ -57,8 +60,34 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self._remove_sighup: Callable[[], None] | None = None
 
+    def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
+        # Every event is also a log line and kept in memory (MemoryEvents), whatever else is configured.
+        sinks: list[EventSink] = [MemoryEvents(clock=clock)]
+        if cfg.jsonl is not None:
+            j = cfg.jsonl
+            self.jsonl = JsonlEvents(j.path, max_bytes=j.max_bytes, keep=j.keep, fsync_every=j.fsync_every, clock=clock)
+            sinks.append(self.jsonl)
+        if cfg.mqtt is not None:
+            m = cfg.mqtt
+            self.mqtt = MqttEvents(
+                m.host,
+                m.port,
+                topic_prefix=m.topic_prefix,
+                client_id=m.client_id,
+                username=m.username or None,
+                password=m.password or None,
+                buffer=m.buffer,
+                backoff_initial=m.backoff_initial,
+                backoff_max=m.backoff_max,
+                clock=clock,
+            )
+            sinks.append(self.mqtt)
+        return sinks[0] if len(sinks) == 1 else FanOut(*sinks)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.mqtt is not None:
+            await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
         sms_inspector = self._inspector or self.rules
@@ -96,7 +125,10 @@ class Gateway:
             ruleset = rules.build(paths)
         except rules.SourceErrors as exc:
             raise ConfigError([str(e) for e in exc.errors]) from None
-        engine = rules.Engine(ruleset)
+        # With SQLite, velocity counters outlive a restart (a burst split by a restart still counts);
+        # Redis cannot answer the engine's synchronous questions, so those stay per instance.
+        velocity = self.store if isinstance(self.store, SqliteStore) else None
+        engine = rules.Engine(ruleset, velocity=velocity)
         if cfg.reload_interval > 0:
             self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
@@ -121,6 +153,12 @@ class Gateway:
             await self.sip.stop()
         if self.smpp is not None:
             await self.smpp.stop()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self._owned_store is not None:
+            await self._owned_store.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -128,6 +166,21 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def build_store(config: GatewayConfig) -> StateStore:
+    """The store the configuration names; receipt routes keep the SMPP section's bounds."""
+    cfg: StoreConfig = config.store
+    smpp = config.smpp
+    if cfg.backend == "sqlite":
+        return SqliteStore(cfg.sqlite_path, ttl=smpp.receipt_ttl, durable=cfg.durable)
+    if cfg.backend == "redis":
+        from gateway.store.redis_store import RedisStore
+
+        return RedisStore(
+            cfg.redis_url, prefix=cfg.redis_prefix, ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries
+        )
+    return MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
 
 
 def tune_gc() -> None:

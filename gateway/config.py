@@ -211,6 +211,62 @@ class RulesConfig:
     warning_interval: float = 300.0
 
 
+STORE_BACKENDS = frozenset({"memory", "sqlite", "redis"})
+#: Relative to the configuration file.
+DEFAULT_DATA_DIR = "data"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where durable state lives: receipt routes, audit trail, risk scores, registrations, cases."""
+
+    #: memory (forgotten on restart), sqlite (one gateway) or redis (several gateways share it).
+    backend: str = "memory"
+    #: The SQLite file; by default afgw.db in ``data_dir``.
+    path: str = ""
+    data_dir: str = DEFAULT_DATA_DIR
+    #: synchronous=FULL for SQLite: a commit also survives the machine losing power.
+    durable: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Prefix of every Redis key, so that several gateways (or tests) may share one database.
+    redis_prefix: str = "afgw"
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.path or str(Path(self.data_dir) / "afgw.db")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonlEventsConfig:
+    path: str
+    max_bytes: int = 100 * 1024 * 1024
+    keep: int = 5
+    #: fsync after every N events; 0 leaves writing back to the OS.
+    fsync_every: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEventsConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "afgw/v1/events"
+    client_id: str = "afgw"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    #: Events kept while the broker is unreachable; beyond that they are counted as dropped.
+    buffer: int = 10_000
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    #: None: no local event log.
+    jsonl: JsonlEventsConfig | None = None
+    #: None: no broker.
+    mqtt: MqttEventsConfig | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
@@ -218,6 +274,9 @@ class GatewayConfig:
     sip: SipConfig | None = None
     #: None: messages and calls pass uninspected.
     rules: RulesConfig | None = None
+    #: Built without a file (tests, the demo): in memory. A configuration file's default is SQLite.
+    store: StoreConfig = StoreConfig()
+    events: EventsConfig = EventsConfig()
     source: str = "<defaults>"
 
 
@@ -244,20 +303,108 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
     sip = _sip(reader, sip_section, Path(path).parent) if sip_section is not None else None
     rules_section = reader.mapping(doc, "rules")
     rules = _rules(reader, rules_section, Path(path).parent) if rules_section is not None else None
+    base = Path(path).parent
+    store_section = reader.mapping(doc, "store")
+    store = _store(reader, store_section, base) if store_section is not None else _default_store(base)
+    events_section = reader.mapping(doc, "events")
+    events = _events(reader, events_section, base) if events_section is not None else EventsConfig()
     try:
         reader.check()
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
     if sip is not None and sip.labels_path is not None:
         sip = replace(sip, labels=_labels(sip.labels_path))
-    return GatewayConfig(smpp=smpp, sip=sip, rules=rules, source=str(path))
+    return GatewayConfig(smpp=smpp, sip=sip, rules=rules, store=store, events=events, source=str(path))
+
+
+def _relative(base: Path, value: str) -> str:
+    return value if not value or Path(value).is_absolute() else str(base / value)
+
+
+def _default_store(base: Path) -> StoreConfig:
+    return StoreConfig(backend="sqlite", data_dir=_relative(base, DEFAULT_DATA_DIR))
+
+
+def _store(reader: Reader, d: LocatedDict, base: Path) -> StoreConfig:
+    reader.keys(d, {"backend", "path", "data_dir", "durable", "redis_url", "redis_prefix"})
+    defaults = StoreConfig()
+    backend = reader.get(d, "backend", str, "sqlite")
+    if backend not in STORE_BACKENDS:
+        reader.error(d.where("backend"), f"backend: {backend!r} is not one of {', '.join(sorted(STORE_BACKENDS))}")
+        backend = "sqlite"
+    url = reader.get(d, "redis_url", str, defaults.redis_url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        reader.error(d.where("redis_url"), f"redis_url: {url!r} is not a redis://, rediss:// or unix:// URL")
+    prefix = reader.get(d, "redis_prefix", str, defaults.redis_prefix)
+    if not prefix or ":" in prefix:
+        reader.error(d.where("redis_prefix"), "redis_prefix: must be non-empty, without ':'")
+    return StoreConfig(
+        backend=backend,
+        path=_relative(base, reader.get(d, "path", str, "")),
+        data_dir=_relative(base, reader.get(d, "data_dir", str, defaults.data_dir)),
+        durable=reader.get(d, "durable", bool, defaults.durable),
+        redis_url=url,
+        redis_prefix=prefix,
+    )
+
+
+def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
+    reader.keys(d, {"jsonl", "mqtt"})
+    jsonl = mqtt = None
+    if (j := reader.mapping(d, "jsonl")) is not None:
+        reader.keys(j, {"path", "max_bytes", "keep", "fsync_every"}, required=("path",))
+        jd = JsonlEventsConfig(path="")
+        fsync_every = reader.get(j, "fsync_every", int, jd.fsync_every)
+        if fsync_every < 0:
+            reader.error(j.where("fsync_every"), "fsync_every: must be 0 (never) or more")
+        keep = reader.get(j, "keep", int, jd.keep)
+        if keep < 0:
+            reader.error(j.where("keep"), "keep: must be 0 or more")
+        jsonl = JsonlEventsConfig(
+            path=_relative(base, reader.get(j, "path", str, "")),
+            max_bytes=_positive(reader, j, "max_bytes", int, jd.max_bytes),
+            keep=keep,
+            fsync_every=fsync_every,
+        )
+    if (m := reader.mapping(d, "mqtt")) is not None:
+        reader.keys(
+            m,
+            {
+                "host",
+                "port",
+                "topic_prefix",
+                "client_id",
+                "username",
+                "password",
+                "password_env",
+                "buffer",
+                "backoff_initial",
+                "backoff_max",
+            },
+        )
+        md = MqttEventsConfig()
+        prefix = reader.get(m, "topic_prefix", str, md.topic_prefix)
+        if not prefix.strip("/") or any(c in prefix for c in "+#\x00"):
+            reader.error(m.where("topic_prefix"), f"topic_prefix: {prefix!r} is not a topic (no wildcards + or #)")
+        mqtt = MqttEventsConfig(
+            host=reader.get(m, "host", str, md.host),
+            port=_port(reader, m, "port", md.port),
+            topic_prefix=prefix,
+            client_id=reader.get(m, "client_id", str, md.client_id),
+            username=reader.get(m, "username", str, md.username),
+            password=_password(reader, m, "mqtt", max_octets=None),
+            buffer=_positive(reader, m, "buffer", int, md.buffer),
+            backoff_initial=_positive(reader, m, "backoff_initial", float, md.backoff_initial),
+            backoff_max=_positive(reader, m, "backoff_max", float, md.backoff_max),
+        )
+    return EventsConfig(jsonl=jsonl, mqtt=mqtt)
 
 
 _WHY = {

@@ -207,3 +207,84 @@ def test_a_config_that_is_not_utf8_points_at_the_first_bad_byte(
     path = tmp_path / "gateway.yaml"
     path.write_bytes(data)
     assert _run(["run", "-c", str(path)], capsys) == (2, "", f"{path}:{where}: not UTF-8 text\n")
+
+
+def test_shipped_store_and_events_sections(tmp_path):
+    config = load(ROOT / "config" / "gateway.yaml")
+    assert config.store.backend == "sqlite"
+    assert config.store.sqlite_path == str(ROOT / "config" / "data" / "afgw.db")
+    assert config.events.jsonl is not None
+    assert config.events.jsonl.path == str(ROOT / "config" / "data" / "events.jsonl")
+    assert config.events.mqtt is None
+    # A file without the sections keeps its state in SQLite next to it, and only logs events.
+    bare = tmp_path / "gateway.yaml"
+    bare.write_text("smpp: {}\n")
+    config = load(bare)
+    assert (config.store.backend, config.store.sqlite_path) == ("sqlite", str(tmp_path / "data" / "afgw.db"))
+    assert config.events.jsonl is None
+
+
+def test_mqtt_and_redis_settings(tmp_path, monkeypatch):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "store: {backend: redis, redis_url: 'redis://127.0.0.1:6390/2', redis_prefix: gw2}\n"
+        "events:\n  mqtt: {port: 1884, topic_prefix: op/afgw, client_id: gw-2, buffer: 50, password_env: MQ_PW}\n"
+    )
+    monkeypatch.setenv("MQ_PW", "pw")
+    config = load(path)
+    assert (config.store.backend, config.store.redis_url, config.store.redis_prefix) == (
+        "redis",
+        "redis://127.0.0.1:6390/2",
+        "gw2",
+    )
+    mqtt = config.events.mqtt
+    assert mqtt is not None
+    assert (mqtt.port, mqtt.topic_prefix, mqtt.client_id, mqtt.buffer, mqtt.password) == (
+        1884,
+        "op/afgw",
+        "gw-2",
+        50,
+        "pw",
+    )
+    assert "pw" not in repr(config)
+
+
+BAD_STORE = """\
+store:
+  backend: postgres
+  redis_url: http://127.0.0.1
+  durable: yes
+  cache: 1
+events:
+  jsonl: {max_bytes: 0, fsync_every: -1}
+  mqtt:
+    port: 70000
+    topic_prefix: "afgw/#"
+    buffer: 0
+    bufer: 3
+"""
+
+
+def test_store_and_events_errors_in_one_pass(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(BAD_STORE)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    p = str(path)
+    expected = [
+        f"{p}:2:12: backend: 'postgres' is not one of memory, redis, sqlite",
+        f"{p}:3:14: redis_url: 'http://127.0.0.1' is not a redis://",
+        f"{p}:4:12: durable: expected",
+        f"{p}:5:3: unknown field 'cache'",
+        f"{p}:7:10: missing required field 'path'",
+        f"{p}:7:22: max_bytes: must be greater than zero",
+        f"{p}:7:38: fsync_every: must be 0",
+        f"{p}:9:11: port: 70000 is not a TCP port",
+        f"{p}:10:19: topic_prefix: 'afgw/#' is not a topic",
+        f"{p}:11:13: buffer: must be greater than zero",
+        f"{p}:12:5: unknown field 'bufer'",
+    ]
+    errors = info.value.errors
+    for prefix in expected:
+        assert any(e.startswith(prefix) for e in errors), (prefix, errors)
+    assert len(errors) == len(expected)

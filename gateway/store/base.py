@@ -1,0 +1,289 @@
+"""What the gateway keeps beyond one PDU or one call, and the interface every backend implements.
+
+Two faces: ``Store`` is the synchronous part the proxies call on their hot path (the receipt-routing
+map and the audit trail); ``StateStore`` is the asynchronous whole (risk scores, registrations,
+dissuasion cases with their due-time index and leases) that every backend implements identically,
+checked by one conformance suite. Times are the caller's clock in epoch seconds: no backend reads
+a clock, so tests and the simulator drive them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+_HEX = re.compile(r"[0-9a-f]+")
+_DEC = re.compile(r"[0-9]+")
+
+#: Case states; ``open`` is the only one a subscriber has at most one of, and the only one that is due.
+OPEN, HANDLED, ESCALATED, CLOSED = "open", "handled", "escalated", "closed"
+CASE_STATES = frozenset({OPEN, HANDLED, ESCALATED, CLOSED})
+#: Risk tiers, lowest first; a tier only ever rises while a case is open.
+TIERS = ("low", "medium", "high")
+
+
+def canonical_message_id(message_id: str) -> str:
+    """The form under which an id is stored: no NULs or spaces, lower case, no leading zeros."""
+    return message_id.strip().strip("\x00").lower().lstrip("0") or "0"
+
+
+def message_id_keys(message_id: str) -> tuple[str, ...]:
+    """The stored forms a receipt's id may stand for.
+
+    SMSCs answer submit_sm with an id in one form and quote it in receipts in another: hexadecimal
+    versus decimal, upper versus lower case, with or without leading zeros. The exact form is tried
+    first, then the id read as decimal and written in hexadecimal, then the reverse.
+    """
+    mid = canonical_message_id(message_id)
+    keys = [mid]
+    if _DEC.fullmatch(mid):
+        keys.append(format(int(mid), "x"))
+    if _HEX.fullmatch(mid) and len(mid) <= 32:
+        keys.append(str(int(mid, 16)))
+    return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    kind: str  # e.g. "sms.blocked"
+    at: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskScore:
+    """A subscriber's score as last written; the reader decays it from ``updated_at`` to its now."""
+
+    value: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One contact of an address of record: the handset's Contact URI, when it lapses, the
+    sip.instance it announced (RFC 5626) and the flow (``udp:host:port``) requests reach it by."""
+
+    contact: str
+    expires_at: float
+    flow: str
+    instance: str = ""
+    call_id: str = ""
+    cseq: int = 0
+    q: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    event: str  # opened, updated, claimed, attempt, handled, escalated, closed ...
+    at: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A dissuasion case: one subscriber, the highest tier seen, every fraud type that led to it."""
+
+    id: str
+    subscriber: str
+    state: str
+    tier: str
+    fraud_types: tuple[str, ...]
+    attempts: int
+    opened_at: float
+    due_at: float | None
+    transitions: tuple[Transition, ...]
+    lease_holder: str = ""
+    lease_until: float = 0.0
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subscriber": self.subscriber,
+            "state": self.state,
+            "tier": self.tier,
+            "fraud_types": list(self.fraud_types),
+            "attempts": self.attempts,
+            "opened_at": self.opened_at,
+            "due_at": self.due_at,
+            "transitions": [[t.event, t.at, t.detail] for t in self.transitions],
+            "lease_holder": self.lease_holder,
+            "lease_until": self.lease_until,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Case:
+        # Lua's cjson writes an empty list as {}, and JSON null may come back as a sentinel.
+        fraud_types = doc.get("fraud_types") or []
+        transitions = doc.get("transitions") or []
+        due = doc.get("due_at")
+        return cls(
+            id=str(doc["id"]),
+            subscriber=str(doc["subscriber"]),
+            state=str(doc["state"]),
+            tier=str(doc["tier"]),
+            fraud_types=tuple(str(t) for t in (fraud_types if isinstance(fraud_types, list) else [])),
+            attempts=int(doc["attempts"]),
+            opened_at=float(doc["opened_at"]),
+            due_at=float(due) if isinstance(due, int | float | str) else None,
+            transitions=tuple(
+                Transition(str(t[0]), float(t[1]), str(t[2]) if len(t) > 2 else "")
+                for t in (transitions if isinstance(transitions, list) else [])
+            ),
+            lease_holder=str(doc.get("lease_holder") or ""),
+            lease_until=float(doc.get("lease_until") or 0.0),
+        )
+
+
+class UnknownCase(LookupError):
+    """No case has this id."""
+
+
+class LeaseLost(Exception):
+    """The case is leased to another instance (or the lease lapsed and was taken): do not drive it."""
+
+
+def tier_rank(tier: str) -> int:
+    return TIERS.index(tier)
+
+
+def check_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise ValueError(f"unknown risk tier {tier!r}; one of {', '.join(TIERS)}")
+    return tier
+
+
+class Store(Protocol):
+    """The synchronous part, called on the proxies' hot path."""
+
+    def remember_message(self, message_id: str, system_id: str, now: float) -> None: ...
+    def owner_of(self, message_id: str, now: float) -> str | None: ...
+    def audit(self, record: AuditRecord) -> None: ...
+
+
+class StateStore(Store, Protocol):
+    """Everything durable, behind one interface for the memory, SQLite and Redis backends."""
+
+    async def route_owner(self, message_id: str, now: float) -> str | None:
+        """Like ``owner_of``, but consulting the shared store (another instance's submissions too)."""
+
+    async def audit_records(self, limit: int = 100) -> list[AuditRecord]:
+        """The most recent audit records, newest last."""
+
+    async def get_risk(self, subscriber: str) -> RiskScore | None: ...
+    async def set_risk(self, subscriber: str, value: float, now: float) -> None: ...
+
+    async def register(self, aor: str, registration: Registration) -> None:
+        """Add or refresh a contact (same contact URI: replaced)."""
+
+    async def unregister(self, aor: str, contact: str) -> None: ...
+    async def registrations(self, aor: str, now: float) -> list[Registration]:
+        """The unexpired contacts of ``aor``, best ``q`` first."""
+
+    async def all_registrations(self, now: float) -> dict[str, list[Registration]]:
+        """Every unexpired contact, by address of record: what a restarted registrar reloads."""
+
+    async def open_or_update_case(
+        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+    ) -> tuple[Case, bool]:
+        """Atomically: open a case due at ``due_at``, or update the subscriber's open one (tier raised,
+        fraud type added, schedule untouched). True when a case was opened."""
+
+    async def get_case(self, case_id: str) -> Case:
+        """The case; raises UnknownCase."""
+
+    async def open_case_of(self, subscriber: str) -> Case | None: ...
+    async def open_cases(self) -> list[Case]: ...
+    async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
+        """Open cases due at ``now`` or earlier, earliest first (leases not considered)."""
+
+    async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
+        """Lease up to ``limit`` due cases to ``instance`` until ``lease_until``. A case leased to another
+        instance is skipped until its lease lapses; each claimed case records a ``claimed`` transition."""
+
+    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
+        """Count an attempt, schedule the next (None: no more), and release the lease. LeaseLost when
+        ``instance`` does not hold the lease."""
+
+    async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
+        """Move an open case to ``state`` (handled, escalated, closed): no longer due, lease released.
+        With ``instance``, LeaseLost when another instance holds a live lease."""
+
+    async def release(self, case_id: str, instance: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# The case transitions as pure functions, shared by the backends that hold cases as Python objects
+# (memory, SQLite); the Redis backend does the same in Lua, checked by the same conformance suite.
+
+
+def new_case(case_id: str, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float) -> Case:
+    return Case(
+        id=case_id,
+        subscriber=subscriber,
+        state=OPEN,
+        tier=check_tier(tier),
+        fraud_types=(fraud_type,) if fraud_type else (),
+        attempts=0,
+        opened_at=now,
+        due_at=due_at,
+        transitions=(Transition("opened", now, f"{tier} {fraud_type}".strip()),),
+    )
+
+
+def updated_case(case: Case, tier: str, fraud_type: str, now: float) -> Case:
+    check_tier(tier)
+    new_tier = tier if tier_rank(tier) > tier_rank(case.tier) else case.tier
+    types = case.fraud_types if not fraud_type or fraud_type in case.fraud_types else (*case.fraud_types, fraud_type)
+    return _replace(
+        case, tier=new_tier, fraud_types=types, transitions=(*case.transitions, Transition("updated", now, tier))
+    )
+
+
+def lease_free(case: Case, instance: str, now: float) -> bool:
+    return not case.lease_holder or case.lease_holder == instance or case.lease_until <= now
+
+
+def claimed_case(case: Case, instance: str, now: float, until: float) -> Case:
+    return _replace(
+        case,
+        lease_holder=instance,
+        lease_until=until,
+        transitions=(*case.transitions, Transition("claimed", now, instance)),
+    )
+
+
+def attempted_case(case: Case, instance: str, now: float, next_due: float | None) -> Case:
+    if case.state != OPEN or not lease_free(case, instance, now) or case.lease_holder != instance:
+        raise LeaseLost(case.id)
+    return _replace(
+        case,
+        attempts=case.attempts + 1,
+        due_at=next_due,
+        lease_holder="",
+        lease_until=0.0,
+        transitions=(*case.transitions, Transition("attempt", now, str(case.attempts + 1))),
+    )
+
+
+def moved_case(case: Case, state: str, now: float, instance: str, detail: str) -> Case:
+    if state not in CASE_STATES or state == OPEN:
+        raise ValueError(f"a case can move to handled, escalated or closed, not {state!r}")
+    if case.state != OPEN:
+        raise ValueError(f"case {case.id} is already {case.state}")
+    if instance and not lease_free(case, instance, now):
+        raise LeaseLost(case.id)
+    return _replace(
+        case,
+        state=state,
+        due_at=None,
+        lease_holder="",
+        lease_until=0.0,
+        transitions=(*case.transitions, Transition(state, now, detail)),
+    )
+
+
+def _replace(case: Case, **changes: Any) -> Case:
+    return dataclasses.replace(case, **changes)

@@ -1,0 +1,150 @@
+"""The in-process backend: tests, the demo, and a gateway that may forget everything on restart."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import OrderedDict
+
+from gateway.store.base import (
+    OPEN,
+    AuditRecord,
+    Case,
+    Registration,
+    RiskScore,
+    UnknownCase,
+    attempted_case,
+    canonical_message_id,
+    claimed_case,
+    lease_free,
+    message_id_keys,
+    moved_case,
+    new_case,
+    updated_case,
+)
+
+
+class MemoryStore:
+    """A bounded in-process store: the oldest ids go first when full, expired ones on lookup."""
+
+    def __init__(self, *, ttl: float = 72 * 3600.0, max_entries: int = 1_000_000, max_audit: int = 100_000):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.audit_log: list[AuditRecord] = []
+        self._max_audit = max_audit
+        self._risk: dict[str, RiskScore] = {}
+        self._registrations: dict[str, dict[str, Registration]] = {}
+        self._cases: dict[str, Case] = {}
+        self._open: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    def remember_message(self, message_id: str, system_id: str, now: float) -> None:
+        # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
+        # than submissions.
+        owners = self._owners
+        key = canonical_message_id(message_id)
+        if key in owners:
+            owners.move_to_end(key)
+        owners[key] = (system_id, now)
+        if len(owners) > self.max_entries:
+            owners.popitem(last=False)
+
+    def owner_of(self, message_id: str, now: float) -> str | None:
+        for key in message_id_keys(message_id):
+            hit = self._owners.get(key)
+            if hit is not None and now - hit[1] <= self.ttl:
+                return hit[0]
+        return None
+
+    def audit(self, record: AuditRecord) -> None:
+        self.audit_log.append(record)
+        if len(self.audit_log) > self._max_audit:
+            del self.audit_log[: len(self.audit_log) - self._max_audit]
+
+    async def route_owner(self, message_id: str, now: float) -> str | None:
+        return self.owner_of(message_id, now)
+
+    async def audit_records(self, limit: int = 100) -> list[AuditRecord]:
+        return self.audit_log[-limit:]
+
+    async def get_risk(self, subscriber: str) -> RiskScore | None:
+        return self._risk.get(subscriber)
+
+    async def set_risk(self, subscriber: str, value: float, now: float) -> None:
+        self._risk[subscriber] = RiskScore(value, now)
+
+    async def register(self, aor: str, registration: Registration) -> None:
+        self._registrations.setdefault(aor, {})[registration.contact] = registration
+
+    async def unregister(self, aor: str, contact: str) -> None:
+        contacts = self._registrations.get(aor, {})
+        contacts.pop(contact, None)
+        if not contacts:
+            self._registrations.pop(aor, None)
+
+    async def registrations(self, aor: str, now: float) -> list[Registration]:
+        live = [r for r in self._registrations.get(aor, {}).values() if r.expires_at > now]
+        return sorted(live, key=lambda r: (-r.q, r.contact))
+
+    async def all_registrations(self, now: float) -> dict[str, list[Registration]]:
+        found = {aor: await self.registrations(aor, now) for aor in list(self._registrations)}
+        return {aor: regs for aor, regs in found.items() if regs}
+
+    async def open_or_update_case(
+        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+    ) -> tuple[Case, bool]:
+        case_id = self._open.get(subscriber)
+        if case_id is not None:
+            case = self._cases[case_id] = updated_case(self._cases[case_id], tier, fraud_type, now)
+            return case, False
+        case = new_case(str(next(self._ids)), subscriber, tier, fraud_type, now, due_at)
+        self._cases[case.id] = case
+        self._open[subscriber] = case.id
+        return case, True
+
+    async def get_case(self, case_id: str) -> Case:
+        try:
+            return self._cases[case_id]
+        except KeyError:
+            raise UnknownCase(case_id) from None
+
+    async def open_case_of(self, subscriber: str) -> Case | None:
+        case_id = self._open.get(subscriber)
+        return None if case_id is None else self._cases[case_id]
+
+    async def open_cases(self) -> list[Case]:
+        return [self._cases[i] for i in self._open.values()]
+
+    async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
+        due = [c for c in (self._cases[i] for i in self._open.values()) if c.due_at is not None and c.due_at <= now]
+        due.sort(key=lambda c: (c.due_at or 0.0, int(c.id)))
+        return due[:limit]
+
+    async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
+        got: list[Case] = []
+        for case in await self.due_cases(now, len(self._open)):
+            if len(got) >= limit:
+                break
+            if lease_free(case, instance, now):
+                got.append(claimed_case(case, instance, now, lease_until))
+                self._cases[case.id] = got[-1]
+        return got
+
+    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
+        case = self._cases[case_id] = attempted_case(await self.get_case(case_id), instance, now, next_due)
+        return case
+
+    async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
+        case = self._cases[case_id] = moved_case(await self.get_case(case_id), state, now, instance, detail)
+        if self._open.get(case.subscriber) == case.id and case.state != OPEN:
+            del self._open[case.subscriber]
+        return case
+
+    async def release(self, case_id: str, instance: str) -> None:
+        case = await self.get_case(case_id)
+        if case.lease_holder == instance:
+            self._cases[case_id] = dataclasses.replace(case, lease_holder="", lease_until=0.0)
+
+    async def close(self) -> None:
+        pass

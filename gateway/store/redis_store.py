@@ -1,0 +1,392 @@
+"""The Redis backend: several gateway instances share one Redis, through redis-py's asyncio client.
+
+Every read-modify-write of a case is one Lua script, so it is atomic against the other instances
+without locks or retries. Keys live under ``<prefix>:`` (one Redis database may serve several
+gateways with different prefixes); the scripts name keys from that prefix, so this backend targets
+a single Redis server (or a primary with replicas), not Redis Cluster.
+
+Cases are JSON documents (``case:<id>``) whose times are strings (Python's repr of the float): Lua's
+JSON encoder keeps only 14 significant digits, a tenth of a millisecond for an epoch time, while a
+string goes through untouched and compares exactly once read as a double. Two sorted sets index
+the case ids: ``due`` by due time and ``ready`` by the later of due time and lease expiry. Claiming
+reads ``ready``, so a case leased to a live instance is not even looked at until its lease lapses,
+whatever the number of leased cases.
+
+The synchronous hot-path calls (``remember_message``, ``audit``) answer from an in-process map and
+write through to Redis in the background, batched: the proxies never wait for the network. A
+receipt is normally routed by the instance that submitted its message (the SMSC answers on the
+bind it came from); ``route_owner`` asks Redis for ids another instance remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from gateway.logs import get_logger
+from gateway.store.base import (
+    CASE_STATES,
+    OPEN,
+    AuditRecord,
+    Case,
+    LeaseLost,
+    Registration,
+    RiskScore,
+    UnknownCase,
+    canonical_message_id,
+    check_tier,
+    message_id_keys,
+    new_case,
+)
+from gateway.store.memory import MemoryStore
+
+log = get_logger("afgw.store")
+
+_OPEN_OR_UPDATE = """
+local p, sub, tier, ftype, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local tiers = {low = 1, medium = 2, high = 3}
+local id = redis.call('GET', p .. 'open:' .. sub)
+if id then
+  local key = p .. 'case:' .. id
+  local doc = cjson.decode(redis.call('GET', key))
+  if tiers[tier] > tiers[doc.tier] then doc.tier = tier end
+  local types = doc.fraud_types
+  if type(types) ~= 'table' then types = {} end
+  local seen = false
+  for _, t in ipairs(types) do if t == ftype then seen = true end end
+  if ftype ~= '' and not seen then table.insert(types, ftype) end
+  doc.fraud_types = types
+  table.insert(doc.transitions, {'updated', now, tier})
+  local out = cjson.encode(doc)
+  redis.call('SET', key, out)
+  return {0, out}
+end
+id = tostring(redis.call('INCR', p .. 'case_id'))
+local doc = cjson.decode(ARGV[6])
+doc.id = id
+local out = cjson.encode(doc)
+redis.call('SET', p .. 'case:' .. id, out)
+redis.call('SET', p .. 'open:' .. sub, id)
+redis.call('SADD', p .. 'open_cases', id)
+redis.call('ZADD', p .. 'due', doc.due_at, id)
+redis.call('ZADD', p .. 'ready', doc.due_at, id)
+return {1, out}
+"""
+
+_CLAIM = """
+local p, inst, now_s, untl, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local now = tonumber(now_s)
+local ids = redis.call('ZRANGEBYSCORE', p .. 'ready', '-inf', now_s, 'LIMIT', 0, limit)
+local out = {}
+for _, id in ipairs(ids) do
+  local key = p .. 'case:' .. id
+  local raw = redis.call('GET', key)
+  if raw then
+    local doc = cjson.decode(raw)
+    local until_ = tonumber(doc.lease_until) or 0
+    if doc.state == 'open' and (doc.lease_holder == '' or doc.lease_holder == inst or until_ <= now) then
+      doc.lease_holder = inst
+      doc.lease_until = untl
+      table.insert(doc.transitions, {'claimed', now_s, inst})
+      local enc = cjson.encode(doc)
+      redis.call('SET', key, enc)
+      redis.call('ZADD', p .. 'ready', untl, id)
+      table.insert(out, enc)
+    end
+  else
+    redis.call('ZREM', p .. 'ready', id)
+  end
+end
+return out
+"""
+
+_ATTEMPT = """
+local p, id, inst, now, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key = p .. 'case:' .. id
+local raw = redis.call('GET', key)
+if not raw then return {'err', 'unknown'} end
+local doc = cjson.decode(raw)
+if doc.state ~= 'open' or doc.lease_holder ~= inst then return {'err', 'lease'} end
+doc.attempts = doc.attempts + 1
+doc.lease_holder = ''
+doc.lease_until = 0
+table.insert(doc.transitions, {'attempt', now, tostring(doc.attempts)})
+if nxt == '' then
+  doc.due_at = cjson.null
+  redis.call('ZREM', p .. 'due', id)
+  redis.call('ZREM', p .. 'ready', id)
+else
+  doc.due_at = nxt
+  redis.call('ZADD', p .. 'due', doc.due_at, id)
+  redis.call('ZADD', p .. 'ready', doc.due_at, id)
+end
+local enc = cjson.encode(doc)
+redis.call('SET', key, enc)
+return {'ok', enc}
+"""
+
+_MOVE = """
+local p, id, state, now_s, inst, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now = tonumber(now_s)
+local key = p .. 'case:' .. id
+local raw = redis.call('GET', key)
+if not raw then return {'err', 'unknown'} end
+local doc = cjson.decode(raw)
+if doc.state ~= 'open' then return {'err', 'state:' .. doc.state} end
+local until_ = tonumber(doc.lease_until) or 0
+if inst ~= '' and doc.lease_holder ~= '' and doc.lease_holder ~= inst and until_ > now then
+  return {'err', 'lease'}
+end
+doc.state = state
+doc.due_at = cjson.null
+doc.lease_holder = ''
+doc.lease_until = 0
+table.insert(doc.transitions, {state, now_s, detail})
+local enc = cjson.encode(doc)
+redis.call('SET', key, enc)
+redis.call('ZREM', p .. 'due', id)
+redis.call('ZREM', p .. 'ready', id)
+redis.call('SREM', p .. 'open_cases', id)
+if redis.call('GET', p .. 'open:' .. doc.subscriber) == id then redis.call('DEL', p .. 'open:' .. doc.subscriber) end
+return {'ok', enc}
+"""
+
+_RELEASE = """
+local p, id, inst = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'case:' .. id
+local raw = redis.call('GET', key)
+if not raw then return 0 end
+local doc = cjson.decode(raw)
+if doc.state ~= 'open' or doc.lease_holder ~= inst then return 0 end
+doc.lease_holder = ''
+doc.lease_until = 0
+redis.call('SET', key, cjson.encode(doc))
+if doc.due_at ~= cjson.null then redis.call('ZADD', p .. 'ready', doc.due_at, id) end
+return 1
+"""
+
+
+def _exact_times(doc: dict[str, Any]) -> dict[str, Any]:
+    for key in ("opened_at", "due_at", "lease_until"):
+        if isinstance(doc.get(key), float):
+            doc[key] = repr(doc[key])
+    doc["transitions"] = [[event, repr(at), detail] for event, at, detail in doc["transitions"]]
+    return doc
+
+
+class RedisStore:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "afgw",
+        ttl: float = 72 * 3600.0,
+        max_entries: int = 1_000_000,
+        max_audit: int = 100_000,
+        max_pending: int = 100_000,
+        max_connections: int = 16,
+        client: aioredis.Redis | None = None,
+    ) -> None:
+        if client is None:
+            # A blocking pool: a burst of calls waits for a free connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, decode_responses=True, max_connections=max_connections, timeout=10
+            )
+            client = aioredis.Redis.from_pool(pool)
+        self.redis: aioredis.Redis = client
+        self.p = prefix + ":"
+        self.ttl = ttl
+        self.max_audit = max_audit
+        self._local = MemoryStore(ttl=ttl, max_entries=max_entries, max_audit=1)
+        self._pending: deque[tuple[str, Any, Any]] = deque(maxlen=max_pending)
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self.dropped = 0
+        self._open_or_update = self.redis.register_script(_OPEN_OR_UPDATE)
+        self._claim = self.redis.register_script(_CLAIM)
+        self._attempt = self.redis.register_script(_ATTEMPT)
+        self._move = self.redis.register_script(_MOVE)
+        self._release = self.redis.register_script(_RELEASE)
+
+    # --- the synchronous hot path: local answer, background write ---------------------------
+
+    def remember_message(self, message_id: str, system_id: str, now: float) -> None:
+        self._local.remember_message(message_id, system_id, now)
+        self._queue(("route", canonical_message_id(message_id), f"{system_id}\t{now!r}"))
+
+    def owner_of(self, message_id: str, now: float) -> str | None:
+        return self._local.owner_of(message_id, now)
+
+    def audit(self, record: AuditRecord) -> None:
+        doc = json.dumps(
+            {"kind": record.kind, "at": record.at, "fields": record.fields}, ensure_ascii=False, default=str
+        )
+        self._queue(("audit", doc, None))
+
+    def _queue(self, item: tuple[str, Any, Any]) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            # Redis has been away for a while: the oldest write goes (the local map still has it).
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("store.redis_writes_dropped", dropped=self.dropped)
+        self._pending.append(item)
+        if self._flusher is None or self._flusher.done():
+            try:
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+            except RuntimeError:
+                return  # no loop (a synchronous caller): written at the next flush()
+        self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except (aioredis.RedisError, OSError) as exc:
+                log.warning("store.redis_unavailable", error=str(exc), pending=len(self._pending))
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def flush(self) -> None:
+        """Write what the synchronous calls queued; on failure the batch stays queued."""
+        async with self._flush_lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = [self._pending[i] for i in range(min(len(self._pending), 500))]
+            pipe = self.redis.pipeline(transaction=False)
+            for kind, a, b in batch:
+                if kind == "route":
+                    pipe.set(self.p + "route:" + a, b, ex=max(1, int(self.ttl)))
+                else:
+                    pipe.rpush(self.p + "audit", a)
+            pipe.ltrim(self.p + "audit", -self.max_audit, -1)
+            await pipe.execute()
+            for _ in batch:
+                self._pending.popleft()
+
+    # --- the asynchronous interface -----------------------------------------------------------
+
+    async def route_owner(self, message_id: str, now: float) -> str | None:
+        if (owner := self._local.owner_of(message_id, now)) is not None:
+            return owner
+        for key in message_id_keys(message_id):
+            value = await self.redis.get(self.p + "route:" + key)
+            if value:
+                system_id, _, at = str(value).rpartition("\t")
+                if now - float(at) <= self.ttl:
+                    return str(system_id)
+        return None
+
+    async def audit_records(self, limit: int = 100) -> list[AuditRecord]:
+        await self.flush()
+        rows = await self.redis.lrange(self.p + "audit", -limit, -1)
+        docs = [json.loads(row) for row in rows]
+        return [AuditRecord(d["kind"], d["at"], d["fields"]) for d in docs]
+
+    async def get_risk(self, subscriber: str) -> RiskScore | None:
+        got = await self.redis.hmget(self.p + "risk:" + subscriber, ["value", "updated_at"])
+        return None if got[0] is None else RiskScore(float(str(got[0])), float(str(got[1])))
+
+    async def set_risk(self, subscriber: str, value: float, now: float) -> None:
+        await self.redis.hset(self.p + "risk:" + subscriber, mapping={"value": repr(value), "updated_at": repr(now)})
+
+    async def register(self, aor: str, registration: Registration) -> None:
+        r = registration
+        doc = [r.contact, r.expires_at, r.flow, r.instance, r.call_id, r.cseq, r.q]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.p + "reg:" + aor, r.contact, json.dumps(doc))
+        pipe.sadd(self.p + "aors", aor)
+        await pipe.execute()
+
+    async def unregister(self, aor: str, contact: str) -> None:
+        await self.redis.hdel(self.p + "reg:" + aor, contact)
+
+    async def registrations(self, aor: str, now: float) -> list[Registration]:
+        rows = await self.redis.hvals(self.p + "reg:" + aor)
+        regs = [Registration(*json.loads(row)) for row in rows]
+        return sorted((r for r in regs if r.expires_at > now), key=lambda r: (-r.q, r.contact))
+
+    async def all_registrations(self, now: float) -> dict[str, list[Registration]]:
+        found: dict[str, list[Registration]] = {}
+        for aor in sorted(map(str, await self.redis.smembers(self.p + "aors"))):
+            if regs := await self.registrations(aor, now):
+                found[aor] = regs
+        return found
+
+    async def open_or_update_case(
+        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+    ) -> tuple[Case, bool]:
+        template = new_case("0", subscriber, check_tier(tier), fraud_type, now, due_at)
+        created, doc = await self._open_or_update(
+            args=[self.p, subscriber, tier, fraud_type, repr(now), json.dumps(_exact_times(template.to_doc()))]
+        )
+        return Case.from_doc(json.loads(doc)), bool(int(created))
+
+    async def get_case(self, case_id: str) -> Case:
+        raw = await self.redis.get(self.p + "case:" + case_id)
+        if raw is None:
+            raise UnknownCase(case_id)
+        return Case.from_doc(json.loads(raw))
+
+    async def open_case_of(self, subscriber: str) -> Case | None:
+        case_id = await self.redis.get(self.p + "open:" + subscriber)
+        return None if case_id is None else await self.get_case(str(case_id))
+
+    async def _cases(self, ids: list[str]) -> list[Case]:
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.p + "case:" + i for i in ids])
+        return [Case.from_doc(json.loads(raw)) for raw in raws if raw is not None]
+
+    async def open_cases(self) -> list[Case]:
+        ids = sorted(map(str, await self.redis.smembers(self.p + "open_cases")), key=int)
+        return await self._cases(ids)
+
+    async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
+        ids = await self.redis.zrangebyscore(self.p + "due", "-inf", now, start=0, num=limit)
+        return [c for c in await self._cases([str(i) for i in ids]) if c.state == OPEN]
+
+    async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
+        docs = await self._claim(args=[self.p, instance, repr(now), repr(lease_until), limit])
+        return [Case.from_doc(json.loads(doc)) for doc in docs]
+
+    def _result(self, case_id: str, answer: list[str]) -> Case:
+        status, value = answer
+        if status == "ok":
+            return Case.from_doc(json.loads(value))
+        if value == "unknown":
+            raise UnknownCase(case_id)
+        if value == "lease":
+            raise LeaseLost(case_id)
+        raise ValueError(f"case {case_id} is already {value.partition(':')[2]}")
+
+    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
+        nxt = "" if next_due is None else repr(next_due)
+        return self._result(case_id, await self._attempt(args=[self.p, case_id, instance, repr(now), nxt]))
+
+    async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
+        if state not in CASE_STATES or state == OPEN:
+            raise ValueError(f"a case can move to handled, escalated or closed, not {state!r}")
+        answer = await self._move(args=[self.p, case_id, state, repr(now), instance, detail])
+        return self._result(case_id, answer)
+
+    async def release(self, case_id: str, instance: str) -> None:
+        await self._release(args=[self.p, case_id, instance])
+
+    async def close(self) -> None:
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            await self.flush()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.redis.aclose()

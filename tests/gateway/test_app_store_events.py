@@ -1,0 +1,149 @@
+"""The gateway as configured: refusals reach the SQLite audit trail, the local event log and the broker;
+receipt routes outlive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import aiomqtt
+
+from gateway.app import Gateway
+from gateway.config import EsmeAccount, EventsConfig, JsonlEventsConfig, MqttEventsConfig, StoreConfig
+from gateway.store import SqliteStore
+from protocols.smpp.constants import CommandStatus, DataCoding
+from protocols.smpp.pdu import SubmitSm
+from simulator.esme import SimulatedEsme
+from tests.e2e.smpp_harness import gateway_port, make_config, running_gateway
+from tests.gateway.events.mqtt_broker import Broker
+
+_README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README_EVENT = json.loads(_README.split("```json\n", 1)[1].split("\n", 1)[0])
+
+BANK = (EsmeAccount(system_id="bank", password="bankpw", throughput=1000, window=10),)
+
+
+def ucs2(source: str, text: str) -> SubmitSm:
+    return SubmitSm(
+        source_addr=source,
+        destination_addr="8613800000001",
+        data_coding=DataCoding.UCS2,
+        short_message=text.encode("utf-16-be"),
+    )
+
+
+async def test_refusal_is_audited_logged_and_published(smsc, tmp_path):
+    broker = Broker(tmp_path)
+    await broker.start()
+    try:
+        config = replace(
+            make_config(smsc.port, accounts=BANK),
+            store=StoreConfig(backend="sqlite", data_dir=str(tmp_path / "data")),
+            events=EventsConfig(
+                jsonl=JsonlEventsConfig(path=str(tmp_path / "events.jsonl")),
+                mqtt=MqttEventsConfig(port=broker.port, client_id="gw-test", topic_prefix="afgw/v1/events"),
+            ),
+        )
+        async with aiomqtt.Client("127.0.0.1", broker.port) as centre:
+            await centre.subscribe("afgw/v1/events/#", qos=1)
+            async with running_gateway(config) as gw:
+                bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+                await bank.bind()
+                refused = await bank.send(ucs2("+8612381", "您的账户涉嫌洗钱，请配合调查"))
+                accepted = await bank.send(ucs2("10690", "【某银行】您的验证码是 1234"))
+                await bank.unbind()
+                message = await asyncio.wait_for(anext(centre.messages), 10)
+        assert refused.command_status == CommandStatus.ESME_RINVSRCADR
+        assert accepted.command_status == CommandStatus.ESME_ROK
+    finally:
+        await broker.stop()
+
+    assert str(message.topic) == "afgw/v1/events/sms.reserved_refused"
+    published = json.loads(message.payload)
+    assert (published["schema"], published["instance"]) == (1, "gw-test")
+    assert published["fields"]["system_id"] == "bank"
+    # The README shows the same shape.
+    example = README_EVENT
+    assert example["fields"] == published["fields"] | {"status": example["fields"]["status"]}
+    assert set(example) == set(published)
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["event"] for e in logged] == ["sms.reserved_refused"]
+    assert logged[0]["fields"] == published["fields"]
+
+    # After the gateway stopped: the refusal is in the file, and so is the accepted message's route.
+    store = SqliteStore(tmp_path / "data" / "afgw.db")
+    [record] = await store.audit_records()
+    assert record.kind == "sms.reserved_refused"
+    assert record.fields["status"] == CommandStatus.ESME_RINVSRCADR
+    assert store.owner_of(accepted.message_id, now=record.at + 1) == "bank"
+    await store.close()
+
+
+async def test_receipt_routes_survive_a_restart(smsc, tmp_path):
+    config = replace(
+        make_config(smsc.port, accounts=BANK), store=StoreConfig(backend="sqlite", path=str(tmp_path / "s.db"))
+    )
+    async with running_gateway(config) as gw:
+        bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+        await bank.bind()
+        answer = await bank.send(ucs2("10690", "【某银行】您的验证码是 1234"))
+        await bank.unbind()
+    again = Gateway(config)
+    # The SMPP proxy stamps routes with the event loop's clock, so the lookup does too.
+    now = asyncio.get_running_loop().time()
+    assert again.store.owner_of(answer.message_id.upper(), now=now) == "bank"
+    await again.stop()
+
+
+async def test_velocity_counts_survive_a_restart(tmp_path):
+    """The third international call to one subscriber within 10 minutes is warned about, even when
+    the gateway restarted between the second and the third (shipped rule intl.call-targeted)."""
+    from gateway.config import GatewayConfig, RulesConfig
+    from rules import Message
+
+    config = GatewayConfig(
+        rules=RulesConfig(reload_interval=0), store=StoreConfig(backend="sqlite", data_dir=str(tmp_path))
+    )
+
+    def call(n: int) -> Message:
+        return Message(
+            channel="call", src=f"+4477009001{n:02d}", dst="13800000066", origin="international", now=1000.0 + n
+        )
+
+    first = Gateway(config)
+    engine = first._load_rules(config.rules)
+    verdicts = [engine.engine.evaluate(call(n)) for n in (1, 2)]
+    await first.stop()
+    second = Gateway(config)
+    after = second._load_rules(config.rules).engine.evaluate(call(3))
+    await second.stop()
+    assert [v.action.value for v in verdicts] == ["label", "label"]
+    assert after.action.value == "warn"
+    assert "intl.call-targeted" in after.rules
+
+
+async def test_with_redis_two_gateways_share_the_audit_trail_and_routes(smsc, tmp_path):
+    from gateway.store.redis_store import RedisStore
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        config = replace(make_config(smsc.port, accounts=BANK), store=StoreConfig(backend="redis", redis_url=url))
+        async with running_gateway(config) as gw:
+            bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+            await bank.bind()
+            refused = await bank.send(ucs2("+8612381", "您的账户涉嫌洗钱"))
+            accepted = await bank.send(ucs2("10690", "【某银行】您的验证码是 1234"))
+            await bank.unbind()
+        assert refused.command_status == CommandStatus.ESME_RINVSRCADR
+        other = RedisStore(url)
+        [record] = await other.audit_records()
+        assert (record.kind, record.fields["system_id"]) == ("sms.reserved_refused", "bank")
+        assert await other.route_owner(accepted.message_id, now=record.at + 1) == "bank"
+        await other.close()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -5,8 +5,8 @@
 - ``afgw rules test PATH...``: run every rule's inline tests; each failure names the rule, the test case's
   ``file:line:col`` and why; the last line is ``N passed, M failed``; exit 1 on a failure.
 - ``afgw rules explain --channel sms --from X --to Y --text "..."``: the verdict, and for each rule that
-  matched, which selection held on which view (raw / normalised / squeezed / domains / fields) and on which
-  substring.
+  matched, which selection held on which view (raw / normalised / squeezed / homophone / domains / fields)
+  and on which substring; then the views themselves, the homophone view also spelt out as its syllables.
 - ``afgw rules scan``: JSON Lines in on stdin, one JSON line out per input line, in order:
   ``{"action": ..., "risk": ..., "rules": [...], "category": ...}``. Blank lines are skipped. A line that
   is not a JSON object of the documented shape stops the scan: the lines before it have been answered,
@@ -162,6 +162,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     import rules
+    from rules.homophones import fold_squeezed, spell
     from rules.message import parse_time
     from rules.normalise import views
 
@@ -185,6 +186,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     verdict = rules.Engine(ruleset).evaluate(message, explain=True)
     v = views(args.text)
+    homophone = fold_squeezed(v.squeezed)
     if args.json:
         record: dict[str, Any] = verdict.scan_record()
         record.update(template=verdict.template, dissuade=verdict.dissuade, label=verdict.label)
@@ -203,7 +205,12 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
             }
             for m in verdict.matches
         ]
-        record["views"] = {"normalised": v.normalised, "squeezed": v.squeezed, "domains": list(v.domains)}
+        record["views"] = {
+            "normalised": v.normalised,
+            "squeezed": v.squeezed,
+            "homophone": homophone,
+            "domains": list(v.domains),
+        }
         print(json.dumps(record, ensure_ascii=False, indent=2), file=out)
         return 0
     print(
@@ -228,6 +235,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"    raw:        {args.text!r}", file=out)
     print(f"    normalised: {v.normalised!r}", file=out)
     print(f"    squeezed:   {v.squeezed!r}", file=out)
+    print(f"    homophone:  {homophone!r} ({spell(homophone) or '-'})", file=out)
     print(f"    domains:    {', '.join(v.domains) or '-'}", file=out)
     return 0
 

@@ -357,9 +357,9 @@ def _print_report(report: Any, engine: Any, limit: int, out: TextIO) -> None:
             print(f"  {c.category:<28}{c.total:>6}{pct(c.blocked_rate):>9}{pct(c.touched_rate):>9}", file=out)
     rows, columns, counts = ev.confusion_rows(report)
     print("\nconfusion (rows: corpus category; columns: category of the deciding rule):", file=out)
-    print(f"  {'':<28}" + "".join(f"{col[:14]:>15}" for col in columns), file=out)
+    print(f"  {'':<28}" + "".join(f"{col[:15]:>16}" for col in columns), file=out)
     for row in rows:
-        print(f"  {row:<28}" + "".join(f"{counts.get((row, col), 0):>15}" for col in columns), file=out)
+        print(f"  {row:<28}" + "".join(f"{counts.get((row, col), 0):>16}" for col in columns), file=out)
     if report.tags:
         print("\nby tag (fraud: caught; ham: touched):", file=out)
         for (tag, label), (n, hit) in report.tags.items():

@@ -5,15 +5,21 @@
 - ``afgw rules test PATH...``: run every rule's inline tests; each failure names the rule, the test case's
   ``file:line:col`` and why; the last line is ``N passed, M failed``; exit 1 on a failure.
 - ``afgw rules explain --channel sms --from X --to Y --text "..."``: the verdict, and for each rule that
-  matched, which selection held on which view (raw / normalised / squeezed / domains / fields) and on which
-  substring.
+  matched, which selection held on which view (raw / normalised / squeezed / homophone / domains / fields)
+  and on which substring; then the views themselves, the homophone view also spelt out as its syllables.
 - ``afgw rules scan``: JSON Lines in on stdin, one JSON line out per input line, in order:
   ``{"action": ..., "risk": ..., "rules": [...], "category": ...}``. Blank lines are skipped. A line that
   is not a JSON object of the documented shape stops the scan (a misspelt key such as ``chanel`` too;
   keys that resemble none of the message's are ignored): the lines before it have been answered,
   ``stdin:N: problem`` goes to stderr, and the exit status is 2.
 
-explain and scan use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
+- ``afgw rules eval CORPUS.jsonl [--json OUT] [--min-catch R] [--max-ham-blocked R] ...``: evaluate a
+  labelled corpus (see :mod:`rules.evaluation`); prints the overall figures, a table per category, the
+  confusion table, the figures per tag, then the misses and the false positives with the rules that
+  contributed. Progress goes to stderr every 1,000 messages. Exit 3 when a figure is outside a threshold
+  given on the command line, 2 for a bad corpus line (``FILE:LINE: problem`` on stderr).
+
+explain, scan and eval use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ if TYPE_CHECKING:
     from rules import RuleSet
 
 EXIT_RULES = 1  # the rules have errors, or a test failed
-EXIT_INPUT = 2  # scan: a bad input line
+EXIT_INPUT = 2  # scan: a bad input line; eval: a bad corpus line
+EXIT_THRESHOLD = 3  # eval: a figure is outside a threshold
+PROGRESS_EVERY = 1000
 # How alike a key must be to a known one to count as its misspelling: 'chanel', 'form', 'Text' are;
 # 'row' (0.67 against 'now') and 'expect' (0.6 against 'text') are someone's own keys.
 _NEAR_MISS = 0.75
@@ -64,6 +72,34 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     scan = commands.add_parser("scan", help="JSON Lines in, one verdict line out per message")
     _rules_option(scan)
     scan.set_defaults(func=cmd_scan)
+
+    ev = commands.add_parser("eval", help="measure the rules on a labelled corpus (JSON Lines)")
+    ev.add_argument("corpus", nargs="+", metavar="CORPUS.jsonl", help="labelled messages, one JSON object a line")
+    _rules_option(ev)
+    ev.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the report as JSON")
+    ev.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="list at most N misses and N false positives (0: all)"
+    )
+    for name, help_text in (
+        ("--min-catch", "fail when less than this share of fraud is blocked or warned (e.g. 0.97)"),
+        ("--max-ham-blocked", "fail when more than this share of ham is blocked (e.g. 0.005)"),
+        ("--max-ham-touched", "fail when more than this share of ham gets any action but pass (e.g. 0.02)"),
+        ("--min-precision", "fail when the share of fraud among caught messages is below this"),
+        ("--min-f1", "fail when F1 is below this"),
+        ("--min-category-catch", "fail when any fraud category's catch rate is below this"),
+    ):
+        ev.add_argument(name, type=_share, default=None, metavar="R", help=help_text)
+    ev.set_defaults(func=cmd_eval)
+
+
+def _share(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
+    return number
 
 
 def _rules_option(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +167,7 @@ def cmd_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     import rules
+    from rules.homophones import fold_squeezed, spell
     from rules.message import parse_time
     from rules.normalise import views
 
@@ -154,6 +191,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     )
     verdict = rules.Engine(ruleset).evaluate(message, explain=True)
     v = views(args.text)
+    homophone = fold_squeezed(v.squeezed)
     if args.json:
         record: dict[str, Any] = verdict.scan_record()
         record.update(template=verdict.template, dissuade=verdict.dissuade, label=verdict.label)
@@ -172,7 +210,12 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
             }
             for m in verdict.matches
         ]
-        record["views"] = {"normalised": v.normalised, "squeezed": v.squeezed, "domains": list(v.domains)}
+        record["views"] = {
+            "normalised": v.normalised,
+            "squeezed": v.squeezed,
+            "homophone": homophone,
+            "domains": list(v.domains),
+        }
         print(json.dumps(record, ensure_ascii=False, indent=2), file=out)
         return 0
     print(
@@ -197,6 +240,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"    raw:        {args.text!r}", file=out)
     print(f"    normalised: {v.normalised!r}", file=out)
     print(f"    squeezed:   {v.squeezed!r}", file=out)
+    print(f"    homophone:  {homophone!r} ({spell(homophone) or '-'})", file=out)
     print(f"    domains:    {', '.join(v.domains) or '-'}", file=out)
     return 0
 
@@ -264,3 +308,165 @@ def _bad_line(out: TextIO, number: int, problem: str) -> int:
     out.flush()
     print(f"stdin:{number}: {problem}", file=sys.stderr)
     return EXIT_INPUT
+
+
+# --- eval ---------------------------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    import rules
+    from rules import evaluation as ev
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    samples: list[ev.Sample] = []
+    for path in args.corpus:
+        try:
+            with open(path, encoding="utf-8") as f:
+                samples += ev.read_corpus(f, path)
+        except ev.CorpusError as exc:
+            print(exc, file=err)
+            return EXIT_INPUT
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: {exc}", file=err)
+            return EXIT_INPUT
+    ruleset = _build(args.rules, err)
+    if ruleset is None:
+        return EXIT_RULES
+    engine = rules.Engine(ruleset)
+    total = len(samples)
+
+    def progress(n: int) -> None:
+        if n % PROGRESS_EVERY == 0 or (n == total and total >= PROGRESS_EVERY):
+            print(f"eval: {n}/{total} messages", file=err, flush=True)
+
+    report = ev.evaluate(engine, samples, progress)
+    limits = ev.Thresholds(
+        min_catch=args.min_catch,
+        max_ham_blocked=args.max_ham_blocked,
+        max_ham_touched=args.max_ham_touched,
+        min_precision=args.min_precision,
+        min_f1=args.min_f1,
+        min_category_catch=args.min_category_catch,
+    )
+    failed = ev.failures(report, limits)
+    _print_report(report, engine, args.limit, out)
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as f:
+            json.dump(_report_json(report, engine, failed), f, ensure_ascii=False, indent=1)
+            f.write("\n")
+    for problem in failed:
+        print(f"FAILED: {problem}", file=out)
+    return EXIT_THRESHOLD if failed else 0
+
+
+def _print_report(report: Any, engine: Any, limit: int, out: TextIO) -> None:
+    from rules import evaluation as ev
+
+    pct = ev.percent
+    s = report.summary()
+    print(
+        f"{s['messages']} messages: {s['fraud']} fraud, {s['ham']} ham\n"
+        f"catch rate {pct(report.catch_rate)}  ham blocked {pct(report.ham_blocked)}"
+        f"  ham touched {pct(report.ham_touched)}\n"
+        f"precision {pct(report.precision)}  recall {pct(report.recall)}  F1 {pct(report.f1)}",
+        file=out,
+    )
+    fraud = [c for c in report.categories if c.label == "fraud"]
+    ham = [c for c in report.categories if c.label == "ham"]
+    if fraud:
+        print("\nfraud by category:", file=out)
+        print(f"  {'category':<28}{'n':>6}{'caught':>9}{'blocked':>9}{'prec':>9}{'recall':>9}{'F1':>9}", file=out)
+        for c in fraud:
+            print(
+                f"  {c.category:<28}{c.total:>6}{pct(c.catch_rate):>9}{pct(c.blocked_rate):>9}"
+                f"{pct(c.precision):>9}{pct(c.recall):>9}{pct(c.f1):>9}",
+                file=out,
+            )
+    if ham:
+        print("\nham by category:", file=out)
+        print(f"  {'category':<28}{'n':>6}{'blocked':>9}{'touched':>9}", file=out)
+        for c in ham:
+            print(f"  {c.category:<28}{c.total:>6}{pct(c.blocked_rate):>9}{pct(c.touched_rate):>9}", file=out)
+    rows, columns, counts = ev.confusion_rows(report)
+    print("\nconfusion (rows: corpus category; columns: category of the deciding rule):", file=out)
+    print(f"  {'':<28}" + "".join(f"{col[:15]:>16}" for col in columns), file=out)
+    for row in rows:
+        print(f"  {row:<28}" + "".join(f"{counts.get((row, col), 0):>16}" for col in columns), file=out)
+    if report.tags:
+        print("\nby tag (fraud: caught; ham: touched):", file=out)
+        for (tag, label), (n, hit) in report.tags.items():
+            print(f"  {tag:<28}{label:<6}{n:>6}{pct(hit / n):>9}", file=out)
+    for title, outcomes in (("misses", report.misses), ("false positives", report.false_positives)):
+        print(f"\n{title}: {len(outcomes)}", file=out)
+        shown = outcomes if limit <= 0 else outcomes[:limit]
+        for o in shown:
+            _print_outcome(o, engine, out)
+        if len(shown) < len(outcomes):
+            print(f"  ... and {len(outcomes) - len(shown)} more (all of them are in --json)", file=out)
+
+
+def _print_outcome(o: Any, engine: Any, out: TextIO) -> None:
+    from rules import evaluation as ev
+
+    verdict = ev.contributions(engine, o.sample)
+    print(
+        f"  {o.sample.where} {o.sample.label}/{o.sample.category}: {verdict.action.value}"
+        f" {verdict.category or '-'}  {o.sample.message.text!r}",
+        file=out,
+    )
+    for m in verdict.matches:
+        print(f"      {m.rule} {m.selection}: {m.key} {m.pattern!r} on {m.view} {m.text!r}", file=out)
+    if verdict.overridden:
+        print(f"      overridden: {', '.join(verdict.overridden)}", file=out)
+
+
+def _report_json(report: Any, engine: Any, failed: list[str]) -> dict[str, Any]:
+    from rules import evaluation as ev
+
+    def number(value: float) -> float | None:
+        return None if value != value else round(value, 6)  # NaN: not computable
+
+    def outcome(o: Any) -> dict[str, Any]:
+        verdict = ev.contributions(engine, o.sample)
+        return {
+            "where": o.sample.where,
+            "category": o.sample.category,
+            "tags": list(o.sample.tags),
+            "text": o.sample.message.text,
+            "action": verdict.action.value,
+            "verdict_category": verdict.category,
+            "rules": list(verdict.rules),
+            "overridden": list(verdict.overridden),
+            "matches": [
+                {"rule": m.rule, "selection": m.selection, "key": m.key, "view": m.view, "text": m.text}
+                for m in verdict.matches
+            ],
+        }
+
+    rows, columns, counts = ev.confusion_rows(report)
+    return {
+        "summary": report.summary(),
+        "categories": [
+            {
+                "category": c.category,
+                "label": c.label,
+                "messages": c.total,
+                "caught": number(c.catch_rate) if c.label == "fraud" else None,
+                "blocked": number(c.blocked_rate),
+                "touched": number(c.touched_rate),
+                "precision": number(c.precision) if c.label == "fraud" else None,
+                "recall": number(c.recall) if c.label == "fraud" else None,
+                "f1": number(c.f1) if c.label == "fraud" else None,
+            }
+            for c in report.categories
+        ],
+        "confusion": {row: {col: counts.get((row, col), 0) for col in columns} for row in rows},
+        "tags": [
+            {"tag": tag, "label": label, "messages": n, "rate": number(hit / n)}
+            for (tag, label), (n, hit) in report.tags.items()
+        ],
+        "misses": [outcome(o) for o in report.misses],
+        "false_positives": [outcome(o) for o in report.false_positives],
+        "failed": failed,
+    }

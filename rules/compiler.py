@@ -1,7 +1,8 @@
 """Compiling loaded rules into a RuleSet: Hyperscan databases, one per view, and condition closures.
 
 Every literal and regular expression of every rule (and of the macros they use) becomes one Hyperscan
-expression in the database of its view (raw, normalised, squeezed, domains); identical expressions are
+expression in the database of its view (raw, normalised, squeezed, homophone, domains); identical
+expressions are
 shared. Block mode, ``HS_FLAG_SINGLEMATCH`` (a pattern is reported once per scan, which is all a
 condition needs), ``HS_FLAG_UTF8`` and, for regular expressions, ``HS_FLAG_UCP``. The explain path
 compiles the same expressions again, lazily, with ``HS_FLAG_SOM_LEFTMOST`` to learn where they matched.
@@ -26,13 +27,14 @@ from typing import Any
 import hyperscan
 
 from rules import condition as cond
+from rules.homophones import fold_pattern, fold_squeezed
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
 from rules.normalise import URL_HINTS, normalise, normalise_domain, squeeze
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
-VIEWS = ("raw", "normalised", "squeezed", "domains")
+VIEWS = ("raw", "normalised", "squeezed", "homophone", "domains")
 ACTION_RANK = {"pass": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
 RISK_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
@@ -184,8 +186,9 @@ class RuleSet:
         self.db_raw = databases.get("raw")
         self.db_normalised = databases.get("normalised")
         self.db_squeezed = databases.get("squeezed")
+        self.db_homophone = databases.get("homophone")
         self.db_domains = databases.get("domains")
-        self.needs_normalised = bool(self.db_normalised or self.db_squeezed or needs_domains)
+        self.needs_normalised = bool(self.db_normalised or self.db_squeezed or self.db_homophone or needs_domains)
         self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
 
     def __len__(self) -> int:
@@ -344,12 +347,16 @@ class _Compiler:
             return "domains", domain, flags
         view = term.view
         if term.operator == "re":
-            return view, value.text, flags | hyperscan.HS_FLAG_UCP
+            # hanzi in a pattern of the homophone view are folded like the text (syntax is ASCII)
+            expression = fold_pattern(value.text) if view == "homophone" else value.text
+            return view, expression, flags | hyperscan.HS_FLAG_UCP
         literal = value.text
         if view == "normalised":
             literal = normalise(literal)
         elif view == "squeezed":
             literal = squeeze(literal)
+        elif view == "homophone":
+            literal = fold_squeezed(squeeze(literal))
         escaped = hyperscan_escape(literal)
         if term.operator == "startswith":
             return view, "^" + escaped, flags

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from rules.compiler import CompiledRule, CompiledTerm, Context, RuleSet
+from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.normalise import Views, domains_hinted, normalise, scrub, squeeze_normalised, views
 from rules.velocity import MemoryVelocity, VelocityStore
@@ -233,8 +234,12 @@ class Engine:
         norm = normalise(text)
         if rs.db_normalised is not None:
             rs.db_normalised.scan(norm.encode(), _on_match, context=hits)
-        if rs.db_squeezed is not None:
-            rs.db_squeezed.scan(squeeze_normalised(norm).encode(), _on_match, context=hits)
+        if rs.db_squeezed is not None or rs.db_homophone is not None:
+            squeezed = squeeze_normalised(norm)
+            if rs.db_squeezed is not None:
+                rs.db_squeezed.scan(squeezed.encode(), _on_match, context=hits)
+            if rs.db_homophone is not None:
+                rs.db_homophone.scan(fold_squeezed(squeezed).encode(), _on_match, context=hits)
         if rs.needs_domains and not rs.url_hints.isdisjoint(hits):
             found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
             if found:
@@ -251,6 +256,8 @@ class Engine:
             rs.db_normalised.scan(views.normalised.encode(), _on_match, context=hits)
         if rs.db_squeezed is not None and views.squeezed:
             rs.db_squeezed.scan(views.squeezed.encode(), _on_match, context=hits)
+        if rs.db_homophone is not None and views.squeezed:
+            rs.db_homophone.scan(fold_squeezed(views.squeezed).encode(), _on_match, context=hits)
         if rs.db_domains is not None and views.domains:
             rs.db_domains.scan("\n".join(views.domains).encode(), _on_match, context=hits)
 
@@ -322,7 +329,13 @@ def decide(matched: list[CompiledRule]) -> Verdict:
 
 def _views(text: str) -> dict[str, str]:
     v = views(text)
-    return {"raw": v.raw, "normalised": v.normalised, "squeezed": v.squeezed, "domains": "\n".join(v.domains)}
+    return {
+        "raw": v.raw,
+        "normalised": v.normalised,
+        "squeezed": v.squeezed,
+        "homophone": fold_squeezed(v.squeezed),
+        "domains": "\n".join(v.domains),
+    }
 
 
 def _with_matches(verdict: Verdict, rs: RuleSet, matched: list[CompiledRule], ctx: Context, text: str) -> Verdict:
@@ -408,7 +421,9 @@ def _term_matches(
         if atom not in ctx.hits:
             continue
         start, end = positions.get(atom, (None, 0))
-        data = views[view]
+        # the homophone view maps each character to one, so its offsets are the squeezed view's: show what
+        # the sender wrote there rather than the representatives
+        data = views["squeezed" if view == "homophone" else view]
         shown = data[start:end] if start is not None else data[max(0, end - len(value.text)) : end]
         out.append(Match(rule, selection, term.key, view, value.text, shown, start, end, value.location))
     return out

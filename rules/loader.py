@@ -17,6 +17,7 @@ from typing import Any
 
 from rules import condition as cond
 from rules import spec
+from rules.homophones import fold_pattern
 from rules.message import DEFAULT_TEST_NOW, MessageError, message_from_mapping
 from rules.model import Rule, RuleCollection, Selection, Term, TestCase, Value, Velocity
 from rules.normalise import normalise, normalise_domain, squeeze
@@ -393,7 +394,7 @@ class _Loader:
                 return self._check_regex(term, value, view)
             if view == "raw":
                 return True
-            shown = squeeze(text) if view == "squeezed" else normalise(text)
+            shown = squeeze(text) if view in ("squeezed", "homophone") else normalise(text)
             if not shown:
                 self.error(value.location, f"{term.key}: {text!r}{via} is empty in the {view} view")
                 return False
@@ -413,10 +414,10 @@ class _Loader:
         nocase = "nocase" in term.modifiers
         for c in sorted(set(_regex_literals(value.text))):
             if c.isascii():
-                if view == "squeezed" and c.isspace():
+                if view in ("squeezed", "homophone") and c.isspace():
                     self.error(
                         value.location,
-                        f"{term.key}: {c!r} in {value.text!r} never matches the squeezed view, which has no spaces",
+                        f"{term.key}: {c!r} in {value.text!r} never matches the {view} view, which has no spaces",
                         "remove it, or match the normalised view",
                     )
                     return False
@@ -428,7 +429,9 @@ class _Loader:
                     )
                     return False
                 continue
-            seen = squeeze(c) if view == "squeezed" else normalise(c)
+            seen = squeeze(c) if view in ("squeezed", "homophone") else normalise(c)
+            if view == "homophone" and fold_pattern(seen) == fold_pattern(c):
+                continue  # 帐 in a pattern is folded like 账 in the text
             if seen != c:
                 becomes = f"{seen!r}" if seen else "nothing"
                 self.error(

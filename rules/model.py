@@ -47,9 +47,10 @@ class Term:
             return "domains"
         if self.field != "text":
             return "fields"
-        if "raw" in self.modifiers:
-            return "raw"
-        return "squeezed" if "squeezed" in self.modifiers else "normalised"
+        for view in ("raw", "squeezed", "homophone"):
+            if view in self.modifiers:
+                return view
+        return "normalised"
 
 
 @dataclass(frozen=True, slots=True)

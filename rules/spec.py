@@ -199,7 +199,14 @@ _NUMBER_VALUE = Str(min_length=1, what="a number or sender id (quote it)")
 TEXT_VIEWS = (
     ("raw", "match the text exactly as received, not normalised (use nocase to ignore ASCII case)"),
     ("squeezed", "match the normalised text with every space, punctuation mark and symbol removed"),
+    (
+        "homophone",
+        "match the squeezed text with every hanzi replaced by one representative of its toneless pinyin, "
+        "near-homophones merged (zh/z, ch/c, sh/s, n/l, -ng/-n), so 按全账护 matches 安全帐户",
+    ),
 )
+#: The modifiers that choose a view; a key names at most one.
+VIEW_MODIFIERS = tuple(name for name, _ in TEXT_VIEWS)
 
 FIELDS: dict[str, SelectorField] = {
     f.name: f
@@ -207,7 +214,7 @@ FIELDS: dict[str, SelectorField] = {
         SelectorField(
             "text",
             "The message text. Matched on the normalised view (NFKC, no format characters, casefolded, "
-            "simplified Chinese) unless raw or squeezed is given; literals are normalised the same way.",
+            "simplified Chinese) unless raw, squeezed or homophone is given; literals are normalised the same way.",
             (
                 Operator("contains", "the text contains the keyword", _TEXT_VALUE),
                 Operator("startswith", "the text starts with it", _TEXT_VALUE),
@@ -308,7 +315,7 @@ def parse_key(key: str) -> tuple[SelectorField, Operator, frozenset[str]] | None
         mods = mods[1:]
     allowed = {m for m, _ in selector.modifiers}
     chosen = frozenset(mods)
-    if len(chosen) != len(mods) or not chosen <= allowed or {"raw", "squeezed"} <= chosen:
+    if len(chosen) != len(mods) or not chosen <= allowed or len(chosen & set(VIEW_MODIFIERS)) > 1:
         return None
     return selector, op, chosen
 

@@ -248,8 +248,9 @@ class Validator:
                 hint = close_match(mod, allowed) or "allowed after " + name + ": " + ", ".join(allowed)
                 self.error(where, f"{path}: unknown operator or modifier {mod!r} for {name}", hint)
                 return None
-        if {"raw", "squeezed"} <= seen:
-            self.error(where, f"{path}: raw and squeezed are two views; choose one", "use two selections")
+        views = [m for m in spec.VIEW_MODIFIERS if m in seen]
+        if len(views) > 1:
+            self.error(where, f"{path}: {' and '.join(views)} are two views; choose one", "use two selections")
             return None
         return op
 

@@ -308,6 +308,11 @@ class SmppProxy:
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
         for part in parts:
+            if not part.conn.is_open:
+                # Never told yes, the ESME sends the part again when it is back: relaying it now too
+                # would deliver it twice.
+                part.conn.log.info("smpp.part_dropped", reason="the ESME left while it was held")
+                continue
             relayed = self._rewritten(part.pdu, decision)
             done = partial(self._submitted, part.conn, system_id, part.pdu)
             self.pool.submit(relayed, part.conn).add_done_callback(done)

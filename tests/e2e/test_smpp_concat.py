@@ -269,3 +269,21 @@ async def test_held_parts_are_bounded_and_the_excess_is_throttled(smsc):
         for fut in futures[:2]:
             fut.cancel()
         await esme.unbind()
+
+
+async def test_parts_held_for_an_esme_that_left_are_not_relayed(smsc):
+    config = make_config(smsc.port, accounts=ACCOUNTS, concat_hold=0.2)
+    async with running_gateway(config, inspector=Keywords()) as gw:
+        esme = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw", window=50)
+        await esme.bind()
+        assert esme.conn is not None
+        pdus = submits(long_message(3), text.ConcatMethod.UDH8, 44, source="10690", dest="8613800000098")
+        for pdu in pdus[:2]:
+            esme.conn.request(pdu)
+        await asyncio.sleep(0.05)
+        esme.conn.close()  # unanswered: it will send them again when it is back
+        assert gw.smpp is not None
+        concat = gw.smpp.concat
+        await eventually(lambda: concat.held_parts == 0)  # the deadline passed
+        await asyncio.sleep(0.2)  # time for anything relayed to reach the SMSC
+        assert smsc.arrived("10690", "8613800000098", 44) == []

@@ -84,6 +84,13 @@ class SmppConfig:
     #: How long message ids are remembered to route receipts back.
     receipt_ttl: float = 72 * 3600.0
     receipt_max_entries: int = 1_000_000
+    #: The parts of a long message are held, unanswered, until all are in (the message is then decided
+    #: whole) or this many seconds after the first; then what arrived is decided on and later parts
+    #: one by one, so an ESME that waits for each answer before the next part is delayed only once.
+    concat_hold: float = 1.0
+    #: Bounds on what is held: messages per account, and parts over all (beyond: ESME_RTHROTTLED).
+    concat_max_held_per_account: int = 100
+    concat_max_held_parts: int = 10_000
     #: Sender ids and signatures only authorised accounts may use; anyone else is refused.
     reserved_senders: tuple[str, ...] = ("12381", "96110")
     reserved_signatures: tuple[str, ...] = ("【国家反诈中心】", "【反诈名片】", "【公安反诈专号】")
@@ -517,6 +524,9 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
             "queue_timeout",
             "receipt_ttl",
             "receipt_max_entries",
+            "concat_hold",
+            "concat_max_held_per_account",
+            "concat_max_held_parts",
             "reserved_senders",
             "reserved_signatures",
         },
@@ -561,6 +571,11 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
         queue_timeout=_positive(reader, d, "queue_timeout", float, defaults.queue_timeout),
         receipt_ttl=_positive(reader, d, "receipt_ttl", float, defaults.receipt_ttl),
         receipt_max_entries=_positive(reader, d, "receipt_max_entries", int, defaults.receipt_max_entries),
+        concat_hold=_positive(reader, d, "concat_hold", float, defaults.concat_hold),
+        concat_max_held_per_account=_positive(
+            reader, d, "concat_max_held_per_account", int, defaults.concat_max_held_per_account
+        ),
+        concat_max_held_parts=_positive(reader, d, "concat_max_held_parts", int, defaults.concat_max_held_parts),
         reserved_senders=_strings(reader, d, "reserved_senders", defaults.reserved_senders),
         reserved_signatures=_strings(reader, d, "reserved_signatures", defaults.reserved_signatures),
     )

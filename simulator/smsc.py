@@ -63,6 +63,18 @@ class SmscStats:
     mo_sent: int = 0
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One part of a concatenated message as it reached the SMSC: on which bind, which part of what."""
+
+    bind: int  # the connection, numbered from 0 in the order the SMSC accepted them
+    source: str
+    destination: str
+    ref: int
+    seq: int
+    total: int
+
+
 @dataclass
 class _Bind:
     system_id: str
@@ -85,6 +97,8 @@ class SimulatedSmsc:
     by_id: dict[str, StoredSms] = field(default_factory=dict)
     #: Every PDU received, as decoded, for tests that check byte-exact relaying.
     received: list[Pdu] = field(default_factory=list)
+    #: Every part of a concatenated message, in the order the parts arrived (over all binds).
+    arrivals: list[Arrival] = field(default_factory=list)
     stats: SmscStats = field(default_factory=SmscStats)
     record: bool = True
     #: Keep message contents in the inboxes; a benchmark turns this off to measure the relay alone.
@@ -99,6 +113,8 @@ class SimulatedSmsc:
         self._reassembler = text.Reassembler()
         self._parts: dict[tuple[str, str, int], list[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._conn_numbers: dict[SmppConnection, int] = {}
+        self._conn_count = itertools.count()
         self.host = "127.0.0.1"
         self.port = 0
         #: Set once a receiver or transceiver has bound: deliveries have somewhere to go.
@@ -140,6 +156,10 @@ class SimulatedSmsc:
     def inbox(self, number: str) -> list[StoredSms]:
         return self.inboxes.get(number, [])
 
+    def arrived(self, source: str, destination: str, ref: int) -> list[Arrival]:
+        """The parts of one concatenated message, in the order they reached the SMSC."""
+        return [a for a in self.arrivals if (a.source, a.destination, a.ref) == (source, destination, ref)]
+
     @property
     def bound(self) -> int:
         return sum(1 for c in self._conns if c.session.bound)
@@ -148,9 +168,11 @@ class SimulatedSmsc:
 
     def connected(self, conn: SmppConnection) -> None:
         self._conns.add(conn)
+        self._conn_numbers[conn] = next(self._conn_count)
 
     def closed(self, conn: SmppConnection) -> None:
         self._conns.discard(conn)
+        self._conn_numbers.pop(conn, None)
 
     def event(self, conn: SmppConnection, pdu: Pdu) -> None:
         if self.record:
@@ -223,6 +245,9 @@ class SimulatedSmsc:
         system_id = conn.context.system_id if isinstance(conn.context, _Bind) else ""
         for dest in destinations:
             if info is not None:
+                if self.record:
+                    number = self._conn_numbers.get(conn, -1)
+                    self.arrivals.append(Arrival(number, pdu.source_addr, dest, info.ref, info.seq, info.total))
                 key = (pdu.source_addr, dest)
                 self._parts.setdefault((pdu.source_addr, dest, info.ref), []).append(message_id)
                 whole = self._reassembler.add(key, info, body, time.monotonic())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -24,8 +25,9 @@ from gateway.config import GatewayConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
-from gateway.smpp.concat_inspection import ConcatInspection
+from gateway.smpp.concat_inspection import Blocked, Complete, ConcatInspection, Held, Streaming
 from gateway.smpp.concat_inspection import Key as ConcatKey
+from gateway.smpp.concat_inspection import Offer as ConcatOffer
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
 from gateway.smpp.rewrite import Rewritable, with_prefix
@@ -75,6 +77,17 @@ def is_receipt(pdu: DeliverSm | DataSm) -> bool:
     return bool(pdu.esm_class & EsmClass.TYPE_MASK)
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A part of a concatenated message, held with what its answer needs."""
+
+    conn: SmppConnection
+    bind: EsmeBind
+    pdu: Pdu
+    #: Its message is complete with it: nothing more will come.
+    last: bool = False
+
+
 class SmppProxy:
     def __init__(
         self,
@@ -101,7 +114,12 @@ class SmppProxy:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
-        self.concat = ConcatInspection()
+        self.concat: ConcatInspection[_Part] = ConcatInspection(
+            hold=smpp.concat_hold,
+            max_held_per_account=smpp.concat_max_held_per_account,
+            max_held_parts=smpp.concat_max_held_parts,
+        )
+        self._hold_timers: dict[ConcatKey, asyncio.TimerHandle] = {}
         self._authorised = {
             a.system_id: (
                 self.senders.authorised_senders(a.authorised_senders),
@@ -117,6 +135,9 @@ class SmppProxy:
         log.info("smpp.listening", host=listen.host, port=self.server.port)
 
     async def stop(self) -> None:
+        for timer in self._hold_timers.values():
+            timer.cancel()
+        self._hold_timers.clear()
         await self.server.stop()
         await self.pool.stop()
         for task in list(self._tasks):
@@ -148,40 +169,94 @@ class SmppProxy:
     def _submit(self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm) -> None:
         # A chain of callbacks rather than a task per message: at full window the relay handles tens of
         # thousands of these a second, and a task costs more than the whole relay step.
+        if pdu.esm_class & EsmClass.UDHI or pdu.tlv(Tag.SAR_MSG_REF_NUM) is not None:
+            offer = self.concat.offer(bind.account.system_id, pdu, _Part(conn, bind, pdu), self.loop.time())
+            if offer is not None:
+                self._concat_part(conn, bind, pdu, offer)
+                return
+        self._decide(conn, bind, pdu, self._message(bind, pdu, None), None)
+
+    @staticmethod
+    def _message(bind: EsmeBind, pdu: Pdu, text: str | None) -> SmsMessage:
         if isinstance(pdu, SubmitMulti):
             destinations = tuple(getattr(d, "addr", getattr(d, "name", "")) for d in pdu.dest_addresses)
         else:
-            destinations = (pdu.destination_addr,)
-        part = None
-        if pdu.esm_class & EsmClass.UDHI or pdu.tlv(Tag.SAR_MSG_REF_NUM) is not None:
-            part = self.concat.part_of(bind.account.system_id, pdu, self.loop.time())
-        message = SmsMessage(
+            destinations = (getattr(pdu, "destination_addr", ""),)
+        return SmsMessage(
             pdu,
             direction="mt",
             system_id=bind.account.system_id,
-            source=pdu.source_addr,
+            source=getattr(pdu, "source_addr", ""),
             destinations=destinations,
-            text=part[1] if part else None,
+            text=text,
         )
-        key = part[0] if part else None
-        if key is not None and (earlier := self.concat.blocked(key)) is not None:
-            # The message was announced when it was blocked: its later parts are refused and audited only.
-            self._refuse(
-                conn, pdu, bind.account.system_id, message, earlier.rules, "part of a blocked message", announce=False
-            )
-            return
+
+    def _decide(
+        self,
+        conn: SmppConnection,
+        bind: EsmeBind,
+        pdu: Pdu,
+        message: SmsMessage,
+        key: ConcatKey | None,
+        parts: tuple[_Part, ...] = (),
+    ) -> None:
+        """Decide on one message (or on the ``parts`` held of one) and answer or relay each PDU."""
         senders, signatures = self._authorised[bind.account.system_id]
         refusal = self.senders.check(
-            pdu.source_addr, message.text, authorised_senders=senders, authorised_signatures=signatures
+            message.source, message.text, authorised_senders=senders, authorised_signatures=signatures
         )
         if refusal is not None:
             self._refuse_reserved(conn, pdu, message, refusal)
+            for part in parts[1:]:
+                part.conn.send(response_to(part.pdu, refusal.status))
             return
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
-            self._relay_submit(conn, bind, pdu, message, result, key)
+            self._relay_submit(conn, bind, pdu, message, result, key, parts)
         else:
-            self._spawn(self._submit_after(conn, bind, pdu, message, result, key))
+            self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts))
+
+    def _concat_part(self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, offer: ConcatOffer[_Part]) -> None:
+        if isinstance(offer, Held):
+            if offer.deadline is not None:
+                self._hold_timers[offer.key] = self.loop.call_at(offer.deadline, self._hold_ended, offer.key)
+        elif isinstance(offer, Complete):
+            timer = self._hold_timers.pop(offer.key, None)
+            if timer is not None:
+                timer.cancel()
+            self._decide_held(offer, complete=True)
+        elif isinstance(offer, Streaming):
+            message = self._message(bind, pdu, offer.text)
+            self._decide(conn, bind, pdu, message, offer.key, (_Part(conn, bind, pdu, last=offer.complete),))
+        elif isinstance(offer, Blocked):
+            message = self._message(bind, pdu, None)
+            # The message was announced when it was blocked: its later parts are refused and audited only.
+            self._refuse(
+                conn,
+                pdu,
+                bind.account.system_id,
+                message,
+                offer.decision.rules,
+                "part of a blocked message",
+                announce=False,
+            )
+        else:
+            conn.log.info("smpp.part_throttled", reason=offer.reason)
+            conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+
+    def _hold_ended(self, key: ConcatKey) -> None:
+        self._hold_timers.pop(key, None)
+        released = self.concat.release(key, self.loop.time())
+        if released is not None:
+            self._decide_held(released, complete=False)
+
+    def _decide_held(self, held: Complete[_Part], *, complete: bool) -> None:
+        first = held.parts[0]
+        if not complete:
+            first.conn.log.info("smpp.parts_released", held=len(held.parts), total=held.key[4])
+        parts = tuple(replace(p, last=complete) for p in held.parts)
+        message = self._message(first.bind, first.pdu, held.text)
+        self._decide(first.conn, first.bind, first.pdu, message, held.key, parts)
 
     def _refuse_reserved(self, conn: SmppConnection, pdu: Pdu, message: SmsMessage, refusal: Refusal) -> None:
         conn.send(response_to(pdu, refusal.status))
@@ -207,12 +282,13 @@ class SmppProxy:
         self,
         conn: SmppConnection,
         bind: EsmeBind,
-        pdu: SubmitSm | SubmitMulti | DataSm,
+        pdu: Pdu,
         message: SmsMessage,
         pending: Awaitable[Decision],
         key: ConcatKey | None,
+        parts: tuple[_Part, ...],
     ) -> None:
-        self._relay_submit(conn, bind, pdu, message, await pending, key)
+        self._relay_submit(conn, bind, pdu, message, await pending, key, parts)
 
     def _relay_submit(
         self,
@@ -222,14 +298,33 @@ class SmppProxy:
         message: SmsMessage,
         decision: Decision,
         key: ConcatKey | None = None,
+        parts: tuple[_Part, ...] = (),
     ) -> None:
+        system_id = bind.account.system_id
         if decision.action is _BLOCK:
             if key is not None:
-                self.concat.block(key, decision)
-            self._refuse(conn, pdu, bind.account.system_id, message, decision.rules, decision.reason)
+                self.concat.block(key, decision, self.loop.time())
+            # One refusal recorded per message; every part held of it hears the same answer.
+            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason)
+            for part in parts[1:]:
+                part.conn.send(response_to(part.pdu, _S.ESME_RSUBMITFAIL))
             return
-        relayed = self._rewritten(pdu, decision)
-        self.pool.submit(relayed).add_done_callback(partial(self._submitted, conn, bind.account.system_id, pdu))
+        if key is not None and parts and parts[-1].last:
+            self.concat.forget(key)
+        if not parts:
+            relayed = self._rewritten(pdu, decision)
+            self.pool.submit(relayed, conn).add_done_callback(partial(self._submitted, conn, system_id, pdu))
+            return
+        # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
+        for part in parts:
+            if not part.conn.is_open:
+                # Never told yes, the ESME sends the part again when it is back: relaying it now too
+                # would deliver it twice.
+                part.conn.log.info("smpp.part_dropped", reason="the ESME left while it was held")
+                continue
+            relayed = self._rewritten(part.pdu, decision)
+            done = partial(self._submitted, part.conn, system_id, part.pdu)
+            self.pool.submit(relayed, part.conn).add_done_callback(done)
 
     @staticmethod
     def _rewritten(pdu: Pdu, decision: Decision) -> Pdu:

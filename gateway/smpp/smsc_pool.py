@@ -1,12 +1,23 @@
-"""The gateway's binds to the SMSC: N sessions kept up with back-off, requests spread over their windows."""
+"""The gateway's binds to the SMSC: N sessions kept up with back-off, requests spread over their windows.
+
+Order: requests submitted with the same ``affinity`` (the proxy passes the ESME's connection) go out on
+one bind, in the order they were submitted, so that the SMSC receives an ESME's messages, and the parts
+of a long message, in the ESME's order; two TCP connections give no order between them. Sessions are
+pinned to binds in turn as they first send; when the pinned bind is lost, the session is pinned to
+another on its next request. A pinned request waits for its own bind's window rather than overtake on
+another bind.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import weakref
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
@@ -31,6 +42,15 @@ class SmscBusy(Exception):
 DeliverHandler = Callable[[SmppConnection, Pdu], None]
 
 
+@dataclass(eq=False)
+class _Lane:
+    """One session's way to the SMSC: its bind, and what waits for that bind's window, in order."""
+
+    slot: int | None = None
+    backlog: deque[tuple[Pdu, asyncio.Future[Pdu], float]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+
+
 class SmscPool:
     def __init__(self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop) -> None:
         self.config = config
@@ -41,6 +61,10 @@ class SmscPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._next = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # Weak: a lane lives as long as the session it keeps in order, with no hook on its end.
+        self._lanes: weakref.WeakKeyDictionary[object, _Lane] = weakref.WeakKeyDictionary()
+        self._lane_waiters: list[asyncio.Future[None]] = []
+        self._next_pin = 0
         self._stopping = False
         self.up = asyncio.Event()
 
@@ -57,9 +81,10 @@ class SmscPool:
                     await asyncio.wait_for(conn.request(Unbind()), 1.0)
             if conn is not None:
                 conn.close()
-        for task in self._tasks:
+        lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in [*self._tasks, *lanes]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *lanes, return_exceptions=True)
 
     @property
     def bound_count(self) -> int:
@@ -155,6 +180,12 @@ class SmscPool:
         return None
 
     def _wake(self, count: int = 1) -> None:
+        # A lane waits for one bind only, so a freed slot anywhere may be its own: wake every lane (few
+        # wait at once: only sessions whose bind's window is full).
+        lanes, self._lane_waiters = self._lane_waiters, []
+        for fut in lanes:
+            if not fut.done():
+                fut.set_result(None)
         while count > 0 and self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
@@ -162,16 +193,19 @@ class SmscPool:
                 count -= 1
 
     def _freed(self, _fut: asyncio.Future[Pdu]) -> None:
-        if self._waiters:
+        if self._waiters or self._lane_waiters:
             self._wake()
 
-    def submit(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+    def submit(self, pdu: Pdu, affinity: object | None = None) -> asyncio.Future[Pdu]:
         """Send a request to the SMSC; the future resolves to its response.
 
         It fails with SmscUnavailable when no bind is up, SmscBusy when every window stays full for
         ``queue_timeout``, and ConnectionGone or ResponseTimeout when the SMSC did not answer. When a
-        window has room, no task is created: the future is the connection's own.
+        window has room, no task is created: the future is the connection's own. Requests with the same
+        ``affinity`` (any object that can be weakly referenced) leave on one bind in submission order.
         """
+        if affinity is not None:
+            return self._submit_pinned(pdu, affinity)
         conn = self._pick()
         if conn is None:
             return self.loop.create_task(self._send_when_free(pdu))
@@ -181,6 +215,89 @@ class SmscPool:
 
     async def send(self, pdu: Pdu) -> Pdu:
         return await self.submit(pdu)
+
+    def pinned_slot(self, affinity: object) -> int | None:
+        """The bind (its index) that ``affinity``'s requests go out on, if it has one."""
+        lane = self._lanes.get(affinity)
+        return lane.slot if lane is not None else None
+
+    def _pinned(self, lane: _Lane) -> SmppConnection | None:
+        """The lane's bind; a lane whose bind is gone is pinned to the next bound one in turn."""
+        binds = self._binds
+        if lane.slot is not None:
+            conn = binds[lane.slot]
+            if conn is not None and conn.session.bound:
+                return conn
+        n = len(binds)
+        for i in range(n):
+            slot = (self._next_pin + i) % n
+            conn = binds[slot]
+            if conn is not None and conn.session.bound:
+                self._next_pin = (slot + 1) % n
+                lane.slot = slot
+                return conn
+        lane.slot = None
+        return None
+
+    def _submit_pinned(self, pdu: Pdu, affinity: object) -> asyncio.Future[Pdu]:
+        lane = self._lanes.get(affinity)
+        if lane is None:
+            lane = self._lanes[affinity] = _Lane()
+        if not lane.backlog:
+            conn = self._pinned(lane)
+            if conn is not None and conn.session.window_available > 0:
+                fut = conn.request(pdu)
+                fut.add_done_callback(self._freed)
+                return fut
+        out: asyncio.Future[Pdu] = self.loop.create_future()
+        lane.backlog.append((pdu, out, self.loop.time() + self.config.queue_timeout))
+        if lane.task is None:
+            lane.task = self.loop.create_task(self._drain_lane(lane))
+        return out
+
+    async def _drain_lane(self, lane: _Lane) -> None:
+        try:
+            while lane.backlog:
+                pdu, out, deadline = lane.backlog[0]
+                try:
+                    conn = await self._wait_for_lane(lane, deadline)
+                except (SmscUnavailable, SmscBusy) as exc:
+                    lane.backlog.popleft()
+                    if not out.done():
+                        out.set_exception(exc)
+                    continue
+                lane.backlog.popleft()
+                if out.done():  # cancelled by its caller: not sent
+                    continue
+                fut = conn.request(pdu)
+                fut.add_done_callback(self._freed)
+                fut.add_done_callback(partial(_pass_on, out))
+        finally:
+            lane.task = None
+            for _pdu, out, _deadline in lane.backlog:
+                if not out.done():
+                    out.set_exception(SmscUnavailable("the gateway is stopping"))
+            lane.backlog.clear()
+
+    async def _wait_for_lane(self, lane: _Lane, deadline: float) -> SmppConnection:
+        while True:
+            conn = self._pinned(lane)
+            if conn is None:
+                raise SmscUnavailable("no bind to the SMSC is up")
+            if conn.session.window_available > 0:
+                return conn
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                raise SmscBusy("the session's bind to the SMSC has a full window")
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._lane_waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
 
     async def _send_when_free(self, pdu: Pdu) -> Pdu:
         conn = await self._wait_for_slot()
@@ -208,3 +325,14 @@ class SmscPool:
             conn = self._pick()
             if conn is not None:
                 return conn
+
+
+def _pass_on(out: asyncio.Future[Pdu], fut: asyncio.Future[Pdu]) -> None:
+    if out.done():
+        return
+    if fut.cancelled():
+        out.cancel()
+    elif (exc := fut.exception()) is not None:
+        out.set_exception(exc)
+    else:
+        out.set_result(fut.result())

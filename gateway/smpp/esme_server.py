@@ -70,7 +70,13 @@ class EsmeRegistry:
         for i in range(n):
             conn = conns[(start + i) % n]
             ctx = conn.context
-            if isinstance(ctx, EsmeBind) and ctx.can_receive and conn.is_open and conn.session.window_available:
+            if (
+                isinstance(ctx, EsmeBind)
+                and ctx.can_receive
+                and conn.is_open
+                and conn.session.bound
+                and conn.session.window_available
+            ):
                 self._turn[system_id] = (start + i + 1) % n
                 return conn
         return None

@@ -188,6 +188,9 @@ class SmppSession:
         # The peer's unbind, held until its earlier requests are answered.
         self._unbind_pending: int | None = None
         self._unbind_deadline: float | None = None
+        #: PDUs taken off the wire so far (enquire_links answered on their own included).
+        self.pdus_received = 0
+        self._quota: int | None = None
 
     # --- bookkeeping the application can read --------------------------------------------------------
 
@@ -237,6 +240,19 @@ class SmppSession:
         self._framer.feed(data)
         self._last_heard = self._clock()
 
+    def set_quota(self, pdus: int | None) -> None:
+        """Take at most ``pdus`` more PDUs off the wire (None: no limit) until the next call.
+
+        The session answers some PDUs on its own (enquire_link) without an event, so a caller that
+        counted events could not bound the work one ``next_event`` does; the quota can.
+        """
+        self._quota = pdus
+
+    @property
+    def quota_exhausted(self) -> bool:
+        """The quota is spent while received octets wait: more work is there for the next turn."""
+        return self._quota is not None and self._quota <= 0 and self._framer.buffered > 0
+
     def next_event(self) -> Event | None:
         """The next event, or None when more data is needed.
 
@@ -247,6 +263,8 @@ class SmppSession:
             if self._events:
                 return self._events.pop(0)
             if self.state is _CLOSED:
+                return None
+            if self._quota is not None and self._quota <= 0:
                 return None
             try:
                 raw = self._framer.next_pdu()
@@ -259,6 +277,9 @@ class SmppSession:
                     self.state = _CLOSED
                     return ConnectionClosed()
                 return None
+            self.pdus_received += 1
+            if self._quota is not None:
+                self._quota -= 1
             event = self._process(raw)
             if event is not None:
                 return event

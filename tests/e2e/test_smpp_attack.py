@@ -7,15 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from protocols.smpp.pdu import SubmitSm
 from simulator.smsc import SimulatedSmsc
-from tests.e2e.smpp_harness import RawPeer, gateway_port, make_config, raw_bind, raw_pdu, raw_submit, running_gateway
+from tests.e2e.smpp_harness import (
+    RawPeer,
+    eventually,
+    gateway_port,
+    make_config,
+    raw_bind,
+    raw_pdu,
+    raw_submit,
+    running_gateway,
+)
 
+ROOT = Path(__file__).resolve().parents[2]
 BIND_TRANSCEIVER, BIND_TRANSCEIVER_RESP = 0x00000009, 0x80000009
 SUBMIT_SM_RESP = 0x80000004
 ENQUIRE_LINK = 0x00000015
@@ -155,45 +168,29 @@ async def test_honest_esmes_are_served_while_100_unbound_connections_flood(smsc)
     config = make_config(smsc.port, max_connections_per_address=1000, max_connections=2000)
     async with running_gateway(config) as gw:
         port = gateway_port(gw)
-        stop = asyncio.Event()
-        burst = b"".join(raw_pdu(ENQUIRE_LINK, i + 1) for i in range(2000))
-        opened = 0
-
-        async def flood(n: int) -> None:
-            nonlocal opened
-            # Each flooder reconnects as soon as it is closed, so the flood keeps up for the whole test.
-            while not stop.is_set():
-                try:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.3.{n}", 0))
-                except OSError:
-                    await asyncio.sleep(0.01)
-                    continue
-                opened += 1
-                try:
-                    while not stop.is_set():
-                        writer.write(burst)
-                        await writer.drain()
-                        await reader.read(65536)
-                except (ConnectionError, OSError):
-                    pass
-                finally:
-                    writer.close()
-
-        tasks = [asyncio.create_task(flood(n + 1)) for n in range(100)]
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.e2e.smpp_flood",
+            str(port),
+            "100",
+            "12",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
         try:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
             loop = asyncio.get_running_loop()
             for i in range(3):
                 started = loop.time()
                 # Generous against a slow shared machine, far below the half-minute freeze.
                 await asyncio.wait_for(honest_submit(port, "127.0.0.7", f"during flood {i}".encode()), 8.0)
                 assert loop.time() - started < 8.0
+            assert flood.returncode is None  # the flood was still on
         finally:
-            stop.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        assert opened >= 100
+            if flood.returncode is None:
+                flood.terminate()
+            await flood.communicate()
         assert [p.short_message for p in submits(smsc)] == [f"during flood {i}".encode() for i in range(3)]
 
 
@@ -228,3 +225,31 @@ async def test_a_peer_that_never_reads_is_stopped_and_then_aborted(smsc):
         # The gateway stopped reading long before the replies to all that was sent were queued.
         assert sent < 50 * 1024 * 1024
         await honest_submit(port, "127.0.0.8", b"still serving")
+
+
+async def test_closing_does_not_wait_for_ever_on_a_peer_that_never_reads(smsc):
+    # A high-water mark beyond what is sent: the only bound left is the deadline after close.
+    config = make_config(smsc.port, output_buffer=256 * 1024 * 1024, output_deadline=1.0)
+    async with running_gateway(config) as gw:
+        port = gateway_port(gw)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(raw_bind(BIND_TRANSCEIVER, 1, "bank", "bankpw"))
+        sock.setblocking(False)
+        chunk = b"".join(raw_pdu(ENQUIRE_LINK, i + 2) for i in range(4096))
+        sent = 0
+        with capture_logs() as logs:
+            while sent < 8 * 1024 * 1024:
+                try:
+                    sent += sock.send(chunk[: 8 * 1024 * 1024 - sent])
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+            # A broken header makes the gateway close; megabytes of replies are still unsent.
+            sock.setblocking(True)
+            sock.sendall(struct.pack(">IIII", 8, 0x00000004, 0, 7))
+            sock.setblocking(False)
+            await eventually(lambda: any(e["event"] == "smpp.output_abandoned" for e in logs), within=30.0)
+        sock.close()
+        (abandoned,) = [e for e in logs if e["event"] == "smpp.output_abandoned"]
+        assert abandoned["unsent"] > 0

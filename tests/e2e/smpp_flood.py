@@ -1,0 +1,54 @@
+"""A hostile ESME in its own process: connections that never bind and stream enquire_link.
+
+Run as ``python -m tests.e2e.smpp_flood PORT CONNECTIONS SECONDS``. In a process of its own it can send
+faster than the gateway reads, as a real attacker does; inside the test's event loop it could not.
+Each connection reconnects as soon as it is closed, so the flood lasts the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+import sys
+
+ENQUIRE_LINK = 0x00000015
+BURST = b"".join(struct.pack(">IIII", 16, ENQUIRE_LINK, 0, i + 1) for i in range(4096))
+
+
+async def discard(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while await reader.read(1 << 16):
+            pass
+
+
+async def one(port: int, n: int, until: float, opened: list[int]) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(f"127.0.3.{n}", 0))
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        opened[0] += 1
+        reading = asyncio.create_task(discard(reader))
+        try:
+            while loop.time() < until and not reading.done():
+                writer.write(BURST)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            reading.cancel()
+            writer.close()
+
+
+async def main(port: int, connections: int, seconds: float) -> None:
+    until = asyncio.get_running_loop().time() + seconds
+    opened = [0]
+    await asyncio.gather(*(one(port, n % 250 + 1, until, opened) for n in range(connections)))
+    print(opened[0], flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])))

@@ -203,7 +203,7 @@ class EsmeServer:
                 # binds still drain the buckets.
                 self.bind_per_address.give_back(conn.peer[0])
                 self.bind_per_system_id.give_back(event.system_id)
-        elif not event.is_response:
+        elif not event.is_response and event.command_id != CommandId.UNBIND:  # the session answers unbind
             self._on_request(conn, event)
 
     # --- binding ------------------------------------------------------------------------------------

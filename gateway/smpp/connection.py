@@ -87,6 +87,7 @@ class SmppConnection(asyncio.Protocol):
         unbound_pdus: int | None = None,
         high_water: int = _HIGH_WATER,
         output_deadline: float = 10.0,
+        log_interval: float = 10.0,
     ) -> None:
         self.session = session
         #: PDUs a peer may send before it has bound; past them the connection is closed (None: no limit).
@@ -98,6 +99,7 @@ class SmppConnection(asyncio.Protocol):
         self.output_deadline = output_deadline
         #: Errors the session answered on its own, logged as a rate: a peer decides how many there are.
         self.errors_log: RateLog | None = None
+        self.log_interval = log_interval
         self.handler = handler
         self.loop = loop
         self.transport: asyncio.Transport | None = None
@@ -266,7 +268,7 @@ class SmppConnection(asyncio.Protocol):
                 self.log.warning("smpp.link_timeout")
         elif isinstance(event, ErrorAnswered):
             if self.errors_log is None:
-                self.errors_log = RateLog(self.loop, "smpp.error_answered", 10.0, level="info")
+                self.errors_log = RateLog(self.loop, "smpp.error_answered", self.log_interval)
             # Per command and status, not per sequence number or reason text, so that a flood is counted.
             self.errors_log.add(self.log, command_id=f"{event.command_id:#010x}", status=f"{event.status:#04x}")
         elif isinstance(event, SessionInitTimedOut):

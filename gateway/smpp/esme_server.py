@@ -132,6 +132,7 @@ class EsmeServer:
                 unbound_pdus=cfg.unbound_pdus,
                 high_water=cfg.output_buffer,
                 output_deadline=cfg.output_deadline,
+                log_interval=cfg.refusal_log_interval,
             )
 
         self._server = await loop.create_server(make, host, port, reuse_address=True)

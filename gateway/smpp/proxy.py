@@ -26,7 +26,7 @@ from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsM
 from gateway.logs import get_logger
 from gateway.smpp.concat_inspection import ConcatInspection
 from gateway.smpp.concat_inspection import Key as ConcatKey
-from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from gateway.smpp.connection import ConnectionGone, RateLog, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
 from gateway.smpp.rewrite import Rewritable, with_prefix
 from gateway.smpp.sender_policy import Refusal, SenderPolicy
@@ -100,6 +100,7 @@ class SmppProxy:
             key=lambda r: -len(r[0]),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._throttled_log = RateLog(self.loop, "sms.throttled", smpp.refusal_log_interval)
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
         self.concat = ConcatInspection()
         self._authorised = {
@@ -138,6 +139,7 @@ class SmppProxy:
         if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
             if not bind.bucket.take(self.loop.time()):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+                self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
         elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):

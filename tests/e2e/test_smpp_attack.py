@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.config import EsmeAccount
 from protocols.smpp.pdu import SubmitSm
 from simulator.smsc import SimulatedSmsc
 from tests.e2e.smpp_harness import (
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIND_TRANSCEIVER, BIND_TRANSCEIVER_RESP = 0x00000009, 0x80000009
 SUBMIT_SM_RESP = 0x80000004
 ENQUIRE_LINK = 0x00000015
-ESME_RBINDFAIL, ESME_RINVPASWD = 0x0D, 0x0E
+ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RTHROTTLED = 0x0D, 0x0E, 0x58
 
 
 def submits(smsc: SimulatedSmsc) -> list[SubmitSm]:
@@ -253,3 +254,37 @@ async def test_closing_does_not_wait_for_ever_on_a_peer_that_never_reads(smsc):
         sock.close()
         (abandoned,) = [e for e in logs if e["event"] == "smpp.output_abandoned"]
         assert abandoned["unsent"] > 0
+
+
+@pytest.mark.parametrize("submits_sent", [30, 150])
+async def test_throughput_refusals_are_logged_as_a_rate(smsc, submits_sent):
+    accounts = (EsmeAccount(system_id="bank", password="bankpw", throughput=5, window=200),)
+    async with running_gateway(make_config(smsc.port, accounts=accounts, refusal_log_interval=0.3)) as gw:
+        status, peer = await bind(gateway_port(gw), "bank", "bankpw", "127.0.0.9")
+        assert status == 0
+        with capture_logs() as logs:
+            await peer.send(b"".join(raw_submit(i + 2, "10690", "8613800000078", b"x") for i in range(submits_sent)))
+            answers = Counter([(await peer.read_pdu())[1] for _ in range(submits_sent)])
+            throttled = answers[ESME_RTHROTTLED]
+            assert throttled >= submits_sent - 10
+            await asyncio.sleep(0.5)
+        lines = [e for e in logs if e["event"] == "sms.throttled"]
+        assert len(lines) == 2
+        assert sum(e["count"] for e in lines) == throttled
+        peer.close()
+
+
+@pytest.mark.parametrize("errors", [20, 300])
+async def test_errors_answered_by_the_session_are_logged_as_a_rate(smsc, errors):
+    async with running_gateway(make_config(smsc.port, refusal_log_interval=0.3)) as gw:
+        # Captured from the connection on: its logger is bound when it opens.
+        with capture_logs() as logs:
+            status, peer = await bind(gateway_port(gw), "bank", "bankpw", "127.0.0.9")
+            assert status == 0
+            await peer.send(b"".join(raw_submit(0, "10690", "8613800000079", b"x") for _ in range(errors)))
+            for _ in range(errors):
+                assert (await peer.read_pdu())[:3] == (0x80000000, 0xFF, 0)
+            await asyncio.sleep(0.5)
+        lines = [e for e in logs if e["event"] == "smpp.error_answered"]
+        assert [e["count"] for e in lines] == [1, errors - 1]
+        peer.close()

@@ -288,3 +288,22 @@ async def test_errors_answered_by_the_session_are_logged_as_a_rate(smsc, errors)
         lines = [e for e in logs if e["event"] == "smpp.error_answered"]
         assert [e["count"] for e in lines] == [1, errors - 1]
         peer.close()
+
+
+@pytest.mark.parametrize("wrong_per_correct", [1, 2, 3])
+async def test_guesses_between_correct_binds_still_run_out(smsc, wrong_per_correct):
+    # A correct bind gives back its own token only: it does not wipe out the guesses before it.
+    config = make_config(smsc.port, bind_burst=4, bind_rate=0.2, session_init_timeout=10.0)
+    async with running_gateway(config) as gw:
+        port = gateway_port(gw)
+        statuses = []
+        for _ in range(8):
+            for _ in range(wrong_per_correct):
+                status, peer = await bind(port, "bank", "guess", "127.0.0.10")
+                statuses.append(status)
+                peer.close()
+            status, peer = await bind(port, "bank", "bankpw", "127.0.0.10")
+            statuses.append(status)
+            peer.close()
+        assert statuses.count(ESME_RINVPASWD) <= 4 + 1  # the burst, plus at most one token regained
+        assert ESME_RBINDFAIL in statuses

@@ -338,6 +338,8 @@ class SmppSession:
             self._out += encode(EnquireLinkResp(sequence_number=seq))
             return None
         if cid == _UNBIND:
+            if self._unbind_pending is not None:
+                return self._answer_error(cid, seq, CommandStatus.ESME_RINVBNDSTS, "an unbind is already pending")
             if self._inbound:
                 # Every request accepted before the unbind is answered before unbind_resp: the
                 # response of an accepted message must not be lost behind the end of the session.

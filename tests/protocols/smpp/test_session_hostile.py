@@ -174,3 +174,16 @@ def test_a_held_unbind_is_answered_when_the_response_timeout_passes() -> None:
     session.handle_timer()
     assert session.data_to_send() == encode(UnbindResp(sequence_number=3))
     assert session.state is State.CLOSED
+
+
+def test_a_second_unbind_while_one_is_held_is_refused_and_the_first_answered() -> None:
+    session = session_in(Role.SMSC, TRX)
+    session.receive_data(received(C.SUBMIT_SM, 1) + received(C.UNBIND, 2) + received(C.UNBIND, 3))
+    request, unbind, refused = drain(session)
+    assert isinstance(unbind, Pdu)
+    assert unbind.command_id == C.UNBIND
+    assert isinstance(refused, ErrorAnswered)
+    assert session.data_to_send() == answer_octets(C.UNBIND, 3, S.ESME_RINVBNDSTS)
+    session.send(_ok(request))
+    assert session.data_to_send() == encode(UnbindResp(sequence_number=2))
+    assert session.state is State.CLOSED

@@ -165,8 +165,15 @@ async def test_a_connection_that_streams_before_bind_is_closed(smsc, pdus):
         peer.close()
 
 
-async def test_honest_esmes_are_served_while_100_unbound_connections_flood(smsc):
-    config = make_config(smsc.port, max_connections_per_address=1000, max_connections=2000)
+@pytest.mark.parametrize("bound", [False, True], ids=["unbound", "bound"])
+async def test_honest_esmes_are_served_while_100_connections_flood(smsc, bound):
+    # Bound flooders (a compromised account) are not cut off by the budget before bind: only the
+    # bound on the work per connection per turn keeps the loop turning for the others.
+    accounts = (
+        EsmeAccount(system_id="bank", password="bankpw", throughput=100000, window=50),
+        EsmeAccount(system_id="evil", password="evilpw", throughput=100000, window=50, max_binds=1000),
+    )
+    config = make_config(smsc.port, accounts=accounts, max_connections_per_address=1000, max_connections=2000)
     async with running_gateway(config) as gw:
         port = gateway_port(gw)
         flood = await asyncio.create_subprocess_exec(
@@ -176,6 +183,7 @@ async def test_honest_esmes_are_served_while_100_unbound_connections_flood(smsc)
             str(port),
             "100",
             "12",
+            *(["evil", "evilpw"] if bound else []),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
         )

@@ -94,6 +94,24 @@ class SmppConfig:
     #: Sender ids and signatures only authorised accounts may use; anyone else is refused.
     reserved_senders: tuple[str, ...] = ("12381", "96110")
     reserved_signatures: tuple[str, ...] = ("【国家反诈中心】", "【反诈名片】", "【公安反诈专号】")
+    #: ESME connections open at once, in total and from one address; more are closed at once.
+    max_connections: int = 512
+    max_connections_per_address: int = 64
+    #: PDUs a connection may send before its bind is answered; more close it.
+    unbound_pdus: int = 10
+    #: Bind attempts (answered or not) per second and in a burst, from one address and for one system_id;
+    #: past them a bind is answered ESME_RBINDFAIL at once. A successful bind gives its token back.
+    bind_rate: float = 1.0
+    bind_burst: int = 10
+    bind_rate_per_system_id: float = 2.0
+    bind_burst_per_system_id: int = 20
+    #: Octets of replies a peer may leave unread before the gateway stops reading from it, and seconds
+    #: they may stay unread before the connection is aborted.
+    output_buffer: int = 1 << 20
+    output_deadline: float = 10.0
+    #: Refusals of a flood (throttled binds, connections over a cap, PDUs answered with an error) are
+    #: logged once, then as one line per this many seconds with their count.
+    refusal_log_interval: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +547,7 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
             "concat_max_held_parts",
             "reserved_senders",
             "reserved_signatures",
+            *_SMPP_LIMITS,
         },
     )
     defaults = SmppConfig()
@@ -578,7 +597,34 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
         concat_max_held_parts=_positive(reader, d, "concat_max_held_parts", int, defaults.concat_max_held_parts),
         reserved_senders=_strings(reader, d, "reserved_senders", defaults.reserved_senders),
         reserved_signatures=_strings(reader, d, "reserved_signatures", defaults.reserved_signatures),
+        **_smpp_limits(reader, d, defaults),
     )
+
+
+_SMPP_LIMITS: dict[str, type] = {
+    "max_connections": int,
+    "max_connections_per_address": int,
+    "unbound_pdus": int,
+    "bind_rate": float,
+    "bind_burst": int,
+    "bind_rate_per_system_id": float,
+    "bind_burst_per_system_id": int,
+    "output_buffer": int,
+    "output_deadline": float,
+    "refusal_log_interval": float,
+}
+
+
+def _smpp_limits(reader: Reader, d: LocatedDict, defaults: SmppConfig) -> dict[str, Any]:
+    values = {key: _positive(reader, d, key, kind, getattr(defaults, key)) for key, kind in _SMPP_LIMITS.items()}
+    init = reader.get(d, "session_init_timeout", float, defaults.session_init_timeout)
+    for key in ("bind_rate", "bind_rate_per_system_id"):
+        # A bucket refills one token in 1/rate seconds: slower than session_init_timeout, an honest ESME
+        # throttled by someone else's guesses would stay locked out longer than it may wait to bind.
+        if init and values[key] * init < 1.0 and key in d:
+            reader.error(d.where(key), f"{key}: must be at least 1/session_init_timeout ({1.0 / init:g}) per second")
+            values[key] = max(getattr(defaults, key), 1.0 / init)
+    return values
 
 
 def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:

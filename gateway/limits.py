@@ -1,4 +1,4 @@
-"""Rate limits driven by an injected clock: a token bucket per account, a back-off per failing source."""
+"""Rate limits driven by an injected clock: a token bucket per account, a bucket per key for login attempts."""
 
 from __future__ import annotations
 
@@ -16,55 +16,41 @@ class TokenBucket:
         self._tokens = self.burst
         self._stamp = now
 
+    def give_back(self) -> None:
+        self._tokens = min(self.burst, self._tokens + 1.0)
+
     def take(self, now: float) -> bool:
         tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if tokens >= 1.0:
-            self._tokens = tokens - 1.0
+        if tokens >= 1.0 - 1e-9:  # (1 / rate) * rate may round to just under one token
+            self._tokens = max(0.0, tokens - 1.0)
             return True
         self._tokens = tokens
         return False
 
 
-class FailureBackoff:
-    """Slows down a source after failed logins: each failure doubles the delay before the next answer.
+class KeyedBuckets:
+    """A token bucket per key (a source address, a system_id), created full on first use.
 
-    The delay starts at ``base`` seconds after ``free`` failures and is capped at ``cap``; a success or
-    ``forget_after`` seconds of quiet clear the record. At most ``max_sources`` are tracked (oldest
-    forgotten first), so a scan from many addresses cannot grow memory without bound.
+    At most ``max_keys`` are kept, the least recently used forgotten first, so that a scan from many
+    addresses or under many names cannot grow memory without bound.
     """
 
-    def __init__(
-        self,
-        *,
-        free: int = 2,
-        base: float = 0.5,
-        cap: float = 30.0,
-        forget_after: float = 900.0,
-        max_sources: int = 65536,
-    ) -> None:
-        self.free, self.base, self.cap = free, base, cap
-        self.forget_after = forget_after
-        self.max_sources = max_sources
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+    def __init__(self, rate: float, burst: float, *, max_keys: int = 65536) -> None:
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def delay(self, source: str, now: float) -> float:
-        """Seconds to hold back the answer to ``source``'s next login attempt."""
-        count, last = self._failures.get(source, (0, now))
-        if now - last > self.forget_after:
-            self._failures.pop(source, None)
-            return 0.0
-        if count == 0 or count < self.free:
-            return 0.0
-        return float(min(self.cap, self.base * (2 ** (count - max(self.free, 1)))))
+    def take(self, key: str, now: float) -> bool:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.burst, now=now)
+        self._buckets[key] = bucket
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return bucket.take(now)
 
-    def failed(self, source: str, now: float) -> None:
-        count, last = self._failures.pop(source, (0, now))
-        if now - last > self.forget_after:
-            count = 0
-        self._failures[source] = (count + 1, now)
-        while len(self._failures) > self.max_sources:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, source: str) -> None:
-        self._failures.pop(source, None)
+    def give_back(self, key: str) -> None:
+        """Return the token ``take`` spent, for an attempt that turned out not to count."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.give_back()

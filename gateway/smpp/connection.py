@@ -26,12 +26,47 @@ log = get_logger("afgw.smpp")
 
 #: Stop reading from a peer whose responses we cannot write out fast enough.
 _HIGH_WATER = 1 << 20
+#: PDUs taken from one connection per turn of the event loop. Without a bound, one peer that streams
+#: PDUs keeps the loop inside its data_received for as long as its socket has data, and every other
+#: connection (and every timer) waits: about twenty such peers froze the gateway for half a minute.
+_BATCH = 64
 
 
 class Handler(Protocol):
     def connected(self, conn: SmppConnection) -> None: ...
     def event(self, conn: SmppConnection, event: Pdu) -> None: ...
     def closed(self, conn: SmppConnection) -> None: ...
+
+
+class RateLog:
+    """Logs a flood as a rate: the first event at once, then one line per interval with the count.
+
+    One line per refused PDU would let the peer being refused decide how much the gateway writes.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, event: str, interval: float, level: str = "warning") -> None:
+        self.loop, self.event, self.interval, self.level = loop, event, interval, level
+        self._counts: dict[tuple[tuple[str, Any], ...], tuple[int, Any]] = {}
+        self._window_open = False
+
+    def add(self, logger: Any, **fields: Any) -> None:
+        if not self._window_open:
+            self._window_open = True
+            getattr(logger, self.level)(self.event, count=1, interval=self.interval, **fields)
+            self.loop.call_later(self.interval, self._flush)
+            return
+        key = tuple(sorted(fields.items()))
+        count, _ = self._counts.get(key, (0, logger))
+        self._counts[key] = (count + 1, logger)
+
+    def _flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        if not counts:
+            self._window_open = False
+            return
+        for key, (count, logger) in counts.items():
+            getattr(logger, self.level)(self.event, count=count, interval=self.interval, **dict(key))
+        self.loop.call_later(self.interval, self._flush)
 
 
 class ResponseTimeout(Exception):
@@ -43,8 +78,28 @@ class ConnectionGone(Exception):
 
 
 class SmppConnection(asyncio.Protocol):
-    def __init__(self, session: SmppSession, handler: Handler, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        session: SmppSession,
+        handler: Handler,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        unbound_pdus: int | None = None,
+        high_water: int = _HIGH_WATER,
+        output_deadline: float = 10.0,
+        log_interval: float = 10.0,
+    ) -> None:
         self.session = session
+        #: PDUs a peer may send before it has bound; past them the connection is closed (None: no limit).
+        self.unbound_pdus = unbound_pdus
+        #: Octets of unsent output past which we stop reading from the peer...
+        self.high_water = high_water
+        #: ...and seconds the output may stay that high (or unsent after close) before the connection is
+        #: aborted: a peer that never reads must not keep its socket and its replies for ever.
+        self.output_deadline = output_deadline
+        #: Errors the session answered on its own, logged as a rate: a peer decides how many there are.
+        self.errors_log: RateLog | None = None
+        self.log_interval = log_interval
         self.handler = handler
         self.loop = loop
         self.transport: asyncio.Transport | None = None
@@ -55,6 +110,10 @@ class SmppConnection(asyncio.Protocol):
         self._timer_at: float | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._paused_input = False  # the per-turn quota is spent: the rest waits for the next turn
+        self._paused_output = False  # the peer does not read its replies
+        self._stalled_since: float | None = None
+        self._drain_scheduled = False
         self.closed = loop.create_future()
         #: Application state attached by the handler (the account, the bind's role, ...).
         self.context: Any = None
@@ -99,14 +158,16 @@ class SmppConnection(asyncio.Protocol):
     def is_open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing() and self.session.state is not State.CLOSED
 
-    def send(self, pdu: Pdu, *, sequence_number: int | None = None) -> None:
-        """Send a response (or a request whose answer nobody awaits)."""
+    def send(self, pdu: Pdu, *, sequence_number: int | None = None) -> bool:
+        """Send a response (or a request whose answer nobody awaits); False when it could not go."""
         if not self.is_open:
-            return
+            return False
         try:
             self._queue(self.session.send(pdu, sequence_number=sequence_number))
         except LocalProtocolError as exc:
             self.log.warning("smpp.send_refused", error=str(exc), command=type(pdu).__name__)
+            return False
+        return True
 
     def request(self, pdu: Pdu) -> asyncio.Future[Pdu]:
         """Send a request with a fresh sequence number; the future resolves to the response PDU."""
@@ -120,14 +181,33 @@ class SmppConnection(asyncio.Protocol):
         return fut
 
     def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
             self._write_out()
-            self.transport.close()
+            transport.close()
+            if transport.get_write_buffer_size():
+                # close() waits for the output to drain, which a peer that never reads never allows.
+                self.loop.call_later(self.output_deadline, self._abort_unsent, transport)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _abort_unsent(self, transport: asyncio.Transport) -> None:
+        if not self.closed.done():
+            self.log.warning("smpp.output_abandoned", unsent=transport.get_write_buffer_size())
+            transport.abort()
 
     # --- internals ----------------------------------------------------------------------------------
 
     def _drain(self) -> None:
         session = self.session
+        unbound = self.unbound_pdus is not None and session.state is State.OPEN
+        quota = _BATCH
+        if unbound:
+            assert self.unbound_pdus is not None
+            quota = max(0, min(quota, self.unbound_pdus - session.pdus_received))
+        session.set_quota(quota)
         while True:
             try:
                 event = session.next_event()
@@ -138,7 +218,38 @@ class SmppConnection(asyncio.Protocol):
             if event is None:
                 break
             self._dispatch(event)
+        if session.quota_exhausted:
+            if unbound and session.state is State.OPEN:
+                # Before bind a peer may send a bind and a few enquire_links, nothing more: a
+                # connection that streams without binding is not an ESME.
+                self.log.warning("smpp.unbound_flood", pdus=session.pdus_received)
+                self.abort()
+                return
+            if not self._paused_input:
+                self._paused_input = True
+                self._update_reading()
+            if not self._drain_scheduled:
+                self._drain_scheduled = True
+                self.loop.call_soon(self._drain_again)
+        elif self._paused_input:
+            self._paused_input = False
+            self._update_reading()
         self._schedule_flush()
+
+    def _drain_again(self) -> None:
+        self._drain_scheduled = False
+        if self.transport is not None and not self.transport.is_closing():
+            self._drain()
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._paused_input or self._paused_output:
+            if transport.is_reading():
+                transport.pause_reading()
+        elif not transport.is_reading():
+            transport.resume_reading()
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, Pdu):
@@ -156,13 +267,10 @@ class SmppConnection(asyncio.Protocol):
             if self.session.state is State.CLOSED:
                 self.log.warning("smpp.link_timeout")
         elif isinstance(event, ErrorAnswered):
-            self.log.info(
-                "smpp.error_answered",
-                command_id=f"{event.command_id:#010x}",
-                sequence_number=event.sequence_number,
-                status=f"{event.status:#04x}",
-                reason=event.reason,
-            )
+            if self.errors_log is None:
+                self.errors_log = RateLog(self.loop, "smpp.error_answered", self.log_interval)
+            # Per command and status, not per sequence number or reason text, so that a flood is counted.
+            self.errors_log.add(self.log, command_id=f"{event.command_id:#010x}", status=f"{event.status:#04x}")
         elif isinstance(event, SessionInitTimedOut):
             self.log.info("smpp.bind_timeout")
         elif isinstance(event, ConnectionClosed):
@@ -187,8 +295,15 @@ class SmppConnection(asyncio.Protocol):
             self.close()
             return
         transport = self.transport
-        if transport is not None and transport.get_write_buffer_size() > _HIGH_WATER:
-            transport.pause_reading()
+        if (
+            not self._paused_output
+            and transport is not None
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() > self.high_water
+        ):
+            self._paused_output = True
+            self._stalled_since = self.loop.time()
+            self._update_reading()
             self.loop.call_later(0.01, self._maybe_resume)
         self._rearm()
 
@@ -207,10 +322,19 @@ class SmppConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if transport.get_write_buffer_size() > _HIGH_WATER // 2:
-            self.loop.call_later(0.01, self._maybe_resume)
+        if transport.get_write_buffer_size() > self.high_water // 2:
+            stalled = self.loop.time() - (self._stalled_since or 0.0)
+            if stalled >= self.output_deadline:
+                self.log.warning(
+                    "smpp.peer_not_reading", unsent=transport.get_write_buffer_size(), seconds=round(stalled, 1)
+                )
+                transport.abort()
+                return
+            self.loop.call_later(0.05, self._maybe_resume)
         else:
-            transport.resume_reading()
+            self._paused_output = False
+            self._stalled_since = None
+            self._update_reading()
 
     def _rearm(self) -> None:
         # A timer that fires early is harmless (handle_timer acts only on what is due, then we re-arm),

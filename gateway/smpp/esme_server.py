@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gateway.config import EsmeAccount, SmppConfig
-from gateway.limits import FailureBackoff, TokenBucket
+from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
-from gateway.smpp.connection import SmppConnection
+from gateway.smpp.connection import RateLog, SmppConnection
 from protocols.smpp.constants import CommandId, CommandStatus
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, response_to
 from protocols.smpp.session import Role, SessionConfig, SmppSession
@@ -25,6 +25,8 @@ _BIND_TYPE = {
 #: Compared against when the system_id is unknown, so that both failures take the same time.
 _DUMMY_PASSWORD = b"\x00" * 8
 GATEWAY_SYSTEM_ID = "afgw"
+#: The context of a connection counted against the caps but not yet bound.
+_COUNTED = "counted"
 
 
 @dataclass
@@ -70,7 +72,13 @@ class EsmeRegistry:
         for i in range(n):
             conn = conns[(start + i) % n]
             ctx = conn.context
-            if isinstance(ctx, EsmeBind) and ctx.can_receive and conn.is_open and conn.session.window_available:
+            if (
+                isinstance(ctx, EsmeBind)
+                and ctx.can_receive
+                and conn.is_open
+                and conn.session.bound
+                and conn.session.window_available
+            ):
                 self._turn[system_id] = (start + i + 1) % n
                 return conn
         return None
@@ -91,7 +99,15 @@ class EsmeServer:
         self.registry = registry
         self.loop = loop
         self._on_request = on_request
-        self.backoff = FailureBackoff()
+        # Attempts are counted when they arrive, answered or not, so that parallel guesses count too;
+        # an address's guesses do not slow down another address (unless they name the same system_id).
+        self.bind_per_address = KeyedBuckets(config.bind_rate, config.bind_burst)
+        self.bind_per_system_id = KeyedBuckets(config.bind_rate_per_system_id, config.bind_burst_per_system_id)
+        interval = config.refusal_log_interval
+        self._throttled_log = RateLog(loop, "esme.bind_throttled", interval)
+        self._cap_log = RateLog(loop, "esme.connection_refused", interval)
+        self._connections: dict[str, int] = {}
+        self._total = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
         self._session_config = SessionConfig(
@@ -108,7 +124,16 @@ class EsmeServer:
 
         def make() -> SmppConnection:
             session = SmppSession(Role.SMSC, clock=loop.time, config=self._session_config)
-            return SmppConnection(session, self, loop)
+            cfg = self.config
+            return SmppConnection(
+                session,
+                self,
+                loop,
+                unbound_pdus=cfg.unbound_pdus,
+                high_water=cfg.output_buffer,
+                output_deadline=cfg.output_deadline,
+                log_interval=cfg.refusal_log_interval,
+            )
 
         self._server = await loop.create_server(make, host, port, reuse_address=True)
 
@@ -126,41 +151,76 @@ class EsmeServer:
 
     def connected(self, conn: SmppConnection) -> None:
         conn.log = conn.log.bind(side="esme")
+        address = conn.peer[0]
+        per_address = self._connections.get(address, 0)
+        if self._total >= self.config.max_connections:
+            self._refuse_connection(conn, "max_connections", self.config.max_connections)
+            return
+        if per_address >= self.config.max_connections_per_address:
+            self._refuse_connection(conn, "max_connections_per_address", self.config.max_connections_per_address)
+            return
+        self._connections[address] = per_address + 1
+        self._total += 1
+        conn.context = _COUNTED
         conn.log.debug("esme.connected")
+
+    def _refuse_connection(self, conn: SmppConnection, limit: str, value: int) -> None:
+        # Closed before a single PDU is read: past the cap a connection costs a file descriptor for
+        # one turn of the loop, however many the peer opens.
+        self._cap_log.add(log, address=conn.peer[0], limit=limit, value=value)
+        conn.abort()
 
     def closed(self, conn: SmppConnection) -> None:
         ctx = conn.context
+        if ctx is None:
+            return  # refused by a cap, never counted
+        address = conn.peer[0]
+        left = self._connections.get(address, 1) - 1
+        if left > 0:
+            self._connections[address] = left
+        else:
+            self._connections.pop(address, None)
+        self._total -= 1
         if isinstance(ctx, EsmeBind):
             self.registry.remove(ctx.account.system_id, conn)
             conn.log.info("esme.unbound")
 
     def event(self, conn: SmppConnection, event: Pdu) -> None:
         if isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
-            delay = self.backoff.delay(conn.peer[0], self.loop.time())
-            if delay > 0:
-                conn.log.info("esme.bind_delayed", delay=delay)
-                self.loop.call_later(delay, self._bind, conn, event)
-            else:
-                self._bind(conn, event)
-        elif not event.is_response:
+            now = self.loop.time()
+            # Both buckets are charged, so that an attempt counts against its address and its name.
+            by_address = self.bind_per_address.take(conn.peer[0], now)
+            by_name = self.bind_per_system_id.take(event.system_id, now)
+            if not (by_address and by_name):
+                # Answered at once rather than held: a held bind keeps a connection, and a delay
+                # longer than the ESME's own timeout reads as no answer at all.
+                conn.send(response_to(event, CommandStatus.ESME_RBINDFAIL, system_id=GATEWAY_SYSTEM_ID))
+                self._throttled_log.add(log, address=conn.peer[0], limit="address" if not by_address else "system_id")
+                conn.close()
+                return
+            if self._bind(conn, event):
+                # An honest bind does not use up the attempts of its address or its name (ESMEs that
+                # rebind often stay welcome); it gives back one token only, so guesses between correct
+                # binds still drain the buckets.
+                self.bind_per_address.give_back(conn.peer[0])
+                self.bind_per_system_id.give_back(event.system_id)
+        elif not event.is_response and event.command_id != CommandId.UNBIND:  # the session answers unbind
             self._on_request(conn, event)
 
     # --- binding ------------------------------------------------------------------------------------
 
-    def _bind(self, conn: SmppConnection, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> None:
+    def _bind(self, conn: SmppConnection, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> bool:
         if not conn.is_open:
-            return
+            return False
         source = conn.peer[0]
         bind_type = _BIND_TYPE[pdu.command_id]
         status, why = self._authorise(pdu, source, bind_type)
         blog = conn.log.bind(system_id=pdu.system_id, bind_type=bind_type)
         conn.send(response_to(pdu, status, system_id=GATEWAY_SYSTEM_ID))
         if status != CommandStatus.ESME_ROK:
-            self.backoff.failed(source, self.loop.time())
             blog.warning("esme.bind_refused", status=CommandStatus(status).name, reason=why)
             conn.close()
-            return
-        self.backoff.succeeded(source)
+            return False
         account = self.accounts[pdu.system_id]
         bucket = self._buckets.get(account.system_id)
         if bucket is None:
@@ -170,6 +230,7 @@ class EsmeServer:
         conn.session.config = replace(conn.session.config, window=account.window, inbound_window=account.window)
         self.registry.add(account.system_id, conn)
         blog.info("esme.bound")
+        return True
 
     def _authorise(
         self, pdu: BindTransmitter | BindReceiver | BindTransceiver, source: str, bind_type: str

@@ -28,7 +28,7 @@ from gateway.logs import get_logger
 from gateway.smpp.concat_inspection import Blocked, Complete, ConcatInspection, Held, Streaming
 from gateway.smpp.concat_inspection import Key as ConcatKey
 from gateway.smpp.concat_inspection import Offer as ConcatOffer
-from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from gateway.smpp.connection import ConnectionGone, RateLog, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
 from gateway.smpp.rewrite import Rewritable, with_prefix
 from gateway.smpp.sender_policy import Refusal, SenderPolicy
@@ -113,6 +113,7 @@ class SmppProxy:
             key=lambda r: -len(r[0]),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._throttled_log = RateLog(self.loop, "sms.throttled", smpp.refusal_log_interval)
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
         self.concat: ConcatInspection[_Part] = ConcatInspection(
             hold=smpp.concat_hold,
@@ -159,6 +160,7 @@ class SmppProxy:
         if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
             if not bind.bucket.take(self.loop.time()):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+                self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
         elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
@@ -345,17 +347,21 @@ class SmppProxy:
                 conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
             return
         resp = fut.result()
-        self._answer_esme(conn, pdu, resp)
+        answered = self._answer_esme(conn, pdu, resp)
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _ROK and message_id:
             self.store.remember_message(message_id, system_id, self.loop.time())
+        if not answered and resp.command_status == _ROK:
+            # The SMSC has the message and will deliver it, but the ESME closed, reset or unbound
+            # first and never hears so: it may send it again. The id lets an operator match the two.
+            conn.log.warning("sms.reply_undelivered", message_id=message_id, sequence_number=pdu.sequence_number)
         conn.log.debug("sms.relayed", message_id=message_id, status=resp.command_status)
 
-    def _answer_esme(self, conn: SmppConnection, request: Pdu, resp: Pdu) -> None:
+    def _answer_esme(self, conn: SmppConnection, request: Pdu, resp: Pdu) -> bool:
         if resp.command_id == request.command_id | 0x80000000:
-            conn.send(resp, sequence_number=request.sequence_number)
-        else:  # a generic_nack from the SMSC still answers the ESME with the response it expects
-            conn.send(response_to(request, resp.command_status))
+            return conn.send(resp, sequence_number=request.sequence_number)
+        # A generic_nack from the SMSC still answers the ESME with the response it expects.
+        return conn.send(response_to(request, resp.command_status))
 
     def _refuse(
         self,

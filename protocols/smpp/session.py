@@ -31,6 +31,8 @@ from protocols.smpp.pdu import (
     EnquireLinkResp,
     GenericNack,
     Pdu,
+    SubmitMulti,
+    SubmitSm,
     UnbindResp,
     response_for,
 )
@@ -150,6 +152,7 @@ _OPEN, _UNBOUND, _CLOSED = State.OPEN, State.UNBOUND, State.CLOSED
 _ROK = int(CommandStatus.ESME_ROK)
 _ENQUIRE_LINK, _UNBIND, _UNBIND_RESP = int(_C.ENQUIRE_LINK), int(_C.UNBIND), int(_C.UNBIND_RESP)
 _OUTBIND, _ALERT_NOTIFICATION, _GENERIC_NACK = int(_C.OUTBIND), int(_C.ALERT_NOTIFICATION), int(_C.GENERIC_NACK)
+_MESSAGE_PAYLOAD = 0x0424
 
 
 class SmppSession:
@@ -182,6 +185,12 @@ class SmppSession:
         self._last_heard = now
         self._init_deadline: float | None = now + self.config.session_init_timeout if role is Role.SMSC else None
         self._eof = False
+        # The peer's unbind, held until its earlier requests are answered.
+        self._unbind_pending: int | None = None
+        self._unbind_deadline: float | None = None
+        #: PDUs taken off the wire so far (enquire_links answered on their own included).
+        self.pdus_received = 0
+        self._quota: int | None = None
 
     # --- bookkeeping the application can read --------------------------------------------------------
 
@@ -231,6 +240,19 @@ class SmppSession:
         self._framer.feed(data)
         self._last_heard = self._clock()
 
+    def set_quota(self, pdus: int | None) -> None:
+        """Take at most ``pdus`` more PDUs off the wire (None: no limit) until the next call.
+
+        The session answers some PDUs on its own (enquire_link) without an event, so a caller that
+        counted events could not bound the work one ``next_event`` does; the quota can.
+        """
+        self._quota = pdus
+
+    @property
+    def quota_exhausted(self) -> bool:
+        """The quota is spent while received octets wait: more work is there for the next turn."""
+        return self._quota is not None and self._quota <= 0 and self._framer.buffered > 0
+
     def next_event(self) -> Event | None:
         """The next event, or None when more data is needed.
 
@@ -241,6 +263,8 @@ class SmppSession:
             if self._events:
                 return self._events.pop(0)
             if self.state is _CLOSED:
+                return None
+            if self._quota is not None and self._quota <= 0:
                 return None
             try:
                 raw = self._framer.next_pdu()
@@ -253,6 +277,9 @@ class SmppSession:
                     self.state = _CLOSED
                     return ConnectionClosed()
                 return None
+            self.pdus_received += 1
+            if self._quota is not None:
+                self._quota -= 1
             event = self._process(raw)
             if event is not None:
                 return event
@@ -292,10 +319,34 @@ class SmppSession:
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RINVBNDSTS, f"{_name(cid)} not allowed in {self.state.value}"
             )
+        if seq == 0 or seq > MAX_SEQUENCE_NUMBER:
+            # SMPP 3.4 section 5.1.4 allows 0x00000001..0x7FFFFFFF only. A header field out of range
+            # makes the PDU one the receiver cannot act on, which section 4.3 answers with generic_nack
+            # (as for a bad command_length or command_id); 3.4 has no status naming a bad sequence
+            # number, so the catch-all ESME_RUNKNOWNERR.
+            self._out += encode(GenericNack(sequence_number=seq, command_status=CommandStatus.ESME_RUNKNOWNERR))
+            return ErrorAnswered(cid, seq, CommandStatus.ESME_RUNKNOWNERR, f"sequence_number {seq} out of range")
+        if seq in self._inbound:
+            # Relaying it would leave two requests behind one number: the ESME can match only one of
+            # the two answers, so one message would reach the SMSC with no reply. The request's own
+            # response, since the header is valid; 3.4 has no status for a reused number, hence
+            # ESME_RUNKNOWNERR. The earlier request with this number is still answered when it is due.
+            return self._answer_error(
+                cid, seq, CommandStatus.ESME_RUNKNOWNERR, f"sequence_number {seq} already awaits a response"
+            )
         if cid == _ENQUIRE_LINK:
             self._out += encode(EnquireLinkResp(sequence_number=seq))
             return None
         if cid == _UNBIND:
+            if self._unbind_pending is not None:
+                return self._answer_error(cid, seq, CommandStatus.ESME_RINVBNDSTS, "an unbind is already pending")
+            if self._inbound:
+                # Every request accepted before the unbind is answered before unbind_resp: the
+                # response of an accepted message must not be lost behind the end of the session.
+                self._unbind_pending = seq
+                self._unbind_deadline = self._clock() + self.config.response_timeout
+                self.state = _UNBOUND
+                return pdu
             self._out += encode(UnbindResp(sequence_number=seq))
             self.state = _CLOSED
             return pdu
@@ -303,6 +354,12 @@ class SmppSession:
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RTHROTTLED, f"more than {self.config.inbound_window} unanswered"
             )
+        if isinstance(pdu, SubmitSm | SubmitMulti) and pdu.short_message and pdu.tlv(_MESSAGE_PAYLOAD) is not None:
+            # SMPP 3.4 section 5.3.2.32: short_message and message_payload are exclusive (sm_length
+            # must be 0 when message_payload is used). Relaying both would let the SMSC deliver a text
+            # other than the one inspected, so the PDU is refused with the status 3.4 gives an
+            # optional parameter whose length does not fit the PDU.
+            return self._answer_error(cid, seq, CommandStatus.ESME_RINVPARLEN, "both short_message and message_payload")
         if cid != _OUTBIND and cid != _ALERT_NOTIFICATION:
             self._inbound.add(seq)
         return pdu
@@ -339,6 +396,8 @@ class SmppSession:
         if seq not in self._inbound and pdu.command_id != _GENERIC_NACK:
             raise LocalProtocolError(f"no request {seq} awaits a response")
         self._inbound.discard(seq)
+        if self._unbind_pending is not None and not self._inbound:
+            self._finish_unbind()
         bound = BIND_STATES.get(pdu.command_id)
         if bound is not None and pdu.command_status == _ROK:
             self.state = bound
@@ -351,6 +410,12 @@ class SmppSession:
         out = bytes(self._out)
         self._out.clear()
         return out
+
+    def _finish_unbind(self) -> None:
+        seq, self._unbind_pending, self._unbind_deadline = self._unbind_pending, None, None
+        assert seq is not None
+        self._out += encode(UnbindResp(sequence_number=seq))
+        self.state = _CLOSED
 
     def connection_lost(self) -> None:
         self.state = _CLOSED
@@ -372,6 +437,8 @@ class SmppSession:
             deadlines.append(self._last_heard + self.config.enquire_link_interval)
         if self._init_deadline is not None and self.state is _OPEN:
             deadlines.append(self._init_deadline)
+        if self._unbind_deadline is not None:
+            deadlines.append(self._unbind_deadline)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float | None = None) -> None:
@@ -402,6 +469,8 @@ class SmppSession:
             self._init_deadline = None
             self.state = _CLOSED
             self._events.append(SessionInitTimedOut())
+        if self._unbind_deadline is not None and now >= self._unbind_deadline:
+            self._finish_unbind()
 
 
 def _name(command_id: int) -> str:

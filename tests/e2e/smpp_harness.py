@@ -178,8 +178,10 @@ class RawPeer:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, port: int) -> RawPeer:
-        reader, writer = await asyncio.open_connection(LOCALHOST, port)
+    async def connect(cls, port: int, source: str | None = None) -> RawPeer:
+        """``source`` another loopback address (127.0.0.2, ...) to connect from, for per-address limits."""
+        local = (source, 0) if source is not None else None
+        reader, writer = await asyncio.open_connection(LOCALHOST, port, local_addr=local)
         return cls(reader, writer)
 
     async def send(self, data: bytes) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from gateway import logs
 from gateway.config import EsmeAccount
-from gateway.limits import FailureBackoff
 from protocols.smpp.pdu import SubmitSm
 from simulator.smsc import SimulatedSmsc
 from tests.e2e.smpp_harness import (
@@ -129,69 +128,6 @@ async def test_wrong_password_and_unknown_system_id_get_the_same_answer(smsc):
             assert await peer.closed_by_peer()
             peer.close()
         assert answers[0] == answers[1] == (BIND_TRANSCEIVER_RESP, ESME_RINVPASWD, 1, b"afgw\x00")
-
-
-class RecordingBackoff(FailureBackoff):
-    """The gateway's back-off, unchanged, remembering each delay it decided on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.decided: list[float] = []
-
-    def delay(self, source: str, now: float) -> float:
-        value = super().delay(source, now)
-        self.decided.append(value)
-        return value
-
-
-async def bind_then_probe(port: int, system_id: str, password: str) -> tuple[list[tuple[int, int]], RawPeer]:
-    """A bind and an enquire_link in one segment: which is answered first tells whether the bind waited."""
-    peer = await RawPeer.connect(port)
-    await peer.send(raw_bind(BIND_TRANSCEIVER, 1, system_id, password) + raw_pdu(ENQUIRE_LINK, 2))
-    order: list[tuple[int, int]] = []
-    while not any(c == BIND_TRANSCEIVER_RESP for c, _ in order):
-        command_id, status, _, _ = await peer.read_pdu()
-        order.append((command_id, status))
-    return order, peer
-
-
-async def test_repeated_failures_from_one_address_are_answered_later(smsc):
-    async with running_gateway(make_config(smsc.port)) as gw:
-        assert gw.smpp is not None
-        server = gw.smpp.server
-        backoff = server.backoff = RecordingBackoff()
-        port = gateway_port(gw)
-        refused = (BIND_TRANSCEIVER_RESP, ESME_RINVPASWD)
-
-        # Two failures are answered at once: the bind_resp comes before the enquire_link_resp.
-        for system_id in ("bank", "mallory"):
-            order, peer = await bind_then_probe(port, system_id, "wrong")
-            assert order == [refused]
-            assert await peer.closed_by_peer()
-            peer.close()
-        assert backoff.decided == [0.0, 0.0]
-
-        # The third waits: the enquire_link sent after it is answered first.
-        order, peer = await bind_then_probe(port, "bank", "wrong")
-        assert order == [(ENQUIRE_LINK_RESP, 0), refused]
-        peer.close()
-        assert backoff.decided[2] == 0.5
-        # After three failures the next answer from this address is held back.
-        assert FailureBackoff.delay(backoff, "127.0.0.1", server.loop.time()) == 1.0
-
-        # So does the fourth, even with the right password; then it binds and works.
-        order, peer = await bind_then_probe(port, "bank", "bankpw")
-        assert order == [(ENQUIRE_LINK_RESP, 0), (BIND_TRANSCEIVER_RESP, 0)]
-        assert backoff.decided[3] == 1.0
-        await peer.send(raw_submit(3, "10690", "8613800000044", b"after backoff"))
-        assert (await peer.read_pdu())[:2] == (SUBMIT_SM_RESP, 0)
-        peer.close()
-
-        # A success clears the record: the next failure is answered at once again.
-        order, peer = await bind_then_probe(port, "bank", "wrong")
-        assert order == [refused]
-        assert backoff.decided[4] == 0.0
-        peer.close()
 
 
 @pytest.mark.parametrize("fmt", ["json", "console"])

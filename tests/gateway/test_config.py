@@ -288,3 +288,32 @@ def test_store_and_events_errors_in_one_pass(tmp_path):
     for prefix in expected:
         assert any(e.startswith(prefix) for e in errors), (prefix, errors)
     assert len(errors) == len(expected)
+
+
+def test_shipped_smpp_limits_load():
+    smpp = load(ROOT / "config" / "gateway.yaml").smpp
+    assert (smpp.max_connections, smpp.max_connections_per_address, smpp.unbound_pdus) == (512, 64, 10)
+    assert (smpp.bind_rate, smpp.bind_burst, smpp.bind_rate_per_system_id, smpp.bind_burst_per_system_id) == (
+        1.0,
+        10,
+        2.0,
+        20,
+    )
+    assert (smpp.output_buffer, smpp.output_deadline, smpp.refusal_log_interval) == (1 << 20, 10.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("bind_rate: 0.05", "bind_rate: must be at least 1/session_init_timeout (0.1) per second"),
+        ("bind_rate_per_system_id: 0.01", "bind_rate_per_system_id: must be at least 1/session_init_timeout"),
+        ("max_connections: 0", "max_connections: must be greater than zero, got 0"),
+        ("output_deadline: -1", "output_deadline: must be greater than zero"),
+    ],
+)
+def test_smpp_limits_are_checked(tmp_path, line, message):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(f"smpp:\n  session_init_timeout: 10\n  {line}\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert any(message in e for e in info.value.errors), info.value.errors

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.limits import FailureBackoff, TokenBucket
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.limits import KeyedBuckets, TokenBucket
 
 
 def test_token_bucket_allows_the_rate_and_refuses_the_excess():
@@ -13,31 +16,24 @@ def test_token_bucket_allows_the_rate_and_refuses_the_excess():
     assert sum(bucket.take(1.1) for _ in range(20)) == 10
 
 
-def test_failed_logins_slow_down_one_source_only():
-    backoff = FailureBackoff(free=2, base=0.5, cap=4.0)
-    for _ in range(2):
-        backoff.failed("10.0.0.1", 0.0)
-    assert backoff.delay("10.0.0.1", 0.0) == 0.5
-    backoff.failed("10.0.0.1", 0.0)
-    assert backoff.delay("10.0.0.1", 0.0) == 1.0
-    for _ in range(10):
-        backoff.failed("10.0.0.1", 0.0)
-    assert backoff.delay("10.0.0.1", 0.0) == 4.0  # capped
-    assert backoff.delay("10.0.0.2", 0.0) == 0.0
+@given(rate=st.floats(0.1, 10), burst=st.integers(1, 50), extra=st.integers(1, 100))
+def test_keyed_buckets_count_every_attempt_and_come_back_within_one_over_rate(rate, burst, extra):
+    buckets = KeyedBuckets(rate, burst)
+    # Attempts in one instant (in parallel) are counted one by one, whatever their outcome.
+    assert sum(buckets.take("10.0.0.1", 0.0) for _ in range(burst + extra)) == burst
+    assert buckets.take("10.0.0.2", 0.0)  # another key is not affected
+    assert buckets.take("10.0.0.1", 1.0 / rate)  # the lock-out lasts no more than 1/rate seconds
 
 
-def test_success_or_quiet_clears_the_record():
-    backoff = FailureBackoff(free=0, base=1.0, forget_after=60.0)
-    backoff.failed("a", 0.0)
-    assert backoff.delay("a", 1.0) == 1.0
-    backoff.succeeded("a")
-    assert backoff.delay("a", 1.0) == 0.0
-    backoff.failed("b", 0.0)
-    assert backoff.delay("b", 61.0) == 0.0
-
-
-def test_tracked_sources_are_bounded():
-    backoff = FailureBackoff(free=0, max_sources=100)
-    for i in range(1000):
-        backoff.failed(f"10.0.{i // 256}.{i % 256}", 0.0)
-    assert len(backoff._failures) == 100
+def test_keyed_buckets_give_back_and_forget_the_oldest():
+    buckets = KeyedBuckets(1.0, 2, max_keys=2)
+    assert buckets.take("a", 0.0)
+    assert buckets.take("a", 0.0)
+    assert not buckets.take("a", 0.0)
+    buckets.give_back("a")
+    assert buckets.take("a", 0.0)
+    buckets.take("b", 0.0)
+    buckets.take("c", 0.0)  # "a" is forgotten: it starts full again
+    assert len(buckets._buckets) == 2
+    assert buckets.take("a", 0.0)
+    assert buckets.take("a", 0.0)

@@ -1,7 +1,7 @@
 """Digest authentication of handsets (RFC 3261 22, RFC 2617 MD5 and RFC 8760 SHA-256, qop=auth),
 failing closed.
 
-A challenge offers each configured algorithm, by default SHA-256 first and MD5 second (RFC 8760
+A challenge offers each configured algorithm, SHA-256 and MD5 unless told otherwise (RFC 8760
 section 2.4: in order of preference, one challenge per algorithm, the same nonce in each);
 credentials in any offered algorithm are accepted, in one not offered never.
 

@@ -160,7 +160,7 @@ def test_digest_algorithms_and_the_overload_retry_after_are_read(tmp_path, liste
     assert sip.overload_retry_after == 9
     shipped = load(ROOT / "config" / "gateway.yaml").sip
     assert shipped is not None
-    assert set(shipped.registrar.digest_algorithms) == {"SHA-256", "MD5"}
+    assert shipped.registrar.digest_algorithms == ("MD5",)  # what baresip 1.0 and sipp 3.6 answer
 
 
 @pytest.mark.parametrize(

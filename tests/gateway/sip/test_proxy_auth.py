@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 
 import pytest
 
@@ -65,7 +66,9 @@ def answered(invite: Request, challenge: Response, *, offered: int, user: str, p
 
 @pytest.fixture
 async def gateway():
-    async with running_proxy(sip_config(auth=True, users=USERS, t1=0.01)) as proxy:
+    config = sip_config(auth=True, users=USERS, t1=0.01)
+    config = replace(config, registrar=replace(config.registrar, digest_algorithms=("SHA-256", "MD5")))
+    async with running_proxy(config) as proxy:
         alice = await UdpPeer.open()
         assert (await register_digest(alice, proxy.udp_port, "alice", "alice-pw")).status == 200
         bob = await UdpPeer.open("127.0.0.3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import pytest
 
@@ -100,8 +101,10 @@ def with_credentials(
 
 @pytest.mark.parametrize("offered", [0, 1], ids=["SHA-256", "MD5"])
 async def test_digest_success_and_failure(offered):
+    """Both algorithms offered (RFC 8760), SHA-256 first; either answer registers."""
     peer = await UdpPeer.open()
     config = sip_config(auth=True, users=(("alice", "wonderland"),))
+    config = replace(config, registrar=replace(config.registrar, digest_algorithms=("SHA-256", "MD5")))
     async with running_proxy(config) as proxy:
         first = request("REGISTER", "sip:127.0.0.1", peer, from_user="alice", to_user="alice")
         peer.send(first, proxy.udp_port)
@@ -158,4 +161,14 @@ async def test_credentials_for_one_user_do_not_register_another():
         )
         peer.send(forged, proxy.udp_port)
         assert (await peer.response(first.call_id)).status == 403
+    peer.close()
+
+
+async def test_md5_alone_is_offered_by_default():
+    peer = await UdpPeer.open()
+    async with running_proxy(sip_config(auth=True, users=(("alice", "a"),))) as proxy:
+        first = request("REGISTER", "sip:127.0.0.1", peer, from_user="alice", to_user="alice")
+        peer.send(first, proxy.udp_port)
+        challenge = await peer.response(first.call_id)
+        assert [parse_challenge(v).algorithm for v in challenge.headers.get_all("WWW-Authenticate")] == ["MD5"]
     peer.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
+from protocols.sip.digest import canonical_algorithm
 from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_text
 
 BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
@@ -134,8 +135,12 @@ class RegistrarConfig:
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
-    #: Digest authentication (RFC 3261 22, RFC 2617 MD5 with qop=auth) for handsets.
+    #: Digest authentication (RFC 3261 22, qop=auth; RFC 2617 MD5, RFC 8760 SHA-256) for handsets.
     auth: bool = False
+    #: The algorithms challenged with, one challenge each, in order of preference. MD5 alone by
+    #: default: Debian's baresip 1.0 (libre 1.1) gives up on any SHA-256 challenge, even after an
+    #: MD5 one, and sipp 3.6 on a SHA-256 one listed first.
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     #: The digest realm; the SIP domain when empty.
     realm: str = ""
     #: Seconds a nonce stays fresh; an older one is answered with a new challenge marked stale.
@@ -197,6 +202,8 @@ class SipConfig:
     rate_limit: SipRateLimit = SipRateLimit()
     #: Bounds that keep a peer from exhausting memory.
     max_transactions: int = 100_000
+    #: Retry-After (seconds) on the 503 that answers a request past ``max_transactions``.
+    overload_retry_after: int = 5
     max_dialogs: int = 100_000
     #: Seconds a confirmed dialog is remembered without traffic before it is forgotten.
     dialog_timeout: float = 4 * 3600.0
@@ -754,6 +761,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
             "registrar",
             "rate_limit",
             "max_transactions",
+            "overload_retry_after",
             "max_dialogs",
             "dialog_timeout",
             "max_tcp_connections",
@@ -796,6 +804,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         registrar=registrar,
         rate_limit=rate_limit,
         max_transactions=_positive(reader, d, "max_transactions", int, defaults.max_transactions),
+        overload_retry_after=_positive(reader, d, "overload_retry_after", int, defaults.overload_retry_after),
         max_dialogs=_positive(reader, d, "max_dialogs", int, defaults.max_dialogs),
         dialog_timeout=_positive(reader, d, "dialog_timeout", float, defaults.dialog_timeout),
         max_tcp_connections=_positive(reader, d, "max_tcp_connections", int, defaults.max_tcp_connections),
@@ -837,6 +846,7 @@ def _registrar(reader: Reader, d: LocatedDict) -> RegistrarConfig:
             "auth",
             "realm",
             "nonce_ttl",
+            "digest_algorithms",
             "users",
             "max_aors",
             "max_contacts",
@@ -852,6 +862,18 @@ def _registrar(reader: Reader, d: LocatedDict) -> RegistrarConfig:
     default_expires = _positive(reader, d, "default_expires", int, defaults.default_expires)
     if not min_expires <= default_expires <= max_expires:
         reader.error(d.location, "registrar: need min_expires <= default_expires <= max_expires")
+    algorithms: list[str] = []
+    listed = reader.items(d, "digest_algorithms")
+    for item, where in listed:
+        canonical = canonical_algorithm(item) if isinstance(item, str) else None
+        if canonical is None:
+            reader.error(where, f"digest_algorithms: {item!r} is not one of SHA-256, MD5")
+        elif canonical in algorithms:
+            reader.error(where, f"digest_algorithms: {canonical} is listed twice")
+        else:
+            algorithms.append(canonical)
+    if "digest_algorithms" in d and not listed:
+        reader.error(d.where("digest_algorithms"), "digest_algorithms: name at least one of SHA-256, MD5")
     users: list[SipUser] = []
     seen: dict[str, Location] = {}
     for item, where in reader.items(d, "users"):
@@ -875,6 +897,7 @@ def _registrar(reader: Reader, d: LocatedDict) -> RegistrarConfig:
         auth=auth_word == "on",
         realm=reader.get(d, "realm", str, defaults.realm),
         nonce_ttl=_positive(reader, d, "nonce_ttl", int, defaults.nonce_ttl),
+        digest_algorithms=tuple(algorithms) or defaults.digest_algorithms,
         users=tuple(users),
         max_aors=_positive(reader, d, "max_aors", int, defaults.max_aors),
         max_contacts=_positive(reader, d, "max_contacts", int, defaults.max_contacts),

@@ -2,8 +2,9 @@
 
 Requests come from two sides. The trunk side is the set of ``trusted_peers`` (by source address):
 they place calls without authenticating. Everyone else is a handset or a stranger: with digest
-authentication on, nothing they send is served before they prove who they are (the same 401 for
-every user name, so scanners learn nothing), and every source address is rate limited.
+authentication on, nothing they send is served before they prove who they are (the same 401 or 407
+for every user name, so scanners learn nothing, sent without a transaction: see ``_admit``), the
+credentials the gateway checked go no further, and every source address is rate limited.
 
 Where messages go (DESIGN "Network safety"): a request goes only to the flow a handset registered
 from, or, inside a dialog, to the flow the other side used; a response goes back to the source of its
@@ -26,6 +27,9 @@ client transactions and the responses that go back upstream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -121,6 +125,7 @@ class SipProxy:
                 config.registrar.realm or config.domain,
                 {u.user: u.password for u in config.registrar.users},
                 nonce_ttl=config.registrar.nonce_ttl,
+                algorithms=config.registrar.digest_algorithms,
             )
         rl = config.rate_limit
         self.limiter = SourceLimiter(rate=rl.rate, burst=rl.burst, hard_limit=rl.hard_limit, max_sources=rl.max_sources)
@@ -129,6 +134,7 @@ class SipProxy:
             self.transports, self.dialogs, self.timer_queue, self.timers, self._send_upstream, self.loop
         )
         self._server: dict[ServerKey, ServerEntry] = {}
+        self._tag_secret = secrets.token_bytes(16)
         # INVITEs answered 2xx: their server transaction is gone (RFC 3261), but retransmissions must
         # not become new calls; remembered for 64*T1 (what RFC 6026's Accepted state does).
         self._accepted: OrderedDict[ServerKey, float] = OrderedDict()
@@ -266,10 +272,12 @@ class SipProxy:
             return
         if key in self._accepted:
             return  # a retransmitted INVITE already answered 2xx: the 2xx retransmissions answer it
+        admitted, auth_user = self._admit(request, flow, now)
+        if not admitted:
+            return
         if len(self._server) >= self.config.max_transactions:
-            response = reply(request, 503, to_tag=new_tag())
-            response.headers.add("Retry-After", "1")
-            self.transports.send(flow, response.serialise())
+            # Stateless, for the reason the challenge is: past the cap, memory is what we lack.
+            self._reply_statelessly(request, flow, 503, [("Retry-After", str(self.config.overload_retry_after))])
             return
         reliable = flow.transport == "TCP"
         txn: ServerInviteTransaction | ServerNonInviteTransaction
@@ -277,7 +285,7 @@ class SipProxy:
             txn = ServerInviteTransaction(request, reliable=reliable, timers=self.timers)
         else:
             txn = ServerNonInviteTransaction(request, reliable=reliable, timers=self.timers)
-        entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id))
+        entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id), auth_user=auth_user)
         self._server[key] = entry
         if request.method == "INVITE":
             self._respond(entry, 100)
@@ -285,6 +293,72 @@ class SipProxy:
             self._on_cancel(entry, request, now)
             return
         self._route(entry, request, flow, now)
+
+    # --- admission: the stateless part --------------------------------------------------------------
+    #
+    # A request that has not proved who sent it is answered without a server transaction, as a
+    # stateless UAS (RFC 3261 8.2.7) or stateless proxy (16.11) may: no 100 Trying first, no record,
+    # no retransmission of the answer. RFC 3261 allows it and nothing is lost:
+    # - 22.1 and 22.3 only ask that a challenge be a 401/407 with a fresh nonce; 8.2.6 and 16.2 do
+    #   not require a transaction to answer a request the element declines to process.
+    # - 17.2.1: over UDP, a server transaction retransmits a non-2xx final only to survive its
+    #   loss; here a lost challenge is healed by the client's own retransmission of the request
+    #   (Timer A/E), which is simply challenged again, so the answer still arrives.
+    # - The ACK for a non-2xx final answer is hop-by-hop and matched by the server transaction that
+    #   no longer exists: it is recognised by the stateless To tag (8.2.7: a stateless UAS derives
+    #   the tag from the request, so that every retransmission gets the same one) and absorbed,
+    #   neither answered nor forwarded (8.2.7: a stateless UAS ignores ACK).
+    # A spoofed request therefore draws exactly one response per copy and costs no memory, as
+    # with Kamailio's sl module; the same holds for the 503 past the transaction cap.
+
+    def _admit(self, request: Request, flow: Flow, now: float) -> tuple[bool, str | None]:
+        """Authenticate a handset's request before it costs anything: (admitted, user it proved)."""
+        method = request.method
+        if self.auth is None or method == "CANCEL":
+            return True, None  # a CANCEL is tied to its INVITE's source by _on_cancel
+        if method != "REGISTER":
+            if self.is_trusted(flow.host):
+                return True, None
+            from_tag, to_tag = request.from_tag, request.to_tag
+            if from_tag is not None and to_tag is not None:
+                dialog = self.dialogs.get(request.call_id, from_tag, to_tag, now)
+                if dialog is not None and dialog.towards(to_tag).flow.host == flow.host:
+                    return True, None  # a party to a dialog the gateway let through
+        uri = request.uri
+        # A registrar, or the gateway as the UAS a request is addressed to, challenges with 401 and
+        # reads Authorization; a proxy with 407 and Proxy-Authorization (RFC 3261 22.2, 22.3),
+        # leaving Authorization to the UAS it is for.
+        registering = method == "REGISTER" or (uri.is_sip and uri.user is None and self.is_our_host(uri.host))
+        header = "Authorization" if registering else "Proxy-Authorization"
+        result = self.auth.check(request, flow.host, now, header=header)
+        if not result.ok:
+            stale = result.outcome is AuthOutcome.STALE
+            challenge = "WWW-Authenticate" if registering else "Proxy-Authenticate"
+            values = self.auth.challenges(now, flow.host, stale=stale)
+            self._reply_statelessly(request, flow, 401 if registering else 407, [(challenge, v) for v in values])
+            return False, None
+        if result.consumed is not None and method != "REGISTER":
+            # The gateway's own credentials go no further: the digest response is an offline
+            # guessing oracle for the caller's password in anyone else's hands.
+            request.headers.remove_value(*result.consumed)
+        return True, result.username
+
+    def _stateless_tag(self, request: Request) -> str:
+        """The To tag of a stateless answer: the same for a request, its retransmissions and the
+        ACK of the answer (they share Call-ID, From tag, CSeq number and the top Via branch)."""
+        material = "\x00".join(
+            (request.call_id, request.from_tag or "", str(request.cseq.number), request.top_via.branch or "")
+        )
+        return hmac.new(self._tag_secret, material.encode(), hashlib.sha256).hexdigest()[:20]
+
+    def _reply_statelessly(self, request: Request, flow: Flow, status: int, headers: list[tuple[str, str]]) -> None:
+        try:
+            response = reply(request, status, to_tag=self._stateless_tag(request))
+            for name, value in headers:
+                response.headers.add(name, value)
+            self.transports.send(flow, response.serialise())
+        except (RemoteProtocolError, LocalProtocolError) as exc:
+            log.debug("sip.unanswerable", error=str(exc), peer=str(flow))
 
     def _respond(self, entry: ServerEntry, status: int, reason: str | None = None, **headers: str) -> Response:
         response = reply(entry.txn.request, status, reason, to_tag=entry.to_tag)
@@ -316,22 +390,12 @@ class SipProxy:
             from_tag = request.from_tag
             if from_tag is not None and request.to_tag is not None:
                 dialog = self.dialogs.get(request.call_id, from_tag, request.to_tag, now)
-        # Authentication first, before anything that would tell a stranger whether a user exists.
-        auth_user: str | None = None
-        if self.auth is not None and (method == "REGISTER" or not trusted):
-            member = dialog is not None and dialog.towards(request.to_tag).flow.host == flow.host
-            if method == "REGISTER" or not member:
-                result = self.auth.check(request, flow.host, now)
-                if not result.ok:
-                    stale = result.outcome is AuthOutcome.STALE
-                    self._respond(entry, 401, WWW_Authenticate=self.auth.challenge(now, flow.host, stale=stale))
-                    return
-                auth_user = result.username
-                if method != "REGISTER" and not in_dialog and request.from_addr.uri.user != auth_user:
-                    # A handset calls as itself: a caller number it may not use is the spoofing
-                    # this gateway exists to stop.
-                    self._respond(entry, 403, "Caller Identity Mismatch")
-                    return
+        auth_user = entry.auth_user
+        if auth_user is not None and method != "REGISTER" and not in_dialog and request.from_addr.uri.user != auth_user:
+            # A handset calls as itself: a caller number it may not use is the spoofing this
+            # gateway exists to stop.
+            self._respond(entry, 403, "Caller Identity Mismatch")
+            return
         if method == "REGISTER":
             if not (uri.is_sip and uri.user is None and self.is_our_host(uri.host)):
                 self._respond(entry, 404)
@@ -509,6 +573,8 @@ class SipProxy:
         if entry is not None and isinstance(entry.txn, ServerInviteTransaction):
             self._server_events(entry, entry.txn.receive_request(ack, now), now)
             return
+        if ack.to_tag is not None and hmac.compare_digest(ack.to_tag, self._stateless_tag(ack)):
+            return  # the ACK of a stateless challenge or 503: ends there (see _admit)
         # The ACK of a 2xx is its own transaction, forwarded statelessly along the dialog.
         from_tag, to_tag = ack.from_tag, ack.to_tag
         if from_tag is None or to_tag is None:

@@ -32,6 +32,8 @@ class ServerEntry:
     log: Any
     context: ResponseContext | None = None
     scheduled_at: float | None = None
+    #: The user the request authenticated as (None: it did not need to, a trunk or a dialog party).
+    auth_user: str | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -1,4 +1,7 @@
-"""HTTP Digest authentication for SIP (RFC 3261 22.4, RFC 2617): the header grammar and the MD5 math.
+"""HTTP Digest authentication for SIP (RFC 3261 22.4, RFC 2617, RFC 8760): the header grammar and the math.
+
+Two algorithms: ``MD5`` (RFC 2617, what every SIP phone speaks) and ``SHA-256`` (RFC 8760, which
+reuses the RFC 7616 formulas with SHA-256 as the hash). The ``-sess`` variants are not offered.
 
 Pure functions only: the nonce policy (what a nonce contains, how long it lives) belongs to whoever
 issues it. :func:`parse_credentials` reads an Authorization / Proxy-Authorization value,
@@ -13,15 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocols.errors import RemoteProtocolError
 from protocols.sip.headers import quote_string, unquote_string
 
 __all__ = [
+    "ALGORITHMS",
     "Challenge",
     "Credentials",
     "authorization",
+    "canonical_algorithm",
     "challenge",
     "expected_response",
     "ha1",
@@ -34,6 +40,28 @@ _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 # The parameters that a Digest answer may carry only once; a second copy is an attempt to confuse.
 _SINGLE = frozenset({"username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc"})
 _MAX_VALUE = 1024
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+#: The algorithms this module computes, by their canonical name, in order of preference.
+ALGORITHMS = {"SHA-256": _sha256, "MD5": _md5}
+_CANONICAL = {name.lower(): name for name in ALGORITHMS}
+
+
+def canonical_algorithm(name: str) -> str | None:
+    """``MD5`` or ``SHA-256`` for any spelling of them (the token is case-insensitive); else None."""
+    return _CANONICAL.get(name.lower())
+
+
+def _hash(algorithm: str) -> Callable[[str], str]:
+    return ALGORITHMS[_canonical_or_fail(algorithm)]
 
 
 def _bad(message: str) -> RemoteProtocolError:
@@ -135,32 +163,37 @@ def parse_credentials(value: str) -> Credentials:
     )
 
 
-def challenge(realm: str, nonce: str, *, opaque: str | None = None, stale: bool = False) -> str:
-    """A ``Digest`` challenge offering MD5 with qop=auth."""
+def challenge(realm: str, nonce: str, *, opaque: str | None = None, stale: bool = False, algorithm: str = "MD5") -> str:
+    """A ``Digest`` challenge offering ``algorithm`` with qop=auth."""
     parts = [f"realm={quote_string(realm)}", f"nonce={quote_string(nonce)}"]
     if opaque is not None:
         parts.append(f"opaque={quote_string(opaque)}")
-    parts.append("algorithm=MD5")
+    parts.append(f"algorithm={_canonical_or_fail(algorithm)}")
     parts.append('qop="auth"')
     if stale:
         parts.append("stale=true")
     return "Digest " + ", ".join(parts)
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+def _canonical_or_fail(algorithm: str) -> str:
+    canonical = canonical_algorithm(algorithm)
+    if canonical is None:
+        raise _bad(f"Unsupported digest algorithm {algorithm[:16]!r}")
+    return canonical
 
 
-def ha1(username: str, realm: str, password: str) -> str:
-    return _md5(f"{username}:{realm}:{password}")
+def ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
+    return _hash(algorithm)(f"{username}:{realm}:{password}")
 
 
 def expected_response(credentials: Credentials, method: str, password_ha1: str) -> str:
-    """The ``response`` value RFC 2617 3.2.2.1 gives for these credentials and request method."""
-    ha2 = _md5(f"{method}:{credentials.uri}")
+    """The ``response`` value RFC 2617 3.2.2.1 (RFC 7616 3.4.1 for SHA-256) gives for these
+    credentials and request method; ``password_ha1`` must be computed with the same algorithm."""
+    h = _hash(credentials.algorithm)
+    ha2 = h(f"{method}:{credentials.uri}")
     if credentials.qop == "auth":
-        return _md5(f"{password_ha1}:{credentials.nonce}:{credentials.nc}:{credentials.cnonce}:auth:{ha2}")
-    return _md5(f"{password_ha1}:{credentials.nonce}:{ha2}")
+        return h(f"{password_ha1}:{credentials.nonce}:{credentials.nc}:{credentials.cnonce}:auth:{ha2}")
+    return h(f"{password_ha1}:{credentials.nonce}:{ha2}")
 
 
 # --- the client side ---------------------------------------------------------------------------------
@@ -215,7 +248,7 @@ def authorization(
         nc=f"{nc:08x}" if qop else None,
         opaque=challenge.opaque,
     )
-    response = expected_response(credentials, method, ha1(username, challenge.realm, password))
+    response = expected_response(credentials, method, ha1(username, challenge.realm, password, challenge.algorithm))
     parts = [
         f"username={quote_string(username)}",
         f"realm={quote_string(challenge.realm)}",

@@ -168,6 +168,15 @@ class Headers:
         self._items = [item for item in self._items if item[0] != key]
         return before - len(self._items)
 
+    def remove_value(self, name: str, value: str) -> bool:
+        """Remove the first ``name`` line whose whole value is ``value``; True when there was one."""
+        key = self._key(name)[0]
+        for i, (k, _, v) in enumerate(self._items):
+            if k == key and v == value:
+                del self._items[i]
+                return True
+        return False
+
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first *element* of ``name`` (the first comma-list element of its
         first line for list headers, e.g. the top Via or the first Route)."""

@@ -317,3 +317,38 @@ def test_smpp_limits_are_checked(tmp_path, line, message):
     with pytest.raises(ConfigError) as info:
         load(path)
     assert any(message in e for e in info.value.errors), info.value.errors
+
+
+def _sip_registrar(tmp_path: Path, algorithms: str) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(f"sip:\n  overload_retry_after: 9\n  registrar:\n    digest_algorithms: {algorithms}\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("listed", "expected"),
+    [("[SHA-256, MD5]", ("SHA-256", "MD5")), ("[md5, sha-256]", ("MD5", "SHA-256")), ("[MD5]", ("MD5",))],
+)
+def test_digest_algorithms_and_the_overload_retry_after_are_read(tmp_path, listed, expected):
+    sip = load(_sip_registrar(tmp_path, listed)).sip
+    assert sip is not None
+    assert sip.registrar.digest_algorithms == expected
+    assert sip.overload_retry_after == 9
+    shipped = load(ROOT / "config" / "gateway.yaml").sip
+    assert shipped is not None
+    assert shipped.registrar.digest_algorithms == ("MD5",)  # what baresip 1.0 and sipp 3.6 answer
+
+
+@pytest.mark.parametrize(
+    ("listed", "message"),
+    [
+        ("[SHA-512]", "4:25: digest_algorithms: 'SHA-512' is not one of SHA-256, MD5"),
+        ("[MD5, md5]", "4:30: digest_algorithms: MD5 is listed twice"),
+        ("[]", "4:24: digest_algorithms: name at least one of SHA-256, MD5"),
+    ],
+)
+def test_digest_algorithms_errors_say_where(tmp_path, listed, message):
+    path = _sip_registrar(tmp_path, listed)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert any(e.startswith(f"{path}:{message}") for e in info.value.errors), info.value.errors

@@ -312,18 +312,28 @@ async def test_a_handset_registered_over_tcp_is_called_over_that_connection(peer
         fake.close()
 
 
-async def test_the_transaction_table_is_bounded_and_overflow_is_503(peers):
+@pytest.mark.parametrize("retry_after", [1, 7, 120])
+async def test_the_transaction_table_is_bounded_and_overflow_is_503(peers, retry_after):
     trunk, handset = peers
-    async with running_proxy(sip_config(max_transactions=2)) as proxy:
+    async with running_proxy(sip_config(max_transactions=2, overload_retry_after=retry_after)) as proxy:
         await register(handset, proxy.udp_port, "alice")  # its transaction lingers (timer J)
         first = request("MESSAGE", "sip:alice@127.0.0.1", trunk)
         trunk.send(first, proxy.udp_port)
         await handset.request("MESSAGE", first.call_id)  # pending: the handset never answers
-        second = request("MESSAGE", "sip:alice@127.0.0.1", trunk)
+        second = request("INVITE", "sip:alice@127.0.0.1", trunk)
         trunk.send(second, proxy.udp_port)
         refused = await trunk.response(second.call_id)
         assert refused.status == 503
-        assert refused.headers.get("Retry-After") == "1"
+        assert refused.headers.get("Retry-After") == str(retry_after)
+        # Stateless: no 100 Trying before it, no transaction behind it, and a retransmission is
+        # answered the same way (same To tag) without being forwarded.
+        assert len(proxy._server) == 2
+        trunk.send(second, proxy.udp_port)
+        again = await trunk.response(second.call_id)
+        assert (again.status, again.to_tag) == (503, refused.to_tag)
+        statuses = [m.status for m in trunk.received if isinstance(m, Response)]
+        assert 100 not in statuses
+        assert len(proxy._server) == 2
 
 
 async def test_tcp_connections_are_bounded():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
+
+import pytest
 
 from protocols.sip import Response
 from protocols.sip.digest import authorization, parse_challenge
@@ -78,10 +81,10 @@ async def test_a_register_for_a_foreign_domain_or_user_is_404():
 
 
 def with_credentials(
-    peer: UdpPeer, user: str, password: str, challenge: Response, *, call_id: str, cseq: int = 2
+    peer: UdpPeer, user: str, password: str, challenge: Response, *, call_id: str, cseq: int = 2, offered: int = 0
 ) -> bytes:
     req = request("REGISTER", "sip:127.0.0.1", peer, from_user=user, to_user=user, call_id=call_id, cseq=cseq)
-    value = challenge.headers.get("WWW-Authenticate") or ""
+    value = challenge.headers.get_all("WWW-Authenticate")[offered]
     req.headers.add(
         "Authorization",
         authorization(
@@ -96,29 +99,40 @@ def with_credentials(
     return req.serialise()
 
 
-async def test_digest_success_and_failure():
+@pytest.mark.parametrize("offered", [0, 1], ids=["SHA-256", "MD5"])
+async def test_digest_success_and_failure(offered):
+    """Both algorithms offered (RFC 8760), SHA-256 first; either answer registers."""
     peer = await UdpPeer.open()
     config = sip_config(auth=True, users=(("alice", "wonderland"),))
+    config = replace(config, registrar=replace(config.registrar, digest_algorithms=("SHA-256", "MD5")))
     async with running_proxy(config) as proxy:
         first = request("REGISTER", "sip:127.0.0.1", peer, from_user="alice", to_user="alice")
         peer.send(first, proxy.udp_port)
         challenge = await peer.response(first.call_id)
         assert challenge.status == 401
-        parsed = parse_challenge(challenge.headers.get("WWW-Authenticate") or "")
-        assert (parsed.realm, parsed.qop, parsed.algorithm, parsed.stale) == ("afgw.test", ("auth",), "MD5", False)
+        parsed = [parse_challenge(v) for v in challenge.headers.get_all("WWW-Authenticate")]
+        assert [(c.realm, c.qop, c.algorithm, c.stale) for c in parsed] == [
+            ("afgw.test", ("auth",), "SHA-256", False),
+            ("afgw.test", ("auth",), "MD5", False),
+        ]
+        assert not challenge.headers.get_all("Proxy-Authenticate")  # a registrar's challenge
 
-        peer.send(with_credentials(peer, "alice", "wrong", challenge, call_id=first.call_id), proxy.udp_port)
+        wrong = with_credentials(peer, "alice", "wrong", challenge, call_id=first.call_id, offered=offered)
+        peer.send(wrong, proxy.udp_port)
         assert (await peer.response(first.call_id)).status == 401
 
         peer.send(
-            with_credentials(peer, "alice", "wonderland", challenge, call_id=first.call_id, cseq=3), proxy.udp_port
+            with_credentials(peer, "alice", "wonderland", challenge, call_id=first.call_id, cseq=3, offered=offered),
+            proxy.udp_port,
         )
         ok = await peer.response(first.call_id)
         assert ok.status == 200
         assert contacts(ok) == {peer.port: 3600}
 
         # The same nonce and nc again is a replay: challenged.
-        replay = with_credentials(peer, "alice", "wonderland", challenge, call_id=first.call_id, cseq=4)
+        replay = with_credentials(
+            peer, "alice", "wonderland", challenge, call_id=first.call_id, cseq=4, offered=offered
+        )
         peer.send(replay, proxy.udp_port)
         assert (await peer.response(first.call_id)).status == 401
     peer.close()
@@ -147,4 +161,14 @@ async def test_credentials_for_one_user_do_not_register_another():
         )
         peer.send(forged, proxy.udp_port)
         assert (await peer.response(first.call_id)).status == 403
+    peer.close()
+
+
+async def test_md5_alone_is_offered_by_default():
+    peer = await UdpPeer.open()
+    async with running_proxy(sip_config(auth=True, users=(("alice", "a"),))) as proxy:
+        first = request("REGISTER", "sip:127.0.0.1", peer, from_user="alice", to_user="alice")
+        peer.send(first, proxy.udp_port)
+        challenge = await peer.response(first.call_id)
+        assert [parse_challenge(v).algorithm for v in challenge.headers.get_all("WWW-Authenticate")] == ["MD5"]
     peer.close()

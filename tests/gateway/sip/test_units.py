@@ -36,9 +36,10 @@ def register_with(auth: DigestAuthenticator, challenge: str, *, password: str = 
     return req
 
 
-def test_a_nonce_goes_stale_on_the_clock_and_is_bound_to_its_source():
+@pytest.mark.parametrize("offered", [0, 1], ids=["SHA-256", "MD5"])
+def test_a_nonce_goes_stale_on_the_clock_and_is_bound_to_its_source(offered):
     auth = DigestAuthenticator("realm", {"alice": "pw"}, nonce_ttl=30)
-    challenge = auth.challenge(100.0, "10.0.0.1")
+    challenge = auth.challenges(100.0, "10.0.0.1")[offered]
     assert auth.check(register_with(auth, challenge), "10.0.0.1", 110.0).ok
     assert auth.check(register_with(auth, challenge, nc=2), "10.0.0.2", 110.0).outcome is AuthOutcome.FAILED
     assert auth.check(register_with(auth, challenge, nc=3), "10.0.0.1", 131.0).outcome is AuthOutcome.STALE
@@ -50,13 +51,59 @@ def test_a_nonce_goes_stale_on_the_clock_and_is_bound_to_its_source():
 def test_forged_nonces_unknown_schemes_and_missing_credentials_fail_closed():
     auth = DigestAuthenticator("realm", {"alice": "pw"})
     other = DigestAuthenticator("realm", {"alice": "pw"})  # another secret: its nonces are forgeries
-    assert auth.check(register_with(auth, other.challenge(0.0, "h")), "h", 1.0).outcome is AuthOutcome.FAILED
+    assert auth.check(register_with(auth, other.challenges(0.0, "h")[0]), "h", 1.0).outcome is AuthOutcome.FAILED
     bare = Request("REGISTER", parse_uri(URI), Headers())
     assert auth.check(bare, "h", 0.0).outcome is AuthOutcome.MISSING
     weird = Request("REGISTER", parse_uri(URI), Headers([("Authorization", "NoOneKnowsThisScheme opaque-data=here")]))
     assert auth.check(weird, "h", 0.0).outcome is AuthOutcome.FAILED
     broken = Request("REGISTER", parse_uri(URI), Headers([("Authorization", 'Digest username="alice, realm=')]))
     assert auth.check(broken, "h", 0.0).outcome is AuthOutcome.FAILED
+
+
+def test_challenges_offer_sha256_first_then_md5_with_one_nonce():
+    offered = [parse_challenge(c) for c in DigestAuthenticator("realm", {}).challenges(5.0, "h")]
+    assert [c.algorithm for c in offered] == ["SHA-256", "MD5"]
+    assert offered[0].nonce == offered[1].nonce
+    assert all(c.qop == ("auth",) for c in offered)
+
+
+@pytest.mark.parametrize("now", [0.0, 1.0, 1_700_000_000.123, 86_400.5, 12_345.678])
+def test_a_nonce_shows_no_clock_and_nonces_share_nothing_fixed(now):
+    auth = DigestAuthenticator("realm", {"alice": "pw"})
+    nonces = [parse_challenge(auth.challenges(now, "h")[0]).nonce for _ in range(24)]
+    later = [parse_challenge(auth.challenges(now + 1000.0, "h")[0]).nonce for _ in range(24)]
+    for nonce in nonces + later:
+        for shown in (int(now), int(now * 1000), int(now + 1000), int((now + 1000) * 1000)):
+            # Six characters or more, so that a random nonce cannot spell one by chance.
+            readable = [text for text in (format(shown, "x"), format(shown, "X"), str(shown)) if len(text) >= 6]
+            assert not [text for text in readable if text in nonce]
+    # Nonces issued in the same millisecond, or a thousand seconds apart, have no character in
+    # common at any position: nothing in them is derived from the clock.
+    for position in range(len(nonces[0])):
+        assert len({n[position] for n in nonces + later}) > 1
+
+
+def test_an_algorithm_not_offered_is_refused_even_with_the_right_password():
+    md5_only = DigestAuthenticator("realm", {"alice": "pw"}, algorithms=("MD5",))
+    offered = md5_only.challenges(0.0, "h")
+    assert [parse_challenge(c).algorithm for c in offered] == ["MD5"]
+    sha256 = offered[0].replace("algorithm=MD5", "algorithm=SHA-256")
+    assert md5_only.check(register_with(md5_only, sha256), "h", 1.0).outcome is AuthOutcome.FAILED
+    assert md5_only.check(register_with(md5_only, offered[0]), "h", 1.0).ok
+
+
+def test_a_tampered_nonce_fails_at_every_position():
+    auth = DigestAuthenticator("realm", {"alice": "pw"}, nonce_ttl=30)
+    challenge = auth.challenges(100.0, "h")[0]
+    nonce = parse_challenge(challenge).nonce
+    for i, char in enumerate(nonce):
+        forged = nonce[:i] + ("A" if char != "A" else "B") + nonce[i + 1 :]
+        request = register_with(auth, challenge.replace(nonce, forged))
+        assert auth.check(request, "h", 101.0).outcome is AuthOutcome.FAILED
+    for forged in (nonce[:-1], nonce + "A", "x" * len(nonce), nonce[::-1]):
+        request = register_with(auth, challenge.replace(nonce, forged))
+        assert auth.check(request, "h", 101.0).outcome is AuthOutcome.FAILED
+    assert auth.check(register_with(auth, challenge), "h", 101.0).ok
 
 
 def test_the_rate_limiter_serves_then_throttles_then_drops_and_stays_bounded():

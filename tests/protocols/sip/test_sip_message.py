@@ -451,3 +451,14 @@ def test_stream_requires_content_length_and_counts_pings() -> None:
         parser.next_message()
     assert info.value.answer == 400
     assert info.value.close
+
+
+def test_remove_value_takes_out_one_line_and_keeps_the_order_of_the_rest():
+    from protocols.sip import Headers
+
+    headers = Headers(
+        [("Via", "v"), ("Proxy-Authorization", "a"), ("To", "t"), ("Proxy-Authorization", "b"), ("X-Other", "a")]
+    )
+    assert headers.remove_value("proxy-authorization", "b")
+    assert not headers.remove_value("Proxy-Authorization", "missing")
+    assert [(n, v) for n, v in headers] == [("Via", "v"), ("Proxy-Authorization", "a"), ("To", "t"), ("X-Other", "a")]

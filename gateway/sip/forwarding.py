@@ -43,6 +43,9 @@ from protocols.sip import (
     validate_response,
 )
 
+#: RFC 3326 on the CANCEL to the branches that lost a fork: handsets do not log a missed call for it.
+COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
+
 #: Sends a response upstream through a server transaction (the proxy's side of it).
 SendUpstream = Callable[[ServerEntry, Response], None]
 
@@ -118,13 +121,18 @@ class Forwarder:
             self._client[txn.key] = branch
             self._client_events(branch, txn.send_request(now), now)
 
-    def cancel_branch(self, branch: Branch, now: float) -> None:
+    def cancel_branch(self, branch: Branch, now: float, reason: str | None = None) -> None:
+        """CANCEL a pending INVITE branch; ``reason`` is its Reason header (RFC 3326), which tells the
+        handset why it stopped ringing (answered elsewhere: no missed call)."""
         if branch.final is not None or not isinstance(branch.txn, ClientInviteTransaction):
             return
         if not branch.got_provisional:
             branch.cancel_pending = True  # RFC 3261 9.1: not before a provisional response
+            branch.cancel_reason = reason
             return
         cancel = build_cancel(branch.txn.request)
+        if reason is not None:
+            cancel.headers.add("Reason", reason)
         txn = ClientNonInviteTransaction(cancel, reliable=branch.flow.transport == "TCP", timers=self.timers)
         cancel_branch = Branch(txn, branch.flow, None)
         self._client[txn.key] = cancel_branch
@@ -188,7 +196,7 @@ class Forwarder:
             branch.got_provisional = True
             if branch.cancel_pending:
                 branch.cancel_pending = False
-                self.cancel_branch(branch, now)
+                self.cancel_branch(branch, now, branch.cancel_reason)
         if status == 100:
             return
         if context.is_invite and status < 300 and response.to_tag is not None:
@@ -207,7 +215,7 @@ class Forwarder:
             if first and context.is_invite:
                 for other in context.branches:
                     if other is not branch:
-                        self.cancel_branch(other, now)
+                        self.cancel_branch(other, now, COMPLETED_ELSEWHERE)
             return
         self._branch_final(branch, upstream, now)
 
@@ -218,9 +226,12 @@ class Forwarder:
         if better(upstream, context.best):
             context.best = upstream
         if upstream.status >= 600 and context.is_invite:
+            # RFC 3326: the cause is the 6xx that ended the call, so the other handsets know it was refused.
+            phrase = upstream.reason.replace("\\", "").replace('"', "")
+            reason = f'SIP;cause={upstream.status};text="{phrase}"'
             for other in context.branches:
                 if other is not branch:
-                    self.cancel_branch(other, now)
+                    self.cancel_branch(other, now, reason)
         if context.all_final() and not context.final_sent and context.best is not None:
             context.final_sent = True
             self.send_upstream(context.server, context.best)

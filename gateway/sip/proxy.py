@@ -516,8 +516,10 @@ class SipProxy:
             context.final_sent = True
             self._respond(target, 487)
             return
+        # The caller's own Reason (RFC 3326), e.g. an upstream fork answered elsewhere, goes on.
+        reason = cancel.headers.get("Reason")
         for branch in context.branches:
-            self.forwarder.cancel_branch(branch, now)
+            self.forwarder.cancel_branch(branch, now, reason)
 
     def _on_ack(self, ack: Request, flow: Flow, now: float) -> None:
         entry = self._server.get(server_transaction_key(ack))

@@ -459,3 +459,59 @@ async def test_a_uri_is_the_gateways_own_only_by_host_and_port_and_transport(uri
             assert proxy.is_our_uri(parse_uri(text)) is ours
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("rang_first", [True, False], ids=["ringing", "not-yet-ringing"])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (200, 'SIP;cause=200;text="Call completed elsewhere"'),
+        (603, 'SIP;cause=603;text="Decline"'),
+        (600, 'SIP;cause=600;text="Busy Everywhere"'),
+    ],
+)
+async def test_the_losing_branches_of_a_fork_are_cancelled_with_the_reason(rang_first, status, reason):
+    """RFC 3326: a handset whose ringing stops because another answered does not log a missed call."""
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    phone, tablet = await UdpPeer.open(), await UdpPeer.open()
+    try:
+        async with running_proxy(sip_config()) as proxy:
+            for device in (phone, tablet):
+                await register(device, proxy.udp_port, "alice")
+            sent = request("INVITE", "sip:alice@127.0.0.1", trunk)
+            trunk.send(sent, proxy.udp_port)
+            on_phone = await phone.request("INVITE", sent.call_id)
+            on_tablet = await tablet.request("INVITE", sent.call_id)
+            if rang_first:
+                tablet.send(answer(on_tablet, 180), proxy.udp_port)
+                await trunk.response(sent.call_id, 180)
+            phone.send(answer(on_phone, status, contact=phone), proxy.udp_port)
+            if status < 300:
+                await trunk.response(sent.call_id, status)
+            if not rang_first:  # a CANCEL waits for a provisional response (RFC 3261 9.1)
+                tablet.send(answer(on_tablet, 180), proxy.udp_port)
+            cancel = await tablet.request("CANCEL", sent.call_id)
+            assert cancel.headers.get_all("Reason") == [reason]
+            if status >= 600:  # the 6xx goes to the caller once every branch has ended
+                tablet.send(answer(on_tablet, 487), proxy.udp_port)
+                await trunk.response(sent.call_id, status)
+    finally:
+        for peer in (trunk, phone, tablet):
+            peer.close()
+
+
+@pytest.mark.parametrize("reason", [None, 'SIP;cause=200;text="Call completed elsewhere"', "Q.850;cause=16"])
+async def test_a_callers_cancel_passes_its_reason_on_and_adds_none(peers, reason):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 180), proxy.udp_port)
+        await trunk.response(sent.call_id, 180)
+        cancel = request("CANCEL", "sip:alice@127.0.0.1", trunk, call_id=sent.call_id)
+        cancel.headers.set("Via", sent.headers.get("Via") or "")
+        if reason is not None:
+            cancel.headers.add("Reason", reason)
+        trunk.send(cancel, proxy.udp_port)
+        got_cancel = await handset.request("CANCEL", sent.call_id)
+        assert got_cancel.headers.get_all("Reason") == ([reason] if reason else [])

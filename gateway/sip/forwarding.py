@@ -96,7 +96,8 @@ class Forwarder:
             context = ResponseContext(entry, request)
             entry.context = context
         in_transport = entry.flow.transport
-        for uri, flow in targets:
+        for uri, remembered in targets:
+            flow = self.transports.reachable(remembered, uri)
             record_routes: list[str] = []
             if record_route:
                 # RFC 5658 double record-routing when the two sides use different transports.
@@ -177,9 +178,19 @@ class Forwarder:
                 self._branch_failed(branch, 503, now)
             elif isinstance(event, TransactionTerminated):
                 self._client.pop(branch.txn.key, None)
-        for message in branch.txn.messages_to_send():
-            self.transports.send(branch.flow, message.serialise())
+        messages = branch.txn.messages_to_send()
+        if messages:
+            failed = None if branch.flow.transport == "UDP" else lambda reason: self._transport_failed(branch, reason)
+            for message in messages:
+                self.transports.send(branch.flow, message.serialise(), failed)
         self._schedule(branch, branch.txn.get_timer())
+
+    def _transport_failed(self, branch: Branch, reason: str) -> None:
+        """The branch's connection could not be opened: the transaction ends now (RFC 3261 17.1.4),
+        and the caller hears 503 instead of waiting for timer B."""
+        if not branch.txn.terminated:
+            now = self.loop.time()
+            self._client_events(branch, branch.txn.transport_failed(now, reason), now)
 
     def _branch_failed(self, branch: Branch, status: int, now: float) -> None:
         if branch.final is not None or branch.context is None:

@@ -109,11 +109,21 @@ class SipProxy:
         self.clock = clock
         self.timers = TimerSettings(t1=config.t1, t2=max(4.0, 8 * config.t1), t4=max(5.0, 10 * config.t1))
         self.transports = Transports(
-            self, self.loop, max_connections=config.max_tcp_connections, idle_timeout=config.tcp_idle_timeout
+            self,
+            self.loop,
+            max_connections=config.max_tcp_connections,
+            idle_timeout=config.tcp_idle_timeout,
+            max_per_source=config.max_tcp_per_source,
+            message_timeout=config.tcp_message_timeout,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
-        self.registrar = Registrar(config, self.location, self.is_our_host)
+        self.registrar = Registrar(
+            config,
+            self.location,
+            self.is_our_host,
+            keep_flow=lambda flow, until: self.transports.tcp.keep_open(flow.host, flow.port, until),
+        )
         self.known_users = frozenset(u.user for u in config.registrar.users)
         self.auth: DigestAuthenticator | None = None
         if config.registrar.auth:

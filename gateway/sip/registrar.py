@@ -26,11 +26,20 @@ class _Change:
 
 
 class Registrar:
-    def __init__(self, config: SipConfig, location: LocationService, is_ours: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        config: SipConfig,
+        location: LocationService,
+        is_ours: Callable[[str], bool],
+        *,
+        keep_flow: Callable[[Flow, float], None] | None = None,
+    ) -> None:
         self.config = config
         self.registrar = config.registrar
         self.location = location
         self.is_ours = is_ours
+        #: Told, after each REGISTER on a connection, until when a binding needs that connection.
+        self.keep_flow = keep_flow
         self.users = frozenset(u.user for u in config.registrar.users)
 
     def aor_user(self, request: Request) -> str | None:
@@ -89,7 +98,23 @@ class Registrar:
             response = create_response(request, 503, str(exc), to_tag=to_tag)
             response.headers.add("Retry-After", "60")
             return response
-        return self._ok(request, user, now, to_tag)
+        response = self._ok(request, user, now, to_tag)
+        if flow.transport == "TCP":
+            # The handset can only be reached on this connection (behind a NAT, from an ephemeral
+            # port): it must outlive the idle timeout for as long as a binding needs it.
+            until = max((b.expires_at for b in self.location.lookup(user, now) if b.flow == flow), default=now)
+            if self.keep_flow is not None:
+                self.keep_flow(flow, until)
+            if until > now and _asks_for_outbound(request):
+                # RFC 5626 6: the flow is the route to the handset; it keeps it alive with CRLF pings
+                # (answered by the transport) at about this interval, well inside our idle timeout.
+                response.headers.add("Require", "outbound")
+                response.headers.add("Flow-Timer", str(self.flow_timer))
+        return response
+
+    @property
+    def flow_timer(self) -> int:
+        return max(10, min(120, int(self.config.tcp_idle_timeout // 2)))
 
     def _changes(self, request: Request) -> list[_Change]:
         default = self.registrar.default_expires
@@ -121,6 +146,15 @@ class Registrar:
         for binding in self.location.lookup(user, now):
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.expires_in(now)}")
         return response
+
+
+def _asks_for_outbound(request: Request) -> bool:
+    """RFC 5626 5.2: a UA asks for outbound with ``+sip.instance`` and ``reg-id`` on its Contact
+    (and "outbound" in Supported)."""
+    supported = {item.strip().lower() for item in request.headers.get_list("Supported")}
+    if "outbound" not in supported:
+        return False
+    return any(c.has_param("reg-id") and c.has_param("+sip.instance") for c in request.contacts)
 
 
 def contact_flow(contact: SipUri, source: Flow) -> Flow:

@@ -84,6 +84,7 @@ audio_alert aubridge,nil
 module_path /usr/lib/baresip/modules
 module g711.so
 module aubridge.so
+module uuid.so
 module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
@@ -104,14 +105,14 @@ class Baresip:
         self._reader_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, user: str, home: Path, gateway_port: int, transport: str) -> Baresip:
+    async def start(cls, user: str, home: Path, gateway_port: int, transport: str, extra: str = "") -> Baresip:
         phone = cls(user, home)
         home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a test's few small files)
         ctrl_port = free_udp_tcp_port()
         (home / "config").write_text(_BARESIP_CONFIG.format(sip_port=free_udp_tcp_port(), ctrl_port=ctrl_port))
         suffix = ";transport=tcp" if transport == "tcp" else ""
         (home / "accounts").write_text(
-            f'<sip:{user}@127.0.0.1>;outbound="sip:127.0.0.1:{gateway_port}{suffix}";regint=300;answermode=auto\n'
+            f'<sip:{user}@127.0.0.1>;outbound="sip:127.0.0.1:{gateway_port}{suffix}";regint=300;answermode=auto{extra}\n'
         )
         phone.proc = await asyncio.create_subprocess_exec(
             "baresip",
@@ -231,7 +232,7 @@ class Linphonec:
         self._reader_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, user: str, home: Path, gateway_port: int, transport: str) -> Linphonec:
+    async def start(cls, user: str, home: Path, gateway_port: int, transport: str, extra: str = "") -> Linphonec:
         phone = cls(user, home)
         # Without its database directory linphonec never opens its SIP ports.
         (home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
@@ -245,6 +246,7 @@ class Linphonec:
                 user=user,
                 rtp_port=free_udp_tcp_port(),
             )
+            + extra
         )
         phone.proc = await asyncio.create_subprocess_exec(
             "linphonec",
@@ -334,8 +336,11 @@ KINDS: dict[str, type[Baresip] | type[Linphonec]] = {"baresip": Baresip, "linpho
 
 
 @contextlib.asynccontextmanager
-async def softphone(kind: str, user: str, home: Path, gateway_port: int, transport: str) -> AsyncIterator[Softphone]:
-    phone = await KINDS[kind].start(user, home, gateway_port, transport)
+async def softphone(
+    kind: str, user: str, home: Path, gateway_port: int, transport: str, extra: str = ""
+) -> AsyncIterator[Softphone]:
+    """A running softphone; ``extra``: more account parameters (baresip) or linphonerc lines."""
+    phone = await KINDS[kind].start(user, home, gateway_port, transport, extra)
     try:
         yield phone
     finally:

@@ -41,14 +41,12 @@ async def registered(proxy, user: str) -> Binding:
 
 
 def tap(proxy) -> list[tuple[str, Flow, Request | Response]]:
-    """Every message the gateway receives and every request it sends, in order, with its flow."""
+    """Every message the gateway receives and sends, in order, with its flow."""
     wire: list[tuple[str, Flow, Request | Response]] = []
     send, receive = proxy.transports.send, proxy.message_received
 
     def sending(flow: Flow, data: bytes, *args) -> None:
-        message = parse_message(data)
-        if isinstance(message, Request):
-            wire.append(("out", flow, message))
+        wire.append(("out", flow, parse_message(data)))
         send(flow, data, *args)
 
     def receiving(message: Request | Response, flow: Flow) -> None:
@@ -70,8 +68,7 @@ def check_in_dialog_requests(wire: list[tuple[str, Flow, Request | Response]]) -
             if message.contacts and (isinstance(message, Request) or message.cseq.method == "INVITE"):
                 contact_of[flow] = (message.contacts[0].uri.host, message.contacts[0].uri.port)
             continue
-        assert isinstance(message, Request)
-        if message.to_tag is None or message.method == "CANCEL":
+        if not isinstance(message, Request) or message.to_tag is None or message.method == "CANCEL":
             continue
         methods.add(message.method)
         assert (message.uri.host, message.uri.port) == contact_of.get(flow), (message.method, str(message.uri))
@@ -117,3 +114,36 @@ async def test_hold_resume_and_hang_up_between_two_real_softphones(
             await other.ended()
             await ender.ended()
             check_in_dialog_requests(wire)
+
+
+@pytest.mark.parametrize("outbound", [True, False], ids=["rfc5626-outbound", "plain-tcp"])
+async def test_a_softphone_registered_over_tcp_is_still_called_after_the_idle_timeout(tmp_path, outbound):
+    """The idle sweep must not take a registered handset's connection: past tcp_idle_timeout (the
+    sweep is run at a time beyond it), a call still rings the phone on it."""
+    require_peer("baresip")
+    require_peer("linphonec")
+    idle = 600.0
+    async with running_proxy(sip_config(tcp_idle_timeout=idle)) as proxy:
+        extra = ";sipnat=outbound" if outbound else ""
+        wire = tap(proxy)
+        async with (
+            softphone("baresip", "bob", tmp_path / "bob", proxy.tcp_port, "tcp", extra) as callee,
+            softphone("linphonec", "alice", tmp_path / "alice", proxy.udp_port, "udp") as caller,
+        ):
+            binding = await registered(proxy, "bob")
+            await registered(proxy, "alice")
+            assert binding.flow.transport == "TCP"
+            (ok,) = [
+                m
+                for direction, flow, m in wire
+                if direction == "out" and flow == binding.flow and isinstance(m, Response) and m.status == 200
+            ]
+            assert ok.cseq.method == "REGISTER"
+            assert ok.headers.get_list("Require") == (["outbound"] if outbound else [])
+            proxy.transports.tcp.sweep(asyncio.get_running_loop().time() + idle + 1)
+            assert proxy.transports.tcp.has(binding.flow.host, binding.flow.port)
+            await caller.dial("sip:bob@127.0.0.1")
+            await callee.connected()
+            await caller.connected()
+            await caller.hang_up()
+            await callee.ended()

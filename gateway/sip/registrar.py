@@ -72,7 +72,9 @@ class Registrar:
             expires_header = request.headers.get("Expires")
             if expires_header is None or expires_header.strip() != "0" or request.headers.count("Contact") != 1:
                 return create_response(request, 400, "Wildcard Contact Needs Expires 0", to_tag=to_tag)
+            before = {b.flow for b in self.location.lookup(user, now)}
             self.location.remove_all(user)
+            self._release(user, before, now)
             return self._ok(request, user, now, to_tag)
         changes = self._changes(request)
         for change in changes:
@@ -85,6 +87,7 @@ class Registrar:
             existing = self.location.find(user, change.contact)
             if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
                 return create_response(request, 500, "Out Of Order", to_tag=to_tag)
+        before = {b.flow for b in self.location.lookup(user, now)}
         try:
             for change in changes:
                 if change.expires == 0:
@@ -98,6 +101,7 @@ class Registrar:
             response = create_response(request, 503, str(exc), to_tag=to_tag)
             response.headers.add("Retry-After", "60")
             return response
+        self._release(user, before, now)
         response = self._ok(request, user, now, to_tag)
         if flow.transport == "TCP":
             # The handset can only be reached on this connection (behind a NAT, from an ephemeral
@@ -111,6 +115,16 @@ class Registrar:
                 response.headers.add("Require", "outbound")
                 response.headers.add("Flow-Timer", str(self.flow_timer))
         return response
+
+    def _release(self, user: str, flows: set[Flow], now: float) -> None:
+        """Connections no binding of ``user`` needs any more (moved to a new connection, removed) go
+        back under the idle timeout: otherwise re-registering from new connections would pin old ones."""
+        if self.keep_flow is None:
+            return
+        needed = {b.flow for b in self.location.lookup(user, now)}
+        for old in flows - needed:
+            if old.transport == "TCP":
+                self.keep_flow(old, now)
 
     @property
     def flow_timer(self) -> int:

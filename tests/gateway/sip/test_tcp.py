@@ -270,3 +270,27 @@ async def test_a_message_with_its_body_still_missing_is_incomplete():
         await asyncio.sleep(0.05)
         proxy.transports.tcp.sweep(asyncio.get_running_loop().time() + 6.0)
         assert await slow.closed()
+
+
+@pytest.mark.parametrize("how", ["same-contact", "expires-0", "wildcard"])
+async def test_a_connection_no_registration_needs_any_more_is_idle_closed_again(how):
+    """A handset that re-registers from a new connection (or unregisters) leaves the old one to the
+    idle timeout: registering again and again must not pin connection after connection."""
+    idle = 600.0
+    async with running_proxy(sip_config(tcp_idle_timeout=idle)) as proxy:
+        contact = "<sip:ivan@127.0.0.1:5999;transport=tcp>"
+        old, ok = await registered(proxy, "ivan", contact=contact)
+        assert ok.status == 200
+        if how == "same-contact":
+            new, ok = await registered(proxy, "ivan", contact=contact)
+        else:
+            new = await TcpPeer.open(proxy.tcp_port)
+            reg = tcp_register(new, "ivan", contact="*" if how == "wildcard" else contact, expires=0)
+            new.send(reg)
+            ok = await new.message()
+        assert ok.status == 200
+        proxy.transports.tcp.sweep(asyncio.get_running_loop().time() + idle + 1)
+        assert await old.closed()
+        if how == "same-contact":
+            assert not await new.closed(within=0.2)
+        new.close()

@@ -207,7 +207,7 @@ async def test_a_handset_that_cannot_be_connected_to_is_a_503_at_once(method):
 @pytest.mark.parametrize("stall", [b"", b"REG", b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP x\r\n"])
 async def test_one_address_holding_stalled_connections_does_not_lock_out_the_others(stall):
     config = sip_config(max_tcp_connections=12, max_tcp_per_source=4)
-    async with running_proxy(config) as proxy:
+    async with running_proxy(config) as proxy, trunk_peer() as trunk:
         attack = [await TcpPeer.open(proxy.tcp_port, ATTACKER) for _ in range(16)]
         for conn in attack:
             conn.send(stall)
@@ -215,6 +215,11 @@ async def test_one_address_holding_stalled_connections_does_not_lock_out_the_oth
         assert closed.count(False) == 4  # the per-source cap: the rest were closed on accept
         handset, ok = await registered(proxy, "grace")  # another address still gets in
         assert ok.status == 200
+        sent = request("INVITE", "sip:grace@127.0.0.1", trunk)  # and is called
+        trunk.send(sent, proxy.udp_port)
+        got = await handset.message()
+        assert isinstance(got, Request)
+        assert got.call_id == sent.call_id
         for conn in (*attack, handset):
             conn.close()
 

@@ -141,6 +141,7 @@ class Forwarder:
 
     def send_ack(self, ack: Request, target: SipUri, dest: Flow) -> None:
         """Forward the ACK of a 2xx statelessly (it is a transaction of its own, RFC 3261 17.1.1.3)."""
+        dest = self.transports.reachable(dest, target)
         outgoing = forwarded_request(
             ack, target, via=self.via(dest.transport, new_branch()), record_routes=[], keep_routes=True
         )

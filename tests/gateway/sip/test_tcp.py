@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from protocols.sip import Request, Response, StreamParser
 from simulator.ports import free_udp_tcp_port
-from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, request, running_proxy, sip_config
+from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, request, running_proxy, sip_config
 
 ATTACKER = "127.0.0.5"
 
@@ -299,3 +299,50 @@ async def test_a_connection_no_registration_needs_any_more_is_idle_closed_again(
         if how == "same-contact":
             assert not await new.closed(within=0.2)
         new.close()
+
+
+@pytest.mark.parametrize("route", [True, False], ids=["route", "no-route"])
+async def test_in_dialog_requests_reach_the_callees_contact_when_its_connection_is_gone(route):
+    """The callee answered on the connection it registered on, then that connection closed: the ACK
+    and the BYE go to the port its Contact names, on its address, not to the dead ephemeral port."""
+    arrived: asyncio.Queue[Request | Response] = asyncio.Queue()
+
+    async def listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        parser = StreamParser()
+        while data := await reader.read(65536):
+            parser.receive_data(data)
+            while (message := parser.next_message()) is not None:
+                await arrived.put(message)
+                if isinstance(message, Request) and message.method == "BYE":
+                    writer.write(answer(message, 200).serialise())
+        writer.close()
+
+    listen_port = free_udp_tcp_port()
+    server = await asyncio.start_server(listener, "127.0.0.1", listen_port)
+    contact = f"<sip:judy@127.0.0.1:{listen_port};transport=tcp>"
+    try:
+        async with running_proxy(sip_config()) as proxy, trunk_peer() as trunk:
+            peer, _ = await registered(proxy, "judy", contact=contact)
+            sent = request("INVITE", "sip:judy@127.0.0.1", trunk)
+            trunk.send(sent, proxy.udp_port)
+            got = await peer.message()
+            assert isinstance(got, Request)
+            ok = answer(got, 200)
+            ok.headers.add("Contact", contact)
+            peer.send(ok)
+            final = await trunk.response(sent.call_id, 200)
+            await gone(proxy, peer)
+            tags = {"call_id": sent.call_id, "to_tag": final.to_tag}
+            routes = tuple(("Route", str(rr)) for rr in final.record_routes) if route else ()
+            uri = str(final.contacts[0].uri) if route else "sip:judy@127.0.0.1"
+            trunk.send(request("ACK", uri, trunk, extra=routes, **tags), proxy.udp_port)
+            ack = await asyncio.wait_for(arrived.get(), 5)
+            assert isinstance(ack, Request)
+            assert ack.method == "ACK"
+            trunk.send(request("BYE", uri, trunk, cseq=2, extra=routes, **tags), proxy.udp_port)
+            bye = await asyncio.wait_for(arrived.get(), 5)
+            assert isinstance(bye, Request)
+            assert bye.method == "BYE"
+            assert (await trunk.response(sent.call_id)).status == 200
+    finally:
+        server.close()

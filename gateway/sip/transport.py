@@ -39,8 +39,9 @@ log = get_logger("afgw.sip.transport")
 #: A peer that lets this much of our output pile up is not reading: drop it.
 _TCP_HIGH_WATER = 1 << 20
 _UDP_BUFFER = 4 << 20
-#: Seconds between two log lines about refused connections.
+#: Seconds between two log lines about refused connections, and the addresses counted one by one.
 _REFUSAL_REPORT_INTERVAL = 10.0
+_REFUSAL_SOURCES_KEPT = 1024
 
 #: Called when bytes could not be sent: the connection could not be opened, or was refused.
 FailureCallback = Callable[[str], None]
@@ -250,6 +251,8 @@ class TcpTransport:
     def refused(self, host: str, reason: str) -> None:
         """Count a refused connection; the counts are logged once per interval."""
         key = (reason, host)
+        if key not in self._refusals and len(self._refusals) >= _REFUSAL_SOURCES_KEPT:
+            key = (reason, "others")  # a flood from many addresses must not grow the tally without bound
         self._refusals[key] = self._refusals.get(key, 0) + 1
         if self._refusal_report is None:
             self._refusal_report = self.loop.call_later(_REFUSAL_REPORT_INTERVAL, self.report_refusals)

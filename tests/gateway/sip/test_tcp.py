@@ -14,6 +14,7 @@ import secrets
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.sip.transport import TcpTransport
 from protocols.sip import Request, Response, StreamParser
 from simulator.ports import free_udp_tcp_port
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, request, running_proxy, sip_config
@@ -346,3 +347,15 @@ async def test_in_dialog_requests_reach_the_callees_contact_when_its_connection_
             assert (await trunk.response(sent.call_id)).status == 200
     finally:
         server.close()
+
+
+async def test_refusals_from_a_spread_flood_are_tallied_in_bounded_memory():
+    tcp = TcpTransport(None, asyncio.get_running_loop(), max_connections=10, idle_timeout=600.0)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        for i in range(5000):
+            tcp.refused(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", "too many connections")
+        assert len(tcp._refusals) <= 1025
+        tcp.report_refusals()
+    (line,) = [e for e in logs if e["event"] == "sip.tcp_refused"]
+    assert line["count"] == 5000
+    await tcp.stop()

@@ -2,7 +2,10 @@
 
 Each call is put on hold and resumed by the callee first and then by the caller (the callee's
 re-INVITE must not turn the dialog around), and hung up by one side; over UDP, TCP, and TCP on one
-side with UDP on the other. What is asserted is what each phone itself reports.
+side with UDP on the other. What is asserted is what each phone itself reports, and, on the wire,
+that every in-dialog request the gateway sends carries the receiving phone's own Contact as its
+Request-URI (real phones answer a re-INVITE addressed to the other phone's Contact all the same, so
+their screens alone would not show a dialog turned around).
 """
 
 from __future__ import annotations

@@ -208,6 +208,12 @@ class SipConfig:
     #: Seconds a confirmed dialog is remembered without traffic before it is forgotten.
     dialog_timeout: float = 4 * 3600.0
     max_tcp_connections: int = 1024
+    #: TCP connections one source address may hold at once (a carrier NAT puts many handsets behind
+    #: one address; a slowloris attacker opens as many as it is let).
+    max_tcp_per_source: int = 64
+    #: Seconds a TCP connection is closed after, when it was opened, or began a message, and has not
+    #: completed one since (slowloris). The connection of a registered handset is never idle-closed.
+    tcp_message_timeout: float = 10.0
     tcp_idle_timeout: float = 600.0
     #: RFC 3261 T1 (seconds): the base of every retransmission and transaction timer.
     t1: float = 0.5
@@ -765,6 +771,8 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
             "max_dialogs",
             "dialog_timeout",
             "max_tcp_connections",
+            "max_tcp_per_source",
+            "tcp_message_timeout",
             "tcp_idle_timeout",
             "t1",
         },
@@ -808,6 +816,8 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         max_dialogs=_positive(reader, d, "max_dialogs", int, defaults.max_dialogs),
         dialog_timeout=_positive(reader, d, "dialog_timeout", float, defaults.dialog_timeout),
         max_tcp_connections=_positive(reader, d, "max_tcp_connections", int, defaults.max_tcp_connections),
+        max_tcp_per_source=_positive(reader, d, "max_tcp_per_source", int, defaults.max_tcp_per_source),
+        tcp_message_timeout=_positive(reader, d, "tcp_message_timeout", float, defaults.tcp_message_timeout),
         tcp_idle_timeout=_positive(reader, d, "tcp_idle_timeout", float, defaults.tcp_idle_timeout),
         t1=_positive(reader, d, "t1", float, defaults.t1),
         labels_path=labels_path,

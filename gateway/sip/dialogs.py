@@ -75,11 +75,19 @@ class DialogTable:
         self._dialogs.move_to_end(key)
 
     def record(self, route: DialogRoute) -> None:
-        """Add a dialog (or update it: a later response may confirm an early one or change its target)."""
+        """Add a dialog, or update the one known: a later response may confirm an early dialog, and a
+        re-INVITE and its answer refresh the targets of their senders (RFC 3261 12.2).
+
+        ``route.caller`` is whoever sent the request, which is the callee of the dialog when the callee
+        sends a re-INVITE: the legs are matched by tag, never by role, so that the dialog keeps who is
+        who."""
         key = dialog_key(route.call_id, route.caller.tag, route.callee.tag)
         existing = self._dialogs.get(key)
         if existing is not None:
-            existing.callee.target = route.callee.target or existing.callee.target
+            for update in (route.caller, route.callee):
+                leg = existing.caller if update.tag == existing.caller.tag else existing.callee
+                if update.target is not None:
+                    leg.target = update.target
             if route.confirmed and not existing.confirmed:
                 existing.confirmed = True
                 existing.expires_at = max(existing.expires_at, route.expires_at)

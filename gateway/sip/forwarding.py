@@ -43,6 +43,9 @@ from protocols.sip import (
     validate_response,
 )
 
+#: RFC 3326 on the CANCEL to the branches that lost a fork: handsets do not log a missed call for it.
+COMPLETED_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
+
 #: Sends a response upstream through a server transaction (the proxy's side of it).
 SendUpstream = Callable[[ServerEntry, Response], None]
 
@@ -93,7 +96,8 @@ class Forwarder:
             context = ResponseContext(entry, request)
             entry.context = context
         in_transport = entry.flow.transport
-        for uri, flow in targets:
+        for uri, remembered in targets:
+            flow = self.transports.reachable(remembered, uri)
             record_routes: list[str] = []
             if record_route:
                 # RFC 5658 double record-routing when the two sides use different transports.
@@ -118,13 +122,18 @@ class Forwarder:
             self._client[txn.key] = branch
             self._client_events(branch, txn.send_request(now), now)
 
-    def cancel_branch(self, branch: Branch, now: float) -> None:
+    def cancel_branch(self, branch: Branch, now: float, reason: str | None = None) -> None:
+        """CANCEL a pending INVITE branch; ``reason`` is its Reason header (RFC 3326), which tells the
+        handset why it stopped ringing (answered elsewhere: no missed call)."""
         if branch.final is not None or not isinstance(branch.txn, ClientInviteTransaction):
             return
         if not branch.got_provisional:
             branch.cancel_pending = True  # RFC 3261 9.1: not before a provisional response
+            branch.cancel_reason = reason
             return
         cancel = build_cancel(branch.txn.request)
+        if reason is not None:
+            cancel.headers.add("Reason", reason)
         txn = ClientNonInviteTransaction(cancel, reliable=branch.flow.transport == "TCP", timers=self.timers)
         cancel_branch = Branch(txn, branch.flow, None)
         self._client[txn.key] = cancel_branch
@@ -132,6 +141,7 @@ class Forwarder:
 
     def send_ack(self, ack: Request, target: SipUri, dest: Flow) -> None:
         """Forward the ACK of a 2xx statelessly (it is a transaction of its own, RFC 3261 17.1.1.3)."""
+        dest = self.transports.reachable(dest, target)
         outgoing = forwarded_request(
             ack, target, via=self.via(dest.transport, new_branch()), record_routes=[], keep_routes=True
         )
@@ -169,9 +179,19 @@ class Forwarder:
                 self._branch_failed(branch, 503, now)
             elif isinstance(event, TransactionTerminated):
                 self._client.pop(branch.txn.key, None)
-        for message in branch.txn.messages_to_send():
-            self.transports.send(branch.flow, message.serialise())
+        messages = branch.txn.messages_to_send()
+        if messages:
+            failed = None if branch.flow.transport == "UDP" else lambda reason: self._transport_failed(branch, reason)
+            for message in messages:
+                self.transports.send(branch.flow, message.serialise(), failed)
         self._schedule(branch, branch.txn.get_timer())
+
+    def _transport_failed(self, branch: Branch, reason: str) -> None:
+        """The branch's connection could not be opened: the transaction ends now (RFC 3261 17.1.4),
+        and the caller hears 503 instead of waiting for timer B."""
+        if not branch.txn.terminated:
+            now = self.loop.time()
+            self._client_events(branch, branch.txn.transport_failed(now, reason), now)
 
     def _branch_failed(self, branch: Branch, status: int, now: float) -> None:
         if branch.final is not None or branch.context is None:
@@ -188,7 +208,7 @@ class Forwarder:
             branch.got_provisional = True
             if branch.cancel_pending:
                 branch.cancel_pending = False
-                self.cancel_branch(branch, now)
+                self.cancel_branch(branch, now, branch.cancel_reason)
         if status == 100:
             return
         if context.is_invite and status < 300 and response.to_tag is not None:
@@ -207,7 +227,7 @@ class Forwarder:
             if first and context.is_invite:
                 for other in context.branches:
                     if other is not branch:
-                        self.cancel_branch(other, now)
+                        self.cancel_branch(other, now, COMPLETED_ELSEWHERE)
             return
         self._branch_final(branch, upstream, now)
 
@@ -218,9 +238,12 @@ class Forwarder:
         if better(upstream, context.best):
             context.best = upstream
         if upstream.status >= 600 and context.is_invite:
+            # RFC 3326: the cause is the 6xx that ended the call, so the other handsets know it was refused.
+            phrase = upstream.reason.replace("\\", "").replace('"', "")
+            reason = f'SIP;cause={upstream.status};text="{phrase}"'
             for other in context.branches:
                 if other is not branch:
-                    self.cancel_branch(other, now)
+                    self.cancel_branch(other, now, reason)
         if context.all_final() and not context.final_sent and context.best is not None:
             context.final_sent = True
             self.send_upstream(context.server, context.best)

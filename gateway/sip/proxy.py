@@ -113,11 +113,21 @@ class SipProxy:
         self.clock = clock
         self.timers = TimerSettings(t1=config.t1, t2=max(4.0, 8 * config.t1), t4=max(5.0, 10 * config.t1))
         self.transports = Transports(
-            self, self.loop, max_connections=config.max_tcp_connections, idle_timeout=config.tcp_idle_timeout
+            self,
+            self.loop,
+            max_connections=config.max_tcp_connections,
+            idle_timeout=config.tcp_idle_timeout,
+            max_per_source=config.max_tcp_per_source,
+            message_timeout=config.tcp_message_timeout,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
-        self.registrar = Registrar(config, self.location, self.is_our_host)
+        self.registrar = Registrar(
+            config,
+            self.location,
+            self.is_our_host,
+            keep_flow=lambda flow, until: self.transports.tcp.keep_open(flow.host, flow.port, until),
+        )
         self.known_users = frozenset(u.user for u in config.registrar.users)
         self.auth: DigestAuthenticator | None = None
         if config.registrar.auth:
@@ -188,11 +198,26 @@ class SipProxy:
         return host.lower() in self._hosts
 
     def is_our_uri(self, uri: SipUri) -> bool:
-        """A URI naming this proxy (a Route or Record-Route entry of ours)."""
+        """A URI naming this proxy: a Route or Record-Route entry of ours, or a Request-URI at us.
+
+        The host alone does not say it: softphones and trunks on the gateway's own host have URIs
+        with its address and their own port. A port (and a transport, when given) must be one we
+        listen on; a URI without a port names us only by the domain, or by the address when we
+        listen on the default port (RFC 3263 would find us there)."""
         if not uri.is_sip or not self.is_our_host(uri.host):
             return False
-        port = uri.port if uri.port is not None else 5060
-        return port in (self.transports.udp_port, self.transports.tcp_port)
+        udp, tcp = self.transports.udp_port, self.transports.tcp_port
+        if uri.port is None:
+            if uri.host.lower() == self.config.domain.lower():
+                return True
+            default = 5061 if uri.scheme == "sips" else 5060
+            return default in (udp, tcp)
+        transport = (uri.transport or "").lower()
+        if transport == "tcp" or uri.scheme == "sips":
+            return uri.port == tcp
+        if transport == "udp":
+            return uri.port == udp
+        return uri.port in (udp, tcp)
 
     # --- transport sink --------------------------------------------------------------------------------
 
@@ -404,7 +429,7 @@ class SipProxy:
             entry.log.info("sip.register", status=response.status, peer=str(flow))
             self._send_upstream(entry, response)
             return
-        if uri.is_sip and uri.user is None and self.is_our_host(uri.host):
+        if uri.user is None and self.is_our_uri(uri):
             # Addressed to the gateway itself, as a UAS.
             if method == "OPTIONS":
                 self._respond(entry, 200, Allow=ALLOW, Accept="application/sdp")
@@ -430,7 +455,7 @@ class SipProxy:
         if dialog is not None:
             leg = dialog.towards(request.from_tag)
             target = request.uri
-            if (not request.routes) and self.is_our_host(target.host) and leg.target is not None:
+            if (not request.routes) and self.is_our_uri(target) and leg.target is not None:
                 target = leg.target  # sent to us as if we were the far end (sipp's UAC does so)
             self.dialogs.touch(dialog, now)
             if request.method == "BYE":
@@ -441,7 +466,7 @@ class SipProxy:
         # if it is a registered contact or one of our users; still only to registered addresses.
         uri = request.uri
         binding = self.location.by_contact(uri, now)
-        if binding is None and uri.is_sip and uri.user and self.is_our_host(uri.host):
+        if binding is None and uri.user and self.is_our_uri(uri):
             bindings = self.location.lookup(uri.user, now)
             binding = bindings[0] if bindings else None
             uri = binding.contact if binding is not None else uri
@@ -453,7 +478,7 @@ class SipProxy:
     def _route_initial(self, entry: ServerEntry, request: Request, flow: Flow, trusted: bool, now: float) -> None:
         uri = request.uri
         # Another domain's user is nobody here: the gateway relays to no one but its own handsets.
-        ours = uri.scheme == "tel" or (uri.is_sip and self.is_our_host(uri.host))
+        ours = uri.scheme == "tel" or self.is_our_uri(uri)
         user = uri.user if ours else None
         if not user:
             self._respond(entry, 404)
@@ -565,8 +590,10 @@ class SipProxy:
             context.final_sent = True
             self._respond(target, 487)
             return
+        # The caller's own Reason (RFC 3326), e.g. an upstream fork answered elsewhere, goes on.
+        reason = cancel.headers.get("Reason")
         for branch in context.branches:
-            self.forwarder.cancel_branch(branch, now)
+            self.forwarder.cancel_branch(branch, now, reason)
 
     def _on_ack(self, ack: Request, flow: Flow, now: float) -> None:
         entry = self._server.get(server_transaction_key(ack))
@@ -592,7 +619,7 @@ class SipProxy:
                 return  # not a party to this dialog
             leg = dialog.towards(from_tag)
             dest, target = leg.flow, ack.uri
-            if not ack.routes and self.is_our_host(target.host) and leg.target is not None:
+            if not ack.routes and self.is_our_uri(target) and leg.target is not None:
                 target = leg.target
         if ack.max_forwards == 0:
             return

@@ -26,11 +26,20 @@ class _Change:
 
 
 class Registrar:
-    def __init__(self, config: SipConfig, location: LocationService, is_ours: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        config: SipConfig,
+        location: LocationService,
+        is_ours: Callable[[str], bool],
+        *,
+        keep_flow: Callable[[Flow, float], None] | None = None,
+    ) -> None:
         self.config = config
         self.registrar = config.registrar
         self.location = location
         self.is_ours = is_ours
+        #: Told, after each REGISTER on a connection, until when a binding needs that connection.
+        self.keep_flow = keep_flow
         self.users = frozenset(u.user for u in config.registrar.users)
 
     def aor_user(self, request: Request) -> str | None:
@@ -63,7 +72,9 @@ class Registrar:
             expires_header = request.headers.get("Expires")
             if expires_header is None or expires_header.strip() != "0" or request.headers.count("Contact") != 1:
                 return create_response(request, 400, "Wildcard Contact Needs Expires 0", to_tag=to_tag)
+            before = {b.flow for b in self.location.lookup(user, now)}
             self.location.remove_all(user)
+            self._release(user, before, now)
             return self._ok(request, user, now, to_tag)
         changes = self._changes(request)
         for change in changes:
@@ -76,6 +87,7 @@ class Registrar:
             existing = self.location.find(user, change.contact)
             if existing is not None and existing.call_id == call_id and existing.cseq >= cseq:
                 return create_response(request, 500, "Out Of Order", to_tag=to_tag)
+        before = {b.flow for b in self.location.lookup(user, now)}
         try:
             for change in changes:
                 if change.expires == 0:
@@ -89,7 +101,34 @@ class Registrar:
             response = create_response(request, 503, str(exc), to_tag=to_tag)
             response.headers.add("Retry-After", "60")
             return response
-        return self._ok(request, user, now, to_tag)
+        self._release(user, before, now)
+        response = self._ok(request, user, now, to_tag)
+        if flow.transport == "TCP":
+            # The handset can only be reached on this connection (behind a NAT, from an ephemeral
+            # port): it must outlive the idle timeout for as long as a binding needs it.
+            until = max((b.expires_at for b in self.location.lookup(user, now) if b.flow == flow), default=now)
+            if self.keep_flow is not None:
+                self.keep_flow(flow, until)
+            if until > now and _asks_for_outbound(request):
+                # RFC 5626 6: the flow is the route to the handset; it keeps it alive with CRLF pings
+                # (answered by the transport) at about this interval, well inside our idle timeout.
+                response.headers.add("Require", "outbound")
+                response.headers.add("Flow-Timer", str(self.flow_timer))
+        return response
+
+    def _release(self, user: str, flows: set[Flow], now: float) -> None:
+        """Connections no binding of ``user`` needs any more (moved to a new connection, removed) go
+        back under the idle timeout: otherwise re-registering from new connections would pin old ones."""
+        if self.keep_flow is None:
+            return
+        needed = {b.flow for b in self.location.lookup(user, now)}
+        for old in flows - needed:
+            if old.transport == "TCP":
+                self.keep_flow(old, now)
+
+    @property
+    def flow_timer(self) -> int:
+        return max(10, min(120, int(self.config.tcp_idle_timeout // 2)))
 
     def _changes(self, request: Request) -> list[_Change]:
         default = self.registrar.default_expires
@@ -121,6 +160,15 @@ class Registrar:
         for binding in self.location.lookup(user, now):
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.expires_in(now)}")
         return response
+
+
+def _asks_for_outbound(request: Request) -> bool:
+    """RFC 5626 5.2: a UA asks for outbound with ``+sip.instance`` and ``reg-id`` on its Contact
+    (and "outbound" in Supported)."""
+    supported = {item.strip().lower() for item in request.headers.get_list("Supported")}
+    if "outbound" not in supported:
+        return False
+    return any(c.has_param("reg-id") and c.has_param("+sip.instance") for c in request.contacts)
 
 
 def contact_flow(contact: SipUri, source: Flow) -> Flow:

@@ -43,6 +43,7 @@ class Branch:
     context: ResponseContext | None
     got_provisional: bool = False
     cancel_pending: bool = False
+    cancel_reason: str | None = None
     final: Response | None = None
     scheduled_at: float | None = None
 

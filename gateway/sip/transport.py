@@ -7,8 +7,19 @@ peer's address as seen on the socket: answers go back there (symmetric response 
 proxy decides whether a flow may be sent to at all.
 
 Bounds: a datagram or a stream message is at most ``ParseLimits.max_message_size``; at most
-``max_connections`` TCP connections exist at once (more are closed on accept); a connection idle for
-``idle_timeout`` seconds, or whose peer does not read what we write, is closed.
+``max_connections`` TCP connections exist at once, and at most ``max_per_source`` from one address
+(more are closed on accept, and counted: refusals are logged as a number per interval, never one line
+per connection, which a flood would turn into a flood of logs); a connection that has not completed a
+message within ``message_timeout`` seconds of opening or of starting one is closed (a slowloris peer
+trickling bytes must not hold a slot), as is one idle for ``idle_timeout`` seconds or whose peer does
+not read what we write.
+
+A connection a handset registered on is kept open for as long as its registration (``keep_open``):
+requests for the handset can only reach it there when it is behind a NAT, and RFC 5626 outbound
+handsets keep it alive with CRLF pings, answered here with a CRLF pong. When the connection is gone
+anyway, :meth:`Transports.reachable` dials the address its Contact names on the same host, and a
+connection that cannot be opened is reported to the sender at once (``on_failure``), so that a
+transaction ends with 503 instead of waiting for its timer.
 """
 
 from __future__ import annotations
@@ -21,13 +32,19 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from gateway.logs import get_logger
-from protocols.sip import Request, Response, SipParseError, StreamParser, is_keepalive, parse_message
+from protocols.sip import Request, Response, SipParseError, SipUri, StreamParser, is_keepalive, parse_message
 
 log = get_logger("afgw.sip.transport")
 
 #: A peer that lets this much of our output pile up is not reading: drop it.
 _TCP_HIGH_WATER = 1 << 20
 _UDP_BUFFER = 4 << 20
+#: Seconds between two log lines about refused connections, and the addresses counted one by one.
+_REFUSAL_REPORT_INTERVAL = 10.0
+_REFUSAL_SOURCES_KEPT = 1024
+
+#: Called when bytes could not be sent: the connection could not be opened, or was refused.
+FailureCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +95,18 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 class TcpConnection(asyncio.Protocol):
     """One TCP connection; messages framed by Content-Length, writes coalesced once per loop turn."""
 
-    def __init__(self, owner: TcpTransport) -> None:
+    def __init__(self, owner: TcpTransport, *, inbound: bool = True) -> None:
         self.owner = owner
         self.parser = StreamParser()
         self.transport: asyncio.Transport | None = None
         self.flow: Flow | None = None
-        self.last_active = owner.loop.time()
+        now = owner.loop.time()
+        self.last_active = now
+        #: Since when a message is due and not complete: an accepted connection owes its first one at
+        #: once; a connection we opened owes nothing until its peer starts writing.
+        self.incomplete_since: float | None = now if inbound else None
+        #: Until when the connection is kept open however idle (a handset's registration on it).
+        self.keep_until = 0.0
         self._out: list[bytes] = []
         self._flush_scheduled = False
 
@@ -91,14 +114,17 @@ class TcpConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.flow = Flow("TCP", str(peer[0]), int(peer[1]))
-        if not self.owner.register(self):
-            log.warning("sip.tcp_refused", peer=str(self.flow), reason="too many connections")
+        refusal = self.owner.register(self)
+        if refusal is not None:
+            self.owner.refused(self.flow.host, refusal)
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         assert self.flow is not None
-        self.last_active = self.owner.loop.time()
+        now = self.owner.loop.time()
+        self.last_active = now
         self.parser.receive_data(data)
+        completed = False
         while True:
             try:
                 message = self.parser.next_message()
@@ -110,7 +136,13 @@ class TcpConnection(asyncio.Protocol):
                 continue
             if message is None:
                 break
+            completed = True
             self.owner.sink.message_received(message, self.flow)
+        if self.parser.partial:
+            if completed or self.incomplete_since is None:
+                self.incomplete_since = now
+        else:
+            self.incomplete_since = None
         pings = self.parser.keepalive_pings
         if pings:
             self.parser.keepalive_pings = 0
@@ -155,24 +187,39 @@ class TcpTransport:
         *,
         max_connections: int,
         idle_timeout: float,
+        max_per_source: int | None = None,
+        message_timeout: float = 10.0,
     ) -> None:
         self.sink = sink
         self.loop = loop
         self.max_connections = max_connections
+        self.max_per_source = max_per_source if max_per_source is not None else max_connections
         self.idle_timeout = idle_timeout
+        self.message_timeout = message_timeout
         self.connections: dict[tuple[str, int], TcpConnection] = {}
+        self._per_source: dict[str, int] = {}
         self._connecting: dict[tuple[str, int], list[bytes]] = {}
+        self._failure_callbacks: dict[tuple[str, int], list[FailureCallback]] = {}
+        self._refusals: dict[tuple[str, str], int] = {}
+        self._refusal_report: asyncio.TimerHandle | None = None
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
+    @property
+    def sweep_interval(self) -> float:
+        return min(10.0, self.idle_timeout, self.message_timeout / 2)
+
     async def start(self, host: str, port: int) -> int:
         self._server = await self.loop.create_server(lambda: TcpConnection(self), host, port, reuse_address=True)
-        self._sweeper = self.loop.call_later(min(10.0, self.idle_timeout), self._sweep)
+        self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._refusal_report is not None:
+            self._refusal_report.cancel()
+            self.report_refusals()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections.values()):
@@ -180,20 +227,69 @@ class TcpTransport:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def register(self, conn: TcpConnection) -> bool:
+    def register(self, conn: TcpConnection) -> str | None:
+        """Admit a connection; the reason it is refused, if it is."""
         assert conn.flow is not None
         if len(self.connections) >= self.max_connections:
-            return False
-        self.connections[(conn.flow.host, conn.flow.port)] = conn
-        return True
+            return "too many connections"
+        host = conn.flow.host
+        held = self._per_source.get(host, 0)
+        if held >= self.max_per_source:
+            return "too many connections from one address"
+        self._per_source[host] = held + 1
+        self.connections[(host, conn.flow.port)] = conn
+        return None
 
     def unregister(self, conn: TcpConnection) -> None:
-        if conn.flow is not None and self.connections.get((conn.flow.host, conn.flow.port)) is conn:
-            del self.connections[(conn.flow.host, conn.flow.port)]
+        flow = conn.flow
+        if flow is not None and self.connections.get((flow.host, flow.port)) is conn:
+            del self.connections[(flow.host, flow.port)]
+            held = self._per_source.pop(flow.host, 1) - 1
+            if held > 0:
+                self._per_source[flow.host] = held
 
-    def send(self, data: bytes, host: str, port: int) -> None:
+    def refused(self, host: str, reason: str) -> None:
+        """Count a refused connection; the counts are logged once per interval."""
+        key = (reason, host)
+        if key not in self._refusals and len(self._refusals) >= _REFUSAL_SOURCES_KEPT:
+            key = (reason, "others")  # a flood from many addresses must not grow the tally without bound
+        self._refusals[key] = self._refusals.get(key, 0) + 1
+        if self._refusal_report is None:
+            self._refusal_report = self.loop.call_later(_REFUSAL_REPORT_INTERVAL, self.report_refusals)
+
+    def report_refusals(self) -> None:
+        """One log line per reason: how many connections were refused, from how many addresses, and
+        the address refused most (the one to look at)."""
+        self._refusal_report = None
+        refusals, self._refusals = self._refusals, {}
+        by_reason: dict[str, dict[str, int]] = {}
+        for (reason, host), count in refusals.items():
+            by_reason.setdefault(reason, {})[host] = count
+        for reason, hosts in by_reason.items():
+            top = max(hosts, key=lambda h: hosts[h])
+            log.warning(
+                "sip.tcp_refused",
+                reason=reason,
+                count=sum(hosts.values()),
+                sources=len(hosts),
+                top_source=top,
+                top_count=hosts[top],
+                interval=_REFUSAL_REPORT_INTERVAL,
+            )
+
+    def has(self, host: str, port: int) -> bool:
+        return (host, port) in self.connections or (host, port) in self._connecting
+
+    def keep_open(self, host: str, port: int, until: float) -> None:
+        """Exempt the connection to ``host:port`` from the idle timeout until ``until`` (loop time)."""
+        conn = self.connections.get((host, port))
+        if conn is not None:
+            conn.keep_until = until
+
+    def send(self, data: bytes, host: str, port: int, on_failure: FailureCallback | None = None) -> None:
         """Send on the connection to ``host:port``, opening one if there is none (the proxy only
-        asks for flows it may reach: a registered contact's, or a request's source)."""
+        asks for flows it may reach: a registered contact's, or a request's source). ``on_failure``
+        hears at once when the connection cannot be opened."""
         conn = self.connections.get((host, port))
         if conn is not None:
             conn.write(data)
@@ -202,40 +298,70 @@ class TcpTransport:
         if pending is not None:
             if sum(map(len, pending)) < _TCP_HIGH_WATER:
                 pending.append(data)
+            if on_failure is not None:
+                self._failure_callbacks.setdefault((host, port), []).append(on_failure)
             return
         if len(self.connections) + len(self._connecting) >= self.max_connections:
-            log.warning("sip.tcp_refused", peer=f"{host}:{port}", reason="too many connections")
+            self.refused(host, "too many connections (outgoing)")
+            if on_failure is not None:
+                self.loop.call_soon(on_failure, "too many connections")
             return
         self._connecting[(host, port)] = [data]
+        if on_failure is not None:
+            self._failure_callbacks[(host, port)] = [on_failure]
         self.loop.create_task(self._connect(host, port))
 
     async def _connect(self, host: str, port: int) -> None:
         try:
             _, conn = await asyncio.wait_for(
-                self.loop.create_connection(lambda: TcpConnection(self), host, port), timeout=5.0
+                self.loop.create_connection(lambda: TcpConnection(self, inbound=False), host, port), timeout=5.0
             )
         except (OSError, TimeoutError) as exc:
             log.info("sip.tcp_connect_failed", peer=f"{host}:{port}", error=str(exc))
             self._connecting.pop((host, port), None)
+            for callback in self._failure_callbacks.pop((host, port), []):
+                callback(f"cannot connect: {exc}")
             return
+        self._failure_callbacks.pop((host, port), None)
         for data in self._connecting.pop((host, port), []):
             conn.write(data)
 
-    def _sweep(self) -> None:
-        now = self.loop.time()
+    def sweep(self, now: float) -> None:
+        """Close connections past their deadlines (``now`` on the loop's clock)."""
         for conn in list(self.connections.values()):
-            if now - conn.last_active > self.idle_timeout:
+            stalled = conn.incomplete_since is not None and now - conn.incomplete_since > self.message_timeout
+            idle = now - conn.last_active > self.idle_timeout and now >= conn.keep_until
+            if stalled or idle:
                 conn.close()
-        self._sweeper = self.loop.call_later(min(10.0, self.idle_timeout), self._sweep)
+
+    def _sweep(self) -> None:
+        self.sweep(self.loop.time())
+        self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
 
 
 class Transports:
     """The UDP endpoint and the TCP transport of one listening address."""
 
-    def __init__(self, sink: Sink, loop: asyncio.AbstractEventLoop, *, max_connections: int, idle_timeout: float):
+    def __init__(
+        self,
+        sink: Sink,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_connections: int,
+        idle_timeout: float,
+        max_per_source: int | None = None,
+        message_timeout: float = 10.0,
+    ):
         self.loop = loop
         self.udp = UdpEndpoint(sink)
-        self.tcp = TcpTransport(sink, loop, max_connections=max_connections, idle_timeout=idle_timeout)
+        self.tcp = TcpTransport(
+            sink,
+            loop,
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
+            max_per_source=max_per_source,
+            message_timeout=message_timeout,
+        )
         self.host = "127.0.0.1"
         self.udp_port = 0
         self.tcp_port = 0
@@ -262,11 +388,25 @@ class Transports:
     def port(self, transport: str) -> int:
         return self.tcp_port if transport == "TCP" else self.udp_port
 
-    def send(self, flow: Flow, data: bytes) -> None:
+    def send(self, flow: Flow, data: bytes, on_failure: FailureCallback | None = None) -> None:
         if flow.transport == "TCP":
-            self.tcp.send(data, flow.host, flow.port)
+            self.tcp.send(data, flow.host, flow.port, on_failure)
         else:
             self.udp.send(data, flow.host, flow.port)
+
+    def reachable(self, flow: Flow, contact: SipUri) -> Flow:
+        """Where to send a request for ``contact``, registered or remembered on ``flow``.
+
+        A TCP flow is the handset's connection, from an ephemeral port: once that connection is gone,
+        dialling the same port reaches nobody. The Contact then names where the handset listens; it is
+        used only on the flow's own host (the gateway never sends to a host merely named in a message)."""
+        if flow.transport != "TCP" or self.tcp.has(flow.host, flow.port):
+            return flow
+        if not contact.is_sip or contact.host_unbracketed != flow.host:
+            return flow
+        transport = "UDP" if (contact.transport or "").lower() == "udp" else "TCP"
+        port = contact.port if contact.port is not None else (5061 if contact.scheme == "sips" else 5060)
+        return Flow(transport, flow.host, port)
 
 
 SendFunction = Callable[[Flow, bytes], None]

@@ -269,6 +269,15 @@ class StreamParser:
         """Bytes received and not yet consumed."""
         return len(self._buffer)
 
+    @property
+    def partial(self) -> bool:
+        """A message has begun and is not complete (CRLFs between messages do not count).
+
+        Meaningful after ``next_message()`` returned None, which has consumed the CRLFs before it."""
+        return self._fatal is None and (
+            self._head is not None or len(self._buffer) > 2 or len(self._buffer.lstrip(b"\r\n")) > 0
+        )
+
     def receive_data(self, data: bytes) -> None:
         if self._fatal is None:  # once out of sync, buffering more would only waste memory
             self._buffer += data

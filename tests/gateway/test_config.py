@@ -352,3 +352,24 @@ def test_digest_algorithms_errors_say_where(tmp_path, listed, message):
     with pytest.raises(ConfigError) as info:
         load(path)
     assert any(e.startswith(f"{path}:{message}") for e in info.value.errors), info.value.errors
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_tcp_per_source: 8\n  tcp_message_timeout: 2.5", (8, 2.5)),
+        ("max_tcp_connections: 100", (64, 10.0)),
+    ],
+)
+def test_tcp_limits_per_source_and_message_deadline_are_configurable(tmp_path, text, expected):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(f"sip:\n  {text}\n")
+    sip = load(path).sip
+    assert sip is not None
+    assert (sip.max_tcp_per_source, sip.tcp_message_timeout) == expected
+
+
+def test_shipped_config_states_the_tcp_limits():
+    sip = load(ROOT / "config" / "gateway.yaml").sip
+    assert sip is not None
+    assert (sip.max_tcp_per_source, sip.tcp_message_timeout, sip.tcp_idle_timeout) == (64, 10.0, 600.0)

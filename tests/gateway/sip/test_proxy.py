@@ -9,8 +9,9 @@ import asyncio
 
 import pytest
 
+from gateway.config import SipListen
 from gateway.inspection import Call, Decision
-from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch
+from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch, parse_uri
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, running_proxy, sip_config
 
 
@@ -343,3 +344,184 @@ async def test_tcp_connections_are_bounded():
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the gateway at once
         first.close()
         second.close()
+
+
+async def established_call(proxy, trunk: UdpPeer, handset: UdpPeer, *, callee_contact: str | None = None):
+    """A call from the trunk to alice, answered and ACKed: (INVITE sent, INVITE got, 200 at the caller)."""
+    await register(handset, proxy.udp_port, "alice", contact=callee_contact)
+    sent, got = await invite_through(proxy, trunk, handset)
+    ok = answer(got, 200)
+    ok.headers.add("Contact", callee_contact or f"<sip:callee@{handset.host}:{handset.port}>")
+    handset.send(ok, proxy.udp_port)
+    final = await trunk.response(sent.call_id, 200)
+    tags = {"call_id": sent.call_id, "to_tag": final.to_tag}
+    trunk.send(request("ACK", str(final.contacts[0].uri), trunk, **tags), proxy.udp_port)
+    await handset.request("ACK", sent.call_id)
+    return sent, got, final
+
+
+def callee_request(method: str, got: Request, final: Response, trunk: UdpPeer, handset: UdpPeer, cseq: int) -> Request:
+    """An in-dialog request from the callee: tags swapped, Route from the Record-Route, R-URI the caller's Contact."""
+    return request(
+        method,
+        f"sip:caller@{trunk.host}:{trunk.port}",
+        handset,
+        from_user="alice",
+        to_user="caller",
+        from_tag=final.to_tag or "",
+        to_tag="ftag",
+        call_id=got.call_id,
+        cseq=cseq,
+        extra=tuple(("Route", str(rr)) for rr in reversed(got.record_routes)),
+    )
+
+
+@pytest.mark.parametrize("with_route", [True, False], ids=["route", "no-route"])
+@pytest.mark.parametrize("method", ["INVITE", "BYE"])
+async def test_after_a_reinvite_from_the_callee_the_callers_requests_still_reach_the_callee(peers, with_route, method):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        sent, got, final = await established_call(proxy, trunk, handset)
+        # The callee puts the call on hold: a re-INVITE that the caller answers. Its Contact is the
+        # callee's target from now on (RFC 3261 12.2.2: a target refresh).
+        hold = callee_request("INVITE", got, final, trunk, handset, cseq=1)
+        hold.headers.set("Contact", f"<sip:held@{handset.host}:{handset.port}>")
+        callee_contact = hold.contacts[0].uri
+        handset.send(hold, proxy.udp_port)
+        hold_at_caller = await trunk.request("INVITE", sent.call_id)
+        assert hold_at_caller.uri.port == trunk.port
+        trunk.send(answer(hold_at_caller, 200, to_tag="ftag", contact=trunk), proxy.udp_port)
+        hold_ok = await handset.response(sent.call_id, 200)
+        handset.send(
+            request(
+                "ACK",
+                str(hold_ok.contacts[0].uri),
+                handset,
+                from_user="alice",
+                from_tag=final.to_tag or "",
+                to_tag="ftag",
+                call_id=sent.call_id,
+                cseq=1,
+                extra=tuple(("Route", str(rr)) for rr in reversed(got.record_routes)),
+            ),
+            proxy.udp_port,
+        )
+        await trunk.request("ACK", sent.call_id)
+        # Now the caller resumes (or hangs up): it must reach the callee, at the callee's Contact.
+        routes = tuple(("Route", str(rr)) for rr in final.record_routes) if with_route else ()
+        uri = str(callee_contact) if with_route else "sip:alice@127.0.0.1"
+        mine = request(method, uri, trunk, cseq=2, extra=routes, **{"call_id": sent.call_id, "to_tag": final.to_tag})
+        trunk.send(mine, proxy.udp_port)
+        at_callee = await handset.request(method, sent.call_id)
+        assert at_callee.uri == callee_contact
+        assert not [m for m in trunk.received if isinstance(m, Request) and m.method == method]
+        handset.send(answer(at_callee, 200), proxy.udp_port)
+        assert (await trunk.response(sent.call_id, 200)).cseq.method == method
+
+
+@pytest.mark.parametrize("with_route", [True, False], ids=["route", "no-route-echoed"])
+@pytest.mark.parametrize(
+    "contact", ["<sip:{host}:{port}>", "<sip:{host}:{port};transport=udp>", "<sip:alice@{host}:{port}>"]
+)
+async def test_a_bye_to_a_contact_on_the_gateways_host_is_routed_by_the_dialog(peers, with_route, contact):
+    """A softphone on the gateway's host answers with a Contact that has no user part: the BYE to it
+    is for that softphone, not for the gateway (which listens on other ports)."""
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        contact = contact.format(host=handset.host, port=handset.port)
+        sent, _, final = await established_call(proxy, trunk, handset, callee_contact=contact)
+        routes = tuple(("Route", str(rr)) for rr in final.record_routes) if with_route else ()
+        bye = request(
+            "BYE",
+            str(final.contacts[0].uri),
+            trunk,
+            cseq=2,
+            extra=routes,
+            **{"call_id": sent.call_id, "to_tag": final.to_tag},
+        )
+        trunk.send(bye, proxy.udp_port)
+        at_callee = await handset.request("BYE", sent.call_id)
+        assert at_callee.uri == final.contacts[0].uri
+        handset.send(answer(at_callee, 200), proxy.udp_port)
+        assert (await trunk.response(sent.call_id)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("uri", "ours"),
+    [
+        ("sip:127.0.0.1:{udp}", True),
+        ("sip:127.0.0.1:{tcp};transport=tcp", True),
+        ("sip:127.0.0.1:{udp};transport=tcp", False),
+        ("sip:127.0.0.1:{tcp};transport=udp", False),
+        ("sip:127.0.0.1", True),  # the domain
+        ("sip:alice@127.0.0.1", True),
+        ("sip:127.0.0.1:{other}", False),
+        ("sip:alice@127.0.0.1:{other}", False),
+        ("sip:127.0.0.3:{udp}", False),
+        ("tel:+8613900000000", False),
+    ],
+)
+async def test_a_uri_is_the_gateways_own_only_by_host_and_port_and_transport(uri, ours):
+    other = await UdpPeer.open()
+    try:
+        async with running_proxy(sip_config(listen=SipListen("127.0.0.1", 0, 0))) as proxy:
+            text = uri.format(udp=proxy.udp_port, tcp=proxy.tcp_port, other=other.port)
+            assert proxy.is_our_uri(parse_uri(text)) is ours
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("rang_first", [True, False], ids=["ringing", "not-yet-ringing"])
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (200, 'SIP;cause=200;text="Call completed elsewhere"'),
+        (603, 'SIP;cause=603;text="Decline"'),
+        (600, 'SIP;cause=600;text="Busy Everywhere"'),
+    ],
+)
+async def test_the_losing_branches_of_a_fork_are_cancelled_with_the_reason(rang_first, status, reason):
+    """RFC 3326: a handset whose ringing stops because another answered does not log a missed call."""
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    phone, tablet = await UdpPeer.open(), await UdpPeer.open()
+    try:
+        async with running_proxy(sip_config()) as proxy:
+            for device in (phone, tablet):
+                await register(device, proxy.udp_port, "alice")
+            sent = request("INVITE", "sip:alice@127.0.0.1", trunk)
+            trunk.send(sent, proxy.udp_port)
+            on_phone = await phone.request("INVITE", sent.call_id)
+            on_tablet = await tablet.request("INVITE", sent.call_id)
+            if rang_first:
+                tablet.send(answer(on_tablet, 180), proxy.udp_port)
+                await trunk.response(sent.call_id, 180)
+            phone.send(answer(on_phone, status, contact=phone), proxy.udp_port)
+            if status < 300:
+                await trunk.response(sent.call_id, status)
+            if not rang_first:  # a CANCEL waits for a provisional response (RFC 3261 9.1)
+                tablet.send(answer(on_tablet, 180), proxy.udp_port)
+            cancel = await tablet.request("CANCEL", sent.call_id)
+            assert cancel.headers.get_all("Reason") == [reason]
+            if status >= 600:  # the 6xx goes to the caller once every branch has ended
+                tablet.send(answer(on_tablet, 487), proxy.udp_port)
+                await trunk.response(sent.call_id, status)
+    finally:
+        for peer in (trunk, phone, tablet):
+            peer.close()
+
+
+@pytest.mark.parametrize("reason", [None, 'SIP;cause=200;text="Call completed elsewhere"', "Q.850;cause=16"])
+async def test_a_callers_cancel_passes_its_reason_on_and_adds_none(peers, reason):
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 180), proxy.udp_port)
+        await trunk.response(sent.call_id, 180)
+        cancel = request("CANCEL", "sip:alice@127.0.0.1", trunk, call_id=sent.call_id)
+        cancel.headers.set("Via", sent.headers.get("Via") or "")
+        if reason is not None:
+            cancel.headers.add("Reason", reason)
+        trunk.send(cancel, proxy.udp_port)
+        got_cancel = await handset.request("CANCEL", sent.call_id)
+        assert got_cancel.headers.get_all("Reason") == ([reason] if reason else [])

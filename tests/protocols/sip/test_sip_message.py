@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
@@ -462,3 +464,28 @@ def test_remove_value_takes_out_one_line_and_keeps_the_order_of_the_rest():
     assert headers.remove_value("proxy-authorization", "b")
     assert not headers.remove_value("Proxy-Authorization", "missing")
     assert [(n, v) for n, v in headers] == [("Via", "v"), ("Proxy-Authorization", "a"), ("To", "t"), ("X-Other", "a")]
+
+
+_TWO_MESSAGES = (
+    b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: 5\r\n\r\nhello"
+    b"\r\n\r\n"  # a keep-alive ping between the two
+    b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\nl: 3\r\n\r\nbye"
+)
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(_TWO_MESSAGES)), max_size=8))
+def test_a_stream_is_partial_exactly_while_a_message_is_begun_and_not_complete(cuts: list[int]) -> None:
+    """What the transport's slowloris deadline relies on, however the bytes are split."""
+    first_end = _TWO_MESSAGES.index(b"hello") + 5
+    second_start = _TWO_MESSAGES.index(b"MESSAGE")
+    parser = StreamParser()
+    done = 0
+    previous = 0
+    for cut in [*sorted(cuts), len(_TWO_MESSAGES)]:
+        parser.receive_data(_TWO_MESSAGES[previous:cut])
+        previous = cut
+        while parser.next_message() is not None:
+            done += 1
+        begun = 0 < cut < first_end or second_start < cut < len(_TWO_MESSAGES)
+        assert parser.partial is begun, cut
+        assert done == (cut >= first_end) + (cut == len(_TWO_MESSAGES))

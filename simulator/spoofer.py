@@ -212,6 +212,17 @@ def spoof_variants(kit: SpoofKit) -> list[Spoof]:
             identity=(sign(kit.centre),),
         ),
     ]
+    for level in ("B", "C"):
+        # The centre's own key and certificate, but an attestation that does not vouch for the number.
+        partial = Signer(kit.centre.key, kit.centre.x5u, plan=kit.registry.plan, attest=level)
+        spoofs.append(
+            Spoof(
+                f"attest-{level.lower()}-label",
+                f"a genuine certificate signing the label with attestation {level}",
+                POLICE_NUMBER,
+                identity=(sign(partial),),
+            )
+        )
     if other_police is not None:
         spoofs.append(
             Spoof(

@@ -227,6 +227,11 @@ class StirPolicy:
                 error = InvalidIdentityHeader("the call shows a label its verified identity does not carry")
                 return Refuse.of(error, shown)
             number = _e164(identity.claims.orig_tn, verifier)
+            # Attestation B or C reaches here only without a label (the verifier refuses a label under
+            # it). Its verstat is still TN-Validation-Passed: 3GPP TS 24.229 defines verstat as the
+            # result of verifying the signature and the number against the PASSporT, and has no value
+            # per attestation level (RFC 8588 leaves what to display for B and C to local policy).
+            # What B and C never get is a name: no display name in the PAI and no Call-Info.
             if label is None:
                 return Admit(VERSTAT_PASSED, number)
             return Admit(VERSTAT_PASSED, number, label.text, identity.claims.crn or label.crn, identity.icon)

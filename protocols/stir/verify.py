@@ -35,6 +35,7 @@ requires the full form (RFC 8588), and a compact form cannot carry ``rcd``, so i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from typing import Any
 from protocols.stir.certs import Credential, CredentialResolver, UrlStore
 from protocols.stir.errors import (
     BadIdentityInfo,
+    InsufficientAttestation,
     InvalidIdentityHeader,
     StaleDate,
     StirError,
@@ -241,6 +243,9 @@ class Verifier:
         rcd = passport.claims.get("rcd")
         if isinstance(rcd, dict) and isinstance(rcd.get("nam"), str):
             names.append(rcd["nam"])  # what the token would show, before anything vouches for it
+        card = _jcard_text(rcd)
+        if card is not None:
+            names.append(card)
         x5u = self._check_header(header, passport.header)
         credential = self.credentials.resolve(x5u, now)
         verify_signature(passport, credential.public_key)
@@ -256,7 +261,15 @@ class Verifier:
         credential.check_authority(orig, passport.claims)
         label = self.registry.lookup_normalised(orig)
         nam = claims.rcd.nam if claims.rcd is not None else None
-        if label is not None and nam != label.text:
+        if claims.attest != "A":
+            # RFC 8588: B and C say the signer could not vouch for the number, so a label in the
+            # token (rcd nam, an inline jCard) is refused, and without one the call is an ordinary
+            # verified call: it keeps its PASSporT's verdict but never shows the number's label.
+            claimed = self.registry.claims_label(nam) or (label is not None and nam is not None)
+            if claimed or self.registry.labels_in(_jcard_text(rcd)):
+                raise InsufficientAttestation(claims.attest)
+            label = None
+        elif label is not None and nam != label.text:
             raise InvalidIdentityHeader("rcd nam is not the registered label of the calling number")
         if label is None and self.registry.claims_label(nam):
             raise InvalidIdentityHeader("rcd nam shows a protected label for an unregistered number")
@@ -300,6 +313,13 @@ class Verifier:
         if passport.x5u != header.info:
             raise BadIdentityInfo("PASSporT x5u differs from the Identity info")
         return passport.x5u
+
+
+def _jcard_text(rcd: Any) -> str | None:
+    """The inline jCard of an rcd claim (``jcd``) as text, for a label search; None without one."""
+    if not isinstance(rcd, dict) or "jcd" not in rcd:
+        return None
+    return json.dumps(rcd["jcd"], ensure_ascii=False)
 
 
 def _ppi(value: str) -> str | None:

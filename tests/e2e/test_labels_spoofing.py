@@ -18,6 +18,7 @@ import pytest
 from gateway.events import MemoryEvents
 from gateway.sip.proxy import SipProxy
 from gateway.store import MemoryStore
+from protocols.stir import Signer
 from simulator.antifraud_centre import AntiFraudCentre
 from simulator.handset import Handset
 from simulator.spoofer import OWN_NUMBER, Spoofer, SpoofKit, spoof_variants
@@ -69,6 +70,13 @@ TABLE = {
     "genuine-token-other-number": 438,
     "carrier-rcd-label": 438,
     "replay": 438,
+    "attest-b-label": 438,
+    "attest-c-label": 438,
+}
+# variant -> the Reason text, where it says more than the code's phrase
+REASON_TEXT = {
+    f"attest-{level.lower()}-label": f"Invalid Identity Header: attestation {level} cannot vouch for a protected label"
+    for level in "BC"
 }
 
 
@@ -145,7 +153,7 @@ async def test_a_spoof_is_refused_with_its_code_and_reason_and_never_rings(pki: 
         (spoof,) = [s for s in spoof_variants(net.kit) if s.name == variant]
         result = await net.spoofer.attempt(spoof, VICTIM)
         assert (result.status, result.reason_phrase) == (code, TEXT[code]), spoof.what
-        assert result.reason == f'STIR;cause={code};text="{TEXT[code]}"'
+        assert result.reason == f'STIR;cause={code};text="{REASON_TEXT.get(variant, TEXT[code])}"'
         assert not net.handset.screen.rang(result.call_id)
         (event,) = net.events.named("call.label_rejected")
         assert (event.fields["call_id"], event.fields["code"]) == (result.call_id, code)
@@ -224,5 +232,19 @@ async def test_a_secsipidx_token_for_an_ordinary_number_passes_verified_and_unla
         shown = net.handset.screen.find(result.call_id)
         assert shown is not None
         assert (shown.caller_number, shown.verified, shown.label, shown.badge) == (f"+{OWN_NUMBER}", True, None, False)
+        assert shown.call_info == ()
+        assert net.proxy.stats["label_verified"] == 0
+
+
+@pytest.mark.parametrize("attest", ["B", "C"])
+async def test_partial_attestation_without_a_label_rings_verified_and_unlabelled(pki: LabelsPki, attest: str) -> None:
+    carrier = Signer(pki.carrier.key, pki.carrier.x5u, plan=pki.registry.plan, attest=attest)
+    async with network(pki) as net:
+        identity = carrier.sign(orig=OWN_NUMBER, dest=VICTIM, iat=int(net.clock.now)).serialise()
+        result = await net.spoofer.call(VICTIM, OWN_NUMBER, display="Shanghai Bank", identity=identity)
+        assert result.status == 200
+        shown = net.handset.screen.find(result.call_id)
+        assert shown is not None
+        assert (shown.verstat, shown.label, shown.badge) == ("TN-Validation-Passed", None, False)
         assert shown.call_info == ()
         assert net.proxy.stats["label_verified"] == 0

@@ -51,11 +51,11 @@ import email.utils
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from gateway.config import SipStir
-from gateway.label_text import LabelMatcher, NormalisingRegistry
+from gateway.label_text import LabelMatcher, NormalisingRegistry, ProtectedNumbers
 from gateway.labels import LabelsConfig, open_trust
 from protocols.errors import RemoteProtocolError
 from protocols.sip import NameAddr, Request, SipUri, parse_name_addr, split_list
@@ -89,6 +89,7 @@ _ADDRESSES = ("From", "To", "Contact")
 # but a protected label in them counts as shown.
 _DISPLAYED = frozenset({"subject", "organization"})
 _VERSTAT = re.compile("verstat", re.IGNORECASE)
+_ASSERTED = frozenset({"p-asserted-identity", "p-preferred-identity"})
 _MAX_DATA_URI = 8192
 
 
@@ -125,6 +126,7 @@ PLAIN = Admit()
 class Stripped:
     identities: list[str]
     shown: list[str]  # values of removed header fields a handset could have displayed
+    asserted: list[str] = field(default_factory=list)  # removed P-Asserted/P-Preferred-Identity values
 
 
 def build_call_verifier(labels: LabelsConfig) -> Verifier:
@@ -148,12 +150,14 @@ class StirPolicy:
         self._strip = {name.lower() for name in (*ALWAYS_STRIPPED, *config.strip_headers)}
         self._deliver_unverified = config.unverified_authorised == "deliver"
         self.matcher: LabelMatcher | None = None
+        self._numbers: ProtectedNumbers | None = None
         if verifier is not None:
             # The verifier asks its registry whether display names and rcd nams show a label: make
             # sure it asks in the normalising way, whoever built it.
             registry = NormalisingRegistry.of(verifier.registry)
             verifier.registry = registry
             self.matcher = registry.matcher
+            self._numbers = registry.protected_numbers
         # Stamped values by what they say: the same few numbers and labels call again and again.
         self._cards: dict[tuple[str, str, str | None], str] = {}
         self._asserted: dict[tuple[str, str, str | None], str] = {}
@@ -184,10 +188,13 @@ class StirPolicy:
                     doomed.add(name)
         for name in doomed:
             removed = headers.get_all(name)
-            if name.lower() == "identity":
+            lname = name.lower()
+            if lname == "identity":
                 result.identities.extend(removed)
             else:
                 result.shown.extend(removed)
+                if lname in _ASSERTED:
+                    result.asserted.extend(removed)
             headers.remove(name)
         if verstat or "%" in values:
             for name in _ADDRESSES:
@@ -213,6 +220,9 @@ class StirPolicy:
         caller_addr = request.from_addr
         caller = _number(caller_addr.uri)
         display = caller_addr.display
+        refused = self._reads_as_protected(caller, display, stripped.asserted)
+        if refused is not None:
+            return refused
         shown = matcher.labels_in_any(_shown_texts(caller_addr, stripped.shown))
         identities = stripped.identities
         authorised = verifier.registry.lookup(caller) is not None
@@ -253,6 +263,30 @@ class StirPolicy:
             except TelephoneNumberError:
                 return PLAIN
         return PLAIN
+
+    def _reads_as_protected(self, caller: str, display: str | None, asserted: list[str]) -> Refuse | None:
+        """428 when the From or P-Asserted-Identity display name reads as a protected number (96110 as
+        九六一一零, 9611O, +86 10 96110, ...) other than the caller's own: a handset would show it as if
+        the centre called. The centre's own number is left to verification."""
+        numbers = self._numbers
+        if not numbers:
+            return None
+        displays = [display] if display else []
+        for value in asserted:
+            with contextlib.suppress(RemoteProtocolError):
+                displays.extend(a.display for a in map(parse_name_addr, split_list(value)) if a.display)
+        if not displays:
+            return None
+        try:
+            own: str | None = normalise_tn(caller, numbers.plan)
+        except TelephoneNumberError:
+            own = None
+        for text in displays:
+            number = numbers.read(text, caller=own)
+            if number is not None:
+                error = UseIdentityHeader(f"the display name reads as the protected number +{number}")
+                return Refuse.of(error, frozenset({f"+{number}"}))
+        return None
 
     def stamp(self, request: Request, admit: Admit) -> None:
         """Tell the handset what was verified: P-Asserted-Identity with verstat, and Call-Info."""

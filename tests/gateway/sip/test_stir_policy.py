@@ -290,3 +290,29 @@ def test_a_labels_file_whose_keys_are_missing_is_a_config_error_at_its_line(tmp_
     (error,) = [e for e in caught.value.errors if "trust anchor" in e]
     assert error.startswith(f"{labels}:")
     assert "cannot read trust anchor" in error
+
+
+# --- protected numbers in display names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "display", ["96110", "九六一一零", "玖陆壹壹零", "９６１１０", "9611O", "0086 96110", "(010) 96110"]
+)
+@pytest.mark.parametrize("where", ["from", "pai"])
+def test_a_display_name_reading_as_a_protected_number_is_428(pki: Pki, display: str, where: str) -> None:
+    stir, verifier = policy(pki)
+    if where == "from":
+        request = invite(OWN, display=display)
+    else:
+        request = invite(OWN, extra=(("P-Asserted-Identity", f'"{display}" <sip:{OWN}@127.0.0.1>'),))
+    verdict = stir.screen(request, CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert (verdict.status, verdict.reason) == (428, 'STIR;cause=428;text="Use Identity Header"')
+    assert verifier.calls == 0
+
+
+@pytest.mark.parametrize("display", ["张三", "Alice 2", "老王烧烤 8号店", "Shop 13812345678", "Room 101", "110"])
+def test_ordinary_display_names_with_digits_pass(pki: Pki, display: str) -> None:
+    stir, verifier = policy(pki)
+    assert stir.screen(invite(OWN, display=display), CALLEE, NOW) == Admit()
+    assert verifier.calls == 0

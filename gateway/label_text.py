@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
-from protocols.stir import Label, LabelRegistry, NumberPlan
+from protocols.stir import Label, LabelRegistry, NumberPlan, TelephoneNumberError, normalise_tn
 from protocols.stir.tn import CHINA
 
 __all__ = [
@@ -112,6 +112,11 @@ class LabelMatcher:
     def __bool__(self) -> bool:
         return bool(self._forms)
 
+    @property
+    def ascii_safe(self) -> bool:
+        """True when no text of plain ASCII can show any of the labels (they all have other characters)."""
+        return self._ascii_safe
+
     def labels_in(self, text: str | None) -> frozenset[str]:
         if not text or not self._forms or (self._ascii_safe and text.isascii()):
             return frozenset()
@@ -182,6 +187,13 @@ def digit_table() -> dict[int, str | None]:
     return table
 
 
+@functools.cache
+def _ascii_table() -> bytes:
+    """``digit_table`` for ASCII text, as a ``bytes.translate`` table (no ASCII character is deleted)."""
+    table = digit_table()
+    return bytes(ord(str(table.get(code, chr(code)))) for code in range(256) if code < 128) + bytes(range(128, 256))
+
+
 class ProtectedNumbers:
     """Does a display name read as one of the protected numbers? Seen through the games people play
     with digits: full-width and other Unicode digits, Chinese numerals (九六一一零, 玖陆壹壹零, 幺),
@@ -201,20 +213,42 @@ class ProtectedNumbers:
         for tn in numbers:
             self._national[tn[len(cc) :] if tn.startswith(cc) else tn] = tn
         self._protected = frozenset(self._national.values())
+        self._shortest = max(3, min((len(n) for n in self._national), default=3))
         self._short = {n: tn for n, tn in self._national.items() if len(n) < plan.nsn_lengths[0]}
         self._prefixes = tuple(sorted({plan.international_prefix + cc, cc}, key=len, reverse=True))
+        if self._national:
+            digit_table()  # built now, not while the first call waits
         self._longest = max((len(n) for n in self._national), default=0) + len(plan.international_prefix + cc) + 4
 
     def __bool__(self) -> bool:
         return bool(self._national)
+
+    def is_protected(self, number: str) -> bool:
+        """Whether ``number``, in any spelling, is one of the protected numbers."""
+        try:
+            return normalise_tn(number, self.plan) in self._protected
+        except TelephoneNumberError:
+            return False
 
     def read(self, text: str | None, *, caller: str | None = None) -> str | None:
         """The protected number (E.164 digits) ``text`` reads as; None when it reads as none, or when
         ``caller`` (E.164) is itself protected: a protected caller's display is for verification to judge."""
         if not text or not self._national or caller in self._protected:
             return None
-        form = unicodedata.normalize("NFKC", text[:_MAX_DISPLAY]).translate(digit_table())
+        text = text[:_MAX_DISPLAY]
+        if text.isascii():  # most display names: one C-speed bytes.translate
+            form = text.encode().translate(_ascii_table()).decode()
+        else:
+            form = unicodedata.normalize("NFKC", text).translate(digit_table())
+        shortest = self._shortest
         for run in _RUN.findall(form):
+            if len(run) - run.count(_SEP) < shortest:
+                continue  # too few digits for any protected number
+            if run.isdigit():  # digits only: the whole run is the one candidate
+                tn = self._number(run)
+                if tn is not None:
+                    return tn
+                continue
             digits: list[str] = []
             cuts = [0]
             real_before = False
@@ -233,6 +267,8 @@ class ProtectedNumbers:
             edges = sorted(set(cuts))
             for i, start in enumerate(edges):
                 for end in edges[i + 1 :]:
+                    if end - start < shortest:
+                        continue
                     if end - start > self._longest:
                         break
                     tn = self._number(number[start:end])

@@ -179,6 +179,20 @@ def spoof_variants(kit: SpoofKit) -> list[Spoof]:
             headers=(("Remote-Party-ID", f'"{label}" <sip:96110@{domain}>;party=calling;screen=yes'),),
         ),
         Spoof("vendor-header", "an X-Caller-Label header", own, headers=(("X-Caller-Label", label),)),
+        Spoof("p-caller-label", "a P-Caller-Label header", own, headers=(("P-Caller-Label", label),)),
+        Spoof("x-label", "an X-Label header, traditional", own, headers=(("X-Label", "公安反詐專號"),)),
+        Spoof(
+            "any-vendor-header",
+            "a header name nobody lists, percent-encoded",
+            own,
+            headers=(("X-Acme-CNAM", quote(f"【{label}】")),),
+        ),
+        Spoof(
+            "contact-display",
+            "the label as the Contact display name",
+            own,
+            headers=(("Contact", f'"{label}" <sip:{own}@127.0.0.2:5080>'),),
+        ),
         Spoof("subject", "the label as the call's Subject", own, headers=(("Subject", f"【{label}】来电"),)),
         Spoof(
             "verstat-in-from",

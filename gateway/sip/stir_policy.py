@@ -8,13 +8,17 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
    so are the vendor headers of ``sip.stir.strip_headers`` (X-Caller-Label and the like). A
    ``verstat`` parameter is removed wherever it appears in From, To or Contact (user part, URI or
    header parameter), and any other header field that mentions verstat is dropped.
-2. **Verify**, only when there is something to verify (so that ordinary calls cost a few
-   microseconds): an Identity header came, the calling number is authorised (in labels.yaml), or a
-   protected label text shows anywhere the caller wrote (From display name or user part, the stripped
-   P-Asserted-Identity, Call-Info, vendor headers, Subject, Organization, an rcd ``nam``), in any disguise
-   (:mod:`gateway.label_text`). ``protocols.stir.Verifier`` checks signature, chain to a trust
-   anchor, iat freshness, orig (the From number) and dest (the Request-URI number) normalised to
-   E.164, ``nam`` against the registry's label for the number, and replays.
+2. **Look and verify.** A From or P-Asserted-Identity display name that reads as a protected number
+   (:class:`gateway.label_text.ProtectedNumbers`: 九六一一零, 9611O, +86 10 96110) from any other
+   number is refused 428 at once. Then every header value, whatever its name (kept or stripped,
+   percent-decoded, data: URIs decoded), and a MESSAGE body, is searched for the protected label
+   texts in any disguise (:mod:`gateway.label_text`); an all-ASCII request skips the search when no
+   label could be ASCII. The verifier is asked only when there is something to verify (so that
+   ordinary calls cost a few microseconds): an Identity header came, the calling number is
+   authorised (in labels.yaml), or a label shows. ``protocols.stir.Verifier`` checks signature, chain
+   to a trust anchor, iat freshness, orig (the From number) and dest (the Request-URI number)
+   normalised to E.164, attestation A for any label, ``nam`` against the registry's label for the
+   number, and replays.
 3. **Decide and stamp.**
 
    =====================================  ====================================================
@@ -24,9 +28,12 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
                                            tion-Passed@domain;user=phone>`` and Call-Info (a
                                            jCard naming L, with the call reason; the rcd icon
                                            when rcdi vouched for it)
-   verified, ordinary number              the same PAI without a display name; no Call-Info
+   verified, ordinary number or a         the same PAI without a display name; no Call-Info
+   label-less attestation B or C
    verified, but shows a label it does    438 Invalid Identity Header
-   not carry
+   not carry, or a label under B or C     (the Reason text names the attestation)
+   a display name reading as a protected  428, before any verification
+   number, from another number
    a label shown without verification     428 with no Identity, else the Identity's own failure
                                            (436, 437, 438, 403 stale)
    authorised number, Identity missing    ``unverified_authorised: reject`` (default): the same
@@ -85,9 +92,8 @@ _ROUTING = frozenset(
     {"via", "call-id", "cseq", "max-forwards", "route", "record-route", "content-length", "content-type"}
 )
 _ADDRESSES = ("From", "To", "Contact")
-# Header fields some handsets display (a call's subject, the caller's organisation): left in place,
-# but a protected label in them counts as shown.
-_DISPLAYED = frozenset({"subject", "organization"})
+# A MESSAGE body is read this far for labels (a page-mode message is small; RFC 3428 says 1300 bytes).
+_MAX_BODY = 65536
 _VERSTAT = re.compile("verstat", re.IGNORECASE)
 _ASSERTED = frozenset({"p-asserted-identity", "p-preferred-identity"})
 _MAX_DATA_URI = 8192
@@ -127,6 +133,7 @@ class Stripped:
     identities: list[str]
     shown: list[str]  # values of removed header fields a handset could have displayed
     asserted: list[str] = field(default_factory=list)  # removed P-Asserted/P-Preferred-Identity values
+    kept: list[str] = field(default_factory=list)  # values of the header fields left in place
 
 
 def build_call_verifier(labels: LabelsConfig) -> Verifier:
@@ -174,12 +181,9 @@ class StirPolicy:
         strip = self._strip
         doomed: set[str] = set()
         result = Stripped([], [])
-        for name, value in items:
-            lname = name.lower()
-            if lname in strip:
+        for name, _ in items:
+            if name.lower() in strip:
                 doomed.add(name)
-            elif lname in _DISPLAYED:
-                result.shown.append(value)  # kept, but checked for labels like the rest
         values = "\n".join(value for _, value in items)
         verstat = _VERSTAT.search(values) is not None
         if verstat:
@@ -199,6 +203,12 @@ class StirPolicy:
         if verstat or "%" in values:
             for name in _ADDRESSES:
                 _clean_addresses(request, name)
+        # What stays is looked at too, whatever its name: a label in P-Caller-Label, X-Label or any
+        # vendor's header would reach the handset (the matcher answers an ASCII value at once).
+        matcher = self.matcher
+        quiet = values.isascii() and "%" not in values and "data:" not in values
+        if not (matcher is not None and matcher.ascii_safe and quiet):
+            result.kept = [value for name, value in items if name not in doomed]
         return result
 
     def strip_in_dialog(self, request: Request) -> None:
@@ -223,7 +233,10 @@ class StirPolicy:
         refused = self._reads_as_protected(caller, display, stripped.asserted)
         if refused is not None:
             return refused
-        shown = matcher.labels_in_any(_shown_texts(caller_addr, stripped.shown))
+        seen = [*stripped.shown, *stripped.kept]
+        if request.method == "MESSAGE" and request.body:
+            seen.append(request.body[:_MAX_BODY].decode("utf-8", "replace"))
+        shown = matcher.labels_in_any(_shown_texts(caller_addr, seen))
         identities = stripped.identities
         authorised = verifier.registry.lookup(caller) is not None
         if not identities and not shown and not authorised:
@@ -277,13 +290,9 @@ class StirPolicy:
                 displays.extend(a.display for a in map(parse_name_addr, split_list(value)) if a.display)
         if not displays:
             return None
-        try:
-            own: str | None = normalise_tn(caller, numbers.plan)
-        except TelephoneNumberError:
-            own = None
         for text in displays:
-            number = numbers.read(text, caller=own)
-            if number is not None:
+            number = numbers.read(text)
+            if number is not None and not numbers.is_protected(caller):
                 error = UseIdentityHeader(f"the display name reads as the protected number +{number}")
                 return Refuse.of(error, frozenset({f"+{number}"}))
         return None

@@ -316,3 +316,59 @@ def test_ordinary_display_names_with_digits_pass(pki: Pki, display: str) -> None
     stir, verifier = policy(pki)
     assert stir.screen(invite(OWN, display=display), CALLEE, NOW) == Admit()
     assert verifier.calls == 0
+
+
+# --- every header, every name ------------------------------------------------------------------------
+
+_JCARD = "eyJmbiI6IuWFrOWuieWPjeiviOS4k+WPtyJ9"  # base64 of {"fn":"公安反诈专号"}
+
+
+@pytest.mark.parametrize(
+    "name", ["P-Caller-Label", "X-Label", "X-Acme-CNAM", "Alert-Info", "User-Agent", "Warning", "Priority"]
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        POLICE,
+        "【公安反詐專號】",
+        "%E5%85%AC%E5%AE%89%E5%8F%8D%E8%AF%88%E4%B8%93%E5%8F%B7",
+        f"<data:application/json;base64,{_JCARD}>",
+        "工信部 反诈 预警",
+    ],
+)
+def test_a_label_in_any_header_is_refused(pki: Pki, name: str, value: str) -> None:
+    stir, _ = policy(pki)
+    verdict = stir.screen(invite(OWN, extra=((name, value),)), CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert (verdict.status, verdict.reason) == (428, 'STIR;cause=428;text="Use Identity Header"')
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Note", "张三的电话"), ("User-Agent", "微信 8.0"), ("Subject", "明天开会"), ("X-Shop", "反诈宣传周")],
+)
+def test_ordinary_chinese_headers_pass(pki: Pki, name: str, value: str) -> None:
+    stir, verifier = policy(pki)
+    request = invite(OWN, extra=((name, value),))
+    assert stir.screen(request, CALLEE, NOW) == Admit()
+    assert request.headers.get(name) == value
+    assert verifier.calls == 0
+
+
+@pytest.mark.parametrize(
+    "body", [f"您好，这里是{POLICE}".encode(), "公安 反詐 專號 提醒您".encode(), "工信部反诈预警".encode()]
+)
+def test_a_label_in_a_message_body_is_refused(pki: Pki, body: bytes) -> None:
+    stir, _ = policy(pki)
+    request = invite(OWN)
+    message = Request("MESSAGE", request.uri, request.headers, body)
+    verdict = stir.screen(message, CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert verdict.status == 428
+
+
+def test_an_ordinary_message_body_passes(pki: Pki) -> None:
+    stir, _ = policy(pki)
+    request = invite(OWN)
+    message = Request("MESSAGE", request.uri, request.headers, "晚上一起吃饭吗？96号桌".encode())
+    assert stir.screen(message, CALLEE, NOW) == Admit()

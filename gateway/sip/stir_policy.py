@@ -212,10 +212,21 @@ class StirPolicy:
         return result
 
     def strip_in_dialog(self, request: Request) -> None:
-        """Inside a call only the header fields go: the dialog's From and To were screened already."""
+        """Inside a call only the header fields go: the dialog's From and To were screened already.
+
+        So does any other header field that shows a label (a re-INVITE or an UPDATE cannot be refused
+        without upsetting the call, but it must not carry the label to the handset either)."""
         headers = request.headers
         strip = self._strip
         doomed = {name for name, _ in headers if name.lower() in strip}
+        matcher = self.matcher
+        if matcher:
+            for name, value in headers:
+                lname = name.lower()
+                if lname in _ADDRESSES or lname in _ROUTING or name in doomed:
+                    continue
+                if matcher.labels_in_any(_shown_texts(None, [value])):
+                    doomed.add(name)
         for name in doomed:
             headers.remove(name)
 
@@ -379,12 +390,14 @@ def _e164(number: str, verifier: Verifier) -> str:
     return normalise_tn(number, verifier.registry.plan)
 
 
-def _shown_texts(caller: NameAddr, removed: Iterable[str]) -> list[str | None]:
+def _shown_texts(caller: NameAddr | None, removed: Iterable[str]) -> list[str | None]:
     """Everything a handset could have displayed as the caller's name, decoded as a handset would."""
-    texts: list[str | None] = [caller.display]
-    user = caller.uri.user
-    if user and not user.isascii():
-        texts.append(user)
+    texts: list[str | None] = []
+    if caller is not None:
+        texts.append(caller.display)
+        user = caller.uri.user
+        if user and not user.isascii():
+            texts.append(user)
     for value in removed:
         texts.append(value)
         if "%" in value:

@@ -91,12 +91,19 @@ async def test_the_handset_gets_the_stamped_identity_and_nothing_the_caller_wrot
             cseq=2,
             to_tag=ok.to_tag,
             from_user="96110",
-            extra=(("P-Asserted-Identity", f'"{POLICE}" <sip:96110@h>'), ("Call-Info", "<https://h/x>;purpose=icon")),
+            extra=(
+                ("P-Asserted-Identity", f'"{POLICE}" <sip:96110@h>'),
+                ("Call-Info", "<https://h/x>;purpose=icon"),
+                ("P-Caller-Label", "公安反詐專號"),
+                ("X-Note", "张三"),
+            ),
         )
         trunk.send(update, proxy.udp_port)
         forwarded = await handset.request("UPDATE", sent.call_id)
         assert "P-Asserted-Identity" not in forwarded.headers
         assert "Call-Info" not in forwarded.headers
+        assert "P-Caller-Label" not in forwarded.headers
+        assert forwarded.headers.get("X-Note") == "张三"
     finally:
         await proxy.stop()
 

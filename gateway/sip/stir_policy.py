@@ -323,6 +323,10 @@ class StirPolicy:
         request.headers.set("P-Asserted-Identity", asserted)
         if admit.label is None:
             return
+        if self.config.label_in_from:
+            caller = request.from_addr
+            if caller.display != admit.label:
+                request.headers.set("From", str(replace(caller, display=admit.label)))
         request.headers.add("Call-Info", self._card(admit.label, admit.number, admit.crn))
         if admit.icon is not None:
             request.headers.add("Call-Info", f"<{admit.icon}>;purpose=icon")

@@ -20,7 +20,7 @@ from gateway.sip.proxy import SipProxy
 from gateway.store import MemoryStore
 from protocols.stir import Signer
 from simulator.antifraud_centre import AntiFraudCentre
-from simulator.handset import Handset
+from simulator.handset import Handset, Screen
 from simulator.spoofer import OWN_NUMBER, Spoofer, SpoofKit, spoof_variants
 from tests.conftest import require_peer
 from tests.e2e.labels_harness import CARRIER_X5U, Clock, LabelsPki, make_labels_pki
@@ -260,3 +260,16 @@ async def test_partial_attestation_without_a_label_rings_verified_and_unlabelled
         assert (shown.verstat, shown.label, shown.badge) == ("TN-Validation-Passed", None, False)
         assert shown.call_info == ()
         assert net.proxy.stats["label_verified"] == 0
+
+
+@pytest.mark.parametrize("label_in_from", [True, False])
+async def test_a_phone_that_reads_only_from_shows_the_verified_label(pki: LabelsPki, label_in_from: bool) -> None:
+    async with network(pki) as net:
+        net.proxy.stir.config = replace(net.proxy.stir.config, label_in_from=label_in_from)
+        net.handset.screen = Screen(from_only=True)
+        result = await net.centre.place(VICTIM, hold=0.01)
+        assert result.status == 200
+        shown = net.handset.screen.find(result.call_id)
+        assert shown is not None
+        assert shown.display_name == (LABEL if label_in_from else None)
+        assert shown.caller_number == "96110"

@@ -372,3 +372,43 @@ def test_an_ordinary_message_body_passes(pki: Pki) -> None:
     request = invite(OWN)
     message = Request("MESSAGE", request.uri, request.headers, "晚上一起吃饭吗？96号桌".encode())
     assert stir.screen(message, CALLEE, NOW) == Admit()
+
+
+# --- the label in From, for phones that read only From ---------------------------------------------
+
+
+@pytest.mark.parametrize("display", [None, "96110", "Anti-Fraud Centre", POLICE])
+@pytest.mark.parametrize("caller", ["96110", "+8696110", "010-96110"])
+def test_a_verified_label_is_also_the_from_display_name(pki: Pki, display: str | None, caller: str) -> None:
+    stir, _ = policy(pki)
+    request = invite(caller, display=display, extra=(("Identity", pki.sign(caller, iat=NOW)),))
+    before = request.from_addr
+    admit = stir.screen(request, CALLEE, NOW)
+    assert isinstance(admit, Admit)
+    assert admit.label == POLICE
+    stir.stamp(request, admit)
+    after = request.from_addr
+    assert after.display == POLICE
+    assert (after.uri, after.tag) == (before.uri, before.tag)
+
+
+def test_the_from_display_name_is_left_alone_when_so_configured_or_unlabelled(pki: Pki) -> None:
+    off, _ = policy(pki, label_in_from=False)
+    request = invite("96110", display="Centre", extra=(("Identity", pki.sign("96110")),))
+    admit = off.screen(request, CALLEE, NOW)
+    assert isinstance(admit, Admit)
+    off.stamp(request, admit)
+    assert request.from_addr.display == "Centre"
+    on, _ = policy(pki)
+    ordinary = Admit(VERSTAT_PASSED, OWN)
+    request = invite(OWN, display="Zhang San")
+    on.stamp(request, ordinary)
+    assert request.from_addr.display == "Zhang San"
+
+
+def test_label_in_from_is_read_from_the_stir_section(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("sip:\n  stir:\n    label_in_from: false\n")
+    assert load(path).sip.stir.label_in_from is False
+    path.write_text("sip:\n  stir: {}\n")
+    assert load(path).sip.stir.label_in_from is True

@@ -146,6 +146,7 @@ def build_call_verifier(labels: LabelsConfig) -> Verifier:
         freshness=labels.freshness,
         max_identity_headers=labels.max_identity_headers,
         resources=store,
+        delegations=labels.delegations,
     )
 
 

@@ -23,7 +23,9 @@ Each Identity header is checked in this order, and the first failure decides its
 5. the signature (438); then the claims' shapes (438)
 6. ``iat`` within ``freshness`` seconds of ``now``, either way (403)
 7. ``orig`` equals the calling number and ``dest`` contains the called number, normalised (438)
-8. TNAuthList and JWT Claim Constraints of the chain cover ``orig`` and the claims (437)
+8. TNAuthList and JWT Claim Constraints of the chain cover ``orig`` and the claims (437); a
+   TNAuthList with a service provider code (SPC) covers any ``orig``, but signs a label number only
+   when ``delegations`` gives that number to the SPC (437 otherwise)
 9. ``rcd.nam`` equals the registered label of ``orig``; a protected label text for any other
    number is refused (438); rcdi digests against locally held content (438)
 10. not already used on another Call-ID within its freshness (438)
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +189,7 @@ class Verifier:
         freshness: float = 60.0,
         max_identity_headers: int = 4,
         resources: UrlStore | None = None,
+        delegations: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.credentials = credentials
         self.registry = registry
@@ -195,6 +198,8 @@ class Verifier:
         # More Identity headers than this are ignored: each costs a signature check.
         self.max_identity_headers = max_identity_headers
         self.resources: UrlStore = resources if resources is not None else {}
+        # SPC -> the label numbers (E.164) a certificate carrying that SPC may sign for.
+        self.delegations: Mapping[str, frozenset[str]] = delegations or {}
 
     def verify(self, identities: Sequence[str], call: CallInfo, now: float) -> Outcome:
         """The outcome for an initial INVITE carrying ``identities`` (Identity header values, in order)."""
@@ -269,6 +274,8 @@ class Verifier:
             if claimed or self.registry.labels_in(_jcard_text(rcd)):
                 raise InsufficientAttestation(claims.attest)
             label = None
+        elif label is not None and not self._may_label(credential, orig):
+            raise UnsupportedCredential("an SPC certificate not delegated for this number cannot sign its label")
         elif label is not None and nam != label.text:
             raise InvalidIdentityHeader("rcd nam is not the registered label of the calling number")
         if label is None and self.registry.claims_label(nam):
@@ -281,6 +288,12 @@ class Verifier:
         if self.replay.seen_elsewhere(key, call.call_id, now):
             raise InvalidIdentityHeader("PASSporT already used on another call")
         return VerifiedIdentity(header, claims, credential, label, icon, key)
+
+    def _may_label(self, credential: Credential, orig: str) -> bool:
+        """A label number is signed by a certificate listing it, or by one whose SPC it is delegated to."""
+        if credential.lists_number(orig):
+            return True
+        return any(orig in self.delegations.get(spc, ()) for spc in credential.spcs)
 
     def _rebuild(self, header: IdentityHeader, call: CallInfo) -> Passport:
         if header.ppt is not None:

@@ -495,3 +495,55 @@ def test_attestation_a_still_earns_the_label_from_the_same_certificate(pki: Pki)
     outcome = pki.verifier().verify([value], call(), NOW)
     assert isinstance(outcome, Verified)
     assert outcome.label == "公安反诈专号"
+
+
+# --- service provider codes and delegations -----------------------------------------------------------
+
+SPC_X5U = "https://cr.example/certs/sp-1234.pem"
+SPC_HEADER = PassportHeader(x5u=SPC_X5U)
+
+
+def spc_token(pki: Pki, orig: str, *, spcs: tuple[str, ...] = ("1234",), nam: str | None = "registry") -> str:
+    key = pki.issue(SPC_X5U, tn_auth=TnAuthList(spcs=spcs), constraints=None)
+    tn = normalise_tn(orig, CHINA)
+    label = pki.registry.lookup(orig)
+    chosen = (label.text if label is not None else None) if nam == "registry" else nam
+    return pki.sign_claims(
+        claims(orig={"tn": tn}, rcd={"nam": chosen} if chosen else None), header=SPC_HEADER, key=key, info=SPC_X5U
+    )
+
+
+@pytest.mark.parametrize("delegations", [None, {"1234": frozenset({"8696110"})}, {"9999": frozenset({OTHER})}])
+def test_an_spc_certificate_verifies_ordinary_calls(pki: Pki, delegations: dict[str, frozenset[str]] | None) -> None:
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, OTHER, nam=None)], call(OTHER), NOW)
+    assert isinstance(outcome, Verified), outcome
+    assert outcome.label is None
+
+
+@pytest.mark.parametrize(
+    ("orig", "spcs", "delegations"),
+    [
+        ("96110", ("1234",), None),
+        ("96110", ("1234",), {"1234": frozenset({"8612381"})}),  # delegated another number
+        ("96110", ("1234",), {"5678": frozenset({"8696110"})}),  # the number, to another SPC
+        ("12381", ("1234",), {"1234": frozenset({"8696110", "861096110"})}),
+        ("010 96110", ("1234", "77"), {"1234": frozenset({"8696110"})}),
+    ],
+)
+def test_an_spc_certificate_not_delegated_never_earns_a_label(
+    pki: Pki, orig: str, spcs: tuple[str, ...], delegations: dict[str, frozenset[str]] | None
+) -> None:
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, orig, spcs=spcs)], call(orig), NOW)
+    rejected(outcome, 437)
+    assert isinstance(outcome, Rejected)
+    assert outcome.error.detail == "an SPC certificate not delegated for this number cannot sign its label"
+
+
+@pytest.mark.parametrize(
+    ("orig", "spcs"), [("96110", ("1234",)), ("+86 10 96110", ("77", "1234")), ("12381", ("1234",))]
+)
+def test_a_delegated_spc_certificate_earns_the_label(pki: Pki, orig: str, spcs: tuple[str, ...]) -> None:
+    delegations = {"1234": frozenset({"8696110", "861096110", "8612381"})}
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, orig, spcs=spcs)], call(orig), NOW)
+    assert isinstance(outcome, Verified), outcome
+    assert outcome.label == pki.registry.lookup(orig).text  # type: ignore[union-attr]

@@ -27,7 +27,8 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
    verified, label L, nothing else shown  P-Asserted-Identity ``"L" <sip:+TN;verstat=TN-Valida
                                            tion-Passed@domain;user=phone>`` and Call-Info (a
                                            jCard naming L, with the call reason; the rcd icon
-                                           when rcdi vouched for it)
+                                           when rcdi vouched for it); L as the From display
+                                           name too (``label_in_from``, URI and tag kept)
    verified, ordinary number or a         the same PAI without a display name; no Call-Info
    label-less attestation B or C
    verified, but shows a label it does    438 Invalid Identity Header

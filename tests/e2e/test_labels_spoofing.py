@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.events import MemoryEvents
+from gateway.keys import issue_spc
+from gateway.labels import load_labels
 from gateway.sip.proxy import SipProxy
 from gateway.store import MemoryStore
 from protocols.stir import Signer
@@ -273,3 +279,40 @@ async def test_a_phone_that_reads_only_from_shows_the_verified_label(pki: Labels
         assert shown is not None
         assert shown.display_name == (LABEL if label_in_from else None)
         assert shown.caller_number == "96110"
+
+
+SPC_X5U = "https://cr.carrier.example/shaken/sp-1234.pem"
+
+
+@pytest.mark.parametrize("delegated", [True, False])
+async def test_an_spc_certificate_labels_through_the_gateway_only_when_delegated(
+    tmp_path: Path, delegated: bool
+) -> None:
+    base = make_labels_pki(tmp_path)
+    issue_spc(base.directory / "stir", "1234", SPC_X5U, now=dt.datetime.fromtimestamp(base.now, dt.UTC))
+    text = base.labels_path.read_text(encoding="utf-8")
+    delegation = '[{spc: "1234", numbers: ["+86 96110"]}]' if delegated else "[]"
+    base.labels_path.write_text(text.replace("delegations: []\n", f"delegations: {delegation}\n"), encoding="utf-8")
+    pki = replace(base, labels=load_labels(base.labels_path))
+    key = serialization.load_pem_private_key((base.directory / "stir" / "spc-1234.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    carrier = Signer(key, SPC_X5U, plan=pki.registry.plan)
+    async with network(pki) as net:
+        now = int(net.clock.now)
+        police = pki.registry.lookup("96110")
+        labelled = carrier.sign(orig="96110", dest=VICTIM, iat=now, label=police).serialise()
+        result = await net.spoofer.call(VICTIM, "96110", identity=labelled)
+        ordinary = carrier.sign(orig=OWN_NUMBER, dest=VICTIM, iat=now).serialise()
+        plain = await net.spoofer.call(VICTIM, OWN_NUMBER, identity=ordinary)
+        if delegated:
+            assert result.status == 200
+            shown = net.handset.screen.find(result.call_id)
+            assert shown is not None
+            assert (shown.label, shown.badge) == (LABEL, True)
+        else:
+            assert (result.status, result.reason) == (437, 'STIR;cause=437;text="Unsupported Credential"')
+            assert not net.handset.screen.rang(result.call_id)
+        assert plain.status == 200
+        shown = net.handset.screen.find(plain.call_id)
+        assert shown is not None
+        assert (shown.verstat, shown.label) == ("TN-Validation-Passed", None)

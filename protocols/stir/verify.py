@@ -248,7 +248,7 @@ class Verifier:
         rcd = passport.claims.get("rcd")
         if isinstance(rcd, dict) and isinstance(rcd.get("nam"), str):
             names.append(rcd["nam"])  # what the token would show, before anything vouches for it
-        card = _jcard_text(rcd)
+        card = _jcard_text(rcd, self.resources)
         if card is not None:
             names.append(card)
         x5u = self._check_header(header, passport.header)
@@ -271,7 +271,7 @@ class Verifier:
             # token (rcd nam, an inline jCard) is refused, and without one the call is an ordinary
             # verified call: it keeps its PASSporT's verdict but never shows the number's label.
             claimed = self.registry.claims_label(nam) or (label is not None and nam is not None)
-            if claimed or self.registry.labels_in(_jcard_text(rcd)):
+            if claimed or self.registry.labels_in(_jcard_text(rcd, self.resources)):
                 raise InsufficientAttestation(claims.attest)
             label = None
         elif label is not None and not self._may_label(credential, orig):
@@ -328,11 +328,20 @@ class Verifier:
         return passport.x5u
 
 
-def _jcard_text(rcd: Any) -> str | None:
-    """The inline jCard of an rcd claim (``jcd``) as text, for a label search; None without one."""
-    if not isinstance(rcd, dict) or "jcd" not in rcd:
+def _jcard_text(rcd: Any, resources: UrlStore | None = None) -> str | None:
+    """The jCard of an rcd claim as text, for a label search: inline (``jcd``), or by reference
+    (``jcl``) when the local store holds it; None without one."""
+    if not isinstance(rcd, dict):
         return None
-    return json.dumps(rcd["jcd"], ensure_ascii=False)
+    texts = []
+    if "jcd" in rcd:
+        texts.append(json.dumps(rcd["jcd"], ensure_ascii=False))
+    jcl = rcd.get("jcl")
+    if resources is not None and isinstance(jcl, str):
+        content = resources.get(jcl)
+        if content is not None:
+            texts.append(content.decode("utf-8", "replace"))
+    return "\n".join(texts) or None
 
 
 def _ppi(value: str) -> str | None:

@@ -132,3 +132,24 @@ async def test_a_message_showing_the_label_is_refused_like_a_call(pki: Pki, peer
         )
     finally:
         await proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"), [("您好，这里是公安反詐專號，请回电".encode(), True), ("晚上吃饭吗".encode(), False)]
+)
+async def test_a_message_body_showing_the_label_is_refused(pki: Pki, peers, body: bytes, refused: bool) -> None:
+    trunk, handset = peers
+    proxy = await started(pki)
+    try:
+        await register(handset, proxy.udp_port, CALLEE)
+        sent = request("MESSAGE", f"sip:{CALLEE}@127.0.0.1", trunk, from_user="8613912345678", body=body)
+        trunk.send(sent, proxy.udp_port)
+        if refused:
+            final = await trunk.response(sent.call_id)
+            assert (final.status, final.headers.get("Reason")) == (428, 'STIR;cause=428;text="Use Identity Header"')
+            assert proxy.stats["label_rejected"] == 1
+        else:
+            got = await handset.request("MESSAGE", sent.call_id)
+            assert got.body == body
+    finally:
+        await proxy.stop()

@@ -450,6 +450,7 @@ ATTEST_438 = 'STIR;cause=438;text="Invalid Identity Header: attestation {} canno
         (OTHER, {"nam": "【公安 反诈专号】"}),  # another number, decorated label
         (OTHER, {"nam": "Li Si", "jcd": ["vcard", [["fn", {}, "text", "公安 反诈 专号"]]]}),
         ("96110", {"nam": "x", "jcd": ["vcard", [["fn", {}, "text", "工信部反诈预警"]]]}),
+        (OTHER, {"nam": "Li Si", "jcl": "https://afc.example/card.json"}),  # a jCard by reference
     ],
 )
 def test_b_or_c_carrying_a_label_is_438_naming_the_attestation(
@@ -457,9 +458,10 @@ def test_b_or_c_carrying_a_label_is_438_naming_the_attestation(
 ) -> None:
     numbers = [OTHER, "8696110", "861096110", "8612381"]
     key = pki.issue(LOOSE, tn_auth=TnAuthList.for_numbers(numbers), constraints=None)
+    pki.store["https://afc.example/card.json"] = '["vcard",[["fn",{},"text","【公安反诈专号】"]]]'.encode()
     tn = normalise_tn(orig, CHINA)
     value = pki.sign_claims(claims(attest=attest, orig={"tn": tn}, rcd=rcd), header=LOOSE_HEADER, key=key, info=LOOSE)
-    outcome = pki.verifier().verify([value], call(orig), NOW)
+    outcome = pki.verifier(resources=pki.store).verify([value], call(orig), NOW)
     assert isinstance(outcome, Rejected), outcome
     assert outcome.status == 438
     assert outcome.reason == ATTEST_438.format(attest)

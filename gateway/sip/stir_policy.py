@@ -265,9 +265,11 @@ class StirPolicy:
             number = _e164(identity.claims.orig_tn, verifier)
             # Attestation B or C reaches here only without a label (the verifier refuses a label under
             # it). Its verstat is still TN-Validation-Passed: 3GPP TS 24.229 defines verstat as the
-            # result of verifying the signature and the number against the PASSporT, and has no value
-            # per attestation level (RFC 8588 leaves what to display for B and C to local policy).
-            # What B and C never get is a name: no display name in the PAI and no Call-Info.
+            # result of verifying the signature and the number against the PASSporT, with three values
+            # only (Passed, Failed, No-TN-Validation) and none per attestation level; RFC 8588 leaves
+            # what to show for B and C to local policy. Some carriers send TN-Validation-Passed-B/-C,
+            # which no 3GPP handset knows, so we do not. What B and C never get is a name: no display
+            # name in the PAI, no Call-Info, no From rewrite.
             if label is None:
                 return Admit(VERSTAT_PASSED, number)
             return Admit(VERSTAT_PASSED, number, label.text, identity.claims.crn or label.crn, identity.icon)

@@ -222,7 +222,9 @@ class StirPolicy:
         strip = self._strip
         doomed = {name for name, _ in headers if name.lower() in strip}
         matcher = self.matcher
-        if matcher:
+        values = "\n".join(value for _, value in headers)
+        quiet = values.isascii() and "%" not in values and "data:" not in values
+        if matcher and not (matcher.ascii_safe and quiet):
             for name, value in headers:
                 lname = name.lower()
                 if lname in _ADDRESSES or lname in _ROUTING or name in doomed:

@@ -188,6 +188,9 @@ class SipStir:
     #: unlabelled. A call that shows a protected label without proof is refused either way.
     unverified_authorised: str = "reject"
     strip_headers: tuple[str, ...] = DEFAULT_STRIP_HEADERS
+    #: On a verified label call, also write the label as the From display name (URI and tag kept):
+    #: many SIP phones (baresip, Linphone) show only From, never P-Asserted-Identity.
+    label_in_from: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,7 +829,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
 
 
 def _sip_stir(reader: Reader, d: LocatedDict) -> SipStir:
-    reader.keys(d, {"unverified_authorised", "strip_headers"})
+    reader.keys(d, {"unverified_authorised", "strip_headers", "label_in_from"})
     defaults = SipStir()
     policy = reader.get(d, "unverified_authorised", str, defaults.unverified_authorised)
     if policy not in UNVERIFIED_AUTHORISED:
@@ -843,6 +846,7 @@ def _sip_stir(reader: Reader, d: LocatedDict) -> SipStir:
     return SipStir(
         unverified_authorised=policy,
         strip_headers=tuple(headers) if "strip_headers" in d else defaults.strip_headers,
+        label_in_from=reader.get(d, "label_in_from", bool, defaults.label_in_from),
     )
 
 

@@ -6,12 +6,17 @@
   ``ca.key``, ``ca.pem``       the root CA (P-256, CA:TRUE pathlen 0): a trust anchor
   ``signer.key``, ``signer.pem``  the signer (P-256), restricted to the labels file's numbers
                                and label texts (see ``protocols.stir.issue``)
-  ``store/<name>``             ``signer.pem`` filed under its x5u URL, a certificate store
-                               directory that labels.yaml's ``cert_store`` can name
+  ``store/<name>``             ``signer.pem`` under the last path segment of its x5u URL, a
+                               certificate store directory that labels.yaml's ``cert_store`` names
   ===========================  ==========================================================
 
   Private keys are PKCS#8 PEM with mode 0600, the directory 0700. Existing files are never
   overwritten without ``--force``. The x5u defaults to ``signing.x5u`` in the labels file.
+- ``afgw keys spc DIR --spc CODE --x5u URL [--days N] [--force]``: a service provider's signer
+  certificate under the CA in DIR, whose TNAuthList carries only the SPC CODE (as most SHAKEN
+  certificates do): ``spc-CODE.key``, ``spc-CODE.pem`` and ``store/<last segment of URL>``. It
+  verifies ordinary calls; it signs a label only for the numbers labels.yaml's ``delegations``
+  give to CODE.
 - ``afgw keys show CERT``: what a signer certificate authorises (TNAuthList, claim constraints).
 
 Exit status: 0 done, 1 refused (files exist, bad arguments), 2 the labels file has errors.
@@ -43,7 +48,7 @@ from protocols.stir.authority import (
 from protocols.stir.der import DerError
 from protocols.stir.issue import authority_for, issue_ca, issue_signer, new_key
 
-__all__ = ["add_parser", "init_keys"]
+__all__ = ["add_parser", "init_keys", "issue_spc"]
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
@@ -63,6 +68,14 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     init.add_argument("--days", type=int, default=365, help="signer validity in days")
     init.add_argument("--force", action="store_true", help="replace existing keys and certificates")
     init.set_defaults(func=cmd_init)
+
+    spc = commands.add_parser("spc", help="issue a signer certificate for a service provider code under the CA")
+    spc.add_argument("directory", metavar="DIR", help="the directory of `afgw keys init` (ca.key, ca.pem)")
+    spc.add_argument("--spc", required=True, help="the service provider code (letters and digits)")
+    spc.add_argument("--x5u", required=True, help="URL the certificate is published at")
+    spc.add_argument("--days", type=int, default=365, help="validity in days")
+    spc.add_argument("--force", action="store_true", help="replace existing files")
+    spc.set_defaults(func=cmd_spc)
 
     show = commands.add_parser("show", help="print what a signer certificate authorises")
     show.add_argument("certificate", metavar="CERT")
@@ -119,7 +132,7 @@ def init_keys(
         "ca.pem": directory / "ca.pem",
         "signer.key": directory / "signer.key",
         "signer.pem": directory / "signer.pem",
-        "store": directory / "store" / store_file_name(x5u),
+        "store": directory / "store" / _store_name(x5u),
     }
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not force:
@@ -150,6 +163,68 @@ def init_keys(
     _write(targets["signer.key"], _private_pem(signer_key), 0o600)
     _write(targets["signer.pem"], signer_pem, 0o644)
     _write(targets["store"], signer_pem, 0o644)
+    return list(targets.values())
+
+
+def _store_name(x5u: str) -> str:
+    name = store_file_name(x5u)
+    if name is None:
+        raise ValueError(f"{x5u} does not end in a file name (letters, digits, '.', '_', '-')")
+    return name
+
+
+def cmd_spc(args: argparse.Namespace) -> int:
+    if not (args.spc.isascii() and args.spc.isalnum()):
+        print("afgw keys spc: --spc is letters and digits", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.days <= 0 or not args.x5u.startswith(("https://", "http://")):
+        print("afgw keys spc: --days must be positive and --x5u an http(s) URL", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        written = issue_spc(
+            Path(args.directory), args.spc, args.x5u, now=dt.datetime.now(dt.UTC), days=args.days, force=args.force
+        )
+    except (FileExistsError, ValueError, OSError) as exc:
+        print(f"afgw keys spc: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    for path in written:
+        print(f"wrote {path}")
+    print(f"spc {args.spc} x5u: {args.x5u}")
+    return 0
+
+
+def issue_spc(
+    directory: Path, spc: str, x5u: str, *, now: dt.datetime, days: int = 365, force: bool = False
+) -> list[Path]:
+    """A signer certificate for SPC ``spc`` under the CA of ``directory``; returns the files written."""
+    targets = {
+        "key": directory / f"spc-{spc}.key",
+        "pem": directory / f"spc-{spc}.pem",
+        "store": directory / "store" / _store_name(x5u),
+    }
+    existing = [str(p) for p in targets.values() if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f"already exists: {', '.join(existing)}; use --force to replace")
+    ca = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("ca.key is not an EC key")
+    key = new_key()
+    cert = issue_signer(
+        ca_key=ca_key,
+        ca_cert=ca,
+        public_key=key.public_key(),
+        common_name=f"SHAKEN SPC {spc}",
+        not_before=now - CLOCK_SKEW,
+        not_after=now + dt.timedelta(days=days),
+        tn_auth=TnAuthList(spcs=(spc,)),
+        constraints=None,
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (directory / "store").mkdir(mode=0o755, exist_ok=True)
+    _write(targets["key"], _private_pem(key), 0o600)
+    _write(targets["pem"], pem, 0o644)
+    _write(targets["store"], pem, 0o644)
     return list(targets.values())
 
 

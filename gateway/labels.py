@@ -11,9 +11,15 @@ Loading is split in two so that each part can fail on its own terms:
 ``build_verifier`` then assembles a ``protocols.stir.Verifier``; ``load_signer`` gives the anti-fraud
 centre's signer (for the simulator). Relative paths are relative to the labels file's directory.
 
-The certificate store is a directory holding the content each x5u URL would serve, in a file named
-after the URL as secsipidx's certificate cache names it (``protocols.stir.store_file_name``). It is
-read once, at load: verifying a call never touches the disk or the network.
+The certificate store maps each x5u (and icn, jcl) URL to a local file: by an explicit table
+(``cert_store.files``, URL -> path), else by the URL's last path segment in ``cert_store.directory``
+(``protocols.stir.store_file_name``: ``https://cr.example/certs/sp-1234.pem`` is ``sp-1234.pem``).
+It is read once, at load: verifying a call never touches the disk or the network.
+
+``delegations`` let a service provider code sign for label numbers: a certificate (under one of the
+trust anchors) whose TNAuthList carries SPC X may sign the labels of the numbers listed for X. A
+certificate that lists a number itself needs no delegation; an SPC certificate without one verifies
+ordinary calls and never earns a label.
 """
 
 from __future__ import annotations
@@ -84,27 +90,38 @@ class LabelsConfig:
     replay_cache_entries: int = 100_000
     signing_x5u: str | None = None
     signing_key: LocatedPath | None = field(default=None, repr=False)
+    #: URL -> file, taking precedence over the directory (for URLs whose last segments collide).
+    cert_files: tuple[tuple[str, LocatedPath], ...] = ()
+    #: SPC -> the label numbers (E.164) it may sign for.
+    delegations: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 class DirectoryStore:
-    """URL -> content, read from a directory once (files named by ``store_file_name``).
+    """URL -> content: an explicit table of files first, else a directory (files named by
+    ``store_file_name``, the URL's last path segment), all read once.
 
-    A ``protocols.stir.UrlStore``. Files above MAX_STORE_FILE are skipped: no certificate chain or
-    icon we would accept is that large, and the whole store is held in memory.
+    A ``protocols.stir.UrlStore``. Directory files above MAX_STORE_FILE are skipped: no certificate
+    chain or icon we would accept is that large, and the whole store is held in memory.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path | None, files: Mapping[str, bytes] | None = None) -> None:
         self.directory = directory
+        self._urls: dict[str, bytes] = dict(files or {})
         self._files: dict[str, bytes] = {}
-        for path in sorted(directory.iterdir()):
-            if path.is_file() and path.stat().st_size <= MAX_STORE_FILE:
-                self._files[path.name] = path.read_bytes()
+        if directory is not None:
+            for path in sorted(directory.iterdir()):
+                if path.is_file() and path.stat().st_size <= MAX_STORE_FILE:
+                    self._files[path.name] = path.read_bytes()
 
     def get(self, url: str, /) -> bytes | None:
-        return self._files.get(store_file_name(url))
+        content = self._urls.get(url)
+        if content is not None:
+            return content
+        name = store_file_name(url)
+        return self._files.get(name) if name is not None else None
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._files) + len(self._urls)
 
 
 def load_labels(path: str | Path) -> LabelsConfig:
@@ -128,11 +145,13 @@ def load_labels(path: str | Path) -> LabelsConfig:
             "replay_cache_entries",
             "number_plan",
             "signing",
+            "delegations",
         },
         required=("labels", "trust_anchors", "cert_store"),
     )
     plan = _plan(reader, reader.mapping(doc, "number_plan"))
     labels = _labels(reader, doc, plan)
+    delegations = _delegations(reader, doc, plan, labels)
     anchors = []
     for item, where in reader.items(doc, "trust_anchors"):
         if isinstance(item, str) and item:
@@ -141,7 +160,7 @@ def load_labels(path: str | Path) -> LabelsConfig:
             reader.error(where, "each trust anchor is the path of a PEM certificate file")
     if "trust_anchors" in doc and not anchors:
         reader.error(doc.where("trust_anchors"), "trust_anchors: at least one CA certificate is needed")
-    store = reader.get(doc, "cert_store", str, None)
+    store, files = _cert_store(reader, doc, base)
     freshness = _positive(reader, doc, "freshness", float, 60.0)
     max_headers = _positive(reader, doc, "max_identity_headers", int, 4)
     replay_entries = _positive(reader, doc, "replay_cache_entries", int, 100_000)
@@ -162,13 +181,88 @@ def load_labels(path: str | Path) -> LabelsConfig:
         labels=labels,
         plan=plan,
         trust_anchors=tuple(anchors),
-        cert_store=LocatedPath(base / store, doc.where("cert_store")) if store else None,
+        cert_store=store,
+        cert_files=files,
+        delegations=delegations,
         freshness=freshness,
         max_identity_headers=max_headers,
         replay_cache_entries=replay_entries,
         signing_x5u=x5u,
         signing_key=key,
     )
+
+
+def _cert_store(
+    reader: Reader, doc: LocatedDict, base: Path
+) -> tuple[LocatedPath | None, tuple[tuple[str, LocatedPath], ...]]:
+    """``cert_store``: a directory path, or a mapping with ``directory`` and/or ``files`` (URL -> path)."""
+    if "cert_store" not in doc or doc["cert_store"] is None:
+        return None, ()
+    if isinstance(doc["cert_store"], str):
+        directory = doc["cert_store"]
+        return (LocatedPath(base / directory, doc.where("cert_store")) if directory else None), ()
+    section = reader.mapping(doc, "cert_store")
+    if section is None:
+        return None, ()
+    reader.keys(section, {"directory", "files"})
+    directory = reader.get(section, "directory", str, None)
+    located = LocatedPath(base / directory, section.where("directory")) if directory else None
+    files: list[tuple[str, LocatedPath]] = []
+    table = reader.mapping(section, "files")
+    if table is not None:
+        for url in table:
+            where = table.where_key(url)
+            path = table[url]
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                reader.error(where, f"files: {url!r} is not an http(s) URL")
+            elif not isinstance(path, str) or not path:
+                reader.error(table.where(url), f"files: the file for {url} must be a path")
+            else:
+                files.append((url, LocatedPath(base / path, table.where(url))))
+    if located is None and not files:
+        reader.error(doc.where("cert_store"), "cert_store: give a directory, files, or both")
+    return located, tuple(files)
+
+
+def _delegations(
+    reader: Reader, doc: LocatedDict, plan: NumberPlan, labels: Mapping[str, Label]
+) -> dict[str, frozenset[str]]:
+    """``delegations: [{spc: "1234", numbers: ["96110", ...]}]``: label numbers an SPC may sign for."""
+    result: dict[str, frozenset[str]] = {}
+    for item, where in reader.items(doc, "delegations"):
+        if not isinstance(item, LocatedDict):
+            reader.error(where, "each delegation is a mapping with spc and numbers")
+            continue
+        reader.keys(item, {"spc", "numbers"}, required=("spc", "numbers"))
+        spc = item.get("spc")
+        if "spc" in item and (not isinstance(spc, str) or not spc.isascii() or not spc.isalnum()):
+            reader.error(
+                item.where("spc"), f"spc: expected a quoted service provider code (letters, digits), got {spc!r}"
+            )
+            spc = None
+        elif isinstance(spc, str) and spc in result:
+            reader.error(item.where("spc"), f"spc: {spc!r} is delegated twice; list all its numbers once")
+            spc = None
+        numbers: set[str] = set()
+        listed = reader.items(item, "numbers")
+        if "numbers" in item and not listed:
+            reader.error(item.where("numbers"), "numbers: list at least one label number")
+        for number, number_at in listed:
+            if not isinstance(number, str):
+                reader.error(number_at, f"numbers: expected a quoted string, got {number!r}")
+                continue
+            try:
+                tn = normalise_tn(number, plan)
+            except StirError:
+                reader.error(number_at, f"numbers: {number!r} is not a telephone number")
+                continue
+            if tn not in labels:
+                reader.error(number_at, f"numbers: {number!r} (normalised {tn}) is not one of the label numbers")
+                continue
+            numbers.add(tn)
+        if isinstance(spc, str) and numbers:
+            result[spc] = frozenset(numbers)
+    return result
 
 
 def _positive(reader: Reader, d: LocatedDict, key: str, kind: type, default: Any) -> Any:
@@ -267,11 +361,18 @@ def open_trust(config: LabelsConfig) -> tuple[list[x509.Certificate], DirectoryS
             errors.append(f"{anchor.location}: cannot read trust anchor {anchor.path}: {exc.strerror}")
         except ValueError:
             errors.append(f"{anchor.location}: {anchor.path} is not a PEM certificate")
-    store = None
-    if config.cert_store is not None:
+    files: dict[str, bytes] = {}
+    for url, file in config.cert_files:
         try:
-            store = DirectoryStore(config.cert_store.path)
+            files[url] = file.path.read_bytes()
         except OSError as exc:
+            errors.append(f"{file.location}: cannot read {file.path} for {url}: {exc.strerror}")
+    store = None
+    if config.cert_store is not None or config.cert_files:
+        try:
+            store = DirectoryStore(config.cert_store.path if config.cert_store else None, files)
+        except OSError as exc:
+            assert config.cert_store is not None
             where, path = config.cert_store.location, config.cert_store.path
             errors.append(f"{where}: cannot read certificate store {path}: {exc.strerror}")
     if errors or store is None:
@@ -289,6 +390,7 @@ def build_verifier(config: LabelsConfig) -> Verifier:
         max_identity_headers=config.max_identity_headers,
         # The same directory holds rcd icons and jCards, so rcdi digests are checked against it too.
         resources=store,
+        delegations=config.delegations,
     )
 
 

@@ -80,13 +80,16 @@ class IncomingCall:
 @dataclass
 class Screen:
     calls: list[IncomingCall] = field(default_factory=list)
+    #: A phone that reads only From (baresip, Linphone and many SIP phones): it shows the From display
+    #: name and number and ignores P-Asserted-Identity (its ``display_name`` is what the person sees).
+    from_only: bool = False
 
     @property
     def last(self) -> IncomingCall | None:
         return self.calls[-1] if self.calls else None
 
     def show(self, invite: Request) -> IncomingCall:
-        identity = _asserted_identity(invite) or invite.from_addr
+        identity = (None if self.from_only else _asserted_identity(invite)) or invite.from_addr
         # Like many handsets, it also believes a verstat in From (TS 24.229 lets the network put it
         # there): only the gateway's stripping keeps a caller's own verstat off the screen.
         number, verstat = _number_and_verstat(identity)

@@ -139,6 +139,19 @@ def spoof_variants(kit: SpoofKit) -> list[Spoof]:
         Spoof("display-decorated", "stars and a place name", own, f"★{label}★北京"),
         Spoof("display-latin-between", "Latin letters and digits between", own, "公安a反诈1专号"),
         Spoof("from-user", "the label as the From user part", own, from_uri=f"sip:{quote(label)}@{domain}"),
+        Spoof("display-number", "the police number as the display name", own, POLICE_NUMBER),
+        Spoof("display-number-chinese", "the police number in Chinese numerals", own, "九六幺幺〇"),
+        Spoof("display-number-capital", "the police number in capital numerals", own, "玖陆壹壹零"),
+        Spoof("display-number-full-width", "the police number in full-width digits", own, "９６１１０"),
+        Spoof("display-number-lookalike", "letters drawn like digits", own, "96lIO"),
+        Spoof("display-number-spaced", "dots and dashes between the digits", own, "9.6-1 1·0"),
+        Spoof("display-number-prefixed", "with country and area code", own, "+86 (0)10-96110"),
+        Spoof(
+            "pai-display-number",
+            "a P-Asserted-Identity showing the police number for the spoofer's own URI",
+            own,
+            headers=(("P-Asserted-Identity", f'"0086 96110" <sip:{own}@{domain}>'),),
+        ),
         Spoof(
             "pai",
             "a P-Asserted-Identity with the label and a forged verstat",
@@ -166,6 +179,20 @@ def spoof_variants(kit: SpoofKit) -> list[Spoof]:
             headers=(("Remote-Party-ID", f'"{label}" <sip:96110@{domain}>;party=calling;screen=yes'),),
         ),
         Spoof("vendor-header", "an X-Caller-Label header", own, headers=(("X-Caller-Label", label),)),
+        Spoof("p-caller-label", "a P-Caller-Label header", own, headers=(("P-Caller-Label", label),)),
+        Spoof("x-label", "an X-Label header, traditional", own, headers=(("X-Label", "公安反詐專號"),)),
+        Spoof(
+            "any-vendor-header",
+            "a header name nobody lists, percent-encoded",
+            own,
+            headers=(("X-Acme-CNAM", quote(f"【{label}】")),),
+        ),
+        Spoof(
+            "contact-display",
+            "the label as the Contact display name",
+            own,
+            headers=(("Contact", f'"{label}" <sip:{own}@127.0.0.2:5080>'),),
+        ),
         Spoof("subject", "the label as the call's Subject", own, headers=(("Subject", f"【{label}】来电"),)),
         Spoof(
             "verstat-in-from",
@@ -212,6 +239,17 @@ def spoof_variants(kit: SpoofKit) -> list[Spoof]:
             identity=(sign(kit.centre),),
         ),
     ]
+    for level in ("B", "C"):
+        # The centre's own key and certificate, but an attestation that does not vouch for the number.
+        partial = Signer(kit.centre.key, kit.centre.x5u, plan=kit.registry.plan, attest=level)
+        spoofs.append(
+            Spoof(
+                f"attest-{level.lower()}-label",
+                f"a genuine certificate signing the label with attestation {level}",
+                POLICE_NUMBER,
+                identity=(sign(partial),),
+            )
+        )
     if other_police is not None:
         spoofs.append(
             Spoof(

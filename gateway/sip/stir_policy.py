@@ -8,13 +8,17 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
    so are the vendor headers of ``sip.stir.strip_headers`` (X-Caller-Label and the like). A
    ``verstat`` parameter is removed wherever it appears in From, To or Contact (user part, URI or
    header parameter), and any other header field that mentions verstat is dropped.
-2. **Verify**, only when there is something to verify (so that ordinary calls cost a few
-   microseconds): an Identity header came, the calling number is authorised (in labels.yaml), or a
-   protected label text shows anywhere the caller wrote (From display name or user part, the stripped
-   P-Asserted-Identity, Call-Info, vendor headers, Subject, Organization, an rcd ``nam``), in any disguise
-   (:mod:`gateway.label_text`). ``protocols.stir.Verifier`` checks signature, chain to a trust
-   anchor, iat freshness, orig (the From number) and dest (the Request-URI number) normalised to
-   E.164, ``nam`` against the registry's label for the number, and replays.
+2. **Look and verify.** A From or P-Asserted-Identity display name that reads as a protected number
+   (:class:`gateway.label_text.ProtectedNumbers`: 九六一一零, 9611O, +86 10 96110) from any other
+   number is refused 428 at once. Then every header value, whatever its name (kept or stripped,
+   percent-decoded, data: URIs decoded), and a MESSAGE body, is searched for the protected label
+   texts in any disguise (:mod:`gateway.label_text`); an all-ASCII request skips the search when no
+   label could be ASCII. The verifier is asked only when there is something to verify (so that
+   ordinary calls cost a few microseconds): an Identity header came, the calling number is
+   authorised (in labels.yaml), or a label shows. ``protocols.stir.Verifier`` checks signature, chain
+   to a trust anchor, iat freshness, orig (the From number) and dest (the Request-URI number)
+   normalised to E.164, attestation A for any label, ``nam`` against the registry's label for the
+   number, and replays.
 3. **Decide and stamp.**
 
    =====================================  ====================================================
@@ -23,10 +27,14 @@ in-dialog request :meth:`StirPolicy.strip_in_dialog`). Three steps:
    verified, label L, nothing else shown  P-Asserted-Identity ``"L" <sip:+TN;verstat=TN-Valida
                                            tion-Passed@domain;user=phone>`` and Call-Info (a
                                            jCard naming L, with the call reason; the rcd icon
-                                           when rcdi vouched for it)
-   verified, ordinary number              the same PAI without a display name; no Call-Info
+                                           when rcdi vouched for it); L as the From display
+                                           name too (``label_in_from``, URI and tag kept)
+   verified, ordinary number or a         the same PAI without a display name; no Call-Info
+   label-less attestation B or C
    verified, but shows a label it does    438 Invalid Identity Header
-   not carry
+   not carry, or a label under B or C     (the Reason text names the attestation)
+   a display name reading as a protected  428, before any verification
+   number, from another number
    a label shown without verification     428 with no Identity, else the Identity's own failure
                                            (436, 437, 438, 403 stale)
    authorised number, Identity missing    ``unverified_authorised: reject`` (default): the same
@@ -51,11 +59,11 @@ import email.utils
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from gateway.config import SipStir
-from gateway.label_text import LabelMatcher, NormalisingRegistry
+from gateway.label_text import LabelMatcher, NormalisingRegistry, ProtectedNumbers
 from gateway.labels import LabelsConfig, open_trust
 from protocols.errors import RemoteProtocolError
 from protocols.sip import NameAddr, Request, SipUri, parse_name_addr, split_list
@@ -85,10 +93,10 @@ _ROUTING = frozenset(
     {"via", "call-id", "cseq", "max-forwards", "route", "record-route", "content-length", "content-type"}
 )
 _ADDRESSES = ("From", "To", "Contact")
-# Header fields some handsets display (a call's subject, the caller's organisation): left in place,
-# but a protected label in them counts as shown.
-_DISPLAYED = frozenset({"subject", "organization"})
+# A MESSAGE body is read this far for labels (a page-mode message is small; RFC 3428 says 1300 bytes).
+_MAX_BODY = 65536
 _VERSTAT = re.compile("verstat", re.IGNORECASE)
+_ASSERTED = frozenset({"p-asserted-identity", "p-preferred-identity"})
 _MAX_DATA_URI = 8192
 
 
@@ -125,6 +133,8 @@ PLAIN = Admit()
 class Stripped:
     identities: list[str]
     shown: list[str]  # values of removed header fields a handset could have displayed
+    asserted: list[str] = field(default_factory=list)  # removed P-Asserted/P-Preferred-Identity values
+    kept: list[str] = field(default_factory=list)  # values of the header fields left in place
 
 
 def build_call_verifier(labels: LabelsConfig) -> Verifier:
@@ -137,6 +147,7 @@ def build_call_verifier(labels: LabelsConfig) -> Verifier:
         freshness=labels.freshness,
         max_identity_headers=labels.max_identity_headers,
         resources=store,
+        delegations=labels.delegations,
     )
 
 
@@ -148,12 +159,14 @@ class StirPolicy:
         self._strip = {name.lower() for name in (*ALWAYS_STRIPPED, *config.strip_headers)}
         self._deliver_unverified = config.unverified_authorised == "deliver"
         self.matcher: LabelMatcher | None = None
+        self._numbers: ProtectedNumbers | None = None
         if verifier is not None:
             # The verifier asks its registry whether display names and rcd nams show a label: make
             # sure it asks in the normalising way, whoever built it.
             registry = NormalisingRegistry.of(verifier.registry)
             verifier.registry = registry
             self.matcher = registry.matcher
+            self._numbers = registry.protected_numbers
         # Stamped values by what they say: the same few numbers and labels call again and again.
         self._cards: dict[tuple[str, str, str | None], str] = {}
         self._asserted: dict[tuple[str, str, str | None], str] = {}
@@ -170,12 +183,9 @@ class StirPolicy:
         strip = self._strip
         doomed: set[str] = set()
         result = Stripped([], [])
-        for name, value in items:
-            lname = name.lower()
-            if lname in strip:
+        for name, _ in items:
+            if name.lower() in strip:
                 doomed.add(name)
-            elif lname in _DISPLAYED:
-                result.shown.append(value)  # kept, but checked for labels like the rest
         values = "\n".join(value for _, value in items)
         verstat = _VERSTAT.search(values) is not None
         if verstat:
@@ -184,21 +194,43 @@ class StirPolicy:
                     doomed.add(name)
         for name in doomed:
             removed = headers.get_all(name)
-            if name.lower() == "identity":
+            lname = name.lower()
+            if lname == "identity":
                 result.identities.extend(removed)
             else:
                 result.shown.extend(removed)
+                if lname in _ASSERTED:
+                    result.asserted.extend(removed)
             headers.remove(name)
         if verstat or "%" in values:
             for name in _ADDRESSES:
                 _clean_addresses(request, name)
+        # What stays is looked at too, whatever its name: a label in P-Caller-Label, X-Label or any
+        # vendor's header would reach the handset (the matcher answers an ASCII value at once).
+        matcher = self.matcher
+        quiet = values.isascii() and "%" not in values and "data:" not in values
+        if not (matcher is not None and matcher.ascii_safe and quiet):
+            result.kept = [value for name, value in items if name not in doomed]
         return result
 
     def strip_in_dialog(self, request: Request) -> None:
-        """Inside a call only the header fields go: the dialog's From and To were screened already."""
+        """Inside a call only the header fields go: the dialog's From and To were screened already.
+
+        So does any other header field that shows a label (a re-INVITE or an UPDATE cannot be refused
+        without upsetting the call, but it must not carry the label to the handset either)."""
         headers = request.headers
         strip = self._strip
         doomed = {name for name, _ in headers if name.lower() in strip}
+        matcher = self.matcher
+        values = "\n".join(value for _, value in headers)
+        quiet = values.isascii() and "%" not in values and "data:" not in values
+        if matcher and not (matcher.ascii_safe and quiet):
+            for name, value in headers:
+                lname = name.lower()
+                if lname in _ADDRESSES or lname in _ROUTING or name in doomed:
+                    continue
+                if matcher.labels_in_any(_shown_texts(None, [value])):
+                    doomed.add(name)
         for name in doomed:
             headers.remove(name)
 
@@ -213,7 +245,13 @@ class StirPolicy:
         caller_addr = request.from_addr
         caller = _number(caller_addr.uri)
         display = caller_addr.display
-        shown = matcher.labels_in_any(_shown_texts(caller_addr, stripped.shown))
+        refused = self._reads_as_protected(caller, display, stripped.asserted)
+        if refused is not None:
+            return refused
+        seen = [*stripped.shown, *stripped.kept]
+        if request.method == "MESSAGE" and request.body:
+            seen.append(request.body[:_MAX_BODY].decode("utf-8", "replace"))
+        shown = matcher.labels_in_any(_shown_texts(caller_addr, seen))
         identities = stripped.identities
         authorised = verifier.registry.lookup(caller) is not None
         if not identities and not shown and not authorised:
@@ -227,6 +265,13 @@ class StirPolicy:
                 error = InvalidIdentityHeader("the call shows a label its verified identity does not carry")
                 return Refuse.of(error, shown)
             number = _e164(identity.claims.orig_tn, verifier)
+            # Attestation B or C reaches here only without a label (the verifier refuses a label under
+            # it). Its verstat is still TN-Validation-Passed: 3GPP TS 24.229 defines verstat as the
+            # result of verifying the signature and the number against the PASSporT, with three values
+            # only (Passed, Failed, No-TN-Validation) and none per attestation level; RFC 8588 leaves
+            # what to show for B and C to local policy. Some carriers send TN-Validation-Passed-B/-C,
+            # which no 3GPP handset knows, so we do not. What B and C never get is a name: no display
+            # name in the PAI, no Call-Info, no From rewrite.
             if label is None:
                 return Admit(VERSTAT_PASSED, number)
             return Admit(VERSTAT_PASSED, number, label.text, identity.claims.crn or label.crn, identity.icon)
@@ -249,6 +294,26 @@ class StirPolicy:
                 return PLAIN
         return PLAIN
 
+    def _reads_as_protected(self, caller: str, display: str | None, asserted: list[str]) -> Refuse | None:
+        """428 when the From or P-Asserted-Identity display name reads as a protected number (96110 as
+        九六一一零, 9611O, +86 10 96110, ...) other than the caller's own: a handset would show it as if
+        the centre called. The centre's own number is left to verification."""
+        numbers = self._numbers
+        if not numbers:
+            return None
+        displays = [display] if display else []
+        for value in asserted:
+            with contextlib.suppress(RemoteProtocolError):
+                displays.extend(a.display for a in map(parse_name_addr, split_list(value)) if a.display)
+        if not displays:
+            return None
+        for text in displays:
+            number = numbers.read(text)
+            if number is not None and not numbers.is_protected(caller):
+                error = UseIdentityHeader(f"the display name reads as the protected number +{number}")
+                return Refuse.of(error, frozenset({f"+{number}"}))
+        return None
+
     def stamp(self, request: Request, admit: Admit) -> None:
         """Tell the handset what was verified: P-Asserted-Identity with verstat, and Call-Info."""
         if admit.verstat is None or admit.number is None:
@@ -264,6 +329,10 @@ class StirPolicy:
         request.headers.set("P-Asserted-Identity", asserted)
         if admit.label is None:
             return
+        if self.config.label_in_from:
+            caller = request.from_addr
+            if caller.display != admit.label:
+                request.headers.set("From", str(replace(caller, display=admit.label)))
         request.headers.add("Call-Info", self._card(admit.label, admit.number, admit.crn))
         if admit.icon is not None:
             request.headers.add("Call-Info", f"<{admit.icon}>;purpose=icon")
@@ -331,12 +400,14 @@ def _e164(number: str, verifier: Verifier) -> str:
     return normalise_tn(number, verifier.registry.plan)
 
 
-def _shown_texts(caller: NameAddr, removed: Iterable[str]) -> list[str | None]:
+def _shown_texts(caller: NameAddr | None, removed: Iterable[str]) -> list[str | None]:
     """Everything a handset could have displayed as the caller's name, decoded as a handset would."""
-    texts: list[str | None] = [caller.display]
-    user = caller.uri.user
-    if user and not user.isascii():
-        texts.append(user)
+    texts: list[str | None] = []
+    if caller is not None:
+        texts.append(caller.display)
+        user = caller.uri.user
+        if user and not user.isascii():
+            texts.append(user)
     for value in removed:
         texts.append(value)
         if "%" in value:

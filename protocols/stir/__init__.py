@@ -15,6 +15,7 @@ from protocols.stir.authority import ClaimConstraints, TnAuthList, TnRange
 from protocols.stir.certs import Credential, CredentialResolver, UrlStore, load_certificates, store_file_name
 from protocols.stir.errors import (
     BadIdentityInfo,
+    InsufficientAttestation,
     InvalidIdentityHeader,
     StaleDate,
     StirError,
@@ -65,6 +66,7 @@ __all__ = [
     "CredentialResolver",
     "IdentityFailure",
     "IdentityHeader",
+    "InsufficientAttestation",
     "InvalidIdentityHeader",
     "Label",
     "LabelRegistry",

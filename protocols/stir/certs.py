@@ -18,11 +18,13 @@ valid: a cached credential costs a dictionary lookup and two comparisons per INV
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -43,6 +45,7 @@ from protocols.stir.errors import BadIdentityInfo, StirError, UnsupportedCredent
 __all__ = ["Credential", "CredentialResolver", "UrlStore", "load_certificates", "store_file_name"]
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
+_FILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 MAX_CHAIN_LENGTH = 4  # certificates from the signer up to (not counting) the trust anchor
 _UNDERSTOOD = frozenset(
@@ -65,13 +68,17 @@ class UrlStore(Protocol):
     def get(self, url: str, /) -> bytes | None: ...
 
 
-def store_file_name(url: str) -> str:
-    """The file a URL is kept in, in a certificate store directory.
-
-    The same rule as secsipidx's certificate cache (every ``://`` and ``/`` becomes ``_``), so one
-    directory serves both; it is a name, not a path, since '/' cannot survive in it.
+def store_file_name(url: str) -> str | None:
+    """The file a URL is kept under in a certificate store directory: the last segment of its path
+    (``https://stir.afc.example.cn/shaken/signer.pem`` -> ``signer.pem``), as a carrier names the
+    files it downloads. None when that segment cannot be a plain file name (empty, ``.``, ``..``, or
+    any character outside letters, digits, ``.``, ``_``, ``-``): such a URL needs an explicit entry.
     """
-    return url.replace("://", "_").replace("/", "_")
+    path = urlsplit(url).path
+    name = path.rsplit("/", 1)[-1]
+    if not _FILE_NAME.fullmatch(name) or name in (".", ".."):
+        return None
+    return name
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -116,10 +123,22 @@ class Credential:
         if not self.signer_has_tn_auth:
             raise UnsupportedCredential("signer certificate has no TNAuthList")
         for tn_auth in self.tn_auth:
-            if not tn_auth.authorises(orig_tn):
+            # An SPC entry (RFC 8226 section 9) stands for the numbers its service provider serves,
+            # which no list here can name: it vouches for an ordinary call. For a label it is not
+            # enough unless labels.yaml delegates the number to that SPC (``lists_number``).
+            if not (tn_auth.authorises(orig_tn) or tn_auth.spcs):
                 raise UnsupportedCredential("certificate is not authorised for the calling number")
         for constraints in self.constraints:
             constraints.check(claims)
+
+    def lists_number(self, orig_tn: str) -> bool:
+        """Whether every TNAuthList of the chain names ``orig_tn`` itself (a number or a range)."""
+        return self.signer_has_tn_auth and all(tn_auth.authorises(orig_tn) for tn_auth in self.tn_auth)
+
+    @property
+    def spcs(self) -> frozenset[str]:
+        """The service provider codes of the signer certificate's TNAuthList."""
+        return frozenset(self.tn_auth[0].spcs) if self.signer_has_tn_auth else frozenset()
 
 
 class CredentialResolver:

@@ -34,6 +34,7 @@ from protocols.errors import RemoteProtocolError
 
 __all__ = [
     "BadIdentityInfo",
+    "InsufficientAttestation",
     "InvalidIdentityHeader",
     "StaleDate",
     "StirError",
@@ -90,3 +91,20 @@ class InvalidIdentityHeader(StirError):
 
 class TelephoneNumberError(InvalidIdentityHeader):
     """A string that cannot be read as a telephone number (in a claim, a call or a configuration)."""
+
+
+class InsufficientAttestation(InvalidIdentityHeader):
+    """A PASSporT with ``attest`` B or C (or none) that carries a protected label.
+
+    RFC 8588 section 4: with B or C the signer says it could not vouch for the calling number, so
+    nothing it says about who calls may be shown as a verified label. The Reason text names the
+    attestation, so that the signer's operator sees at once why the label was refused."""
+
+    def __init__(self, attest: str | None) -> None:
+        level = attest if attest in ("A", "B", "C") else "none"
+        super().__init__(f"attestation {level} cannot vouch for a protected label")
+        self.reason_text = f"{self.text}: attestation {level} cannot vouch for a protected label"
+
+    def reason(self, ppi: str | None = None) -> str:
+        value = f'STIR;cause={self.code};text="{self.reason_text}"'
+        return f'{value};ppi="{ppi}"' if ppi else value

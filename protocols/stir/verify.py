@@ -23,7 +23,9 @@ Each Identity header is checked in this order, and the first failure decides its
 5. the signature (438); then the claims' shapes (438)
 6. ``iat`` within ``freshness`` seconds of ``now``, either way (403)
 7. ``orig`` equals the calling number and ``dest`` contains the called number, normalised (438)
-8. TNAuthList and JWT Claim Constraints of the chain cover ``orig`` and the claims (437)
+8. TNAuthList and JWT Claim Constraints of the chain cover ``orig`` and the claims (437); a
+   TNAuthList with a service provider code (SPC) covers any ``orig``, but signs a label number only
+   when ``delegations`` gives that number to the SPC (437 otherwise)
 9. ``rcd.nam`` equals the registered label of ``orig``; a protected label text for any other
    number is refused (438); rcdi digests against locally held content (438)
 10. not already used on another Call-ID within its freshness (438)
@@ -35,14 +37,16 @@ requires the full form (RFC 8588), and a compact form cannot carry ``rcd``, so i
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.stir.certs import Credential, CredentialResolver, UrlStore
 from protocols.stir.errors import (
     BadIdentityInfo,
+    InsufficientAttestation,
     InvalidIdentityHeader,
     StaleDate,
     StirError,
@@ -185,6 +189,7 @@ class Verifier:
         freshness: float = 60.0,
         max_identity_headers: int = 4,
         resources: UrlStore | None = None,
+        delegations: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.credentials = credentials
         self.registry = registry
@@ -193,6 +198,8 @@ class Verifier:
         # More Identity headers than this are ignored: each costs a signature check.
         self.max_identity_headers = max_identity_headers
         self.resources: UrlStore = resources if resources is not None else {}
+        # SPC -> the label numbers (E.164) a certificate carrying that SPC may sign for.
+        self.delegations: Mapping[str, frozenset[str]] = delegations or {}
 
     def verify(self, identities: Sequence[str], call: CallInfo, now: float) -> Outcome:
         """The outcome for an initial INVITE carrying ``identities`` (Identity header values, in order)."""
@@ -241,6 +248,9 @@ class Verifier:
         rcd = passport.claims.get("rcd")
         if isinstance(rcd, dict) and isinstance(rcd.get("nam"), str):
             names.append(rcd["nam"])  # what the token would show, before anything vouches for it
+        card = _jcard_text(rcd, self.resources)
+        if card is not None:
+            names.append(card)
         x5u = self._check_header(header, passport.header)
         credential = self.credentials.resolve(x5u, now)
         verify_signature(passport, credential.public_key)
@@ -256,7 +266,17 @@ class Verifier:
         credential.check_authority(orig, passport.claims)
         label = self.registry.lookup_normalised(orig)
         nam = claims.rcd.nam if claims.rcd is not None else None
-        if label is not None and nam != label.text:
+        if claims.attest != "A":
+            # RFC 8588: B and C say the signer could not vouch for the number, so a label in the
+            # token (rcd nam, an inline jCard) is refused, and without one the call is an ordinary
+            # verified call: it keeps its PASSporT's verdict but never shows the number's label.
+            claimed = self.registry.claims_label(nam) or (label is not None and nam is not None)
+            if claimed or self.registry.labels_in(_jcard_text(rcd, self.resources)):
+                raise InsufficientAttestation(claims.attest)
+            label = None
+        elif label is not None and not self._may_label(credential, orig):
+            raise UnsupportedCredential("an SPC certificate not delegated for this number cannot sign its label")
+        elif label is not None and nam != label.text:
             raise InvalidIdentityHeader("rcd nam is not the registered label of the calling number")
         if label is None and self.registry.claims_label(nam):
             raise InvalidIdentityHeader("rcd nam shows a protected label for an unregistered number")
@@ -268,6 +288,12 @@ class Verifier:
         if self.replay.seen_elsewhere(key, call.call_id, now):
             raise InvalidIdentityHeader("PASSporT already used on another call")
         return VerifiedIdentity(header, claims, credential, label, icon, key)
+
+    def _may_label(self, credential: Credential, orig: str) -> bool:
+        """A label number is signed by a certificate listing it, or by one whose SPC it is delegated to."""
+        if credential.lists_number(orig):
+            return True
+        return any(orig in self.delegations.get(spc, ()) for spc in credential.spcs)
 
     def _rebuild(self, header: IdentityHeader, call: CallInfo) -> Passport:
         if header.ppt is not None:
@@ -300,6 +326,22 @@ class Verifier:
         if passport.x5u != header.info:
             raise BadIdentityInfo("PASSporT x5u differs from the Identity info")
         return passport.x5u
+
+
+def _jcard_text(rcd: Any, resources: UrlStore | None = None) -> str | None:
+    """The jCard of an rcd claim as text, for a label search: inline (``jcd``), or by reference
+    (``jcl``) when the local store holds it; None without one."""
+    if not isinstance(rcd, dict):
+        return None
+    texts = []
+    if "jcd" in rcd:
+        texts.append(json.dumps(rcd["jcd"], ensure_ascii=False))
+    jcl = rcd.get("jcl")
+    if resources is not None and isinstance(jcl, str):
+        content = resources.get(jcl)
+        if content is not None:
+            texts.append(content.decode("utf-8", "replace"))
+    return "\n".join(texts) or None
 
 
 def _ppi(value: str) -> str | None:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.keys import init_keys
 from gateway.labels import LabelsConfig, build_registry, load_labels, load_signer
-from protocols.stir import LabelRegistry, Signer, TnAuthList, normalise_tn, store_file_name
+from protocols.stir import LabelRegistry, Signer, TnAuthList, normalise_tn
 from protocols.stir.issue import issue_ca, issue_signer, new_key
 from simulator.spoofer import OWN_NUMBER, rogue_signer
 
@@ -34,7 +34,7 @@ SHIPPED_LABELS = ROOT / "config" / "labels.yaml"
 CENTRE_X5U = "https://stir.afc.example.cn/shaken/signer.pem"
 ROGUE_X5U = "https://stir.afc-example.cn/shaken/signer.pem"
 # secsipidx would fetch an x5u missing from its cache: a loopback port where nothing listens.
-CARRIER_X5U = "http://127.0.0.1:9/carrier/signer.pem"
+CARRIER_X5U = "http://127.0.0.1:9/carrier/carrier-signer.pem"
 
 
 @dataclass
@@ -80,15 +80,19 @@ def make_labels_pki(directory: Path, *, now: int | None = None, freshness: int |
         tn_auth=TnAuthList.for_numbers([normalise_tn(OWN_NUMBER)]),
     )
     (stir / "carrier-ca.pem").write_bytes(carrier_ca.public_bytes(serialization.Encoding.PEM))
-    (stir / "store" / store_file_name(CARRIER_X5U)).write_bytes(carrier_cert.public_bytes(serialization.Encoding.PEM))
+    (stir / "store" / "carrier-signer.pem").write_bytes(carrier_cert.public_bytes(serialization.Encoding.PEM))
     carrier_key_path = stir / "carrier.key"
     carrier_key_path.write_bytes(_pem_key(carrier_key))
 
     rogue, rogue_pem, _ = rogue_signer(build_registry(shipped), ROGUE_X5U, now=when)
-    (stir / "store" / store_file_name(ROGUE_X5U)).write_bytes(rogue_pem)
+    # Its URL ends in signer.pem like the centre's: it is filed by the explicit table instead.
+    (stir / "rogue-signer.pem").write_bytes(rogue_pem)
 
     text = SHIPPED_LABELS.read_text(encoding="utf-8").replace("../var/stir/", "stir/")
     text = text.replace("  - stir/ca.pem\n", "  - stir/ca.pem\n  - stir/carrier-ca.pem\n")
+    text = text.replace(
+        "  directory: stir/store\n", f"  directory: stir/store\n  files:\n    {ROGUE_X5U}: stir/rogue-signer.pem\n"
+    )
     if freshness is not None:
         text = text.replace("freshness: 60\n", f"freshness: {freshness}\n")
     labels_path = directory / "labels.yaml"

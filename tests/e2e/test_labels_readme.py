@@ -119,3 +119,19 @@ async def test_a_labels_file_pointing_at_missing_keys_stops_the_gateway_with_its
     code, out = await afgw("run", "-c", "config/gateway.yaml", cwd=tmp_path)
     assert code == 2
     assert re.search(r"labels\.yaml:\d+:\d+: cannot read trust anchor .*ca\.pem", out), out
+
+
+def test_the_readmes_delegation_and_store_naming_are_what_the_loader_does(tmp_path: Path) -> None:
+    from gateway.labels import DirectoryStore, load_labels
+
+    text = section()
+    (example,) = re.findall(r"`(delegations: \[.*?\])`", text)
+    shipped = (ROOT / "config" / "labels.yaml").read_text(encoding="utf-8")
+    assert "delegations: []\n" in shipped
+    path = tmp_path / "labels.yaml"
+    path.write_text(shipped.replace("delegations: []\n", example + "\n", 1), encoding="utf-8")
+    config = load_labels(path)
+    assert config.delegations == {"1234": frozenset({"8696110", "861096110"})}
+    (url, name) = re.findall(r"`(https://[^`]+)` is `([^`]+)`", text)[0]
+    (tmp_path / name).write_bytes(b"PEM")
+    assert DirectoryStore(tmp_path).get(url) == b"PEM"

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.events import MemoryEvents
+from gateway.keys import issue_spc
+from gateway.labels import load_labels
 from gateway.sip.proxy import SipProxy
 from gateway.store import MemoryStore
+from protocols.stir import Signer
 from simulator.antifraud_centre import AntiFraudCentre
-from simulator.handset import Handset
+from simulator.handset import Handset, Screen
 from simulator.spoofer import OWN_NUMBER, Spoofer, SpoofKit, spoof_variants
 from tests.conftest import require_peer
 from tests.e2e.labels_harness import CARRIER_X5U, Clock, LabelsPki, make_labels_pki
@@ -51,11 +58,23 @@ TABLE = {
     "display-decorated": 428,
     "display-latin-between": 428,
     "from-user": 428,
+    "display-number": 428,
+    "display-number-chinese": 428,
+    "display-number-capital": 428,
+    "display-number-full-width": 428,
+    "display-number-lookalike": 428,
+    "display-number-spaced": 428,
+    "display-number-prefixed": 428,
+    "pai-display-number": 428,
     "pai": 428,
     "call-info-reason": 428,
     "call-info-jcard": 428,
     "remote-party-id": 428,
     "vendor-header": 428,
+    "p-caller-label": 428,
+    "x-label": 428,
+    "any-vendor-header": 428,
+    "contact-display": 428,
     "subject": 428,
     "verstat-in-from": 428,
     "authorised-no-identity": 428,
@@ -69,6 +88,13 @@ TABLE = {
     "genuine-token-other-number": 438,
     "carrier-rcd-label": 438,
     "replay": 438,
+    "attest-b-label": 438,
+    "attest-c-label": 438,
+}
+# variant -> the Reason text, where it says more than the code's phrase
+REASON_TEXT = {
+    f"attest-{level.lower()}-label": f"Invalid Identity Header: attestation {level} cannot vouch for a protected label"
+    for level in "BC"
 }
 
 
@@ -145,7 +171,7 @@ async def test_a_spoof_is_refused_with_its_code_and_reason_and_never_rings(pki: 
         (spoof,) = [s for s in spoof_variants(net.kit) if s.name == variant]
         result = await net.spoofer.attempt(spoof, VICTIM)
         assert (result.status, result.reason_phrase) == (code, TEXT[code]), spoof.what
-        assert result.reason == f'STIR;cause={code};text="{TEXT[code]}"'
+        assert result.reason == f'STIR;cause={code};text="{REASON_TEXT.get(variant, TEXT[code])}"'
         assert not net.handset.screen.rang(result.call_id)
         (event,) = net.events.named("call.label_rejected")
         assert (event.fields["call_id"], event.fields["code"]) == (result.call_id, code)
@@ -226,3 +252,67 @@ async def test_a_secsipidx_token_for_an_ordinary_number_passes_verified_and_unla
         assert (shown.caller_number, shown.verified, shown.label, shown.badge) == (f"+{OWN_NUMBER}", True, None, False)
         assert shown.call_info == ()
         assert net.proxy.stats["label_verified"] == 0
+
+
+@pytest.mark.parametrize("attest", ["B", "C"])
+async def test_partial_attestation_without_a_label_rings_verified_and_unlabelled(pki: LabelsPki, attest: str) -> None:
+    carrier = Signer(pki.carrier.key, pki.carrier.x5u, plan=pki.registry.plan, attest=attest)
+    async with network(pki) as net:
+        identity = carrier.sign(orig=OWN_NUMBER, dest=VICTIM, iat=int(net.clock.now)).serialise()
+        result = await net.spoofer.call(VICTIM, OWN_NUMBER, display="Shanghai Bank", identity=identity)
+        assert result.status == 200
+        shown = net.handset.screen.find(result.call_id)
+        assert shown is not None
+        assert (shown.verstat, shown.label, shown.badge) == ("TN-Validation-Passed", None, False)
+        assert shown.call_info == ()
+        assert net.proxy.stats["label_verified"] == 0
+
+
+@pytest.mark.parametrize("label_in_from", [True, False])
+async def test_a_phone_that_reads_only_from_shows_the_verified_label(pki: LabelsPki, label_in_from: bool) -> None:
+    async with network(pki) as net:
+        net.proxy.stir.config = replace(net.proxy.stir.config, label_in_from=label_in_from)
+        net.handset.screen = Screen(from_only=True)
+        result = await net.centre.place(VICTIM, hold=0.01)
+        assert result.status == 200
+        shown = net.handset.screen.find(result.call_id)
+        assert shown is not None
+        assert shown.display_name == (LABEL if label_in_from else None)
+        assert shown.caller_number == "96110"
+
+
+SPC_X5U = "https://cr.carrier.example/shaken/sp-1234.pem"
+
+
+@pytest.mark.parametrize("delegated", [True, False])
+async def test_an_spc_certificate_labels_through_the_gateway_only_when_delegated(
+    tmp_path: Path, delegated: bool
+) -> None:
+    base = make_labels_pki(tmp_path)
+    issue_spc(base.directory / "stir", "1234", SPC_X5U, now=dt.datetime.fromtimestamp(base.now, dt.UTC))
+    text = base.labels_path.read_text(encoding="utf-8")
+    delegation = '[{spc: "1234", numbers: ["+86 96110"]}]' if delegated else "[]"
+    base.labels_path.write_text(text.replace("delegations: []\n", f"delegations: {delegation}\n"), encoding="utf-8")
+    pki = replace(base, labels=load_labels(base.labels_path))
+    key = serialization.load_pem_private_key((base.directory / "stir" / "spc-1234.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    carrier = Signer(key, SPC_X5U, plan=pki.registry.plan)
+    async with network(pki) as net:
+        now = int(net.clock.now)
+        police = pki.registry.lookup("96110")
+        labelled = carrier.sign(orig="96110", dest=VICTIM, iat=now, label=police).serialise()
+        result = await net.spoofer.call(VICTIM, "96110", identity=labelled)
+        ordinary = carrier.sign(orig=OWN_NUMBER, dest=VICTIM, iat=now).serialise()
+        plain = await net.spoofer.call(VICTIM, OWN_NUMBER, identity=ordinary)
+        if delegated:
+            assert result.status == 200
+            shown = net.handset.screen.find(result.call_id)
+            assert shown is not None
+            assert (shown.label, shown.badge) == (LABEL, True)
+        else:
+            assert (result.status, result.reason) == (437, 'STIR;cause=437;text="Unsupported Credential"')
+            assert not net.handset.screen.rang(result.call_id)
+        assert plain.status == 200
+        shown = net.handset.screen.find(plain.call_id)
+        assert shown is not None
+        assert (shown.verstat, shown.label) == ("TN-Validation-Passed", None)

@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 
 from gateway.cli import main
-from protocols.stir import ClaimConstraints, TnAuthList, store_file_name
+from protocols.stir import ClaimConstraints, TnAuthList
 from protocols.stir.authority import OID_JWT_CLAIM_CONSTRAINTS, OID_TN_AUTH_LIST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,9 @@ def test_init_creates_a_restricted_signer(tmp_path: Path, capsys: pytest.Capture
     assert _mode(directory) == 0o700
     assert _mode(directory / "ca.key") == 0o600
     assert _mode(directory / "signer.key") == 0o600
-    assert (directory / "store" / store_file_name(X5U)).read_bytes() == (directory / "signer.pem").read_bytes()
+    # Filed under the last segment of its x5u URL, signer.pem, as labels.yaml's cert_store expects.
+    assert [p.name for p in (directory / "store").iterdir()] == ["signer.pem"]
+    assert (directory / "store" / "signer.pem").read_bytes() == (directory / "signer.pem").read_bytes()
     assert f"signer x5u: {X5U}" in capsys.readouterr().out
 
     ca = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
@@ -96,7 +98,7 @@ def test_init_needs_an_x5u(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["keys", "init", str(tmp_path / "k"), "--labels", str(labels)]) == 1
     assert "--x5u" in capsys.readouterr().err
     assert main(["keys", "init", str(tmp_path / "k"), "--labels", str(labels), "--x5u", "https://a.example/c.pem"]) == 0
-    assert (tmp_path / "k" / "store" / "https_a.example_c.pem").exists()
+    assert (tmp_path / "k" / "store" / "c.pem").exists()
 
 
 def test_show_prints_what_the_signer_authorises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,3 +113,25 @@ def test_show_prints_what_the_signer_authorises(tmp_path: Path, capsys: pytest.C
     )
     assert "  mustInclude: rcd" in lines
     assert '  permittedValues rcd: {"nam":"公安反诈专号"} | {"nam":"工信部反诈预警"}' in lines
+
+
+@pytest.mark.parametrize("x5u", ["https://cr.example/", "https://cr.example/a/..", "ftp://cr.example/a.pem"])
+def test_spc_refuses_a_url_without_a_file_name(tmp_path: Path, x5u: str) -> None:
+    directory = tmp_path / "stir"
+    assert main(["keys", "init", str(directory), "--labels", LABELS]) == 0
+    assert main(["keys", "spc", str(directory), "--spc", "1234", "--x5u", x5u]) == 1
+    assert not (directory / "spc-1234.pem").exists()
+
+
+def test_spc_issues_a_certificate_naming_only_its_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = tmp_path / "stir"
+    assert main(["keys", "init", str(directory), "--labels", LABELS]) == 0
+    url = "https://cr.example/shaken/sp-77.pem"
+    assert main(["keys", "spc", str(directory), "--spc", "77", "--x5u", url]) == 0
+    assert _mode(directory / "spc-77.key") == 0o600
+    assert (directory / "store" / "sp-77.pem").read_bytes() == (directory / "spc-77.pem").read_bytes()
+    capsys.readouterr()
+    assert main(["keys", "show", str(directory / "spc-77.pem")]) == 0
+    out = capsys.readouterr().out
+    assert "TNAuthList (1.3.6.1.5.5.7.1.26): -\n  spc 77\n" in out
+    assert main(["keys", "spc", str(directory), "--spc", "77", "--x5u", url]) == 1  # exists: --force

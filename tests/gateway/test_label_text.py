@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import label_text
-from gateway.label_text import LabelMatcher, NormalisingRegistry, normalise_label_text
+from gateway.label_text import LabelMatcher, NormalisingRegistry, ProtectedNumbers, normalise_label_text
 from protocols.stir import CallInfo, Label, LabelRegistry, Rejected
 
 POLICE, MIIT = "公安反诈专号", "工信部反诈预警"
@@ -92,3 +94,84 @@ def test_the_normalising_registry_makes_the_verifier_see_disguised_display_names
     outcome = verifier.verify([], CallInfo("c1", "8613912345678", "8613800000001", "公安 反詐 專號"), 0)
     assert isinstance(outcome, Rejected)
     assert outcome.status == 428
+
+
+# --- protected numbers in display names -------------------------------------------------------------
+
+NUMBERS = ProtectedNumbers(["8696110", "861096110", "862196110", "8612381"])
+# Ways to write each digit: ASCII, full-width, Arabic-Indic, Devanagari, mathematical bold, circled,
+# Chinese numerals, the capital (financial) forms, colloquial forms, and letters drawn like digits.
+SPELLINGS = {
+    "0": "0０٠०𝟎〇零洞Oo",
+    "1": "1１١१𝟏①一壹幺lI|",
+    "2": "2２٢२𝟐②二贰两Z",
+    "3": "3３٣३𝟑③三叁",
+    "4": "4４٤४𝟒④四肆",
+    "5": "5５٥५𝟓⑤五伍S",
+    "6": "6６٦६𝟔⑥六陆陸",
+    "7": "7７٧७𝟕⑦七柒",
+    "8": "8８٨८𝟖⑧八捌B",
+    "9": "9９٩९𝟗⑨九玖",
+}
+SEPARATORS = ["", "", " ", ".", "-", "·", "\u200b", "_", "/", "  "]
+# (what is written, the E.164 number it must read as)
+WRITTEN = [
+    ("96110", "8696110"),
+    ("12381", "8612381"),
+    ("1096110", "861096110"),
+    ("2196110", "862196110"),
+    ("57196110", "8696110"),  # Hangzhou's area code before the nationwide short code
+    ("99196110", "8696110"),
+]
+PREFIXES = {"96110": ["", "+86", "0086", "86"], "12381": ["", "+86 ", "0086-"]}
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> tuple[str, str]:
+    digits, tn = draw(st.sampled_from(WRITTEN))
+    prefix = draw(st.sampled_from(PREFIXES.get(digits, ["", "0", "+86", "0086", "+86 (0)"])))
+    if digits not in PREFIXES and prefix == "":
+        prefix = "0"
+    out = [prefix]
+    for digit in digits:
+        out.append(draw(st.sampled_from(SPELLINGS[digit])))
+        out.append(draw(st.sampled_from(SEPARATORS)))
+    before = draw(st.sampled_from(["", "【", "☆ ", "来电 ", "Tel: "]))
+    after = draw(st.sampled_from(["", "】", " ★", " 北京", " (官方)"]))
+    return before + "".join(out) + after, tn
+
+
+@given(disguised())
+def test_a_protected_number_reads_through_every_digit_game(case: tuple[str, str]) -> None:
+    text, tn = case
+    assert NUMBERS.read(text) == tn, text
+
+
+@given(disguised())
+def test_the_callers_own_number_in_its_display_is_not_a_claim(case: tuple[str, str]) -> None:
+    text, tn = case
+    assert NUMBERS.read(text, caller=tn) is None
+
+
+_NAME_CHARS = st.sampled_from(
+    "张李王赵刘陈杨黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏"
+)
+
+
+@given(st.lists(_NAME_CHARS, min_size=1, max_size=4).map("".join), st.integers(0, 999))
+def test_ordinary_names_and_small_numbers_pass(name: str, suffix: int) -> None:
+    for text in (name, f"{name} {suffix}", f"{name}快递{suffix}号店", f"Alice {suffix}"):
+        assert NUMBERS.read(text) is None, text
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))
+def test_ordinary_mobile_numbers_pass(mobile: str) -> None:
+    for text in (mobile, f"+86 {mobile}", f"{mobile[:3]}-{mobile[3:7]}-{mobile[7:]}", f"Shop {mobile}"):
+        assert NUMBERS.read(text) is None, text
+
+
+@pytest.mark.parametrize(
+    "text", ["张三", "Alice 2", "Bob", "Hello", "Room 101", "110", "Shanghai Bank 95588", "上海第一百货", "Lily Liu"]
+)
+def test_everyday_display_names_pass(text: str) -> None:
+    assert NUMBERS.read(text) is None

@@ -290,3 +290,125 @@ def test_a_labels_file_whose_keys_are_missing_is_a_config_error_at_its_line(tmp_
     (error,) = [e for e in caught.value.errors if "trust anchor" in e]
     assert error.startswith(f"{labels}:")
     assert "cannot read trust anchor" in error
+
+
+# --- protected numbers in display names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "display", ["96110", "九六一一零", "玖陆壹壹零", "９６１１０", "9611O", "0086 96110", "(010) 96110"]
+)
+@pytest.mark.parametrize("where", ["from", "pai"])
+def test_a_display_name_reading_as_a_protected_number_is_428(pki: Pki, display: str, where: str) -> None:
+    stir, verifier = policy(pki)
+    if where == "from":
+        request = invite(OWN, display=display)
+    else:
+        request = invite(OWN, extra=(("P-Asserted-Identity", f'"{display}" <sip:{OWN}@127.0.0.1>'),))
+    verdict = stir.screen(request, CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert (verdict.status, verdict.reason) == (428, 'STIR;cause=428;text="Use Identity Header"')
+    assert verifier.calls == 0
+
+
+@pytest.mark.parametrize("display", ["张三", "Alice 2", "老王烧烤 8号店", "Shop 13812345678", "Room 101", "110"])
+def test_ordinary_display_names_with_digits_pass(pki: Pki, display: str) -> None:
+    stir, verifier = policy(pki)
+    assert stir.screen(invite(OWN, display=display), CALLEE, NOW) == Admit()
+    assert verifier.calls == 0
+
+
+# --- every header, every name ------------------------------------------------------------------------
+
+_JCARD = "eyJmbiI6IuWFrOWuieWPjeiviOS4k+WPtyJ9"  # base64 of {"fn":"公安反诈专号"}
+
+
+@pytest.mark.parametrize(
+    "name", ["P-Caller-Label", "X-Label", "X-Acme-CNAM", "Alert-Info", "User-Agent", "Warning", "Priority"]
+)
+@pytest.mark.parametrize(
+    "value",
+    [
+        POLICE,
+        "【公安反詐專號】",
+        "%E5%85%AC%E5%AE%89%E5%8F%8D%E8%AF%88%E4%B8%93%E5%8F%B7",
+        f"<data:application/json;base64,{_JCARD}>",
+        "工信部 反诈 预警",
+    ],
+)
+def test_a_label_in_any_header_is_refused(pki: Pki, name: str, value: str) -> None:
+    stir, _ = policy(pki)
+    verdict = stir.screen(invite(OWN, extra=((name, value),)), CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert (verdict.status, verdict.reason) == (428, 'STIR;cause=428;text="Use Identity Header"')
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Note", "张三的电话"), ("User-Agent", "微信 8.0"), ("Subject", "明天开会"), ("X-Shop", "反诈宣传周")],
+)
+def test_ordinary_chinese_headers_pass(pki: Pki, name: str, value: str) -> None:
+    stir, verifier = policy(pki)
+    request = invite(OWN, extra=((name, value),))
+    assert stir.screen(request, CALLEE, NOW) == Admit()
+    assert request.headers.get(name) == value
+    assert verifier.calls == 0
+
+
+@pytest.mark.parametrize(
+    "body", [f"您好，这里是{POLICE}".encode(), "公安 反詐 專號 提醒您".encode(), "工信部反诈预警".encode()]
+)
+def test_a_label_in_a_message_body_is_refused(pki: Pki, body: bytes) -> None:
+    stir, _ = policy(pki)
+    request = invite(OWN)
+    message = Request("MESSAGE", request.uri, request.headers, body)
+    verdict = stir.screen(message, CALLEE, NOW)
+    assert isinstance(verdict, Refuse)
+    assert verdict.status == 428
+
+
+def test_an_ordinary_message_body_passes(pki: Pki) -> None:
+    stir, _ = policy(pki)
+    request = invite(OWN)
+    message = Request("MESSAGE", request.uri, request.headers, "晚上一起吃饭吗？96号桌".encode())
+    assert stir.screen(message, CALLEE, NOW) == Admit()
+
+
+# --- the label in From, for phones that read only From ---------------------------------------------
+
+
+@pytest.mark.parametrize("display", [None, "96110", "Anti-Fraud Centre", POLICE])
+@pytest.mark.parametrize("caller", ["96110", "+8696110", "010-96110"])
+def test_a_verified_label_is_also_the_from_display_name(pki: Pki, display: str | None, caller: str) -> None:
+    stir, _ = policy(pki)
+    request = invite(caller, display=display, extra=(("Identity", pki.sign(caller, iat=NOW)),))
+    before = request.from_addr
+    admit = stir.screen(request, CALLEE, NOW)
+    assert isinstance(admit, Admit)
+    assert admit.label == POLICE
+    stir.stamp(request, admit)
+    after = request.from_addr
+    assert after.display == POLICE
+    assert (after.uri, after.tag) == (before.uri, before.tag)
+
+
+def test_the_from_display_name_is_left_alone_when_so_configured_or_unlabelled(pki: Pki) -> None:
+    off, _ = policy(pki, label_in_from=False)
+    request = invite("96110", display="Centre", extra=(("Identity", pki.sign("96110")),))
+    admit = off.screen(request, CALLEE, NOW)
+    assert isinstance(admit, Admit)
+    off.stamp(request, admit)
+    assert request.from_addr.display == "Centre"
+    on, _ = policy(pki)
+    ordinary = Admit(VERSTAT_PASSED, OWN)
+    request = invite(OWN, display="Zhang San")
+    on.stamp(request, ordinary)
+    assert request.from_addr.display == "Zhang San"
+
+
+def test_label_in_from_is_read_from_the_stir_section(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("sip:\n  stir:\n    label_in_from: false\n")
+    assert load(path).sip.stir.label_in_from is False
+    path.write_text("sip:\n  stir: {}\n")
+    assert load(path).sip.stir.label_in_from is True

@@ -91,12 +91,19 @@ async def test_the_handset_gets_the_stamped_identity_and_nothing_the_caller_wrot
             cseq=2,
             to_tag=ok.to_tag,
             from_user="96110",
-            extra=(("P-Asserted-Identity", f'"{POLICE}" <sip:96110@h>'), ("Call-Info", "<https://h/x>;purpose=icon")),
+            extra=(
+                ("P-Asserted-Identity", f'"{POLICE}" <sip:96110@h>'),
+                ("Call-Info", "<https://h/x>;purpose=icon"),
+                ("P-Caller-Label", "公安反詐專號"),
+                ("X-Note", "张三"),
+            ),
         )
         trunk.send(update, proxy.udp_port)
         forwarded = await handset.request("UPDATE", sent.call_id)
         assert "P-Asserted-Identity" not in forwarded.headers
         assert "Call-Info" not in forwarded.headers
+        assert "P-Caller-Label" not in forwarded.headers
+        assert forwarded.headers.get("X-Note") == "张三"
     finally:
         await proxy.stop()
 
@@ -123,5 +130,26 @@ async def test_a_message_showing_the_label_is_refused_like_a_call(pki: Pki, peer
             "MESSAGE",
             [POLICE],
         )
+    finally:
+        await proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"), [("您好，这里是公安反詐專號，请回电".encode(), True), ("晚上吃饭吗".encode(), False)]
+)
+async def test_a_message_body_showing_the_label_is_refused(pki: Pki, peers, body: bytes, refused: bool) -> None:
+    trunk, handset = peers
+    proxy = await started(pki)
+    try:
+        await register(handset, proxy.udp_port, CALLEE)
+        sent = request("MESSAGE", f"sip:{CALLEE}@127.0.0.1", trunk, from_user="8613912345678", body=body)
+        trunk.send(sent, proxy.udp_port)
+        if refused:
+            final = await trunk.response(sent.call_id)
+            assert (final.status, final.headers.get("Reason")) == (428, 'STIR;cause=428;text="Use Identity Header"')
+            assert proxy.stats["label_rejected"] == 1
+        else:
+            got = await handset.request("MESSAGE", sent.call_id)
+            assert got.body == body
     finally:
         await proxy.stop()

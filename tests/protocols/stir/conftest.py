@@ -103,10 +103,11 @@ class Pki:
         label: Label | str | None = "registry",
         key: ec.EllipticCurvePrivateKey | None = None,
         x5u: str = X5U,
+        attest: str = "A",
     ) -> str:
         """An Identity header value, signed like the anti-fraud centre would sign it."""
         chosen = self.registry.lookup(orig) if label == "registry" else label
-        signer = Signer(key or self.signer_key, x5u)
+        signer = Signer(key or self.signer_key, x5u, attest=attest)
         assert chosen is None or isinstance(chosen, Label)
         return signer.sign(orig=orig, dest=dest, iat=iat, label=chosen, origid=ORIGID).serialise()
 

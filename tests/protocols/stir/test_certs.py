@@ -136,11 +136,22 @@ def test_cache_is_bounded(pki: Pki) -> None:
     assert len(resolver._cache) == 2
 
 
-def test_store_file_name_matches_secsipidx_cache_naming() -> None:
-    assert store_file_name("https://stir.afc.example.cn/shaken/signer.pem") == (
-        "https_stir.afc.example.cn_shaken_signer.pem"
-    )
-    assert store_file_name("http://127.0.0.1:9/a/b.pem") == "http_127.0.0.1:9_a_b.pem"
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://stir.afc.example.cn/shaken/signer.pem", "signer.pem"),
+        ("http://127.0.0.1:9/a/b.pem", "b.pem"),
+        ("https://cr.example/certs/sp-1234_v2.cer?x=1#f", "sp-1234_v2.cer"),
+        ("https://cr.example/", None),
+        ("https://cr.example", None),
+        ("https://cr.example/a/..", None),
+        ("https://cr.example/a/%2e%2e", None),
+        ("https://cr.example/a/b%2Fc.pem", None),
+        ("https://cr.example/a/sign er.pem", None),
+    ],
+)
+def test_store_file_name_is_the_last_path_segment(url: str, name: str | None) -> None:
+    assert store_file_name(url) == name
 
 
 def _intermediate(pki: Pki, key: ec.EllipticCurvePrivateKey) -> x509.Certificate:

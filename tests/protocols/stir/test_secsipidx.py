@@ -5,7 +5,7 @@
   SHAKEN claims; our Verifier checks both against our CA and certificate store.
 - we sign, secsipidx verifies: ``secsipidx -check -fidentity FILE -p X5U -cache-dir STORE
   -cache-expire N -cert-verify 5 -ca-file CA -expire 60`` reads the signer certificate from a cache
-  directory laid out exactly like our certificate store (``store_file_name``), checks its chain to
+  directory laid out as secsipidx names its cache files, checks its chain to
   our CA and its validity (-cert-verify 1|4), then our signature and iat.
 
 x5u URLs here point at 127.0.0.1 port 9, so even a cache miss could not leave loopback. secsipidx
@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from protocols.stir import CallInfo, Rejected, Signer, TnAuthList, Verified, store_file_name
+from protocols.stir import CallInfo, Rejected, Signer, TnAuthList, Verified
 from protocols.stir.issue import issue_ca, new_key
 from tests.conftest import require_peer
 
@@ -126,7 +126,8 @@ def _secsipidx_check(
     cache = tmp_path / "store"
     cache.mkdir(exist_ok=True)
     for url, content in store.items():
-        (cache / store_file_name(url)).write_bytes(content)
+        # secsipidx's own cache naming: the whole URL, with "://" and every "/" turned into "_".
+        (cache / url.replace("://", "_").replace("/", "_")).write_bytes(content)
     return _run(
         secsipidx, "-check", "-fidentity", str(tmp_path / "identity.txt"), "-p", LOOPBACK_X5U,
         "-cache-dir", str(cache), "-cache-expire", "315360000", "-cert-verify", "5",

@@ -20,6 +20,7 @@ from protocols.stir import (
     Verified,
 )
 from protocols.stir.jose import b64url_encode
+from protocols.stir.tn import CHINA, normalise_tn
 
 from .conftest import CALLEE, NOW, ORIGID, X5U, Pki
 
@@ -429,3 +430,122 @@ def test_rcdi_protects_the_icon(pki: Pki) -> None:
     assert not_held.identity.icon is None  # unverifiable here: shown without the icon
     tampered = pki.verifier(resources={icon_url: b"fraudster logo"}).verify([value.serialise()], call(), NOW)
     rejected(tampered, 438)
+
+
+# --- attestation (RFC 8588): only A vouches for the number, so only A earns a label ------------------
+
+LOOSE = "https://afc.example/loose.pem"
+LOOSE_HEADER = PassportHeader(x5u=LOOSE)
+ATTEST_438 = 'STIR;cause=438;text="Invalid Identity Header: attestation {} cannot vouch for a protected label"'
+
+
+@pytest.mark.parametrize("attest", ["B", "C"])
+@pytest.mark.parametrize(
+    ("orig", "rcd"),
+    [
+        ("96110", {"nam": "公安反诈专号"}),  # the registered number with its own label
+        ("010 96110", {"nam": "公安反诈专号"}),
+        ("12381", {"nam": "工信部反诈预警"}),
+        ("96110", {"nam": "Police"}),  # the registered number with any name at all
+        (OTHER, {"nam": "【公安 反诈专号】"}),  # another number, decorated label
+        (OTHER, {"nam": "Li Si", "jcd": ["vcard", [["fn", {}, "text", "公安 反诈 专号"]]]}),
+        ("96110", {"nam": "x", "jcd": ["vcard", [["fn", {}, "text", "工信部反诈预警"]]]}),
+        (OTHER, {"nam": "Li Si", "jcl": "https://afc.example/card.json"}),  # a jCard by reference
+    ],
+)
+def test_b_or_c_carrying_a_label_is_438_naming_the_attestation(
+    pki: Pki, attest: str, orig: str, rcd: dict[str, Any]
+) -> None:
+    numbers = [OTHER, "8696110", "861096110", "8612381"]
+    key = pki.issue(LOOSE, tn_auth=TnAuthList.for_numbers(numbers), constraints=None)
+    pki.store["https://afc.example/card.json"] = '["vcard",[["fn",{},"text","【公安反诈专号】"]]]'.encode()
+    tn = normalise_tn(orig, CHINA)
+    value = pki.sign_claims(claims(attest=attest, orig={"tn": tn}, rcd=rcd), header=LOOSE_HEADER, key=key, info=LOOSE)
+    outcome = pki.verifier(resources=pki.store).verify([value], call(orig), NOW)
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.status == 438
+    assert outcome.reason == ATTEST_438.format(attest)
+
+
+@pytest.mark.parametrize("attest", ["B", "C"])
+@pytest.mark.parametrize(
+    ("orig", "rcd"),
+    [
+        (OTHER, None),
+        (OTHER, {"nam": "Zhang San"}),
+        (OTHER, {"nam": "张三快递"}),
+        ("96110", None),
+        ("+86 10 96110", None),
+    ],
+)
+def test_b_or_c_without_a_label_is_an_ordinary_verified_call(
+    pki: Pki, attest: str, orig: str, rcd: dict[str, Any] | None
+) -> None:
+    key = pki.issue(LOOSE, tn_auth=TnAuthList.for_numbers([OTHER, "8696110", "861096110"]), constraints=None)
+    claimed = claims(attest=attest, orig={"tn": normalise_tn(orig, CHINA)}, rcd=rcd, crn=None)
+    value = pki.sign_claims(claimed, header=LOOSE_HEADER, key=key, info=LOOSE)
+    outcome = pki.verifier().verify([value], call(orig), NOW)
+    assert isinstance(outcome, Verified), outcome
+    assert outcome.label is None
+    assert outcome.attest == attest
+    assert outcome.verstat == VERSTAT_PASSED
+
+
+def test_attestation_a_still_earns_the_label_from_the_same_certificate(pki: Pki) -> None:
+    key = pki.issue(LOOSE, tn_auth=TnAuthList.for_numbers(["8696110"]), constraints=None)
+    value = pki.sign_claims(claims(), header=LOOSE_HEADER, key=key, info=LOOSE)
+    outcome = pki.verifier().verify([value], call(), NOW)
+    assert isinstance(outcome, Verified)
+    assert outcome.label == "公安反诈专号"
+
+
+# --- service provider codes and delegations -----------------------------------------------------------
+
+SPC_X5U = "https://cr.example/certs/sp-1234.pem"
+SPC_HEADER = PassportHeader(x5u=SPC_X5U)
+
+
+def spc_token(pki: Pki, orig: str, *, spcs: tuple[str, ...] = ("1234",), nam: str | None = "registry") -> str:
+    key = pki.issue(SPC_X5U, tn_auth=TnAuthList(spcs=spcs), constraints=None)
+    tn = normalise_tn(orig, CHINA)
+    label = pki.registry.lookup(orig)
+    chosen = (label.text if label is not None else None) if nam == "registry" else nam
+    return pki.sign_claims(
+        claims(orig={"tn": tn}, rcd={"nam": chosen} if chosen else None), header=SPC_HEADER, key=key, info=SPC_X5U
+    )
+
+
+@pytest.mark.parametrize("delegations", [None, {"1234": frozenset({"8696110"})}, {"9999": frozenset({OTHER})}])
+def test_an_spc_certificate_verifies_ordinary_calls(pki: Pki, delegations: dict[str, frozenset[str]] | None) -> None:
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, OTHER, nam=None)], call(OTHER), NOW)
+    assert isinstance(outcome, Verified), outcome
+    assert outcome.label is None
+
+
+@pytest.mark.parametrize(
+    ("orig", "spcs", "delegations"),
+    [
+        ("96110", ("1234",), None),
+        ("96110", ("1234",), {"1234": frozenset({"8612381"})}),  # delegated another number
+        ("96110", ("1234",), {"5678": frozenset({"8696110"})}),  # the number, to another SPC
+        ("12381", ("1234",), {"1234": frozenset({"8696110", "861096110"})}),
+        ("010 96110", ("1234", "77"), {"1234": frozenset({"8696110"})}),
+    ],
+)
+def test_an_spc_certificate_not_delegated_never_earns_a_label(
+    pki: Pki, orig: str, spcs: tuple[str, ...], delegations: dict[str, frozenset[str]] | None
+) -> None:
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, orig, spcs=spcs)], call(orig), NOW)
+    rejected(outcome, 437)
+    assert isinstance(outcome, Rejected)
+    assert outcome.error.detail == "an SPC certificate not delegated for this number cannot sign its label"
+
+
+@pytest.mark.parametrize(
+    ("orig", "spcs"), [("96110", ("1234",)), ("+86 10 96110", ("77", "1234")), ("12381", ("1234",))]
+)
+def test_a_delegated_spc_certificate_earns_the_label(pki: Pki, orig: str, spcs: tuple[str, ...]) -> None:
+    delegations = {"1234": frozenset({"8696110", "861096110", "8612381"})}
+    outcome = pki.verifier(delegations=delegations).verify([spc_token(pki, orig, spcs=spcs)], call(orig), NOW)
+    assert isinstance(outcome, Verified), outcome
+    assert outcome.label == pki.registry.lookup(orig).text  # type: ignore[union-attr]

@@ -88,7 +88,7 @@ class SmppConfig:
     #: The parts of a long message are held, unanswered, until all are in (the message is then decided
     #: whole) or this many seconds after the first; then what arrived is decided on and later parts
     #: one by one, so an ESME that waits for each answer before the next part is delayed only once.
-    concat_hold: float = 1.0
+    concat_hold: float = 0.25
     #: Bounds on what is held: messages per account, and parts over all (beyond: ESME_RTHROTTLED).
     concat_max_held_per_account: int = 100
     concat_max_held_parts: int = 10_000

@@ -289,15 +289,19 @@ class SmscPool:
             remaining = deadline - self.loop.time()
             if remaining <= 0:
                 raise SmscBusy("the session's bind to the SMSC has a full window")
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._lane_waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
-                pass
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            await self._woken(self._lane_waiters, remaining)
+
+    async def _woken(self, waiters: list[asyncio.Future[None]] | deque[asyncio.Future[None]], remaining: float) -> None:
+        """Wait until a slot may have freed (or ``remaining`` seconds pass); the caller looks again."""
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, remaining)
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done():
+                waiter.cancel()
 
     async def _send_when_free(self, pdu: Pdu) -> Pdu:
         conn = await self._wait_for_slot()
@@ -313,15 +317,7 @@ class SmscPool:
             remaining = deadline - self.loop.time()
             if remaining <= 0:
                 raise SmscBusy("every bind to the SMSC has a full window")
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
-                pass
-            finally:
-                if not waiter.done():
-                    waiter.cancel()
+            await self._woken(self._waiters, remaining)
             conn = self._pick()
             if conn is not None:
                 return conn

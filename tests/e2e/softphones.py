@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
@@ -92,6 +93,18 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 """
 
 
+def _free_port_pair() -> int:
+    """A SIP port free for UDP and TCP whose next port is free for TCP too (baresip's SIP over TLS)."""
+    while True:
+        port = free_udp_tcp_port()
+        with socket.socket() as tls:
+            try:
+                tls.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+
+
 class Baresip:
     """baresip driven through ctrl_tcp; its reports are ``"TYPE param"`` strings of its events."""
 
@@ -108,31 +121,44 @@ class Baresip:
     async def start(cls, user: str, home: Path, gateway_port: int, transport: str, extra: str = "") -> Baresip:
         phone = cls(user, home)
         home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a test's few small files)
-        ctrl_port = free_udp_tcp_port()
-        (home / "config").write_text(_BARESIP_CONFIG.format(sip_port=free_udp_tcp_port(), ctrl_port=ctrl_port))
         suffix = ";transport=tcp" if transport == "tcp" else ""
         (home / "accounts").write_text(
             f'<sip:{user}@127.0.0.1>;outbound="sip:127.0.0.1:{gateway_port}{suffix}";regint=300;answermode=auto{extra}\n'
         )
-        phone.proc = await asyncio.create_subprocess_exec(
+        # baresip also opens SIP over TLS on the port after its SIP port, which another process may
+        # take between our look and its bind: then it exits, and it is started again on other ports.
+        for attempt in range(5):
+            reader = await phone._launch()
+            if reader is not None:
+                break
+            log = (home / "out.log").read_text()
+            if "Address already in use" not in log or attempt == 4:
+                raise AssertionError(f"baresip exited: {log[-2000:]}")
+        phone._reader_task = asyncio.get_running_loop().create_task(phone._read(reader))
+        return phone
+
+    async def _launch(self) -> asyncio.StreamReader | None:
+        """Start baresip on fresh ports; its control connection, or None when it exited first."""
+        ctrl_port = free_udp_tcp_port()
+        config = _BARESIP_CONFIG.format(sip_port=_free_port_pair(), ctrl_port=ctrl_port)
+        (self.home / "config").write_text(config)
+        self.proc = await asyncio.create_subprocess_exec(
             "baresip",
             "-f",
-            str(home),
+            str(self.home),
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=(home / "out.log").open("wb"),
+            stdout=(self.home / "out.log").open("wb"),
             stderr=asyncio.subprocess.STDOUT,
         )
         async with asyncio.timeout(WAIT):
             while True:
                 try:
-                    reader, phone._writer = await asyncio.open_connection("127.0.0.1", ctrl_port)
-                    break
+                    reader, self._writer = await asyncio.open_connection("127.0.0.1", ctrl_port)
+                    return reader
                 except OSError:
-                    if phone.proc.returncode is not None:
-                        raise AssertionError(f"baresip exited: {(home / 'out.log').read_text()[-2000:]}") from None
+                    if self.proc.returncode is not None:
+                        return None
                     await asyncio.sleep(0.05)
-        phone._reader_task = asyncio.get_running_loop().create_task(phone._read(reader))
-        return phone
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ValueError):

@@ -93,7 +93,7 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 """
 
 
-def _free_port_pair() -> int:
+def free_sip_port_for_baresip() -> int:
     """A SIP port free for UDP and TCP whose next port is free for TCP too (baresip's SIP over TLS)."""
     while True:
         port = free_udp_tcp_port()
@@ -140,7 +140,7 @@ class Baresip:
     async def _launch(self) -> asyncio.StreamReader | None:
         """Start baresip on fresh ports; its control connection, or None when it exited first."""
         ctrl_port = free_udp_tcp_port()
-        config = _BARESIP_CONFIG.format(sip_port=_free_port_pair(), ctrl_port=ctrl_port)
+        config = _BARESIP_CONFIG.format(sip_port=free_sip_port_for_baresip(), ctrl_port=ctrl_port)
         (self.home / "config").write_text(config)
         self.proc = await asyncio.create_subprocess_exec(
             "baresip",

@@ -13,6 +13,7 @@ from protocols.sip import Request
 from simulator.ports import free_udp_tcp_port
 from tests.conftest import require_peer
 from tests.e2e.sip_harness import UdpPeer, register_digest, running_proxy, sip_config
+from tests.e2e.softphones import free_sip_port_for_baresip
 
 USERS = (("alice", "alice-secret"), ("bob", "bob-secret"))
 
@@ -26,7 +27,7 @@ async def baresip(tmp_path: Path, proxy_port: int, user: str, password: str) -> 
         f"<sip:{user}@127.0.0.1:{proxy_port};transport=udp>;auth_pass={password};regint=600\n"
     )
     (tmp_path / "config").write_text(
-        f"sip_listen 127.0.0.1:{free_udp_tcp_port()}\n"
+        f"sip_listen 127.0.0.1:{free_sip_port_for_baresip()}\n"
         "module_path /usr/lib/baresip/modules\n"
         "module g711.so\n"
         "module aubridge.so\n"

@@ -100,6 +100,8 @@ class DissuasionConfig:
     max_attempts_per_day: int = 0  # 0: no cap beyond max_attempts
     opt_out: frozenset[str] = field(default_factory=frozenset)
     templates_path: str = ""
+    #: Loaded and checked with the configuration, so that a bad template stops the start, not a warning.
+    templates: Templates | None = None
 
 
 class DissuasionEngine:

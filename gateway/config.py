@@ -472,9 +472,6 @@ _WHY = {
 }
 
 
-DEFAULT_TEMPLATES = "dissuasion_templates.yaml"
-
-
 def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
     allowed = {"interval", "max_attempts", "lease", "poll_interval", "batch", "quiet_hours"}
     reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates"})
@@ -502,7 +499,7 @@ def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
         quiet_hours=quiet,
         max_attempts_per_day=max(per_day, 0),
         opt_out=frozenset(_strings(reader, d, "opt_out", ())),
-        templates_path=_relative(base, reader.get(d, "templates", str, DEFAULT_TEMPLATES)),
+        templates_path=_relative(base, reader.get(d, "templates", str, str(dissuasion_templates.DEFAULT_PATH))),
     )
 
 

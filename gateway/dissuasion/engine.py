@@ -67,6 +67,17 @@ class RobotCaller(Protocol):
         key press."""
 
 
+class CallUnavailable(Exception):
+    """No robot caller is configured: the attempt is a flash alone, and says so (``call: failed``)."""
+
+
+class NoRobotCaller:
+    """The ``RobotCaller`` until the SIP side places robot calls: every call fails, visibly."""
+
+    async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
+        raise CallUnavailable("no robot caller configured")
+
+
 @dataclass(frozen=True, slots=True)
 class QuietHours:
     start: int  # minutes after local midnight

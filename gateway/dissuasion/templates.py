@@ -32,6 +32,8 @@ from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_
 
 Audience = Literal["victim", "family"]
 AUDIENCES: tuple[Audience, ...] = ("victim", "family")
+#: The texts shipped with the gateway, used when the configuration names no file of its own.
+DEFAULT_PATH = Path(__file__).with_name("default_templates.yaml")
 DEFAULT_OFFICIAL_NUMBERS = ("96110", "12381")
 #: One flash part in UCS2: 140 octets.
 FLASH_CHARS = 70

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, load
+from gateway.dissuasion import templates
 
-ROOT = Path(__file__).parents[3]
+ROOT = Path(__file__).parents[3]  # the repository
 
 
 def test_shipped_config_has_the_engine_with_its_templates():
@@ -29,21 +30,28 @@ def test_no_section_no_engine(tmp_path):
     assert load(path).dissuasion is None
 
 
-def _write_templates(tmp_path: Path) -> None:
-    (tmp_path / "dissuasion_templates.yaml").write_text(
-        (ROOT / "config" / "dissuasion_templates.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-
-
-def test_defaults_and_relative_templates_path(tmp_path):
-    _write_templates(tmp_path)
+def test_defaults_use_the_built_in_templates(tmp_path):
     path = tmp_path / "gateway.yaml"
     path.write_text("dissuasion: {opt_out: ['8613900000001']}\n")
     d = load(path).dissuasion
     assert d is not None
     assert (d.interval, d.max_attempts, d.quiet_hours) == (300.0, 6, None)
     assert d.opt_out == frozenset({"8613900000001"})
-    assert d.templates_path == str(tmp_path / "dissuasion_templates.yaml")
+    assert d.templates_path == str(templates.DEFAULT_PATH)
+    assert d.templates is not None
+
+
+def test_own_templates_relative_to_the_config(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "templates:\n  default:\n    victim: 请勿转账。咨询96110\n    family: 请劝阻亲属（尾号{tail}）转账\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "gateway.yaml"
+    path.write_text("dissuasion: {templates: mine.yaml}\n")
+    d = load(path).dissuasion
+    assert d is not None
+    assert d.templates is not None
+    assert d.templates.render("loan", "family", "8613900001234") == "请劝阻亲属（尾号1234）转账"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +70,6 @@ def test_defaults_and_relative_templates_path(tmp_path):
     ],
 )
 def test_bad_values_are_located(tmp_path, section, where, why):
-    _write_templates(tmp_path)
     path = tmp_path / "gateway.yaml"
     path.write_text("dissuasion:\n" + section)
     with pytest.raises(ConfigError) as info:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from gateway.dissuasion.triggers import Trigger
 from gateway.events import MemoryEvents
 from gateway.store import MemoryStore, SqliteStore
 
-TEMPLATES = templates.load(Path(__file__).parents[3] / "config" / "dissuasion_templates.yaml")
+TEMPLATES = templates.load(templates.DEFAULT_PATH)
 VICTIM = "8613900000001"
 FAMILY = ("8613700000002", "8613700000003")
 # 2026-12-06 00:00 UTC is 08:00 in China: outside the usual quiet hours.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +10,7 @@ from gateway.dissuasion import templates
 from protocols.smpp import text as sms_text
 from rules.yaml_source import SourceErrors
 
-SHIPPED = Path(__file__).parents[3] / "config" / "dissuasion_templates.yaml"
+SHIPPED = templates.DEFAULT_PATH
 FIVE_HIGH_INCIDENCE = ("order_brushing", "investment", "loan", "customer_service", "police_impersonation")
 OK_VICTIM = "【公安反诈】您可能正遭遇诈骗，请勿转账。咨询96110。"
 OK_FAMILY = "【公安反诈】您的亲属（尾号{tail}）可能正遭遇诈骗，请联系劝阻。"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -12,6 +13,8 @@ from gateway.dissuasion.engine import DissuasionConfig, DissuasionEngine, QuietH
 from gateway.dissuasion.triggers import Trigger
 from gateway.events import MemoryEvents
 from gateway.store import MemoryStore, SqliteStore
+from gateway.store.redis_store import RedisStore
+from tests.gateway.store.redis_server import start_redis
 
 TEMPLATES = templates.load(templates.DEFAULT_PATH)
 VICTIM = "8613900000001"
@@ -40,6 +43,24 @@ class FakeCaller:
 
     async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
         self.calls.append((callee, case_id, confirm))
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_store(request, tmp_path):
+    """Opens another handle on one durable store: a second instance, or the same one restarted."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "afgw.db")
+    port = request.getfixturevalue("redis_port")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    return lambda: RedisStore(f"redis://127.0.0.1:{port}/0", prefix=prefix)
 
 
 class Rig:
@@ -274,10 +295,9 @@ async def test_every_transition_is_timestamped_on_the_injected_clock():
     ]
 
 
-async def test_two_engines_on_one_store_drive_each_case_exactly_once(tmp_path):
-    db = tmp_path / "afgw.db"
+async def test_two_engines_on_one_store_drive_each_case_exactly_once(shared_store):
     config = DissuasionConfig(batch=4)
-    a, b = Rig(SqliteStore(db), config, instance="gw-a"), Rig(SqliteStore(db), config, instance="gw-b")
+    a, b = Rig(shared_store(), config, instance="gw-a"), Rig(shared_store(), config, instance="gw-b")
     subscribers = [f"86139{i:08d}" for i in range(30)]
     for i, sub in enumerate(subscribers):
         rig = (a, b)[i % 2]
@@ -294,9 +314,8 @@ async def test_two_engines_on_one_store_drive_each_case_exactly_once(tmp_path):
     await b.store.close()
 
 
-async def test_restart_resumes_every_open_case_on_its_schedule(tmp_path):
-    db = tmp_path / "afgw.db"
-    first = Rig(SqliteStore(db), instance="gw")
+async def test_restart_resumes_every_open_case_on_its_schedule(shared_store):
+    first = Rig(shared_store(), instance="gw")
     for i in range(5):
         await first.engine.trigger(Trigger(f"8613800000{i:03d}", "medium", "investment", "centre"), DAY0 + i)
     await first.run_until(300.0 + 4, step=1.0)
@@ -304,7 +323,7 @@ async def test_restart_resumes_every_open_case_on_its_schedule(tmp_path):
     acked_case = first.flash.sent[-1][2]
     await first.store.close()  # the process is gone
 
-    second = Rig(SqliteStore(db), instance="gw")
+    second = Rig(shared_store(), instance="gw")
     second.clock = DAY0 + 500.0
     assert await second.engine.tick(second.clock) == 0  # nothing is due before its time
     # An acknowledgement of a flash the previous process sent still finds its case.
@@ -316,10 +335,9 @@ async def test_restart_resumes_every_open_case_on_its_schedule(tmp_path):
     await second.store.close()
 
 
-async def test_a_case_claimed_by_a_crashed_instance_is_taken_over_after_its_lease(tmp_path):
-    db = tmp_path / "afgw.db"
-    crashed = SqliteStore(db)
-    rig = Rig(SqliteStore(db), DissuasionConfig(lease=60.0), instance="gw-b")
+async def test_a_case_claimed_by_a_crashed_instance_is_taken_over_after_its_lease(shared_store):
+    crashed = shared_store()
+    rig = Rig(shared_store(), DissuasionConfig(lease=60.0), instance="gw-b")
     await rig.trigger(tier="low")
     assert len(await crashed.claim_due("gw-a", DAY0, DAY0 + 60.0)) == 1  # then kill -9
     assert await rig.engine.tick(DAY0 + 59.0) == 0

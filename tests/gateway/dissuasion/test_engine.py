@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.dissuasion import templates
 from gateway.dissuasion.engine import DissuasionConfig, DissuasionEngine, QuietHours
@@ -374,3 +377,47 @@ async def test_a_failing_flash_or_call_still_counts_and_the_loop_goes_on():
     await rig.run_until(400)
     attempts = rig.events.named("case.attempt")
     assert [(e.fields["flash_message_id"], e.fields["call"]) for e in attempts] == [("", "failed")] * 2
+
+
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["trigger", "ack", "answer", "confirm", "tick"]),
+        st.integers(min_value=0, max_value=2),  # which subscriber
+        st.sampled_from(["low", "medium", "high"]),
+        st.integers(min_value=1, max_value=400),  # seconds since the previous step
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_STEPS)
+async def test_any_interleaving_keeps_the_schedule_and_the_limits(steps):
+    config = DissuasionConfig(interval=300.0, max_attempts=3)
+    rig = Rig(MemoryStore(), config)
+    subscribers = [f"86139000000{i:02d}" for i in range(3)]
+    now = DAY0
+    for action, who, tier, gap in steps:
+        now += gap
+        rig.clock = now
+        sub = subscribers[who]
+        if action == "trigger":
+            await rig.engine.trigger(Trigger(sub, tier, "loan", "centre", family=("8613700000000",)), now)
+        elif action == "ack" and (sent := rig.flash.to(sub)):
+            await rig.engine.flash_acknowledged(sent[-1][3], now)
+        elif action in ("answer", "confirm") and (case := await rig.store.open_case_of(sub)) is not None:
+            await rig.engine.call_answered(case.id, now, confirmed=action == "confirm")
+        await rig.engine.tick(now)
+    by_case: dict[str, list[float]] = {}
+    for event in rig.events.named("case.attempt"):
+        by_case.setdefault(event.fields["case_id"], []).append(event.fields["at"])
+    for case_id, times in by_case.items():
+        case = await rig.store.get_case(case_id)
+        assert len(times) == case.attempts <= config.max_attempts
+        assert all(b - a >= config.interval for a, b in itertools.pairwise(times))
+        assert len([s for s in rig.flash.sent if s[2] == case_id and s[0] == case.subscriber]) == case.attempts
+        ended = [t.at for t in case.transitions if t.event in ("handled", "escalated")]
+        assert all(at <= min(ended, default=float("inf")) for at in times)
+    for sub in subscribers:
+        open_ids = [c.id for c in await rig.store.open_cases() if c.subscriber == sub]
+        assert len(open_ids) <= 1

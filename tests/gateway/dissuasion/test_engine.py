@@ -421,3 +421,40 @@ async def test_any_interleaving_keeps_the_schedule_and_the_limits(steps):
     for sub in subscribers:
         open_ids = [c.id for c in await rig.store.open_cases() if c.subscriber == sub]
         assert len(open_ids) <= 1
+
+
+@pytest.mark.parametrize("tier", ["extreme", "", "HIGH"])
+async def test_an_unknown_tier_is_ignored_with_the_reason(tier):
+    rig = Rig(MemoryStore())
+    await rig.trigger(tier=tier)
+    assert [e.fields["reason"] for e in rig.events.named("dissuasion.trigger_ignored")] == ["bad_tier"]
+    assert await rig.store.open_case_of(VICTIM) is None
+
+
+async def test_a_family_contact_named_later_is_warned_when_named_and_on_escalation():
+    rig = Rig(MemoryStore(), DissuasionConfig(max_attempts=2))
+    await rig.trigger(family=())
+    await rig.run_until(0)
+    await rig.trigger(family=(FAMILY[0],), at=100.0)
+    await rig.trigger(family=(FAMILY[0],), at=200.0)  # named again: not warned twice
+    await rig.run_until(1000.0, start=300.0)
+    warned = [(e.fields["when"], e.fields["at"] - DAY0) for e in rig.events.named("case.family_warned")]
+    assert warned == [("first", 100.0), ("escalation", 600.0)]
+
+
+async def test_closing_a_case_stops_it_and_says_so():
+    rig = Rig(MemoryStore())
+    await rig.trigger()
+    await rig.run_until(0)
+    case = await rig.store.open_case_of(VICTIM)
+    await rig.engine.close_case(case.id, DAY0 + 50.0, detail="operator: wrong number")
+    await rig.run_until(2000.0, start=300.0)
+    assert len(rig.flash.to(VICTIM)) == 1
+    [closed] = rig.events.named("case.closed")
+    assert (closed.fields["state"], closed.fields["at"], closed.fields["detail"]) == (
+        "closed",
+        DAY0 + 50.0,
+        "operator: wrong number",
+    )
+    # A late acknowledgement of the old flash changes nothing.
+    assert not await rig.engine.flash_acknowledged(rig.flash.to(VICTIM)[0][3], DAY0 + 60.0)

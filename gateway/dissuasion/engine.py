@@ -219,15 +219,19 @@ class DissuasionEngine:
         """Claim the due cases and drive each: an attempt, or the escalation. Returns how many."""
         lease_until = now + self.config.lease
         cases = await self.store.claim_due(self.instance, now, lease_until, self.config.batch)
-        for case in cases:
-            try:
-                await self._drive(case, now)
-            except LeaseLost:
-                log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
-            except Exception as exc:
-                # One case's failure must not stop the others; the lease lapses and it comes round again.
-                log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
+        # Side by side: each attempt waits for the SMSC's answer, and one slow answer must not make
+        # the rest of the batch late.
+        await asyncio.gather(*(self._drive_one(case, now) for case in cases))
         return len(cases)
+
+    async def _drive_one(self, case: Case, now: float) -> None:
+        try:
+            await self._drive(case, now)
+        except LeaseLost:
+            log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+        except Exception as exc:
+            # One case's failure must not stop the others; the lease lapses and it comes round again.
+            log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
 
     async def run(
         self,

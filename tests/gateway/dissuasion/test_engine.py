@@ -458,3 +458,27 @@ async def test_closing_a_case_stops_it_and_says_so():
     )
     # A late acknowledgement of the old flash changes nothing.
     assert not await rig.engine.flash_acknowledged(rig.flash.to(VICTIM)[0][3], DAY0 + 60.0)
+
+
+async def test_a_slow_smsc_answer_for_one_case_does_not_hold_back_the_others():
+    rig = Rig(MemoryStore())
+    release = asyncio.Event()
+    others_sent = asyncio.Event()
+    real = rig.flash.send_flash
+
+    async def slow_for_the_first(recipient: str, message: str, case_id: str) -> str | None:
+        if recipient == "8613900000000":
+            await release.wait()
+        else:
+            others_sent.set()
+        return await real(recipient, message, case_id)
+
+    rig.engine.flash.send_flash = slow_for_the_first  # type: ignore[method-assign]
+    for i in range(3):
+        await rig.engine.trigger(Trigger(f"861390000000{i}", "low", "loan", "centre"), DAY0 + i)
+    tick = asyncio.ensure_future(rig.engine.tick(DAY0 + 10))
+    await asyncio.wait_for(others_sent.wait(), 5)
+    assert [s[0] for s in rig.flash.sent] == ["8613900000001", "8613900000002"]
+    release.set()
+    assert await tick == 3
+    assert len(rig.flash.sent) == 3

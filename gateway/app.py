@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
+from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller
+from gateway.dissuasion.flash import AckHook, SmppFlashSender
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
@@ -58,6 +63,8 @@ class Gateway:
         self.rules: RulesInspector | None = None
         self.watcher: RuleWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.dissuasion: DissuasionEngine | None = None
+        self._dissuasion_task: asyncio.Task[None] | None = None
         self._remove_sighup: Callable[[], None] | None = None
 
     def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
@@ -102,6 +109,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self._start_dissuasion()
         await self.smpp.start()
         self._watch_rules()
         if self.config.sip is not None:
@@ -118,6 +126,35 @@ class Gateway:
             except BaseException:
                 await self.smpp.stop()
                 raise
+
+    def _start_dissuasion(self) -> None:
+        cfg = self.config.dissuasion
+        store = self.store
+        if cfg is None or self.smpp is None:
+            return
+        if not hasattr(store, "claim_due"):
+            # A caller handed in a hot-path-only Store (some tests do): nowhere to keep cases.
+            log.warning("dissuasion.disabled", reason="the store keeps no cases")
+            return
+        state = cast(StateStore, store)
+        templates = cfg.templates
+        if templates is None:
+            raise ConfigError([f"{cfg.templates_path}: dissuasion templates were not loaded"])
+        flash = SmppFlashSender(self.smpp.pool.send)
+        # The wall clock, not the loop's: a case's schedule must mean the same after a restart.
+        self.dissuasion = DissuasionEngine(
+            state,
+            self.events,
+            flash,
+            NoRobotCaller(),
+            templates,
+            cfg,
+            instance=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        self.smpp.receipt_hook = AckHook(
+            flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock
+        ).handle
+        self._dissuasion_task = asyncio.get_running_loop().create_task(self.dissuasion.run(self.clock))
 
     def _load_rules(self, cfg: RulesConfig) -> RulesInspector:
         paths: list[str | Path] = list(cfg.packs) or [rules.DEFAULT_PACKS]
@@ -145,6 +182,10 @@ class Gateway:
     async def stop(self) -> None:
         if self._remove_sighup is not None:
             self._remove_sighup()
+        if self._dissuasion_task is not None:
+            self._dissuasion_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dissuasion_task
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

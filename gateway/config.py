@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.dissuasion import templates as dissuasion_templates
+from gateway.dissuasion.engine import DissuasionConfig, QuietHours
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
 from protocols.sip.digest import canonical_algorithm
 from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_text
@@ -318,6 +320,8 @@ class GatewayConfig:
     #: Built without a file (tests, the demo): in memory. A configuration file's default is SQLite.
     store: StoreConfig = StoreConfig()
     events: EventsConfig = EventsConfig()
+    #: None: no dissuasion engine.
+    dissuasion: DissuasionConfig | None = None
     source: str = "<defaults>"
 
 
@@ -344,7 +348,7 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -356,13 +360,22 @@ def load(path: str | Path) -> GatewayConfig:
     store = _store(reader, store_section, base) if store_section is not None else _default_store(base)
     events_section = reader.mapping(doc, "events")
     events = _events(reader, events_section, base) if events_section is not None else EventsConfig()
+    dissuasion_section = reader.mapping(doc, "dissuasion")
+    dissuasion = _dissuasion(reader, dissuasion_section, base) if dissuasion_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
         raise ConfigError([str(e) for e in exc.errors]) from None
     if sip is not None and sip.labels_path is not None:
         sip = replace(sip, labels=_labels(sip.labels_path))
-    return GatewayConfig(smpp=smpp, sip=sip, rules=rules, store=store, events=events, source=str(path))
+    if dissuasion is not None:
+        try:
+            dissuasion = replace(dissuasion, templates=dissuasion_templates.load(dissuasion.templates_path))
+        except SourceErrors as exc:
+            raise ConfigError([str(e) for e in exc.errors]) from None
+    return GatewayConfig(
+        smpp=smpp, sip=sip, rules=rules, store=store, events=events, dissuasion=dissuasion, source=str(path)
+    )
 
 
 def _relative(base: Path, value: str) -> str:
@@ -457,6 +470,47 @@ _WHY = {
     errno.ELOOP: "too many symbolic links",
     errno.ENAMETOOLONG: "the name is too long",
 }
+
+
+def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
+    allowed = {"interval", "max_attempts", "lease", "poll_interval", "batch", "quiet_hours"}
+    reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates"})
+    dd = DissuasionConfig()
+    interval = _positive(reader, d, "interval", float, dd.interval)
+    lease = _positive(reader, d, "lease", float, dd.lease)
+    if lease >= interval:
+        reader.error(d.where("lease"), f"lease: {lease} s must be shorter than the interval ({interval} s)")
+    per_day = reader.get(d, "max_attempts_per_day", int, dd.max_attempts_per_day)
+    if per_day < 0:
+        reader.error(d.where("max_attempts_per_day"), "max_attempts_per_day: must be 0 (no cap) or more")
+    quiet = None
+    if (q := reader.mapping(d, "quiet_hours")) is not None:
+        reader.keys(q, {"start", "end", "utc_offset"}, required=("start", "end"))
+        offset = reader.get(q, "utc_offset", float, 8.0)
+        if not -14 <= offset <= 14:
+            reader.error(q.where("utc_offset"), f"utc_offset: {offset} hours is not a time zone")
+        quiet = QuietHours(_clock_time(reader, q, "start"), _clock_time(reader, q, "end"), offset)
+    return DissuasionConfig(
+        interval=interval,
+        max_attempts=_positive(reader, d, "max_attempts", int, dd.max_attempts),
+        lease=lease,
+        poll_interval=_positive(reader, d, "poll_interval", float, dd.poll_interval),
+        batch=_positive(reader, d, "batch", int, dd.batch),
+        quiet_hours=quiet,
+        max_attempts_per_day=max(per_day, 0),
+        opt_out=frozenset(_strings(reader, d, "opt_out", ())),
+        templates_path=_relative(base, reader.get(d, "templates", str, str(dissuasion_templates.DEFAULT_PATH))),
+    )
+
+
+def _clock_time(reader: Reader, d: LocatedDict, key: str) -> int:
+    """``HH:MM`` as minutes after midnight."""
+    value = reader.get(d, key, str, "00:00")
+    hours, _, minutes = value.partition(":")
+    if hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2:
+        return int(hours) * 60 + int(minutes)
+    reader.error(d.where(key), f"{key}: {value!r} is not a time of day HH:MM", "quote it: '22:00'")
+    return 0
 
 
 def _why(exc: OSError) -> str:

@@ -338,8 +338,10 @@ class SimulatedSmsc:
         *,
         data_coding: int | None = None,
         tlvs: tuple[Tlv, ...] = (),
+        esm_class: int = 0,
     ) -> int:
-        """Deliver a mobile-originated message to a bound receiver; returns the deliver_sm_resp status."""
+        """Deliver a mobile-originated message to a bound receiver; returns the deliver_sm_resp status.
+        With ``esm_class`` message type 0x10 it is a handset's manual/user acknowledgement instead."""
         if isinstance(message, str):
             alphabet = text.choose_alphabet(message)
             body = text.encode(message, alphabet)
@@ -352,6 +354,7 @@ class SimulatedSmsc:
         pdu = DeliverSm(
             source_addr=source,
             destination_addr=destination,
+            esm_class=esm_class,
             data_coding=coding,
             short_message=body,
             tlvs=tlvs,

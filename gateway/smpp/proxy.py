@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -104,6 +104,10 @@ class SmppProxy:
         self.loop = loop or asyncio.get_running_loop()
         self.inspector: SmsInspector = inspector or PassThrough()
         self.store: Store = store or MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
+        #: Asked about a receipt or acknowledgement no ESME owns; True: it was the gateway's own (a
+        #: dissuasion flash's), consumed and answered here rather than refused as unrouted.
+        self.receipt_hook: Callable[[DeliverSm | DataSm], Awaitable[bool]] | None = None
+        self._account_ids = frozenset(account.system_id for account in smpp.accounts)
         self.registry = EsmeRegistry()
         self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop)
         self.pool = SmscPool(smpp, self._from_smsc, self.loop)
@@ -449,6 +453,11 @@ class SmppProxy:
             system_id = self._mo_route(pdu.destination_addr)
             kind = "mo"
         dlog = smsc.log.bind(kind=kind, message_id=message_id, system_id=system_id)
+        # An owner that is no ESME account is the gateway itself (its warning flashes).
+        hook = self.receipt_hook
+        if kind == "receipt" and hook is not None and system_id not in self._account_ids and await hook(pdu):
+            smsc.send(response_to(pdu, _ROK))
+            return
         if system_id is None:
             # Nobody asked for it: tell the SMSC permanently, so that it does not retry forever.
             dlog.warning("smpp.delivery_unrouted", destination=pdu.destination_addr)

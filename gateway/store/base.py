@@ -96,6 +96,8 @@ class Case:
     transitions: tuple[Transition, ...]
     lease_holder: str = ""
     lease_until: float = 0.0
+    #: Family contacts (亲情号) to warn as well, in the order the triggers named them.
+    family: tuple[str, ...] = ()
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class Case:
             "transitions": [[t.event, t.at, t.detail] for t in self.transitions],
             "lease_holder": self.lease_holder,
             "lease_until": self.lease_until,
+            "family": list(self.family),
         }
 
     @classmethod
@@ -118,6 +121,7 @@ class Case:
         fraud_types = doc.get("fraud_types") or []
         transitions = doc.get("transitions") or []
         due = doc.get("due_at")
+        family = doc.get("family") or []
         return cls(
             id=str(doc["id"]),
             subscriber=str(doc["subscriber"]),
@@ -133,6 +137,7 @@ class Case:
             ),
             lease_holder=str(doc.get("lease_holder") or ""),
             lease_until=float(doc.get("lease_until") or 0.0),
+            family=tuple(str(f) for f in (family if isinstance(family, list) else [])),
         )
 
 
@@ -185,10 +190,16 @@ class StateStore(Store, Protocol):
         """Every unexpired contact, by address of record: what a restarted registrar reloads."""
 
     async def open_or_update_case(
-        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+        self,
+        subscriber: str,
+        tier: str,
+        fraud_type: str,
+        now: float,
+        due_at: float,
+        family: tuple[str, ...] = (),
     ) -> tuple[Case, bool]:
         """Atomically: open a case due at ``due_at``, or update the subscriber's open one (tier raised,
-        fraud type added, schedule untouched). True when a case was opened."""
+        fraud type and family contacts added, schedule untouched). True when a case was opened."""
 
     async def get_case(self, case_id: str) -> Case:
         """The case; raises UnknownCase."""
@@ -219,7 +230,9 @@ class StateStore(Store, Protocol):
 # (memory, SQLite); the Redis backend does the same in Lua, checked by the same conformance suite.
 
 
-def new_case(case_id: str, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float) -> Case:
+def new_case(
+    case_id: str, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float, family: tuple[str, ...] = ()
+) -> Case:
     return Case(
         id=case_id,
         subscriber=subscriber,
@@ -230,15 +243,20 @@ def new_case(case_id: str, subscriber: str, tier: str, fraud_type: str, now: flo
         opened_at=now,
         due_at=due_at,
         transitions=(Transition("opened", now, f"{tier} {fraud_type}".strip()),),
+        family=tuple(dict.fromkeys(family)),
     )
 
 
-def updated_case(case: Case, tier: str, fraud_type: str, now: float) -> Case:
+def updated_case(case: Case, tier: str, fraud_type: str, now: float, family: tuple[str, ...] = ()) -> Case:
     check_tier(tier)
     new_tier = tier if tier_rank(tier) > tier_rank(case.tier) else case.tier
     types = case.fraud_types if not fraud_type or fraud_type in case.fraud_types else (*case.fraud_types, fraud_type)
     return _replace(
-        case, tier=new_tier, fraud_types=types, transitions=(*case.transitions, Transition("updated", now, tier))
+        case,
+        tier=new_tier,
+        fraud_types=types,
+        family=tuple(dict.fromkeys((*case.family, *family))),
+        transitions=(*case.transitions, Transition("updated", now, tier)),
     )
 
 

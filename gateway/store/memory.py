@@ -92,13 +92,19 @@ class MemoryStore:
         return {aor: regs for aor, regs in found.items() if regs}
 
     async def open_or_update_case(
-        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+        self,
+        subscriber: str,
+        tier: str,
+        fraud_type: str,
+        now: float,
+        due_at: float,
+        family: tuple[str, ...] = (),
     ) -> tuple[Case, bool]:
         case_id = self._open.get(subscriber)
         if case_id is not None:
-            case = self._cases[case_id] = updated_case(self._cases[case_id], tier, fraud_type, now)
+            case = self._cases[case_id] = updated_case(self._cases[case_id], tier, fraud_type, now, family)
             return case, False
-        case = new_case(str(next(self._ids)), subscriber, tier, fraud_type, now, due_at)
+        case = new_case(str(next(self._ids)), subscriber, tier, fraud_type, now, due_at, family)
         self._cases[case.id] = case
         self._open[subscriber] = case.id
         return case, True

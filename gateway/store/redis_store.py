@@ -61,6 +61,14 @@ if id then
   for _, t in ipairs(types) do if t == ftype then seen = true end end
   if ftype ~= '' and not seen then table.insert(types, ftype) end
   doc.fraud_types = types
+  local family = doc.family
+  if type(family) ~= 'table' then family = {} end
+  for _, f in ipairs(cjson.decode(ARGV[7])) do
+    local known = false
+    for _, g in ipairs(family) do if g == f then known = true end end
+    if not known then table.insert(family, f) end
+  end
+  doc.family = family
   table.insert(doc.transitions, {'updated', now, tier})
   local out = cjson.encode(doc)
   redis.call('SET', key, out)
@@ -323,11 +331,25 @@ class RedisStore:
         return found
 
     async def open_or_update_case(
-        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+        self,
+        subscriber: str,
+        tier: str,
+        fraud_type: str,
+        now: float,
+        due_at: float,
+        family: tuple[str, ...] = (),
     ) -> tuple[Case, bool]:
-        template = new_case("0", subscriber, check_tier(tier), fraud_type, now, due_at)
+        template = new_case("0", subscriber, check_tier(tier), fraud_type, now, due_at, family)
         created, doc = await self._open_or_update(
-            args=[self.p, subscriber, tier, fraud_type, repr(now), json.dumps(_exact_times(template.to_doc()))]
+            args=[
+                self.p,
+                subscriber,
+                tier,
+                fraud_type,
+                repr(now),
+                json.dumps(_exact_times(template.to_doc())),
+                json.dumps(list(template.family)),
+            ]
         )
         return Case.from_doc(json.loads(doc)), bool(int(created))
 

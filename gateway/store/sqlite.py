@@ -247,7 +247,13 @@ class SqliteStore:
         )
 
     async def open_or_update_case(
-        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+        self,
+        subscriber: str,
+        tier: str,
+        fraud_type: str,
+        now: float,
+        due_at: float,
+        family: tuple[str, ...] = (),
     ) -> tuple[Case, bool]:
         self._begin()
         try:
@@ -255,7 +261,7 @@ class SqliteStore:
                 "SELECT doc FROM cases WHERE subscriber = ? AND state = 'open'", (subscriber,)
             ).fetchone()
             if row is not None:
-                case = updated_case(Case.from_doc(json.loads(row[0])), tier, fraud_type, now)
+                case = updated_case(Case.from_doc(json.loads(row[0])), tier, fraud_type, now, family)
                 self._save(case)
                 created = False
             else:
@@ -263,7 +269,7 @@ class SqliteStore:
                     "INSERT INTO cases (subscriber, state, due_at, doc) VALUES (?, 'open', ?, '{}')",
                     (subscriber, due_at),
                 )
-                case = new_case(str(cur.lastrowid), subscriber, tier, fraud_type, now, due_at)
+                case = new_case(str(cur.lastrowid), subscriber, tier, fraud_type, now, due_at, family)
                 self._save(case)
                 created = True
             self.db.execute("COMMIT")

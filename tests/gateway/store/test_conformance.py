@@ -251,3 +251,21 @@ async def test_times_come_back_exactly(store, at):
     assert claimed.lease_until == at + 330.25
     assert after.due_at == at + 600.000001
     assert [t.at for t in after.transitions] == [at, at + 300.5, at + 301.000001]
+
+
+async def test_family_contacts_accumulate_and_survive_reopening(make_store):
+    store = make_store()
+    case, _ = await store.open_or_update_case("861", "low", "x", now=0.0, due_at=0.0, family=("139", "138", "139"))
+    assert case.family == ("139", "138")
+    again, _ = await store.open_or_update_case("861", "medium", "y", now=1.0, due_at=0.0, family=("137", "138"))
+    assert again.family == ("139", "138", "137")
+    none, _ = await store.open_or_update_case("862", "low", "x", now=0.0, due_at=0.0)
+    assert none.family == ()
+    await store.close()
+    reopened = make_store()
+    assert (await reopened.get_case(case.id)).family == ("139", "138", "137")
+    assert (await reopened.get_case(none.id)).family == ()
+    claimed = await reopened.claim_due("a", now=5.0, lease_until=65.0)
+    assert {c.family for c in claimed} == {("139", "138", "137"), ()}
+    if reopened is not store:
+        await reopened.close()

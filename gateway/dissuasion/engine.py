@@ -1,0 +1,337 @@
+"""The dissuasion engine: turns triggers into cases and warns each person until they respond.
+
+Guarantees:
+
+- **One loop per subscriber.** A trigger for someone with an open case raises its tier, adds the fraud
+  type and family contacts, and leaves the schedule alone (the store does this atomically).
+- **An attempt** is a class-0 flash with the victim template plus a robot call, through the injected
+  :class:`FlashSender` and :class:`RobotCaller`. It is recorded with the next attempt due ``interval``
+  seconds later. After ``max_attempts`` attempts and one more interval without an answer the case is
+  escalated (to people) and the family contact is told.
+- **Exactly one driver.** Due cases are claimed from the store with a lease, so that of several
+  instances on one store exactly one drives each case; a crashed instance's lease lapses and another
+  (or the restarted one) takes the case over on its schedule. Nothing is held only in memory: the
+  flash's message id goes into the store's receipt-routing map, so an acknowledgement finds its case
+  through any instance, also after a restart.
+- **Handled** when the person acknowledges the flash (the SME manual/user acknowledgement matched to
+  that flash's message id) or answers the robot call. A high-risk case also needs the key press that
+  confirms the call was heard; an answer without it keeps the loop going.
+- **High risk** gets the robot loop and, at once, a ``case.escalated`` event with ``reason: high_risk``
+  (the case stays open: people are called in and the robot keeps going until it is handled).
+- **Quiet hours** (local time): for low and medium risk an attempt in them is a flash only, with no
+  call, and the next attempt waits for the end of the quiet hours: a pop-up every five minutes all
+  night long would wake the person as surely as a call. High risk is called at any hour.
+- **Caps and opt-outs.** ``max_attempts_per_day`` bounds the attempts of one case in any 24 hours (the
+  next one waits until the oldest leaves the window). An opted-out subscriber gets no robot loop: low
+  and medium triggers are ignored, a high-risk one opens a case that is escalated to people at once.
+  An opted-out family contact is not warned.
+- **Expired triggers** (``expires_at`` passed) are ignored and reported with the reason.
+
+Events (each with ``at``, the transition's time on the injected clock): ``case.opened``,
+``case.updated``, ``case.attempt``, ``case.family_warned``, ``case.handled``, ``case.escalated``,
+``case.closed`` (on :meth:`DissuasionEngine.close_case`), ``case.call_unconfirmed`` (a high-risk call
+answered without the key press), and ``dissuasion.trigger_ignored`` (``reason``: expired, opted_out,
+bad_tier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.dissuasion.templates import Templates
+from gateway.dissuasion.triggers import Trigger
+from gateway.events.memory import EventSink
+from gateway.logs import get_logger
+from gateway.store.base import ESCALATED, HANDLED, OPEN, TIERS, Case, LeaseLost, StateStore, UnknownCase
+
+log = get_logger("afgw.dissuasion")
+
+DAY = 86400.0
+#: The receipt-routing map's owner for a dissuasion flash: ``dissuasion:<case id>``.
+OWNER_PREFIX = "dissuasion:"
+
+
+class FlashSender(Protocol):
+    async def send_flash(self, recipient: str, message: str, case_id: str) -> str | None:
+        """Submit a class-0 flash asking for the manual/user acknowledgement; the SMSC's message id, or
+        None when it was not accepted."""
+
+
+class RobotCaller(Protocol):
+    async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
+        """Start the robot call from the anti-fraud number (returns once it is placed, not answered).
+        Its outcome comes back through :meth:`DissuasionEngine.call_answered`; ``confirm``: ask for a
+        key press."""
+
+
+class CallUnavailable(Exception):
+    """No robot caller is configured: the attempt is a flash alone, and says so (``call: failed``)."""
+
+
+class NoRobotCaller:
+    """The ``RobotCaller`` until the SIP side places robot calls: every call fails, visibly."""
+
+    async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
+        raise CallUnavailable("no robot caller configured")
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: int  # minutes after local midnight
+    end: int
+    utc_offset: float = 8.0  # hours: local time = UTC + offset
+
+    def active(self, now: float) -> bool:
+        minute = self._minute(now)
+        if self.start <= self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+    def ends_after(self, now: float) -> float:
+        """The first moment after ``now`` at which the quiet hours are over."""
+        left = (self.end - self._minute(now)) % 1440
+        local = now + self.utc_offset * 3600.0
+        return now + left * 60.0 - (local % 60.0)
+
+    def _minute(self, now: float) -> int:
+        return int(((now + self.utc_offset * 3600.0) % DAY) // 60)
+
+
+@dataclass(frozen=True, slots=True)
+class DissuasionConfig:
+    interval: float = 300.0
+    max_attempts: int = 6
+    lease: float = 60.0  # longer than one attempt takes, shorter than the interval
+    poll_interval: float = 1.0
+    batch: int = 100
+    quiet_hours: QuietHours | None = None
+    max_attempts_per_day: int = 0  # 0: no cap beyond max_attempts
+    opt_out: frozenset[str] = field(default_factory=frozenset)
+    templates_path: str = ""
+    #: Loaded and checked with the configuration, so that a bad template stops the start, not a warning.
+    templates: Templates | None = None
+
+
+class DissuasionEngine:
+    """Implements ``TriggerSink``; drive it with :meth:`tick` (tests) or :meth:`run` (the gateway)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        events: EventSink,
+        flash: FlashSender,
+        caller: RobotCaller,
+        templates: Templates,
+        config: DissuasionConfig | None = None,
+        *,
+        instance: str = "afgw",
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.flash = flash
+        self.caller = caller
+        self.templates = templates
+        self.config = config or DissuasionConfig()
+        self.instance = instance
+
+    # --- intake ------------------------------------------------------------------------------
+
+    async def trigger(self, trigger: Trigger, now: float) -> None:
+        if trigger.expires_at is not None and trigger.expires_at <= now:
+            self._ignored(trigger, now, "expired")
+            return
+        if trigger.tier not in TIERS:
+            self._ignored(trigger, now, "bad_tier")
+            return
+        opted_out = trigger.subscriber in self.config.opt_out
+        if opted_out and trigger.tier != "high":
+            self._ignored(trigger, now, "opted_out")
+            return
+        before = await self.store.open_case_of(trigger.subscriber)
+        case, created = await self.store.open_or_update_case(
+            trigger.subscriber, trigger.tier, trigger.fraud_type, now, due_at=now, family=trigger.family
+        )
+        fields = self._fields(case, now, source=trigger.source, reference=trigger.reference, detail=trigger.detail)
+        self.events.emit("case.opened" if created else "case.updated", **fields)
+        if opted_out:
+            await self._escalate(case, now, "opted_out", final=True)
+            return
+        became_high = case.tier == "high" and (created or (before is not None and before.tier != "high"))
+        if became_high:
+            self.events.emit("case.escalated", **self._fields(case, now, reason="high_risk", final=False))
+        if not created and before is not None and before.attempts > 0:
+            # Contacts named after the first attempt missed its warning: give them theirs now.
+            await self._warn_family(case, [f for f in case.family if f not in before.family], now, "first")
+
+    def _ignored(self, trigger: Trigger, now: float, reason: str) -> None:
+        self.events.emit(
+            "dissuasion.trigger_ignored",
+            at=now,
+            subscriber=trigger.subscriber,
+            tier=trigger.tier,
+            fraud_type=trigger.fraud_type,
+            source=trigger.source,
+            reference=trigger.reference,
+            reason=reason,
+        )
+
+    # --- the person's answers ------------------------------------------------------------------
+
+    async def flash_acknowledged(self, message_id: str, now: float) -> bool:
+        """A manual/user acknowledgement for ``message_id``: True when it handled a case."""
+        owner = await self.store.route_owner(message_id, now)
+        if owner is None or not owner.startswith(OWNER_PREFIX):
+            return False
+        return await self._handle(owner.removeprefix(OWNER_PREFIX), now, "flash_ack", message_id=message_id)
+
+    async def call_answered(self, case_id: str, now: float, *, confirmed: bool) -> bool:
+        """The robot call was answered (``confirmed``: the key press came too)."""
+        try:
+            case = await self.store.get_case(case_id)
+        except UnknownCase:
+            return False
+        if case.state != OPEN:
+            return False
+        if case.tier == "high" and not confirmed:
+            self.events.emit("case.call_unconfirmed", **self._fields(case, now))
+            return False
+        return await self._handle(case_id, now, "call_confirmed" if confirmed else "call_answered")
+
+    async def _handle(self, case_id: str, now: float, how: str, **extra: Any) -> bool:
+        try:
+            case = await self.store.transition(case_id, HANDLED, now, detail=how)
+        except (UnknownCase, ValueError):
+            return False  # already handled, escalated or closed: a late answer changes nothing
+        self.events.emit("case.handled", **self._fields(case, now, how=how, **extra))
+        return True
+
+    async def close_case(self, case_id: str, now: float, detail: str = "") -> Case:
+        case = await self.store.transition(case_id, "closed", now, detail=detail)
+        self.events.emit("case.closed", **self._fields(case, now, detail=detail))
+        return case
+
+    # --- the schedule ----------------------------------------------------------------------------
+
+    async def tick(self, now: float) -> int:
+        """Claim the due cases and drive each: an attempt, or the escalation. Returns how many."""
+        lease_until = now + self.config.lease
+        cases = await self.store.claim_due(self.instance, now, lease_until, self.config.batch)
+        # Side by side: each attempt waits for the SMSC's answer, and one slow answer must not make
+        # the rest of the batch late.
+        await asyncio.gather(*(self._drive_one(case, now) for case in cases))
+        return len(cases)
+
+    async def _drive_one(self, case: Case, now: float) -> None:
+        try:
+            await self._drive(case, now)
+        except LeaseLost:
+            log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+        except Exception as exc:
+            # One case's failure must not stop the others; the lease lapses and it comes round again.
+            log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
+
+    async def run(
+        self,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        while stop is None or not stop.is_set():
+            try:
+                driven = await self.tick(clock())
+            except Exception as exc:
+                log.error("dissuasion.tick_failed", error=repr(exc))
+                driven = 0
+            if driven < self.config.batch:
+                await sleep(self.config.poll_interval)
+
+    async def _drive(self, case: Case, now: float) -> None:
+        if case.attempts >= self.config.max_attempts:
+            await self._escalate(case, now, "no_response", final=True)
+            return
+        first = case.attempts == 0
+        victim_text = self.templates.render(case.fraud_types, "victim", case.subscriber)
+        message_id = await self._send(case.subscriber, victim_text, case, now)
+        quiet = self.config.quiet_hours
+        hushed = case.tier != "high" and quiet is not None and quiet.active(now)
+        called = False
+        if not hushed:
+            try:
+                await self.caller.call(case.subscriber, case.id, confirm=case.tier == "high")
+                called = True
+            except Exception as exc:
+                log.warning("dissuasion.call_failed", case_id=case.id, error=repr(exc))
+        if first:
+            await self._warn_family(case, list(case.family), now, "first")
+        next_due = now + self.config.interval
+        if hushed and quiet is not None:
+            next_due = max(next_due, quiet.ends_after(now))
+        next_due = max(next_due, self._cap_wait(case, now))
+        done = await self.store.record_attempt(case.id, self.instance, now, next_due)
+        self.events.emit(
+            "case.attempt",
+            **self._fields(
+                done,
+                now,
+                attempt=done.attempts,
+                flash_message_id=message_id or "",
+                call="placed" if called else ("quiet_hours" if hushed else "failed"),
+                next_due=next_due,
+            ),
+        )
+
+    def _cap_wait(self, case: Case, now: float) -> float:
+        """When the next attempt may come under ``max_attempts_per_day`` (now: no cap reached)."""
+        cap = self.config.max_attempts_per_day
+        if cap <= 0:
+            return now
+        recent = sorted(t.at for t in case.transitions if t.event == "attempt" and t.at > now - DAY)
+        recent.append(now)  # the attempt being made
+        if len(recent) < cap:
+            return now
+        return recent[-cap] + DAY
+
+    async def _send(self, recipient: str, message: str, case: Case, now: float, *, victim: bool = True) -> str | None:
+        try:
+            message_id = await self.flash.send_flash(recipient, message, case.id)
+        except Exception as exc:
+            log.warning("dissuasion.flash_failed", case_id=case.id, recipient=recipient, error=repr(exc))
+            return None
+        # Only the person at risk reading the warning handles the case, not a relative reading theirs.
+        if message_id and victim:
+            self.store.remember_message(message_id, OWNER_PREFIX + case.id, now)
+        return message_id
+
+    async def _warn_family(self, case: Case, contacts: list[str], now: float, when: str) -> None:
+        if not contacts:
+            return
+        text = self.templates.render(case.fraud_types, "family", case.subscriber)
+        for contact in contacts:
+            if contact in self.config.opt_out or contact == case.subscriber:
+                continue
+            message_id = await self._send(contact, text, case, now, victim=False)
+            self.events.emit(
+                "case.family_warned",
+                **self._fields(case, now, contact=contact, when=when, flash_message_id=message_id or ""),
+            )
+
+    async def _escalate(self, case: Case, now: float, reason: str, *, final: bool) -> None:
+        moved = await self.store.transition(case.id, ESCALATED, now, instance=self.instance, detail=reason)
+        self.events.emit("case.escalated", **self._fields(moved, now, reason=reason, final=final))
+        await self._warn_family(moved, list(moved.family), now, "escalation")
+
+    @staticmethod
+    def _fields(case: Case, now: float, **extra: Any) -> dict[str, Any]:
+        return {
+            "at": now,
+            "case_id": case.id,
+            "subscriber": case.subscriber,
+            "state": case.state,
+            "tier": case.tier,
+            "fraud_types": list(case.fraud_types),
+            "attempts": case.attempts,
+            **extra,
+        }

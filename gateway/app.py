@@ -12,6 +12,8 @@ from pathlib import Path
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
+from gateway.dissuasion.instructions import InstructionIntake
+from gateway.dissuasion.triggers import TriggerSink
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
@@ -37,6 +39,7 @@ class Gateway:
         store: Store | None = None,
         call_inspector: CallInspector | None = None,
         events: EventSink | None = None,
+        triggers: TriggerSink | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.config = config
@@ -59,6 +62,25 @@ class Gateway:
         self.watcher: RuleWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._remove_sighup: Callable[[], None] | None = None
+        #: The anti-fraud centre's instructions, when a broker is configured and something takes triggers.
+        self.instructions: InstructionIntake | None = None
+        if triggers is not None and (m := config.events.mqtt) is not None:
+            self.instructions = InstructionIntake(
+                triggers,
+                m.host,
+                m.port,
+                topic=m.instructions_topic,
+                error_topic=m.instruction_errors_topic,
+                client_id=m.client_id,
+                username=m.username or None,
+                password=m.password or None,
+                max_bytes=m.instruction_max_bytes,
+                remember=m.instruction_references,
+                backoff_initial=m.backoff_initial,
+                backoff_max=m.backoff_max,
+                events=self.events,
+                clock=clock,
+            )
 
     def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
         # Every event is also a log line and kept in memory (MemoryEvents), whatever else is configured.
@@ -88,6 +110,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         if self.mqtt is not None:
             await self.mqtt.start()
+        if self.instructions is not None:
+            await self.instructions.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
         sms_inspector = self._inspector or self.rules
@@ -153,6 +177,8 @@ class Gateway:
             await self.sip.stop()
         if self.smpp is not None:
             await self.smpp.stop()
+        if self.instructions is not None:
+            await self.instructions.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.jsonl is not None:

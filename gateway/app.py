@@ -9,10 +9,12 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.instructions import InstructionIntake
+from gateway.dissuasion.opener import CaseOpener
 from gateway.dissuasion.triggers import TriggerSink
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
@@ -62,6 +64,10 @@ class Gateway:
         self.watcher: RuleWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._remove_sighup: Callable[[], None] | None = None
+        # Without an engine to take them, triggers still open and update cases in the store.
+        if triggers is None and hasattr(store, "open_or_update_case"):
+            triggers = CaseOpener(cast(StateStore, store), self.events)
+        self.triggers = triggers
         #: The anti-fraud centre's instructions, when a broker is configured and something takes triggers.
         self.instructions: InstructionIntake | None = None
         if triggers is not None and (m := config.events.mqtt) is not None:

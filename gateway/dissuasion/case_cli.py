@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.dissuasion.opener import CaseOpener
+from gateway.dissuasion.triggers import Trigger
 from gateway.store.base import CLOSED, OPEN, TIERS, Case, StateStore, UnknownCase
 
 NUMBER = re.compile(r"\+?[0-9]{3,20}")
@@ -47,7 +49,7 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     opening.add_argument(
         "--family", action="append", default=[], metavar="NUMBER", help="a family contact (亲情号); repeatable"
     )
-    opening.add_argument("--note", default="", help="why, carried in the case.opened event")
+    opening.add_argument("--note", default="", help="why; the event's detail")
     opening.set_defaults(func=cmd)
 
     listing = commands.add_parser("list", help="list cases (open ones unless --state says otherwise)", parents=[common])
@@ -110,22 +112,32 @@ async def _open(args: argparse.Namespace, config: Any, store: StateStore, now: f
             raise CaseCommandError(f"{number!r} is not a phone number (digits, optional +)")
     if not args.fraud_type.strip():
         raise CaseCommandError("--fraud-type must not be empty")
-    case, opened = await store.open_or_update_case(args.subscriber, args.tier, args.fraud_type, now, due_at=now)
-    name = "case.opened" if opened else "case.updated"
-    await _publish(
-        config,
-        name,
-        now,
-        id=case.id,
-        subscriber=case.subscriber,
-        tier=case.tier,
-        fraud_types=list(case.fraud_types),
-        family=list(dict.fromkeys(args.family)),
+    said = _Said()
+    trigger = Trigger(
+        subscriber=args.subscriber,
+        tier=args.tier,
+        fraud_type=args.fraud_type,
         source="operator",
-        note=args.note,
+        family=tuple(dict.fromkeys(args.family)),
+        detail=args.note,
     )
+    result = await CaseOpener(store, said).open(trigger, now)
+    assert result is not None  # an operator's trigger never expires
+    case, opened = result
+    for name, fields in said.events:
+        await _publish(config, name, now, **fields)
     verb = "opened" if opened else "updated (the subscriber already had this open case)"
     return f"case {case.id} {verb}: {case.subscriber}, tier {case.tier}, {', '.join(case.fraud_types)}"
+
+
+class _Said:
+    """Keeps the events the opener emits, to publish them once the command is done with the store."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, name: str, /, **fields: Any) -> None:
+        self.events.append((name, fields))
 
 
 async def _list(args: argparse.Namespace, config: Any, store: StateStore, now: float) -> str:

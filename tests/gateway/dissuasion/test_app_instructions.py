@@ -12,6 +12,7 @@ import aiomqtt
 from gateway.app import Gateway
 from gateway.config import EventsConfig, MqttEventsConfig
 from gateway.dissuasion.triggers import Trigger
+from gateway.store import MemoryStore
 from tests.e2e.smpp_harness import eventually, make_config
 from tests.gateway.events.mqtt_broker import Broker
 
@@ -76,6 +77,39 @@ async def test_an_instruction_through_the_configured_broker_reaches_the_engine_a
     assert seen["op/in/errors"]["error"] == "missing_field"
 
 
-def test_without_a_taker_of_triggers_no_instruction_is_read():
+async def test_without_an_engine_an_instruction_opens_a_case_in_the_store(smsc, tmp_path):
+    broker = Broker(tmp_path)
+    await broker.start()
+    store = MemoryStore()
+    config = replace(make_config(smsc.port), events=EventsConfig(mqtt=MqttEventsConfig(port=broker.port)))
+    instruction = {"schema": 1, "reference": "FZ-8", "subscriber": "8613800000005", "tier": "low", "fraud_type": "loan"}
+    again = dict(instruction, reference="FZ-9", tier="high", fraud_type="investment")
+    try:
+        async with (
+            aiomqtt.Client("127.0.0.1", broker.port) as centre,
+            Gateway(config, store=store, clock=lambda: 1000.0) as gw,
+        ):
+            assert gw.instructions is not None
+            await asyncio.wait_for(gw.instructions.connected.wait(), 10)
+            await centre.publish("afgw/v1/instructions", json.dumps(instruction), qos=1)
+            await eventually(lambda: len(gw.events.named("case.opened")) == 1)  # type: ignore[attr-defined]
+            await centre.publish("afgw/v1/instructions", json.dumps(again), qos=1)
+            await eventually(lambda: len(gw.events.named("case.updated")) == 1)  # type: ignore[attr-defined]
+    finally:
+        await broker.stop(signal.SIGKILL)
+    case = await store.open_case_of("8613800000005")
+    assert case is not None
+    assert (case.tier, case.fraud_types, case.due_at) == ("high", ("loan", "investment"), 1000.0)
+    assert len(await store.all_cases()) == 1
+
+
+def test_a_store_without_cases_takes_no_instructions():
+    class RoutesOnly:
+        def remember_message(self, message_id: str, system_id: str, now: float) -> None: ...
+        def owner_of(self, message_id: str, now: float) -> str | None:
+            return None
+
+        def audit(self, record: object) -> None: ...
+
     config = replace(make_config(1), events=EventsConfig(mqtt=MqttEventsConfig()))
-    assert Gateway(config).instructions is None
+    assert Gateway(config, store=RoutesOnly()).instructions is None  # type: ignore[arg-type]

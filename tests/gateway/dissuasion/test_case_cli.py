@@ -67,7 +67,8 @@ def test_open_a_case_then_a_second_open_updates_it(capsys, config):
         "fraud_types": ["冒充公检法"],
         "family": ["8613800000002"],
         "source": "operator",
-        "note": "centre phoned",
+        "reference": "",
+        "detail": "centre phoned",
     }
     assert (updated["event"], updated["fields"]["tier"]) == ("case.updated", "high")
 

@@ -15,6 +15,7 @@ import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.instructions import InstructionIntake
 from gateway.dissuasion.opener import CaseOpener
+from gateway.dissuasion.scoring import RiskScorer, ScoreFeed
 from gateway.dissuasion.triggers import TriggerSink
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
@@ -68,6 +69,11 @@ class Gateway:
         if triggers is None and hasattr(store, "open_or_update_case"):
             triggers = CaseOpener(cast(StateStore, store), self.events)
         self.triggers = triggers
+        #: The gateway's own risk scores, fed by what the rules see aimed at each subscriber.
+        self.score_feed: ScoreFeed | None = None
+        if triggers is not None and hasattr(store, "get_risk"):
+            scorer = RiskScorer(cast(StateStore, store), triggers, config.scoring)
+            self.score_feed = ScoreFeed(scorer, clock)
         #: The anti-fraud centre's instructions, when a broker is configured and something takes triggers.
         self.instructions: InstructionIntake | None = None
         if triggers is not None and (m := config.events.mqtt) is not None:
@@ -120,6 +126,9 @@ class Gateway:
             await self.instructions.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+        if self.rules is not None and self.score_feed is not None:
+            self.rules.observer = self.score_feed.note
+            await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
         self.smpp = SmppProxy(self.config, inspector=sms_inspector, store=self.store, events=self.events)
@@ -185,6 +194,8 @@ class Gateway:
             await self.smpp.stop()
         if self.instructions is not None:
             await self.instructions.stop()
+        if self.score_feed is not None:
+            await self.score_feed.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.jsonl is not None:

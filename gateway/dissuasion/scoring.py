@@ -17,7 +17,11 @@ case (the store opens at most one per subscriber).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -166,3 +170,65 @@ class RiskScorer:
                 now,
             )
         return scored
+
+
+class ScoreFeed:
+    """Sightings from the proxies' hot path to the scorer, without making a message or a call wait.
+
+    ``note`` is synchronous and cheap: a sighting worth no points is dropped at once; the others wait
+    in a bounded queue (beyond ``bound`` they are counted in ``dropped``) for one task that scores
+    them in order, so a slow store delays scores, never messages.
+    """
+
+    def __init__(self, scorer: RiskScorer, clock: Callable[[], float], *, bound: int = 10_000) -> None:
+        self.scorer = scorer
+        self._clock = clock
+        self.bound = bound
+        self._queue: deque[tuple[Sighting, float]] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.scored = self.dropped = self.failed = 0
+
+    def note(self, sighting: Sighting) -> None:
+        if points(sighting, self.scorer.config)[0] <= 0:
+            return
+        if len(self._queue) >= self.bound:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("risk.sightings_dropped", dropped=self.dropped)
+            return
+        self._queue.append((sighting, self._clock()))
+        self._drained.clear()
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, drain: float = 2.0) -> None:
+        if self._queue and self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            sighting, at = self._queue[0]
+            try:
+                await self.scorer.observe(sighting, at)
+                self.scored += 1
+            except Exception as exc:
+                # A store that is briefly away loses this sighting's points, not the gateway.
+                self.failed += 1
+                log.error("risk.score_failed", subscriber=sighting.subscriber, error=str(exc))
+            self._queue.popleft()

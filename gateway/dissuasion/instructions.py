@@ -52,7 +52,10 @@ MAX_FAMILY = 5
 NUMBER = r"^\+?[0-9]{3,20}$"
 REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 FRAUD_TYPE = r"^[^\x00-\x1f\x7f]{1,64}$"
-ISO_8601 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+ISO_8601 = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]+)?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
+)
 
 #: The one statement of the form: the parser below checks exactly this, and the committed
 #: instruction.schema.json is this object written out (a test holds the two together).
@@ -80,7 +83,9 @@ SCHEMA: dict[str, Any] = {
                 {"type": "number", "minimum": 0},
                 {"type": "string", "pattern": ISO_8601},
             ],
-            "description": "epoch seconds or ISO 8601 with a time zone; after it the instruction is void",
+            "description": (
+                "epoch seconds or ISO 8601 with a time zone (a real calendar date); after it the instruction is void"
+            ),
         },
     },
 }

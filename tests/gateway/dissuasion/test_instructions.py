@@ -184,6 +184,7 @@ def _values() -> st.SearchStrategy[Any]:
         st.integers(-5, 10**10),
         st.floats(allow_nan=False, allow_infinity=False),
         st.sampled_from(["low", "medium", "high", "8613800000001", "+85212345678", "x", "", "2026-12-07T00:00:00Z"]),
+        st.sampled_from(["2026-13-01T00:00:00Z", "2026-12-07 23:59:60+08:00", "2026-12-07T00:00"]),
         st.text(max_size=8),
         st.lists(st.sampled_from(["8613800000002", "12", "abc", 5]), max_size=6),
     )
@@ -201,6 +202,15 @@ def test_the_parser_and_the_schema_file_agree(doc, dropped):
     for key in dropped:
         doc.pop(key, None)
     assert _parser_accepts(doc) == _schema_accepts(doc), doc
+
+
+def test_a_date_that_does_not_exist_is_the_one_thing_only_the_parser_sees():
+    # A pattern cannot know the length of February; the schema file says so in its description.
+    doc = with_(expires_at="2027-02-30T00:00:00Z")
+    assert _schema_accepts(doc)
+    with pytest.raises(InstructionError, match="not ISO 8601") as caught:
+        parse_instruction(encode(doc), NOW)
+    assert caught.value.code == "bad_value"
 
 
 def test_reference_memory_is_bounded_and_keeps_the_recent():

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
+import sqlite3
 import statistics
 import sys
 import time
@@ -91,19 +93,23 @@ def cmd(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
 
 
 async def _run(args: argparse.Namespace, config: Any, clock: Callable[[], float]) -> str:
+    from redis.exceptions import RedisError
+
     from gateway.app import build_store
 
+    unreachable = (OSError, RedisError, sqlite3.Error)
     try:
         store = build_store(config)
-    except Exception as exc:
+    except unreachable as exc:
         raise CaseCommandError(f"cannot open the store: {exc}") from None
     try:
         handler = {"open": _open, "list": _list, "show": _show, "close": _close, "stats": _stats}[args.case_command]
         return await handler(args, config, store, clock())
-    except (ConnectionError, OSError) as exc:
+    except unreachable as exc:
         raise CaseCommandError(f"cannot reach the store: {exc}") from None
     finally:
-        await store.close()
+        with contextlib.suppress(*unreachable):
+            await store.close()
 
 
 async def _open(args: argparse.Namespace, config: Any, store: StateStore, now: float) -> str:

@@ -207,3 +207,40 @@ def test_through_a_subprocess_on_a_sqlite_store(config):
     assert closed.returncode == 0
     missing = run("show", "7")
     assert (missing.returncode, missing.stdout, missing.stderr) == (2, "", "afgw case show: no case '7'\n")
+
+
+def test_on_a_redis_store_and_when_redis_is_away(capsys, tmp_path):
+    from tests.conftest import free_port
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    config = tmp_path / "redis.yaml"
+    config.write_text(f"store:\n  backend: redis\n  redis_url: redis://127.0.0.1:{port}/0\n  redis_prefix: clitest\n")
+    try:
+        assert afgw(capsys, config, "open", "8613800000001", "--tier", "low", "--fraud-type", "loan")[0] == 0
+        assert afgw(capsys, config, "open", "8613800000002", "--tier", "high", "--fraud-type", "loan")[0] == 0
+        assert afgw(capsys, config, "close", "1", "--outcome", "answered")[0] == 0
+        _, out, _ = afgw(capsys, config, "stats", "--json")
+        assert json.loads(out)["by_state"] == {"open": 1, "handled": 0, "escalated": 0, "closed": 1}
+        _, out, _ = afgw(capsys, config, "show", "1", "--json")
+        assert [t["event"] for t in json.loads(out)["transitions"]] == ["opened", "closed"]
+    finally:
+        proc.kill()
+        proc.wait()
+    away = tmp_path / "away.yaml"
+    away.write_text(f"store:\n  backend: redis\n  redis_url: redis://127.0.0.1:{free_port()}/0\n")
+    code, out, err = afgw(capsys, away, "list")
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1
+    assert err.startswith("afgw case list: cannot reach the store")
+
+
+def test_a_sqlite_file_that_is_not_a_database_is_one_line(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "afgw.db").write_bytes(b"this is not SQLite" * 100)
+    config = tmp_path / "gateway.yaml"
+    config.write_text("store:\n  backend: sqlite\n  data_dir: data\n")
+    code, out, err = afgw(capsys, config, "stats")
+    assert (code, out) == (2, "")
+    assert err.startswith("afgw case stats: cannot open the store:")
+    assert len(err.splitlines()) == 1

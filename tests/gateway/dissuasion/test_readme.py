@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import shutil
 import signal
@@ -61,6 +62,11 @@ def test_the_readme_lines_name_the_sample_configs_broker_and_topics(tmp_path, mo
     assert option(pubs[0], "-t") == mqtt.instructions_topic
     trigger = parse_instruction(option(pubs[0], "-m").encode(), time.time())
     assert (trigger.subscriber, trigger.tier, trigger.family) == ("8613800000001", "high", ("8613800000002",))
+    # The expiry the text suggests adding is one the gateway reads (on the day the README was written).
+    [expiry] = re.findall(r'`"expires_at": ("[^"]+")`', SECTION)
+    with_expiry = json.loads(option(pubs[0], "-m")) | {"expires_at": json.loads(expiry)}
+    written = 1_796_515_200.0  # 2026-12-06T00:00:00Z
+    assert parse_instruction(json.dumps(with_expiry).encode(), written).expires_at == 1_798_646_400.0
 
 
 def test_the_readme_error_example_is_what_the_faulty_instruction_gets():

@@ -159,7 +159,7 @@ def _schema_accepts(doc: Any) -> bool:
 def _parser_accepts(doc: Any) -> bool:
     try:
         # Far in the past, so that expiry (a matter of time, not of form) never decides.
-        parse_instruction(encode(doc), 0.0, max_bytes=1 << 20)
+        parse_instruction(encode(doc), -1.0, max_bytes=1 << 20)
     except InstructionError:
         return False
     return True

@@ -158,7 +158,7 @@ def _schema_accepts(doc: Any) -> bool:
 
 def _parser_accepts(doc: Any) -> bool:
     try:
-        # Far in the past, so that expiry (a matter of time, not of form) never decides.
+        # Before epoch zero, so that no expiry the form allows has passed: time, not form, decides that.
         parse_instruction(encode(doc), -1.0, max_bytes=1 << 20)
     except InstructionError:
         return False

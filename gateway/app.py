@@ -17,6 +17,10 @@ import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
+from gateway.dissuasion.instructions import InstructionIntake
+from gateway.dissuasion.opener import CaseOpener
+from gateway.dissuasion.scoring import RiskScorer, ScoreFeed
+from gateway.dissuasion.triggers import TriggerRouter, TriggerSink
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
@@ -42,6 +46,7 @@ class Gateway:
         store: Store | None = None,
         call_inspector: CallInspector | None = None,
         events: EventSink | None = None,
+        triggers: TriggerSink | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.config = config
@@ -66,6 +71,34 @@ class Gateway:
         self.dissuasion: DissuasionEngine | None = None
         self._dissuasion_task: asyncio.Task[None] | None = None
         self._remove_sighup: Callable[[], None] | None = None
+        # Without an engine to take them, triggers still open and update cases in the store.
+        if triggers is None and hasattr(store, "open_or_update_case"):
+            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.events))
+        self.triggers = triggers
+        #: The gateway's own risk scores, fed by what the rules see aimed at each subscriber.
+        self.score_feed: ScoreFeed | None = None
+        if triggers is not None and hasattr(store, "get_risk"):
+            scorer = RiskScorer(cast(StateStore, store), triggers, config.scoring)
+            self.score_feed = ScoreFeed(scorer, clock)
+        #: The anti-fraud centre's instructions, when a broker is configured and something takes triggers.
+        self.instructions: InstructionIntake | None = None
+        if triggers is not None and (m := config.events.mqtt) is not None:
+            self.instructions = InstructionIntake(
+                triggers,
+                m.host,
+                m.port,
+                topic=m.instructions_topic,
+                error_topic=m.instruction_errors_topic,
+                client_id=m.client_id,
+                username=m.username or None,
+                password=m.password or None,
+                max_bytes=m.instruction_max_bytes,
+                remember=m.instruction_references,
+                backoff_initial=m.backoff_initial,
+                backoff_max=m.backoff_max,
+                events=self.events,
+                clock=clock,
+            )
 
     def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
         # Every event is also a log line and kept in memory (MemoryEvents), whatever else is configured.
@@ -97,6 +130,9 @@ class Gateway:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+        if self.rules is not None and self.score_feed is not None:
+            self.rules.observer = self.score_feed.note
+            await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
         self.smpp = SmppProxy(self.config, inspector=sms_inspector, store=self.store, events=self.events)
@@ -110,6 +146,9 @@ class Gateway:
                 ),
             )
         self._start_dissuasion()
+        # Instructions are taken once the engine (if any) is there to drive what they open.
+        if self.instructions is not None:
+            await self.instructions.start()
         await self.smpp.start()
         self._watch_rules()
         if self.config.sip is not None:
@@ -155,6 +194,8 @@ class Gateway:
             flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock
         ).handle
         self._dissuasion_task = asyncio.get_running_loop().create_task(self.dissuasion.run(self.clock))
+        if isinstance(self.triggers, TriggerRouter):
+            self.triggers.engine = self.dissuasion
 
     def _load_rules(self, cfg: RulesConfig) -> RulesInspector:
         paths: list[str | Path] = list(cfg.packs) or [rules.DEFAULT_PACKS]
@@ -194,6 +235,10 @@ class Gateway:
             await self.sip.stop()
         if self.smpp is not None:
             await self.smpp.stop()
+        if self.instructions is not None:
+            await self.instructions.stop()
+        if self.score_feed is not None:
+            await self.score_feed.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.jsonl is not None:

@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway import keys
 
     keys.add_parser(sub, parents=[logging_options])
+
+    from gateway.dissuasion import case_cli
+
+    case_cli.add_parser(sub, parents=[logging_options])
     return parser
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
+from gateway.dissuasion.scoring import ScoringConfig
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
 from protocols.sip.digest import canonical_algorithm
 from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_text
@@ -300,6 +302,12 @@ class MqttEventsConfig:
     buffer: int = 10_000
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    #: The anti-fraud centre's instructions in, and the answers to those that cannot be followed.
+    instructions_topic: str = "afgw/v1/instructions"
+    instruction_errors_topic: str = "afgw/v1/instructions/errors"
+    instruction_max_bytes: int = 4096
+    #: References remembered (in memory) so that a repeated instruction is followed once.
+    instruction_references: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +330,8 @@ class GatewayConfig:
     events: EventsConfig = EventsConfig()
     #: None: no dissuasion engine.
     dissuasion: DissuasionConfig | None = None
+    #: dissuasion.scoring: the gateway's own risk scores.
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     source: str = "<defaults>"
 
 
@@ -360,8 +370,12 @@ def load(path: str | Path) -> GatewayConfig:
     store = _store(reader, store_section, base) if store_section is not None else _default_store(base)
     events_section = reader.mapping(doc, "events")
     events = _events(reader, events_section, base) if events_section is not None else EventsConfig()
-    dissuasion_section = reader.mapping(doc, "dissuasion")
-    dissuasion = _dissuasion(reader, dissuasion_section, base) if dissuasion_section is not None else None
+    scoring = ScoringConfig()
+    dissuasion = None
+    if (dissuasion_section := reader.mapping(doc, "dissuasion")) is not None:
+        dissuasion = _dissuasion(reader, dissuasion_section, base)
+        if (section := reader.mapping(dissuasion_section, "scoring")) is not None:
+            scoring = _scoring(reader, section)
     try:
         reader.check()
     except SourceErrors as exc:
@@ -374,7 +388,7 @@ def load(path: str | Path) -> GatewayConfig:
         except SourceErrors as exc:
             raise ConfigError([str(e) for e in exc.errors]) from None
     return GatewayConfig(
-        smpp=smpp, sip=sip, rules=rules, store=store, events=events, dissuasion=dissuasion, source=str(path)
+        smpp=smpp, sip=sip, rules=rules, store=store, events=events, dissuasion=dissuasion, scoring=scoring, source=str(path)
     )
 
 
@@ -441,12 +455,19 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
                 "buffer",
                 "backoff_initial",
                 "backoff_max",
+                "instructions_topic",
+                "instruction_errors_topic",
+                "instruction_max_bytes",
+                "instruction_references",
             },
         )
         md = MqttEventsConfig()
-        prefix = reader.get(m, "topic_prefix", str, md.topic_prefix)
-        if not prefix.strip("/") or any(c in prefix for c in "+#\x00"):
-            reader.error(m.where("topic_prefix"), f"topic_prefix: {prefix!r} is not a topic (no wildcards + or #)")
+        topics = {}
+        for key in ("topic_prefix", "instructions_topic", "instruction_errors_topic"):
+            topic = topics[key] = reader.get(m, key, str, getattr(md, key))
+            if not topic.strip("/") or any(c in topic for c in "+#\x00"):
+                reader.error(m.where(key), f"{key}: {topic!r} is not a topic (no wildcards + or #)")
+        prefix = topics["topic_prefix"]
         mqtt = MqttEventsConfig(
             host=reader.get(m, "host", str, md.host),
             port=_port(reader, m, "port", md.port),
@@ -457,8 +478,54 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
             buffer=_positive(reader, m, "buffer", int, md.buffer),
             backoff_initial=_positive(reader, m, "backoff_initial", float, md.backoff_initial),
             backoff_max=_positive(reader, m, "backoff_max", float, md.backoff_max),
+            instructions_topic=topics["instructions_topic"],
+            instruction_errors_topic=topics["instruction_errors_topic"],
+            instruction_max_bytes=_positive(reader, m, "instruction_max_bytes", int, md.instruction_max_bytes),
+            instruction_references=_positive(reader, m, "instruction_references", int, md.instruction_references),
         )
     return EventsConfig(jsonl=jsonl, mqtt=mqtt)
+
+
+_POINTS = ("sms_warned", "sms_blocked", "call_flagged", "call_listed", "international", "dissuade")
+
+
+def _scoring(reader: Reader, d: LocatedDict) -> ScoringConfig:
+    reader.keys(d, {"half_life", "thresholds", "points", "feed", "listed_numbers"})
+    defaults = ScoringConfig()
+    thresholds = dict(defaults.thresholds)
+    if (section := reader.mapping(d, "thresholds")) is not None:
+        reader.keys(section, set(thresholds))
+        thresholds = {tier: _positive(reader, section, tier, float, least) for tier, least in thresholds.items()}
+        if not thresholds["low"] < thresholds["medium"] < thresholds["high"]:
+            reader.error(section.location, "thresholds: need low < medium < high")
+    worth = {key: getattr(defaults, key) for key in _POINTS}
+    if (section := reader.mapping(d, "points")) is not None:
+        reader.keys(section, set(_POINTS))
+        for key in _POINTS:
+            worth[key] = reader.get(section, key, float, worth[key])
+            if worth[key] < 0:
+                reader.error(section.where(key), f"{key}: must be 0 or more")
+    feed = [item for item, where in reader.items(d, "feed") if _text_item(reader, item, where, "feed")]
+    listed = []
+    for item, where in reader.items(d, "listed_numbers"):
+        if not isinstance(item, str) or not re.fullmatch(r"\+?[0-9]{3,20}", item):
+            reader.error(where, f"listed_numbers: {item!r} is not a phone number", 'quote it: "+8613800000001"')
+        else:
+            listed.append(item)
+    return ScoringConfig(
+        half_life=_positive(reader, d, "half_life", float, defaults.half_life),
+        thresholds=tuple(thresholds.items()),
+        feed=tuple(feed),
+        listed_numbers=tuple(listed),
+        **worth,
+    )
+
+
+def _text_item(reader: Reader, item: Any, where: Location, key: str) -> bool:
+    if isinstance(item, str) and item:
+        return True
+    reader.error(where, f"{key}: {item!r} is not a rule id or category")
+    return False
 
 
 _WHY = {
@@ -474,7 +541,7 @@ _WHY = {
 
 def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
     allowed = {"interval", "max_attempts", "lease", "poll_interval", "batch", "quiet_hours"}
-    reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates"})
+    reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates", "scoring"})
     dd = DissuasionConfig()
     interval = _positive(reader, d, "interval", float, dd.interval)
     lease = _positive(reader, d, "lease", float, dd.lease)

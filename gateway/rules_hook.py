@@ -11,6 +11,10 @@ return a Decision at once and the proxies never switch tasks for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal
+
+from gateway.dissuasion.scoring import Sighting
 from gateway.inspection import PASS, Action, Call, Decision, SmsMessage
 from gateway.logs import get_logger
 from gateway.warnings import FlashWarner
@@ -56,21 +60,27 @@ class RulesInspector:
         self.tag_prefix = tag_prefix
         self.call_tag = call_tag
         self.home_country = home_country
+        #: Told of every SMS and call aimed at a subscriber, with the verdict (the risk scores).
+        self.observer: Callable[[Sighting], None] | None = None
 
     # --- SMS ----------------------------------------------------------------------------------------
 
     def inspect_sms(self, message: SmsMessage) -> Decision:
         recipient = message.destinations[0] if message.destinations else ""
+        origin = origin_of(message.source, self.home_country)
         verdict = self.engine.evaluate(
             Message(
                 channel="sms",
                 src=message.source,
                 dst=recipient,
                 text=message.text,
-                origin=origin_of(message.source, self.home_country),
+                origin=origin,
                 sender_id=message.source,
             )
         )
+        if self.observer is not None and message.direction == "mt":
+            for destination in message.destinations:
+                self.observer(_sighting(destination, "sms", message.source, origin, verdict))
         if verdict.action is RuleAction.PASS:
             return PASS
         action = _ACTIONS[verdict.action]
@@ -94,15 +104,12 @@ class RulesInspector:
     # --- calls --------------------------------------------------------------------------------------
 
     def inspect_call(self, call: Call) -> Decision:
+        origin = origin_of(call.caller, self.home_country)
         verdict = self.engine.evaluate(
-            Message(
-                channel="call",
-                src=call.caller,
-                dst=call.callee,
-                text="",
-                origin=origin_of(call.caller, self.home_country),
-            )
+            Message(channel="call", src=call.caller, dst=call.callee, text="", origin=origin)
         )
+        if self.observer is not None:
+            self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
         if verdict.action is RuleAction.PASS:
             return PASS
         action = _ACTIONS[verdict.action]
@@ -150,3 +157,16 @@ class RulesInspector:
             reason=f"rules {', '.join(verdict.rules)}",
             label=label,
         )
+
+
+def _sighting(subscriber: str, channel: Literal["sms", "call"], sender: str, origin: str, verdict: Verdict) -> Sighting:
+    return Sighting(
+        subscriber=subscriber,
+        channel=channel,
+        action=verdict.action.value,
+        sender=sender,
+        origin=origin,
+        rules=verdict.rules,
+        category=verdict.category,
+        dissuade=verdict.dissuade,
+    )

@@ -27,3 +27,18 @@ class Trigger:
 class TriggerSink(Protocol):
     async def trigger(self, trigger: Trigger, now: float) -> None:
         """Open a case for the subscriber, or update the open one (never a second loop)."""
+
+
+class TriggerRouter:
+    """Hands every trigger to the dissuasion engine once one runs, and to ``fallback`` until then.
+
+    The sources are built with the gateway, the engine only when it starts (it needs the SMSC binds);
+    without an engine (no ``dissuasion:`` section), the fallback still opens and updates cases.
+    """
+
+    def __init__(self, fallback: TriggerSink) -> None:
+        self.fallback = fallback
+        self.engine: TriggerSink | None = None
+
+    async def trigger(self, trigger: Trigger, now: float) -> None:
+        await (self.engine or self.fallback).trigger(trigger, now)

@@ -206,6 +206,9 @@ class StateStore(Store, Protocol):
 
     async def open_case_of(self, subscriber: str) -> Case | None: ...
     async def open_cases(self) -> list[Case]: ...
+    async def all_cases(self) -> list[Case]:
+        """Every case, in any state, oldest first: what an operator lists and counts."""
+
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         """Open cases due at ``now`` or earlier, earliest first (leases not considered)."""
 

@@ -122,6 +122,9 @@ class MemoryStore:
     async def open_cases(self) -> list[Case]:
         return [self._cases[i] for i in self._open.values()]
 
+    async def all_cases(self) -> list[Case]:
+        return list(self._cases.values())
+
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         due = [c for c in (self._cases[i] for i in self._open.values()) if c.due_at is not None and c.due_at <= now]
         due.sort(key=lambda c: (c.due_at or 0.0, int(c.id)))

@@ -373,6 +373,14 @@ class RedisStore:
         ids = sorted(map(str, await self.redis.smembers(self.p + "open_cases")), key=int)
         return await self._cases(ids)
 
+    async def all_cases(self) -> list[Case]:
+        # Case ids are the values of one counter, so 1..counter are every case there is.
+        last = int(await self.redis.get(self.p + "case_id") or 0)
+        found: list[Case] = []
+        for start in range(1, last + 1, 1000):
+            found += await self._cases([str(i) for i in range(start, min(start + 1000, last + 1))])
+        return found
+
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         ids = await self.redis.zrangebyscore(self.p + "due", "-inf", now, start=0, num=limit)
         return [c for c in await self._cases([str(i) for i in ids]) if c.state == OPEN]

@@ -289,6 +289,10 @@ class SqliteStore:
         rows = self.db.execute("SELECT doc FROM cases WHERE state = 'open' ORDER BY id").fetchall()
         return [Case.from_doc(json.loads(doc)) for (doc,) in rows]
 
+    async def all_cases(self) -> list[Case]:
+        rows = self.db.execute("SELECT doc FROM cases ORDER BY id").fetchall()
+        return [Case.from_doc(json.loads(row[0])) for row in rows]
+
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         rows = self.db.execute(
             "SELECT doc FROM cases WHERE due_at IS NOT NULL AND due_at <= ? AND state = 'open'"

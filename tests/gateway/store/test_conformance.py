@@ -176,6 +176,18 @@ async def test_terminal_transitions(store, state):
     assert (await store.get_case(case.id)).state == state
 
 
+async def test_all_cases_lists_every_state_oldest_first(store):
+    assert await store.all_cases() == []
+    ids = []
+    for n, state in enumerate(["closed", "handled", "open", "escalated"]):
+        case, _ = await store.open_or_update_case(f"86{n}", "medium", "x", now=float(n), due_at=float(n))
+        if state != "open":
+            case = await store.transition(case.id, state, now=n + 0.5)
+        ids.append((case.id, state))
+    assert [(c.id, c.state) for c in await store.all_cases()] == ids
+    assert [c.id for c in await store.open_cases()] == [ids[2][0]]
+
+
 async def test_unknown_case_and_bad_input(store):
     with pytest.raises(UnknownCase):
         await store.get_case("999999")

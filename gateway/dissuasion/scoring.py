@@ -1,0 +1,234 @@
+"""The gateway's own view of who is at risk: a score per subscriber that grows with what was aimed at
+them and fades with time (docs/dissuasion.md explains it with a worked example).
+
+Each sighting (one SMS or one call to the subscriber, with the rules' verdict on it) is worth points:
+a warned or blocked SMS, a call the rules flagged, a call from a number on the centre's list, any
+contact from an international number, and a bonus when a rule that matched says ``dissuade: true``
+(or is named, by id or category, in ``dissuasion.scoring.feed``). The score halves every
+``half_life`` seconds without news. When a sighting lifts the score across a threshold into a higher
+tier than the one it had just before, a trigger at that tier goes to the engine (source ``score``):
+a case opens, or the open case's tier rises.
+
+``score`` and ``points`` are pure (no store, no clock); ``RiskScorer`` reads and writes the store's
+risk scores around them. Two sightings of one subscriber handled at once by two gateway instances may
+each read the older score, so one of them is lost: an under-count of one sighting, never a second
+case (the store opens at most one per subscriber).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from gateway.dissuasion.triggers import Trigger, TriggerSink
+from gateway.logs import get_logger
+from gateway.store.base import TIERS, RiskScore
+
+log = get_logger("afgw.dissuasion")
+
+Channel = Literal["sms", "call"]
+FLAGGED = frozenset({"tag", "warn", "block"})
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringConfig:
+    """``dissuasion.scoring`` in gateway.yaml."""
+
+    #: Seconds after which a score without news is worth half.
+    half_life: float = 86_400.0
+    #: The least score of each tier, lowest tier first.
+    thresholds: tuple[tuple[str, float], ...] = (("low", 40.0), ("medium", 70.0), ("high", 100.0))
+    sms_warned: float = 20.0
+    sms_blocked: float = 30.0
+    call_flagged: float = 25.0
+    call_listed: float = 40.0
+    international: float = 5.0
+    dissuade: float = 10.0
+    #: Rule ids or categories that count as ``dissuade: true``.
+    feed: tuple[str, ...] = ()
+    #: Numbers on the anti-fraud centre's list: a call from one of them counts ``call_listed``.
+    listed_numbers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One SMS or call aimed at ``subscriber``, and what the rules made of it."""
+
+    subscriber: str
+    channel: Channel
+    action: str = "pass"  # pass | tag | warn | block | label (the inspection decision)
+    sender: str = ""  # the calling number or the SMS source
+    origin: str = "domestic"  # or international
+    rules: tuple[str, ...] = ()
+    category: str | None = None
+    dissuade: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    value: float
+    tier: str | None  # the tier the score is in now
+    crossed: str | None  # the tier entered by this sighting, when higher than the one before it
+    points: float = 0.0
+    reasons: tuple[str, ...] = field(default=())
+
+
+def decay(value: float, elapsed: float, half_life: float) -> float:
+    """``value`` after ``elapsed`` seconds; a clock that went backwards leaves it as it was."""
+    return value * math.pow(0.5, max(elapsed, 0.0) / half_life)
+
+
+def tier_of(value: float, config: ScoringConfig) -> str | None:
+    reached = None
+    for tier, least in config.thresholds:
+        if value >= least:
+            reached = tier
+    return reached
+
+
+def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str, ...]]:
+    """What one sighting is worth, and why (the words the timeline shows)."""
+    total, reasons = 0.0, list[str]()
+    flagged = sighting.action in FLAGGED
+    if sighting.channel == "sms" and sighting.action == "block":
+        total, reasons = total + config.sms_blocked, [*reasons, "sms blocked"]
+    elif sighting.channel == "sms" and sighting.action == "warn":
+        total, reasons = total + config.sms_warned, [*reasons, "sms warned"]
+    elif sighting.channel == "call" and flagged:
+        total, reasons = total + config.call_flagged, [*reasons, "call flagged"]
+    if sighting.channel == "call" and sighting.sender and _listed(sighting.sender, config.listed_numbers):
+        total, reasons = total + config.call_listed, [*reasons, "listed caller"]
+    if sighting.origin == "international":
+        total, reasons = total + config.international, [*reasons, "international"]
+    fed = sighting.dissuade or any(r in config.feed for r in sighting.rules) or sighting.category in config.feed
+    if flagged and fed:
+        total, reasons = total + config.dissuade, [*reasons, "dissuade rule"]
+    return total, tuple(reasons)
+
+
+def _listed(number: str, listed: tuple[str, ...]) -> bool:
+    # The centre writes numbers as it pleases (+86..., 0086..., national): compare without the prefixes.
+    bare = _national(number)
+    return any(_national(n) == bare for n in listed)
+
+
+def _national(number: str) -> str:
+    digits = number.strip().lstrip("+")
+    if digits.startswith("00"):
+        digits = digits[2:]
+    return digits[2:] if digits.startswith("86") and len(digits) > 11 else digits
+
+
+def score(previous: RiskScore | None, sighting: Sighting, now: float, config: ScoringConfig) -> Scored:
+    """The subscriber's score after ``sighting`` at ``now``, and the tier it crossed into, if any."""
+    before = decay(previous.value, now - previous.updated_at, config.half_life) if previous else 0.0
+    worth, reasons = points(sighting, config)
+    value = before + worth
+    tier, was = tier_of(value, config), tier_of(before, config)
+    crossed = tier if tier is not None and (was is None or TIERS.index(tier) > TIERS.index(was)) else None
+    return Scored(value=value, tier=tier, crossed=crossed, points=worth, reasons=reasons)
+
+
+class RiskStore(Protocol):
+    async def get_risk(self, subscriber: str) -> RiskScore | None: ...
+    async def set_risk(self, subscriber: str, value: float, now: float) -> None: ...
+
+
+class RiskScorer:
+    """Scores each sighting against the stored score and triggers the engine on a crossing."""
+
+    def __init__(self, store: RiskStore, sink: TriggerSink, config: ScoringConfig | None = None) -> None:
+        self.store = store
+        self.sink = sink
+        self.config = config or ScoringConfig()
+
+    async def observe(self, sighting: Sighting, now: float) -> Scored:
+        previous = await self.store.get_risk(sighting.subscriber)
+        scored = score(previous, sighting, now, self.config)
+        if scored.points <= 0:
+            # Nothing new to say: the stored value and its time stay, so the decay runs on from them.
+            return scored
+        await self.store.set_risk(sighting.subscriber, scored.value, now)
+        if scored.crossed is not None:
+            detail = f"score {scored.value:.1f}: {', '.join(scored.reasons)}"
+            if sighting.rules:
+                detail += f" (rules {', '.join(sighting.rules)})"
+            log.info("risk.crossed", subscriber=sighting.subscriber, tier=scored.crossed, score=round(scored.value, 1))
+            await self.sink.trigger(
+                Trigger(
+                    subscriber=sighting.subscriber,
+                    tier=scored.crossed,
+                    fraud_type=sighting.category or "other",
+                    source="score",
+                    detail=detail,
+                ),
+                now,
+            )
+        return scored
+
+
+class ScoreFeed:
+    """Sightings from the proxies' hot path to the scorer, without making a message or a call wait.
+
+    ``note`` is synchronous and cheap: a sighting worth no points is dropped at once; the others wait
+    in a bounded queue (beyond ``bound`` they are counted in ``dropped``) for one task that scores
+    them in order, so a slow store delays scores, never messages.
+    """
+
+    def __init__(self, scorer: RiskScorer, clock: Callable[[], float], *, bound: int = 10_000) -> None:
+        self.scorer = scorer
+        self._clock = clock
+        self.bound = bound
+        self._queue: deque[tuple[Sighting, float]] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.scored = self.dropped = self.failed = 0
+
+    def note(self, sighting: Sighting) -> None:
+        if points(sighting, self.scorer.config)[0] <= 0:
+            return
+        if len(self._queue) >= self.bound:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("risk.sightings_dropped", dropped=self.dropped)
+            return
+        self._queue.append((sighting, self._clock()))
+        self._drained.clear()
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, drain: float = 2.0) -> None:
+        if self._queue and self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._drained.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            sighting, at = self._queue[0]
+            try:
+                await self.scorer.observe(sighting, at)
+                self.scored += 1
+            except Exception as exc:
+                # A store that is briefly away loses this sighting's points, not the gateway.
+                self.failed += 1
+                log.error("risk.score_failed", subscriber=sighting.subscriber, error=str(exc))
+            self._queue.popleft()

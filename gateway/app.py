@@ -92,7 +92,9 @@ class Gateway:
             self.rules = self._load_rules(self.config.rules)
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
-        self.smpp = SmppProxy(self.config, inspector=sms_inspector, store=self.store, events=self.events)
+        self.smpp = SmppProxy(
+            self.config, inspector=sms_inspector, store=self.store, events=self.events, clock=self.clock
+        )
         if self.rules is not None and self.config.rules is not None:
             cfg = self.config.rules
             self.rules.warner = FlashWarner(

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
@@ -114,6 +115,7 @@ class Gateway:
                 store=self.store,
                 events=self.events,
                 clock=self.clock,
+                registrations=_state_store(self.store),
             )
             try:
                 await self.sip.start()
@@ -168,6 +170,12 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _state_store(store: Store) -> StateStore | None:
+    """``store`` when it is a whole StateStore (every backend here is; a caller's may only have the
+    hot-path part, and then registrations stay in memory)."""
+    return cast(StateStore, store) if hasattr(store, "all_registrations") else None
 
 
 def build_store(config: GatewayConfig) -> StateStore:

@@ -42,7 +42,7 @@ from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
 from gateway.sip.forwarding import Forwarder
-from gateway.sip.location import LocationService
+from gateway.sip.location import LocationService, StoredRegistrations
 from gateway.sip.messages import (
     ALLOW,
     ALLOW_METHODS,
@@ -57,7 +57,7 @@ from gateway.sip.state import ResponseContext, ServerEntry
 from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
-from gateway.store import AuditRecord, MemoryStore, Store
+from gateway.store import AuditRecord, MemoryStore, StateStore, Store
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
     LegacyServerTransactionKey,
@@ -100,6 +100,7 @@ class SipProxy:
         store: Store | None = None,
         events: EventSink | None = None,
         clock: Callable[[], float] = time.time,
+        registrations: StateStore | None = None,
     ) -> None:
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
@@ -121,6 +122,12 @@ class SipProxy:
             message_timeout=config.tcp_message_timeout,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
+        #: With a store, registrations are written through to it and reloaded at start (a restart
+        #: does not make every handset register again before it can be called).
+        self.stored_registrations: StoredRegistrations | None = None
+        if registrations is not None:
+            self.stored_registrations = StoredRegistrations(registrations, self.loop, wall_clock=clock)
+            self.location.journal = self.stored_registrations
         self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
         self.registrar = Registrar(
             config,
@@ -165,6 +172,10 @@ class SipProxy:
 
     async def start(self) -> None:
         listen = self.config.listen
+        if self.stored_registrations is not None:
+            # Before listening: a call that arrives first must find its handset.
+            restored = await self.stored_registrations.restore(self.location)
+            log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
         await self.transports.start(listen.host, listen.udp_port, listen.tcp_port)
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
@@ -183,6 +194,8 @@ class SipProxy:
             task.cancel()
         self.timer_queue.close()
         await self.transports.stop()
+        if self.stored_registrations is not None:
+            await self.stored_registrations.close()
 
     @property
     def udp_port(self) -> int:

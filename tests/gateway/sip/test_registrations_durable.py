@@ -1,0 +1,164 @@
+"""Registrations outlive the gateway: a handset registered before a restart is called after it without
+registering again, over UDP (where it registered from) and over TCP (the connection died with the old
+process: the Contact is dialled). Removals and lapses are kept as well, on the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import logs as gateway_logs
+from gateway.app import Gateway
+from gateway.config import GatewayConfig, SipListen, StoreConfig
+from protocols.sip import Request, StreamParser
+from simulator.handset import Handset
+from simulator.ports import free_udp_tcp_port
+from simulator.trunk import TrunkCaller
+from tests.e2e.sip_harness import TRUNK_HOST, sip_config
+from tests.gateway.sip.test_tcp import TcpPeer, tcp_register
+
+USERS = (("8613800000001", "pw1"), ("8613800000002", "pw2"), ("8613800000003", "pw3"))
+START = 1_800_000_000.0
+
+
+@pytest.fixture
+def info_logs():
+    """Info lines reach capture_logs (the suite logs warnings only)."""
+    gateway_logs.configure("console", "info")
+    yield
+    gateway_logs.configure("console", "warning")
+
+
+class WallClock:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gateway_config(tmp_path: Path, port: int, *, auth: bool = True) -> GatewayConfig:
+    sip = replace(sip_config(auth=auth, users=USERS), listen=SipListen("127.0.0.1", port, port))
+    return GatewayConfig(sip=sip, store=StoreConfig(backend="sqlite", path=str(tmp_path / "afgw.db")))
+
+
+@contextlib.asynccontextmanager
+async def gateway(config: GatewayConfig, clock: WallClock) -> AsyncIterator[Gateway]:
+    # No SMSC: the SMPP side retries in the background, the SIP side is what is tested.
+    gw = Gateway(config, clock=clock)
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+@contextlib.asynccontextmanager
+async def trunk_at(port: int) -> AsyncIterator[TrunkCaller]:
+    trunk = TrunkCaller(("127.0.0.1", port))
+    await trunk.start(TRUNK_HOST)
+    try:
+        yield trunk
+    finally:
+        await trunk.stop()
+
+
+@pytest.mark.parametrize("auth", [True, False], ids=["digest", "open"])
+async def test_handsets_registered_over_udp_are_called_after_a_restart_without_registering_again(
+    tmp_path, auth, info_logs
+):
+    port = free_udp_tcp_port()
+    config = gateway_config(tmp_path, port, auth=auth)
+    clock = WallClock()
+    kept, lapsing, leaving = (
+        Handset(user, ("127.0.0.1", port), password=password if auth else None) for user, password in USERS
+    )
+    for handset in (kept, lapsing, leaving):
+        await handset.start()
+    try:
+        async with gateway(config, clock):
+            assert (await kept.register(3600)).status == 200
+            assert (await lapsing.register(60)).status == 200
+            assert (await leaving.register(3600)).status == 200
+            assert (await leaving.unregister()).status == 200
+        clock.now += 120  # the gateway was down two minutes: ``lapsing``'s 60 s are over
+        with capture_logs() as logs:
+            async with gateway(config, clock), trunk_at(port) as trunk:
+                rang = await trunk.call(kept.user, "02150001234", hold=0.05)
+                lapsed = await trunk.call(lapsing.user, "02150001234")
+                left = await trunk.call(leaving.user, "02150001234")
+        assert (rang.status, rang.bye_status) == (200, 200)
+        assert 180 in rang.provisional
+        shown = kept.screen.find(rang.call_id)
+        assert shown is not None
+        assert shown.answered
+        assert (lapsed.status, left.status) == (480, 480)
+        assert lapsing.screen.find(lapsed.call_id) is None
+        assert not [e for e in logs if e["event"] == "sip.register"]  # nobody registered again
+        restored = [e for e in logs if e["event"] == "sip.registrations_restored"]
+        assert [(e["users"], e["contacts"]) for e in restored] == [(1, 1)]
+    finally:
+        for handset in (kept, lapsing, leaving):
+            await handset.stop()
+
+
+async def test_a_registration_kept_across_a_restart_still_refuses_an_older_register(tmp_path):
+    """The Call-ID and CSeq are kept too (RFC 3261 10.3 step 7): a replayed REGISTER stays stale."""
+    port = free_udp_tcp_port()
+    config = gateway_config(tmp_path, port, auth=False)
+    clock = WallClock()
+    handset = Handset(USERS[0][0], ("127.0.0.1", port))
+    await handset.start()
+    try:
+        async with gateway(config, clock):
+            for _ in range(3):
+                assert (await handset.register(3600)).status == 200
+        handset._cseq = 1  # an older REGISTER of the same registration, replayed
+        async with gateway(config, clock):
+            assert (await handset.register(3600)).status == 500
+    finally:
+        await handset.stop()
+
+
+@pytest.mark.parametrize("with_user", [True, False])
+async def test_a_handset_registered_over_tcp_is_dialled_at_its_contact_after_a_restart(tmp_path, with_user):
+    arrived: asyncio.Queue[Request] = asyncio.Queue()
+
+    async def handset_listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        parser = StreamParser()
+        while data := await reader.read(65536):
+            parser.receive_data(data)
+            while (message := parser.next_message()) is not None:
+                if isinstance(message, Request):
+                    await arrived.put(message)
+        writer.close()
+
+    listen_port = free_udp_tcp_port()
+    server = await asyncio.start_server(handset_listener, "127.0.0.1", listen_port)
+    port = free_udp_tcp_port()
+    config = gateway_config(tmp_path, port, auth=False)
+    user = USERS[1][0]
+    clock = WallClock()
+    try:
+        async with gateway(config, clock) as gw:
+            assert gw.sip is not None
+            peer = await TcpPeer.open(gw.sip.tcp_port)
+            at = f"{user}@" if with_user else ""
+            peer.send(tcp_register(peer, user, contact=f"<sip:{at}127.0.0.1:{listen_port};transport=tcp>"))
+            assert (await peer.message()).status == 200
+        assert await peer.closed()  # the registered connection went with the old process
+        async with gateway(config, clock), trunk_at(port) as trunk:
+            call = asyncio.create_task(trunk.call(user, "02150001234"))
+            got = await asyncio.wait_for(arrived.get(), 5)
+            call.cancel()
+        assert got.method == "INVITE"
+        assert got.uri.port == listen_port
+        assert got.from_addr.uri.user == "02150001234"
+    finally:
+        server.close()

@@ -116,6 +116,8 @@ class Gateway:
                 events=self.events,
                 clock=self.clock,
                 registrations=_state_store(self.store),
+                # Redis is how several gateways share their handsets: look up there what is unknown here.
+                shared_registrations=self.config.store.backend == "redis",
             )
             try:
                 await self.sip.start()

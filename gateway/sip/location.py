@@ -194,8 +194,15 @@ class StoredRegistrations:
         wall_clock: Callable[[], float] = time.time,
         max_pending: int = 100_000,
         retry_interval: float = 1.0,
+        shared: bool = False,
+        shared_cache: float = 30.0,
     ) -> None:
         self.store = store
+        #: Other gateways write to the same store: a user unknown here is looked up there (``fetch``),
+        #: and what is found is kept at most ``shared_cache`` seconds, so that a handset that moved or
+        #: left through another gateway is not called at its old address for the rest of its lifetime.
+        self.shared = shared
+        self.shared_cache = shared_cache
         self.loop = loop
         self.wall_clock = wall_clock
         self.retry_interval = retry_interval
@@ -275,26 +282,51 @@ class StoredRegistrations:
 
     async def restore(self, location: LocationService) -> int:
         """Put the store's unexpired registrations back into ``location``; returns how many."""
-        wall, now = self.wall_clock(), self.loop.time()
+        wall = self.wall_clock()
         restored = 0
         for user, registrations in (await self.store.all_registrations(wall)).items():
-            for r in registrations:
-                try:
-                    binding = Binding(
-                        contact=parse_uri(r.contact),
-                        flow=parse_flow(r.flow),
-                        expires_at=now + (r.expires_at - wall),
-                        call_id=r.call_id,
-                        cseq=r.cseq,
-                        q=r.q,
-                        instance=r.instance,
-                    )
-                    location.restore(user, binding)
-                except (RemoteProtocolError, ValueError) as exc:
-                    log.warning("sip.registration_unreadable", user=user, contact=r.contact, error=str(exc))
-                    continue
-                except LocationFull:
-                    log.warning("sip.registrations_not_restored", reason="location full", restored=restored)
-                    return restored
-                restored += 1
+            try:
+                restored += len(self._restore(location, user, registrations, wall))
+            except LocationFull:
+                log.warning("sip.registrations_not_restored", reason="location full", restored=restored)
+                break
+        return restored
+
+    async def fetch(self, location: LocationService, user: str) -> list[Binding]:
+        """The store's live bindings of ``user`` (written by another gateway), now kept here too."""
+        wall = self.wall_clock()
+        registrations = await self.store.registrations(user, wall)
+        try:
+            found = self._restore(location, user, registrations, wall, keep=self.shared_cache)
+        except LocationFull:
+            return []
+        return sorted(found, key=lambda b: -b.q)
+
+    def _restore(
+        self,
+        location: LocationService,
+        user: str,
+        registrations: list[Registration],
+        wall: float,
+        keep: float | None = None,
+    ) -> list[Binding]:
+        now = self.loop.time()
+        restored: list[Binding] = []
+        for r in registrations:
+            lifetime = r.expires_at - wall if keep is None else min(r.expires_at - wall, keep)
+            try:
+                binding = Binding(
+                    contact=parse_uri(r.contact),
+                    flow=parse_flow(r.flow),
+                    expires_at=now + lifetime,
+                    call_id=r.call_id,
+                    cseq=r.cseq,
+                    q=r.q,
+                    instance=r.instance,
+                )
+            except (RemoteProtocolError, ValueError) as exc:
+                log.warning("sip.registration_unreadable", user=user, contact=r.contact, error=str(exc))
+                continue
+            location.restore(user, binding)
+            restored.append(binding)
         return restored

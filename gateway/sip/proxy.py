@@ -32,7 +32,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.config import SipConfig
@@ -42,7 +42,7 @@ from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
 from gateway.sip.forwarding import Forwarder
-from gateway.sip.location import LocationService, StoredRegistrations
+from gateway.sip.location import Binding, LocationService, StoredRegistrations
 from gateway.sip.messages import (
     ALLOW,
     ALLOW_METHODS,
@@ -101,6 +101,7 @@ class SipProxy:
         events: EventSink | None = None,
         clock: Callable[[], float] = time.time,
         registrations: StateStore | None = None,
+        shared_registrations: bool = False,
     ) -> None:
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
@@ -126,7 +127,9 @@ class SipProxy:
         #: does not make every handset register again before it can be called).
         self.stored_registrations: StoredRegistrations | None = None
         if registrations is not None:
-            self.stored_registrations = StoredRegistrations(registrations, self.loop, wall_clock=clock)
+            self.stored_registrations = StoredRegistrations(
+                registrations, self.loop, wall_clock=clock, shared=shared_registrations
+            )
             self.location.journal = self.stored_registrations
         self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
         self.registrar = Registrar(
@@ -498,8 +501,48 @@ class SipProxy:
             return
         bindings = self.location.lookup(user, now)
         if not bindings:
+            stored = self.stored_registrations
+            if stored is not None and stored.shared:
+                # Several gateways on one store: the handset may have registered through another.
+                # A context in "inspecting" state lets a CANCEL meanwhile end the call with 487.
+                entry.context = ResponseContext(entry, request, inspecting=True)
+                self._spawn(self._route_from_store(entry, request, flow, trusted, user, stored))
+                return
             self._respond(entry, 480 if user in self.known_users else 404)
             return
+        self._route_to(entry, request, flow, trusted, user, bindings, now)
+
+    async def _route_from_store(
+        self, entry: ServerEntry, request: Request, flow: Flow, trusted: bool, user: str, stored: StoredRegistrations
+    ) -> None:
+        try:
+            bindings = await stored.fetch(self.location, user)
+        except Exception as exc:  # the store's errors differ by backend: the call goes on without it
+            entry.log.warning("sip.registrations_store_unavailable", error=str(exc))
+            bindings = []
+        if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):
+            return
+        entry.context = None
+        if not bindings:
+            self._respond(entry, 480 if user in self.known_users else 404)
+            return
+        self._route_to(entry, request, flow, trusted, user, bindings, self.loop.time())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _route_to(
+        self,
+        entry: ServerEntry,
+        request: Request,
+        flow: Flow,
+        trusted: bool,
+        user: str,
+        bindings: list[Binding],
+        now: float,
+    ) -> None:
         if request.headers.get("Route") is not None:
             entry.log.info("sip.preloaded_route_dropped", peer=str(flow))
         targets = [(b.contact, b.flow) for b in bindings]
@@ -541,9 +584,7 @@ class SipProxy:
                 decision = Decision.reject_call(500, "Inspection Failed")
             self._decided(entry, request, targets, decision)
 
-        task = self.loop.create_task(wait())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(wait())
 
     def _decided(self, entry: ServerEntry, request: Request, targets: list[tuple[SipUri, Flow]], d: Decision) -> None:
         context = entry.context

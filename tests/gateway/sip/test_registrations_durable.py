@@ -15,12 +15,12 @@ from structlog.testing import capture_logs
 
 from gateway import logs as gateway_logs
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, SipListen, StoreConfig
+from gateway.config import GatewayConfig, Listen, SipListen, SmppConfig, StoreConfig
 from protocols.sip import Request, StreamParser
 from simulator.handset import Handset
 from simulator.ports import free_udp_tcp_port
 from simulator.trunk import TrunkCaller
-from tests.e2e.sip_harness import TRUNK_HOST, sip_config
+from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, sip_config
 from tests.gateway.sip.test_tcp import TcpPeer, tcp_register
 
 USERS = (("8613800000001", "pw1"), ("8613800000002", "pw2"), ("8613800000003", "pw3"))
@@ -45,7 +45,8 @@ class WallClock:
 
 def gateway_config(tmp_path: Path, port: int, *, auth: bool = True) -> GatewayConfig:
     sip = replace(sip_config(auth=auth, users=USERS), listen=SipListen("127.0.0.1", port, port))
-    return GatewayConfig(sip=sip, store=StoreConfig(backend="sqlite", path=str(tmp_path / "afgw.db")))
+    smpp = replace(SmppConfig(), listen=Listen("127.0.0.1", 0))  # not 2775: others may be running
+    return GatewayConfig(smpp=smpp, sip=sip, store=StoreConfig(backend="sqlite", path=str(tmp_path / "afgw.db")))
 
 
 @contextlib.asynccontextmanager
@@ -69,12 +70,15 @@ async def trunk_at(port: int) -> AsyncIterator[TrunkCaller]:
         await trunk.stop()
 
 
-@pytest.mark.parametrize("auth", [True, False], ids=["digest", "open"])
+@pytest.mark.parametrize(("auth", "backend"), [(True, "sqlite"), (False, "sqlite"), (True, "redis")])
 async def test_handsets_registered_over_udp_are_called_after_a_restart_without_registering_again(
-    tmp_path, auth, info_logs
+    tmp_path, auth, backend, info_logs, request
 ):
     port = free_udp_tcp_port()
     config = gateway_config(tmp_path, port, auth=auth)
+    if backend == "redis":
+        url = request.getfixturevalue("redis_url")
+        config = replace(config, store=StoreConfig(backend="redis", redis_url=url, redis_prefix="afgw-restart"))
     clock = WallClock()
     kept, lapsing, leaving = (
         Handset(user, ("127.0.0.1", port), password=password if auth else None) for user, password in USERS
@@ -162,3 +166,55 @@ async def test_a_handset_registered_over_tcp_is_dialled_at_its_contact_after_a_r
         assert got.from_addr.uri.user == "02150001234"
     finally:
         server.close()
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_with_redis_a_handset_registered_through_one_gateway_is_called_through_another(tmp_path, redis_url):
+    store = StoreConfig(backend="redis", redis_url=redis_url, redis_prefix="afgw-sipreg")
+    ports = free_udp_tcp_port(), free_udp_tcp_port()
+    one, other = (replace(gateway_config(tmp_path, port, auth=False), store=store) for port in ports)
+    user, absent = USERS[0][0], USERS[1][0]
+    clock = WallClock()
+    handset = await UdpPeer.open()
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    try:
+        async with gateway(one, clock) as first, gateway(other, clock) as second:
+            assert first.sip is not None
+            assert second.sip is not None
+            assert (await register(handset, first.sip.udp_port, user, expires=3600)).status == 200
+            assert first.sip.stored_registrations is not None
+            assert await first.sip.stored_registrations.flush()
+            for callee, rings in ((user, True), (absent, False), (user, True)):
+                invite = request("INVITE", f"sip:{callee}@127.0.0.1", trunk)
+                trunk.send(invite, second.sip.udp_port)
+                if not rings:
+                    assert (await trunk.response(invite.call_id)).status == 480
+                    continue
+                got = await handset.request("INVITE", invite.call_id)
+                # It came from the second gateway: the handset answers there (RFC 3261 18.2.2).
+                handset.send(answer(got, 180), second.sip.udp_port)
+                assert (await trunk.response(invite.call_id, 180)).status == 180
+                handset.send(answer(got, 486), second.sip.udp_port)
+                assert (await trunk.response(invite.call_id, 486)).status == 486
+            # Gone through the first: the second stops calling it once what it read has aged out
+            # (its copy is kept 30 s; the sweep is told a time past that, nothing waits for it).
+            assert (await register(handset, first.sip.udp_port, user, expires=0)).status == 200
+            assert await first.sip.stored_registrations.flush()
+            second.sip.location.sweep(asyncio.get_running_loop().time() + 31)
+            invite = request("INVITE", f"sip:{user}@127.0.0.1", trunk)
+            trunk.send(invite, second.sip.udp_port)
+            assert (await trunk.response(invite.call_id)).status == 480
+    finally:
+        handset.close()
+        trunk.close()

@@ -16,6 +16,8 @@ from structlog.testing import capture_logs
 from gateway import logs as gateway_logs
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, Listen, SipListen, SmppConfig, StoreConfig
+from gateway.sip.proxy import SipProxy
+from gateway.store import MemoryStore, Registration
 from protocols.sip import Request, StreamParser
 from simulator.handset import Handset
 from simulator.ports import free_udp_tcp_port
@@ -216,5 +218,50 @@ async def test_with_redis_a_handset_registered_through_one_gateway_is_called_thr
             trunk.send(invite, second.sip.udp_port)
             assert (await trunk.response(invite.call_id)).status == 480
     finally:
+        handset.close()
+        trunk.close()
+
+
+class SlowStore(MemoryStore):
+    """A shared store whose look-ups wait until the test lets them answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def registrations(self, aor: str, now: float) -> list[Registration]:
+        if self._registrations:  # not at start, when nothing is stored yet
+            self.asked.set()
+            await self.answer.wait()
+        return await super().registrations(aor, now)
+
+
+async def test_a_call_cancelled_while_the_shared_store_is_asked_ends_with_487_and_rings_nobody():
+    store = SlowStore()
+    handset = await UdpPeer.open()
+    user = USERS[0][0]
+    trunk = await UdpPeer.open(TRUNK_HOST)
+    proxy = SipProxy(
+        sip_config(users=USERS), loop=asyncio.get_running_loop(), registrations=store, shared_registrations=True
+    )
+    await proxy.start()
+    # Written by another gateway after this one started: the call is what asks the store.
+    contact, flow = f"sip:{user}@127.0.0.1:{handset.port}", f"udp:127.0.0.1:{handset.port}"
+    await store.register(user, Registration(contact, 2e9, flow))
+    try:
+        invite = request("INVITE", f"sip:{user}@127.0.0.1", trunk)
+        trunk.send(invite, proxy.udp_port)
+        await asyncio.wait_for(store.asked.wait(), 5)
+        cancel = request("CANCEL", f"sip:{user}@127.0.0.1", trunk, call_id=invite.call_id)
+        cancel.headers.set("Via", invite.headers.get("Via") or "")
+        trunk.send(cancel, proxy.udp_port)
+        assert (await trunk.response(invite.call_id, 200)).headers.get("CSeq") == "1 CANCEL"
+        assert (await trunk.response(invite.call_id, 487)).status == 487
+        store.answer.set()
+        with pytest.raises(TimeoutError):
+            await handset.request("INVITE", within=0.3)
+    finally:
+        await proxy.stop()
         handset.close()
         trunk.close()

@@ -62,10 +62,11 @@ def contact_key(uri: SipUri) -> tuple[str, str | None, str, int | None]:
 
 
 class Journal(Protocol):
-    """Told of every binding the registrar adds, refreshes or removes (expiry is not a change)."""
+    """Told of every binding the registrar adds, refreshes or removes, and of those that lapsed."""
 
     def updated(self, user: str, binding: Binding) -> None: ...
     def removed(self, user: str, binding: Binding) -> None: ...
+    def lapsed(self, user: str, binding: Binding) -> None: ...
 
 
 class LocationService:
@@ -98,6 +99,10 @@ class LocationService:
         live = [b for b in bindings if b.expires_at > now]
         if len(live) != len(bindings):
             self._set(user, live)
+            if self.journal is not None:
+                for gone in bindings:
+                    if gone.expires_at <= now:
+                        self.journal.lapsed(user, gone)
         return sorted(live, key=lambda b: -b.q)
 
     def find(self, user: str, contact: SipUri) -> Binding | None:
@@ -230,6 +235,14 @@ class StoredRegistrations:
 
     def removed(self, user: str, binding: Binding) -> None:
         self._queue(user, str(binding.contact))
+
+    def lapsed(self, user: str, binding: Binding) -> None:
+        # The store filters lapsed rows on reading; deleting them keeps it from growing with every
+        # contact a handset ever had. Only when this gateway alone writes there: with others, the row
+        # may have been refreshed through one of them since (and a copy read from the store lapses
+        # here early on purpose, see ``shared_cache``).
+        if not self.shared:
+            self._queue(user, str(binding.contact))
 
     def _queue(self, user: str, change: Registration | str) -> None:
         if len(self._pending) == self._pending.maxlen:

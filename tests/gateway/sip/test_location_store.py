@@ -158,3 +158,17 @@ async def test_an_unreadable_stored_registration_is_skipped_and_the_rest_restore
     restorer = StoredRegistrations(store, asyncio.get_running_loop(), wall_clock=lambda: 1000.0)
     assert await restorer.restore(location) == 1
     assert len(location) == 1
+
+
+@pytest.mark.parametrize(("shared", "kept"), [(False, []), (True, ["sip:alice@127.0.0.1:7001"])])
+async def test_a_lapsed_binding_leaves_the_store_unless_other_gateways_write_there(shared, kept):
+    store = MemoryStore()
+    now = asyncio.get_running_loop().time()
+    journal = StoredRegistrations(store, asyncio.get_running_loop(), wall_clock=lambda: 1000.0, shared=shared)
+    location = LocationService(journal=journal)
+    location.update("alice", binding("<sip:alice@127.0.0.1:7001>", now + 60))
+    location.update("alice", binding("<sip:alice@127.0.0.1:7002>", now + 600))
+    location.sweep(now + 61)
+    assert await journal.flush()
+    # Read at a time both were valid, to see what is still stored.
+    assert [r.contact for r in await store.registrations("alice", 0.0)] == [*kept, "sip:alice@127.0.0.1:7002"]

@@ -217,6 +217,10 @@ class StoredRegistrations:
         self._idle = asyncio.Event()
         self._idle.set()
         self.dropped = 0
+        #: Changes queued and changes done with (written, or dropped) so far: ``saved`` waits on them.
+        self.queued = 0
+        self.done = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def _epoch(self, loop_time: float) -> float:
         return loop_time - self.loop.time() + self.wall_clock()
@@ -249,7 +253,9 @@ class StoredRegistrations:
             self.dropped += 1
             if self.dropped % 1000 == 1:
                 log.warning("sip.registrations_unsaved", dropped=self.dropped)
+            self._advance()  # the oldest goes: nobody waits for it any longer
         self._pending.append((user, change))
+        self.queued += 1
         self._idle.clear()
         if self._writer is None or self._writer.done():
             self._writer = self.loop.create_task(self._write())
@@ -274,7 +280,31 @@ class StoredRegistrations:
             else:
                 await self.store.unregister(user, change)
             self._pending.popleft()
+            self._advance()
         self._idle.set()
+
+    def _advance(self) -> None:
+        self.done += 1
+        if self._waiters and self._waiters[0][0] <= self.done:
+            still = []
+            for seq, waiter in self._waiters:
+                if seq > self.done:
+                    still.append((seq, waiter))
+                elif not waiter.done():
+                    waiter.set_result(None)
+            self._waiters = still
+
+    async def saved(self, seq: int, within: float) -> bool:
+        """Wait until the change numbered ``seq`` (``queued`` after it was made) is in the store."""
+        if self.done >= seq:
+            return True
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self._waiters.append((seq, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def flush(self, within: float = 5.0) -> bool:
         """Wait until every change queued so far is in the store; False when it did not get there."""

@@ -87,6 +87,8 @@ ServerKey = ServerTransactionKey | LegacyServerTransactionKey
 # Methods whose initial request creates a dialog: the proxy record-routes them.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 _HOUSEKEEPING_INTERVAL = 5.0
+#: Seconds a REGISTER's answer waits for its change to reach the store (well inside timer F, 32 s).
+_SAVE_WAIT = 2.0
 
 
 class SipProxy:
@@ -443,6 +445,12 @@ class SipProxy:
                 return
             response = self.registrar.handle(request, flow, now, auth_user, entry.to_tag)
             entry.log.info("sip.register", status=response.status, peer=str(flow))
+            stored = self.stored_registrations
+            if stored is not None and stored.done < stored.queued:
+                # The 200 OK tells the handset it need not register again: not before a restart
+                # (or a crash) would find the change in the store.
+                self._spawn(self._answer_when_saved(entry, response, stored, stored.queued))
+                return
             self._send_upstream(entry, response)
             return
         if uri.user is None and self.is_our_uri(uri):
@@ -511,6 +519,15 @@ class SipProxy:
             self._respond(entry, 480 if user in self.known_users else 404)
             return
         self._route_to(entry, request, flow, trusted, user, bindings, now)
+
+    async def _answer_when_saved(
+        self, entry: ServerEntry, response: Response, stored: StoredRegistrations, seq: int
+    ) -> None:
+        if not await stored.saved(seq, _SAVE_WAIT):
+            # The store is away: the binding holds in memory, the handset is not kept waiting.
+            entry.log.warning("sip.registration_unsaved", pending=stored.queued - stored.done)
+        if not entry.txn.terminated:
+            self._send_upstream(entry, response)
 
     async def _route_from_store(
         self, entry: ServerEntry, request: Request, flow: Flow, trusted: bool, user: str, stored: StoredRegistrations

@@ -265,3 +265,39 @@ async def test_a_call_cancelled_while_the_shared_store_is_asked_ends_with_487_an
         await proxy.stop()
         handset.close()
         trunk.close()
+
+
+class HeldStore(MemoryStore):
+    """Holds every registration write until the test releases it (or forever)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def register(self, aor: str, registration: Registration) -> None:
+        await self.release.wait()
+        await super().register(aor, registration)
+
+
+@pytest.mark.parametrize("store_back", [True, False], ids=["stored", "store-away"])
+async def test_a_register_is_answered_once_its_binding_is_stored(monkeypatch, store_back):
+    monkeypatch.setattr("gateway.sip.proxy._SAVE_WAIT", 0.5)
+    store = HeldStore()
+    peer = await UdpPeer.open()
+    proxy = SipProxy(sip_config(), loop=asyncio.get_running_loop(), registrations=store)
+    await proxy.start()
+    try:
+        reg = request("REGISTER", "sip:127.0.0.1", peer, from_user="alice", to_user="alice")
+        peer.send(reg, proxy.udp_port)
+        with pytest.raises(TimeoutError):
+            await peer.response(reg.call_id, within=0.2)
+        if store_back:
+            store.release.set()
+        ok = await peer.response(reg.call_id, within=5.0)
+        assert ok.status == 200
+        assert [c.uri.port for c in ok.contacts] == [peer.port]
+        assert bool(await store.registrations("alice", 0.0)) is store_back
+    finally:
+        store.release.set()
+        await proxy.stop()
+        peer.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.sip.location import Binding, LocationService, StoredRegistrations, parse_flow
 from gateway.sip.transport import Flow
@@ -172,3 +174,53 @@ async def test_a_lapsed_binding_leaves_the_store_unless_other_gateways_write_the
     assert await journal.flush()
     # Read at a time both were valid, to see what is still stored.
     assert [r.contact for r in await store.registrations("alice", 0.0)] == [*kept, "sip:alice@127.0.0.1:7002"]
+
+
+_USERS = ("alice", "bob")
+_OPS = st.one_of(
+    st.tuples(
+        st.just("update"),
+        st.sampled_from(_USERS),
+        st.integers(7001, 7004),
+        st.sampled_from(["127.0.0.1", "LocalHost", "localhost"]),
+        st.sampled_from(["", ";ob", ";transport=udp"]),
+        st.integers(10, 3600),
+    ),
+    st.tuples(st.just("remove"), st.sampled_from(_USERS), st.integers(7001, 7004)),
+    st.tuples(st.just("remove_all"), st.sampled_from(_USERS)),
+)
+
+
+def _view(location: LocationService, now: float) -> dict[str, list[tuple[object, ...]]]:
+    return {
+        user: sorted((str(b.contact), b.cseq, b.flow, round(b.expires_at - now)) for b in location.lookup(user, now))
+        for user in _USERS
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=st.lists(_OPS, max_size=25))
+def test_what_a_restart_restores_is_what_the_registrar_last_had(ops):
+    """Any sequence of registrations, refreshes (the contact written another way or not) and removals:
+    a gateway restarted on the store has the bindings the old one had, no more, no fewer."""
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        loop = asyncio.get_running_loop()
+        location, journal = journalled(store, 1_000_000.0)
+        now = loop.time()
+        for cseq, op in enumerate(ops, 1):
+            if op[0] == "update":
+                _, user, port, host, params, expires = op
+                contact = f"<sip:{user}@{host}:{port}{params}>"
+                location.update(user, binding(contact, now + expires, cseq=cseq, flow=Flow("UDP", "127.0.0.1", port)))
+            elif op[0] == "remove":
+                location.remove(op[1], parse_uri(f"sip:{op[1]}@127.0.0.1:{op[2]}"))
+            else:
+                location.remove_all(op[1])
+        assert await journal.flush()
+        restarted = LocationService()
+        await StoredRegistrations(store, loop, wall_clock=lambda: 1_000_000.0).restore(restarted)
+        assert _view(restarted, loop.time()) == _view(location, loop.time())
+
+    asyncio.run(scenario())

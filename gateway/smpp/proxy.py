@@ -406,6 +406,16 @@ class SmppProxy:
             rules=list(rules),
         )
 
+    async def _route_owner(self, message_id: str, now: float) -> str | None:
+        """Who sent the message a receipt is about. A shared store (Redis) also knows the messages
+        submitted through other instances, or before a restart, which this instance's map does not."""
+        owner = self.store.owner_of(message_id, now)
+        route_owner = getattr(self.store, "route_owner", None)
+        if owner is None and route_owner is not None:
+            found: str | None = await route_owner(message_id, now)
+            return found
+        return owner
+
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
         owner = self.store.owner_of(pdu.message_id, self.clock())
@@ -448,7 +458,7 @@ class SmppProxy:
         now = self.clock()
         if is_receipt(pdu):
             message_id = receipted_message_id(pdu)
-            system_id = self.store.owner_of(message_id, now) if message_id else None
+            system_id = await self._route_owner(message_id, now) if message_id else None
             kind = "receipt"
         else:
             message_id = None

@@ -125,13 +125,27 @@ TTL = 72 * 3600.0
 
 # A route is stamped with the wall clock: the SMSC's receipt hours later, across a restart (and a
 # reboot, which restarts a monotonic clock), finds the ESME until the receipt ttl has passed.
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 @pytest.mark.parametrize(("later", "routed"), [(60.0, True), (TTL - 60, True), (TTL + 60, False)])
-async def test_receipt_routes_survive_a_restart_and_expire_by_epoch_time(smsc, tmp_path, later, routed):
+async def test_receipt_routes_survive_a_restart_and_expire_by_epoch_time(smsc, tmp_path, later, routed, backend):
     clock = WallClock(1_800_000_000.0)
-    config = replace(
-        make_config(smsc.port, accounts=BANK, receipt_ttl=TTL),
-        store=StoreConfig(backend="sqlite", path=str(tmp_path / "s.db")),
-    )
+    if backend == "redis":
+        from tests.gateway.store.redis_server import start_redis
+
+        proc, port = start_redis(tmp_path)
+        store = StoreConfig(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0")
+    else:
+        store = StoreConfig(backend="sqlite", path=str(tmp_path / "s.db"))
+    config = replace(make_config(smsc.port, accounts=BANK, receipt_ttl=TTL), store=store)
+    try:
+        await _receipt_after_restart(smsc, config, clock, later, routed)
+    finally:
+        if backend == "redis":
+            proc.kill()
+            proc.wait()
+
+
+async def _receipt_after_restart(smsc, config, clock, later, routed):
     async with gateway_at(config, clock) as gw:
         bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
         await bank.bind()

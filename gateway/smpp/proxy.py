@@ -418,7 +418,7 @@ class SmppProxy:
 
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
-        owner = self.store.owner_of(pdu.message_id, self.clock())
+        owner = await self._route_owner(pdu.message_id, self.clock())
         if owner != bind.account.system_id:
             conn.log.info("smpp.not_owner", message_id=pdu.message_id, command=type(pdu).__name__)
             conn.send(response_to(pdu, _OWNED[pdu.command_id]))

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from gateway.config import EsmeAccount, EventsConfig, JsonlEventsConfig, MqttEve
 from gateway.inspection import Action, Decision, SmsMessage
 from gateway.store import MemoryStore, SqliteStore
 from protocols.smpp.constants import CommandStatus, DataCoding, EsmClass, Tag
-from protocols.smpp.pdu import DeliverSm, SubmitSm, Tlv
+from protocols.smpp.pdu import CancelSm, DeliverSm, QuerySm, SubmitSm, Tlv
 from simulator.esme import SimulatedEsme
 from tests.e2e.smpp_harness import gateway_port, make_config, running_gateway
 from tests.gateway.events.mqtt_broker import Broker
@@ -120,6 +120,21 @@ async def gateway_at(config, clock) -> AsyncIterator[Gateway]:
         await gw.stop()
 
 
+@contextlib.contextmanager
+def store_config(backend: str, tmp_path: Path) -> Iterator[StoreConfig]:
+    if backend == "sqlite":
+        yield StoreConfig(backend="sqlite", path=str(tmp_path / "s.db"))
+        return
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    try:
+        yield StoreConfig(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 TTL = 72 * 3600.0
 
 
@@ -129,20 +144,9 @@ TTL = 72 * 3600.0
 @pytest.mark.parametrize(("later", "routed"), [(60.0, True), (TTL - 60, True), (TTL + 60, False)])
 async def test_receipt_routes_survive_a_restart_and_expire_by_epoch_time(smsc, tmp_path, later, routed, backend):
     clock = WallClock(1_800_000_000.0)
-    if backend == "redis":
-        from tests.gateway.store.redis_server import start_redis
-
-        proc, port = start_redis(tmp_path)
-        store = StoreConfig(backend="redis", redis_url=f"redis://127.0.0.1:{port}/0")
-    else:
-        store = StoreConfig(backend="sqlite", path=str(tmp_path / "s.db"))
-    config = replace(make_config(smsc.port, accounts=BANK, receipt_ttl=TTL), store=store)
-    try:
+    with store_config(backend, tmp_path) as store:
+        config = replace(make_config(smsc.port, accounts=BANK, receipt_ttl=TTL), store=store)
         await _receipt_after_restart(smsc, config, clock, later, routed)
-    finally:
-        if backend == "redis":
-            proc.kill()
-            proc.wait()
 
 
 async def _receipt_after_restart(smsc, config, clock, later, routed):
@@ -170,6 +174,34 @@ async def _receipt_after_restart(smsc, config, clock, later, routed):
     else:
         assert resp.command_status == CommandStatus.ESME_RX_P_APPN
         assert bank.delivered == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_only_the_submitter_may_query_or_cancel_its_message_after_a_restart(smsc, tmp_path, backend):
+    accounts = (*BANK, EsmeAccount(system_id="shop", password="shoppw", throughput=1000, window=10))
+    clock = WallClock(1_800_000_000.0)
+    with store_config(backend, tmp_path) as store:
+        config = replace(make_config(smsc.port, accounts=accounts), store=store)
+        async with gateway_at(config, clock) as gw:
+            bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+            await bank.bind()
+            answer = await bank.send(ucs2("10690", "【某银行】您的验证码是 1234"))
+            await bank.unbind()
+        clock.now += 3600
+        async with gateway_at(config, clock) as gw:
+            bank = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
+            shop = SimulatedEsme("127.0.0.1", gateway_port(gw), "shop", "shoppw")
+            await bank.bind()
+            await shop.bind()
+            mid = answer.message_id
+            foreign = await shop.send(QuerySm(message_id=mid, source_addr="10690"))
+            own = await bank.send(QuerySm(message_id=mid, source_addr="10690"))
+            cancelled = await bank.send(CancelSm(message_id=mid, source_addr="10690"))
+            await bank.unbind()
+            await shop.unbind()
+    assert foreign.command_status == CommandStatus.ESME_RQUERYFAIL
+    assert (own.command_status, own.message_id) == (CommandStatus.ESME_ROK, mid)
+    assert cancelled.command_status == CommandStatus.ESME_ROK
 
 
 class Blocker:

@@ -135,7 +135,9 @@ class Gateway:
             await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
-        self.smpp = SmppProxy(self.config, inspector=sms_inspector, store=self.store, events=self.events)
+        self.smpp = SmppProxy(
+            self.config, inspector=sms_inspector, store=self.store, events=self.events, clock=self.clock
+        )
         if self.rules is not None and self.config.rules is not None:
             cfg = self.config.rules
             self.rules.warner = FlashWarner(
@@ -159,6 +161,9 @@ class Gateway:
                 store=self.store,
                 events=self.events,
                 clock=self.clock,
+                registrations=_state_store(self.store),
+                # Redis is how several gateways share their handsets: look up there what is unknown here.
+                shared_registrations=self.config.store.backend == "redis",
             )
             try:
                 await self.sip.start()
@@ -252,6 +257,12 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _state_store(store: Store) -> StateStore | None:
+    """``store`` when it is a whole StateStore (every backend here is; a caller's may only have the
+    hot-path part, and then registrations stay in memory)."""
+    return cast(StateStore, store) if hasattr(store, "all_registrations") else None
 
 
 def build_store(config: GatewayConfig) -> StateStore:

@@ -32,7 +32,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.config import SipConfig
@@ -42,7 +42,7 @@ from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
 from gateway.sip.forwarding import Forwarder
-from gateway.sip.location import LocationService
+from gateway.sip.location import Binding, LocationService, StoredRegistrations
 from gateway.sip.messages import (
     ALLOW,
     ALLOW_METHODS,
@@ -57,7 +57,7 @@ from gateway.sip.state import ResponseContext, ServerEntry
 from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
-from gateway.store import AuditRecord, MemoryStore, Store
+from gateway.store import AuditRecord, MemoryStore, StateStore, Store
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
     LegacyServerTransactionKey,
@@ -87,6 +87,8 @@ ServerKey = ServerTransactionKey | LegacyServerTransactionKey
 # Methods whose initial request creates a dialog: the proxy record-routes them.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 _HOUSEKEEPING_INTERVAL = 5.0
+#: Seconds a REGISTER's answer waits for its change to reach the store (well inside timer F, 32 s).
+_SAVE_WAIT = 2.0
 
 
 class SipProxy:
@@ -100,6 +102,8 @@ class SipProxy:
         store: Store | None = None,
         events: EventSink | None = None,
         clock: Callable[[], float] = time.time,
+        registrations: StateStore | None = None,
+        shared_registrations: bool = False,
     ) -> None:
         self.config = config
         self.loop = loop or asyncio.get_event_loop()
@@ -121,6 +125,14 @@ class SipProxy:
             message_timeout=config.tcp_message_timeout,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
+        #: With a store, registrations are written through to it and reloaded at start (a restart
+        #: does not make every handset register again before it can be called).
+        self.stored_registrations: StoredRegistrations | None = None
+        if registrations is not None:
+            self.stored_registrations = StoredRegistrations(
+                registrations, self.loop, wall_clock=clock, shared=shared_registrations
+            )
+            self.location.journal = self.stored_registrations
         self.dialogs = DialogTable(max_dialogs=config.max_dialogs, timeout=config.dialog_timeout)
         self.registrar = Registrar(
             config,
@@ -165,6 +177,10 @@ class SipProxy:
 
     async def start(self) -> None:
         listen = self.config.listen
+        if self.stored_registrations is not None:
+            # Before listening: a call that arrives first must find its handset.
+            restored = await self.stored_registrations.restore(self.location)
+            log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
         await self.transports.start(listen.host, listen.udp_port, listen.tcp_port)
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
@@ -183,6 +199,8 @@ class SipProxy:
             task.cancel()
         self.timer_queue.close()
         await self.transports.stop()
+        if self.stored_registrations is not None:
+            await self.stored_registrations.close()
 
     @property
     def udp_port(self) -> int:
@@ -427,6 +445,12 @@ class SipProxy:
                 return
             response = self.registrar.handle(request, flow, now, auth_user, entry.to_tag)
             entry.log.info("sip.register", status=response.status, peer=str(flow))
+            stored = self.stored_registrations
+            if stored is not None and stored.done < stored.queued:
+                # The 200 OK tells the handset it need not register again: not before a restart
+                # (or a crash) would find the change in the store.
+                self._spawn(self._answer_when_saved(entry, response, stored, stored.queued))
+                return
             self._send_upstream(entry, response)
             return
         if uri.user is None and self.is_our_uri(uri):
@@ -485,8 +509,57 @@ class SipProxy:
             return
         bindings = self.location.lookup(user, now)
         if not bindings:
+            stored = self.stored_registrations
+            if stored is not None and stored.shared:
+                # Several gateways on one store: the handset may have registered through another.
+                # A context in "inspecting" state lets a CANCEL meanwhile end the call with 487.
+                entry.context = ResponseContext(entry, request, inspecting=True)
+                self._spawn(self._route_from_store(entry, request, flow, trusted, user, stored))
+                return
             self._respond(entry, 480 if user in self.known_users else 404)
             return
+        self._route_to(entry, request, flow, trusted, user, bindings, now)
+
+    async def _answer_when_saved(
+        self, entry: ServerEntry, response: Response, stored: StoredRegistrations, seq: int
+    ) -> None:
+        if not await stored.saved(seq, _SAVE_WAIT):
+            # The store is away: the binding holds in memory, the handset is not kept waiting.
+            entry.log.warning("sip.registration_unsaved", pending=stored.queued - stored.done)
+        if not entry.txn.terminated:
+            self._send_upstream(entry, response)
+
+    async def _route_from_store(
+        self, entry: ServerEntry, request: Request, flow: Flow, trusted: bool, user: str, stored: StoredRegistrations
+    ) -> None:
+        try:
+            bindings = await stored.fetch(self.location, user)
+        except Exception as exc:  # the store's errors differ by backend: the call goes on without it
+            entry.log.warning("sip.registrations_store_unavailable", error=str(exc))
+            bindings = []
+        if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):
+            return
+        entry.context = None
+        if not bindings:
+            self._respond(entry, 480 if user in self.known_users else 404)
+            return
+        self._route_to(entry, request, flow, trusted, user, bindings, self.loop.time())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _route_to(
+        self,
+        entry: ServerEntry,
+        request: Request,
+        flow: Flow,
+        trusted: bool,
+        user: str,
+        bindings: list[Binding],
+        now: float,
+    ) -> None:
         if request.headers.get("Route") is not None:
             entry.log.info("sip.preloaded_route_dropped", peer=str(flow))
         targets = [(b.contact, b.flow) for b in bindings]
@@ -528,9 +601,7 @@ class SipProxy:
                 decision = Decision.reject_call(500, "Inspection Failed")
             self._decided(entry, request, targets, decision)
 
-        task = self.loop.create_task(wait())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(wait())
 
     def _decided(self, entry: ServerEntry, request: Request, targets: list[tuple[SipUri, Flow]], d: Decision) -> None:
         context = entry.context

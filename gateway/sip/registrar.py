@@ -23,6 +23,7 @@ class _Change:
     contact: SipUri
     expires: int
     q: float
+    instance: str = ""
 
 
 class Registrar:
@@ -95,7 +96,7 @@ class Registrar:
                     continue
                 expires = min(change.expires, self.registrar.max_expires)
                 target = contact_flow(change.contact, flow)
-                binding = Binding(change.contact, target, now + expires, call_id, cseq, change.q)
+                binding = Binding(change.contact, target, now + expires, call_id, cseq, change.q, change.instance)
                 self.location.update(user, binding)
         except LocationFull as exc:
             response = create_response(request, 503, str(exc), to_tag=to_tag)
@@ -152,7 +153,7 @@ class Registrar:
                     raise RemoteProtocolError("Malformed q", answer=400) from None
                 if not 0.0 <= q <= 1.0:
                     raise RemoteProtocolError("q out of range", answer=400)
-            changes.append(_Change(uri, expires, q))
+            changes.append(_Change(uri, expires, q, contact.param("+sip.instance") or ""))
         return changes
 
     def _ok(self, request: Request, user: str, now: float, to_tag: str) -> Response:

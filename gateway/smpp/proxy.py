@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from functools import partial
@@ -97,9 +98,14 @@ class SmppProxy:
         store: Store | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         events: EventSink | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.events: EventSink = events or MemoryEvents()
+        #: Wall-clock epoch seconds for what the store keeps (receipt routes, audit records): it outlives
+        #: the process and is shared between instances, where the loop's monotonic clock means nothing.
+        #: Timers (windows, rates, held parts) keep the loop's clock.
+        self.clock = clock
         smpp = config.smpp
         self.loop = loop or asyncio.get_running_loop()
         self.inspector: SmsInspector = inspector or PassThrough()
@@ -274,7 +280,7 @@ class SmppProxy:
             "reason": refusal.reason,
             "status": refusal.status,
         }
-        self.store.audit(AuditRecord("sms.reserved_refused", self.loop.time(), fields))
+        self.store.audit(AuditRecord("sms.reserved_refused", self.clock(), fields))
         self.events.emit(
             "sms.reserved_refused",
             system_id=message.system_id,
@@ -354,7 +360,7 @@ class SmppProxy:
         answered = self._answer_esme(conn, pdu, resp)
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _ROK and message_id:
-            self.store.remember_message(message_id, system_id, self.loop.time())
+            self.store.remember_message(message_id, system_id, self.clock())
         if not answered and resp.command_status == _ROK:
             # The SMSC has the message and will deliver it, but the ESME closed, reset or unbound
             # first and never hears so: it may send it again. The id lets an operator match the two.
@@ -382,7 +388,7 @@ class SmppProxy:
         self.store.audit(
             AuditRecord(
                 "sms.blocked",
-                self.loop.time(),
+                self.clock(),
                 {
                     "system_id": system_id,
                     "source": message.source,
@@ -404,9 +410,19 @@ class SmppProxy:
             rules=list(rules),
         )
 
+    async def _route_owner(self, message_id: str, now: float) -> str | None:
+        """Who sent the message a receipt is about. A shared store (Redis) also knows the messages
+        submitted through other instances, or before a restart, which this instance's map does not."""
+        owner = self.store.owner_of(message_id, now)
+        route_owner = getattr(self.store, "route_owner", None)
+        if owner is None and route_owner is not None:
+            found: str | None = await route_owner(message_id, now)
+            return found
+        return owner
+
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
-        owner = self.store.owner_of(pdu.message_id, self.loop.time())
+        owner = await self._route_owner(pdu.message_id, self.clock())
         if owner != bind.account.system_id:
             conn.log.info("smpp.not_owner", message_id=pdu.message_id, command=type(pdu).__name__)
             conn.send(response_to(pdu, _OWNED[pdu.command_id]))
@@ -443,10 +459,10 @@ class SmppProxy:
         return None
 
     async def _deliver(self, smsc: SmppConnection, pdu: DeliverSm | DataSm) -> None:
-        now = self.loop.time()
+        now = self.clock()
         if is_receipt(pdu):
             message_id = receipted_message_id(pdu)
-            system_id = self.store.owner_of(message_id, now) if message_id else None
+            system_id = await self._route_owner(message_id, now) if message_id else None
             kind = "receipt"
         else:
             message_id = None
@@ -473,7 +489,7 @@ class SmppProxy:
             self.store.audit(
                 AuditRecord(
                     "sms.blocked",
-                    self.loop.time(),
+                    self.clock(),
                     {"direction": kind, "source": pdu.source_addr, "text": message.text, "rules": list(decision.rules)},
                 )
             )

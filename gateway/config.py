@@ -388,7 +388,14 @@ def load(path: str | Path) -> GatewayConfig:
         except SourceErrors as exc:
             raise ConfigError([str(e) for e in exc.errors]) from None
     return GatewayConfig(
-        smpp=smpp, sip=sip, rules=rules, store=store, events=events, dissuasion=dissuasion, scoring=scoring, source=str(path)
+        smpp=smpp,
+        sip=sip,
+        rules=rules,
+        store=store,
+        events=events,
+        dissuasion=dissuasion,
+        scoring=scoring,
+        source=str(path),
     )
 
 

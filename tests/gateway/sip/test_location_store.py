@@ -162,11 +162,11 @@ async def test_an_unreadable_stored_registration_is_skipped_and_the_rest_restore
     assert len(location) == 1
 
 
-@pytest.mark.parametrize(("shared", "kept"), [(False, []), (True, ["sip:alice@127.0.0.1:7001"])])
-async def test_a_lapsed_binding_leaves_the_store_unless_other_gateways_write_there(shared, kept):
+@pytest.mark.parametrize(("several_gateways", "kept"), [(False, []), (True, ["sip:alice@127.0.0.1:7001"])])
+async def test_a_lapsed_binding_leaves_the_store_unless_other_gateways_write_there(several_gateways, kept):
     store = MemoryStore()
     now = asyncio.get_running_loop().time()
-    journal = StoredRegistrations(store, asyncio.get_running_loop(), wall_clock=lambda: 1000.0, shared=shared)
+    journal = StoredRegistrations(store, asyncio.get_running_loop(), wall_clock=lambda: 1000.0, shared=several_gateways)
     location = LocationService(journal=journal)
     location.update("alice", binding("<sip:alice@127.0.0.1:7001>", now + 60))
     location.update("alice", binding("<sip:alice@127.0.0.1:7002>", now + 600))

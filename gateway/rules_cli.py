@@ -196,6 +196,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
         record: dict[str, Any] = verdict.scan_record()
         record.update(template=verdict.template, dissuade=verdict.dissuade, label=verdict.label)
         record["overridden"] = list(verdict.overridden)
+        record["scores"] = _scores_json(verdict)
         record["matches"] = [
             {
                 "rule": m.rule,
@@ -227,10 +228,14 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     shown = list(verdict.rules) + list(verdict.overridden)
     if not shown:
         print("no rule matched", file=out)
+    _print_scores(verdict, ruleset, out, "")
     for rule_id in shown:
         rule = ruleset.by_id[rule_id].rule
         note = "  (overridden by an allow rule)" if rule_id in verdict.overridden else ""
-        print(f"{rule.id}  {rule.action} {rule.risk or '-'}  {rule.title}  [{rule.location}]{note}", file=out)
+        acts = "" if rule.action == "score" else f"{rule.action} {rule.risk or '-'}"
+        points = f"score {rule.score:+g}" if rule.score is not None else ""
+        what = " ".join(x for x in (acts, points) if x)
+        print(f"{rule.id}  {what}  {rule.title}  [{rule.location}]{note}", file=out)
         for m in verdict.matches:
             if m.rule != rule_id:
                 continue
@@ -243,6 +248,29 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"    homophone:  {homophone!r} ({spell(homophone) or '-'})", file=out)
     print(f"    domains:    {', '.join(v.domains) or '-'}", file=out)
     return 0
+
+
+def _scores_json(verdict: Any) -> dict[str, Any]:
+    return {
+        "contributions": [{"rule": r, "category": c, "score": p} for r, c, p in verdict.contributions],
+        "totals": dict(verdict.totals),
+    }
+
+
+def _print_scores(verdict: Any, ruleset: Any, out: TextIO, indent: str) -> None:
+    """Each category's total against its thresholds, then every contribution to it."""
+    for category, total in verdict.totals:
+        limits = ruleset.collection.thresholds(category)
+        held = (
+            ", ".join(f"{name} {getattr(limits, name):g}" for name in ("tag", "warn", "block") if getattr(limits, name))
+            if limits is not None
+            else "no thresholds"
+        )
+        reached = (limits.action(total) if limits is not None else None) or "nothing"
+        print(f"{indent}score {category}: {total:g} ({held}) -> {reached}", file=out)
+        for rule_id, cat, points in verdict.contributions:
+            if cat == category:
+                print(f"{indent}    {points:+g}  {rule_id}", file=out)
 
 
 # --- scan ---------------------------------------------------------------------------------------------
@@ -415,6 +443,7 @@ def _print_outcome(o: Any, engine: Any, out: TextIO) -> None:
         f" {verdict.category or '-'}  {o.sample.message.text!r}",
         file=out,
     )
+    _print_scores(verdict, engine.ruleset, out, "      ")
     for m in verdict.matches:
         print(f"      {m.rule} {m.selection}: {m.key} {m.pattern!r} on {m.view} {m.text!r}", file=out)
     if verdict.overridden:
@@ -438,6 +467,7 @@ def _report_json(report: Any, engine: Any, failed: list[str]) -> dict[str, Any]:
             "verdict_category": verdict.category,
             "rules": list(verdict.rules),
             "overridden": list(verdict.overridden),
+            "scores": _scores_json(verdict),
             "matches": [
                 {"rule": m.rule, "selection": m.selection, "key": m.key, "view": m.view, "text": m.text}
                 for m in verdict.matches

@@ -35,7 +35,7 @@ from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
 VIEWS = ("raw", "normalised", "squeezed", "homophone", "domains")
-ACTION_RANK = {"pass": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
+ACTION_RANK = {"pass": 0, "score": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
 RISK_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 _BASE_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
@@ -415,7 +415,7 @@ class _Compiler:
             atoms=atoms,
             gated=gated is False,
             action_rank=ACTION_RANK[rule.action],
-            risk_rank=RISK_RANK[rule.risk or "none"] if rule.action != "pass" else 0,
+            risk_rank=RISK_RANK[rule.risk or "none"] if ACTION_RANK[rule.action] else 0,
             guard=None if gated is False else _guard(rule, selections),
             trivial=gated is False and _trivial(rule.condition, selections),
         )

@@ -41,6 +41,11 @@ CATEGORIES = (
     "other",
 )
 
+#: Scores and thresholds stay within this magnitude, so that one typo cannot swamp every other rule.
+SCORE_LIMIT = 1000
+#: The decisions a score total can reach, weakest first.
+SCORED_ACTIONS = ("tag", "warn", "block")
+
 RULE_ID = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CLOCK = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -85,6 +90,7 @@ class Int(Node):
 class Number(Node):
     exclusive_minimum: float | None = None
     maximum: float | None = None
+    minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,10 @@ class Object(Node):
     #: Other keys, matching ``extra_keys``, are allowed with values of this kind (a detection's selections).
     extra: Node | None = None
     extra_keys: str = IDENTIFIER
+    #: At least one of these fields must be given (a rule needs an action, a score, or both).
+    one_required: tuple[str, ...] = ()
+    #: At least one field must be given.
+    min_properties: int = 0
 
     def get(self, name: str) -> Field | None:
         for f in self.fields:
@@ -142,6 +152,8 @@ class MapOf(Node):
 
     value: Node = field(default_factory=Node)
     key_pattern: str = IDENTIFIER
+    #: When given, the only names allowed (instead of any matching ``key_pattern``).
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -397,7 +409,20 @@ RULE = Object(
             ),
             True,
         ),
-        Field("action", Enum(values=ACTIONS), True),
+        Field(
+            "action",
+            Enum(values=ACTIONS, description="what the rule does alone; a rule with a score may leave it out"),
+        ),
+        Field(
+            "score",
+            Number(
+                minimum=-SCORE_LIMIT,
+                maximum=SCORE_LIMIT,
+                description="evidence points added to the total of the rule's category when it matches "
+                "(negative for evidence of a legitimate message); the pack's scoring thresholds turn totals "
+                "into tag, warn or block",
+            ),
+        ),
         Field("template", Str(pattern=IDENTIFIER, what="a template name", description="warning template to use")),
         Field("label", Str(min_length=1, description="label shown on the handset, e.g. 境外来电")),
         Field("dissuade", Bool(description="hand the recipient to the dissuasion engine")),
@@ -418,14 +443,37 @@ RULE = Object(
     when=(
         When("action", ("pass",), negate=True, require=("risk",), forbid=("overrides",)),
         When("action", ("label",), require=("label",)),
+        When("action", ("pass", "label"), forbid=("score",)),
     ),
+    one_required=("action", "score"),
     description="one rule",
+)
+
+THRESHOLDS = Object(
+    fields=tuple(
+        Field(
+            name,
+            Number(exclusive_minimum=0, maximum=SCORE_LIMIT, description=f"a total of at least this means {name}"),
+        )
+        for name in SCORED_ACTIONS
+    ),
+    min_properties=1,
+    description="score totals at which a category's evidence tags, warns or blocks (each optional)",
 )
 
 PACK = Object(
     fields=(
         Field("pack", Str(pattern=IDENTIFIER, what="a pack name")),
         Field("description", Str()),
+        Field(
+            "scoring",
+            MapOf(
+                value=THRESHOLDS,
+                keys=("default", *CATEGORIES),
+                description="per category (or default, for the others): the thresholds its score total is "
+                "held to; rules without a score ignore them",
+            ),
+        ),
         Field(
             "lists",
             MapOf(value=ListOf(item=Str(min_length=1), min_items=1), description="shared lists of values"),
@@ -495,6 +543,8 @@ def _schema(node: Node) -> dict[str, Any]:
             out["exclusiveMinimum"] = node.exclusive_minimum
         if node.maximum is not None:
             out["maximum"] = node.maximum
+        if node.minimum is not None:
+            out["minimum"] = node.minimum
     elif isinstance(node, ListOf):
         out["type"] = "array"
         out["items"] = _schema(node.item)
@@ -506,7 +556,7 @@ def _schema(node: Node) -> dict[str, Any]:
         out.update(_object_schema(node))
     elif isinstance(node, MapOf):
         out["type"] = "object"
-        out["propertyNames"] = _names(node.key_pattern)
+        out["propertyNames"] = {"enum": list(node.keys)} if node.keys else _names(node.key_pattern)
         out["additionalProperties"] = _schema(node.value)
     elif isinstance(node, OneOf):
         out["oneOf"] = [_schema(option) for option in node.options]
@@ -527,8 +577,13 @@ def _object_schema(node: Object) -> dict[str, Any]:
         out["additionalProperties"] = _schema(node.extra)
     elif not node.open:
         out["additionalProperties"] = False
-    if node.when:
-        out["allOf"] = [_when_schema(w) for w in node.when]
+    if node.min_properties:
+        out["minProperties"] = node.min_properties
+    all_of = [_when_schema(w) for w in node.when]
+    if node.one_required:
+        all_of.append({"anyOf": [{"required": [name]} for name in node.one_required]})
+    if all_of:
+        out["allOf"] = all_of
     return out
 
 

@@ -27,10 +27,12 @@ from typing import Any
 import hyperscan
 
 from rules import condition as cond
+from rules import spec
 from rules.homophones import fold_pattern, fold_squeezed
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
-from rules.normalise import URL_HINTS, normalise, normalise_domain, squeeze
+from rules.normalise import URL_HINTS, normalise, normalise_domain, scrub, squeeze
+from rules.signals import Signals, extract
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
@@ -45,6 +47,7 @@ class Context:
     """What a condition looks at for one message."""
 
     __slots__ = (
+        "_signals",
         "channel",
         "dst",
         "has_domains",
@@ -55,6 +58,7 @@ class Context:
         "origin",
         "sender_id",
         "src",
+        "text",
         "velocity",
     )
 
@@ -71,7 +75,10 @@ class Context:
         has_domains: bool,
         velocity: VelocityStore,
         keys: Mapping[str, str],
+        text: str = "",
     ) -> None:
+        self.text = text
+        self._signals: Signals | None = None
         self.hits = hits
         self.channel = channel
         self.src = src
@@ -83,6 +90,12 @@ class Context:
         self.has_domains = has_domains
         self.velocity = velocity
         self.keys = keys
+
+    def signals(self) -> Signals:
+        """The message's structural signals, extracted on first use (only rules with signal selectors ask)."""
+        if self._signals is None:
+            self._signals = extract(normalise(scrub(self.text)), self.src, self.origin)
+        return self._signals
 
 
 Predicate = Callable[[Context], bool]
@@ -460,6 +473,8 @@ class _Compiler:
             if start < end:
                 return CompiledTerm(term, lambda ctx: start <= ctx.minute < end)
             return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
+        if f in spec.SIGNALS:
+            return CompiledTerm(term, _signal_predicate(term))
         if f == "velocity":
             v = term.velocity
             assert v is not None
@@ -547,6 +562,36 @@ def _all(preds: list[Predicate]) -> Predicate:
         a, b = preds
         return lambda ctx: a(ctx) and b(ctx)
     return lambda ctx: all(p(ctx) for p in preds)
+
+
+_FLAGS = {
+    "url.ip_literal": "ip_literal",
+    "url.shortener": "shortener",
+    "url.tld_rare": "tld_rare",
+    "url.punycode": "punycode",
+    "url.brand_lookalike": "lookalikes",
+    "contact.handle": "handles",
+    "money.amount": "amounts",
+    "money.percent": "percents",
+    "phone.in_text": "phones",
+    "reminder.official": "official_reminder",
+}
+
+
+def _signal_predicate(term: Term) -> Predicate:
+    f, op = term.field, term.operator
+    if op == "is":
+        attr, want = _FLAGS[f], term.flag
+        return lambda ctx: bool(getattr(ctx.signals(), attr)) == want
+    if op == "at_least":
+        attr, limit = _FLAGS[f], term.number
+        return lambda ctx: any(x >= limit for x in getattr(ctx.signals(), attr))
+    members = frozenset(v.text for v in term.values)
+    if op == "brand":
+        return lambda ctx: not members.isdisjoint(ctx.signals().lookalikes)
+    if op == "kind":
+        return lambda ctx: any(kind in members for kind, _ in ctx.signals().handles)
+    return lambda ctx: ctx.signals().sender_kind in members  # sender.kind equals
 
 
 _ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}

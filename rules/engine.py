@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from rules import spec
 from rules.compiler import ACTION_RANK, CompiledRule, CompiledTerm, Context, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
@@ -237,6 +238,7 @@ class Engine:
             has_domains,
             self.velocity,
             keys,
+            message.text,
         )
 
     @staticmethod
@@ -300,6 +302,7 @@ class Engine:
             bool(views["domains"]),
             self.velocity,
             keys,
+            text,
         )
 
 
@@ -454,6 +457,10 @@ def _term_matches(
     positions: dict[int, tuple[int | None, int]],
 ) -> list[Match]:
     term = t.term
+    if term.field in spec.SIGNALS:
+        pattern = ", ".join(v.text for v in term.values) or term.key
+        shown_signal = ctx.signals().show(term.field)
+        return [Match(rule, selection, term.key, "signals", pattern, shown_signal, location=term.location)]
     if not t.atoms:
         shown = {
             "from": ctx.src,

@@ -367,8 +367,11 @@ class _Loader:
         selector, op, mods = parsed
         term = Term(key, selector.name, op.name, mods, key_at)
         if not op.many:
-            if op.name == "exists":
+            if op.name in ("exists", "is"):
                 return replace(term, flag=raw) if isinstance(raw, bool) else None
+            if op.name == "at_least":
+                ok = isinstance(raw, int | float) and not isinstance(raw, bool)
+                return replace(term, number=float(raw)) if ok else None
             if op.name == "between":
                 return self._between(term, raw, where)
             if op.name == "count" and isinstance(raw, LocatedDict):
@@ -426,6 +429,22 @@ class _Loader:
     def _check_value(self, f: _File, term: Term, value: Value) -> bool:
         text = value.text
         via = f" (from list {value.list_name!r})" if value.list_name else ""
+        allowed: tuple[str, ...] = ()
+        op = spec.FIELDS[term.field].operator(term.operator)
+        if op is not None and isinstance(op.value, spec.Enum) and value.list_name:  # inline: the validator's
+            allowed = op.value.values
+        elif term.field == "url.brand_lookalike":
+            from rules.signals import data
+
+            allowed = tuple(data().brands)
+        if allowed and text not in allowed:
+            hint = difflib.get_close_matches(text, list(allowed), n=1)
+            self.error(
+                value.location,
+                f"{term.key}: {text!r}{via} is not one of {', '.join(allowed)}",
+                f"did you mean {hint[0]!r}?" if hint else None,
+            )
+            return False
         if term.field == "text":
             view = term.view
             if term.operator == "re":

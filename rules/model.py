@@ -40,6 +40,8 @@ class Term:
     flag: bool = False
     minutes: tuple[int, int] = (0, 0)
     velocity: Velocity | None = None
+    #: For ``at_least``.
+    number: float = 0.0
 
     @property
     def view(self) -> str:

@@ -46,6 +46,11 @@ SCORE_LIMIT = 1000
 #: The decisions a score total can reach, weakest first.
 SCORED_ACTIONS = ("tag", "warn", "block")
 
+#: What ``sender.kind`` tells apart (virtual operators: the 170/171/162/165/167 ranges).
+SENDER_KINDS = ("service_106", "short_code", "mobile", "virtual_operator", "international", "other")
+#: Kinds of contact handle ``contact.handle|kind`` selects.
+HANDLE_KINDS = ("qq", "wechat", "telegram")
+
 RULE_ID = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CLOCK = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -307,6 +312,63 @@ FIELDS: dict[str, SelectorField] = {
         ),
     )
 }
+
+
+_IS = Operator("is", "the signal is present (true) or absent (false)", Bool(), many=False)
+_AT_LEAST = Operator(
+    "at_least", "some value found is at least this", Number(minimum=0, description="a number"), many=False
+)
+SIGNALS: dict[str, SelectorField] = {
+    f.name: f
+    for f in (
+        SelectorField(
+            "url.ip_literal", "A URL's host is an IP address (http://1.2.3.4/..., 1.2.3.4:8080/...).", (_IS,)
+        ),
+        SelectorField("url.shortener", "A URL is on a public link shortener (t.cn, dwz.cn, bit.ly ...).", (_IS,)),
+        SelectorField(
+            "url.tld_rare",
+            "A URL's top-level domain is one that abuse reports name often or that is newly cheap "
+            "(.top, .xyz, .vip ...).",
+            (_IS,),
+        ),
+        SelectorField("url.punycode", "A URL's host has an internationalised (xn--) label.", (_IS,)),
+        SelectorField(
+            "url.brand_lookalike",
+            "A URL's host imitates a bank, payment app, courier or carrier of the brand list (a look-alike "
+            "character or one edit away, or the name inside another label) without being its official domain.",
+            (_IS, Operator("brand", "the brand imitated is one of these (names of the brand list)", _TEXT_VALUE)),
+        ),
+        SelectorField(
+            "contact.handle",
+            "A QQ, WeChat or Telegram id in the text (QQ 12345678, 微信/vx/V: abc123, t.me/x, @x), or a bare +V "
+            "/ 加Q; aliases count as tokens only, never inside a longer word or a URL.",
+            (_IS, Operator("kind", "a handle of one of these kinds", Enum(values=HANDLE_KINDS))),
+        ),
+        SelectorField(
+            "money.amount",
+            "An amount of money in the text (¥500, 3000元, 5万元, 2w块), in yuan.",
+            (_IS, _AT_LEAST),
+        ),
+        SelectorField("money.percent", "A percentage in the text (15%, 百分之三十 in digits).", (_IS, _AT_LEAST)),
+        SelectorField(
+            "phone.in_text", "A phone number in the text (a mobile, a landline with its area code, 400-).", (_IS,)
+        ),
+        SelectorField(
+            "sender.kind",
+            "What kind of number sent the message: service_106 (106 ports), short_code (95xxx, 96xxx, 12xxx), "
+            "mobile, virtual_operator (170/171/162/165/167), international, other.",
+            (Operator("equals", "one of", Enum(values=SENDER_KINDS)),),
+        ),
+        SelectorField(
+            "reminder.official",
+            "The text is an official anti-fraud reminder by its content: a signature (【XX公安】, 【XX银行】, "
+            "国家反诈中心 ...) and warning words (谨防, 警惕, 不要相信, 切勿, 请勿 ...), with no contact handle "
+            "and no suspicious link (IP, shortener, look-alike, punycode).",
+            (_IS,),
+        ),
+    )
+}
+FIELDS.update(SIGNALS)
 
 
 def split_key(key: str) -> tuple[str, list[str]]:

@@ -13,13 +13,18 @@
   keys that resemble none of the message's are ignored): the lines before it have been answered,
   ``stdin:N: problem`` goes to stderr, and the exit status is 2.
 
+- ``afgw rules tune CORPUS.jsonl [--rules PATH...] [--all-rules] [--diff OUT]``: fit suggested scores for
+  the rules that carry one (with ``--all-rules``, for every rule but allow rules) on a labelled corpus,
+  meant to be the dev split (see :mod:`rules.tuning`); prints a table of each rule's current and suggested
+  score with its fraud and ham hits, then a unified diff of the rule files for the author to review and
+  apply with ``patch -p0``. Exit 2 for a bad corpus line, 1 when the rules have errors.
 - ``afgw rules eval CORPUS.jsonl [--json OUT] [--min-catch R] [--max-ham-blocked R] ...``: evaluate a
   labelled corpus (see :mod:`rules.evaluation`); prints the overall figures, a table per category, the
   confusion table, the figures per tag, then the misses and the false positives with the rules that
   contributed. Progress goes to stderr every 1,000 messages. Exit 3 when a figure is outside a threshold
   given on the command line, 2 for a bad corpus line (``FILE:LINE: problem`` on stderr).
 
-explain, scan and eval use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
+explain, scan, eval and tune use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
 """
 
 from __future__ import annotations
@@ -90,6 +95,17 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     ):
         ev.add_argument(name, type=_share, default=None, metavar="R", help=help_text)
     ev.set_defaults(func=cmd_eval)
+
+    tune = commands.add_parser("tune", help="suggest rule scores from a labelled corpus (its dev split)")
+    tune.add_argument("corpus", nargs="+", metavar="CORPUS.jsonl", help="labelled messages, one JSON object a line")
+    _rules_option(tune)
+    tune.add_argument(
+        "--all-rules",
+        action="store_true",
+        help="also suggest scores for rules without one (all but allow rules, in categories with thresholds)",
+    )
+    tune.add_argument("--diff", metavar="OUT", default=None, help="write the patch here instead of to stdout")
+    tune.set_defaults(func=cmd_tune)
 
 
 def _share(value: str) -> float:
@@ -347,17 +363,9 @@ def cmd_eval(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 
     out = out or sys.stdout
     err = err or sys.stderr
-    samples: list[ev.Sample] = []
-    for path in args.corpus:
-        try:
-            with open(path, encoding="utf-8") as f:
-                samples += ev.read_corpus(f, path)
-        except ev.CorpusError as exc:
-            print(exc, file=err)
-            return EXIT_INPUT
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{path}: {exc}", file=err)
-            return EXIT_INPUT
+    samples = _read_samples(args.corpus, err)
+    if samples is None:
+        return EXIT_INPUT
     ruleset = _build(args.rules, err)
     if ruleset is None:
         return EXIT_RULES
@@ -386,6 +394,56 @@ def cmd_eval(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     for problem in failed:
         print(f"FAILED: {problem}", file=out)
     return EXIT_THRESHOLD if failed else 0
+
+
+def _read_samples(paths: Sequence[str], err: TextIO) -> list[Any] | None:
+    from rules import evaluation as ev
+
+    samples: list[ev.Sample] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                samples += ev.read_corpus(f, path)
+        except ev.CorpusError as exc:
+            print(exc, file=err)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: {exc}", file=err)
+            return None
+    return samples
+
+
+def cmd_tune(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    import rules
+    from rules import tuning
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    samples = _read_samples(args.corpus, err)
+    if samples is None:
+        return EXIT_INPUT
+    ruleset = _build(args.rules, err)
+    if ruleset is None:
+        return EXIT_RULES
+    suggestions = tuning.suggest(rules.Engine(ruleset), samples, all_rules=args.all_rules)
+    if not suggestions:
+        print(
+            "no rule to tune: give rules a score (or use --all-rules) in categories that have scoring thresholds",
+            file=err,
+        )
+        return 0
+    print(f"{'rule':<32} {'now':>6} {'suggested':>9} {'fraud':>6} {'ham':>6}", file=out)
+    for s in suggestions:
+        now = "-" if s.current is None else f"{s.current:g}"
+        print(f"{s.rule.id:<32} {now:>6} {s.suggested:>9g} {s.fraud_hits:>6} {s.ham_hits:>6}", file=out)
+    diff = tuning.patch(suggestions)
+    if args.diff:
+        with open(args.diff, "w", encoding="utf-8") as f:
+            f.write(diff)
+        print(f"patch written to {args.diff} (apply with: patch -p0 < {args.diff})", file=out)
+    else:
+        print(diff or "(no score changes)", file=out, end="" if diff else "\n")
+    return 0
 
 
 def _print_report(report: Any, engine: Any, limit: int, out: TextIO) -> None:

@@ -43,7 +43,7 @@ _HANDLES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("telegram", re.compile(r"(?<![a-z0-9])t\.me/([a-z0-9_]{5,32})")),
     (
         "telegram",
-        re.compile(r"(?<![a-z0-9])(?:telegram|tg|纸飞机|飞机|电报)" + _SEP + r"@?([a-z][a-z0-9_]{4,31})(?![a-z0-9_])"),
+        re.compile(r"(?<![a-z0-9])(?:telegram|tg|纸飞机|飞机|电报)" + _SEP + r"@?([a-z0-9_]{5,32})(?![a-z0-9_])"),
     ),
     ("telegram", re.compile(r"(?<![a-z0-9._%+-])@([a-z][a-z0-9_]{4,31})(?![a-z0-9_.@])")),
 )

@@ -88,6 +88,7 @@ def test_url_signals(engine, text, expected):
         ("薇信 abc12345 联系", {"handle", "wechat"}),
         ("vx：ab_cd_ef", {"handle", "wechat"}),
         ("纸飞机 @bigwin_88", {"handle", "telegram"}),
+        ("加我新微信纸飞机：83263695", {"handle", "telegram"}),
         ("进群 t.me/bigwin88", {"handle", "telegram"}),
         # aliases inside longer words and URLs are not handles
         ("vivo手机 version2024 发布", set()),

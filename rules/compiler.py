@@ -32,7 +32,7 @@ from rules.homophones import fold_pattern, fold_squeezed
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
 from rules.normalise import URL_HINTS, normalise, normalise_domain, scrub, squeeze
-from rules.signals import Signals, extract
+from rules.signals import Signals, extract, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
@@ -293,8 +293,7 @@ class _Compiler:
         url_hints: dict[str, int] = {}
         if self.needs_domains:
             for name, hint in URL_HINTS.items():
-                url_hints[name] = len(self.patterns)
-                self.patterns.append(Pattern(len(self.patterns), "normalised", hint, _BASE_FLAGS, literal=True))
+                url_hints[name] = self.hint(hint, _BASE_FLAGS)
         databases = self.databases()
         plans = {}
         for channel in ("sms", "call"):
@@ -343,6 +342,16 @@ class _Compiler:
             self.patterns.append(found)
             self.by_key[key] = found
         found.sources.append((owner, term, value))
+        return found.id
+
+    def hint(self, expression: str, flags: int) -> int:
+        """A pattern of the normalised view that no rule value owns: a precondition of a signal or a URL."""
+        key = ("normalised", expression, flags)
+        found = self.by_key.get(key)
+        if found is None:
+            found = Pattern(len(self.patterns), "normalised", expression, flags, literal=True)
+            self.patterns.append(found)
+            self.by_key[key] = found
         return found.id
 
     def expression(self, term: Term, value: Value) -> tuple[str, str, int]:
@@ -474,7 +483,17 @@ class _Compiler:
                 return CompiledTerm(term, lambda ctx: start <= ctx.minute < end)
             return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
         if f in spec.SIGNALS:
-            return CompiledTerm(term, _signal_predicate(term))
+            predicate = _signal_predicate(term)
+            if (term.operator == "is" and not term.flag) or f not in SIGNAL_HINTS:
+                return CompiledTerm(term, predicate)  # an absence, or no text to look for: not gated
+            if f.startswith("url."):
+                self.needs_domains = True
+                hints = [*URL_HINTS.values(), *([SIGNAL_HINTS[f]] if SIGNAL_HINTS[f] else [])]
+                atoms = tuple(self.hint(h, _BASE_FLAGS) for h in hints)
+            else:
+                atoms = (self.hint(SIGNAL_HINTS[f], _BASE_FLAGS | hyperscan.HS_FLAG_UCP),)
+            # the signal cannot be present unless one of its hints matched, so the rule may wait for them
+            return CompiledTerm(term, predicate, atoms)
         if f == "velocity":
             v = term.velocity
             assert v is not None
@@ -519,7 +538,13 @@ def _trivial(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> bo
 
 def _plain(sel: CompiledSelection) -> bool:
     """Every alternative is one text or domain term that any one of its values satisfies."""
-    return all(len(alt) == 1 and alt[0].atoms and "all" not in alt[0].term.modifiers for alt in sel.alternatives)
+    return all(
+        len(alt) == 1
+        and alt[0].atoms
+        and alt[0].term.field in ("text", "domain")
+        and "all" not in alt[0].term.modifiers
+        for alt in sel.alternatives
+    )
 
 
 _GUARD_FIELDS = (("sender_id", "sender_id"), ("from", "src"), ("to", "dst"), ("origin", "origin"))
@@ -564,6 +589,20 @@ def _all(preds: list[Predicate]) -> Predicate:
     return lambda ctx: all(p(ctx) for p in preds)
 
 
+#: For each signal found in the text: a Hyperscan expression that every text having it matches (a
+#: superset of what rules.signals looks for), so that rules on signals are only evaluated, and signals
+#: only extracted, for messages that may have them. URL signals use the URL hints.
+SIGNAL_HINTS = {
+    **{name: "" for name in spec.SIGNALS if name.startswith("url.")},
+    "url.ip_literal": r"[0-9]\.[0-9]{1,3}(?::[0-9]{1,5})?/",  # 1.2.3.4/x has no URL hint
+    "contact.handle": r"qq|扣扣|企鹅|微信|wechat|weixin|vx|wx|v信|薇信|威信|徽信|维信|卫星|t\.me/|telegram|tg"
+    r"|飞机|电报|@|[+加]\s*[vwq]|[vq]\s*[:：]",
+    "money.amount": r"¥|rmb|人民币|[0-9]\s*(?:万|千|w|k)?\s*(?:元|块)",
+    "money.percent": r"%|百分之",
+    "phone.in_text": r"1[3-9][0-9]|0[1-9][0-9]{1,2}-[0-9]|400",
+    "reminder.official": r"【|反诈",
+}
+
 _FLAGS = {
     "url.ip_literal": "ip_literal",
     "url.shortener": "shortener",
@@ -591,7 +630,7 @@ def _signal_predicate(term: Term) -> Predicate:
         return lambda ctx: not members.isdisjoint(ctx.signals().lookalikes)
     if op == "kind":
         return lambda ctx: any(kind in members for kind, _ in ctx.signals().handles)
-    return lambda ctx: ctx.signals().sender_kind in members  # sender.kind equals
+    return lambda ctx: sender_kind(ctx.src, ctx.origin) in members  # sender.kind equals: no text needed
 
 
 _ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,21 @@ DATA = Path(__file__).resolve().parent / "data" / "signals.json"
 
 __all__ = ["HANDLE_KINDS", "SENDER_KINDS", "Signals", "extract"]
 
+#: An alias starts a token: not after a letter or digit, nor inside a URL's path or query.
+_TOKEN = r"(?<![a-z0-9./_=?&%#-])"
 _ID = r"([a-z][a-z0-9_-]{5,19}|[1-9][0-9]{5,11})(?![a-z0-9_-])"
 _SEP = r"\s*(?:号|id)?\s*[:：]?\s*"
 _HANDLES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("qq", re.compile(r"(?<![a-z0-9])(?:qq|扣扣|企鹅)" + _SEP + r"([1-9][0-9]{4,11})(?![0-9])")),
-    ("qq", re.compile(r"(?:(?<![a-z0-9])q\s*[:：]\s*|[+加]\s*q\s*[:：]?\s*)([1-9][0-9]{4,11})(?![0-9])")),
-    ("wechat", re.compile(r"(?<![a-z0-9])(?:微信|wechat|weixin|vx|wx|v信|薇信|威信|徽信|维信|卫星)" + _SEP + _ID)),
-    ("wechat", re.compile(r"(?:(?<![a-z0-9])v\s*[:：]\s*|[+加]\s*v\s*[:：]?\s*)" + _ID)),
-    ("telegram", re.compile(r"(?<![a-z0-9])t\.me/([a-z0-9_]{5,32})")),
+    ("qq", re.compile(_TOKEN + r"(?:qq|扣扣|企鹅)" + _SEP + r"([1-9][0-9]{4,11})(?![0-9])")),
+    ("qq", re.compile(r"(?:" + _TOKEN + r"q\s*[:：]\s*|[+加]\s*q\s*[:：]?\s*)([1-9][0-9]{4,11})(?![0-9])")),
+    ("wechat", re.compile(_TOKEN + r"(?:微信|wechat|weixin|vx|wx|v信|薇信|威信|徽信|维信|卫星)" + _SEP + _ID)),
+    ("wechat", re.compile(r"(?:" + _TOKEN + r"v\s*[:：]\s*|[+加]\s*v\s*[:：]?\s*)" + _ID)),
+    ("telegram", re.compile(r"(?<![a-z0-9.-])t\.me/([a-z0-9_]{5,32})")),
     (
         "telegram",
-        re.compile(r"(?<![a-z0-9])(?:telegram|tg|纸飞机|飞机|电报)" + _SEP + r"@?([a-z0-9_]{5,32})(?![a-z0-9_])"),
+        re.compile(_TOKEN + r"(?:telegram|tg|纸飞机|飞机|电报)" + _SEP + r"@?([a-z0-9_]{5,32})(?![a-z0-9_])"),
     ),
-    ("telegram", re.compile(r"(?<![a-z0-9._%+-])@([a-z][a-z0-9_]{4,31})(?![a-z0-9_.@])")),
+    ("telegram", re.compile(_TOKEN + r"(?<![+])@([a-z][a-z0-9_]{4,31})(?![a-z0-9_.@])")),
 )
 #: ``+V``/``加Q`` alone: an invitation to a handle that is sent separately (or in a picture).
 _ALIAS = re.compile(r"(?:[+加])\s*(v|vx|wx|q|qq)(?![a-z0-9])")
@@ -202,6 +204,7 @@ def _unicode_label(label: str) -> str:
         return label
 
 
+@lru_cache(maxsize=65536)
 def sender_kind(src: str, origin: str) -> str:
     number = re.sub(r"[\s()-]", "", src)
     if origin == "international":

@@ -32,7 +32,7 @@ from rules.homophones import fold_pattern, fold_squeezed
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
 from rules.normalise import URL_HINTS, normalise, normalise_domain, scrub, squeeze
-from rules.signals import Signals, extract, sender_kind
+from rules.signals import Signals, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
@@ -47,6 +47,8 @@ class Context:
     """What a condition looks at for one message."""
 
     __slots__ = (
+        "_domains",
+        "_normalised",
         "_signals",
         "channel",
         "dst",
@@ -76,8 +78,12 @@ class Context:
         velocity: VelocityStore,
         keys: Mapping[str, str],
         text: str = "",
+        normalised: str | None = None,
+        domains: tuple[str, ...] | None = None,
     ) -> None:
         self.text = text
+        self._normalised = normalised
+        self._domains = domains
         self._signals: Signals | None = None
         self.hits = hits
         self.channel = channel
@@ -94,7 +100,8 @@ class Context:
     def signals(self) -> Signals:
         """The message's structural signals, extracted on first use (only rules with signal selectors ask)."""
         if self._signals is None:
-            self._signals = extract(normalise(scrub(self.text)), self.src, self.origin)
+            norm = self._normalised if self._normalised is not None else normalise(scrub(self.text))
+            self._signals = Signals(norm, self.src, self.origin, self._domains)
         return self._signals
 
 

@@ -155,17 +155,18 @@ class Engine:
             return PASS
         hits: set[int] = set()
         text = message.text
-        has_domains = False
+        scanned: tuple[str | None, tuple[str, ...] | None] = (None, None)
         if views is not None:
             self._scan_views(rs, views, hits)
-            has_domains = bool(views.domains)
+            scanned = (views.normalised, views.domains)
         elif text:
             try:
-                has_domains = self._scan_text(rs, text, hits)
+                scanned = self._scan_text(rs, text, hits)
             except UnicodeEncodeError:  # lone surrogates: no encoder takes them
                 text = scrub(text)
                 hits.clear()
-                has_domains = self._scan_text(rs, text, hits)
+                scanned = self._scan_text(rs, text, hits)
+        has_domains = bool(scanned[1])
         now = message.now if message.now is not None else self.clock()
         keys: dict[str, str] = {}
         for by in plan.velocity_by:
@@ -205,7 +206,7 @@ class Engine:
                 indices.append(i)
                 continue
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
             if rule.condition(ctx):
                 indices.append(i)
         if not indices:
@@ -219,12 +220,19 @@ class Engine:
             rs.verdicts[key] = verdict
         if explain:
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
             return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
         return verdict
 
     def _context(
-        self, message: Message, hits: set[int], now: float, has_domains: bool, keys: dict[str, str], uses_time: bool
+        self,
+        message: Message,
+        hits: set[int],
+        now: float,
+        has_domains: bool,
+        keys: dict[str, str],
+        uses_time: bool,
+        scanned: tuple[str | None, tuple[str, ...] | None],
     ) -> Context:
         return Context(
             hits,
@@ -239,15 +247,16 @@ class Engine:
             self.velocity,
             keys,
             message.text,
+            *scanned,
         )
 
     @staticmethod
-    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> bool:
-        """Scan every view of ``text`` the rule set uses; True when the text has a domain."""
+    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None]:
+        """Scan every view of ``text`` the rule set uses; the normalised text and its domains, when known."""
         if rs.db_raw is not None:
             rs.db_raw.scan(text.encode(), _on_match, context=hits)
         if not rs.needs_normalised:
-            return False
+            return None, None
         norm = normalise(text)
         if rs.db_normalised is not None:
             rs.db_normalised.scan(norm.encode(), _on_match, context=hits)
@@ -257,13 +266,14 @@ class Engine:
                 rs.db_squeezed.scan(squeezed.encode(), _on_match, context=hits)
             if rs.db_homophone is not None:
                 rs.db_homophone.scan(fold_squeezed(squeezed).encode(), _on_match, context=hits)
-        if rs.needs_domains and not rs.url_hints.isdisjoint(hits):
-            found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
-            if found:
-                if rs.db_domains is not None:
-                    rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
-                return True
-        return False
+        if not rs.needs_domains:
+            return norm, None
+        if rs.url_hints.isdisjoint(hits):
+            return norm, ()  # the hints find every text that has a domain
+        found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
+        if found and rs.db_domains is not None:
+            rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
+        return norm, found
 
     @staticmethod
     def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> None:

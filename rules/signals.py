@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
-from typing import Any
 
 from rules.normalise import domains as find_domains
 from rules.spec import HANDLE_KINDS, SENDER_KINDS
@@ -85,45 +85,112 @@ _SKELETON = str.maketrans(
 _PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
-@dataclass(frozen=True, slots=True)
 class Signals:
-    domains: tuple[str, ...] = ()
-    ip_literal: bool = False
-    shortener: bool = False
-    tld_rare: bool = False
-    punycode: bool = False
-    #: The brands a domain imitates.
-    lookalikes: tuple[str, ...] = ()
-    #: (kind, id) of each contact handle; the id is empty for a bare ``+V``.
-    handles: tuple[tuple[str, str], ...] = ()
-    #: Amounts of money in yuan.
-    amounts: tuple[float, ...] = ()
-    percents: tuple[float, ...] = ()
-    phones: tuple[str, ...] = ()
-    sender_kind: str = "other"
-    official_reminder: bool = False
+    """The signals of one message, each family extracted on first use (a rule on money never pays for URLs)."""
+
+    def __init__(
+        self, normalised: str, src: str = "", origin: str = "domestic", domains: tuple[str, ...] | None = None
+    ) -> None:
+        self.normalised = normalised
+        self.src = src
+        self.origin = origin
+        self._domains = domains
+
+    @cached_property
+    def domains(self) -> tuple[str, ...]:
+        return self._domains if self._domains is not None else find_domains(self.normalised)
+
+    @cached_property
+    def _names(self) -> list[str]:
+        return [h for h in self.domains if not _IP_HOST.match(h)]
+
+    @cached_property
+    def ip_literal(self) -> bool:
+        return bool(_IP_IN_TEXT.search(self.normalised)) or any(_IP_HOST.match(h) for h in self.domains)
+
+    @cached_property
+    def shortener(self) -> bool:
+        short = data().shorteners
+        return any(h in short or any(h.endswith("." + s) for s in short) for h in self._names)
+
+    @cached_property
+    def tld_rare(self) -> bool:
+        return any(h.rsplit(".", 1)[-1] in data().rare_tlds for h in self._names)
+
+    @cached_property
+    def punycode(self) -> bool:
+        return any(label.startswith("xn--") for h in self._names for label in h.split("."))
+
+    @cached_property
+    def lookalikes(self) -> tuple[str, ...]:
+        """The brands a domain imitates."""
+        return tuple(dict.fromkeys(b for h in self._names for b in lookalike_brands(h)))
+
+    @cached_property
+    def handles(self) -> tuple[tuple[str, str], ...]:
+        """(kind, id) of each contact handle; the id is empty for a bare ``+V``."""
+        text = self.normalised
+        found: list[tuple[str, str]] = []
+        for kind, pattern in _HANDLES:
+            for m in pattern.finditer(text):
+                handle = (kind, m.group(1))
+                if handle not in found and not _inside_domain(m.group(1), self.domains):
+                    found.append(handle)
+        for m in _ALIAS.finditer(text):
+            kind = _ALIAS_KIND[m.group(1)]
+            if not any(k == kind for k, _ in found):
+                found.append((kind, ""))
+        return tuple(found)
+
+    @cached_property
+    def amounts(self) -> tuple[float, ...]:
+        """Amounts of money in yuan."""
+        out = [
+            float(m.group(1).replace(",", "")) * _SCALE[m.group(2) or ""]
+            for pattern in _MONEY
+            for m in pattern.finditer(self.normalised)
+        ]
+        return tuple(dict.fromkeys(out))
+
+    @cached_property
+    def percents(self) -> tuple[float, ...]:
+        return tuple(dict.fromkeys(float(m.group(1)) for p in _PERCENT for m in p.finditer(self.normalised)))
+
+    @cached_property
+    def phones(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(re.sub(r"[- ]", "", m.group()) for m in _PHONE.finditer(self.normalised)))
+
+    @property
+    def sender_kind(self) -> str:
+        return sender_kind(self.src, self.origin)
+
+    @cached_property
+    def official_reminder(self) -> bool:
+        text = self.normalised
+        if not (_SIGNATURE.search(text) and _WARNING.search(text)):
+            return False
+        suspicious_link = self.ip_literal or self.shortener or self.punycode or bool(self.lookalikes)
+        return not self.handles and not suspicious_link
 
     def show(self, field: str) -> str:
         """What the selector named ``field`` saw, for explain."""
-        shown: Any = {
-            "url.ip_literal": self.ip_literal,
-            "url.shortener": self.shortener,
-            "url.tld_rare": self.tld_rare,
-            "url.punycode": self.punycode,
-            "url.brand_lookalike": ", ".join(self.lookalikes),
-            "contact.handle": ", ".join(f"{k}:{i}" if i else k for k, i in self.handles),
-            "money.amount": ", ".join(f"{a:g}" for a in self.amounts),
-            "money.percent": ", ".join(f"{p:g}%" for p in self.percents),
-            "phone.in_text": ", ".join(self.phones),
-            "sender.kind": self.sender_kind,
-            "reminder.official": self.official_reminder,
-        }[field]
+        readers: dict[str, Callable[[], object]] = {
+            "url.ip_literal": lambda: self.ip_literal,
+            "url.shortener": lambda: self.shortener,
+            "url.tld_rare": lambda: self.tld_rare,
+            "url.punycode": lambda: self.punycode,
+            "url.brand_lookalike": lambda: ", ".join(self.lookalikes),
+            "contact.handle": lambda: ", ".join(f"{k}:{i}" if i else k for k, i in self.handles),
+            "money.amount": lambda: ", ".join(f"{a:g}" for a in self.amounts),
+            "money.percent": lambda: ", ".join(f"{p:g}%" for p in self.percents),
+            "phone.in_text": lambda: ", ".join(self.phones),
+            "sender.kind": lambda: self.sender_kind,
+            "reminder.official": lambda: self.official_reminder,
+        }
+        shown = readers[field]()
         if isinstance(shown, bool):
-            return (
-                f"{'yes' if shown else 'no'} ({', '.join(self.domains) or 'no URL'})"
-                if field[:4] == "url."
-                else ("yes" if shown else "no")
-            )
+            answer = "yes" if shown else "no"
+            return f"{answer} ({', '.join(self.domains) or 'no URL'})" if field.startswith("url.") else answer
         return str(shown)
 
 
@@ -175,23 +242,25 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1 :]
 
 
+@lru_cache(maxsize=4096)
 def lookalike_brands(host: str) -> tuple[str, ...]:
     """The brands whose name ``host`` imitates without being one of their official domains."""
     d = data()
+    # every label, and every hyphenated part of one, by its skeleton: computed once for all brands
+    seen: set[str] = set()
+    for label in map(_unicode_label, host.split(".")):
+        seen.add(skeleton(label))
+        seen.update(skeleton(part) for part in label.split("-") if part)
+    seen.discard("")
     out: list[str] = []
     for brand, official in d.brands.items():
-        if any(host == o or host.endswith("." + o) for o in official):
-            continue
         wanted = d.skeleton_of[brand]
-        for label in map(_unicode_label, host.split(".")):
-            parts = [label, *label.split("-")]
-            seen = [skeleton(p) for p in parts if p]
-            # short names only as a whole label or hyphenated part (jd-login, not adjd)
-            short = len(wanted) <= 4
-            hit = wanted in seen if short else any(wanted in s or within_one_edit(s, wanted) for s in seen)
-            if hit:
-                out.append(brand)
-                break
+        if len(wanted) <= 4:
+            hit = wanted in seen  # short names only as a whole label or hyphenated part (jd-login, not adjd)
+        else:
+            hit = any(wanted in s or (abs(len(s) - len(wanted)) <= 1 and within_one_edit(s, wanted)) for s in seen)
+        if hit and not any(host == o or host.endswith("." + o) for o in official):
+            out.append(brand)
     return tuple(out)
 
 
@@ -206,7 +275,7 @@ def _unicode_label(label: str) -> str:
 
 @lru_cache(maxsize=65536)
 def sender_kind(src: str, origin: str) -> str:
-    number = re.sub(r"[\s()-]", "", src)
+    number = _NOT_DIGIT.sub("", src) if not src.isdigit() else src
     if origin == "international":
         return "international"
     if number.startswith("+") and not number.startswith("+86"):
@@ -219,62 +288,24 @@ def sender_kind(src: str, origin: str) -> str:
             break
     if number.startswith("106"):
         return "service_106"
-    if re.fullmatch(r"1(?:70|71|65|62|67)[0-9]{8}", number):
+    if _VIRTUAL.fullmatch(number):
         return "virtual_operator"
-    if re.fullmatch(r"1[3-9][0-9]{9}", number):
+    if _MOBILE.fullmatch(number):
         return "mobile"
-    if re.fullmatch(r"(?:95|96|12|100)[0-9]{1,4}", number):
+    if _SHORT_CODE.fullmatch(number):
         return "short_code"
     return "other"
 
 
+_NOT_DIGIT = re.compile(r"[\s()-]")
+_VIRTUAL = re.compile(r"1(?:70|71|65|62|67)[0-9]{8}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_SHORT_CODE = re.compile(r"(?:95|96|12|100)[0-9]{1,4}")
+
+
 def extract(normalised: str, src: str = "", origin: str = "domestic") -> Signals:
-    """Every signal of a message, from its normalised text and its source address."""
-    d = data()
-    hosts = find_domains(normalised)
-    ip = bool(_IP_IN_TEXT.search(normalised)) or any(_IP_HOST.match(h) for h in hosts)
-    names = [h for h in hosts if not _IP_HOST.match(h)]
-    shortener = any(h in d.shorteners or any(h.endswith("." + s) for s in d.shorteners) for h in names)
-    rare = any(h.rsplit(".", 1)[-1] in d.rare_tlds for h in names)
-    puny = any(label.startswith("xn--") for h in names for label in h.split("."))
-    lookalikes = tuple(dict.fromkeys(b for h in names for b in lookalike_brands(h)))
-    handles: list[tuple[str, str]] = []
-    for kind, pattern in _HANDLES:
-        for m in pattern.finditer(normalised):
-            found = (kind, m.group(1))
-            if found not in handles and not _inside_domain(m.group(1), hosts):
-                handles.append(found)
-    for m in _ALIAS.finditer(normalised):
-        kind = _ALIAS_KIND[m.group(1)]
-        if not any(k == kind for k, _ in handles):
-            handles.append((kind, ""))
-    amounts: list[float] = []
-    for pattern in _MONEY:
-        for m in pattern.finditer(normalised):
-            amounts.append(float(m.group(1).replace(",", "")) * _SCALE[m.group(2) or ""])
-    percents = [float(m.group(1)) for p in _PERCENT for m in p.finditer(normalised)]
-    phones = [re.sub(r"[- ]", "", m.group()) for m in _PHONE.finditer(normalised)]
-    suspicious_link = ip or shortener or bool(lookalikes) or puny
-    reminder = (
-        bool(_SIGNATURE.search(normalised))
-        and bool(_WARNING.search(normalised))
-        and not handles
-        and not suspicious_link
-    )
-    return Signals(
-        domains=hosts,
-        ip_literal=ip,
-        shortener=shortener,
-        tld_rare=rare,
-        punycode=puny,
-        lookalikes=lookalikes,
-        handles=tuple(handles),
-        amounts=tuple(dict.fromkeys(amounts)),
-        percents=tuple(dict.fromkeys(percents)),
-        phones=tuple(dict.fromkeys(phones)),
-        sender_kind=sender_kind(src, origin),
-        official_reminder=reminder,
-    )
+    """The signals of a message, from its normalised text and its source address (extracted as read)."""
+    return Signals(normalised, src, origin)
 
 
 def _inside_domain(ident: str, hosts: tuple[str, ...]) -> bool:

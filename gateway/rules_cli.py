@@ -255,7 +255,13 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for m in verdict.matches:
             if m.rule != rule_id:
                 continue
-            span = f"[{m.start}:{m.end}]" if m.start is not None else f"[..{m.end}]" if m.view != "fields" else ""
+            span = (
+                f"[{m.start}:{m.end}]"
+                if m.start is not None
+                else f"[..{m.end}]"
+                if m.view not in ("fields", "signals")
+                else ""
+            )
             print(f"    {m.selection}: {m.key} {m.pattern!r} on {m.view}{span} {m.text!r}  ({m.location})", file=out)
     print("views:", file=out)
     print(f"    raw:        {args.text!r}", file=out)

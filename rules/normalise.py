@@ -11,7 +11,8 @@
 - ``domains``: the host names of URLs in the normalised text, after undoing the usual obfuscations
   (``h t t p``, ``[.]``, ``(.)``, ``点com``, ``。``).
 
-Aliases and homophones (薇信, V信, vx) are not code: they belong in rules and shared lists.
+Aliases (薇信, V信, vx) as keywords belong in rules and shared lists; contact handles as tokens are a
+structural signal (:mod:`rules.signals`).
 """
 
 from __future__ import annotations

@@ -41,6 +41,10 @@ ACTION_RANK = {"pass": 0, "score": 0, "label": 1, "tag": 2, "warn": 3, "block": 
 RISK_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 _BASE_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
+#: What may stand before and after a ``|word`` keyword: not a letter or digit, nor a character that joins
+#: tokens of a URL or an address (a dot only when a letter or digit follows it, as in vx.example.com).
+_WORD_BEFORE = r"(?:^|[^A-Za-z0-9./@_\-])"
+_WORD_AFTER = r"(?:$|[^A-Za-z0-9@_\-.]|\.(?:$|[^A-Za-z0-9]))"
 
 
 class Context:
@@ -387,6 +391,12 @@ class _Compiler:
         elif view == "homophone":
             literal = fold_squeezed(squeeze(literal))
         escaped = hyperscan_escape(literal)
+        if "word" in term.modifiers:
+            # Hyperscan has no lookaround: the neighbours are matched (and shown by explain) instead
+            if literal[:1].isascii() and literal[:1].isalnum() and term.operator != "startswith":
+                escaped = _WORD_BEFORE + escaped
+            if literal[-1:].isascii() and literal[-1:].isalnum() and term.operator != "endswith":
+                escaped = escaped + _WORD_AFTER
         if term.operator == "startswith":
             return view, "^" + escaped, flags
         if term.operator == "endswith":

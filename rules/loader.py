@@ -447,6 +447,10 @@ class _Loader:
             return False
         if term.field == "text":
             view = term.view
+            if "word" in term.modifiers and (term.operator == "re" or view in ("squeezed", "homophone")):
+                what = "a regular expression (write the boundaries in it)" if term.operator == "re" else view
+                self.error(term.location, f"{term.key}: |word does not apply to {what}", "use the normalised view")
+                return False
             if term.operator == "re":
                 return self._check_regex(term, value, view)
             if view == "raw":

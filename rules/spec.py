@@ -241,6 +241,12 @@ FIELDS: dict[str, SelectorField] = {
             (
                 *TEXT_VIEWS,
                 ("nocase", "ignore case (the normalised and squeezed views are casefolded already)"),
+                (
+                    "word",
+                    "a keyword that starts or ends with an ASCII letter or digit matches only as a whole token "
+                    "there: not inside a longer word, a number, a URL or an e-mail address (vx, not vivo or "
+                    "vx.example.com); normalised or raw view only",
+                ),
                 ("all", "every value must match, not just one"),
             ),
         ),

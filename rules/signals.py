@@ -2,10 +2,10 @@
 
 Keywords say what a message talks about; these say how it is built, which a rewording does not change:
 a link to an IP address or a shortener, a domain imitating a bank, a QQ or WeChat id, an amount of money,
-a phone number to call back, a sender on a virtual operator's range. They are extracted once per message,
-on the normalised view (so full-width digits, ``＋Ｖ`` and traditional characters are already folded), and
-only when a rule of the installed set uses one of the ``url.*``, ``contact.*``, ``money.*``, ``phone.*``,
-``sender.*`` or ``reminder.*`` selectors.
+a phone number to call back, a sender on a virtual operator's range. They are read from the normalised
+view (so full-width digits, ``＋Ｖ`` and traditional characters are already folded), at most once per
+message and family by family, when a rule asks: the engine evaluates a rule on a signal only for messages
+that match the signal's Hyperscan hint (see ``rules.compiler.SIGNAL_HINTS``).
 
 Aliases are matched as tokens: ``q``/``v`` only as ``+v``/``加v`` or before ``:`` or a space, never inside
 a longer word or a URL (``vivo``, ``faq``, ``https://vx.example``). The brand list, the shorteners and the
@@ -71,8 +71,10 @@ _SIGNATURE = re.compile(
     r"【[^【】]{0,16}(?:公安|警方|警察|派出所|反诈|网警|银行|法院|检察院|市场监管|教育局|学校|政府)[^【】]{0,16}】"
     r"|国家反诈中心|反诈中心|全民反诈"
 )
+#: What a fraudster tells the victim not to do (tell anyone, hang up): 请勿告诉他人 is not a warning.
+_SECRECY = r"(?!告诉|泄露|透露|声张|外传|挂断|挂机|关机|让)"
 _WARNING = re.compile(
-    r"谨防|警惕|不要相信|切勿(?!告诉|泄露|透露|声张)|请勿(?!告诉|泄露|透露|声张|外传)|提防|千万不要|都是诈骗|均为诈骗|一律是诈骗|防骗|反诈提醒"
+    rf"谨防|警惕|不要相信|切勿{_SECRECY}|请勿{_SECRECY}|千万不要{_SECRECY}|提防|都是诈骗|均为诈骗|一律是诈骗|防骗|反诈提醒"
 )
 
 _SKELETON = str.maketrans(

@@ -150,6 +150,7 @@ NOT_REMINDERS = [
     "【某某银行】警惕！您的账户异常，请登录 icbc-vip.cc 验证",  # a look-alike link
     "警惕冒充客服的诈骗",  # no signature
     "【某某银行】您的账户入账 500 元",  # no warning words
+    "【市公安局】你涉嫌洗钱，千万不要告诉家人，请勿挂断",  # secrecy is not a warning
 ]
 
 

@@ -15,6 +15,9 @@ Printed, all in one run:
 - the homophone view: the engine again with ``--homophone-keywords`` (1,000) more synthetic keywords
   matched on the homophone view (which the shipped packs do not use yet), side by side with the first
   line, and the homophone fold alone over the squeezed views;
+- scoring and structural signals: the engine again with a pack of scored rules on every structural
+  selector (URLs, contact handles, money, phone numbers, sender kind, official reminders) and on weak
+  keywords, with per-category thresholds, side by side with the first line;
 - reload: load, validate and compile ``--reload-rules`` (10,000) generated rules from YAML.
 
     python bench/rules_throughput.py [--messages 100000] [--keywords 5000] [--regexes 200] [--cpu 0]
@@ -224,6 +227,46 @@ def homophone_pack(keywords: int, seed: int = 13) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCORING_PACK = """\
+scoring:
+  default: {tag: 3, warn: 5, block: 8}
+rules:
+"""
+SCORED = (
+    ("ip", "url.ip_literal: true", 4),
+    ("short", "url.shortener: true", 2),
+    ("rare", "url.tld_rare: true", 2),
+    ("puny", "url.punycode: true", 3),
+    ("brand", "url.brand_lookalike: true", 5),
+    ("handle", "contact.handle: true", 2),
+    ("qq", "contact.handle|kind: qq", 1),
+    ("money", "money.amount|at_least: 1000", 1),
+    ("percent", "money.percent|at_least: 10", 1),
+    ("phone", "phone.in_text: true", 1),
+    ("virtual", "sender.kind: [virtual_operator, international]", 1),
+    ("urgent", "text: [立即, 马上, 尽快, 逾期]", 1),
+    ("authority", "text: [公安, 检察院, 法院, 客服]", 2),
+    ("reminder", "reminder.official: true", -6),
+)
+
+
+def scoring_pack() -> str:
+    """YAML of scored rules on every structural selector and a few weak keywords."""
+    lines = [SCORING_PACK.rstrip("\n")]
+    for name, key, points in SCORED:
+        lines += [
+            f"  - id: scored.{name}",
+            f"    title: scored {name}",
+            "    category: other",
+            "    channel: sms",
+            f"    score: {points}",
+            "    detection:",
+            f"      sel: {{{key}}}",
+            "      condition: sel",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def rate(fn: Callable[[], None], count: int, repeat: int) -> float:
     """Messages per second, from the best of ``repeat`` runs (the machine is shared: noise only slows)."""
     best = float("inf")
@@ -328,6 +371,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'engine (normalisation included)':40s} {full:>12,.0f} msg/s  {1e6 / full:6.2f} us/msg")
     print(f"{label:40s} {homophone:>12,.0f} msg/s  {1e6 / homophone:6.2f} us/msg")
     print(f"{'homophone fold alone (from squeezed)':40s} {fold:>12,.0f} msg/s  {1e6 / fold:6.2f} us/msg")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic = Path(tmp) / "synthetic.yaml"
+        synthetic.write_text(synthetic_pack(args.keywords, args.regexes, 500), encoding="utf-8")
+        extra = Path(tmp) / "scoring.yaml"
+        extra.write_text(scoring_pack(), encoding="utf-8")
+        with_scoring = rules.Engine(rules.build([rules.DEFAULT_PACKS, synthetic, extra]))
+    for m in traffic[:1000]:
+        with_scoring.evaluate(m)
+    scored_verdicts: list[rules.Verdict] = []
+
+    def run_scoring() -> None:
+        evaluate = with_scoring.evaluate
+        scored_verdicts[:] = [evaluate(m) for m in traffic]
+
+    scoring = rate(run_scoring, n, args.repeat)
+    flagged = sum(1 for v in scored_verdicts if v.action != rules.Action.PASS)
+    label = f"engine + scoring, signals ({len(SCORED)} rules)"
+    print(f"{'engine (normalisation included)':40s} {full:>12,.0f} msg/s  {1e6 / full:6.2f} us/msg")
+    print(f"{label:40s} {scoring:>12,.0f} msg/s  {1e6 / scoring:6.2f} us/msg  (flagged {flagged})")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "many.yaml"

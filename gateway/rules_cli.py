@@ -13,13 +13,18 @@
   keys that resemble none of the message's are ignored): the lines before it have been answered,
   ``stdin:N: problem`` goes to stderr, and the exit status is 2.
 
+- ``afgw rules tune CORPUS.jsonl [--rules PATH...] [--all-rules] [--diff OUT]``: fit suggested scores for
+  the rules that carry one (with ``--all-rules``, for every rule but allow rules) on a labelled corpus,
+  meant to be the dev split (see :mod:`rules.tuning`); prints a table of each rule's current and suggested
+  score with its fraud and ham hits, then a unified diff of the rule files for the author to review and
+  apply with ``patch -p0``. Exit 2 for a bad corpus line, 1 when the rules have errors.
 - ``afgw rules eval CORPUS.jsonl [--json OUT] [--min-catch R] [--max-ham-blocked R] ...``: evaluate a
   labelled corpus (see :mod:`rules.evaluation`); prints the overall figures, a table per category, the
   confusion table, the figures per tag, then the misses and the false positives with the rules that
   contributed. Progress goes to stderr every 1,000 messages. Exit 3 when a figure is outside a threshold
   given on the command line, 2 for a bad corpus line (``FILE:LINE: problem`` on stderr).
 
-explain, scan and eval use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
+explain, scan, eval and tune use the shipped packs (``rules/packs``) unless ``--rules PATH...`` is given.
 """
 
 from __future__ import annotations
@@ -90,6 +95,17 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     ):
         ev.add_argument(name, type=_share, default=None, metavar="R", help=help_text)
     ev.set_defaults(func=cmd_eval)
+
+    tune = commands.add_parser("tune", help="suggest rule scores from a labelled corpus (its dev split)")
+    tune.add_argument("corpus", nargs="+", metavar="CORPUS.jsonl", help="labelled messages, one JSON object a line")
+    _rules_option(tune)
+    tune.add_argument(
+        "--all-rules",
+        action="store_true",
+        help="also suggest scores for rules without one (all but allow rules, in categories with thresholds)",
+    )
+    tune.add_argument("--diff", metavar="OUT", default=None, help="write the patch here instead of to stdout")
+    tune.set_defaults(func=cmd_tune)
 
 
 def _share(value: str) -> float:
@@ -196,6 +212,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
         record: dict[str, Any] = verdict.scan_record()
         record.update(template=verdict.template, dissuade=verdict.dissuade, label=verdict.label)
         record["overridden"] = list(verdict.overridden)
+        record["scores"] = _scores_json(verdict)
         record["matches"] = [
             {
                 "rule": m.rule,
@@ -227,14 +244,24 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     shown = list(verdict.rules) + list(verdict.overridden)
     if not shown:
         print("no rule matched", file=out)
+    _print_scores(verdict, ruleset, out, "")
     for rule_id in shown:
         rule = ruleset.by_id[rule_id].rule
         note = "  (overridden by an allow rule)" if rule_id in verdict.overridden else ""
-        print(f"{rule.id}  {rule.action} {rule.risk or '-'}  {rule.title}  [{rule.location}]{note}", file=out)
+        acts = "" if rule.action == "score" else f"{rule.action} {rule.risk or '-'}"
+        points = f"score {rule.score:+g}" if rule.score is not None else ""
+        what = " ".join(x for x in (acts, points) if x)
+        print(f"{rule.id}  {what}  {rule.title}  [{rule.location}]{note}", file=out)
         for m in verdict.matches:
             if m.rule != rule_id:
                 continue
-            span = f"[{m.start}:{m.end}]" if m.start is not None else f"[..{m.end}]" if m.view != "fields" else ""
+            span = (
+                f"[{m.start}:{m.end}]"
+                if m.start is not None
+                else f"[..{m.end}]"
+                if m.view not in ("fields", "signals")
+                else ""
+            )
             print(f"    {m.selection}: {m.key} {m.pattern!r} on {m.view}{span} {m.text!r}  ({m.location})", file=out)
     print("views:", file=out)
     print(f"    raw:        {args.text!r}", file=out)
@@ -243,6 +270,29 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
     print(f"    homophone:  {homophone!r} ({spell(homophone) or '-'})", file=out)
     print(f"    domains:    {', '.join(v.domains) or '-'}", file=out)
     return 0
+
+
+def _scores_json(verdict: Any) -> dict[str, Any]:
+    return {
+        "contributions": [{"rule": r, "category": c, "score": p} for r, c, p in verdict.contributions],
+        "totals": dict(verdict.totals),
+    }
+
+
+def _print_scores(verdict: Any, ruleset: Any, out: TextIO, indent: str) -> None:
+    """Each category's total against its thresholds, then every contribution to it."""
+    for category, total in verdict.totals:
+        limits = ruleset.collection.thresholds(category)
+        held = (
+            ", ".join(f"{name} {getattr(limits, name):g}" for name in ("tag", "warn", "block") if getattr(limits, name))
+            if limits is not None
+            else "no thresholds"
+        )
+        reached = (limits.action(total) if limits is not None else None) or "nothing"
+        print(f"{indent}score {category}: {total:g} ({held}) -> {reached}", file=out)
+        for rule_id, cat, points in verdict.contributions:
+            if cat == category:
+                print(f"{indent}    {points:+g}  {rule_id}", file=out)
 
 
 # --- scan ---------------------------------------------------------------------------------------------
@@ -319,17 +369,9 @@ def cmd_eval(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 
     out = out or sys.stdout
     err = err or sys.stderr
-    samples: list[ev.Sample] = []
-    for path in args.corpus:
-        try:
-            with open(path, encoding="utf-8") as f:
-                samples += ev.read_corpus(f, path)
-        except ev.CorpusError as exc:
-            print(exc, file=err)
-            return EXIT_INPUT
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{path}: {exc}", file=err)
-            return EXIT_INPUT
+    samples = _read_samples(args.corpus, err)
+    if samples is None:
+        return EXIT_INPUT
     ruleset = _build(args.rules, err)
     if ruleset is None:
         return EXIT_RULES
@@ -358,6 +400,56 @@ def cmd_eval(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     for problem in failed:
         print(f"FAILED: {problem}", file=out)
     return EXIT_THRESHOLD if failed else 0
+
+
+def _read_samples(paths: Sequence[str], err: TextIO) -> list[Any] | None:
+    from rules import evaluation as ev
+
+    samples: list[ev.Sample] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                samples += ev.read_corpus(f, path)
+        except ev.CorpusError as exc:
+            print(exc, file=err)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{path}: {exc}", file=err)
+            return None
+    return samples
+
+
+def cmd_tune(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    import rules
+    from rules import tuning
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    samples = _read_samples(args.corpus, err)
+    if samples is None:
+        return EXIT_INPUT
+    ruleset = _build(args.rules, err)
+    if ruleset is None:
+        return EXIT_RULES
+    suggestions = tuning.suggest(rules.Engine(ruleset), samples, all_rules=args.all_rules)
+    if not suggestions:
+        print(
+            "no rule to tune: give rules a score (or use --all-rules) in categories that have scoring thresholds",
+            file=err,
+        )
+        return 0
+    print(f"{'rule':<32} {'now':>6} {'suggested':>9} {'fraud':>6} {'ham':>6}", file=out)
+    for s in suggestions:
+        now = "-" if s.current is None else f"{s.current:g}"
+        print(f"{s.rule.id:<32} {now:>6} {s.suggested:>9g} {s.fraud_hits:>6} {s.ham_hits:>6}", file=out)
+    diff = tuning.patch(suggestions)
+    if args.diff:
+        with open(args.diff, "w", encoding="utf-8") as f:
+            f.write(diff)
+        print(f"patch written to {args.diff} (apply with: patch -p0 < {args.diff})", file=out)
+    else:
+        print(diff or "(no score changes)", file=out, end="" if diff else "\n")
+    return 0
 
 
 def _print_report(report: Any, engine: Any, limit: int, out: TextIO) -> None:
@@ -415,6 +507,7 @@ def _print_outcome(o: Any, engine: Any, out: TextIO) -> None:
         f" {verdict.category or '-'}  {o.sample.message.text!r}",
         file=out,
     )
+    _print_scores(verdict, engine.ruleset, out, "      ")
     for m in verdict.matches:
         print(f"      {m.rule} {m.selection}: {m.key} {m.pattern!r} on {m.view} {m.text!r}", file=out)
     if verdict.overridden:
@@ -438,6 +531,7 @@ def _report_json(report: Any, engine: Any, failed: list[str]) -> dict[str, Any]:
             "verdict_category": verdict.category,
             "rules": list(verdict.rules),
             "overridden": list(verdict.overridden),
+            "scores": _scores_json(verdict),
             "matches": [
                 {"rule": m.rule, "selection": m.selection, "key": m.key, "view": m.view, "text": m.text}
                 for m in verdict.matches

@@ -27,24 +27,33 @@ from typing import Any
 import hyperscan
 
 from rules import condition as cond
+from rules import spec
 from rules.homophones import fold_pattern, fold_squeezed
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
-from rules.normalise import URL_HINTS, normalise, normalise_domain, squeeze
+from rules.normalise import URL_HINTS, normalise, normalise_domain, scrub, squeeze
+from rules.signals import Signals, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
 VIEWS = ("raw", "normalised", "squeezed", "homophone", "domains")
-ACTION_RANK = {"pass": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
+ACTION_RANK = {"pass": 0, "score": 0, "label": 1, "tag": 2, "warn": 3, "block": 4}
 RISK_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 
 _BASE_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
+#: What may stand before and after a ``|word`` keyword: not a letter or digit, nor a character that joins
+#: tokens of a URL or an address (a dot only when a letter or digit follows it, as in vx.example.com).
+_WORD_BEFORE = r"(?:^|[^A-Za-z0-9./@_\-])"
+_WORD_AFTER = r"(?:$|[^A-Za-z0-9@_\-.]|\.(?:$|[^A-Za-z0-9]))"
 
 
 class Context:
     """What a condition looks at for one message."""
 
     __slots__ = (
+        "_domains",
+        "_normalised",
+        "_signals",
         "channel",
         "dst",
         "has_domains",
@@ -55,6 +64,7 @@ class Context:
         "origin",
         "sender_id",
         "src",
+        "text",
         "velocity",
     )
 
@@ -71,7 +81,14 @@ class Context:
         has_domains: bool,
         velocity: VelocityStore,
         keys: Mapping[str, str],
+        text: str = "",
+        normalised: str | None = None,
+        domains: tuple[str, ...] | None = None,
     ) -> None:
+        self.text = text
+        self._normalised = normalised
+        self._domains = domains
+        self._signals: Signals | None = None
         self.hits = hits
         self.channel = channel
         self.src = src
@@ -83,6 +100,13 @@ class Context:
         self.has_domains = has_domains
         self.velocity = velocity
         self.keys = keys
+
+    def signals(self) -> Signals:
+        """The message's structural signals, extracted on first use (only rules with signal selectors ask)."""
+        if self._signals is None:
+            norm = self._normalised if self._normalised is not None else normalise(scrub(self.text))
+            self._signals = Signals(norm, self.src, self.origin, self._domains)
+        return self._signals
 
 
 Predicate = Callable[[Context], bool]
@@ -280,8 +304,7 @@ class _Compiler:
         url_hints: dict[str, int] = {}
         if self.needs_domains:
             for name, hint in URL_HINTS.items():
-                url_hints[name] = len(self.patterns)
-                self.patterns.append(Pattern(len(self.patterns), "normalised", hint, _BASE_FLAGS, literal=True))
+                url_hints[name] = self.hint(hint, _BASE_FLAGS)
         databases = self.databases()
         plans = {}
         for channel in ("sms", "call"):
@@ -332,6 +355,16 @@ class _Compiler:
         found.sources.append((owner, term, value))
         return found.id
 
+    def hint(self, expression: str, flags: int) -> int:
+        """A pattern of the normalised view that no rule value owns: a precondition of a signal or a URL."""
+        key = ("normalised", expression, flags)
+        found = self.by_key.get(key)
+        if found is None:
+            found = Pattern(len(self.patterns), "normalised", expression, flags, literal=True)
+            self.patterns.append(found)
+            self.by_key[key] = found
+        return found.id
+
     def expression(self, term: Term, value: Value) -> tuple[str, str, int]:
         """(view, Hyperscan expression, flags) for one value of a text or domain term."""
         flags = _BASE_FLAGS
@@ -358,6 +391,12 @@ class _Compiler:
         elif view == "homophone":
             literal = fold_squeezed(squeeze(literal))
         escaped = hyperscan_escape(literal)
+        if "word" in term.modifiers:
+            # Hyperscan has no lookaround: the neighbours are matched (and shown by explain) instead
+            if literal[:1].isascii() and literal[:1].isalnum() and term.operator != "startswith":
+                escaped = _WORD_BEFORE + escaped
+            if literal[-1:].isascii() and literal[-1:].isalnum() and term.operator != "endswith":
+                escaped = escaped + _WORD_AFTER
         if term.operator == "startswith":
             return view, "^" + escaped, flags
         if term.operator == "endswith":
@@ -415,7 +454,7 @@ class _Compiler:
             atoms=atoms,
             gated=gated is False,
             action_rank=ACTION_RANK[rule.action],
-            risk_rank=RISK_RANK[rule.risk or "none"] if rule.action != "pass" else 0,
+            risk_rank=RISK_RANK[rule.risk or "none"] if ACTION_RANK[rule.action] else 0,
             guard=None if gated is False else _guard(rule, selections),
             trivial=gated is False and _trivial(rule.condition, selections),
         )
@@ -460,6 +499,18 @@ class _Compiler:
             if start < end:
                 return CompiledTerm(term, lambda ctx: start <= ctx.minute < end)
             return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
+        if f in spec.SIGNALS:
+            predicate = _signal_predicate(term)
+            if (term.operator == "is" and not term.flag) or f not in SIGNAL_HINTS:
+                return CompiledTerm(term, predicate)  # an absence, or no text to look for: not gated
+            if f.startswith("url."):
+                self.needs_domains = True
+                hints = [*URL_HINTS.values(), *([SIGNAL_HINTS[f]] if SIGNAL_HINTS[f] else [])]
+                atoms = tuple(self.hint(h, _BASE_FLAGS) for h in hints)
+            else:
+                atoms = (self.hint(SIGNAL_HINTS[f], _BASE_FLAGS | hyperscan.HS_FLAG_UCP),)
+            # the signal cannot be present unless one of its hints matched, so the rule may wait for them
+            return CompiledTerm(term, predicate, atoms)
         if f == "velocity":
             v = term.velocity
             assert v is not None
@@ -504,7 +555,13 @@ def _trivial(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> bo
 
 def _plain(sel: CompiledSelection) -> bool:
     """Every alternative is one text or domain term that any one of its values satisfies."""
-    return all(len(alt) == 1 and alt[0].atoms and "all" not in alt[0].term.modifiers for alt in sel.alternatives)
+    return all(
+        len(alt) == 1
+        and alt[0].atoms
+        and alt[0].term.field in ("text", "domain")
+        and "all" not in alt[0].term.modifiers
+        for alt in sel.alternatives
+    )
 
 
 _GUARD_FIELDS = (("sender_id", "sender_id"), ("from", "src"), ("to", "dst"), ("origin", "origin"))
@@ -547,6 +604,50 @@ def _all(preds: list[Predicate]) -> Predicate:
         a, b = preds
         return lambda ctx: a(ctx) and b(ctx)
     return lambda ctx: all(p(ctx) for p in preds)
+
+
+#: For each signal found in the text: a Hyperscan expression that every text having it matches (a
+#: superset of what rules.signals looks for), so that rules on signals are only evaluated, and signals
+#: only extracted, for messages that may have them. URL signals use the URL hints.
+SIGNAL_HINTS = {
+    **{name: "" for name in spec.SIGNALS if name.startswith("url.")},
+    "url.ip_literal": r"[0-9]\.[0-9]{1,3}(?::[0-9]{1,5})?/",  # 1.2.3.4/x has no URL hint
+    "contact.handle": r"qq|扣扣|企鹅|微信|wechat|weixin|vx|wx|v信|薇信|威信|徽信|维信|卫星|t\.me/|telegram|tg"
+    r"|飞机|电报|@|[+加]\s*[vwq]|[vq]\s*[:：]",
+    "money.amount": r"¥|rmb|人民币|[0-9]\s*(?:万|千|w|k)?\s*(?:元|块)",
+    "money.percent": r"%|百分之",
+    "phone.in_text": r"1[3-9][0-9]|0[1-9][0-9]{1,2}-[0-9]|400",
+    "reminder.official": r"【|反诈",
+}
+
+_FLAGS = {
+    "url.ip_literal": "ip_literal",
+    "url.shortener": "shortener",
+    "url.tld_rare": "tld_rare",
+    "url.punycode": "punycode",
+    "url.brand_lookalike": "lookalikes",
+    "contact.handle": "handles",
+    "money.amount": "amounts",
+    "money.percent": "percents",
+    "phone.in_text": "phones",
+    "reminder.official": "official_reminder",
+}
+
+
+def _signal_predicate(term: Term) -> Predicate:
+    f, op = term.field, term.operator
+    if op == "is":
+        attr, want = _FLAGS[f], term.flag
+        return lambda ctx: bool(getattr(ctx.signals(), attr)) == want
+    if op == "at_least":
+        attr, limit = _FLAGS[f], term.number
+        return lambda ctx: any(x >= limit for x in getattr(ctx.signals(), attr))
+    members = frozenset(v.text for v in term.values)
+    if op == "brand":
+        return lambda ctx: not members.isdisjoint(ctx.signals().lookalikes)
+    if op == "kind":
+        return lambda ctx: any(kind in members for kind, _ in ctx.signals().handles)
+    return lambda ctx: sender_kind(ctx.src, ctx.origin) in members  # sender.kind equals: no text needed
 
 
 _ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}

@@ -4,7 +4,9 @@ Per message: the views its rules need are computed once (normalisation included)
 once by its Hyperscan database, and only the rules that can be true are evaluated (those whose patterns
 matched, and those, such as origin or velocity rules, that need no pattern). The decision follows a
 fixed precedence, block > warn > tag > label > pass; ``action: pass`` rules that match cancel the rules
-or categories they name in ``overrides`` (so official senders get through).
+or categories they name in ``overrides`` (so official senders get through). Rules with a ``score`` add
+it to their category's total, which the pack's ``scoring`` thresholds turn into tag, warn or block, so
+that weak signals add up while a rule with an action still acts alone.
 
 The rule set is swapped atomically (:meth:`Engine.install`): an evaluation uses the rule set it started
 with, and a reload never leaves the engine without rules.
@@ -18,9 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rules.compiler import CompiledRule, CompiledTerm, Context, RuleSet
+from rules import spec
+from rules.compiler import ACTION_RANK, CompiledRule, CompiledTerm, Context, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
+from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, normalise, scrub, squeeze_normalised, views
 from rules.velocity import MemoryVelocity, VelocityStore
 from rules.yaml_source import Location
@@ -69,6 +73,18 @@ class Verdict:
     overridden: tuple[str, ...] = ()
     #: Filled only by ``evaluate(..., explain=True)``.
     matches: tuple[Match, ...] = ()
+    #: Every score that counted: (rule id, category, points), in rule-set order.
+    contributions: tuple[tuple[str, str, float], ...] = ()
+    #: The score total of each category that has contributions, in order of first contribution.
+    totals: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def score(self) -> float:
+        """The total of the verdict's category (or the largest total, when no rule decided alone)."""
+        found = dict(self.totals)
+        if self.category in found:
+            return found[self.category]
+        return max(found.values(), default=0.0)
 
     def scan_record(self) -> dict[str, Any]:
         """The ``afgw rules scan`` output object, keys in the documented order."""
@@ -139,17 +155,18 @@ class Engine:
             return PASS
         hits: set[int] = set()
         text = message.text
-        has_domains = False
+        scanned: tuple[str | None, tuple[str, ...] | None] = (None, None)
         if views is not None:
             self._scan_views(rs, views, hits)
-            has_domains = bool(views.domains)
+            scanned = (views.normalised, views.domains)
         elif text:
             try:
-                has_domains = self._scan_text(rs, text, hits)
+                scanned = self._scan_text(rs, text, hits)
             except UnicodeEncodeError:  # lone surrogates: no encoder takes them
                 text = scrub(text)
                 hits.clear()
-                has_domains = self._scan_text(rs, text, hits)
+                scanned = self._scan_text(rs, text, hits)
+        has_domains = bool(scanned[1])
         now = message.now if message.now is not None else self.clock()
         keys: dict[str, str] = {}
         for by in plan.velocity_by:
@@ -189,7 +206,7 @@ class Engine:
                 indices.append(i)
                 continue
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
             if rule.condition(ctx):
                 indices.append(i)
         if not indices:
@@ -197,18 +214,25 @@ class Engine:
         key = tuple(indices)
         verdict: Verdict | None = rs.verdicts.get(key)
         if verdict is None:
-            verdict = decide([rules[i] for i in indices])
+            verdict = decide([rules[i] for i in indices], rs.collection.thresholds)
             if len(rs.verdicts) >= _VERDICT_CACHE:
                 rs.verdicts.clear()
             rs.verdicts[key] = verdict
         if explain:
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time)
+                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
             return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
         return verdict
 
     def _context(
-        self, message: Message, hits: set[int], now: float, has_domains: bool, keys: dict[str, str], uses_time: bool
+        self,
+        message: Message,
+        hits: set[int],
+        now: float,
+        has_domains: bool,
+        keys: dict[str, str],
+        uses_time: bool,
+        scanned: tuple[str | None, tuple[str, ...] | None],
     ) -> Context:
         return Context(
             hits,
@@ -222,15 +246,17 @@ class Engine:
             has_domains,
             self.velocity,
             keys,
+            message.text,
+            *scanned,
         )
 
     @staticmethod
-    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> bool:
-        """Scan every view of ``text`` the rule set uses; True when the text has a domain."""
+    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None]:
+        """Scan every view of ``text`` the rule set uses; the normalised text and its domains, when known."""
         if rs.db_raw is not None:
             rs.db_raw.scan(text.encode(), _on_match, context=hits)
         if not rs.needs_normalised:
-            return False
+            return None, None
         norm = normalise(text)
         if rs.db_normalised is not None:
             rs.db_normalised.scan(norm.encode(), _on_match, context=hits)
@@ -240,13 +266,14 @@ class Engine:
                 rs.db_squeezed.scan(squeezed.encode(), _on_match, context=hits)
             if rs.db_homophone is not None:
                 rs.db_homophone.scan(fold_squeezed(squeezed).encode(), _on_match, context=hits)
-        if rs.needs_domains and not rs.url_hints.isdisjoint(hits):
-            found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
-            if found:
-                if rs.db_domains is not None:
-                    rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
-                return True
-        return False
+        if not rs.needs_domains:
+            return norm, None
+        if rs.url_hints.isdisjoint(hits):
+            return norm, ()  # the hints find every text that has a domain
+        found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
+        if found and rs.db_domains is not None:
+            rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
+        return norm, found
 
     @staticmethod
     def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> None:
@@ -285,6 +312,7 @@ class Engine:
             bool(views["domains"]),
             self.velocity,
             keys,
+            text,
         )
 
 
@@ -296,34 +324,68 @@ def _minute(now: float, utc_offset: float) -> int:
         return 0
 
 
-def decide(matched: list[CompiledRule]) -> Verdict:
-    """The verdict of the rules that matched (in rule-set order): allow-list first, then precedence."""
+_SCORED_RISK = {"tag": Risk.LOW, "warn": Risk.MEDIUM, "block": Risk.HIGH}
+_RISK_RANK = {Risk.NONE: 0, Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3}
+
+
+def decide(matched: list[CompiledRule], thresholds: Callable[[str], Thresholds | None] = lambda _: None) -> Verdict:
+    """The verdict of the rules that matched (in rule-set order).
+
+    Allow rules cancel first (cancelled rules neither act nor score); then the scores of the rest are
+    added up per category and each total held to its category's thresholds; the strongest of the rules'
+    own actions and the totals' decisions wins (block > warn > tag > label), a rule before a total at the
+    same action and risk.
+    """
     cancel_ids: set[str] = set()
     for r in matched:
         if r.rule.overrides:
             cancel_ids.update(r.rule.overrides)
     if cancel_ids:
-        effective = [r for r in matched if r.action_rank == 0 or not ({r.rule.id, r.rule.category} & cancel_ids)]
+        effective = [r for r in matched if r.rule.action == "pass" or not ({r.rule.id, r.rule.category} & cancel_ids)]
         overridden = tuple(r.rule.id for r in matched if r not in effective)
     else:
         effective = matched
         overridden = ()
-    acting = [r for r in effective if r.action_rank > 0]
+    contributions = tuple((r.rule.id, r.rule.category, r.rule.score) for r in effective if r.rule.score is not None)
+    totals: dict[str, float] = {}
+    for _, category, points in contributions:
+        totals[category] = totals.get(category, 0.0) + points
+    # (action rank, risk rank, -1 for a rule / 0 for a total, category, the rules behind it)
+    candidates: list[tuple[int, int, int, str, list[CompiledRule]]] = []
+    for r in effective:
+        if r.action_rank > 0:
+            candidates.append((r.action_rank, r.risk_rank, -1, r.rule.category, [r]))
+    for category, total in totals.items():
+        limits = thresholds(category)
+        reached = limits.action(total) if limits is not None else None
+        if reached is not None:
+            behind = sorted(
+                (r for r in effective if r.rule.category == category and (r.rule.score or 0) > 0),
+                key=lambda r: -(r.rule.score or 0),
+            )
+            candidates.append((ACTION_RANK[reached], _RISK_RANK[_SCORED_RISK[reached]], 0, category, behind))
     ids = tuple(r.rule.id for r in effective)
-    if not acting:
-        return Verdict(rules=ids, overridden=overridden)
-    ranked = sorted(acting, key=lambda r: (-r.action_rank, -r.risk_rank, r.index))
-    winner = ranked[0].rule
-    risk = max(r.risk_rank for r in acting)
+    if not candidates:
+        return Verdict(rules=ids, overridden=overridden, contributions=contributions, totals=tuple(totals.items()))
+    candidates.sort(key=lambda c: (-c[0], -c[1], c[2]))
+    rank, _, _, category, behind = candidates[0]
+    ranked = [r for c in candidates for r in c[4]]
+    action = next(a for a, n in ACTION_RANK.items() if n == rank and a != "score")
+    risk = max(c[1] for c in candidates)
+    first = behind[0].rule if behind else None
+    template = (first.template if first else None) or next((r.rule.template for r in ranked if r.rule.template), None)
+    label = (first.label if first else None) or next((r.rule.label for r in ranked if r.rule.label), None)
     return Verdict(
-        action=_ACTIONS[winner.action],
+        action=_ACTIONS[action],
         risk=(Risk.NONE, Risk.LOW, Risk.MEDIUM, Risk.HIGH)[risk],
         rules=ids,
-        category=winner.category,
-        template=winner.template or next((r.rule.template for r in ranked if r.rule.template), None),
-        dissuade=any(r.rule.dissuade for r in acting),
-        label=winner.label or next((r.rule.label for r in ranked if r.rule.label), None),
+        category=category,
+        template=template,
+        dissuade=any(r.rule.dissuade for r in ranked),
+        label=label,
         overridden=overridden,
+        contributions=contributions,
+        totals=tuple(totals.items()),
     )
 
 
@@ -361,6 +423,8 @@ def _with_matches(verdict: Verdict, rs: RuleSet, matched: list[CompiledRule], ct
         label=verdict.label,
         overridden=verdict.overridden,
         matches=tuple(matches),
+        contributions=verdict.contributions,
+        totals=verdict.totals,
     )
 
 
@@ -403,6 +467,10 @@ def _term_matches(
     positions: dict[int, tuple[int | None, int]],
 ) -> list[Match]:
     term = t.term
+    if term.field in spec.SIGNALS:
+        pattern = ", ".join(v.text for v in term.values) or term.key
+        shown_signal = ctx.signals().show(term.field)
+        return [Match(rule, selection, term.key, "signals", pattern, shown_signal, location=term.location)]
     if not t.atoms:
         shown = {
             "from": ctx.src,

@@ -19,7 +19,7 @@ from rules import condition as cond
 from rules import spec
 from rules.homophones import fold_pattern
 from rules.message import DEFAULT_TEST_NOW, MessageError, message_from_mapping
-from rules.model import Rule, RuleCollection, Selection, Term, TestCase, Value, Velocity
+from rules.model import SCORE_ONLY, Rule, RuleCollection, Selection, Term, TestCase, Thresholds, Value, Velocity
 from rules.normalise import normalise, normalise_domain, squeeze
 from rules.validate import Validator
 from rules.yaml_source import LocatedDict, LocatedList, Location, SourceError, SourceErrors, load_text
@@ -97,6 +97,7 @@ class _Loader:
         self.macros: dict[str, Selection] = {}
         self.order: list[str] = []
         self.override_at: dict[str, LocatedList] = {}
+        self.scoring: dict[str, Thresholds] = {}
 
     def error(self, location: Location, message: str, hint: str | None = None) -> None:
         self.v.error(location, message, hint)
@@ -117,6 +118,8 @@ class _Loader:
         for f in self.files:
             for name, values in _items(f.doc.get("lists")):
                 self._list(f, name, values)
+        for f in self.files:
+            self._scoring(f)
         for f in self.files:
             macros = f.doc.get("macros")
             for name, raw in _items(macros):
@@ -149,8 +152,38 @@ class _Loader:
                 first_seen[rule.id] = rule.location
                 rules.append(rule)
         self._check_overrides(rules)
+        for rule in rules:
+            if rule.score is not None and rule.category not in self.scoring and "default" not in self.scoring:
+                self.error(
+                    rule.score_location or rule.location,
+                    f"rule {rule.id}: a score for {rule.category!r}, but no scoring thresholds for it",
+                    f"set scoring: {{{rule.category}: {{warn: ..., block: ...}}}} (or default) in a pack",
+                )
         lists = {name: tuple(v.text for v in values) for name, (values, _) in self.lists.items()}
-        return RuleCollection(tuple(rules), dict(self.macros), lists, tuple(self.order))
+        return RuleCollection(tuple(rules), dict(self.macros), lists, tuple(self.order), dict(self.scoring))
+
+    def _scoring(self, f: _File) -> None:
+        raw = f.doc.get("scoring")
+        for category, limits in _items(raw):
+            assert isinstance(raw, LocatedDict)
+            where = raw.where_key(category)
+            if not isinstance(limits, LocatedDict):
+                continue
+            if category in self.scoring:
+                first = self.scoring[category].location
+                self.error(where, f"scoring: thresholds for {category!r} are set twice", f"first set at {first}")
+                continue
+            numbers = {k: float(v) for k, v in limits.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            found = Thresholds(numbers.get("tag"), numbers.get("warn"), numbers.get("block"), where)
+            given = [numbers[k] for k in spec.SCORED_ACTIONS if k in numbers]
+            if given != sorted(given) or len(set(given)) != len(given):
+                self.error(
+                    where,
+                    f"scoring.{category}: thresholds must rise from tag to warn to block, got "
+                    + ", ".join(f"{k} {numbers[k]:g}" for k in spec.SCORED_ACTIONS if k in numbers),
+                )
+                continue
+            self.scoring[category] = found
 
     def _read(self, path: Path) -> None:
         try:
@@ -230,7 +263,10 @@ class _Loader:
         for name in used - selections.keys():
             selections[name] = self.macros[name]
         rule_id = rid if isinstance(rid, str) else f"rules[{index}]@{f.path}"
-        action = _choice(raw, "action", spec.ACTIONS, "tag")
+        score = raw.get("score")
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            score = None
+        action = _choice(raw, "action", spec.ACTIONS, "tag" if score is None else SCORE_ONLY)
         rule = Rule(
             id=rule_id,
             title=_string(raw, "title", rule_id),
@@ -241,7 +277,7 @@ class _Loader:
             condition=expr,
             condition_text=text,
             location=raw.where("id"),
-            risk=_choice(raw, "risk", spec.RISKS, "medium" if action != "pass" else None),
+            risk=_choice(raw, "risk", spec.RISKS, "medium" if action not in ("pass", SCORE_ONLY) else None),
             description=_string(raw, "description", ""),
             status=_choice(raw, "status", spec.STATUSES, "experimental"),
             author=_string(raw, "author", ""),
@@ -250,6 +286,8 @@ class _Loader:
             dissuade=raw.get("dissuade") is True,
             overrides=_strings(raw, "overrides"),
             tags=_strings(raw, "tags"),
+            score=None if score is None else float(score),
+            score_location=raw.where("score") if score is not None else None,
         )
         if isinstance(raw.get("overrides"), LocatedList):
             self.override_at[rule.id] = raw["overrides"]
@@ -329,8 +367,11 @@ class _Loader:
         selector, op, mods = parsed
         term = Term(key, selector.name, op.name, mods, key_at)
         if not op.many:
-            if op.name == "exists":
+            if op.name in ("exists", "is"):
                 return replace(term, flag=raw) if isinstance(raw, bool) else None
+            if op.name == "at_least":
+                ok = isinstance(raw, int | float) and not isinstance(raw, bool)
+                return replace(term, number=float(raw)) if ok else None
             if op.name == "between":
                 return self._between(term, raw, where)
             if op.name == "count" and isinstance(raw, LocatedDict):
@@ -388,8 +429,28 @@ class _Loader:
     def _check_value(self, f: _File, term: Term, value: Value) -> bool:
         text = value.text
         via = f" (from list {value.list_name!r})" if value.list_name else ""
+        allowed: tuple[str, ...] = ()
+        op = spec.FIELDS[term.field].operator(term.operator)
+        if op is not None and isinstance(op.value, spec.Enum) and value.list_name:  # inline: the validator's
+            allowed = op.value.values
+        elif term.field == "url.brand_lookalike":
+            from rules.signals import data
+
+            allowed = tuple(data().brands)
+        if allowed and text not in allowed:
+            hint = difflib.get_close_matches(text, list(allowed), n=1)
+            self.error(
+                value.location,
+                f"{term.key}: {text!r}{via} is not one of {', '.join(allowed)}",
+                f"did you mean {hint[0]!r}?" if hint else None,
+            )
+            return False
         if term.field == "text":
             view = term.view
+            if "word" in term.modifiers and (term.operator == "re" or view in ("squeezed", "homophone")):
+                what = "a regular expression (write the boundaries in it)" if term.operator == "re" else view
+                self.error(term.location, f"{term.key}: |word does not apply to {what}", "use the normalised view")
+                return False
             if term.operator == "re":
                 return self._check_regex(term, value, view)
             if view == "raw":

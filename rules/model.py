@@ -40,6 +40,8 @@ class Term:
     flag: bool = False
     minutes: tuple[int, int] = (0, 0)
     velocity: Velocity | None = None
+    #: For ``at_least``.
+    number: float = 0.0
 
     @property
     def view(self) -> str:
@@ -77,6 +79,28 @@ class TestCase:
         return f"{'match' if self.expect_match else 'no_match'}[{self.index}]"
 
 
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Score totals at which a category's evidence tags, warns or blocks (None: that decision is not reached)."""
+
+    tag: float | None = None
+    warn: float | None = None
+    block: float | None = None
+    location: Location | None = None
+
+    def action(self, total: float) -> str | None:
+        """The strongest decision ``total`` reaches, or None."""
+        for name in ("block", "warn", "tag"):
+            limit = getattr(self, name)
+            if limit is not None and total >= limit:
+                return name
+        return None
+
+
+#: The action of a rule that only carries a score: it decides nothing alone.
+SCORE_ONLY = "score"
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -98,6 +122,9 @@ class Rule:
     overrides: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     tests: tuple[TestCase, ...] = ()
+    #: Evidence points for the rule's category (None: the rule acts by its action alone).
+    score: float | None = None
+    score_location: Location | None = None
 
     def channels(self) -> tuple[str, ...]:
         return ("sms", "call") if self.channel == "both" else (self.channel,)
@@ -111,3 +138,8 @@ class RuleCollection:
     macros: Mapping[str, Selection] = field(default_factory=dict)
     lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    #: Per category (or ``default``): the thresholds its score total is held to.
+    scoring: Mapping[str, Thresholds] = field(default_factory=dict)
+
+    def thresholds(self, category: str) -> Thresholds | None:
+        return self.scoring.get(category) or self.scoring.get("default")

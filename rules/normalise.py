@@ -11,16 +11,19 @@
 - ``domains``: the host names of URLs in the normalised text, after undoing the usual obfuscations
   (``h t t p``, ``[.]``, ``(.)``, ``点com``, ``。``).
 
-Aliases and homophones (薇信, V信, vx) are not code: they belong in rules and shared lists.
+Aliases (薇信, V信, vx) as keywords belong in rules and shared lists; contact handles as tokens are a
+structural signal (:mod:`rules.signals`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import zhconv_rs
 
@@ -43,6 +46,72 @@ _SPACED = re.compile(r"(?<![a-z0-9./:-])(?:[a-z0-9./:-] ){2,}[a-z0-9./:-](?![a-z
 _CANDIDATE = re.compile(r"[a-z0-9][a-z0-9.-]*\.(?:xn--[a-z0-9-]+|[a-z]{2,24})")
 _IP_URL = re.compile(r"https?://([0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![0-9])")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: Generic TLDs a host may end in (every two-letter one is a country's, and xn-- ones are IDNs): without
+#: this, list items and abbreviations such as ``2.DIGIT`` or ``no.limit`` were taken for domains.
+_GENERIC_TLDS = frozenset(
+    [
+        "com",
+        "net",
+        "org",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "name",
+        "pro",
+        "mobi",
+        "asia",
+        "tel",
+        "travel",
+        "jobs",
+        "aero",
+        "coop",
+        "museum",
+        "app",
+        "dev",
+        "page",
+        "cloud",
+        "tech",
+        "online",
+        "site",
+        "shop",
+        "store",
+        "link",
+        "live",
+        "fun",
+        "top",
+        "xyz",
+        "vip",
+        "club",
+        "icu",
+        "wang",
+        "ren",
+        "ink",
+        "kim",
+        "xin",
+        "group",
+        "company",
+        "email",
+        "today",
+        "news",
+        "blog",
+        "art",
+        "design",
+        "games",
+        "game",
+        "bet",
+        "casino",
+        "loan",
+        "win",
+        "bid",
+        "work",
+        "ltd",
+        "law",
+    ]
+)
+_LIST_ITEM = re.compile(r"[0-9]{1,2}$")
 #: Which de-obfuscation a text needs. A text that matches none of these has no domain; the engine runs
 #: them inside its Hyperscan scan of the normalised view, so that most messages skip domain extraction
 #: and the rest run only the steps they need.
@@ -124,12 +193,24 @@ def domains_hinted(normalised: str, *, obfuscated: bool, spaced: bool) -> tuple[
         host = candidate.strip(".-")
         labels = host.split(".")
         if len(labels) > 1 and all(_LABEL.match(label) for label in labels) and host not in found:
+            if not _plausible_tld(labels[-1]) or (len(labels) == 2 and _LIST_ITEM.match(labels[0])):
+                continue
             found.append(host)
     if "://" in text:
         for ip in _IP_URL.findall(text):
             if ip not in found:
                 found.append(ip)
     return tuple(found)
+
+
+@cache
+def _tlds() -> frozenset[str]:
+    data = json.loads((Path(__file__).resolve().parent / "data" / "signals.json").read_text("utf-8"))
+    return _GENERIC_TLDS | frozenset(data["rare_tlds"])
+
+
+def _plausible_tld(tld: str) -> bool:
+    return len(tld) == 2 or tld.startswith("xn--") or tld in _tlds()
 
 
 def normalise_domain(value: str) -> str:

@@ -41,6 +41,16 @@ CATEGORIES = (
     "other",
 )
 
+#: Scores and thresholds stay within this magnitude, so that one typo cannot swamp every other rule.
+SCORE_LIMIT = 1000
+#: The decisions a score total can reach, weakest first.
+SCORED_ACTIONS = ("tag", "warn", "block")
+
+#: What ``sender.kind`` tells apart (virtual operators: the 170/171/162/165/167 ranges).
+SENDER_KINDS = ("service_106", "short_code", "mobile", "virtual_operator", "international", "other")
+#: Kinds of contact handle ``contact.handle|kind`` selects.
+HANDLE_KINDS = ("qq", "wechat", "telegram")
+
 RULE_ID = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 CLOCK = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -85,6 +95,7 @@ class Int(Node):
 class Number(Node):
     exclusive_minimum: float | None = None
     maximum: float | None = None
+    minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,10 @@ class Object(Node):
     #: Other keys, matching ``extra_keys``, are allowed with values of this kind (a detection's selections).
     extra: Node | None = None
     extra_keys: str = IDENTIFIER
+    #: At least one of these fields must be given (a rule needs an action, a score, or both).
+    one_required: tuple[str, ...] = ()
+    #: At least one field must be given.
+    min_properties: int = 0
 
     def get(self, name: str) -> Field | None:
         for f in self.fields:
@@ -142,6 +157,8 @@ class MapOf(Node):
 
     value: Node = field(default_factory=Node)
     key_pattern: str = IDENTIFIER
+    #: When given, the only names allowed (instead of any matching ``key_pattern``).
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +241,12 @@ FIELDS: dict[str, SelectorField] = {
             (
                 *TEXT_VIEWS,
                 ("nocase", "ignore case (the normalised and squeezed views are casefolded already)"),
+                (
+                    "word",
+                    "a keyword that starts or ends with an ASCII letter or digit matches only as a whole token "
+                    "there: not inside a longer word, a number, a URL or an e-mail address (vx, not vivo or "
+                    "vx.example.com); normalised or raw view only",
+                ),
                 ("all", "every value must match, not just one"),
             ),
         ),
@@ -295,6 +318,63 @@ FIELDS: dict[str, SelectorField] = {
         ),
     )
 }
+
+
+_IS = Operator("is", "the signal is present (true) or absent (false)", Bool(), many=False)
+_AT_LEAST = Operator(
+    "at_least", "some value found is at least this", Number(minimum=0, description="a number"), many=False
+)
+SIGNALS: dict[str, SelectorField] = {
+    f.name: f
+    for f in (
+        SelectorField(
+            "url.ip_literal", "A URL's host is an IP address (http://1.2.3.4/..., 1.2.3.4:8080/...).", (_IS,)
+        ),
+        SelectorField("url.shortener", "A URL is on a public link shortener (t.cn, dwz.cn, bit.ly ...).", (_IS,)),
+        SelectorField(
+            "url.tld_rare",
+            "A URL's top-level domain is one that abuse reports name often or that is newly cheap "
+            "(.top, .xyz, .vip ...).",
+            (_IS,),
+        ),
+        SelectorField("url.punycode", "A URL's host has an internationalised (xn--) label.", (_IS,)),
+        SelectorField(
+            "url.brand_lookalike",
+            "A URL's host imitates a bank, payment app, courier or carrier of the brand list (a look-alike "
+            "character or one edit away, or the name inside another label) without being its official domain.",
+            (_IS, Operator("brand", "the brand imitated is one of these (names of the brand list)", _TEXT_VALUE)),
+        ),
+        SelectorField(
+            "contact.handle",
+            "A QQ, WeChat or Telegram id in the text (QQ 12345678, 微信/vx/V: abc123, t.me/x, @x), or a bare +V "
+            "/ 加Q; aliases count as tokens only, never inside a longer word or a URL.",
+            (_IS, Operator("kind", "a handle of one of these kinds", Enum(values=HANDLE_KINDS))),
+        ),
+        SelectorField(
+            "money.amount",
+            "An amount of money in the text (¥500, 3000元, 5万元, 2w块), in yuan.",
+            (_IS, _AT_LEAST),
+        ),
+        SelectorField("money.percent", "A percentage in the text (15%, 百分之三十 in digits).", (_IS, _AT_LEAST)),
+        SelectorField(
+            "phone.in_text", "A phone number in the text (a mobile, a landline with its area code, 400-).", (_IS,)
+        ),
+        SelectorField(
+            "sender.kind",
+            "What kind of number sent the message: service_106 (106 ports), short_code (95xxx, 96xxx, 12xxx), "
+            "mobile, virtual_operator (170/171/162/165/167), international, other.",
+            (Operator("equals", "one of", Enum(values=SENDER_KINDS)),),
+        ),
+        SelectorField(
+            "reminder.official",
+            "The text is an official anti-fraud reminder by its content: a signature (【XX公安】, 【XX银行】, "
+            "国家反诈中心 ...) and warning words (谨防, 警惕, 不要相信, 切勿, 请勿 ...), with no contact handle "
+            "and no suspicious link (IP, shortener, look-alike, punycode).",
+            (_IS,),
+        ),
+    )
+}
+FIELDS.update(SIGNALS)
 
 
 def split_key(key: str) -> tuple[str, list[str]]:
@@ -397,7 +477,20 @@ RULE = Object(
             ),
             True,
         ),
-        Field("action", Enum(values=ACTIONS), True),
+        Field(
+            "action",
+            Enum(values=ACTIONS, description="what the rule does alone; a rule with a score may leave it out"),
+        ),
+        Field(
+            "score",
+            Number(
+                minimum=-SCORE_LIMIT,
+                maximum=SCORE_LIMIT,
+                description="evidence points added to the total of the rule's category when it matches "
+                "(negative for evidence of a legitimate message); the pack's scoring thresholds turn totals "
+                "into tag, warn or block",
+            ),
+        ),
         Field("template", Str(pattern=IDENTIFIER, what="a template name", description="warning template to use")),
         Field("label", Str(min_length=1, description="label shown on the handset, e.g. 境外来电")),
         Field("dissuade", Bool(description="hand the recipient to the dissuasion engine")),
@@ -418,14 +511,37 @@ RULE = Object(
     when=(
         When("action", ("pass",), negate=True, require=("risk",), forbid=("overrides",)),
         When("action", ("label",), require=("label",)),
+        When("action", ("pass", "label"), forbid=("score",)),
     ),
+    one_required=("action", "score"),
     description="one rule",
+)
+
+THRESHOLDS = Object(
+    fields=tuple(
+        Field(
+            name,
+            Number(exclusive_minimum=0, maximum=SCORE_LIMIT, description=f"a total of at least this means {name}"),
+        )
+        for name in SCORED_ACTIONS
+    ),
+    min_properties=1,
+    description="score totals at which a category's evidence tags, warns or blocks (each optional)",
 )
 
 PACK = Object(
     fields=(
         Field("pack", Str(pattern=IDENTIFIER, what="a pack name")),
         Field("description", Str()),
+        Field(
+            "scoring",
+            MapOf(
+                value=THRESHOLDS,
+                keys=("default", *CATEGORIES),
+                description="per category (or default, for the others): the thresholds its score total is "
+                "held to; rules without a score ignore them",
+            ),
+        ),
         Field(
             "lists",
             MapOf(value=ListOf(item=Str(min_length=1), min_items=1), description="shared lists of values"),
@@ -495,6 +611,8 @@ def _schema(node: Node) -> dict[str, Any]:
             out["exclusiveMinimum"] = node.exclusive_minimum
         if node.maximum is not None:
             out["maximum"] = node.maximum
+        if node.minimum is not None:
+            out["minimum"] = node.minimum
     elif isinstance(node, ListOf):
         out["type"] = "array"
         out["items"] = _schema(node.item)
@@ -506,7 +624,7 @@ def _schema(node: Node) -> dict[str, Any]:
         out.update(_object_schema(node))
     elif isinstance(node, MapOf):
         out["type"] = "object"
-        out["propertyNames"] = _names(node.key_pattern)
+        out["propertyNames"] = {"enum": list(node.keys)} if node.keys else _names(node.key_pattern)
         out["additionalProperties"] = _schema(node.value)
     elif isinstance(node, OneOf):
         out["oneOf"] = [_schema(option) for option in node.options]
@@ -527,8 +645,13 @@ def _object_schema(node: Object) -> dict[str, Any]:
         out["additionalProperties"] = _schema(node.extra)
     elif not node.open:
         out["additionalProperties"] = False
-    if node.when:
-        out["allOf"] = [_when_schema(w) for w in node.when]
+    if node.min_properties:
+        out["minProperties"] = node.min_properties
+    all_of = [_when_schema(w) for w in node.when]
+    if node.one_required:
+        all_of.append({"anyOf": [{"required": [name]} for name in node.one_required]})
+    if all_of:
+        out["allOf"] = all_of
     return out
 
 

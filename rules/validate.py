@@ -117,6 +117,8 @@ class Validator:
     def _number(self, node: spec.Number, value: Any, where: Location, path: str) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.error(where, f"{path}: expected a number, got {describe(value)}")
+        elif node.minimum is not None and value < node.minimum:
+            self.error(where, f"{path}: must be at least {node.minimum:g}, got {value}")
         elif node.exclusive_minimum is not None and value <= node.exclusive_minimum:
             self.error(where, f"{path}: must be more than {node.exclusive_minimum:g}, got {value}")
         elif node.maximum is not None and value > node.maximum:
@@ -166,6 +168,11 @@ class Validator:
         for f in node.fields:
             if f.required and value.get(f.name) is None:
                 self.error(value.location, f"{path or 'document'}: missing required field {f.name!r}")
+        if node.one_required and all(value.get(name) is None for name in node.one_required):
+            wanted = " or ".join(repr(name) for name in node.one_required)
+            self.error(value.location, f"{path or 'document'}: missing required field {wanted}")
+        if node.min_properties and len(value) < node.min_properties:
+            self.error(where, f"{path}: give at least one of " + ", ".join(names))
         for when in node.when:
             if when.field not in value or not when.applies(value[when.field]):
                 continue
@@ -193,7 +200,10 @@ class Validator:
             return
         for key, item in value.items():
             sub = f"{path}.{key}"
-            if self._name(key, node.key_pattern, value.where_key(key), sub, []):
+            if node.keys and key not in node.keys:
+                hint = close_match(key, node.keys) or "allowed: " + ", ".join(node.keys)
+                self.error(value.where_key(key), f"{sub}: unknown name {key!r}", hint)
+            elif node.keys or self._name(key, node.key_pattern, value.where_key(key), sub, []):
                 self.check(node.value, item, value.where(key), sub)
 
     def _one_of(self, node: spec.OneOf, value: Any, where: Location, path: str) -> None:

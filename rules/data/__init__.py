@@ -1,0 +1,1 @@
+"""Data the structural signals read (signals.json: brands, shorteners, rare TLDs, with provenance)."""

@@ -73,7 +73,7 @@ class CallUnavailable(Exception):
 
 
 class NoRobotCaller:
-    """The ``RobotCaller`` until the SIP side places robot calls: every call fails, visibly."""
+    """The ``RobotCaller`` without ``dissuasion.robot_call``: every call fails, visibly."""
 
     async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
         raise CallUnavailable("no robot caller configured")

@@ -128,12 +128,18 @@ class SipRobotCaller(asyncio.DatagramProtocol):
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._calls: dict[str, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Call-IDs whose INVITE got no answer from the gateway at all (timeout, unreachable).
+        self._lost: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        transport, _ = await self._loop.create_datagram_endpoint(lambda: self, local_addr=(self.config.bind, 0))
+        # Connected to the gateway's listener: only it is heard, and an ICMP "unreachable" comes back
+        # to error_received instead of being lost.
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: self, local_addr=(self.config.bind, 0), remote_addr=self.gateway
+        )
         self.transport = transport
         self.host, self.port = transport.get_extra_info("sockname")[:2]
 
@@ -191,6 +197,10 @@ class SipRobotCaller(asyncio.DatagramProtocol):
                 # Nobody picked up: CANCEL; the 487 (or a 200 that crossed it) is the final answer.
                 self._send_request(build_cancel(call.invite))
                 final = await answer
+            if call_id in self._lost:
+                # Not even the gateway answered: the call was never placed, no one was asked.
+                self._report(call, "failed", 0)
+                return
             if not final.is_success:
                 self._report(call, _OUTCOMES.get(final.status, "rejected"), final.status)
                 return
@@ -202,6 +212,7 @@ class SipRobotCaller(asyncio.DatagramProtocol):
             self._report(call, "failed", 0)
         finally:
             self._calls.pop(call_id, None)
+            self._lost.discard(call_id)
 
     async def _answered(self, call: _Call, ok: Response) -> None:
         dialog = call.dialog = Dialog.from_uac(call.invite, ok)
@@ -283,9 +294,17 @@ class SipRobotCaller(asyncio.DatagramProtocol):
         except (SipParseError, RemoteProtocolError) as exc:
             log.debug("robot.discarded", error=str(exc))
 
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: nothing listens where the gateway should. Every request in flight
+        # is lost, and saying so now beats waiting out timer B (32 s) per call.
+        log.warning("robot.unreachable", gateway=f"{self.gateway[0]}:{self.gateway[1]}", error=repr(exc))
+        now = self.loop.time()
+        for txn, _, _ in list(self._clients.values()):
+            self._client_events(txn, txn.transport_failed(now, str(exc)))
+
     def _send(self, message: Request | Response) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(message.serialise(), self.gateway)
+            self.transport.sendto(message.serialise())
 
     def _via(self) -> str:
         return f"SIP/2.0/UDP {self.host}:{self.port};branch={new_branch()};rport"
@@ -319,6 +338,8 @@ class SipRobotCaller(asyncio.DatagramProtocol):
             if isinstance(event, ResponseReceived) and event.response.is_final and not future.done():
                 future.set_result(event.response)
             elif isinstance(event, TimedOut | TransportError) and not future.done():
+                if txn.request.method == "INVITE":
+                    self._lost.add(txn.request.call_id)
                 future.set_result(create_response(txn.request, 408))
         for message in txn.messages_to_send():
             self._send(message)

@@ -277,3 +277,37 @@ def test_a_robot_call_config_that_cannot_work_stops_the_start(
         load_config(path)
     assert message in str(raised.value)
     assert f"{path}:" in str(raised.value)
+
+
+class _Answers:
+    def __init__(self) -> None:
+        self.answered: list[tuple[str, bool]] = []
+
+    async def call_answered(self, case_id: str, now: float, *, confirmed: bool) -> bool:
+        self.answered.append((case_id, confirmed))
+        return True
+
+
+async def test_a_robot_call_the_gateway_never_takes_is_reported_failed_not_unanswered(pki: LabelsPki) -> None:
+    from simulator.ports import free_udp_tcp_port
+
+    events, answers = MemoryEvents(), _Answers()
+    robot = SipRobotCaller(
+        ("127.0.0.1", free_udp_tcp_port("127.0.0.1")),  # nothing listens there
+        pki.centre,
+        pki.registry.lookup("96110"),
+        RobotCallConfig(bind=TRUNK_HOST, ring_timeout=30.0),
+        domain="127.0.0.1",
+        events=events,
+        clock=Clock(pki.now),
+        answers=answers,
+    )
+    await robot.start()
+    try:
+        await robot.call(VICTIM, "7", confirm=False)
+        await eventually(lambda: bool(events.named("case.robot_call")), within=5.0)
+    finally:
+        await robot.stop()
+    [ended] = events.named("case.robot_call")
+    assert (ended.fields["case_id"], ended.fields["outcome"], ended.fields["status"]) == ("7", "failed", 0)
+    assert answers.answered == []

@@ -311,3 +311,34 @@ async def test_a_robot_call_the_gateway_never_takes_is_reported_failed_not_unans
     [ended] = events.named("case.robot_call")
     assert (ended.fields["case_id"], ended.fields["outcome"], ended.fields["status"]) == ("7", "failed", 0)
     assert answers.answered == []
+
+
+@pytest.mark.parametrize("forgery", ["wrong-key", "rogue-ca"])
+async def test_a_robot_with_the_wrong_key_is_refused_reports_it_and_never_rings(
+    smsc: Any, pki: LabelsPki, tmp_path: Path, forgery: str
+) -> None:
+    signer, code = _forgers(pki)[forgery]
+    assert signer is not None
+    async with network(smsc, pki, tmp_path) as net:
+        assert net.gw.sip is not None
+        answers = _Answers()
+        robot = SipRobotCaller(
+            ("127.0.0.1", net.gw.sip.udp_port),
+            signer,
+            pki.registry.lookup("96110"),
+            RobotCallConfig(bind=TRUNK_HOST),
+            domain="127.0.0.1",
+            events=net.events,
+            clock=net.clock,
+            answers=answers,
+        )
+        await robot.start()
+        try:
+            await robot.call(VICTIM, "42", confirm=False)
+            await eventually(lambda: any(c["case_id"] == "42" for c in net.robot_calls()))
+        finally:
+            await robot.stop()
+        [ended] = [c for c in net.robot_calls() if c["case_id"] == "42"]
+        assert (ended["outcome"], ended["status"]) == ("rejected", code)
+        assert not net.handset.screen.rang(ended["call_id"])
+        assert answers.answered == []

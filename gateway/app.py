@@ -15,15 +15,17 @@ from typing import cast
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
-from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller
+from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
 from gateway.dissuasion.instructions import InstructionIntake
 from gateway.dissuasion.opener import CaseOpener
+from gateway.dissuasion.robot_call import SipRobotCaller
 from gateway.dissuasion.scoring import RiskScorer, ScoreFeed
 from gateway.dissuasion.triggers import TriggerRouter, TriggerSink
 from gateway.events import EventSink, FanOut, JsonlEvents, MemoryEvents
 from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
+from gateway.labels import build_registry, load_signer
 from gateway.logs import get_logger
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
@@ -70,6 +72,8 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self.dissuasion: DissuasionEngine | None = None
         self._dissuasion_task: asyncio.Task[None] | None = None
+        #: The robot call of the dissuasion engine, when ``dissuasion.robot_call`` is configured.
+        self.robot: SipRobotCaller | None = None
         self._remove_sighup: Callable[[], None] | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
@@ -170,6 +174,23 @@ class Gateway:
             except BaseException:
                 await self.smpp.stop()
                 raise
+            try:
+                await self._start_robot()
+            except BaseException:
+                await self.sip.stop()
+                await self.smpp.stop()
+                raise
+        # Attempts begin once the robot can place its calls: none of the first ones says "failed".
+        if self.dissuasion is not None:
+            self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+
+    async def _start_robot(self) -> None:
+        if self.robot is None or self.sip is None:
+            return
+        host = self.sip.config.listen.host
+        # The robot enters by the gateway's own listener, as the centre's trunk does.
+        self.robot.gateway = ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, self.sip.udp_port)
+        await self.robot.start()
 
     def _start_dissuasion(self) -> None:
         cfg = self.config.dissuasion
@@ -185,12 +206,26 @@ class Gateway:
         if templates is None:
             raise ConfigError([f"{cfg.templates_path}: dissuasion templates were not loaded"])
         flash = SmppFlashSender(self.smpp.pool.send)
+        caller: RobotCaller = NoRobotCaller()
+        sip = self.config.sip
+        if cfg.robot_call is not None and sip is not None and sip.labels is not None:
+            labels = sip.labels
+            self.robot = SipRobotCaller(
+                ("127.0.0.1", 0),  # the listener's port is known once SIP has started
+                load_signer(labels),
+                build_registry(labels).lookup(cfg.robot_call.number),
+                cfg.robot_call,
+                domain=sip.domain,
+                events=self.events,
+                clock=self.clock,
+            )
+            caller = self.robot
         # The wall clock, not the loop's: a case's schedule must mean the same after a restart.
         self.dissuasion = DissuasionEngine(
             state,
             self.events,
             flash,
-            NoRobotCaller(),
+            caller,
             templates,
             cfg,
             instance=f"{socket.gethostname()}:{os.getpid()}",
@@ -198,7 +233,8 @@ class Gateway:
         self.smpp.receipt_hook = AckHook(
             flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock
         ).handle
-        self._dissuasion_task = asyncio.get_running_loop().create_task(self.dissuasion.run(self.clock))
+        if self.robot is not None:
+            self.robot.answers = self.dissuasion
         if isinstance(self.triggers, TriggerRouter):
             self.triggers.engine = self.dissuasion
 
@@ -236,6 +272,8 @@ class Gateway:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
+        if self.robot is not None:
+            await self.robot.stop()
         if self.sip is not None:
             await self.sip.stop()
         if self.smpp is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
+from gateway.dissuasion.robot_call import RobotCallConfig
 from gateway.dissuasion.scoring import ScoringConfig
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
 from protocols.sip.digest import canonical_algorithm
@@ -383,6 +384,7 @@ def load(path: str | Path) -> GatewayConfig:
     if sip is not None and sip.labels_path is not None:
         sip = replace(sip, labels=_labels(sip.labels_path))
     if dissuasion is not None:
+        _check_robot_call(dissuasion, sip)
         try:
             dissuasion = replace(dissuasion, templates=dissuasion_templates.load(dissuasion.templates_path))
         except SourceErrors as exc:
@@ -548,7 +550,7 @@ _WHY = {
 
 def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
     allowed = {"interval", "max_attempts", "lease", "poll_interval", "batch", "quiet_hours"}
-    reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates", "scoring"})
+    reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates", "scoring", "robot_call"})
     dd = DissuasionConfig()
     interval = _positive(reader, d, "interval", float, dd.interval)
     lease = _positive(reader, d, "lease", float, dd.lease)
@@ -564,6 +566,9 @@ def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
         if not -14 <= offset <= 14:
             reader.error(q.where("utc_offset"), f"utc_offset: {offset} hours is not a time zone")
         quiet = QuietHours(_clock_time(reader, q, "start"), _clock_time(reader, q, "end"), offset)
+    robot = None
+    if (r := reader.mapping(d, "robot_call")) is not None:
+        robot = _robot_call(reader, r)
     return DissuasionConfig(
         interval=interval,
         max_attempts=_positive(reader, d, "max_attempts", int, dd.max_attempts),
@@ -574,7 +579,49 @@ def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
         max_attempts_per_day=max(per_day, 0),
         opt_out=frozenset(_strings(reader, d, "opt_out", ())),
         templates_path=_relative(base, reader.get(d, "templates", str, str(dissuasion_templates.DEFAULT_PATH))),
+        robot_call=robot,
+        robot_call_at=str(r.location) if r is not None else "",
     )
+
+
+def _robot_call(reader: Reader, r: LocatedDict) -> RobotCallConfig:
+    reader.keys(r, {"number", "bind", "ring_timeout", "message_time", "confirm_timeout", "confirm_key"})
+    dr = RobotCallConfig()
+    # 96110 unquoted is a YAML integer: a number either way.
+    number = str(r["number"]) if isinstance(r.get("number"), int) else reader.get(r, "number", str, dr.number)
+    if not number.lstrip("+").isdigit():
+        reader.error(r.where("number"), f"number: {number!r} is not a phone number")
+    bind = reader.get(r, "bind", str, dr.bind)
+    try:
+        if not ipaddress.ip_address(bind).is_loopback:
+            reader.error(r.where("bind"), f"bind: {bind} is not a loopback address")
+    except ValueError:
+        reader.error(r.where("bind"), f"bind: {bind!r} is not an IP address")
+    raw_key = r.get("confirm_key")
+    key = str(raw_key) if isinstance(raw_key, int) else reader.get(r, "confirm_key", str, dr.confirm_key)
+    if len(key) != 1 or key not in "0123456789*#":
+        reader.error(r.where("confirm_key"), f"confirm_key: {key!r} is not one key of a keypad (0-9, *, #)")
+    return RobotCallConfig(
+        number=number,
+        bind=bind,
+        ring_timeout=_positive(reader, r, "ring_timeout", float, dr.ring_timeout),
+        message_time=_positive(reader, r, "message_time", float, dr.message_time),
+        confirm_timeout=_positive(reader, r, "confirm_timeout", float, dr.confirm_timeout),
+        confirm_key=key,
+    )
+
+
+def _check_robot_call(dissuasion: DissuasionConfig, sip: SipConfig | None) -> None:
+    """The robot calls through the gateway's own SIP side, signed with the centre's key from labels.yaml."""
+    robot, where = dissuasion.robot_call, dissuasion.robot_call_at
+    if robot is None:
+        return
+    if sip is None or sip.labels is None:
+        raise ConfigError([f"{where}: robot_call needs the sip section with its labels file (the centre's key)"])
+    if sip.labels.signing_key is None or sip.labels.signing_x5u is None:
+        raise ConfigError([f"{where}: robot_call needs signing.key and signing.x5u in {sip.labels.source}"])
+    if not sip.is_trusted(robot.bind):
+        raise ConfigError([f"{where}: bind: {robot.bind} is not in sip.trusted_peers: no label"])
 
 
 def _clock_time(reader: Reader, d: LocatedDict, key: str) -> int:

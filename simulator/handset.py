@@ -195,12 +195,17 @@ class Handset(UserAgent):
         behaviour: Behaviour = Behaviour.ANSWER,
         answer_delay: float = 0.05,
         hangup_after: float | None = None,
+        press: str | None = None,
     ) -> None:
         super().__init__(proxy, user=user, password=password)
         self.domain = domain
         self.behaviour = behaviour
         self.answer_delay = answer_delay
         self.hangup_after = hangup_after
+        #: A key the person presses once the call is set up (sent as SIP INFO, application/dtmf-relay).
+        self.press = press
+        #: The answers to the key presses sent, in order.
+        self.key_answers: list[Response] = []
         self.screen = Screen()
         self.registered = False
         self._calls: dict[str, _Call] = {}
@@ -265,6 +270,9 @@ class Handset(UserAgent):
             call = self._calls.get(request.call_id)
             if call is not None:
                 call.acked = True
+                if self.press is not None:
+                    key, pressed_in = self.press, call.invite.call_id
+                    self.loop.call_later(0.02, lambda: self.loop.create_task(self._press(pressed_in, key)))
                 if self.hangup_after is not None:
                     call_id = call.invite.call_id
                     self.loop.call_later(self.hangup_after, lambda: self.loop.create_task(self.hang_up(call_id)))
@@ -333,6 +341,23 @@ class Handset(UserAgent):
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
             self._final(call, 487)
+
+    # --- the keypad ---------------------------------------------------------------------------------------
+
+    async def press_key(self, call_id: str, key: str) -> Response | None:
+        """Press ``key`` in an answered call: an INFO with ``Signal=<key>`` (application/dtmf-relay, the
+        form SIP phones send out of band); None when there is no such call."""
+        call = self._calls.get(call_id)
+        if call is None or call.dialog is None:
+            return None
+        info = call.dialog.create_request("INFO", body=f"Signal={key}\r\nDuration=160\r\n".encode())
+        info.headers.add("Content-Type", "application/dtmf-relay")
+        response = await self.send_request(info)
+        self.key_answers.append(response)
+        return response
+
+    async def _press(self, call_id: str, key: str) -> None:
+        await self.press_key(call_id, key)
 
     # --- hanging up ------------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.dissuasion.robot_call import RobotCallConfig
 from gateway.dissuasion.templates import Templates
 from gateway.dissuasion.triggers import Trigger
 from gateway.events.memory import EventSink
@@ -72,7 +73,7 @@ class CallUnavailable(Exception):
 
 
 class NoRobotCaller:
-    """The ``RobotCaller`` until the SIP side places robot calls: every call fails, visibly."""
+    """The ``RobotCaller`` without ``dissuasion.robot_call``: every call fails, visibly."""
 
     async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
         raise CallUnavailable("no robot caller configured")
@@ -113,6 +114,9 @@ class DissuasionConfig:
     templates_path: str = ""
     #: Loaded and checked with the configuration, so that a bad template stops the start, not a warning.
     templates: Templates | None = None
+    #: ``dissuasion.robot_call``; None: attempts are flashes alone (``call: failed``).
+    robot_call: RobotCallConfig | None = None
+    robot_call_at: str = ""  # file:line:col of the section, for errors found once sip is read
 
 
 class DissuasionEngine:

@@ -227,7 +227,7 @@ class StirPolicy:
         if matcher and not (matcher.ascii_safe and quiet):
             for name, value in headers:
                 lname = name.lower()
-                if lname in _ADDRESSES or lname in _ROUTING or name in doomed:
+                if name in _ADDRESSES or lname in _ROUTING or name in doomed:
                     continue
                 if matcher.labels_in_any(_shown_texts(None, [value])):
                     doomed.add(name)

@@ -131,6 +131,18 @@ def test_in_dialog_requests_lose_the_header_fields_only() -> None:
     assert "Identity" not in request.headers
 
 
+@pytest.mark.parametrize("name", ["To", "From", "Contact"])
+def test_in_dialog_requests_keep_the_dialog_addresses_that_show_a_label(pki: Pki, name: str) -> None:
+    """The handset's BYE or key press names the labelled caller in To: without To it is no request."""
+    stir, _ = policy(pki)
+    request = invite()
+    request.headers.set(name, f'"{POLICE}" <sip:96110@127.0.0.1>;tag=t1')
+    request.headers.add("X-Caller-Name", POLICE)
+    stir.strip_in_dialog(request)
+    assert request.headers.get(name) == f'"{POLICE}" <sip:96110@127.0.0.1>;tag=t1'
+    assert "X-Caller-Name" not in request.headers
+
+
 def test_without_labels_identity_is_removed_and_nothing_is_verified() -> None:
     request = invite(display=POLICE, extra=(("Identity", "a.b.c;info=<https://h/c>"),))
     assert StirPolicy(SipStir(), None, domain="h").screen(request, CALLEE, NOW) == Admit()

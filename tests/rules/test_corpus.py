@@ -159,10 +159,10 @@ def test_the_shipped_packs_hold_todays_figures_on_the_test_split(capsys: pytest.
     code = main(
         [
             *("rules", "eval", str(HERE / "test.jsonl"), "--limit", "1"),
-            *("--min-catch", "0.94", "--max-ham-blocked", "0.004", "--max-ham-touched", "0.005"),
+            *("--min-catch", "0.95", "--max-ham-blocked", "0.004", "--max-ham-touched", "0.005"),
             *("--min-category-catch", "0.85"),
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out.splitlines()[-3:]
-    assert "catch rate 95.05%  ham blocked 0.17%  ham touched 0.17%" in out
+    assert "catch rate 95.66%  ham blocked 0.17%  ham touched 0.17%" in out

@@ -152,16 +152,17 @@ def test_lookalikes_survive_normalisation(seed: int) -> None:
 
 
 def test_the_shipped_packs_hold_todays_figures_on_the_test_split(capsys: pytest.CaptureFixture[str]) -> None:
-    # a floor, not a goal: the figures measured when the corpus was added (corpus/README.md); raise these
-    # as the packs improve, so that no change to the packs can lose ground unnoticed
+    # a floor, not a goal: the figures of the packs tuned on dev (corpus/README.md), less a small margin;
+    # raise these as the packs improve, so that no change to the packs can lose ground unnoticed
     from gateway.cli import main
 
     code = main(
         [
             *("rules", "eval", str(HERE / "test.jsonl"), "--limit", "1"),
-            *("--min-catch", "0.364", "--max-ham-blocked", "0.0123", "--max-ham-touched", "0.015"),
+            *("--min-catch", "0.955", "--max-ham-blocked", "0.004", "--max-ham-touched", "0.005"),
+            *("--min-category-catch", "0.85"),
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out.splitlines()[-3:]
-    assert "catch rate 36.46%  ham blocked 1.22%  ham touched 1.49%" in out
+    assert "catch rate 96.09%  ham blocked 0.17%  ham touched 0.17%" in out

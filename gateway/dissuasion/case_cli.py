@@ -181,6 +181,7 @@ async def _show(args: argparse.Namespace, config: Any, store: StateStore, now: f
         f"case {case.id}: {case.subscriber}",
         f"  state: {case.state}   tier: {case.tier}   attempts: {case.attempts}",
         f"  fraud types: {', '.join(case.fraud_types) or '-'}",
+        f"  family contacts: {', '.join(case.family) or '-'}",
         f"  opened: {_when(case.opened_at)}   next due: {_when(case.due_at) if case.due_at is not None else '-'}",
         "  timeline:",
     ]

@@ -21,7 +21,7 @@ log = get_logger("afgw.dissuasion")
 
 class CaseStore(Protocol):
     async def open_or_update_case(
-        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float
+        self, subscriber: str, tier: str, fraud_type: str, now: float, due_at: float, family: tuple[str, ...] = ()
     ) -> tuple[Case, bool]: ...
 
 
@@ -39,7 +39,7 @@ class CaseOpener:
             log.info("case.trigger_expired", subscriber=trigger.subscriber, reference=trigger.reference)
             return None
         case, opened = await self.store.open_or_update_case(
-            trigger.subscriber, trigger.tier, trigger.fraud_type, now, due_at=now
+            trigger.subscriber, trigger.tier, trigger.fraud_type, now, due_at=now, family=trigger.family
         )
         self.events.emit(
             "case.opened" if opened else "case.updated",

@@ -77,6 +77,8 @@ def test_open_a_case_then_a_second_open_updates_it(capsys, config):
         case = await store.open_case_of("8613800000001")
         assert case is not None
         assert [t.event for t in case.transitions] == ["opened", "updated"]
+        # The family contact is kept with the case, for the engine's first attempt and escalation.
+        assert case.family == ("8613800000002",)
         # Due at once: the engine's next look at due cases makes the first attempt.
         assert [c.id for c in await store.due_cases(now=case.opened_at)] == ["1"]
         await store.close()
@@ -123,6 +125,7 @@ def test_list_show_close_and_stats(capsys, config):
 
     _, out, _ = afgw(capsys, config, "show", "2")
     assert out.splitlines()[0] == "case 2: 8613800000003"
+    assert "  family contacts: -" in out.splitlines()
     timeline = [line.split(maxsplit=2)[1:] for line in out.split("timeline:\n")[1].splitlines()]
     assert timeline == [["opened", "low loan"], ["closed", "family confirmed, no transfer"]]
     _, out, _ = afgw(capsys, config, "show", "2", "--json")

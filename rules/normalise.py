@@ -6,8 +6,8 @@
   selectors, tags), casefolded, converted from traditional to simplified Chinese (zhconv-rs, zh-CN, which
   also turns 帳戶/轉帳 into 账户/转账), then a small variant map (帐 -> 账) for characters that simplified
   text itself writes two ways.
-- ``squeezed``: the normalised text with everything that is not a letter or a digit removed, so that
-  ``安 全-账*户`` reads ``安全账户``.
+- ``squeezed``: the normalised text with everything that is not a letter or a digit removed (and the
+  strokes 丨丶丿 that Unicode counts as letters), so that ``安 全-账*户`` and ``安丨全丶账户`` read ``安全账户``.
 - ``domains``: the host names of URLs in the normalised text, after undoing the usual obfuscations
   (``h t t p``, ``[.]``, ``(.)``, ``点com``, ``。``).
 
@@ -146,8 +146,13 @@ def _squeezer() -> Callable[[str], str]:
     return zhconv_rs.make_converter(None, [(chr(c), "") for c in range(0x10000) if _is_separator(chr(c))])
 
 
+# Strokes that Unicode files as hanzi (so isalnum() holds) but that no word is written with: senders put
+# them between characters as bars and dots (刷丨单, 返丶利). 一 and 乙 are words, so they stay.
+_STROKE_SEPARATORS = frozenset("丨丶丿亅乀乁")
+
+
 def _is_separator(c: str) -> bool:
-    return not (0xD800 <= ord(c) <= 0xDFFF) and not c.isalnum()
+    return not (0xD800 <= ord(c) <= 0xDFFF) and (not c.isalnum() or c in _STROKE_SEPARATORS)
 
 
 def fold(text: str) -> str:

@@ -139,8 +139,6 @@ def test_each_evasion_changes_the_text_and_its_view_undoes_it(seed: int, name: s
     varied = evasion.EVASIONS[name](SAMPLE, random.Random(seed))
     assert varied != SAMPLE
     assert callable(undone_by)
-    if "丨" in varied:
-        pytest.xfail("丨 (U+4E28) is a hanzi, so the squeezed view keeps it: a separator no view removes yet")
     assert undone_by(varied) == undone_by(SAMPLE)
 
 
@@ -165,4 +163,4 @@ def test_the_shipped_packs_hold_todays_figures_on_the_test_split(capsys: pytest.
     )
     out = capsys.readouterr().out
     assert code == 0, out.splitlines()[-3:]
-    assert "catch rate 96.09%  ham blocked 0.17%  ham touched 0.17%" in out
+    assert "catch rate 96.44%  ham blocked 0.17%  ham touched 0.17%" in out

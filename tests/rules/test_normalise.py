@@ -58,6 +58,9 @@ def test_normalised_view(text: str, expected: str) -> None:
         ("\u3000安\u3000全\u3000", "安全"),
         ("", ""),
         ("---", ""),
+        ("刷丨单丶返丿利", "刷单返利"),  # strokes Unicode counts as hanzi, used as bars and dots
+        ("⼁安⼁全", "安全"),  # the Kangxi radical becomes 丨 under NFKC
+        ("一万元乙方", "一万元乙方"),  # 一 and 乙 are words, not strokes
     ],
 )
 def test_squeezed_view(text: str, expected: str) -> None:

@@ -3,8 +3,8 @@
 The engine records every message of a channel under ``channel|src|number`` and ``channel|dst|number``
 (only the dimensions some rule uses), then asks whether at least N were seen within the last T seconds,
 counting this one. Time is the message's ``now``: an injected clock, never the wall clock, so tests and
-the simulator drive it. This module holds the interface and the in-memory store; SQLite and Redis
-stores (a later issue) implement the same two methods.
+the simulator drive it. This module holds the interface and the in-memory store; the gateway's SQLite
+store (gateway/store) implements the same two methods.
 """
 
 from __future__ import annotations

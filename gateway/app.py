@@ -31,6 +31,7 @@ from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
+from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
 from rules.reload import RuleWatcher, install_sighup
 
@@ -264,14 +265,8 @@ class Gateway:
     async def stop(self) -> None:
         if self._remove_sighup is not None:
             self._remove_sighup()
-        if self._dissuasion_task is not None:
-            self._dissuasion_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dissuasion_task
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+        await cancel_and_wait(self._dissuasion_task)
+        await cancel_and_wait(self._watch_task)
         if self.robot is not None:
             await self.robot.stop()
         if self.sip is not None:

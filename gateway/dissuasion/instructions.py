@@ -42,6 +42,7 @@ import aiomqtt
 from gateway.dissuasion.triggers import Trigger, TriggerSink
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
+from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.dissuasion")
 
@@ -345,11 +346,8 @@ class InstructionIntake:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.connected.clear()
 
     async def _run(self) -> None:

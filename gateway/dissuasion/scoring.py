@@ -28,6 +28,7 @@ from typing import Literal, Protocol
 from gateway.dissuasion.triggers import Trigger, TriggerSink
 from gateway.logs import get_logger
 from gateway.store.base import TIERS, RiskScore
+from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.dissuasion")
 
@@ -210,11 +211,8 @@ class ScoreFeed:
         if self._queue and self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), drain)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -21,6 +21,7 @@ import aiomqtt
 
 from gateway.events.wire import event_json
 from gateway.logs import get_logger
+from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.events")
 
@@ -80,11 +81,8 @@ class MqttEvents:
         if self._buffer and self.connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), drain)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         delay = self.backoff_initial

@@ -21,7 +21,6 @@ and registers again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Protocol
 from gateway.logs import get_logger
 from gateway.sip.transport import Flow
 from gateway.store import Registration, StateStore
+from gateway.tasks import cancel_and_wait
 from protocols.errors import RemoteProtocolError
 from protocols.sip import SipUri, parse_uri
 
@@ -318,10 +318,7 @@ class StoredRegistrations:
     async def close(self) -> None:
         if not await self.flush():
             log.warning("sip.registrations_unsaved", dropped=len(self._pending))
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await cancel_and_wait(self._writer)
 
     async def restore(self, location: LocationService) -> int:
         """Put the store's unexpired registrations back into ``location``; returns how many."""

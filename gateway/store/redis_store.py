@@ -44,6 +44,7 @@ from gateway.store.base import (
     new_case,
 )
 from gateway.store.memory import MemoryStore
+from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.store")
 
@@ -415,8 +416,5 @@ class RedisStore:
     async def close(self) -> None:
         with contextlib.suppress(aioredis.RedisError, OSError):
             await self.flush()
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await cancel_and_wait(self._flusher)
         await self.redis.aclose()

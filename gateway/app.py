@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import rules
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
@@ -27,13 +27,18 @@ from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.labels import build_registry, load_signer
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
+from gateway.web import gauges, health
 from rules.reload import RuleWatcher, install_sighup
+
+if TYPE_CHECKING:
+    from gateway.web import server as web_server
 
 log = get_logger("afgw")
 
@@ -64,7 +69,13 @@ class Gateway:
         self._store = self.store
         self.mqtt: MqttEvents | None = None
         self.jsonl: JsonlEvents | None = None
+        #: This gateway's own counts (its own registry: several gateways may share a process).
+        self.metrics = GatewayMetrics()
+        if events is not None:
+            events = FanOut(events, self.metrics.event_tally)
         self.events: EventSink = events or self._build_events(config.events, clock)
+        #: The HTTP endpoint, when the configuration has an ``http`` section.
+        self.web: web_server.WebServer | None = None
         self.clock = clock
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
@@ -107,7 +118,7 @@ class Gateway:
 
     def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
         # Every event is also a log line and kept in memory (MemoryEvents), whatever else is configured.
-        sinks: list[EventSink] = [MemoryEvents(clock=clock)]
+        sinks: list[EventSink] = [MemoryEvents(clock=clock), self.metrics.event_tally]
         if cfg.jsonl is not None:
             j = cfg.jsonl
             self.jsonl = JsonlEvents(j.path, max_bytes=j.max_bytes, keep=j.keep, fsync_every=j.fsync_every, clock=clock)
@@ -127,7 +138,7 @@ class Gateway:
                 clock=clock,
             )
             sinks.append(self.mqtt)
-        return sinks[0] if len(sinks) == 1 else FanOut(*sinks)
+        return FanOut(*sinks)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -135,13 +146,20 @@ class Gateway:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+        if self.rules is not None:
+            self.rules.metrics = self.metrics
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
             await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
         self.smpp = SmppProxy(
-            self.config, inspector=sms_inspector, store=self.store, events=self.events, clock=self.clock
+            self.config,
+            inspector=sms_inspector,
+            store=self.store,
+            events=self.events,
+            clock=self.clock,
+            metrics=self.metrics,
         )
         if self.rules is not None and self.config.rules is not None:
             cfg = self.config.rules
@@ -169,6 +187,7 @@ class Gateway:
                 registrations=_state_store(self.store),
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
+                metrics=self.metrics,
             )
             try:
                 await self.sip.start()
@@ -184,6 +203,45 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+        self._observe()
+        if self.config.http is not None:
+            from gateway.web.server import WebServer
+
+            web = WebServer(self.config.http.host, self.config.http.port, self.metrics, self._readiness_checks())
+            try:
+                await web.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self.web = web
+
+    def _observe(self) -> None:
+        """Hand /metrics what the parts hold (binds, registrations, queues), read at each scrape."""
+        metrics = self.metrics
+        assert self.smpp is not None
+        metrics.add_source(gauges.smpp_source(self.smpp, self.config.smpp))
+        if self.sip is not None:
+            metrics.add_source(gauges.sip_source(self.sip))
+        if self.mqtt is not None:
+            metrics.add_source(gauges.broker_source(self.mqtt))
+        store, sip = self.store, self.sip
+        metrics.store_errors.readers.append(lambda: gauges.store_errors(store, sip))
+        if self.rules is not None and (warner := self.rules.warner) is not None:
+            metrics.flash_warnings.readers.append(lambda: [(("rules",), float(warner.sent))])
+        if self.dissuasion is not None:
+            cases = gauges.OpenCases(self.dissuasion.store, metrics)
+            metrics.add_refresher(cases.refresh)
+            metrics.add_source(cases.collect)
+
+    def _readiness_checks(self) -> list[health.Check]:
+        """The SMSC binds always; the store and the broker when the configuration names them."""
+        assert self.smpp is not None
+        checks = [health.smsc_binds(self.smpp.pool)]
+        if self.config.store.backend != "memory":
+            checks.append(health.store_reachable(self.store))
+        if self.mqtt is not None:
+            checks.append(health.broker_connected(self.mqtt))
+        return checks
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -263,6 +321,10 @@ class Gateway:
             self._remove_sighup = install_sighup(self.watcher)
 
     async def stop(self) -> None:
+        # The endpoint first: a scrape must not read parts that are being taken down.
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         if self._remove_sighup is not None:
             self._remove_sighup()
         await cancel_and_wait(self._dissuasion_task)

@@ -320,6 +320,15 @@ class EventsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP endpoint: /metrics, /healthz, /readyz (and the operator console)."""
+
+    #: Loopback by default: metrics name accounts and rules, and only the carrier's own scraper needs them.
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
     #: None: the SIP side is not started.
@@ -333,6 +342,8 @@ class GatewayConfig:
     dissuasion: DissuasionConfig | None = None
     #: dissuasion.scoring: the gateway's own risk scores.
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    #: None: no HTTP endpoint.
+    http: HttpConfig | None = None
     source: str = "<defaults>"
 
 
@@ -359,7 +370,7 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "http"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -377,6 +388,8 @@ def load(path: str | Path) -> GatewayConfig:
         dissuasion = _dissuasion(reader, dissuasion_section, base)
         if (section := reader.mapping(dissuasion_section, "scoring")) is not None:
             scoring = _scoring(reader, section)
+    http_section = reader.mapping(doc, "http")
+    http = _http(reader, http_section) if http_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
@@ -397,8 +410,21 @@ def load(path: str | Path) -> GatewayConfig:
         events=events,
         dissuasion=dissuasion,
         scoring=scoring,
+        http=http,
         source=str(path),
     )
+
+
+def _http(reader: Reader, d: LocatedDict) -> HttpConfig:
+    reader.keys(d, {"host", "port"})
+    defaults = HttpConfig()
+    host = reader.get(d, "host", str, defaults.host)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        reader.error(d.where("host"), f"host: {host!r} is not an IP address", "e.g. 127.0.0.1")
+        host = defaults.host
+    return HttpConfig(host=host, port=_port(reader, d, "port", defaults.port))
 
 
 def _relative(base: Path, value: str) -> str:

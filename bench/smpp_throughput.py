@@ -10,7 +10,11 @@ gateway, and the ratios are printed:
 - latency: a paced load (``--rate`` msg/s, well below saturation) on both paths; the gateway's added
   latency is the difference of the percentiles.
 
-    python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rate 2000]
+With ``--metrics-cost``, a second gateway process runs beside the first with its counting switched off
+(no SMPP wire tap, no latency histogram): the throughput of both, measured in turns, prints what the
+metrics cost on the relay.
+
+    python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rate 2000] [--metrics-cost]
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def smsc_process(ports: Any, stop: Any) -> None:
     _run(main)
 
 
-def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: Any) -> None:
+def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: Any, counting: bool = True) -> None:
     from gateway import logs
     from gateway.app import Gateway
     from gateway.config import EsmeAccount, GatewayConfig, Listen, SmppConfig, SmscPeer
@@ -96,6 +100,8 @@ def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: A
             await asyncio.wait_for(gw.smpp.pool.up.wait(), 10)
             while gw.smpp.pool.bound_count < 4:
                 await asyncio.sleep(0.01)
+            if not counting:
+                _stop_counting(gw)
             ports.put(gw.smpp.server.port)
             while not stop.is_set():
                 await asyncio.sleep(0.1)
@@ -104,6 +110,22 @@ def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: A
             profiler.dump_stats(profile)
 
     _run(main)
+
+
+def _stop_counting(gw: Any) -> None:
+    """The gateway as it was before /metrics: its sessions tell no wire tap, its relay times nothing."""
+    from gateway.metrics import Histogram
+
+    class NoHistogram(Histogram):
+        def observe(self, value: float) -> None:
+            pass
+
+    gw.smpp.server.tap = None
+    gw.smpp.pool.tap = None
+    for conn in gw.smpp.pool._binds:
+        if conn is not None:
+            conn.session.tap = None
+    gw.smpp._latency = NoHistogram("off", "off")
 
 
 # --- the load generator -------------------------------------------------------------------------------
@@ -277,6 +299,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
+async def metrics_cost(args: argparse.Namespace, on_port: int, off_port: int) -> None:
+    """Throughput with and without counting, in alternating turns so that a busy machine weighs on both."""
+    creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
+    await saturate(off_port, creds[:1], args.window, 2000)
+    rates: dict[str, list[float]] = {"counting": [], "not counting": []}
+    for _ in range(args.rounds):
+        for name, port in (("not counting", off_port), ("counting", on_port)):
+            rate, _tally = await saturate(port, creds, args.window, args.messages)
+            rates[name].append(rate)
+    print(f"Cost of the metrics: {args.rounds} rounds of {args.messages} messages on each gateway, in turns")
+    print(f"{'gateway':<28}" + "".join(f"{'round ' + str(i + 1):>10}" for i in range(args.rounds)) + f"{'median':>10}")
+    for name, values in rates.items():
+        print(f"{name:<28}" + "".join(f"{v:>10.0f}" for v in values) + f"{statistics.median(values):>10.0f}")
+    on, off = statistics.median(rates["counting"]), statistics.median(rates["not counting"])
+    print(f"ratio counting/not counting: {on / off:.3f}")
+
+
 async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> None:
     direct_creds = [("afgw", "secret")] * args.binds
     gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
@@ -315,6 +354,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=60000)
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--latency-messages", type=int, default=6000)
+    parser.add_argument("--metrics-cost", action="store_true", help="also run a gateway that counts nothing")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the --metrics-cost comparison")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -326,12 +367,24 @@ def main() -> int:
     gw = ctx.Process(target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop), daemon=True)
     gw.start()
     gw_port = ports.get(timeout=30)
+    quiet = None
+    if args.metrics_cost:
+        quiet = ctx.Process(
+            target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop, False), daemon=True
+        )
+        quiet.start()
+        quiet_port = ports.get(timeout=30)
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
     try:
         _run(lambda: measure(args, smsc_port, gw_port))
+        if quiet is not None:
+            print()
+            _run(lambda: metrics_cost(args, gw_port, quiet_port))
     finally:
         stop.set()
         gw.join(5)
+        if quiet is not None:
+            quiet.join(5)
         smsc.join(5)
     return 0
 

@@ -547,6 +547,7 @@ class SipProxy:
         try:
             bindings = await stored.fetch(self.location, user)
         except Exception as exc:  # the store's errors differ by backend: the call goes on without it
+            self.metrics.store_errors.inc(("registration_lookup",))
             entry.log.warning("sip.registrations_store_unavailable", error=str(exc))
             bindings = []
         if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):

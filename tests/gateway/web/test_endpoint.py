@@ -245,7 +245,8 @@ async def test_metrics_move_by_what_crossed_the_sockets(smsc: SimulatedSmsc, pki
 
 
 async def _scrape_until(http: aiohttp.ClientSession, port: int, matches: Any, within: float = 10.0) -> Scrape:
-    """Scrape until ``matches`` holds (the last ACK or BYE answer may still be on its way), or fail."""
+    """Scrape until ``matches`` holds (the last ACK, or a store write retried each second, may still be
+    on its way), or fail with the last scrape."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
@@ -253,7 +254,7 @@ async def _scrape_until(http: aiohttp.ClientSession, port: int, matches: Any, wi
         if matches(now):
             return now
         if loop.time() > deadline:
-            raise AssertionError(f"the SIP counters never matched the wire:\n{now.text}")
+            raise AssertionError(f"/metrics never showed what was expected:\n{now.text}")
         await asyncio.sleep(0.02)
 
 
@@ -292,6 +293,20 @@ async def test_readyz_names_an_unreachable_store_and_broker(smsc: SimulatedSmsc)
         assert sorted(body["not_ready"]) == ["broker", "store"]
         assert body["not_ready"]["broker"] == f"not connected to the MQTT broker at 127.0.0.1:{nobody}"
         assert "Connect" in body["not_ready"]["store"]  # redis-py's ConnectionError, with its reason
+        # A relayed message's receipt route cannot be written: a store error, counted; the broker's
+        # failed connections are counted too, and it reads as down.
+        esme = SimulatedEsme("127.0.0.1", gw.smpp.server.port, "bank", "bankpw")
+        await esme.bind()
+        (resp,) = await esme.submit("10690", HAM_TO, HAM)
+        assert resp.command_status == CommandStatus.ESME_ROK
+        await esme.unbind()
+
+        def failures_counted(now: Scrape) -> bool:
+            return now.value("afgw_store_errors_total", operation="write") >= 1
+
+        metrics = await _scrape_until(http, port, failures_counted)
+        assert metrics.value("afgw_broker_connected") == 0
+        assert metrics.value("afgw_broker_errors_total") >= 1
 
 
 async def test_two_gateways_in_one_process_count_apart(smsc: SimulatedSmsc) -> None:

@@ -71,9 +71,9 @@ class Gateway:
         self.jsonl: JsonlEvents | None = None
         #: This gateway's own counts (its own registry: several gateways may share a process).
         self.metrics = GatewayMetrics()
-        if events is not None:
-            events = FanOut(events, self.metrics.event_tally)
         self.events: EventSink = events or self._build_events(config.events, clock)
+        #: What the parts emit to: the sinks above, and the metrics' count of each event.
+        self.emit_to: EventSink = FanOut(self.events, self.metrics.event_tally)
         #: The HTTP endpoint, when the configuration has an ``http`` section.
         self.web: web_server.WebServer | None = None
         self.clock = clock
@@ -89,7 +89,7 @@ class Gateway:
         self._remove_sighup: Callable[[], None] | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
-            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.events))
+            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.emit_to))
         self.triggers = triggers
         #: The gateway's own risk scores, fed by what the rules see aimed at each subscriber.
         self.score_feed: ScoreFeed | None = None
@@ -112,13 +112,13 @@ class Gateway:
                 remember=m.instruction_references,
                 backoff_initial=m.backoff_initial,
                 backoff_max=m.backoff_max,
-                events=self.events,
+                events=self.emit_to,
                 clock=clock,
             )
 
     def _build_events(self, cfg: EventsConfig, clock: Callable[[], float]) -> EventSink:
         # Every event is also a log line and kept in memory (MemoryEvents), whatever else is configured.
-        sinks: list[EventSink] = [MemoryEvents(clock=clock), self.metrics.event_tally]
+        sinks: list[EventSink] = [MemoryEvents(clock=clock)]
         if cfg.jsonl is not None:
             j = cfg.jsonl
             self.jsonl = JsonlEvents(j.path, max_bytes=j.max_bytes, keep=j.keep, fsync_every=j.fsync_every, clock=clock)
@@ -138,7 +138,7 @@ class Gateway:
                 clock=clock,
             )
             sinks.append(self.mqtt)
-        return FanOut(*sinks)
+        return sinks[0] if len(sinks) == 1 else FanOut(*sinks)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -157,7 +157,7 @@ class Gateway:
             self.config,
             inspector=sms_inspector,
             store=self.store,
-            events=self.events,
+            events=self.emit_to,
             clock=self.clock,
             metrics=self.metrics,
         )
@@ -182,7 +182,7 @@ class Gateway:
                 inspector=call_inspector,
                 loop=loop,
                 store=self.store,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
                 registrations=_state_store(self.store),
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
@@ -275,14 +275,14 @@ class Gateway:
                 build_registry(labels).lookup(cfg.robot_call.number),
                 cfg.robot_call,
                 domain=sip.domain,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
             )
             caller = self.robot
         # The wall clock, not the loop's: a case's schedule must mean the same after a restart.
         self.dissuasion = DissuasionEngine(
             state,
-            self.events,
+            self.emit_to,
             flash,
             caller,
             templates,

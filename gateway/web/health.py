@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from gateway.events.mqtt import MqttEvents
 from gateway.smpp.smsc_pool import SmscPool
 from gateway.store import SqliteStore, Store
-from gateway.store.redis_store import RedisStore
 
 Probe = Callable[[], Awaitable[str | None]]
 
@@ -54,10 +53,14 @@ def store_reachable(store: Store) -> Check:
     """Redis answers PING; SQLite answers a query; the memory store is always there."""
 
     async def probe() -> str | None:
+        if isinstance(store, SqliteStore):
+            store.db.execute("SELECT 1").fetchone()
+            return None
+        # Loaded here, as build_store does: the redis package costs a gateway on SQLite half a second.
+        from gateway.store.redis_store import RedisStore
+
         if isinstance(store, RedisStore):
             await store.redis.ping()
-        elif isinstance(store, SqliteStore):
-            store.db.execute("SELECT 1").fetchone()
         return None
 
     return Check("store", probe)

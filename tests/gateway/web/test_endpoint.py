@@ -328,6 +328,14 @@ async def test_two_gateways_in_one_process_count_apart(smsc: SimulatedSmsc) -> N
         assert untouched.total("afgw_smpp_pdus_total", **received) == 0
 
 
+async def test_the_endpoint_closes_with_the_gateway(smsc: SimulatedSmsc) -> None:
+    async with started(gateway_config(smsc.port)) as (_gw, http, port):
+        assert (await get_json(http, port, "/healthz"))[0] == 200
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await get_json(http, port, "/healthz")
+
+
 def test_no_http_section_no_endpoint() -> None:
     assert GatewayConfig().http is None
     assert Gateway(GatewayConfig()).web is None

@@ -146,18 +146,21 @@ class _Builder:
         plan_raw = raw["numbers"]
         plan = model.NumberPlan(plan_raw["prefix"], plan_raw["length"], plan_raw.get("first", 0))
         if len(plan.prefix) >= plan.length:
-            self.error(plan_raw.where("prefix"), f"numbers.prefix: leaves no digits for {plan.length}-digit numbers")
+            self.error(
+                plan_raw.where("prefix"), f"population.numbers.prefix: leaves no digits for {plan.length}-digit numbers"
+            )
         elif plan.capacity < raw["count"]:
             self.error(
                 raw.where("count"),
-                f"count: {raw['count']} subscribers do not fit the number plan ({plan.capacity} numbers after first)",
+                f"population.count: {raw['count']} subscribers do not fit the number plan "
+                f"({plan.capacity} numbers after first)",
             )
         profiles_raw: LocatedList = raw["profiles"]
-        profiles = tuple(self.profile(p) for p in profiles_raw)
-        self.unique((p.name for p in profiles), profiles_raw, "profile")
+        profiles = tuple(self.profile(p, f"population.profiles[{i}]") for i, p in enumerate(profiles_raw))
+        self.unique((p.name for p in profiles), profiles_raw, "population.profiles", "profile")
         total = sum(p.share for p in profiles)
         if abs(total - 1.0) > _SHARE_TOLERANCE:
-            self.error(raw.where("profiles"), f"profiles: the shares add up to {total:g}, not 1")
+            self.error(raw.where("profiles"), f"population.profiles: the shares add up to {total:g}, not 1")
         return model.Population(
             count=raw["count"],
             numbers=plan,
@@ -165,7 +168,7 @@ class _Builder:
             profiles=profiles,
         )
 
-    def profile(self, raw: LocatedDict) -> model.Profile:
+    def profile(self, raw: LocatedDict, path: str) -> model.Profile:
         calls, flash, script = raw["calls"], raw["flash"], raw["script"]
         return model.Profile(
             name=raw["name"],
@@ -174,71 +177,76 @@ class _Builder:
                 answer=float(calls["answer"]),
                 answer_verified=float(calls.get("answer_verified", calls["answer"])),
                 ignores_unknown=bool(calls.get("ignores_unknown", False)),
-                delay=self.delay(calls, "calls"),
+                delay=self.delay(calls, "calls", f"{path}.calls"),
             ),
-            flash=model.FlashHabits(acknowledge=float(flash["acknowledge"]), delay=self.delay(flash, "flash")),
+            flash=model.FlashHabits(
+                acknowledge=float(flash["acknowledge"]), delay=self.delay(flash, "flash", f"{path}.flash")
+            ),
             script=model.ScriptHabits(
                 falls_for=float(script["falls_for"]), falls_for_warned=float(script.get("falls_for_warned", 0.0))
             ),
         )
 
-    def delay(self, raw: LocatedDict, section: str) -> model.Delay:
+    def delay(self, raw: LocatedDict, section: str, path: str) -> model.Delay:
         value = raw.get("delay")
         if value is None:
             return _DEFAULT_DELAY[section]
         if isinstance(value, LocatedList):
             low, high = parse_duration(value[0]), parse_duration(value[1])
             if low > high:
-                self.error(raw.where("delay"), f"{section}.delay: [{value[0]}, {value[1]}] is longest first")
+                self.error(raw.where("delay"), f"{path}.delay: [{value[0]}, {value[1]}] is longest first")
             return model.Delay(low, high)
         seconds = parse_duration(value)
         return model.Delay(seconds, seconds)
 
-    def unique(self, names: Iterable[str], items: LocatedList, what: str) -> None:
+    def unique(self, names: Iterable[str], items: LocatedList, path: str, what: str) -> None:
         seen: set[str] = set()
         for i, name in enumerate(names):
             if name in seen:
-                self.error(items.where(i), f"the {what} name {name!r} is given twice")
+                self.error(items.where(i), f"{path}[{i}]: the {what} name {name!r} is given twice")
             seen.add(name)
 
     # --- traffic ------------------------------------------------------------------------------------
 
-    def window(self, raw: LocatedDict) -> model.Window:
+    def window(self, raw: LocatedDict, path: str) -> model.Window:
         start = parse_duration(raw.get("start", 0))
         end = parse_duration(raw["end"]) if "end" in raw else self.duration
         if start >= end:
-            self.error(raw.where("start"), f"start: the stream starts ({start:g} s) at or after it ends ({end:g} s)")
+            self.error(
+                raw.where("start"), f"{path}.start: the stream starts ({start:g} s) at or after it ends ({end:g} s)"
+            )
         if end > self.duration:
-            self.error(raw.where("end"), f"end: {end:g} s is after the run ends ({self.duration:g} s)")
+            self.error(raw.where("end"), f"{path}.end: {end:g} s is after the run ends ({self.duration:g} s)")
         return model.Window(start, end, raw.get("pattern", "even"))
 
     def traffic(self, raw: LocatedDict) -> model.Traffic:
         sms: Any = raw.get("sms") or LocatedDict()
         calls: Any = raw.get("calls") or LocatedDict()
         legitimate_sms = tuple(
-            model.LegitimateSms(s["kind"], s["count"], self.window(s)) for s in sms.get("legitimate") or ()
+            model.LegitimateSms(s["kind"], s["count"], self.window(s, f"traffic.sms.legitimate[{i}]"))
+            for i, s in enumerate(sms.get("legitimate") or ())
         )
-        fraud_sms = tuple(self.fraud_sms(c) for c in sms.get("fraud") or ())
+        fraud_sms = tuple(self.fraud_sms(c, f"traffic.sms.fraud[{i}]") for i, c in enumerate(sms.get("fraud") or ()))
         if sms.get("fraud"):
-            self.unique((c.name for c in fraud_sms), sms["fraud"], "campaign")
+            self.unique((c.name for c in fraud_sms), sms["fraud"], "traffic.sms.fraud", "campaign")
         fraud_calls = tuple(
             model.FraudCallCampaign(
                 name=c["campaign"],
                 category=c["category"],
                 count=c["count"],
-                window=self.window(c),
+                window=self.window(c, f"traffic.calls.fraud[{i}]"),
                 origin=c.get("origin", "domestic"),
                 caller_id=c.get("caller_id", "none"),
             )
-            for c in calls.get("fraud") or ()
+            for i, c in enumerate(calls.get("fraud") or ())
         )
         if calls.get("fraud"):
-            self.unique((c.name for c in fraud_calls), calls["fraud"], "campaign")
+            self.unique((c.name for c in fraud_calls), calls["fraud"], "traffic.calls.fraud", "campaign")
         legit_calls_raw = calls.get("legitimate")
         legitimate_calls = (
             model.LegitimateCalls(
                 count=legit_calls_raw["count"],
-                window=self.window(legit_calls_raw),
+                window=self.window(legit_calls_raw, "traffic.calls.legitimate"),
                 international_share=float(legit_calls_raw.get("international_share", 0.0)),
             )
             if legit_calls_raw
@@ -251,11 +259,15 @@ class _Builder:
             spoofed = model.SpoofAttack(
                 kinds=model.SPOOF_KINDS if kinds == "all" else tuple(dict.fromkeys(kinds)),
                 per_kind=spoof_raw["per_kind"],
-                window=self.window(spoof_raw),
+                window=self.window(spoof_raw, "traffic.calls.spoofed_labels"),
             )
         verified_raw = calls.get("verified")
         verified = (
-            model.VerifiedCalls(verified_raw["count"], self.window(verified_raw), verified_raw.get("number", "96110"))
+            model.VerifiedCalls(
+                verified_raw["count"],
+                self.window(verified_raw, "traffic.calls.verified"),
+                verified_raw.get("number", "96110"),
+            )
             if verified_raw
             else None
         )
@@ -270,21 +282,21 @@ class _Builder:
             instructions=instructions,
         )
 
-    def fraud_sms(self, raw: LocatedDict) -> model.FraudSmsCampaign:
+    def fraud_sms(self, raw: LocatedDict, path: str) -> model.FraudSmsCampaign:
         evasions = tuple(raw.get("evasions") or ())
         if "evasion_share" in raw and not evasions:
-            self.error(raw.where_key("evasion_share"), "evasion_share: no evasions are listed to use")
+            self.error(raw.where_key("evasion_share"), f"{path}.evasion_share: no evasions are listed to use")
         if raw["category"] not in sms_categories_in_packs():
             self.error(
                 raw.where("category"),
-                f"category: the shipped rule packs have no SMS rule for {raw['category']!r}; "
+                f"{path}.category: the shipped rule packs have no SMS rule for {raw['category']!r}; "
                 "nothing could catch this campaign",
             )
         return model.FraudSmsCampaign(
             name=raw["campaign"],
             category=raw["category"],
             count=raw["count"],
-            window=self.window(raw),
+            window=self.window(raw, path),
             sender=raw.get("sender", "mobile"),
             evasion_share=float(raw.get("evasion_share", 1.0 if evasions else 0.0)),
             evasions=evasions,
@@ -294,10 +306,10 @@ class _Builder:
         risk: LocatedDict = raw["risk"]
         total = sum(float(v) for v in risk.values())
         if abs(total - 1.0) > _SHARE_TOLERANCE:
-            self.error(raw.where("risk"), f"risk: the shares add up to {total:g}, not 1")
+            self.error(raw.where("risk"), f"traffic.instructions.risk: the shares add up to {total:g}, not 1")
         return model.Instructions(
             count=raw["count"],
-            window=self.window(raw),
+            window=self.window(raw, "traffic.instructions"),
             risk=tuple((name, float(share)) for name, share in risk.items()),
             categories=tuple(dict.fromkeys(raw["categories"])),
         )
@@ -321,6 +333,6 @@ class _Builder:
         for name, value in raw.items():
             needed, what = _NEEDS[name]
             if value is False:
-                self.error(raw.where(name), f"{name}: false asks for nothing; leave the expectation out")
+                self.error(raw.where(name), f"expectations.{name}: false asks for nothing; leave the expectation out")
             elif not present[needed]:
-                self.error(raw.where_key(name), f"{name}: the scenario sends no {what}, so this could not fail")
+                self.error(raw.where_key(name), f"expectations.{name}: the scenario sends no {what}, so this could not fail")

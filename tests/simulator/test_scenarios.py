@@ -124,10 +124,10 @@ def test_durations(text: int | str, seconds: float) -> None:
             ("      calls: {answer: 0.5}", "      calls: {answer: 1.5}"),
             "town.yaml:12:23: population.profiles[0].calls.answer: must be at most 1",
         ),
-        (("share: 1", "share: 0.4"), "town.yaml:10:5: profiles: the shares add up to 0.4, not 1"),
+        (("share: 1", "share: 0.4"), "town.yaml:10:5: population.profiles: the shares add up to 0.4, not 1"),
         (
             ("{kind: bank, count: 10}", "{kind: bank, count: 10, end: 2h}"),
-            "town.yaml:18:38: end: 7200 s is after the run ends (3600 s)",
+            "town.yaml:18:38: traffic.sms.legitimate[0].end: 7200 s is after the run ends (3600 s)",
         ),
         (
             ("{kind: bank, count: 10}", "{kind: bnak, count: 10}"),
@@ -140,7 +140,10 @@ def test_durations(text: int | str, seconds: float) -> None:
             ('prefix: "86138"', "prefix: 86138"),
             "town.yaml:8:21: population.numbers.prefix: expected a prefix of digits",
         ),
-        (("length: 13", "length: 6"), "town.yaml:7:10: count: 100 subscribers do not fit the number plan (10 numbers"),
+        (
+            ("length: 13", "length: 6"),
+            "town.yaml:7:10: population.count: 100 subscribers do not fit the number plan (10 numbers",
+        ),
     ],
 )
 def test_errors_point_at_the_value(change: tuple[str, str], expected: str) -> None:
@@ -153,7 +156,7 @@ def test_errors_point_at_the_value(change: tuple[str, str], expected: str) -> No
 def test_a_category_no_pack_has_sms_rules_for_is_refused() -> None:
     text = MINIMAL + "    fraud:\n      - {campaign: dice, category: gambling, count: 3}\n"
     assert errors_of(text) == [
-        "town.yaml:20:36: category: the shipped rule packs have no SMS rule for 'gambling'; "
+        "town.yaml:20:36: traffic.sms.fraud[0].category: the shipped rule packs have no SMS rule for 'gambling'; "
         "nothing could catch this campaign"
     ]
 
@@ -162,7 +165,9 @@ def test_an_expectation_about_traffic_never_sent_is_refused() -> None:
     text = MINIMAL + "expectations:\n  every_spoof_rejected: true\n  ham_sms_blocked_max: 0\n"
     found = errors_of(text)
     assert len(found) == 1
-    assert found[0].startswith("town.yaml:20:3: every_spoof_rejected: the scenario sends no spoofed label calls")
+    assert found[0].startswith(
+        "town.yaml:20:3: expectations.every_spoof_rejected: the scenario sends no spoofed label calls"
+    )
 
 
 def test_every_problem_is_reported_in_one_pass() -> None:
@@ -275,3 +280,10 @@ def test_scenario_check_exits_2_with_file_line_col(tmp_path: Path, capsys: pytes
     assert main(["scenario", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:12:15: unknown field 'answr' in population.profiles[0].calls (hint: did you mean 'answer'?)" in err
+
+
+def test_campaign_names_are_unique() -> None:
+    fraud = "    fraud:\n" + "      - {campaign: dup, category: loan, count: 3}\n" * 2
+    assert errors_of(MINIMAL + fraud) == [
+        "town.yaml:21:9: traffic.sms.fraud[1]: the campaign name 'dup' is given twice"
+    ]

@@ -332,7 +332,8 @@ class _Builder:
         }
         for name, value in raw.items():
             needed, what = _NEEDS[name]
+            path = f"expectations.{name}"
             if value is False:
-                self.error(raw.where(name), f"expectations.{name}: false asks for nothing; leave the expectation out")
+                self.error(raw.where(name), f"{path}: false asks for nothing; leave the expectation out")
             elif not present[needed]:
-                self.error(raw.where_key(name), f"expectations.{name}: the scenario sends no {what}, so this could not fail")
+                self.error(raw.where_key(name), f"{path}: the scenario sends no {what}, so this could not fail")

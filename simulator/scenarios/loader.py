@@ -76,6 +76,7 @@ def loads(text: str, path: str = "<string>") -> model.Scenario:
     errors.extend(validator.errors)
     if errors:
         raise SourceErrors(_sorted(errors))
+    _drop_empty(doc)
     builder = _Builder(path)
     scenario = builder.scenario(doc)
     if builder.errors:
@@ -95,6 +96,20 @@ def sms_categories_in_packs() -> frozenset[str]:
 
     collection = rules.load([rules.DEFAULT_PACKS])
     return frozenset(r.category for r in collection.rules if r.channel in ("sms", "both"))
+
+
+def _drop_empty(tree: Any) -> None:
+    """Forget optional fields written with no value (``end:``), so that their defaults apply.
+
+    The validator has reported every required field left empty, so what remains is optional."""
+    if isinstance(tree, LocatedDict):
+        for key in [k for k, v in tree.items() if v is None]:
+            del tree[key]
+        for value in tree.values():
+            _drop_empty(value)
+    elif isinstance(tree, LocatedList):
+        for item in tree:
+            _drop_empty(item)
 
 
 def _fail(where: Location, message: str) -> SourceErrors:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.cli import main
 from rules.yaml_source import SourceErrors, load_file
@@ -287,3 +290,32 @@ def test_campaign_names_are_unique() -> None:
     assert errors_of(MINIMAL + fraud) == [
         "town.yaml:21:9: traffic.sms.fraud[1]: the campaign name 'dup' is given twice"
     ]
+
+
+#: The README's example, which gives every optional field.
+FULL = re.findall(r"```yaml\n(.*?)```", Path(scenarios.__file__).with_name("README.md").read_text("utf-8"), re.S)[0]
+_VALUES = st.sampled_from(["", "~", "0", "-1", "1.5", "2h", "[]", "{}", "[1s]", "x", "'8'", "true", "all", "1e309"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_edit_of_a_value_gives_a_scenario_or_located_errors(data: st.DataObject) -> None:
+    """Replace any value in the file, or drop a line: the loader answers with a scenario or SourceErrors."""
+    base = data.draw(st.sampled_from([MINIMAL, FULL]))
+    lines = [line.split(" #")[0] for line in base.splitlines()]
+    index = data.draw(st.integers(0, len(lines) - 1))
+    if data.draw(st.booleans()):
+        del lines[index]
+    else:
+        line = lines[index]
+        values = [m for m in re.finditer(r"(?<=: )[^,{}\[\]]+|(?<=- )\w+", line)]
+        if values:
+            m = data.draw(st.sampled_from(values))
+            lines[index] = line[: m.start()] + data.draw(_VALUES) + line[m.end() :]
+    text = "\n".join(lines) + "\n"
+    problems: list[str] = []
+    try:
+        scenarios.loads(text, "town.yaml")
+    except SourceErrors as exc:
+        problems = [str(e) for e in exc.errors]
+    assert all(re.match(r"town\.yaml:\d+:\d+: ", p) for p in problems), problems

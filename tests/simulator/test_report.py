@@ -161,3 +161,13 @@ def test_latency_histograms_hold_every_sample() -> None:
     histogram = report.smpp_latency.histogram()
     assert sum(n for _, n in histogram) == len(report.smpp_latency.samples_ms)
     assert histogram[-1][0] == round(max(report.smpp_latency.samples_ms), 3)
+
+
+def test_a_run_that_saw_nothing_still_renders() -> None:
+    empty = Report(scenario="quiet", seed=3, duration_s=60, subscribers=1)
+    text = report_text.render(empty)
+    assert text.startswith("afgw report: scenario quiet (seed 3), 1 subscribers, 1m00s simulated\n")
+    assert "SMS " not in text
+    page = report_html.render(empty)
+    assert 'data-chart="interceptions"' not in page
+    assert page.rstrip().endswith("</html>")

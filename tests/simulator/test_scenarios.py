@@ -319,3 +319,21 @@ def test_any_edit_of_a_value_gives_a_scenario_or_located_errors(data: st.DataObj
     except SourceErrors as exc:
         problems = [str(e) for e in exc.errors]
     assert all(re.match(r"town\.yaml:\d+:\d+: ", p) for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, ":1:1: cannot read:"),
+        ("a: [\n", ":2:1: invalid YAML: did not find expected node content"),
+        ("- 1\n", ":1:1: a scenario is a mapping (scenario, population, traffic ...)"),
+    ],
+)
+def test_scenario_check_refuses_what_is_not_a_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, expected: str
+) -> None:
+    path = tmp_path / "town.yaml"
+    if content is not None:
+        path.write_text(content, "utf-8")
+    assert main(["scenario", "check", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"{path}{expected}")

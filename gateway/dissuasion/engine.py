@@ -52,6 +52,7 @@ bad_tier).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -190,7 +191,8 @@ class DissuasionEngine:
         fields = self._fields(case, now, source=trigger.source, reference=trigger.reference, detail=trigger.detail)
         self.events.emit("case.opened" if created else "case.updated", **fields)
         if opted_out:
-            await self._escalate(case, now, "opted_out", final=True)
+            with contextlib.suppress(ValueError):  # another instance escalated it a moment ago
+                await self._escalate(case, now, "opted_out", final=True)
             return
         if case.tier == "high":
             await self._escalate_high_risk(case, now)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import statistics
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -57,6 +58,8 @@ class CaseView:
     family_warned: list[tuple[str, str]] = field(default_factory=list)
     #: The robot calls' outcomes (answered, confirmed, unconfirmed, no_answer, busy, ...), in order.
     robot_calls: list[str] = field(default_factory=list)
+    #: Flashes the gateway reported sent for this case: the person's at each attempt, the family's.
+    flashes_sent: int = 0
     handled_at: float | None = None
     handled_how: str | None = None
     #: (reason, final): high_risk (people called in at once, robot goes on), no_response, opted_out.
@@ -92,12 +95,29 @@ class CentreView:
         return next((e for e in self.errors if e.get("reference") == reference), None)
 
     def summary(self) -> dict[str, int]:
-        """Counts for a report: cases opened, handled, escalated (to people), errors answered."""
+        """Counts: cases opened, handled, escalated to people (also high risk, at once), errors answered."""
         return {
             "opened": len(self.cases),
             "handled": len(self.in_state("handled")),
             "escalated": sum(1 for c in self.cases.values() if c.escalated),
             "errors": len(self.errors),
+        }
+
+    def figures(self) -> dict[str, float | int]:
+        """The demo report's ``dissuasion`` figures, counted from the events that arrived."""
+        cases = list(self.cases.values())
+        handled = [c for c in cases if c.state == "handled"]
+        waits = [c.handled_at - c.opened_at for c in handled if c.handled_at is not None and c.opened_at is not None]
+        return {
+            "cases": len(cases),
+            "handled": len(handled),
+            "escalated": sum(1 for c in cases if c.escalated),
+            "success_rate": round(len(handled) / len(cases), 4) if cases else 0.0,
+            "flash_sent": sum(c.flashes_sent for c in cases),
+            "calls_placed": sum(1 for c in cases for _, call in c.attempt_log if call == "placed"),
+            "family_notified": sum(len(c.family_warned) for c in cases),
+            "median_attempts": statistics.median(c.attempts for c in cases) if cases else 0,
+            "median_time_to_handle_s": statistics.median(waits) if waits else 0.0,
         }
 
     def apply(self, doc: dict[str, Any]) -> None:
@@ -123,8 +143,10 @@ class CentreView:
             case.reference = fields.get("reference") or case.reference
         elif name == "case.attempt":
             case.attempt_log.append((int(fields.get("attempt", 0)), str(fields.get("call", ""))))
+            case.flashes_sent += bool(fields.get("flash_message_id"))
         elif name == "case.family_warned":
             case.family_warned.append((str(fields.get("contact", "")), str(fields.get("when", ""))))
+            case.flashes_sent += bool(fields.get("flash_message_id"))
         elif name == "case.handled":
             case.handled_at = _float(doc.get("at"))
             case.handled_how = str(fields.get("how", ""))

@@ -121,7 +121,7 @@ async def test_a_campaign_killed_after_its_first_attempt_resumes_on_its_schedule
     await handset.start()
     try:
         async with afgw_run(config, tmp_path) as gateway:
-            await ping(sip_port)
+            await ping(sip_port, within=60.0)
             assert (await handset.register(3600)).status == 200
             await _instruct_until_opened(desk)
             if kill_when == "flash_sent":  # the flash is out; the attempt may not be recorded yet

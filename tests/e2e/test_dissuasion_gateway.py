@@ -66,6 +66,8 @@ async def test_acknowledging_the_third_flash_handles_the_case_after_three_calls_
 
         case = w.desk.view.case_of(VICTIM)
         assert case is not None
+        [handled] = [e for e in w.desk.view.named("case.handled") if e["fields"]["case_id"] == case.case_id]
+        assert handled["fields"]["message_id"] == w.flashes(VICTIM)[2].message_id
         assert (case.reference, case.tier, case.handled_how) == (reference, "medium", "flash_ack")
         assert case.attempt_log == [(1, "placed"), (2, "placed"), (3, "placed")]
         assert case.robot_calls == ["no_answer"] * 3

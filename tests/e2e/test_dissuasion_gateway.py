@@ -109,6 +109,8 @@ async def test_a_person_who_never_responds_is_escalated_and_the_family_contact_w
         assert VICTIM[-4:] in family_text
         # The relative acknowledged both flashes: that does not handle the person's case.
         assert {a.handset for a in w.smsc.acknowledgements} == {FAMILY}
+        # ... and the gateway takes them (a refusal would have the SMSC deliver them again and again).
+        assert [a.status for a in w.smsc.acknowledgements] == [0, 0]
         assert (await w.case_of(VICTIM)).state == "escalated"
         assert len(w.flashes(VICTIM)) == MAX_ATTEMPTS
         assert _robot_calls_rang_verified(w, VICTIM) == [("+8696110", LABEL, True, False)] * MAX_ATTEMPTS

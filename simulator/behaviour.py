@@ -47,14 +47,22 @@ def _check_delay(name: str, value: float | None) -> None:
         raise ValueError(f"{name}: {value!r} is not a delay in seconds (0 or more)")
 
 
+def _check_range(low: float, high: float | None) -> None:
+    if high is not None and high < low:
+        raise ValueError(f"after_max: {high!r} is shorter than after ({low!r})")
+
+
 @dataclass(frozen=True, slots=True)
 class CallHabit:
     """When the phone rings."""
 
     #: Probability of picking up a call that is noticed.
     answer: float = 1.0
-    #: Seconds of ringing before picking up.
+    #: The same when the screen shows the verified 反诈名片 (people trust it more); None: ``answer``.
+    answer_verified: float | None = None
+    #: Seconds of ringing before picking up: ``after``, or drawn evenly up to ``after_max``.
     after: float = 8.0
+    after_max: float | None = None
     #: The first ``misses`` calls ring unnoticed, whatever ``answer`` says.
     misses: int = 0
     #: A key pressed once the call is set up (the robot asks for one on high risk); None: no key.
@@ -66,8 +74,11 @@ class CallHabit:
 
     def __post_init__(self) -> None:
         _check_probability("answer", self.answer)
-        for name in ("after", "key_after", "hang_up_after"):
+        if self.answer_verified is not None:
+            _check_probability("answer_verified", self.answer_verified)
+        for name in ("after", "after_max", "key_after", "hang_up_after"):
             _check_delay(name, getattr(self, name))
+        _check_range(self.after, self.after_max)
         if self.misses < 0:
             raise ValueError(f"misses: {self.misses!r} is not a count")
         if self.key is not None and (len(self.key) != 1 or self.key not in KEYPAD):
@@ -81,14 +92,18 @@ class FlashHabit:
 
     #: Probability of reading and acknowledging a flash that is noticed.
     read: float = 1.0
-    #: Seconds between the flash popping up and the person pressing OK.
+    #: Seconds between the flash popping up and the person pressing OK: ``after``, or drawn evenly up
+    #: to ``after_max``.
     after: float = 30.0
+    after_max: float | None = None
     #: The first ``misses`` flashes go unnoticed, whatever ``read`` says.
     misses: int = 0
 
     def __post_init__(self) -> None:
         _check_probability("read", self.read)
         _check_delay("after", self.after)
+        _check_delay("after_max", self.after_max)
+        _check_range(self.after, self.after_max)
         if self.misses < 0:
             raise ValueError(f"misses: {self.misses!r} is not a count")
 
@@ -133,28 +148,34 @@ class Person:
     def note(self, what: str, detail: str = "") -> None:
         self.diary.append(Moment(self.clock(), what, detail))
 
-    def pick_up(self, detail: str = "") -> float | None:
-        """The phone rings: seconds until the person answers, or None when they let it ring."""
+    def pick_up(self, detail: str = "", *, verified: bool = False) -> float | None:
+        """The phone rings (``verified``: showing the verified label): seconds until the person
+        answers, or None when they let it ring."""
         habit = self.profile.calls
         self.calls_rung += 1
         self.note("rang", detail)
-        # One draw per call whatever the outcome, so that a miss does not shift later draws.
-        draw = self.rng.random()
-        if self.calls_rung <= habit.misses or draw >= habit.answer:
+        chance = habit.answer if not verified or habit.answer_verified is None else habit.answer_verified
+        # Two draws per call whatever the outcome, so that a miss does not shift later draws.
+        draw, spread = self.rng.random(), self.rng.random()
+        if self.calls_rung <= habit.misses or draw >= chance:
             self.note("let_ring", detail)
             return None
-        return habit.after
+        return _delay(habit.after, habit.after_max, spread)
 
     def read_flash(self, detail: str = "") -> float | None:
         """A flash popped up: seconds until the person presses OK, or None when it stays unread."""
         habit = self.profile.flashes
         self.flashes_shown += 1
         self.note("flash_shown", detail)
-        draw = self.rng.random()
+        draw, spread = self.rng.random(), self.rng.random()
         if self.flashes_shown <= habit.misses or draw >= habit.read:
             self.note("flash_unread", detail)
             return None
-        return habit.after
+        return _delay(habit.after, habit.after_max, spread)
+
+
+def _delay(low: float, high: float | None, spread: float) -> float:
+    return low if high is None else low + (high - low) * spread
 
 
 class Population:

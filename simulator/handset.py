@@ -325,7 +325,7 @@ class Handset(UserAgent):
         ringing.headers.add("Contact", self.contact)
         self.respond(call.txn, ringing)
         what = f"{shown.caller_number} {shown.label or shown.display_name or ''}".strip()
-        delay = person.pick_up(what + (" (verified)" if shown.badge else ""))
+        delay = person.pick_up(what + (" (verified)" if shown.badge else ""), verified=shown.badge)
         if delay is not None:
             # Picked up on the person's clock; a CANCEL before then stops it (``_cancelled``).
             call.answer_timer = person.clock.call_later(delay, lambda: self._answer(call))

@@ -72,6 +72,17 @@ def test_the_shipped_profiles_do_what_their_names_say() -> None:
         population.add("1001", UNREACHABLE)
 
 
+def test_a_verified_label_changes_the_odds_and_delays_are_drawn_within_their_range() -> None:
+    wary = Profile("wary", CallHabit(answer=0.0, answer_verified=1.0, after=5.0, after_max=15.0))
+    person = Population(2, ManualClock(T0)).add("8613800000001", wary)
+    assert [person.pick_up() for _ in range(20)] == [None] * 20  # an unlabelled number: never
+    delays = [person.pick_up(verified=True) for _ in range(200)]
+    assert all(d is not None and 5.0 <= d <= 15.0 for d in delays)
+    assert len(set(delays)) > 100  # drawn, not fixed
+    reader = Population(2, ManualClock(T0)).add("1", Profile("r", flashes=FlashHabit(after=10.0, after_max=20.0)))
+    assert all(d is not None and 10.0 <= d <= 20.0 for d in (reader.read_flash() for _ in range(50)))
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
@@ -81,6 +92,8 @@ def test_the_shipped_profiles_do_what_their_names_say() -> None:
         (lambda: CallHabit(key="12"), "key: '12' is not one key"),
         (lambda: FlashHabit(misses=-1), "misses: -1 is not a count"),
         (lambda: CallHabit(hang_up_after=float("nan")), "hang_up_after: nan is not a delay"),
+        (lambda: CallHabit(answer_verified=2.0), "answer_verified: 2.0 is not a probability"),
+        (lambda: FlashHabit(after=30.0, after_max=10.0), "after_max: 10.0 is shorter than after"),
     ],
 )
 def test_a_profile_that_cannot_be_followed_is_refused(build: object, message: str) -> None:

@@ -109,7 +109,10 @@ class Gateway:
                 username=m.username or None,
                 password=m.password or None,
                 max_bytes=m.instruction_max_bytes,
+                # In the store: a repeat is ignored after a restart and by every gateway on it.
+                references=cast(StateStore, store) if hasattr(store, "claim_reference") else None,
                 remember=m.instruction_references,
+                retention=m.instruction_retention,
                 backoff_initial=m.backoff_initial,
                 backoff_max=m.backoff_max,
                 events=self.emit_to,

@@ -92,6 +92,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed)))
 
 
+def _cmd_scenario_check(args: argparse.Namespace) -> int:
+    from rules.yaml_source import SourceErrors
+    from simulator import scenarios
+
+    failed = False
+    for path in args.files:
+        try:
+            scenario = scenarios.load(path)
+        except SourceErrors as exc:
+            failed = True
+            for error in exc.errors:
+                print(error, file=sys.stderr)
+            continue
+        traffic = scenario.traffic
+        print(
+            f"{path}: ok: {scenario.name}, {scenario.population.count} subscribers, {traffic.sms_count} SMS, "
+            f"{traffic.call_count} calls, {traffic.instruction_count} instructions over {scenario.duration:g} s "
+            f"simulated (at least {scenario.real_seconds:.1f} s real)"
+        )
+    return 2 if failed else 0
+
+
 def _log_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     # Accepted before and after the command (`afgw run -c FILE --log-format json`, as the README puts it);
     # after it, only a value actually given overrides the one before.
@@ -152,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long before sending a requested delivery receipt (default: %(default)s)",
     )
     smsc.set_defaults(func=_cmd_smsc)
+
+    scenario = sub.add_parser("scenario", help="simulator scenarios", parents=[logging_options])
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)
+    check = scenario_sub.add_parser(
+        "check",
+        help="validate scenario files (file:line:col errors, exit 2)",
+        parents=[logging_options],
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    check.set_defaults(func=_cmd_scenario_check)
 
     from gateway import rules_cli
 

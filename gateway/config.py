@@ -307,8 +307,11 @@ class MqttEventsConfig:
     instructions_topic: str = "afgw/v1/instructions"
     instruction_errors_topic: str = "afgw/v1/instructions/errors"
     instruction_max_bytes: int = 4096
-    #: References remembered (in memory) so that a repeated instruction is followed once.
+    #: References remembered in memory, when the store keeps no references (no cases either).
     instruction_references: int = 100_000
+    #: Seconds a reference is kept in the store after its instruction was acted on: a repeat within
+    #: them is ignored, after a restart and by every gateway on the store.
+    instruction_retention: float = 7 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +497,7 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
                 "instruction_errors_topic",
                 "instruction_max_bytes",
                 "instruction_references",
+                "instruction_retention",
             },
         )
         md = MqttEventsConfig()
@@ -517,6 +521,7 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
             instruction_errors_topic=topics["instruction_errors_topic"],
             instruction_max_bytes=_positive(reader, m, "instruction_max_bytes", int, md.instruction_max_bytes),
             instruction_references=_positive(reader, m, "instruction_references", int, md.instruction_references),
+            instruction_retention=_positive(reader, m, "instruction_retention", float, md.instruction_retention),
         )
     return EventsConfig(jsonl=jsonl, mqtt=mqtt)
 

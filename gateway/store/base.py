@@ -189,6 +189,21 @@ class StateStore(Store, Protocol):
     async def all_registrations(self, now: float) -> dict[str, list[Registration]]:
         """Every unexpired contact, by address of record: what a restarted registrar reloads."""
 
+    async def expire_registrations(self, now: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` contacts that lapsed at ``now`` or before, earliest first, and return
+        how many went. Atomic against the other instances on the store: a contact refreshed by one of
+        them in the meantime stays, and what is deleted is gone for all of them."""
+
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+        """Atomically: hold ``reference`` until ``until`` and answer True when it is new (unknown, or
+        its hold lapsed at ``now`` or before); False, changing nothing, when it is held: a repeat."""
+
+    async def hold_reference(self, reference: str, now: float, until: float) -> None:
+        """Hold ``reference`` until ``until``, whatever held it before (how long a repeat is refused)."""
+
+    async def drop_reference(self, reference: str) -> None:
+        """Forget ``reference``: it is new again (its instruction could not be acted on)."""
+
     async def open_or_update_case(
         self,
         subscriber: str,
@@ -216,9 +231,21 @@ class StateStore(Store, Protocol):
         """Lease up to ``limit`` due cases to ``instance`` until ``lease_until``. A case leased to another
         instance is skipped until its lease lapses; each claimed case records a ``claimed`` transition."""
 
-    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
+    async def record_attempt(
+        self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
+    ) -> Case:
         """Count an attempt, schedule the next (None: no more), and release the lease. LeaseLost when
-        ``instance`` does not hold the lease."""
+        ``instance`` does not hold the lease. The ``attempt`` transition's detail is the attempt's
+        number, then ``detail`` (what the attempt did) after a space."""
+
+    async def note(
+        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+    ) -> Case | None:
+        """Add the transition ``event`` to an open case, its state and schedule untouched: a step taken
+        within an attempt, or a mark. With ``instance``, LeaseLost unless it holds the lease. With
+        ``once``, None (nothing changed) when the case has an ``event`` transition already, so that
+        of several instances noting the same thing at once exactly one gets the case back.
+        ValueError when the case is no longer open."""
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         """Move an open case to ``state`` (handled, escalated, closed): no longer due, lease released.
@@ -276,7 +303,7 @@ def claimed_case(case: Case, instance: str, now: float, until: float) -> Case:
     )
 
 
-def attempted_case(case: Case, instance: str, now: float, next_due: float | None) -> Case:
+def attempted_case(case: Case, instance: str, now: float, next_due: float | None, detail: str = "") -> Case:
     if case.state != OPEN or not lease_free(case, instance, now) or case.lease_holder != instance:
         raise LeaseLost(case.id)
     return _replace(
@@ -285,8 +312,18 @@ def attempted_case(case: Case, instance: str, now: float, next_due: float | None
         due_at=next_due,
         lease_holder="",
         lease_until=0.0,
-        transitions=(*case.transitions, Transition("attempt", now, str(case.attempts + 1))),
+        transitions=(*case.transitions, Transition("attempt", now, f"{case.attempts + 1} {detail}".rstrip())),
     )
+
+
+def noted_case(case: Case, event: str, now: float, detail: str, instance: str, once: bool) -> Case | None:
+    if case.state != OPEN:
+        raise ValueError(f"case {case.id} is already {case.state}")
+    if instance and case.lease_holder != instance:
+        raise LeaseLost(case.id)
+    if once and any(t.event == event for t in case.transitions):
+        return None
+    return _replace(case, transitions=(*case.transitions, Transition(event, now, detail)))
 
 
 def moved_case(case: Case, state: str, now: float, instance: str, detail: str) -> Case:

@@ -36,6 +36,7 @@ from gateway.store.base import (
     message_id_keys,
     moved_case,
     new_case,
+    noted_case,
     updated_case,
 )
 
@@ -61,6 +62,12 @@ MIGRATIONS: tuple[str, ...] = (
         doc TEXT NOT NULL);
     CREATE UNIQUE INDEX cases_one_open ON cases (subscriber) WHERE state = 'open';
     CREATE INDEX cases_due ON cases (due_at) WHERE due_at IS NOT NULL;
+    """,
+    # 2 -> 3: lapsed registrations found by time; the anti-fraud centre's instruction references.
+    """
+    CREATE INDEX registrations_expires ON registrations (expires_at);
+    CREATE TABLE instruction_refs (reference TEXT PRIMARY KEY, held_until REAL NOT NULL);
+    CREATE INDEX instruction_refs_held ON instruction_refs (held_until);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -110,6 +117,7 @@ class SqliteStore:
         self._audits = 0
         self._routes = 0
         self._velocity_records = 0
+        self._references = 0
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -234,6 +242,34 @@ class SqliteStore:
             found.setdefault(aor, []).append(Registration(*rest))
         return found
 
+    async def expire_registrations(self, now: float, limit: int = 1000) -> int:
+        cur = self.db.execute(
+            "DELETE FROM registrations WHERE rowid IN"
+            " (SELECT rowid FROM registrations WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
+            (now, limit),
+        )
+        return cur.rowcount
+
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+        self._references += 1
+        if self._references % 1000 == 0:
+            self.db.execute("DELETE FROM instruction_refs WHERE held_until <= ?", (now,))
+        # One statement: inserted, or taken over when the hold lapsed; a live hold changes no row.
+        cur = self.db.execute(
+            "INSERT INTO instruction_refs (reference, held_until) VALUES (?, ?) ON CONFLICT (reference)"
+            " DO UPDATE SET held_until = excluded.held_until WHERE instruction_refs.held_until <= ?",
+            (reference, until, now),
+        )
+        return cur.rowcount == 1
+
+    async def hold_reference(self, reference: str, now: float, until: float) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO instruction_refs (reference, held_until) VALUES (?, ?)", (reference, until)
+        )
+
+    async def drop_reference(self, reference: str) -> None:
+        self.db.execute("DELETE FROM instruction_refs WHERE reference = ?", (reference,))
+
     def _load(self, case_id: str) -> Case:
         row = self.db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
@@ -332,8 +368,24 @@ class SqliteStore:
             raise
         return case
 
-    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
-        return self._change(case_id, lambda case: attempted_case(case, instance, now, next_due))
+    async def record_attempt(
+        self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
+    ) -> Case:
+        return self._change(case_id, lambda case: attempted_case(case, instance, now, next_due, detail))
+
+    async def note(
+        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+    ) -> Case | None:
+        self._begin()
+        try:
+            case = noted_case(self._load(case_id), event, now, detail, instance, once)
+            if case is not None:
+                self._save(case)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return case
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         return self._change(case_id, lambda case: moved_case(case, state, now, instance, detail))

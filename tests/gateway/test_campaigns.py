@@ -56,11 +56,15 @@ EVASIONS = (
     evasion.lookalikes,
     evasion.emoji,
 )
-BANK_NOTICE = "【工商银行】您尾号{tail}的账户{day}日{hour}时支出人民币{amount}元，余额{balance}元。如有疑问请致电95588。"
+BANK_NOTICE = (
+    "【工商银行】您尾号{tail}的账户{day}日{hour}时支出人民币{amount}元，余额{balance}元。如有疑问请致电95588。"
+)
 
 
 def campaign_copy(i: int, rnd: random.Random) -> str:
-    handle = rnd.choice((f"vx:kf{rnd.randint(100, 999)}", f"QQ{rnd.randint(10**7, 10**8)}", f"+V {rnd.randint(10**5, 10**6)}"))
+    handle = rnd.choice(
+        (f"vx:kf{rnd.randint(100, 999)}", f"QQ{rnd.randint(10**7, 10**8)}", f"+V {rnd.randint(10**5, 10**6)}")
+    )
     text = TEMPLATE.format(
         name=rnd.choice(NAMES),
         item=rnd.choice(ITEMS),

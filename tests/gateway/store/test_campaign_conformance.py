@@ -7,7 +7,10 @@ import asyncio
 from gateway.store import CampaignCopy, CampaignPolicy, recipient_key
 from rules.campaign import Sketch, sketch
 
-TEMPLATE = "【{brand}客服】{name}您好，您购买的商品存在质量问题，我们将为您办理双倍赔偿退款{amount}元，请添加客服微信{handle}办理"
+TEMPLATE = (
+    "【{brand}客服】{name}您好，您购买的商品存在质量问题，"
+    "我们将为您办理双倍赔偿退款{amount}元，请添加客服微信{handle}办理"
+)
 OTHER = "周末一起去爬山吧，天气预报说周六是晴天，我们早上八点在地铁站门口集合，记得带水和午饭"
 POLICY = CampaignPolicy(window=600.0, recipients=3, similarity=0.6, max_clusters=50)
 

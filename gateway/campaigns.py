@@ -30,7 +30,8 @@ from gateway.logs import get_logger
 from gateway.store import AuditRecord, CampaignCopy, CampaignPolicy, CampaignSeen, Store, recipient_key
 from gateway.store.base import StateStore
 from rules import Action, Engine, Verdict
-from rules.campaign import Sketch, boosted, sketch
+from rules.campaign import Sketch, boosted, sketch_folded
+from rules.homophones import fold_squeezed
 
 log = get_logger("afgw.campaigns")
 
@@ -101,14 +102,14 @@ class CampaignTracker:
         self._least = Action(config.action) if config.action else None
         self._allow_rules: tuple[object, frozenset[str]] = (None, frozenset())
 
-    def fingerprint(self, source: str, text: str, verdict: Verdict) -> Sketch | None:
-        """The sketch of a message that campaign detection counts; None for allow-listed senders,
-        messages an allow rule let by, and texts with too little wording."""
+    def fingerprint(self, source: str, squeezed: str, verdict: Verdict) -> Sketch | None:
+        """The sketch of a message that campaign detection counts, from its squeezed view; None for
+        allow-listed senders, messages an allow rule let by, and texts with too little wording."""
         if source.startswith(self.config.allow_senders) and self.config.allow_senders:
             return None
         if verdict.rules and not self._allow_ids().isdisjoint(verdict.rules):
             return None
-        return sketch(text)
+        return sketch_folded(fold_squeezed(squeezed))
 
     async def judge(self, found: Sketch, source: str, recipients: tuple[str, ...], verdict: Verdict) -> Judged:
         """Count the copy; its verdict raised when its campaign is open (and ``campaign.copy`` emitted)."""

@@ -22,6 +22,7 @@ from gateway.logs import get_logger
 from gateway.warnings import FlashWarner
 from rules import Action as RuleAction
 from rules import Engine, Message, Verdict
+from rules.normalise import scrub, views
 
 log = get_logger("afgw.rules")
 
@@ -72,25 +73,36 @@ class RulesInspector:
     def inspect_sms(self, message: SmsMessage) -> Decision | Awaitable[Decision]:
         recipient = message.destinations[0] if message.destinations else ""
         origin = origin_of(message.source, self.home_country)
-        verdict = self.engine.evaluate(
-            Message(
-                channel="sms",
-                src=message.source,
-                dst=recipient,
-                text=message.text,
-                origin=origin,
-                sender_id=message.source,
-            )
-        )
         campaigns = self.campaigns
         if campaigns is not None and message.direction == "mt":
-            found = campaigns.fingerprint(message.source, message.text, verdict)
-            if found is not None:
-                # The store is asked, so the answer is awaited (in memory it does not switch tasks).
-                return self._sms_in_campaign(
-                    message, origin, verdict, campaigns.judge(found, message.source, message.destinations, verdict)
-                )
+            return self._sms_counted(message, recipient, origin, campaigns)
+        verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, message.text))
         return self._sms_decision(message, origin, verdict, None)
+
+    @staticmethod
+    def _rules_message(message: SmsMessage, recipient: str, origin: str, text: str) -> Message:
+        return Message(
+            channel="sms", src=message.source, dst=recipient, text=text, origin=origin, sender_id=message.source
+        )
+
+    def _sms_counted(
+        self, message: SmsMessage, recipient: str, origin: str, campaigns: CampaignTracker
+    ) -> Decision | Awaitable[Decision]:
+        """The rules' verdict and the campaign's word on it, the text's views computed once for both."""
+        text = message.text
+        try:
+            seen = views(text)
+            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+        except UnicodeEncodeError:  # lone surrogates: no encoder takes them
+            text = scrub(text)
+            seen = views(text)
+            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+        found = campaigns.fingerprint(message.source, seen.squeezed, verdict)
+        if found is None:
+            return self._sms_decision(message, origin, verdict, None)
+        # The store is asked, so the answer is awaited (in memory it does not switch tasks).
+        judging = campaigns.judge(found, message.source, message.destinations, verdict)
+        return self._sms_in_campaign(message, origin, verdict, judging)
 
     async def _sms_in_campaign(
         self, message: SmsMessage, origin: str, verdict: Verdict, judging: Awaitable[Judged]

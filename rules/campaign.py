@@ -111,15 +111,16 @@ def _densified(mins: list[int]) -> tuple[int, ...]:
     if _EMPTY not in mins:
         return tuple(mins)
     out = list(mins)
-    carry, distance = _EMPTY, 0
-    for i in range(2 * SLOTS - 1, -1, -1):
-        value = mins[i % SLOTS]
+    # One pass from the right, carrying the nearest full slot; the empty slots after the last full one
+    # wrap around to the first.
+    first = next(i for i, value in enumerate(mins) if value != _EMPTY)
+    carry, at = mins[first], first + SLOTS
+    for i in range(SLOTS - 1, -1, -1):
+        value = mins[i]
         if value != _EMPTY:
-            carry, distance = value, 0
-            continue
-        distance += 1
-        if i < SLOTS:
-            out[i] = (carry + distance * 0x61C88647) & 0xFFFFFFFF
+            carry, at = value, i
+        else:
+            out[i] = (carry + (at - i) * 0x61C88647) & 0xFFFFFFFF
     return tuple(out)
 
 

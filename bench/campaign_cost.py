@@ -35,6 +35,7 @@ from bench.rules_throughput import messages
 from gateway.campaigns import CampaignConfig, CampaignTracker
 from gateway.events import MemoryEvents
 from gateway.inspection import SmsMessage, decide
+from gateway.logs import configure
 from gateway.rules_hook import RulesInspector
 from gateway.store import MemoryStore, SqliteStore
 from protocols.smpp.pdu import SubmitSm
@@ -97,10 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+    parser.add_argument("--log-level", default="error", help="log lines cost as much as the rest: off by default")
     parser.add_argument("--redis", default=None, help="also measure over this Redis, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    configure(fmt="json", level=args.log_level)
     engine = rules.Engine(rules.build([rules.DEFAULT_PACKS]))
     sms = traffic(args.messages, args.copies)
     n = len(sms)

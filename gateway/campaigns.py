@@ -115,7 +115,7 @@ class CampaignTracker:
         """Count the copy; its verdict raised when its campaign is open (and ``campaign.copy`` emitted)."""
         evidence = (verdict.category or self.config.category) if verdict.action in _EVIDENCE else ""
         now = self.clock()
-        copy = CampaignCopy(found.hex(), found.bands, tuple(recipient_key(r) for r in recipients), evidence, now)
+        copy = CampaignCopy(found.hex, found.bands, tuple(recipient_key(r) for r in recipients), evidence, now)
         seen = await self.store.campaign_sighting(copy, self.policy)
         if seen.campaign is None:
             return Judged(verdict)

@@ -64,12 +64,12 @@ def test_the_sketch_has_its_shape_and_survives_its_text_form():
     assert found is not None
     assert len(found.slots) == SLOTS
     assert len(found.bands) == BANDS == len(set(found.bands))
-    assert Sketch.from_hex(found.hex()) == found
+    assert Sketch.from_hex(found.hex) == found
 
 
 def test_every_process_computes_the_same_sketch():
     # Python salts str hashes per process; gateways sharing one Redis must agree on the bands anyway.
-    code = f"from rules.campaign import sketch; print(sketch({PLAIN!r}).hex())"
+    code = f"from rules.campaign import sketch; print(sketch({PLAIN!r}).hex)"
     seen = set()
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
@@ -77,7 +77,7 @@ def test_every_process_computes_the_same_sketch():
         seen.add(out.stdout.strip())
     found = sketch(PLAIN)
     assert found is not None
-    assert seen == {found.hex()}
+    assert seen == {found.hex}
 
 
 def thresholds(category: str) -> Thresholds | None:

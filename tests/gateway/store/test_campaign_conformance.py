@@ -22,7 +22,7 @@ def refund(i: int) -> Sketch:
 
 
 def copy(s: Sketch, to: str, now: float, evidence: str = "customer_service") -> CampaignCopy:
-    return CampaignCopy(s.hex(), s.bands, (recipient_key(to),), evidence, now)
+    return CampaignCopy(s.hex, s.bands, (recipient_key(to),), evidence, now)
 
 
 async def test_distinct_recipients_open_one_campaign_that_later_copies_carry(store):

@@ -17,6 +17,7 @@ n + 1, each in one transaction, so a file from any older release opens and is up
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -416,9 +417,16 @@ class SqliteStore:
     # --- campaigns ----------------------------------------------------------------------------------
 
     async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
-        self._begin()
+        # Every SMS counted comes here: the sighting joins the event-loop turn's transaction, as the
+        # hot-path writes do (a commit each would cost more than the rest), inside a savepoint so that a
+        # failure undoes this sighting alone. BEGIN IMMEDIATE takes the write lock at once: another
+        # process on the file cannot write between the read of a cluster and its update.
+        db = self.db
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+            asyncio.get_running_loop().call_soon(self._commit_unless_closed)
+        db.execute("SAVEPOINT campaign")
         try:
-            db = self.db
             expired = [
                 row[0]
                 for row in db.execute("SELECT id FROM campaign_clusters WHERE last_at < ?", (copy.now - policy.window,))
@@ -451,12 +459,18 @@ class SqliteStore:
                 "UPDATE campaign_clusters SET last_at = ?, doc = ? WHERE id = ?",
                 (cluster.last_at, json.dumps(cluster.to_doc()), int(cluster.id)),
             )
-            db.execute("COMMIT")
+            db.execute("RELEASE campaign")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK TO campaign")
+            db.execute("RELEASE campaign")
             self._clusters_kept = None
             raise
         return campaign_seen(cluster, opened)
+
+    def _commit_unless_closed(self) -> None:
+        # close() commits first; the turn's own commit may come after it
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            self.commit()
 
     def _cluster_count(self) -> int:
         # Counted once, then kept up to date: COUNT(*) reads the whole table, and a new cluster (most

@@ -41,7 +41,7 @@ from gateway.store import MemoryStore, SqliteStore
 from protocols.smpp.pdu import SubmitSm
 from rules.campaign import sketch, sketch_folded
 from rules.homophones import fold_squeezed
-from rules.normalise import normalise, squeeze_normalised, views
+from rules.normalise import normalise, squeeze_normalised
 
 TEMPLATE = "{name}您好，您名下的{item}会员即将自动续费{amount}元，如需取消请于今日联系专员{handle}办理{tail}"
 

@@ -43,8 +43,8 @@ from gateway.store.base import (
     message_id_keys,
     moved_case,
     new_case,
-    noted_case,
     new_cluster,
+    noted_case,
     sighted_cluster,
     updated_case,
 )

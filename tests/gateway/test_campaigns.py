@@ -221,6 +221,17 @@ async def test_bulk_from_an_allow_listed_prefix_opens_no_campaign_even_on_volume
     assert found[3] == found[2]
 
 
+async def test_messages_an_allow_rule_lets_by_are_not_counted_even_on_volume_alone(engine):
+    checked = inspector(engine, CampaignConfig(recipients=3, needs_evidence=False))
+    notice = BANK_NOTICE.format(tail=1234, day=5, hour=9, amount=300, balance=5000)
+    # 95588 is on the packs' bank service numbers: allow.bank-official matches its notices
+    assert "allow.bank-official" in engine.evaluate(rules.Message(channel="sms", src="95588", text=notice)).rules
+    for i in range(10):
+        assert (await decide(checked, sms("95588", f"1380000{i:04d}", notice))).campaign is None
+    found = [(await decide(checked, sms("13912345678", f"1380000{i:04d}", notice))).campaign for i in range(3)]
+    assert found[2] is not None
+
+
 async def test_many_distinct_messages_do_not_grow_the_state_beyond_its_bound(engine):
     store = MemoryStore()
     checked = inspector(engine, CampaignConfig(recipients=K, max_clusters=100), store)

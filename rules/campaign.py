@@ -48,7 +48,7 @@ MIN_HANZI = 12
 MAX_CHARS = 400
 #: Every run of characters that are not hanzi: digits, letters, links and handles once squeezed.
 _NOT_HANZI = re.compile(r"[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_HEX_SLOTS = "%08x" * SLOTS
+_SLOT_BYTES = struct.Struct(f"<{SLOTS}I")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 _BAND_STARTS = tuple((f"{b:x}", b * 8 * ROWS) for b in range(BANDS))
 _MIX = 0x9E3779B1  # 2**32 / golden ratio, odd: Knuth's multiplicative hash
@@ -74,7 +74,9 @@ class Sketch:
 
     @classmethod
     def from_slots(cls, slots: tuple[int, ...] | list[int]) -> Sketch:
-        return cls(_HEX_SLOTS % tuple(slots))
+        # each slot as four bytes, little-endian, in hexadecimal: one C call, where "%08x" per slot took
+        # ten times as long
+        return cls(_SLOT_BYTES.pack(*slots).hex())
 
     @classmethod
     def from_hex(cls, text: str) -> Sketch:
@@ -106,8 +108,9 @@ def sketch_folded(folded: str) -> Sketch | None:
     bigrams = struct.unpack(f"<{len(data) // 4}I", data[: len(data) // 4 * 4])
     bigrams += struct.unpack(f"<{len(odd) // 4}I", odd[: len(odd) // 4 * 4])
     mins = [_EMPTY] * SLOTS
+    mix = _MIX
     for bigram in bigrams:
-        h = (bigram * _MIX) & 0xFFFFFFFF
+        h = (bigram * mix) & 0xFFFFFFFF
         slot = h >> 27
         if h < mins[slot]:
             mins[slot] = h
@@ -144,14 +147,13 @@ def hex_similarity(a: str, b: str) -> float:
         return 0.0
     try:
         agreeing: int = sum(map(operator.eq, _slot_values(a), _slot_values(b)))
-    except (ValueError, TypeError):  # not hexadecimal, or not whole slots
+    except (ValueError, struct.error):  # not hexadecimal, or not whole slots
         return 0.0
     return agreeing / (len(a) // 8)
 
 
-def _slot_values(text: str) -> list[int]:
-    # parsed at C speed; the byte order does not matter, both sides are read alike
-    return memoryview(bytes.fromhex(text)).cast("I").tolist()
+def _slot_values(text: str) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(text) // 8}I", bytes.fromhex(text))
 
 
 #: The rule id under which a campaign's points show among a verdict's contributions.

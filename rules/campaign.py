@@ -30,6 +30,7 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rules.compiler import ACTION_RANK
 from rules.engine import Action, Risk, Verdict
@@ -152,7 +153,10 @@ def hex_similarity(a: str, b: str) -> float:
     return agreeing / (len(a) // 8)
 
 
+@lru_cache(maxsize=4096)
 def _slot_values(text: str) -> tuple[int, ...]:
+    # cached: a store compares each copy with the first copies of a few clusters, the same ones again
+    # and again while a campaign runs
     return struct.unpack(f"<{len(text) // 8}I", bytes.fromhex(text))
 
 

@@ -500,13 +500,17 @@ def sighted_cluster(cluster: Cluster, copy: CampaignCopy, policy: CampaignPolicy
         and len(recipients) >= policy.recipients
         and (bool(category) or not policy.needs_evidence)
     )
-    updated = dataclasses.replace(
-        cluster,
-        last_at=max(cluster.last_at, copy.now),
-        recipients=tuple(recipients),
-        copies=cluster.copies + 1,
-        category=category,
-        opened_at=copy.now if opens else cluster.opened_at,
+    # built directly rather than by dataclasses.replace: every SMS counted comes here
+    updated = Cluster(
+        cluster.id,
+        cluster.sketch,
+        cluster.bands,
+        cluster.started_at,
+        max(cluster.last_at, copy.now),
+        tuple(recipients),
+        cluster.copies + 1,
+        category,
+        copy.now if opens else cluster.opened_at,
     )
     return updated, opens
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import rules
+from gateway.campaigns import CampaignTracker
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -149,6 +150,7 @@ class Gateway:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+            self._track_campaigns(self.rules, self.config.rules)
         if self.rules is not None:
             self.rules.metrics = self.metrics
         if self.rules is not None and self.score_feed is not None:
@@ -314,6 +316,20 @@ class Gateway:
             self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
         return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
+
+    def _track_campaigns(self, inspector: RulesInspector, cfg: RulesConfig) -> None:
+        if cfg.campaigns is None:
+            return
+        if not hasattr(self.store, "campaign_sighting"):
+            log.warning("campaigns.disabled", reason="the store keeps no campaigns")
+            return
+        inspector.campaigns = CampaignTracker(
+            cast(StateStore, self.store),
+            inspector.engine,
+            cfg.campaigns,
+            events=self.emit_to,
+            clock=self.clock,
+        )
 
     def _watch_rules(self) -> None:
         if self.watcher is None:

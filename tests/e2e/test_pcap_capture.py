@@ -1,0 +1,186 @@
+"""The gateway's own capture file, read back by tshark: every SMPP PDU and SIP message it carried
+decodes, on the real addresses and ports, with no malformed packet and no warning (checksums checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from gateway.app import Gateway
+from gateway.capture import CaptureConfig
+from simulator.esme import SimulatedEsme
+from simulator.ports import free_udp_tcp_port
+from tests.conftest import require_peer
+from tests.e2e.pcap_check import expert_summary, fields, flagged, sip_messages, smpp_commands, tshark_args
+from tests.e2e.sip_harness import SIPP_SCENARIOS, TRUNK_HOST, run_sipp, sip_config
+from tests.e2e.smpp_harness import eventually, make_config
+
+BIND_TRX, SUBMIT, DELIVER, UNBIND = "0x00000009", "0x00000004", "0x00000005", "0x00000006"
+
+
+def resp(command_id: str) -> str:
+    return f"0x{int(command_id, 16) | 0x80000000:08x}"
+
+
+async def test_smpp_bind_submit_and_deliver_on_both_legs_decode_from_the_capture(tmp_path, smsc):
+    tshark = require_peer("tshark")
+    pcap = tmp_path / "afgw.pcap"
+    config = replace(make_config(smsc.port, binds=2), capture=CaptureConfig(str(pcap)))
+    async with Gateway(config) as gw:
+        assert gw.smpp is not None
+        await asyncio.wait_for(gw.smpp.pool.up.wait(), 5)
+        await eventually(lambda: smsc.bound == 2)
+        gateway_port = gw.smpp.server.port
+        esme = SimulatedEsme("127.0.0.1", gateway_port, "bank", "bankpw")
+        await esme.bind()
+        for n in range(4):
+            [answer] = await esme.submit("10690", f"861380000010{n}", f"您的验证码是 12345{n}", registered_delivery=1)
+            assert answer.command_status == 0
+        assert await smsc.inject_mo("8613800000100", "10690123", "收到，谢谢") == 0
+        await eventually(lambda: len(esme.delivered) == 5)  # four receipts and the reply
+        await esme.unbind()
+        await esme.conn.closed
+    # The gateway has unbound from the SMSC and closed the file.
+
+    args = tshark_args(tshark, pcap, smpp=(gateway_port, smsc.port))
+    assert flagged(args) == []
+    summary = expert_summary(args)
+    assert "Errors" not in summary
+    assert "Warns" not in summary
+
+    esme_leg = smpp_commands(args, gateway_port)
+    assert esme_leg == {
+        BIND_TRX: 1,
+        resp(BIND_TRX): 1,
+        SUBMIT: 4,
+        resp(SUBMIT): 4,
+        DELIVER: 5,
+        resp(DELIVER): 5,
+        UNBIND: 1,
+        resp(UNBIND): 1,
+    }
+    smsc_leg = smpp_commands(args, smsc.port)
+    assert smsc_leg == {
+        BIND_TRX: 2,
+        resp(BIND_TRX): 2,
+        SUBMIT: 4,
+        resp(SUBMIT): 4,
+        DELIVER: 5,
+        resp(DELIVER): 5,
+        UNBIND: 2,
+        resp(UNBIND): 2,
+    }
+
+    # The real addresses and ports, and each connection opened and closed in the file: three streams
+    # (one ESME bind, two SMSC binds), each with its SYN, SYN-ACK and two FINs.
+    tcp = fields(args, ("tcp.stream", "tcp.flags.syn", "tcp.flags.fin", "ip.src", "ip.dst", "tcp.port"))
+    assert {(f["ip.src"][0], f["ip.dst"][0]) for f in tcp} == {("127.0.0.1", "127.0.0.1")}
+    assert {gateway_port, smsc.port} <= {int(p) for f in tcp for p in f["tcp.port"]}
+    streams: dict[str, Counter[str]] = {}
+    for f in tcp:
+        flags = streams.setdefault(f["tcp.stream"][0], Counter())
+        flags.update(name for name in ("syn", "fin") if f[f"tcp.flags.{name}"] == ["1"])
+    assert list(streams.values()) == [Counter(syn=2, fin=2)] * 3
+
+
+@contextlib.asynccontextmanager
+async def sipp_uas(sipp: str, port: int, tmp_path: Path, *transport: str) -> AsyncIterator[None]:
+    proc = await asyncio.create_subprocess_exec(
+        sipp,
+        "-sn",
+        "uas",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        *transport,
+        "-nostdin",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        cwd=str(tmp_path),
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def register_and_call(sipp: str, tmp_path: Path, gateway_port: int, number: str, *transport: str) -> None:
+    """A sipp handset registers ``number`` with the gateway; a sipp trunk calls it through the gateway."""
+    uas_port, register_port, uac_port = free_udp_tcp_port(), free_udp_tcp_port(), free_udp_tcp_port()
+    name = transport[-1] if transport else "udp"
+    async with sipp_uas(sipp, uas_port, tmp_path, *transport):
+        registered = await run_sipp(
+            sipp,
+            f"127.0.0.1:{gateway_port}",
+            "-sf",
+            str(SIPP_SCENARIOS / "register.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(register_port),
+            "-s",
+            number,
+            "-key",
+            "contact_port",
+            str(uas_port),
+            "-m",
+            "1",
+            *transport,
+            tmp_path=tmp_path,
+            name=f"register-{name}",
+        )
+        assert registered.returncode == 0, registered.output[-2000:]
+        called = await run_sipp(
+            sipp,
+            "-sn",
+            "uac",
+            f"127.0.0.1:{gateway_port}",
+            "-i",
+            TRUNK_HOST,
+            "-p",
+            str(uac_port),
+            "-s",
+            number,
+            "-m",
+            "1",
+            *transport,
+            tmp_path=tmp_path,
+            name=f"call-{name}",
+        )
+        assert called.returncode == 0, called.output[-2000:]
+        assert (called.successful, called.failed) == (1, 0)
+
+
+async def test_sip_register_and_a_call_over_udp_and_tcp_decode_from_the_capture(tmp_path, smsc):
+    tshark, sipp = require_peer("tshark"), require_peer("sipp")
+    pcap = tmp_path / "afgw.pcap"
+    config = replace(make_config(smsc.port), sip=sip_config(), capture=CaptureConfig(str(pcap)))
+    async with Gateway(config) as gw:
+        assert gw.sip is not None
+        udp_port, tcp_port = gw.sip.udp_port, gw.sip.tcp_port
+        await register_and_call(sipp, tmp_path, udp_port, "8613800000001")
+        await register_and_call(sipp, tmp_path, tcp_port, "8613800000002", "-t", "t1")
+
+    args = tshark_args(tshark, pcap, sip=(udp_port, tcp_port))
+    assert flagged(args) == []
+    one_call = {
+        "INVITE": 2,  # trunk -> gateway -> handset
+        "100 INVITE": 1,  # the gateway's own Trying to the trunk
+        "180 INVITE": 2,
+        "200 INVITE": 2,
+        "ACK": 2,
+        "BYE": 2,
+        "200 BYE": 2,
+        "REGISTER": 1,
+        "200 REGISTER": 1,
+    }
+    seen = sip_messages(args)
+    assert {k: n for (t, k), n in seen.items() if t == "udp"} == one_call
+    assert {k: n for (t, k), n in seen.items() if t == "tcp"} == one_call

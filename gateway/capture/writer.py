@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import queue
 import threading
 import time
@@ -47,7 +49,11 @@ class RotatingPcap:
 
     def _open(self) -> Any:
         file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - held open across batches, closed in close()
-        file.write(PCAP_HEADER)
+        try:
+            file.write(PCAP_HEADER)
+        except OSError:
+            file.close()
+            raise
         return file
 
     def write(self, batch: list[tuple[float, bytes]]) -> None:
@@ -127,7 +133,11 @@ class PcapCapture:
     def open(self) -> None:
         """Create the first file (raises OSError when it cannot be written) and start the writer."""
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            # A file stands where the directory should be: say that, not "File exists".
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.path.parent)) from None
         self._files = RotatingPcap(self.path, self.max_bytes, self.count)
         self._thread = threading.Thread(target=self._write_batches, name="afgw-pcap", daemon=True)
         self._thread.start()

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import signal
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,11 +16,14 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.capture import CaptureConfig
+from gateway.config import Listen
+from simulator.demo import run_demo
 from simulator.esme import SimulatedEsme
 from simulator.ports import free_udp_tcp_port
+from simulator.smsc import SimulatedSmsc
 from tests.conftest import require_peer
 from tests.e2e.pcap_check import expert_summary, fields, flagged, sip_messages, smpp_commands, tshark_args
-from tests.e2e.sip_harness import SIPP_SCENARIOS, TRUNK_HOST, run_sipp, sip_config
+from tests.e2e.sip_harness import ROOT, SIPP_SCENARIOS, TRUNK_HOST, run_sipp, sip_config
 from tests.e2e.smpp_harness import eventually, make_config
 
 BIND_TRX, SUBMIT, DELIVER, UNBIND = "0x00000009", "0x00000004", "0x00000005", "0x00000006"
@@ -184,3 +190,108 @@ async def test_sip_register_and_a_call_over_udp_and_tcp_decode_from_the_capture(
     seen = sip_messages(args)
     assert {k: n for (t, k), n in seen.items() if t == "udp"} == one_call
     assert {k: n for (t, k), n in seen.items() if t == "tcp"} == one_call
+
+
+async def test_smpp_over_ipv6_is_captured_as_ipv6(tmp_path, smsc):
+    tshark = require_peer("tshark")
+    pcap = tmp_path / "afgw.pcap"
+    config = make_config(smsc.port, listen=Listen("::1", 0))
+    [bank, shop] = config.smpp.accounts
+    bank = replace(bank, allowed_networks=(ipaddress.ip_network("::1/128"),))
+    config = replace(config, smpp=replace(config.smpp, accounts=(bank, shop)), capture=CaptureConfig(str(pcap)))
+    async with Gateway(config) as gw:
+        assert gw.smpp is not None
+        await asyncio.wait_for(gw.smpp.pool.up.wait(), 5)
+        gateway_port = gw.smpp.server.port
+        esme = SimulatedEsme("::1", gateway_port, "bank", "bankpw")
+        await esme.bind()
+        [answer] = await esme.submit("10690", "8613800000101", "您的验证码是 123456")
+        assert answer.command_status == 0
+        await esme.unbind()
+        await esme.conn.closed
+
+    args = tshark_args(tshark, pcap, smpp=(gateway_port, smsc.port))
+    assert flagged(args) == []
+    esme_leg = fields(args, ("ipv6.src", "ipv6.dst", "smpp.command_id"), f"tcp.port == {gateway_port}")
+    assert {(f["ipv6.src"][0], f["ipv6.dst"][0]) for f in esme_leg} == {("::1", "::1")}
+    assert smpp_commands(args, gateway_port) == {
+        BIND_TRX: 1,
+        resp(BIND_TRX): 1,
+        SUBMIT: 1,
+        resp(SUBMIT): 1,
+        UNBIND: 1,
+        resp(UNBIND): 1,
+    }
+
+
+async def test_afgw_run_pcap_rotates_into_files_each_of_which_tshark_reads_clean(tmp_path):
+    tshark = require_peer("tshark")
+    smpp_port, smsc_port, sip_port = free_udp_tcp_port(), free_udp_tcp_port(), free_udp_tcp_port()
+    text = (ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8")
+    text = text.replace("port: 2775", f"port: {smpp_port}").replace("port: 2776", f"port: {smsc_port}")
+    text = text.replace("udp_port: 5060", f"udp_port: {sip_port}").replace("tcp_port: 5060", f"tcp_port: {sip_port}")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text, encoding="utf-8")
+    pcap = tmp_path / "capture" / "afgw.pcap"
+    smsc = SimulatedSmsc(system_id="afgw", password="secret")
+    await smsc.start("127.0.0.1", smsc_port)
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--log-level",
+        "warning",
+        "run",
+        "-c",
+        str(config),
+        "--pcap",
+        str(pcap),
+        "--pcap-size",
+        "0.02",
+        "--pcap-count",
+        "3",
+        cwd=str(ROOT),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await eventually(lambda: smsc.bound == 2, within=30)
+        esme = SimulatedEsme("127.0.0.1", smpp_port, "bank", "bankpw")
+        await esme.bind()
+        # A window's worth at a time: enough traffic for more than three files of 20 kB.
+        answers = await asyncio.gather(
+            *(esme.submit("10690", f"86138000{n:05d}", f"您的验证码是 {n:06d}，5分钟内有效。") for n in range(300))
+        )
+        assert {a.command_status for [a] in answers} == {0}
+        await esme.unbind()
+        gateway.send_signal(signal.SIGTERM)
+        _, errors = await asyncio.wait_for(gateway.communicate(), 20)
+        assert gateway.returncode == 0, errors.decode()
+    finally:
+        if gateway.returncode is None:
+            gateway.kill()
+            await gateway.wait()
+        await smsc.stop()
+
+    files = sorted(pcap.parent.iterdir())
+    assert [f.name for f in files] == ["afgw.pcap", "afgw.pcap.1", "afgw.pcap.2"]
+    for file in files:
+        assert file.stat().st_size <= 20_000
+        args = tshark_args(tshark, file, smpp=(smpp_port, smsc_port))
+        assert flagged(args) == [], file.name
+        assert smpp_commands(args, smsc_port)[resp(SUBMIT)] > 0, file.name
+    # The newest file ends with the stop: the gateway's two binds to the SMSC unbound.
+    newest = tshark_args(tshark, pcap, smpp=(smpp_port, smsc_port))
+    assert smpp_commands(newest, smsc_port)[resp(UNBIND)] == 2
+
+
+async def test_the_demo_records_its_traffic_when_asked(tmp_path):
+    tshark = require_peer("tshark")
+    pcap = tmp_path / "demo.pcap"
+    assert await run_demo(json_path=str(tmp_path / "report.json"), messages=40, capture=CaptureConfig(str(pcap))) == 0
+    # No ports to name: Wireshark's own SMPP heuristics find the PDUs.
+    args = tshark_args(tshark, pcap)
+    assert flagged(args) == []
+    seen = Counter(cid for f in fields(args, ("smpp.command_id",), "smpp") for cid in f["smpp.command_id"])
+    assert seen[BIND_TRX] == seen[resp(BIND_TRX)] == 5  # three ESMEs, two binds to the SMSC
+    assert seen[SUBMIT] == seen[resp(SUBMIT)] > 40
+    assert seen[DELIVER] == seen[resp(DELIVER)] > 0

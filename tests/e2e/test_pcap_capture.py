@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import shlex
 import signal
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -224,8 +226,30 @@ async def test_smpp_over_ipv6_is_captured_as_ipv6(tmp_path, smsc):
     }
 
 
-async def test_afgw_run_pcap_rotates_into_files_each_of_which_tshark_reads_clean(tmp_path):
+def readme_capture_commands() -> list[list[str]]:
+    """The afgw and tshark command lines of the README's Capture section, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Capture", 1)[1].split("\n## ", 1)[0]
+    return [shlex.split(line) for line in section.splitlines() if line.startswith((".venv/bin/afgw run", "tshark "))]
+
+
+def run_tshark(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+def as_here(args: list[str], values: dict[str, str]) -> list[str]:
+    """``args`` with each argument in ``values`` (or the value after an option in it) replaced."""
+    out = []
+    for i, arg in enumerate(args):
+        previous = args[i - 1] if i else ""
+        out.append(values.get(f"{previous} _", values.get(arg, arg)))
+    return out
+
+
+async def test_the_readme_capture_rotates_files_that_tshark_decodes_and_finds_clean(tmp_path):
+    """The README's commands, run as written but for paths, ports and a small size and count."""
     tshark = require_peer("tshark")
+    run, decode, check = readme_capture_commands()
     smpp_port, smsc_port, sip_port = free_udp_tcp_port(), free_udp_tcp_port(), free_udp_tcp_port()
     text = (ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8")
     text = text.replace("port: 2775", f"port: {smpp_port}").replace("port: 2776", f"port: {smsc_port}")
@@ -233,28 +257,21 @@ async def test_afgw_run_pcap_rotates_into_files_each_of_which_tshark_reads_clean
     config = tmp_path / "gateway.yaml"
     config.write_text(text, encoding="utf-8")
     pcap = tmp_path / "capture" / "afgw.pcap"
+    values = {
+        "config/gateway.yaml": str(config),
+        "capture/afgw.pcap": str(pcap),
+        "--pcap-size _": "0.02",
+        "--pcap-count _": "3",
+    }
+    assert run[:2] == [".venv/bin/afgw", "run"]
     smsc = SimulatedSmsc(system_id="afgw", password="secret")
     await smsc.start("127.0.0.1", smsc_port)
-    gateway = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--log-level",
-        "warning",
-        "run",
-        "-c",
-        str(config),
-        "--pcap",
-        str(pcap),
-        "--pcap-size",
-        "0.02",
-        "--pcap-count",
-        "3",
-        cwd=str(ROOT),
-        stderr=asyncio.subprocess.PIPE,
-    )
+    with (tmp_path / "gateway.log").open("wb") as log:
+        gateway = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.cli", *as_here(run[1:], values), cwd=str(ROOT), stderr=log
+        )
     try:
-        await eventually(lambda: smsc.bound == 2, within=30)
+        await eventually(lambda: smsc.bound == 2, within=90)  # afgw run compiles the shipped rules first
         esme = SimulatedEsme("127.0.0.1", smpp_port, "bank", "bankpw")
         await esme.bind()
         # A window's worth at a time: enough traffic for more than three files of 20 kB.
@@ -264,8 +281,8 @@ async def test_afgw_run_pcap_rotates_into_files_each_of_which_tshark_reads_clean
         assert {a.command_status for [a] in answers} == {0}
         await esme.unbind()
         gateway.send_signal(signal.SIGTERM)
-        _, errors = await asyncio.wait_for(gateway.communicate(), 20)
-        assert gateway.returncode == 0, errors.decode()
+        await asyncio.wait_for(gateway.wait(), 20)
+        assert gateway.returncode == 0, (tmp_path / "gateway.log").read_text()
     finally:
         if gateway.returncode is None:
             gateway.kill()
@@ -274,14 +291,18 @@ async def test_afgw_run_pcap_rotates_into_files_each_of_which_tshark_reads_clean
 
     files = sorted(pcap.parent.iterdir())
     assert [f.name for f in files] == ["afgw.pcap", "afgw.pcap.1", "afgw.pcap.2"]
+    ports = {"tcp.port==2775,smpp": f"tcp.port=={smpp_port},smpp", "tcp.port==2776,smpp": f"tcp.port=={smsc_port},smpp"}
     for file in files:
         assert file.stat().st_size <= 20_000
+        here = {**values, **ports, "capture/afgw.pcap": str(file)}
+        decoded = run_tshark(as_here(check, here))
+        assert (decoded.returncode, decoded.stdout) == (0, ""), (file.name, decoded.stderr)
         args = tshark_args(tshark, file, smpp=(smpp_port, smsc_port))
-        assert flagged(args) == [], file.name
         assert smpp_commands(args, smsc_port)[resp(SUBMIT)] > 0, file.name
     # The newest file ends with the stop: the gateway's two binds to the SMSC unbound.
-    newest = tshark_args(tshark, pcap, smpp=(smpp_port, smsc_port))
-    assert smpp_commands(newest, smsc_port)[resp(UNBIND)] == 2
+    decoded = run_tshark(as_here(decode, {**values, **ports}))
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.count("Unbind - resp") == 3  # the ESME's, and the gateway's two to the SMSC
 
 
 async def test_the_demo_records_its_traffic_when_asked(tmp_path):

@@ -84,3 +84,12 @@ async def test_a_capture_file_that_cannot_be_written_stops_the_start_with_the_re
     with pytest.raises(ConfigError) as info:
         await Gateway(config).start()
     assert info.value.errors == [f"{blocker / 'afgw.pcap'}: cannot write the capture: Not a directory"]
+
+
+def test_the_commented_capture_section_of_the_shipped_configuration_loads_when_uncommented(tmp_path):
+    text = (ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8")
+    block = text[text.index("# capture:") :].splitlines()
+    uncommented = "\n".join(line.removeprefix("# ") for line in block) + "\n"
+    path = tmp_path / "gateway.yaml"
+    path.write_text(uncommented, encoding="utf-8")
+    assert load(path).capture == CaptureConfig(pcap=str(tmp_path / "capture" / "afgw.pcap"))

@@ -11,7 +11,9 @@ gateway, and the ratios are printed:
   latency is the difference of the percentiles.
 
 With ``--pcap-cost``, a second gateway process runs beside the first with pcap capture on (to a
-temporary file): the throughput of both, measured in turns, prints what recording every segment costs.
+temporary file): the throughput of both, measured in turns, and the CPU time each gateway process spent
+per message (read from /proc, which a busy machine disturbs less than a rate) print what recording
+every segment costs.
 
     python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rate 2000] [--pcap-cost]
 """
@@ -284,21 +286,36 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
-async def pcap_cost(args: argparse.Namespace, off_port: int, on_port: int) -> None:
-    """Throughput with and without capture, in alternating turns so that a busy machine weighs on both."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux /proc), for a figure that a busy machine
+    disturbs less than a rate: what the process itself spent."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def pcap_cost(args: argparse.Namespace, off: tuple[int, int], on: tuple[int, int]) -> None:
+    """Throughput and the gateway's CPU time per message, with and without capture, in alternating turns
+    so that a busy machine weighs on both. ``off`` and ``on`` are (port, pid) of the two gateways."""
     creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
-    await saturate(on_port, creds[:1], args.window, 2000)
+    await saturate(on[0], creds[:1], args.window, 2000)
     rates: dict[str, list[float]] = {"capture off": [], "capture on": []}
+    cpu: dict[str, list[float]] = {"capture off": [], "capture on": []}
     for _ in range(args.rounds):
-        for name, port in (("capture off", off_port), ("capture on", on_port)):
+        for name, (port, pid) in (("capture off", off), ("capture on", on)):
+            before = cpu_seconds(pid)
             rate, _tally = await saturate(port, creds, args.window, args.messages)
             rates[name].append(rate)
+            cpu[name].append((cpu_seconds(pid) - before) / args.messages * 1e6)
     print(f"Cost of pcap capture: {args.rounds} rounds of {args.messages} messages on each gateway, in turns")
-    print(f"{'gateway':<28}" + "".join(f"{'round ' + str(i + 1):>10}" for i in range(args.rounds)) + f"{'median':>10}")
-    for name, values in rates.items():
-        print(f"{name:<28}" + "".join(f"{v:>10.0f}" for v in values) + f"{statistics.median(values):>10.0f}")
-    on, off = statistics.median(rates["capture on"]), statistics.median(rates["capture off"])
-    print(f"ratio capture on/off: {on / off:.3f}")
+    rounds = "".join(f"{'round ' + str(i + 1):>10}" for i in range(args.rounds))
+    for title, table, unit in (("msg/s", rates, ".0f"), ("gateway CPU us/msg", cpu, ".1f")):
+        print(f"{title:<28}{rounds}{'median':>10}")
+        for name, values in table.items():
+            print(f"{name:<28}" + "".join(f"{v:>10{unit}}" for v in values) + f"{statistics.median(values):>10{unit}}")
+    rate_ratio = statistics.median(rates["capture on"]) / statistics.median(rates["capture off"])
+    cpu_ratio = statistics.median(cpu["capture on"]) / statistics.median(cpu["capture off"])
+    print(f"ratio capture on/off: throughput {rate_ratio:.3f}, CPU per message {cpu_ratio:.3f}")
 
 
 async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> None:
@@ -360,12 +377,13 @@ def main() -> int:
         )
         capturing.start()
         capturing_port = ports.get(timeout=30)
+        gw_pid, capturing_pid = cast(int, gw.pid), cast(int, capturing.pid)
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
     try:
         _run(lambda: measure(args, smsc_port, gw_port))
         if capturing is not None:
             print()
-            _run(lambda: pcap_cost(args, gw_port, capturing_port))
+            _run(lambda: pcap_cost(args, (gw_port, gw_pid), (capturing_port, capturing_pid)))
             time.sleep(0.5)  # the last batch reaches the file
             size = sum(os.path.getsize(p) for p in (pcap, pcap + ".1") if os.path.exists(p))
             print(f"({size / 1e6:.1f} MB of pcap written)")

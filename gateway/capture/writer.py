@@ -124,6 +124,7 @@ class PcapCapture:
         self._thread: threading.Thread | None = None
         self._files: RotatingPcap | None = None
         self._endpoints: dict[tuple[str, int], Endpoint] = {}
+        self._dropping = False
         self.closed = False
 
     @classmethod
@@ -183,7 +184,9 @@ class PcapCapture:
             return
         size = 16 + len(frame)
         if self._pending_bytes + self._queued_bytes + size > self.buffer_bytes:
-            if not self.dropped:
+            if not self._dropping:
+                # Once per episode, not per frame: the next batch handed over says how many were lost.
+                self._dropping = True
                 log.warning("capture.buffer_full", path=str(self.path), buffer_bytes=self.buffer_bytes)
             self.dropped += 1
             return
@@ -199,6 +202,9 @@ class PcapCapture:
 
     def _flush(self) -> None:
         self._flush_handle = None
+        if self._dropping:
+            self._dropping = False
+            log.warning("capture.frames_dropped", path=str(self.path), dropped=self.dropped)
         if not self._pending:
             return
         batch, size = self._pending, self._pending_bytes

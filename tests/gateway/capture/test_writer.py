@@ -10,6 +10,7 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
+from structlog.testing import capture_logs
 
 from gateway.capture import PcapCapture
 from gateway.capture.frames import PCAP_HEADER, Endpoint, udp_frame
@@ -62,11 +63,15 @@ async def test_a_full_buffer_drops_and_counts_frames_instead_of_growing(tmp_path
     capture = PcapCapture(path, buffer_bytes=5 * frame_octets + 1)
     capture.open()
     # Within one turn of the loop nothing has gone to the writer yet: the sixth frame does not fit.
-    for n in range(100, 108):
-        capture.add(1.0, numbered(n))
-    await capture.close()
+    with capture_logs() as logs:
+        for n in range(100, 108):
+            capture.add(1.0, numbered(n))
+        await capture.close()
     assert numbers_in(path) == [100, 101, 102, 103, 104]
     assert (capture.written, capture.dropped) == (5, 3)
+    # Said once when the dropping starts, and with the count when it ends; not once per frame.
+    said = [(e["event"], e.get("dropped")) for e in logs if e["log_level"] == "warning"]
+    assert said == [("capture.buffer_full", None), ("capture.frames_dropped", 3)]
 
 
 async def test_frames_keep_the_wall_clock_time_they_stand_for_and_none_is_taken_after_close(tmp_path):

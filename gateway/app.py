@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import cast
 
 import rules
+from gateway.campaigns import CampaignTracker
 from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
@@ -142,6 +143,7 @@ class Gateway:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+            self._track_campaigns(self.rules, self.config.rules)
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
             await self.score_feed.start()
@@ -273,6 +275,20 @@ class Gateway:
             self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
         return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
+
+    def _track_campaigns(self, inspector: RulesInspector, cfg: RulesConfig) -> None:
+        if cfg.campaigns is None:
+            return
+        if not hasattr(self.store, "campaign_sighting"):
+            log.warning("campaigns.disabled", reason="the store keeps no campaigns")
+            return
+        inspector.campaigns = CampaignTracker(
+            cast(StateStore, self.store),
+            inspector.engine,
+            cfg.campaigns,
+            events=self.events,
+            clock=self.clock,
+        )
 
     def _watch_rules(self) -> None:
         if self.watcher is None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.campaigns import CampaignConfig
 from gateway.capture.config import MIN_PCAP_SIZE, CaptureConfig
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
@@ -256,6 +257,8 @@ class RulesConfig:
     warning_sender: str = "12381"
     warning_templates: tuple[tuple[str, str], ...] = ()
     warning_interval: float = 300.0
+    #: Campaign detection (near-duplicates sent to many); None: off.
+    campaigns: CampaignConfig | None = None
 
 
 STORE_BACKENDS = frozenset({"memory", "sqlite", "redis"})
@@ -679,7 +682,7 @@ def _labels(path: Path) -> LabelsConfig:
 
 
 def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
-    reader.keys(d, {"packs", "reload_interval", "tag_prefix", "call_tag", "warnings"})
+    reader.keys(d, {"packs", "reload_interval", "tag_prefix", "call_tag", "warnings", "campaigns"})
     defaults = RulesConfig()
     packs = []
     for item, where in reader.items(d, "packs"):
@@ -711,6 +714,52 @@ def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
         warning_sender=sender,
         warning_templates=tuple(templates),
         warning_interval=warning_interval,
+        campaigns=_campaigns(reader, c) if (c := reader.mapping(d, "campaigns")) is not None else None,
+    )
+
+
+_CAMPAIGN_ACTIONS = ("tag", "warn", "block")
+
+
+def _campaigns(reader: Reader, d: LocatedDict) -> CampaignConfig:
+    reader.keys(
+        d,
+        {
+            "window",
+            "recipients",
+            "similarity",
+            "score",
+            "action",
+            "needs_evidence",
+            "category",
+            "allow_senders",
+            "max_clusters",
+        },
+    )
+    dc = CampaignConfig()
+    similarity = reader.get(d, "similarity", float, dc.similarity)
+    if not 0 < similarity <= 1:
+        reader.error(d.where("similarity"), f"similarity: {similarity} is not a share between 0 (excluded) and 1")
+    recipients = _positive(reader, d, "recipients", int, dc.recipients)
+    if recipients > 10_000:
+        reader.error(d.where("recipients"), f"recipients: at most 10000 (a cluster keeps that many), got {recipients}")
+    action = d.get("action", dc.action)
+    if action is not None and action not in _CAMPAIGN_ACTIONS:
+        reader.error(d.where("action"), f"action: {action!r} is not one of tag, warn, block (or null)")
+        action = dc.action
+    score = reader.get(d, "score", float, dc.score)
+    if not 0 <= score <= 1000:
+        reader.error(d.where("score"), f"score: {score} is not between 0 and 1000")
+    return CampaignConfig(
+        window=_positive(reader, d, "window", float, dc.window),
+        recipients=recipients,
+        similarity=similarity,
+        score=score,
+        action=action,
+        needs_evidence=reader.get(d, "needs_evidence", bool, dc.needs_evidence),
+        category=reader.get(d, "category", str, dc.category),
+        allow_senders=_strings(reader, d, "allow_senders", dc.allow_senders),
+        max_clusters=_positive(reader, d, "max_clusters", int, dc.max_clusters),
     )
 
 

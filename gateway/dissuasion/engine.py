@@ -83,6 +83,9 @@ DAY = 86400.0
 FLASHED, HIGH_RISK = "flashed", "high_risk"
 #: The receipt-routing map's owner for a dissuasion flash: ``dissuasion:<case id>``.
 OWNER_PREFIX = "dissuasion:"
+#: The owner of a family contact's warning flash: the gateway's own too (its receipts and the
+#: relative's acknowledgement are taken, not refused), but it never handles the case.
+FAMILY_OWNER_PREFIX = "dissuasion-family:"
 
 
 class FlashSender(Protocol):
@@ -365,8 +368,8 @@ class DissuasionEngine:
             log.warning("dissuasion.flash_failed", case_id=case.id, recipient=recipient, error=repr(exc))
             return None
         # Only the person at risk reading the warning handles the case, not a relative reading theirs.
-        if message_id and victim:
-            self.store.remember_message(message_id, OWNER_PREFIX + case.id, now)
+        if message_id:
+            self.store.remember_message(message_id, (OWNER_PREFIX if victim else FAMILY_OWNER_PREFIX) + case.id, now)
         return message_id
 
     async def _warn_family(self, case: Case, contacts: list[str], now: float, when: str) -> None:

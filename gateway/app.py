@@ -15,6 +15,7 @@ from typing import cast
 
 import rules
 from gateway.campaigns import CampaignTracker
+from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -67,6 +68,8 @@ class Gateway:
         self.jsonl: JsonlEvents | None = None
         self.events: EventSink = events or self._build_events(config.events, clock)
         self.clock = clock
+        #: The pcap capture of the gateway's own traffic, when configured.
+        self.capture: PcapCapture | None = None
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -135,6 +138,7 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._open_capture()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.config.rules is not None:
@@ -157,6 +161,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self.smpp.server.capture = self.smpp.pool.capture = self.capture
         self._start_dissuasion()
         # Instructions are taken once the engine (if any) is there to drive what they open.
         if self.instructions is not None:
@@ -175,6 +180,7 @@ class Gateway:
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
             )
+            self.sip.transports.capture_to(self.capture)
             try:
                 await self.sip.start()
             except BaseException:
@@ -189,6 +195,17 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+
+    def _open_capture(self) -> None:
+        cfg = self.config.capture
+        if cfg is None:
+            return
+        capture = PcapCapture.from_config(cfg)
+        try:
+            capture.open()
+        except OSError as exc:
+            raise ConfigError([f"{cfg.pcap}: cannot write the capture: {exc.strerror or exc}"]) from None
+        self.capture = capture
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -302,6 +319,9 @@ class Gateway:
             self.jsonl.close()
         if self._owned_store is not None:
             await self._owned_store.close()
+        # Last: the closing handshakes of every connection above are in the file.
+        if self.capture is not None:
+            await self.capture.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()

@@ -1,7 +1,7 @@
 """What /metrics costs a message on the relay's hot path, measured in-process with no sockets.
 
-The full relay (``bench/smpp_throughput.py --metrics-cost``) compares two gateway processes, but on a
-busy machine its figures move by a third from one run to the next, more than the cost they look for.
+Two gateway processes, one counting and one not, compared on the full relay in turns, move by a third
+from one run to the next on a busy machine, more than the cost they look for.
 Here each step is timed alone (CPU time of this process, best of several repeats), side by side with
 and without the counting:
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 import rules
 from gateway.campaigns import CampaignTracker
+from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -78,6 +79,8 @@ class Gateway:
         #: The HTTP endpoint, when the configuration has an ``http`` section.
         self.web: web_server.WebServer | None = None
         self.clock = clock
+        #: The pcap capture of the gateway's own traffic, when configured.
+        self.capture: PcapCapture | None = None
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -146,6 +149,7 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._open_capture()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.config.rules is not None:
@@ -175,6 +179,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self.smpp.server.capture = self.smpp.pool.capture = self.capture
         self._start_dissuasion()
         # Instructions are taken once the engine (if any) is there to drive what they open.
         if self.instructions is not None:
@@ -194,6 +199,7 @@ class Gateway:
                 shared_registrations=self.config.store.backend == "redis",
                 metrics=self.metrics,
             )
+            self.sip.transports.capture_to(self.capture)
             try:
                 await self.sip.start()
             except BaseException:
@@ -247,6 +253,17 @@ class Gateway:
         if self.mqtt is not None:
             checks.append(health.broker_connected(self.mqtt))
         return checks
+
+    def _open_capture(self) -> None:
+        cfg = self.config.capture
+        if cfg is None:
+            return
+        capture = PcapCapture.from_config(cfg)
+        try:
+            capture.open()
+        except OSError as exc:
+            raise ConfigError([f"{cfg.pcap}: cannot write the capture: {exc.strerror or exc}"]) from None
+        self.capture = capture
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -364,6 +381,9 @@ class Gateway:
             self.jsonl.close()
         if self._owned_store is not None:
             await self._owned_store.close()
+        # Last: the closing handshakes of every connection above are in the file.
+        if self.capture is not None:
+            await self.capture.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.campaigns import CampaignConfig
+from gateway.capture.config import MIN_PCAP_SIZE, CaptureConfig
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
 from gateway.dissuasion.robot_call import RobotCallConfig
@@ -348,6 +349,8 @@ class GatewayConfig:
     dissuasion: DissuasionConfig | None = None
     #: dissuasion.scoring: the gateway's own risk scores.
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    #: None: no pcap capture of the gateway's traffic.
+    capture: CaptureConfig | None = None
     #: None: no HTTP endpoint.
     http: HttpConfig | None = None
     source: str = "<defaults>"
@@ -376,7 +379,7 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "http"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture", "http"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -394,6 +397,8 @@ def load(path: str | Path) -> GatewayConfig:
         dissuasion = _dissuasion(reader, dissuasion_section, base)
         if (section := reader.mapping(dissuasion_section, "scoring")) is not None:
             scoring = _scoring(reader, section)
+    capture_section = reader.mapping(doc, "capture")
+    capture = _capture(reader, capture_section, base) if capture_section is not None else None
     http_section = reader.mapping(doc, "http")
     http = _http(reader, http_section) if http_section is not None else None
     try:
@@ -416,6 +421,7 @@ def load(path: str | Path) -> GatewayConfig:
         events=events,
         dissuasion=dissuasion,
         scoring=scoring,
+        capture=capture,
         http=http,
         source=str(path),
     )
@@ -527,6 +533,23 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
             instruction_retention=_positive(reader, m, "instruction_retention", float, md.instruction_retention),
         )
     return EventsConfig(jsonl=jsonl, mqtt=mqtt)
+
+
+def _capture(reader: Reader, d: LocatedDict, base: Path) -> CaptureConfig:
+    reader.keys(d, {"pcap", "pcap_size", "pcap_count"}, required=("pcap",))
+    defaults = CaptureConfig(pcap="")
+    pcap = reader.get(d, "pcap", str, "")
+    if "pcap" in d and not pcap:
+        reader.error(d.where("pcap"), "pcap: must name a file")
+    size = reader.get(d, "pcap_size", float, defaults.pcap_size)
+    if size < MIN_PCAP_SIZE:
+        reader.error(d.where("pcap_size"), f"pcap_size: {size:g} MB is less than {MIN_PCAP_SIZE:g} MB")
+        size = defaults.pcap_size
+    return CaptureConfig(
+        pcap=_relative(base, pcap),
+        pcap_size=size,
+        pcap_count=_positive(reader, d, "pcap_count", int, defaults.pcap_count),
+    )
 
 
 _POINTS = ("sms_warned", "sms_blocked", "call_flagged", "call_listed", "international", "dissuade")

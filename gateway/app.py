@@ -298,6 +298,22 @@ class Gateway:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             self._remove_sighup = install_sighup(self.watcher)
 
+    async def drain(self) -> None:
+        """Finish the work under way and take no more (SIGTERM); ``stop`` then closes what is left.
+
+        No new dissuasion attempt starts; SIP answers new calls and registrations 503 while the calls
+        under way get their answers; the SMPP side refuses new submits as retryable, passes back the
+        SMSC's answers to those already relayed and unbinds every ESME (see SmppProxy.drain). The
+        store and the event log are flushed by ``stop``."""
+        await cancel_and_wait(self._dissuasion_task)
+        self._dissuasion_task = None
+        drains = []
+        if self.sip is not None and self.config.sip is not None:
+            drains.append(self.sip.drain(self.config.sip.drain_timeout))
+        if self.smpp is not None:
+            drains.append(self.smpp.drain(self.config.smpp.drain_timeout))
+        await asyncio.gather(*drains)
+
     async def stop(self) -> None:
         if self._remove_sighup is not None:
             self._remove_sighup()
@@ -375,11 +391,12 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    async with Gateway(config):
+    async with Gateway(config) as gateway:
         tune_gc()
         log.info("afgw.started", config=config.source)
         await stop.wait()
         log.info("afgw.stopping", signal=received[0])
+        await gateway.drain()
     # Only after every bind is unbound and every socket closed: the line an operator (or a service
     # manager's journal) reads to know the stop was clean, not killed half-way.
     log.info("afgw.stopped", signal=received[0])

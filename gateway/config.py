@@ -120,6 +120,9 @@ class SmppConfig:
     #: Refusals of a flood (throttled binds, connections over a cap, PDUs answered with an error) are
     #: logged once, then as one line per this many seconds with their count.
     refusal_log_interval: float = 10.0
+    #: On SIGTERM: seconds the submits already taken may take to get the SMSC's answers, and the ESMEs
+    #: to answer their unbind, before the connections are closed anyway.
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +230,8 @@ class SipConfig:
     tcp_idle_timeout: float = 600.0
     #: RFC 3261 T1 (seconds): the base of every retransmission and transaction timer.
     t1: float = 0.5
+    #: On SIGTERM: seconds the transactions under way may take to reach their final answer.
+    drain_timeout: float = 10.0
     #: config/labels.yaml, loaded (None: no label is ever verified, shown or protected).
     labels: LabelsConfig | None = None
     labels_path: Path | None = None
@@ -880,6 +885,7 @@ _SMPP_LIMITS: dict[str, type] = {
     "output_buffer": int,
     "output_deadline": float,
     "refusal_log_interval": float,
+    "drain_timeout": float,
 }
 
 
@@ -1030,6 +1036,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
             "tcp_message_timeout",
             "tcp_idle_timeout",
             "t1",
+            "drain_timeout",
         },
     )
     defaults = SipConfig()
@@ -1075,6 +1082,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         tcp_message_timeout=_positive(reader, d, "tcp_message_timeout", float, defaults.tcp_message_timeout),
         tcp_idle_timeout=_positive(reader, d, "tcp_idle_timeout", float, defaults.tcp_idle_timeout),
         t1=_positive(reader, d, "t1", float, defaults.t1),
+        drain_timeout=_positive(reader, d, "drain_timeout", float, defaults.drain_timeout),
         labels_path=labels_path,
         stir=stir,
     )

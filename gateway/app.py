@@ -363,7 +363,11 @@ def build_store(config: GatewayConfig) -> StateStore:
         from gateway.store.redis_store import RedisStore
 
         return RedisStore(
-            cfg.redis_url, prefix=cfg.redis_prefix, ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries
+            cfg.redis_url,
+            prefix=cfg.redis_prefix,
+            ttl=smpp.receipt_ttl,
+            max_entries=smpp.receipt_max_entries,
+            password=cfg.redis_password or None,
         )
     return MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
 

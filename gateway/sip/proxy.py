@@ -34,11 +34,13 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from gateway.config import SipConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
+from gateway.labels import LabelsConfig
 from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
@@ -198,6 +200,16 @@ class SipProxy:
             domain=self.config.domain,
             auth=self.auth is not None,
         )
+
+    def replace_labels(self, labels: LabelsConfig | None) -> None:
+        """Verify and protect calls against a new labels file (a reload), from the next call on. The
+        replay cache carries over: a PASSporT seen before the reload is still a replay after it."""
+        verifier = build_call_verifier(labels) if labels is not None else None
+        old = self.stir.verifier
+        if verifier is not None and old is not None:
+            verifier.replay = old.replay
+        self.stir = StirPolicy(self.config.stir, verifier, domain=self.config.domain)
+        self.config = replace(self.config, labels=labels)
 
     async def drain(self, grace: float) -> None:
         """Take no new calls or registrations (503 with Retry-After, so that a client tries another

@@ -124,6 +124,15 @@ class EsmeServer:
             inbound_window=10,
         )
 
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """The accounts the next bind is checked against (a reload); binds up now are left alone."""
+        self.accounts = {a.system_id: a for a in accounts}
+        self.config = replace(self.config, accounts=accounts)
+        # A changed throughput applies to the account's next bind once none of the old ones is left.
+        for system_id in list(self._buckets):
+            if self.registry.count(system_id) == 0:
+                del self._buckets[system_id]
+
     async def start(self, host: str, port: int) -> None:
         loop = self.loop
 

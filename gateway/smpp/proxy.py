@@ -19,6 +19,7 @@ Relay rules, all of which a carrier relies on:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import re
 import time
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from gateway.config import GatewayConfig
+from gateway.config import EsmeAccount, GatewayConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
@@ -155,6 +156,27 @@ class SmppProxy:
         await self.server.start(listen.host, listen.port)
         self.pool.start()
         log.info("smpp.listening", host=listen.host, port=self.server.port)
+
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """Take new ESME accounts (a reload): the next bind is checked against them and their sender
+        rights and MO routes apply to the next message. A bind already up keeps the account it bound
+        with (its throughput and window) until it unbinds."""
+        self.config = replace(self.config, smpp=replace(self.config.smpp, accounts=accounts))
+        self.server.replace_accounts(accounts)
+        self._account_ids = frozenset(a.system_id for a in accounts)
+        self._mo_routes = sorted(
+            ((prefix, a.system_id) for a in accounts for prefix in a.mo_prefixes), key=lambda r: -len(r[0])
+        )
+        authorised = {
+            a.system_id: (
+                self.senders.authorised_senders(a.authorised_senders),
+                self.senders.authorised_signatures(a.authorised_signatures),
+            )
+            for a in accounts
+        }
+        # A bind whose account was removed still sends until it unbinds: with no rights to reserved senders.
+        none = (self.senders.authorised_senders(()), self.senders.authorised_signatures(()))
+        self._authorised = collections.defaultdict(lambda: none, authorised)
 
     async def drain(self, grace: float) -> None:
         """Stop taking work and finish what was taken (see the module docstring), within ``grace`` seconds."""

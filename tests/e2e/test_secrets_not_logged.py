@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from simulator.esme import BindRefused, SimulatedEsme
 from simulator.smsc import SimulatedSmsc
 from tests.conftest import free_port
@@ -80,11 +82,8 @@ events:
         await esme.unbind()
         # A wrong password that differs from the right one in its last character only.
         wrong = SimulatedEsme("127.0.0.1", gw_port, "bank", ESME_SECRET[:-1] + "x")
-        try:
+        with pytest.raises(BindRefused):
             await wrong.bind()
-            raise AssertionError("a wrong password was accepted")
-        except BindRefused:
-            pass
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:

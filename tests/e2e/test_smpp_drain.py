@@ -180,3 +180,91 @@ async def test_sigterm_under_load_loses_nothing_and_delivers_nothing_twice(tmp_p
     assert sum(e.rok for e in esmes) > rok_at_sigterm
     assert any('"smpp.drained"' in line for line in log)
     assert '"afgw.stopped"' in log[-1]
+
+
+class HeldSmsc(SimulatedSmsc):
+    """Holds every submit_sm unanswered until ``release``, as a slow SMSC would."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.held: list[tuple[SmppConnection, Pdu]] = []
+        self.holding = True
+        self.three_held = asyncio.Event()
+
+    def event(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if self.holding and isinstance(pdu, SubmitSm):
+            self.held.append((conn, pdu))
+            if len(self.held) == 3:
+                self.three_held.set()
+            return
+        super().event(conn, pdu)
+
+    def release(self) -> None:
+        self.holding = False
+        for conn, pdu in self.held:
+            super().event(conn, pdu)
+
+
+@dataclass(eq=False)
+class WatchingEsme:
+    """Records which of its requests had been answered when the gateway's unbind arrived."""
+
+    answered_at_unbind: list[int | None] | None = None
+    futures: list[asyncio.Future[Pdu]] = field(default_factory=list)
+
+    def connected(self, conn: SmppConnection) -> None:
+        pass
+
+    def closed(self, conn: SmppConnection) -> None:
+        pass
+
+    def event(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if isinstance(pdu, Unbind):
+            self.answered_at_unbind = [
+                f.result().command_status if f.done() and f.exception() is None else None for f in self.futures
+            ]
+
+
+def sms(text: bytes) -> SubmitSm:
+    return SubmitSm(source_addr="10690", destination_addr="8613800000001", short_message=text)
+
+
+async def test_a_drain_passes_back_the_slow_smscs_answers_before_it_unbinds():
+    from tests.e2e.smpp_harness import gateway_port, make_config, running_gateway
+
+    smsc = HeldSmsc(system_id="afgw", password="secret")
+    await smsc.start()
+    try:
+        async with running_gateway(make_config(smsc.port)) as gw:
+            assert gw.smpp is not None
+            port = gateway_port(gw)
+            loop = asyncio.get_running_loop()
+            esme = WatchingEsme()
+            config = SessionConfig(window=10, inbound_window=10, enquire_link_interval=None)
+            _t, conn = await loop.create_connection(
+                lambda: SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=config), esme, loop),
+                "127.0.0.1",
+                port,
+            )
+            assert (await conn.request(BindTransceiver(system_id="bank", password="bankpw"))).command_status == 0
+            for i in range(3):
+                esme.futures.append(conn.request(sms(b"%d" % i)))
+            await asyncio.wait_for(smsc.three_held.wait(), 10)
+
+            drain = asyncio.ensure_future(gw.drain())
+            await asyncio.sleep(0)  # the drain has begun: no listener, new submits refused
+            late = await conn.request(sms(b"late"))
+            assert late.command_status == CommandStatus.ESME_RTHROTTLED
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", port)
+            assert not drain.done()
+            assert esme.answered_at_unbind is None  # no unbind while the SMSC owes answers
+
+            smsc.release()
+            await asyncio.wait_for(drain, 10)
+            await asyncio.wait_for(conn.closed, 10)
+            # Every answer reached the ESME before the unbind did.
+            assert esme.answered_at_unbind == [0, 0, 0]
+            assert sorted(s.text for box in smsc.inboxes.values() for s in box) == ["0", "1", "2"]
+    finally:
+        await smsc.stop()

@@ -9,14 +9,16 @@ import asyncio
 import collections
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from gateway.smpp.connection import SmppConnection
+from gateway.store import SqliteStore
 from protocols.smpp.constants import CommandStatus
-from protocols.smpp.pdu import BindTransceiver, Pdu, SubmitSm, Unbind
+from protocols.smpp.pdu import BindTransceiver, Pdu, SubmitSm, SubmitSmResp, Unbind
 from protocols.smpp.session import Role, SessionConfig, SmppSession
 from simulator.smsc import SimulatedSmsc, StoredSms
 from tests.conftest import free_port
@@ -112,6 +114,12 @@ class LoadEsme:
             self.answered_before_unbind = {t for t, f in self.sent.items() if f.done() and f.exception() is None}
 
 
+def message_id(esme: LoadEsme, text: str) -> str:
+    resp = esme.sent[text].result()
+    assert isinstance(resp, SubmitSmResp)
+    return resp.message_id
+
+
 async def read_lines(stream: asyncio.StreamReader, lines: list[str]) -> None:
     async for raw in stream:
         lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
@@ -178,6 +186,19 @@ async def test_sigterm_under_load_loses_nothing_and_delivers_nothing_twice(tmp_p
         assert not refused, f"{esme.system_id}: answered with a status that is not retryable: {refused}"
     # The drain was under load: answers from the SMSC still came back after the signal.
     assert sum(e.rok for e in esmes) > rok_at_sigterm
+    # The store was flushed: a receipt for any accepted message finds its ESME after a restart.
+    store = SqliteStore(tmp_path / "data" / "afgw.db")
+    try:
+        now = time.time()
+        unrouted = [
+            t
+            for e in esmes
+            for t in e.sent
+            if e.status(t) == 0 and store.owner_of(message_id(e, t), now) != e.system_id
+        ]
+    finally:
+        store.db.close()
+    assert not unrouted, f"no receipt route stored for {unrouted[:10]}"
     assert any('"smpp.drained"' in line for line in log)
     assert '"afgw.stopped"' in log[-1]
 

@@ -1299,6 +1299,7 @@ def describe(config: GatewayConfig) -> list[str]:
         events.append(f"mqtt {m.host}:{m.port} {m.topic_prefix}")
     lines.append(f"events: {', '.join(events) or 'log only'}")
     lines.append("dissuasion: on" if config.dissuasion is not None else "dissuasion: off")
+    lines.append(f"capture: {config.capture.pcap}" if config.capture is not None else "capture: off")
     lines.append("http: not configured")
     return lines
 

@@ -128,7 +128,7 @@ def _not_reloadable(old: GatewayConfig, new: GatewayConfig) -> list[str]:
         and replace(old.sip, labels=None, labels_path=None) != replace(new.sip, labels=None, labels_path=None)
     ):
         changed.append("sip (other than labels)")
-    for name in ("store", "events", "scoring"):
+    for name in ("store", "events", "scoring", "capture"):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)
     return changed

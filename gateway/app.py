@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
@@ -37,7 +36,7 @@ from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
 from gateway.web import gauges, health
-from rules.reload import RuleWatcher, install_sighup
+from rules.reload import RuleWatcher
 
 if TYPE_CHECKING:
     from gateway.web import server as web_server
@@ -90,7 +89,6 @@ class Gateway:
         self._dissuasion_task: asyncio.Task[None] | None = None
         #: The robot call of the dissuasion engine, when ``dissuasion.robot_call`` is configured.
         self.robot: SipRobotCaller | None = None
-        self._remove_sighup: Callable[[], None] | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
             triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.emit_to))
@@ -352,17 +350,52 @@ class Gateway:
         if self.watcher is None:
             return
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
-        # SIGHUP belongs to the main thread's loop; an embedded gateway (tests, the demo) polls only.
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            self._remove_sighup = install_sighup(self.watcher)
+
+    def install_sighup(self, running: set[asyncio.Task[bool]]) -> None:
+        """SIGHUP reloads the configuration (``afgw run``; an embedded gateway polls its rules only).
+        Reloads run one at a time, in the order asked; ``running`` holds the one under way."""
+        loop = asyncio.get_running_loop()
+        lock = asyncio.Lock()
+
+        async def reload_once() -> bool:
+            async with lock:
+                return await self.reload()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_once())
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+
+    async def reload(self) -> bool:
+        """Read the configuration file again and install what may change while running (SIGHUP);
+        a bad edit changes nothing and is logged with its file:line:col. See gateway.reload."""
+        from gateway.reload import reload
+
+        return await reload(self)
+
+    async def drain(self) -> None:
+        """Finish the work under way and take no more (SIGTERM); ``stop`` then closes what is left.
+
+        No new dissuasion attempt starts; SIP answers new calls and registrations 503 while the calls
+        under way get their answers; the SMPP side refuses new submits as retryable, passes back the
+        SMSC's answers to those already relayed and unbinds every ESME (see SmppProxy.drain). The
+        store and the event log are flushed by ``stop``."""
+        await cancel_and_wait(self._dissuasion_task)
+        self._dissuasion_task = None
+        drains = []
+        if self.sip is not None and self.config.sip is not None:
+            drains.append(self.sip.drain(self.config.sip.drain_timeout))
+        if self.smpp is not None:
+            drains.append(self.smpp.drain(self.config.smpp.drain_timeout))
+        await asyncio.gather(*drains)
 
     async def stop(self) -> None:
         # The endpoint first: a scrape must not read parts that are being taken down.
         if self.web is not None:
             await self.web.stop()
             self.web = None
-        if self._remove_sighup is not None:
-            self._remove_sighup()
         await cancel_and_wait(self._dissuasion_task)
         await cancel_and_wait(self._watch_task)
         if self.robot is not None:
@@ -409,7 +442,11 @@ def build_store(config: GatewayConfig) -> StateStore:
         from gateway.store.redis_store import RedisStore
 
         return RedisStore(
-            cfg.redis_url, prefix=cfg.redis_prefix, ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries
+            cfg.redis_url,
+            prefix=cfg.redis_prefix,
+            ttl=smpp.receipt_ttl,
+            max_entries=smpp.receipt_max_entries,
+            password=cfg.redis_password or None,
         )
     return MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
 
@@ -437,11 +474,16 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    async with Gateway(config):
+    reloads: set[asyncio.Task[bool]] = set()
+    async with Gateway(config) as gateway:
+        gateway.install_sighup(reloads)
         tune_gc()
         log.info("afgw.started", config=config.source)
         await stop.wait()
         log.info("afgw.stopping", signal=received[0])
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads, return_exceptions=True)
+        await gateway.drain()
     # Only after every bind is unbound and every socket closed: the line an operator (or a service
     # manager's journal) reads to know the stop was clean, not killed half-way.
     log.info("afgw.stopped", signal=received[0])

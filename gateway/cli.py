@@ -38,6 +38,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, describe, load
+
+    try:
+        config = load(args.file, check_rules=True)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        count = len(exc.errors)
+        print(f"{args.file}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok")
+    for line in describe(config):
+        print(f"  {line}")
+    return 0
+
+
 def _cmd_smsc(args: argparse.Namespace) -> int:
     from simulator.smsc import run_smsc
 
@@ -236,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long before sending a requested delivery receipt (default: %(default)s)",
     )
     smsc.set_defaults(func=_cmd_smsc)
+
+    config_cmd = sub.add_parser("config", help="the gateway's configuration", parents=[logging_options])
+    config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser(
+        "check",
+        help="check gateway.yaml and the files it names: every error as file:line:col (exit 2), or a summary",
+        parents=[logging_options],
+    )
+    config_check.add_argument("file", metavar="FILE", help="gateway.yaml to check")
+    config_check.set_defaults(func=_cmd_config_check)
 
     scenario = sub.add_parser("scenario", help="simulator scenarios", parents=[logging_options])
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)

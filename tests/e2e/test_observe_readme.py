@@ -19,7 +19,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def observe_commands() -> list[str]:
     section = README[README.index("### Observe") :]
-    section = section[: section.index("\n## ")]
+    section = re.split(r"^##", section[3:], flags=re.M)[0]
     block = re.search(r"```\n(.*?)```", section, re.DOTALL)
     assert block is not None
     return [line for line in block.group(1).splitlines() if line.startswith("curl ")]

@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import rules
 from gateway.campaigns import CampaignTracker
@@ -28,13 +28,18 @@ from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.labels import build_registry, load_signer
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
+from gateway.web import gauges, health
 from rules.reload import RuleWatcher
+
+if TYPE_CHECKING:
+    from gateway.web import server as web_server
 
 log = get_logger("afgw")
 
@@ -65,7 +70,13 @@ class Gateway:
         self._store = self.store
         self.mqtt: MqttEvents | None = None
         self.jsonl: JsonlEvents | None = None
+        #: This gateway's own counts (its own registry: several gateways may share a process).
+        self.metrics = GatewayMetrics()
         self.events: EventSink = events or self._build_events(config.events, clock)
+        #: What the parts emit to: the sinks above, and the metrics' count of each event.
+        self.emit_to: EventSink = FanOut(self.events, self.metrics.event_tally)
+        #: The HTTP endpoint, when the configuration has an ``http`` section.
+        self.web: web_server.WebServer | None = None
         self.clock = clock
         #: The pcap capture of the gateway's own traffic, when configured.
         self.capture: PcapCapture | None = None
@@ -80,7 +91,7 @@ class Gateway:
         self.robot: SipRobotCaller | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
-            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.events))
+            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.emit_to))
         self.triggers = triggers
         #: The gateway's own risk scores, fed by what the rules see aimed at each subscriber.
         self.score_feed: ScoreFeed | None = None
@@ -106,7 +117,7 @@ class Gateway:
                 retention=m.instruction_retention,
                 backoff_initial=m.backoff_initial,
                 backoff_max=m.backoff_max,
-                events=self.events,
+                events=self.emit_to,
                 clock=clock,
             )
 
@@ -142,13 +153,20 @@ class Gateway:
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
             self._track_campaigns(self.rules, self.config.rules)
+        if self.rules is not None:
+            self.rules.metrics = self.metrics
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
             await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
         self.smpp = SmppProxy(
-            self.config, inspector=sms_inspector, store=self.store, events=self.events, clock=self.clock
+            self.config,
+            inspector=sms_inspector,
+            store=self.store,
+            events=self.emit_to,
+            clock=self.clock,
+            metrics=self.metrics,
         )
         if self.rules is not None and self.config.rules is not None:
             cfg = self.config.rules
@@ -172,11 +190,12 @@ class Gateway:
                 inspector=call_inspector,
                 loop=loop,
                 store=self.store,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
                 registrations=_state_store(self.store),
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
+                metrics=self.metrics,
             )
             self.sip.transports.capture_to(self.capture)
             try:
@@ -193,6 +212,45 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+        self._observe()
+        if self.config.http is not None:
+            from gateway.web.server import WebServer
+
+            web = WebServer(self.config.http.host, self.config.http.port, self.metrics, self._readiness_checks())
+            try:
+                await web.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self.web = web
+
+    def _observe(self) -> None:
+        """Hand /metrics what the parts hold (binds, registrations, queues), read at each scrape."""
+        metrics = self.metrics
+        assert self.smpp is not None
+        metrics.add_source(gauges.smpp_source(self.smpp, self.config.smpp))
+        if self.sip is not None:
+            metrics.add_source(gauges.sip_source(self.sip))
+        if self.mqtt is not None:
+            metrics.add_source(gauges.broker_source(self.mqtt))
+        store, sip = self.store, self.sip
+        metrics.store_errors.readers.append(lambda: gauges.store_errors(store, sip))
+        if self.rules is not None and (warner := self.rules.warner) is not None:
+            metrics.flash_warnings.readers.append(lambda: [(("rules",), float(warner.sent))])
+        if self.dissuasion is not None:
+            cases = gauges.OpenCases(self.dissuasion.store, metrics)
+            metrics.add_refresher(cases.refresh)
+            metrics.add_source(cases.collect)
+
+    def _readiness_checks(self) -> list[health.Check]:
+        """The SMSC binds always; the store and the broker when the configuration names them."""
+        assert self.smpp is not None
+        checks = [health.smsc_binds(self.smpp.pool)]
+        if self.config.store.backend != "memory":
+            checks.append(health.store_reachable(self.store))
+        if self.mqtt is not None:
+            checks.append(health.broker_connected(self.mqtt))
+        return checks
 
     def _open_capture(self) -> None:
         cfg = self.config.capture
@@ -237,14 +295,14 @@ class Gateway:
                 build_registry(labels).lookup(cfg.robot_call.number),
                 cfg.robot_call,
                 domain=sip.domain,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
             )
             caller = self.robot
         # The wall clock, not the loop's: a case's schedule must mean the same after a restart.
         self.dissuasion = DissuasionEngine(
             state,
-            self.events,
+            self.emit_to,
             flash,
             caller,
             templates,
@@ -284,7 +342,7 @@ class Gateway:
             cast(StateStore, self.store),
             inspector.engine,
             cfg.campaigns,
-            events=self.events,
+            events=self.emit_to,
             clock=self.clock,
         )
 
@@ -334,6 +392,10 @@ class Gateway:
         await asyncio.gather(*drains)
 
     async def stop(self) -> None:
+        # The endpoint first: a scrape must not read parts that are being taken down.
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         await cancel_and_wait(self._dissuasion_task)
         await cancel_and_wait(self._watch_task)
         if self.robot is not None:

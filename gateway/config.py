@@ -335,6 +335,15 @@ class EventsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP endpoint: /metrics, /healthz, /readyz (and the operator console)."""
+
+    #: Loopback by default: metrics name accounts and rules, and only the carrier's own scraper needs them.
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
     #: None: the SIP side is not started.
@@ -350,6 +359,8 @@ class GatewayConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     #: None: no pcap capture of the gateway's traffic.
     capture: CaptureConfig | None = None
+    #: None: no HTTP endpoint.
+    http: HttpConfig | None = None
     source: str = "<defaults>"
 
 
@@ -389,7 +400,7 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture", "http"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -409,6 +420,8 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
             scoring = _scoring(reader, section)
     capture_section = reader.mapping(doc, "capture")
     capture = _capture(reader, capture_section, base) if capture_section is not None else None
+    http_section = reader.mapping(doc, "http")
+    http = _http(reader, http_section) if http_section is not None else None
     # Every problem in one pass: the companion files (labels, templates, rule packs) are checked even
     # when gateway.yaml itself has errors, as far as what they depend on could be read.
     errors: list[str] = []
@@ -446,8 +459,21 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
         dissuasion=dissuasion,
         scoring=scoring,
         capture=capture,
+        http=http,
         source=str(path),
     )
+
+
+def _http(reader: Reader, d: LocatedDict) -> HttpConfig:
+    reader.keys(d, {"host", "port"})
+    defaults = HttpConfig()
+    host = reader.get(d, "host", str, defaults.host)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        reader.error(d.where("host"), f"host: {host!r} is not an IP address", "e.g. 127.0.0.1")
+        host = defaults.host
+    return HttpConfig(host=host, port=_port(reader, d, "port", defaults.port))
 
 
 def _relative(base: Path, value: str) -> str:

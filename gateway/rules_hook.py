@@ -19,6 +19,7 @@ from gateway.campaigns import CampaignTracker, Judged
 from gateway.dissuasion.scoring import Sighting
 from gateway.inspection import PASS, Action, Call, Decision, SmsMessage
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.warnings import FlashWarner
 from rules import Action as RuleAction
 from rules import Engine, Message, Verdict
@@ -34,6 +35,9 @@ _ACTIONS = {
     RuleAction.TAG: Action.TAG,
     RuleAction.LABEL: Action.LABEL,
 }
+# Label values of the commonest decision, built once.
+_SMS_PASS = ("sms", "pass", "none")
+_CALL_PASS = ("call", "pass", "none")
 
 
 def origin_of(number: str, home_country: str = "86") -> str:
@@ -67,6 +71,8 @@ class RulesInspector:
         self.observer: Callable[[Sighting], None] | None = None
         #: Counts near-duplicates sent to many (gateway.campaigns); None: campaign detection is off.
         self.campaigns: CampaignTracker | None = None
+        #: Counts every decision (None: nobody counts).
+        self.metrics: GatewayMetrics | None = None
 
     # --- SMS ----------------------------------------------------------------------------------------
 
@@ -118,9 +124,14 @@ class RulesInspector:
         if self.observer is not None and message.direction == "mt":
             for destination in message.destinations:
                 self.observer(_sighting(destination, "sms", message.source, origin, verdict))
+        metrics = self.metrics
         if verdict.action is RuleAction.PASS:
+            if metrics is not None:
+                metrics.decisions.inc(_SMS_PASS)
             return PASS
         action = _ACTIONS[verdict.action]
+        if metrics is not None:
+            metrics.decided("sms", action.value, verdict.category, verdict.rules)
         log.info(
             "sms.decision",
             action=action.value,
@@ -148,9 +159,14 @@ class RulesInspector:
         )
         if self.observer is not None:
             self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
+        metrics = self.metrics
         if verdict.action is RuleAction.PASS:
+            if metrics is not None:
+                metrics.decisions.inc(_CALL_PASS)
             return PASS
         action = _ACTIONS[verdict.action]
+        if metrics is not None:
+            metrics.decided("call", action.value, verdict.category, verdict.rules)
         log.info(
             "call.decision",
             action=action.value,

@@ -42,6 +42,7 @@ from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
 from gateway.labels import LabelsConfig
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
 from gateway.sip.forwarding import Forwarder
@@ -110,8 +111,11 @@ class SipProxy:
         clock: Callable[[], float] = time.time,
         registrations: StateStore | None = None,
         shared_registrations: bool = False,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or GatewayMetrics()
+        self._tally = self.metrics.sip
         self.loop = loop or asyncio.get_event_loop()
         self.inspector: CallInspector = inspector or PassThrough()
         if verifier is None and config.labels is not None:
@@ -129,6 +133,7 @@ class SipProxy:
             idle_timeout=config.tcp_idle_timeout,
             max_per_source=config.max_tcp_per_source,
             message_timeout=config.tcp_message_timeout,
+            tally=self.metrics.sip,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         #: With a store, registrations are written through to it and reloaded at start (a restart
@@ -281,9 +286,11 @@ class SipProxy:
         try:
             if isinstance(message, Request):
                 self.stats["requests"] += 1
+                self._tally.request_received(message.method)
                 self._on_request(message, flow)
             else:
                 self.stats["responses"] += 1
+                self._tally.response_received(message.status)
                 self.forwarder.response_received(message, flow)
         except RemoteProtocolError as exc:
             if isinstance(message, Request) and exc.answer is not None and message.method != "ACK":
@@ -372,6 +379,8 @@ class SipProxy:
         entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id), auth_user=auth_user)
         self._server[key] = entry
         if request.method == "INVITE":
+            if request.to_tag is None:
+                entry.invite_at = now
             self._respond(entry, 100)
         if request.method == "CANCEL":
             self._on_cancel(entry, request, now)
@@ -453,6 +462,9 @@ class SipProxy:
 
     def _send_upstream(self, entry: ServerEntry, response: Response) -> None:
         now = self.loop.time()
+        if entry.invite_at is not None and response.status > 100:
+            self.metrics.invite_latency.observe(now - entry.invite_at)
+            entry.invite_at = None
         if entry.txn.terminated:
             self.transports.send(entry.flow, response.serialise())
             return
@@ -576,6 +588,7 @@ class SipProxy:
         try:
             bindings = await stored.fetch(self.location, user)
         except Exception as exc:  # the store's errors differ by backend: the call goes on without it
+            self.metrics.store_errors.inc(("registration_lookup",))
             entry.log.warning("sip.registrations_store_unavailable", error=str(exc))
             bindings = []
         if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):
@@ -611,6 +624,7 @@ class SipProxy:
         self.stir.stamp(request, verdict)
         if verdict.label is not None:
             self.stats["label_verified"] += 1
+            self.metrics.label_verified()
             entry.log.debug("sip.label_verified", label=verdict.label)
             self.events.emit("call.label_verified", call_id=request.call_id, label=verdict.label, callee=user)
         if request.method != "INVITE":
@@ -669,6 +683,7 @@ class SipProxy:
         """Refuse a request that shows or needs a label it cannot prove: answer, audit, publish."""
         self.stats["rejected_calls"] += 1
         self.stats["label_rejected"] += 1
+        self.metrics.label_rejected(verdict.reason)
         caller = request.from_addr.uri.user or ""
         labels = sorted(verdict.claims)
         entry.log.debug("sip.label_rejected", status=verdict.status, reason=verdict.reason, labels=labels)

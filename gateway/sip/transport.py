@@ -33,6 +33,7 @@ from typing import Any, Protocol, cast
 
 from gateway.capture import PcapCapture, TcpFlow, UdpTap
 from gateway.logs import get_logger
+from gateway.metrics import SipTally
 from protocols.sip import Request, Response, SipParseError, SipUri, StreamParser, is_keepalive, parse_message
 
 log = get_logger("afgw.sip.transport")
@@ -378,8 +379,11 @@ class Transports:
         idle_timeout: float,
         max_per_source: int | None = None,
         message_timeout: float = 10.0,
+        tally: SipTally | None = None,
     ):
         self.loop = loop
+        #: Counts every message sent, by method or status code.
+        self.tally = tally or SipTally()
         self.udp = UdpEndpoint(sink)
         self.tcp = TcpTransport(
             sink,
@@ -420,6 +424,7 @@ class Transports:
         return self.tcp_port if transport == "TCP" else self.udp_port
 
     def send(self, flow: Flow, data: bytes, on_failure: FailureCallback | None = None) -> None:
+        self.tally.message_sent(data)
         if flow.transport == "TCP":
             self.tcp.send(data, flow.host, flow.port, on_failure)
         else:

@@ -14,7 +14,7 @@ from gateway.logs import get_logger
 from gateway.smpp.connection import RateLog, SmppConnection
 from protocols.smpp.constants import CommandId, CommandStatus
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind, response_to
-from protocols.smpp.session import Role, SessionConfig, SmppSession
+from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
 
 log = get_logger("afgw.esme")
 
@@ -65,6 +65,10 @@ class EsmeRegistry:
     def count(self, system_id: str) -> int:
         return len(self._binds.get(system_id, ()))
 
+    def counts(self) -> dict[str, int]:
+        """Live binds per system_id, for every account that has had one."""
+        return {system_id: len(conns) for system_id, conns in self._binds.items()}
+
     def receiver(self, system_id: str) -> SmppConnection | None:
         """A bound connection of ``system_id`` that may receive and has room in its window."""
         conns = self._binds.get(system_id, [])
@@ -94,8 +98,11 @@ class EsmeServer:
         registry: EsmeRegistry,
         on_request: Callable[[SmppConnection, Pdu], None],
         loop: asyncio.AbstractEventLoop,
+        tap: WireTap | None = None,
     ) -> None:
         self.config = config
+        #: Counts every PDU of every ESME session.
+        self.tap = tap
         self.accounts = {a.system_id: a for a in config.accounts}
         self.registry = registry
         self.loop = loop
@@ -138,6 +145,7 @@ class EsmeServer:
 
         def make() -> SmppConnection:
             session = SmppSession(Role.SMSC, clock=loop.time, config=self._session_config)
+            session.tap = self.tap
             cfg = self.config
             return SmppConnection(
                 session,

@@ -32,6 +32,7 @@ from gateway.config import EsmeAccount, GatewayConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.smpp.concat_inspection import Blocked, Complete, ConcatInspection, Held, Streaming
 from gateway.smpp.concat_inspection import Key as ConcatKey
 from gateway.smpp.concat_inspection import Offer as ConcatOffer
@@ -105,9 +106,12 @@ class SmppProxy:
         loop: asyncio.AbstractEventLoop | None = None,
         events: EventSink | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
         self.events: EventSink = events or MemoryEvents()
+        self.metrics = metrics or GatewayMetrics()
+        self._latency = self.metrics.smpp_latency
         #: Wall-clock epoch seconds for what the store keeps (receipt routes, audit records): it outlives
         #: the process and is shared between instances, where the loop's monotonic clock means nothing.
         #: Timers (windows, rates, held parts) keep the loop's clock.
@@ -121,8 +125,8 @@ class SmppProxy:
         self.receipt_hook: Callable[[DeliverSm | DataSm], Awaitable[bool]] | None = None
         self._account_ids = frozenset(account.system_id for account in smpp.accounts)
         self.registry = EsmeRegistry()
-        self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop)
-        self.pool = SmscPool(smpp, self._from_smsc, self.loop)
+        self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop, tap=self.metrics.smpp_esme)
+        self.pool = SmscPool(smpp, self._from_smsc, self.loop, tap=self.metrics.smpp_smsc)
         # Longest prefix first, so that 1069012 wins over 10690.
         self._mo_routes = sorted(
             ((prefix, a.system_id) for a in smpp.accounts for prefix in a.mo_prefixes),
@@ -253,7 +257,7 @@ class SmppProxy:
             if offer is not None:
                 self._concat_part(conn, bind, pdu, offer)
                 return
-        self._decide(conn, bind, pdu, self._message(bind, pdu, None), None)
+        self._decide(conn, bind, pdu, self._message(bind, pdu, None), None, started=self.loop.time())
 
     @staticmethod
     def _message(bind: EsmeBind, pdu: Pdu, text: str | None) -> SmsMessage:
@@ -278,8 +282,12 @@ class SmppProxy:
         message: SmsMessage,
         key: ConcatKey | None,
         parts: tuple[_Part, ...] = (),
+        *,
+        started: float | None = None,
     ) -> None:
-        """Decide on one message (or on the ``parts`` held of one) and answer or relay each PDU."""
+        """Decide on one message (or on the ``parts`` held of one) and answer or relay each PDU.
+
+        ``started``: when a message of one PDU arrived (the latency histogram measures from there)."""
         senders, signatures = self._authorised[bind.account.system_id]
         refusal = self.senders.check(
             message.source, message.text, authorised_senders=senders, authorised_signatures=signatures
@@ -291,10 +299,10 @@ class SmppProxy:
             return
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
-            self._relay_submit(conn, bind, pdu, message, result, key, parts)
+            self._relay_submit(conn, bind, pdu, message, result, key, parts, started)
         else:
             self._took()
-            self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts))
+            self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts, started))
 
     def _concat_part(self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, offer: ConcatOffer[_Part]) -> None:
         if isinstance(offer, Held):
@@ -368,12 +376,13 @@ class SmppProxy:
         pending: Awaitable[Decision],
         key: ConcatKey | None,
         parts: tuple[_Part, ...],
+        started: float | None,
     ) -> None:
         try:
             decision = await pending
         finally:
             self._answered()
-        self._relay_submit(conn, bind, pdu, message, decision, key, parts)
+        self._relay_submit(conn, bind, pdu, message, decision, key, parts, started)
 
     def _relay_submit(
         self,
@@ -384,6 +393,7 @@ class SmppProxy:
         decision: Decision,
         key: ConcatKey | None = None,
         parts: tuple[_Part, ...] = (),
+        started: float | None = None,
     ) -> None:
         system_id = bind.account.system_id
         if decision.action is _BLOCK:
@@ -399,7 +409,8 @@ class SmppProxy:
         if not parts:
             relayed = self._rewritten(pdu, decision)
             self._took()
-            self.pool.submit(relayed, conn).add_done_callback(partial(self._submitted, conn, system_id, pdu))
+            done = partial(self._submitted, conn, system_id, pdu, started=started)
+            self.pool.submit(relayed, conn).add_done_callback(done)
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
         for part in parts:
@@ -420,7 +431,15 @@ class SmppProxy:
             return with_prefix(pdu, decision.label)
         return pdu
 
-    def _submitted(self, conn: SmppConnection, system_id: str, pdu: Pdu, fut: asyncio.Future[Pdu]) -> None:
+    def _submitted(
+        self,
+        conn: SmppConnection,
+        system_id: str,
+        pdu: Pdu,
+        fut: asyncio.Future[Pdu],
+        *,
+        started: float | None = None,
+    ) -> None:
         self._answered()
         exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
         if exc is not None:
@@ -434,6 +453,8 @@ class SmppProxy:
             return
         resp = fut.result()
         answered = self._answer_esme(conn, pdu, resp)
+        if started is not None and answered:
+            self._latency.observe(self.loop.time() - started)
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _ROK and message_id:
             self.store.remember_message(message_id, system_id, self.clock())

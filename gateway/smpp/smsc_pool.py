@@ -24,7 +24,7 @@ from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from protocols.smpp.constants import CommandId
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind
-from protocols.smpp.session import Role, SessionConfig, SmppSession
+from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
 
 log = get_logger("afgw.smsc")
 
@@ -52,8 +52,16 @@ class _Lane:
 
 
 class SmscPool:
-    def __init__(self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: SmppConfig,
+        on_request: DeliverHandler,
+        loop: asyncio.AbstractEventLoop,
+        tap: WireTap | None = None,
+    ) -> None:
         self.config = config
+        #: Counts every PDU of every bind.
+        self.tap = tap
         self.peer = config.smsc
         self.loop = loop
         self._on_request = on_request
@@ -100,6 +108,16 @@ class SmscPool:
         for task in [*self._tasks, *lanes]:
             task.cancel()
         await asyncio.gather(*self._tasks, *lanes, return_exceptions=True)
+
+    @property
+    def window_in_use(self) -> int:
+        """Requests sent on the binds and not answered yet."""
+        return sum(c.session.outstanding for c in self._binds if c is not None)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for room in a bind's window."""
+        return sum(len(lane.backlog) for lane in self._lanes.values()) + len(self._waiters)
 
     @property
     def bound_count(self) -> int:
@@ -163,9 +181,9 @@ class SmscPool:
         loop = self.loop
 
         def make() -> SmppConnection:
-            return SmppConnection(
-                SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop, capture=self.capture
-            )
+            session = SmppSession(Role.ESME, clock=loop.time, config=session_config)
+            session.tap = self.tap
+            return SmppConnection(session, self, loop, capture=self.capture)
 
         _transport, conn = await asyncio.wait_for(
             loop.create_connection(make, self.peer.host, self.peer.port), cfg.response_timeout

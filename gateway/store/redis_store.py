@@ -405,6 +405,8 @@ class RedisStore:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.dropped = 0
+        #: Background writes that failed (and were retried): Redis was away.
+        self.write_errors = 0
         self._open_or_update = self.redis.register_script(_OPEN_OR_UPDATE)
         self._claim = self.redis.register_script(_CLAIM)
         self._attempt = self.redis.register_script(_ATTEMPT)
@@ -453,6 +455,7 @@ class RedisStore:
             try:
                 await self.flush()
             except (aioredis.RedisError, OSError) as exc:
+                self.write_errors += 1
                 log.warning("store.redis_unavailable", error=str(exc), pending=len(self._pending))
                 await asyncio.sleep(1.0)
                 self._wake.set()

@@ -63,6 +63,9 @@ from gateway.dissuasion.triggers import Trigger
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
 from gateway.store.base import (
+    CLOSED,
+    DESK_CLAIM,
+    DESK_NOTE,
     ESCALATED,
     HANDLED,
     OPEN,
@@ -263,6 +266,10 @@ class DissuasionEngine:
         self.events.emit("case.closed", **self._fields(case, now, detail=detail))
         return case
 
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        """A person's step on a case (the console): see :func:`desk_step`."""
+        return await desk_step(self.store, self.events, case_id, action, now, operator, detail)
+
     # --- the schedule ----------------------------------------------------------------------------
 
     async def tick(self, now: float) -> int:
@@ -413,6 +420,27 @@ class DissuasionEngine:
             "attempts": case.attempts,
             **extra,
         }
+
+
+#: The event each desk step publishes.
+DESK_EVENTS = {DESK_CLAIM: "case.claimed", DESK_NOTE: "case.noted", CLOSED: "case.closed"}
+
+
+async def desk_step(
+    store: StateStore, events: EventSink, case_id: str, action: str, now: float, operator: str, detail: str = ""
+) -> Case:
+    """Claim (``desk_claim``), note (``desk_note``) or close (``closed``, ``detail`` the outcome) an
+    open or escalated case in the store, and publish it. A closed case is never due again, so the
+    robot loop stops at once, whichever instance drives it; ``case.closed`` carries the outcome as
+    ``afgw case close`` does. ValueError / UnknownCase as :meth:`StateStore.desk`."""
+    case = await store.desk(case_id, action, now, operator, detail)
+    fields = DissuasionEngine._fields(case, now, operator=operator, source="operator")
+    if action == CLOSED:
+        fields.update(outcome=detail, detail=detail)
+    elif detail:
+        fields["note"] = detail
+    events.emit(DESK_EVENTS[action], **fields)
+    return case
 
 
 def _since_last_attempt(case: Case) -> tuple[Transition, ...]:

@@ -1,0 +1,179 @@
+"""Who may do what on the anti-fraud desk: logins, throttling, CSRF, roles, masking, the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.store import MemoryStore
+from tests.gateway.web.console.desk import DAY0, VICTIM, Desk
+
+
+@pytest.fixture
+async def desk() -> AsyncIterator[Desk]:
+    rig = Desk(MemoryStore())
+    await rig.start()
+    yield rig
+    await rig.stop()
+
+
+async def audit_kinds(desk: Desk) -> list[tuple[str, str]]:
+    return [(r.kind, r.fields.get("operator", "")) for r in await desk.store.audit_records(100)]
+
+
+async def test_a_wrong_password_is_refused_and_audited(desk):
+    async with desk.client() as http:
+        answer = await desk.login(http, "wang", "not-the-password")
+        assert answer.status == 401
+        assert "用户名或密码错误" in await answer.text()
+        assert "afgw_console" not in {c.key for c in http.cookie_jar}
+        overview = await http.get(desk.url("/console/"), allow_redirects=False)
+        assert overview.status == 303
+        assert overview.headers["Location"] == "/console/login"
+    assert ("console.login_failed", "wang") in await audit_kinds(desk)
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_opens_the_overview(desk):
+    async with desk.client() as http:
+        answer = await desk.login(http, "wang")
+        assert answer.status == 303
+        cookie = answer.cookies["afgw_console"]
+        assert cookie["httponly"]
+        assert cookie["samesite"] == "Strict"
+        assert not cookie["secure"]  # plain HTTP here; under TLS the flag is set
+        page = await (await http.get(desk.url("/console/"))).text()
+        assert "总览" in page
+        assert "wang（坐席）" in page
+    assert ("console.login", "wang") in await audit_kinds(desk)
+
+
+async def test_logins_are_throttled_per_account_until_the_window_passes(desk):
+    async with desk.client() as http:
+        for _ in range(3):
+            assert (await desk.login(http, "wang", "guess")).status == 401
+        throttled = await desk.login(http, "wang")  # the right password, too late
+        assert throttled.status == 429
+        assert "登录失败次数过多" in await throttled.text()
+        desk.now = DAY0 + 301.0
+        assert (await desk.login(http, "wang")).status == 303
+
+
+async def test_a_login_without_its_csrf_token_is_refused(desk):
+    async with desk.client() as http:
+        await http.get(desk.url("/console/login"))
+        answer = await http.post(desk.url("/console/login"), data={"name": "wang", "password": "agent-pass-1"})
+        assert answer.status == 403
+        assert "afgw_console" not in {c.key for c in http.cookie_jar}
+
+
+async def test_a_step_without_the_csrf_token_is_refused_and_changes_nothing(desk):
+    case_id = await desk.high_risk_case()
+    async with desk.client() as http:
+        await desk.login(http, "wang")
+        for form in ({}, {"csrf": "forged"}):
+            answer = await http.post(desk.url(f"/console/case/{case_id}/claim"), data=form, allow_redirects=False)
+            assert answer.status == 403
+            assert "CSRF" in await answer.text()
+    case = await desk.store.get_case(case_id)
+    assert "desk_claim" not in [t.event for t in case.transitions]
+    assert desk.events.named("case.claimed") == []
+
+
+async def test_a_viewer_sees_masked_numbers_and_may_not_act(desk):
+    case_id = await desk.high_risk_case()
+    async with desk.client() as http:
+        await desk.login(http, "zhao")
+        queue = await (await http.get(desk.url("/console/queue"))).text()
+        assert "86138****0001" in queue
+        assert VICTIM not in queue
+        assert "认领</button>" not in queue
+        token = await desk.csrf(http, f"/console/case/{case_id}")
+        page = await (await http.get(desk.url(f"/console/case/{case_id}"))).text()
+        assert VICTIM not in page
+        answer = await http.post(
+            desk.url(f"/console/case/{case_id}/close"), data={"csrf": token, "outcome": "false_alarm"}
+        )
+        assert answer.status == 403
+        assert "只读账号不能处置案件" in await answer.text()
+    assert (await desk.store.get_case(case_id)).state == "open"
+    assert desk.events.named("case.closed") == []
+    assert ("console.refused", "zhao") in await audit_kinds(desk)
+
+
+async def test_an_agent_claims_notes_and_closes_through_the_engine(desk):
+    case_id = await desk.high_risk_case()
+    assert desk.caller.calls == [VICTIM]
+    async with desk.client() as http:
+        await desk.login(http, "wang")
+        queue = await (await http.get(desk.url("/console/queue"))).text()
+        assert VICTIM in queue
+        assert case_id in queue
+        path = f"/console/case/{case_id}"
+        token = await desk.csrf(http, path)
+        assert (await http.post(desk.url(path + "/claim"), data={"csrf": token})).status == 200
+        await http.post(desk.url(path + "/note"), data={"csrf": token, "note": "已联系家属，正在赶往"})
+        desk.now += 60.0
+        closed = await http.post(
+            desk.url(path + "/close"), data={"csrf": token, "outcome": "visited_in_person", "note": "未转账"}
+        )
+        page = await closed.text()
+        assert "已结案" in page
+        assert "上门见到本人" in page
+        assert "已联系家属，正在赶往" in page
+    case = await desk.store.get_case(case_id)
+    assert case.state == "closed"
+    assert [(t.event, t.detail) for t in case.transitions if t.event.startswith("desk") or t.event == "closed"] == [
+        ("desk_claim", "wang"),
+        ("desk_note", "wang 已联系家属，正在赶往"),
+        ("closed", "wang visited_in_person 未转账"),
+    ]
+    (event,) = desk.events.named("case.closed")
+    assert event.fields["outcome"] == "visited_in_person 未转账"
+    assert event.fields["operator"] == "wang"
+    # The robot loop stopped: past the next due time, no further call.
+    desk.now += 3600.0
+    await desk.engine.tick(desk.now)
+    assert desk.caller.calls == [VICTIM]
+    kinds = await audit_kinds(desk)
+    for step in ("claim", "note", "close"):
+        assert (f"console.case_{step}", "wang") in kinds
+
+
+async def test_a_second_operator_cannot_take_a_claimed_case(desk):
+    case_id = await desk.high_risk_case()
+    async with desk.client() as wang, desk.client() as root:
+        await desk.login(wang, "wang")
+        await desk.login(root, "root")
+        path = f"/console/case/{case_id}"
+        await wang.post(desk.url(path + "/claim"), data={"csrf": await desk.csrf(wang, path)})
+        answer = await root.post(desk.url(path + "/claim"), data={"csrf": await desk.csrf(root, path)})
+        assert answer.status == 409
+        assert "claimed by wang" in await answer.text()
+
+
+async def test_lookup_shows_cases_and_interceptions_texts_only_to_agents(desk):
+    from gateway.store import AuditRecord
+
+    await desk.high_risk_case()
+    fraud = "请立即将资金转入安全账户"
+    desk.store.audit(
+        AuditRecord(
+            "sms.blocked", DAY0, {"source": "10690001", "destinations": [VICTIM], "text": fraud, "rules": ["r1"]}
+        )
+    )
+    desk.store.audit(
+        AuditRecord("sms.blocked", DAY0, {"destinations": ["8613999999999"], "text": "别人的", "rules": []})
+    )
+    async with desk.client() as agent, desk.client() as viewer:
+        await desk.login(agent, "wang")
+        await desk.login(viewer, "zhao")
+        page = await (await agent.get(desk.url("/console/lookup"), params={"number": VICTIM})).text()
+        assert fraud in page
+        assert "别人的" not in page
+        assert "police_impersonation" in page
+        hidden = await (await viewer.get(desk.url("/console/lookup"), params={"number": VICTIM})).text()
+        assert fraud not in hidden
+        assert "（已隐藏）" in hidden
+        bad = await agent.get(desk.url("/console/lookup"), params={"number": "<script>"})
+        assert bad.status == 400

@@ -323,7 +323,7 @@ class Gateway:
             instance=f"{socket.gethostname()}:{os.getpid()}",
         )
         self.smpp.receipt_hook = AckHook(
-            flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock
+            flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock, self.dissuasion.flash_receipt
         ).handle
         if self.robot is not None:
             self.robot.answers = self.dissuasion

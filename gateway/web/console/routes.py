@@ -72,6 +72,7 @@ class Console:
         self.sessions = Sessions(config.session_minutes * 60.0)
         self.throttle = Throttle(config.max_failed_logins, config.throttle_window)
         self.overview = Overview(metrics, clock)
+        self._streams: set[asyncio.Task[Any]] = set()
         # The engine's own call when the gateway runs one; the same function on the store otherwise.
         self.desk: Desk = desk or (
             lambda case_id, action, now, operator, detail: desk_step(
@@ -92,6 +93,12 @@ class Console:
         r.add_post("/console/case/{id}/{step}", self.case_step)
         r.add_get("/console/lookup", self.lookup_page)
         r.add_static("/console/static", STATIC)
+        app.on_shutdown.append(self._end_streams)
+
+    async def _end_streams(self, app: web.Application) -> None:
+        # An open overview would otherwise hold the endpoint's shutdown until its timeout.
+        for task in list(self._streams):
+            task.cancel()
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -200,13 +207,19 @@ class Console:
             return web.Response(status=401, headers=HEADERS)
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
+        task = asyncio.current_task()
+        if task is not None:
+            self._streams.add(task)
         try:
             while self.sessions.get(session.token, self.clock()) is not None:
                 doc = await self._snapshot()
                 await response.write(f"data: {json.dumps(doc, ensure_ascii=False)}\n\n".encode())
                 await self.sleep(self.config.refresh_seconds)
         except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page was closed
+            pass  # the page was closed, or the endpoint is stopping
+        finally:
+            if task is not None:
+                self._streams.discard(task)
         return response
 
     async def queue_page(self, request: web.Request) -> web.Response:

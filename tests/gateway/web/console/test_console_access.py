@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -177,3 +180,76 @@ async def test_lookup_shows_cases_and_interceptions_texts_only_to_agents(desk):
         assert "（已隐藏）" in hidden
         bad = await agent.get(desk.url("/console/lookup"), params={"number": "<script>"})
         assert bad.status == 400
+
+
+async def test_logins_are_throttled_per_source_address_across_accounts(desk):
+    async with desk.client() as http:
+        for name in ("wang", "zhao", "root"):
+            assert (await desk.login(http, name, "guess")).status == 401
+        assert (await desk.login(http, "nobody", "guess")).status == 429
+        assert (await desk.login(http, "root")).status == 429  # an untried account, the same address
+    assert ("console.login_throttled", "root") in await audit_kinds(desk)
+
+
+async def test_the_queue_puts_high_risk_first_then_the_longest_waiting(desk):
+    # Exhausted medium cases (the robot ran out of attempts) and a high-risk one, escalated later.
+    first = await desk.engine.store.open_or_update_case("8613800000011", "medium", "loan", DAY0, due_at=DAY0)
+    second = await desk.engine.store.open_or_update_case("8613800000012", "medium", "loan", DAY0, due_at=DAY0)
+    await desk.store.transition(second[0].id, "escalated", DAY0 + 10.0, detail="no_response")
+    await desk.store.transition(first[0].id, "escalated", DAY0 + 20.0, detail="no_response")
+    desk.now = DAY0 + 30.0
+    high = await desk.high_risk_case()
+    await desk.engine.store.open_or_update_case("8613800000013", "low", "loan", DAY0, due_at=DAY0 + 999.0)
+    async with desk.client() as http:
+        await desk.login(http, "wang")
+        page = await (await http.get(desk.url("/console/queue"))).text()
+    order = [m for m in re.findall(r'data-case="([^"]+)"', page)]
+    assert order == [high, second[0].id, first[0].id]
+    assert "人工处置队列（3）" in page
+
+
+async def test_the_overview_streams_counts_from_the_gateway(desk):
+    from gateway.metrics import GatewayMetrics
+    from gateway.web.console.overview import Overview
+
+    metrics = GatewayMetrics()
+    desk.console.overview = Overview(metrics, lambda: desk.now)
+    await desk.high_risk_case()
+    metrics.decided("sms", "block", "police_impersonation", ("r1",))
+    metrics.decided("sms", "block", "police_impersonation", ("r1",))
+    metrics.decided("sms", "pass", None, ())
+    metrics.label_verified()
+    metrics.label_rejected('SIP ;cause=438 ;text="Invalid Identity Header"')
+    async with desk.client() as http:
+        await desk.login(http, "zhao")
+        async with http.get(desk.url("/console/stream")) as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            line = await stream.content.readline()
+    snapshot = json.loads(line.decode().removeprefix("data: "))
+    assert snapshot["interceptions"] == [{"category": "police_impersonation", "action": "block", "count": 2}]
+    assert snapshot["interceptions_total"] == 2
+    assert snapshot["open_by_tier"] == {"low": 0, "medium": 0, "high": 1}
+    assert snapshot["queue"] == 1
+    assert {"result": "verified", "cause": "", "count": 1} in snapshot["labels"]
+    assert [x["cause"] for x in snapshot["labels"] if x["result"] == "rejected"] == ["438"]
+    # A minute later the rate has fallen back to nothing; the counters themselves never do.
+    desk.now += 61.0
+    desk.console.overview.per_minute()
+    desk.now += 1.0
+    assert desk.console.overview.per_minute() == {}
+
+
+async def test_the_stream_needs_a_login(desk):
+    async with desk.client() as http:
+        assert (await http.get(desk.url("/console/stream"))).status == 401
+
+
+async def test_an_open_overview_does_not_hold_the_endpoint_from_stopping():
+    rig = Desk(MemoryStore())
+    await rig.start()
+    async with rig.client() as http:
+        await rig.login(http, "zhao")
+        async with http.get(rig.url("/console/stream")) as stream:
+            await stream.content.readline()
+            # aiohttp would wait up to a minute for the handler; the console ends its streams.
+            await asyncio.wait_for(rig.stop(), 10.0)

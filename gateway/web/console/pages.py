@@ -239,8 +239,8 @@ def lookup_page(session: Session, wanted: str, cases: list[Case], records: list[
         show_text = session.may_act()
         found = "".join(
             f"<tr><td>{when(r.at)}</td><td>{escape(r.kind)}</td>"
-            f"<td>{number(session, str(r.fields.get('source', '')))}</td>"
-            f"<td>{escape(', '.join(map(str, r.fields.get('rules', []))))}</td>"
+            f"<td>{number(session, str(r.fields.get('caller') or r.fields.get('source', '')))}</td>"
+            f"<td>{escape(', '.join(map(str, r.fields.get('rules', []))) or str(r.fields.get('reason', '')))}</td>"
             f"<td>{escape(str(r.fields.get('text', ''))) if show_text else '（已隐藏）'}</td></tr>"
             for r in records
         )

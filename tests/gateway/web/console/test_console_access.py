@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.store import MemoryStore
-from tests.gateway.web.console.desk import DAY0, VICTIM, Desk
+from tests.gateway.web.console.desk import CSRF, DAY0, VICTIM, Desk
 
 
 @pytest.fixture
@@ -253,3 +253,90 @@ async def test_an_open_overview_does_not_hold_the_endpoint_from_stopping():
             await stream.content.readline()
             # aiohttp would wait up to a minute for the handler; the console ends its streams.
             await asyncio.wait_for(rig.stop(), 10.0)
+
+
+async def test_lookup_finds_refused_calls_to_the_number(desk):
+    from gateway.store import AuditRecord
+
+    desk.store.audit(
+        AuditRecord(
+            "call.label_rejected",
+            DAY0,
+            {"caller": "8657100000000", "callee": VICTIM, "reason": 'SIP ;cause=438 ;text="Invalid Identity Header"'},
+        )
+    )
+    async with desk.client() as http:
+        await desk.login(http, "zhao")
+        page = await (await http.get(desk.url("/console/lookup"), params={"number": VICTIM})).text()
+    assert "call.label_rejected" in page
+    assert "86571****0000" in page
+    assert "cause=438" in page
+
+
+def test_console_passwd_prints_a_hash_that_checks(capsys, monkeypatch):
+    import io
+
+    from gateway.cli import main
+    from gateway.web.console.auth import verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-good-long-password\n"))
+    assert main(["console", "passwd", "--stdin"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert hashed.startswith("scrypt$16384$8$1$")
+    assert verify_password("a-good-long-password", hashed)
+    assert not verify_password("a-good-long-passwore", hashed)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["console", "passwd", "--stdin"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+
+
+async def test_under_tls_the_session_cookie_is_secure(tmp_path):
+    import datetime
+    import ssl
+
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    rig = Desk(MemoryStore())
+    app = web.Application()
+    rig.console.install(app)
+    server = TestServer(app, host="127.0.0.1", scheme="https")
+    await server.start_server(ssl=context)
+    try:
+        connector = aiohttp.TCPConnector(ssl=False)
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            page = await (await http.get(server.make_url("/console/login"))).text()
+            token = CSRF.search(page)
+            assert token is not None
+            form = {"csrf": token.group(1), "name": "wang", "password": "agent-pass-1"}
+            answer = await http.post(server.make_url("/console/login"), data=form, allow_redirects=False)
+            assert answer.status == 303
+            cookie = answer.cookies["afgw_console"]
+            assert cookie["secure"]
+            assert cookie["httponly"]
+    finally:
+        await server.close()

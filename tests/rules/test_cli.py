@@ -130,7 +130,7 @@ def test_explain_json_and_overridden_rules(capsys: pytest.CaptureFixture[str]) -
     record = json.loads(out)
     assert record["action"] == "pass"
     assert record["rules"] == ["allow.antifraud-official"]
-    assert record["overridden"] == ["police.safe-account"]
+    assert "police.safe-account" in record["overridden"]  # with the evidence rules on its words
     assert {m["view"] for m in record["matches"]} >= {"squeezed", "fields"}
 
 

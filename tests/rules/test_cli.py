@@ -142,7 +142,8 @@ SCAN_IN = (
     '{"channel": "sms", "from": "12381", "to": "13800000001", "text": "警惕安全账户诈骗", "origin": "domestic"}\n'
 )
 SCAN_OUT = (
-    '{"action": "block", "risk": "high", "rules": ["police.safe-account"], "category": "police_impersonation"}\n'
+    '{"action": "block", "risk": "high", "rules": ["police.ev.demand", "cs.ev.demand", "credit.ev.demand", '
+    '"phish.ev.topic", "police.safe-account"], "category": "police_impersonation"}\n'
     '{"action": "label", "risk": "low", "rules": ["intl.call-label"], "category": "international"}\n'
     '{"action": "pass", "risk": "none", "rules": [], "category": null}\n'
     '{"action": "pass", "risk": "none", "rules": ["allow.antifraud-official"], "category": null}\n'

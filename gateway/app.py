@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import cast
 
 import rules
+from gateway.campaigns import CampaignTracker
+from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -66,6 +68,8 @@ class Gateway:
         self.jsonl: JsonlEvents | None = None
         self.events: EventSink = events or self._build_events(config.events, clock)
         self.clock = clock
+        #: The pcap capture of the gateway's own traffic, when configured.
+        self.capture: PcapCapture | None = None
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -98,7 +102,10 @@ class Gateway:
                 username=m.username or None,
                 password=m.password or None,
                 max_bytes=m.instruction_max_bytes,
+                # In the store: a repeat is ignored after a restart and by every gateway on it.
+                references=cast(StateStore, store) if hasattr(store, "claim_reference") else None,
                 remember=m.instruction_references,
+                retention=m.instruction_retention,
                 backoff_initial=m.backoff_initial,
                 backoff_max=m.backoff_max,
                 events=self.events,
@@ -131,10 +138,12 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._open_capture()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+            self._track_campaigns(self.rules, self.config.rules)
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
             await self.score_feed.start()
@@ -152,6 +161,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self.smpp.server.capture = self.smpp.pool.capture = self.capture
         self._start_dissuasion()
         # Instructions are taken once the engine (if any) is there to drive what they open.
         if self.instructions is not None:
@@ -170,6 +180,7 @@ class Gateway:
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
             )
+            self.sip.transports.capture_to(self.capture)
             try:
                 await self.sip.start()
             except BaseException:
@@ -184,6 +195,17 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+
+    def _open_capture(self) -> None:
+        cfg = self.config.capture
+        if cfg is None:
+            return
+        capture = PcapCapture.from_config(cfg)
+        try:
+            capture.open()
+        except OSError as exc:
+            raise ConfigError([f"{cfg.pcap}: cannot write the capture: {exc.strerror or exc}"]) from None
+        self.capture = capture
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -254,6 +276,20 @@ class Gateway:
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
         return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
 
+    def _track_campaigns(self, inspector: RulesInspector, cfg: RulesConfig) -> None:
+        if cfg.campaigns is None:
+            return
+        if not hasattr(self.store, "campaign_sighting"):
+            log.warning("campaigns.disabled", reason="the store keeps no campaigns")
+            return
+        inspector.campaigns = CampaignTracker(
+            cast(StateStore, self.store),
+            inspector.engine,
+            cfg.campaigns,
+            events=self.events,
+            clock=self.clock,
+        )
+
     def _watch_rules(self) -> None:
         if self.watcher is None:
             return
@@ -283,6 +319,9 @@ class Gateway:
             self.jsonl.close()
         if self._owned_store is not None:
             await self._owned_store.close()
+        # Last: the closing handshakes of every connection above are in the file.
+        if self.capture is not None:
+            await self.capture.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.campaigns import CampaignConfig
+from gateway.capture.config import MIN_PCAP_SIZE, CaptureConfig
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
 from gateway.dissuasion.robot_call import RobotCallConfig
@@ -255,6 +257,8 @@ class RulesConfig:
     warning_sender: str = "12381"
     warning_templates: tuple[tuple[str, str], ...] = ()
     warning_interval: float = 300.0
+    #: Campaign detection (near-duplicates sent to many); None: off.
+    campaigns: CampaignConfig | None = None
 
 
 STORE_BACKENDS = frozenset({"memory", "sqlite", "redis"})
@@ -307,8 +311,11 @@ class MqttEventsConfig:
     instructions_topic: str = "afgw/v1/instructions"
     instruction_errors_topic: str = "afgw/v1/instructions/errors"
     instruction_max_bytes: int = 4096
-    #: References remembered (in memory) so that a repeated instruction is followed once.
+    #: References remembered in memory, when the store keeps no references (no cases either).
     instruction_references: int = 100_000
+    #: Seconds a reference is kept in the store after its instruction was acted on: a repeat within
+    #: them is ignored, after a restart and by every gateway on the store.
+    instruction_retention: float = 7 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +340,8 @@ class GatewayConfig:
     dissuasion: DissuasionConfig | None = None
     #: dissuasion.scoring: the gateway's own risk scores.
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    #: None: no pcap capture of the gateway's traffic.
+    capture: CaptureConfig | None = None
     source: str = "<defaults>"
 
 
@@ -359,7 +368,7 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -377,6 +386,8 @@ def load(path: str | Path) -> GatewayConfig:
         dissuasion = _dissuasion(reader, dissuasion_section, base)
         if (section := reader.mapping(dissuasion_section, "scoring")) is not None:
             scoring = _scoring(reader, section)
+    capture_section = reader.mapping(doc, "capture")
+    capture = _capture(reader, capture_section, base) if capture_section is not None else None
     try:
         reader.check()
     except SourceErrors as exc:
@@ -397,6 +408,7 @@ def load(path: str | Path) -> GatewayConfig:
         events=events,
         dissuasion=dissuasion,
         scoring=scoring,
+        capture=capture,
         source=str(path),
     )
 
@@ -468,6 +480,7 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
                 "instruction_errors_topic",
                 "instruction_max_bytes",
                 "instruction_references",
+                "instruction_retention",
             },
         )
         md = MqttEventsConfig()
@@ -491,8 +504,26 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
             instruction_errors_topic=topics["instruction_errors_topic"],
             instruction_max_bytes=_positive(reader, m, "instruction_max_bytes", int, md.instruction_max_bytes),
             instruction_references=_positive(reader, m, "instruction_references", int, md.instruction_references),
+            instruction_retention=_positive(reader, m, "instruction_retention", float, md.instruction_retention),
         )
     return EventsConfig(jsonl=jsonl, mqtt=mqtt)
+
+
+def _capture(reader: Reader, d: LocatedDict, base: Path) -> CaptureConfig:
+    reader.keys(d, {"pcap", "pcap_size", "pcap_count"}, required=("pcap",))
+    defaults = CaptureConfig(pcap="")
+    pcap = reader.get(d, "pcap", str, "")
+    if "pcap" in d and not pcap:
+        reader.error(d.where("pcap"), "pcap: must name a file")
+    size = reader.get(d, "pcap_size", float, defaults.pcap_size)
+    if size < MIN_PCAP_SIZE:
+        reader.error(d.where("pcap_size"), f"pcap_size: {size:g} MB is less than {MIN_PCAP_SIZE:g} MB")
+        size = defaults.pcap_size
+    return CaptureConfig(
+        pcap=_relative(base, pcap),
+        pcap_size=size,
+        pcap_count=_positive(reader, d, "pcap_count", int, defaults.pcap_count),
+    )
 
 
 _POINTS = ("sms_warned", "sms_blocked", "call_flagged", "call_listed", "international", "dissuade")
@@ -651,7 +682,7 @@ def _labels(path: Path) -> LabelsConfig:
 
 
 def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
-    reader.keys(d, {"packs", "reload_interval", "tag_prefix", "call_tag", "warnings"})
+    reader.keys(d, {"packs", "reload_interval", "tag_prefix", "call_tag", "warnings", "campaigns"})
     defaults = RulesConfig()
     packs = []
     for item, where in reader.items(d, "packs"):
@@ -683,6 +714,52 @@ def _rules(reader: Reader, d: LocatedDict, base: Path) -> RulesConfig:
         warning_sender=sender,
         warning_templates=tuple(templates),
         warning_interval=warning_interval,
+        campaigns=_campaigns(reader, c) if (c := reader.mapping(d, "campaigns")) is not None else None,
+    )
+
+
+_CAMPAIGN_ACTIONS = ("tag", "warn", "block")
+
+
+def _campaigns(reader: Reader, d: LocatedDict) -> CampaignConfig:
+    reader.keys(
+        d,
+        {
+            "window",
+            "recipients",
+            "similarity",
+            "score",
+            "action",
+            "needs_evidence",
+            "category",
+            "allow_senders",
+            "max_clusters",
+        },
+    )
+    dc = CampaignConfig()
+    similarity = reader.get(d, "similarity", float, dc.similarity)
+    if not 0 < similarity <= 1:
+        reader.error(d.where("similarity"), f"similarity: {similarity} is not a share between 0 (excluded) and 1")
+    recipients = _positive(reader, d, "recipients", int, dc.recipients)
+    if recipients > 10_000:
+        reader.error(d.where("recipients"), f"recipients: at most 10000 (a cluster keeps that many), got {recipients}")
+    action = d.get("action", dc.action)
+    if action is not None and action not in _CAMPAIGN_ACTIONS:
+        reader.error(d.where("action"), f"action: {action!r} is not one of tag, warn, block (or null)")
+        action = dc.action
+    score = reader.get(d, "score", float, dc.score)
+    if not 0 <= score <= 1000:
+        reader.error(d.where("score"), f"score: {score} is not between 0 and 1000")
+    return CampaignConfig(
+        window=_positive(reader, d, "window", float, dc.window),
+        recipients=recipients,
+        similarity=similarity,
+        score=score,
+        action=action,
+        needs_evidence=reader.get(d, "needs_evidence", bool, dc.needs_evidence),
+        category=reader.get(d, "category", str, dc.category),
+        allow_senders=_strings(reader, d, "allow_senders", dc.allow_senders),
+        max_clusters=_positive(reader, d, "max_clusters", int, dc.max_clusters),
     )
 
 

@@ -32,6 +32,8 @@ from protocols.sip import (
     parse_name_addr,
     parse_uri,
 )
+from simulator.behaviour import Person
+from simulator.clock import Timer
 from simulator.sip_ua import ServerTxn, UserAgent, new_tag
 
 VERIFIED = "TN-Validation-Passed"
@@ -57,6 +59,8 @@ class IncomingCall:
     display_name: str | None
     verified: bool  # the network asserted verstat=TN-Validation-Passed
     answered: bool = False
+    #: The caller's ACK came: the call is set up (the screen's call timer runs).
+    connected: bool = False
     ended: bool = False
     verstat: str | None = None
     card_name: str | None = None  # the jCard's fn, from Call-Info purpose=jcard
@@ -181,7 +185,7 @@ class _Call:
     dialog: Dialog | None = None
     ok: Response | None = None
     acked: bool = False
-    answer_timer: asyncio.TimerHandle | None = None
+    answer_timer: Timer | None = None
 
 
 class Handset(UserAgent):
@@ -196,6 +200,7 @@ class Handset(UserAgent):
         answer_delay: float = 0.05,
         hangup_after: float | None = None,
         press: str | None = None,
+        person: Person | None = None,
     ) -> None:
         super().__init__(proxy, user=user, password=password)
         self.domain = domain
@@ -204,6 +209,9 @@ class Handset(UserAgent):
         self.hangup_after = hangup_after
         #: A key the person presses once the call is set up (sent as SIP INFO, application/dtmf-relay).
         self.press = press
+        #: The person holding the handset: with one, their profile decides whether and when to pick
+        #: up, which key to press and when to hang up (on their clock), instead of the fields above.
+        self.person = person
         #: The answers to the key presses sent, in order.
         self.key_answers: list[Response] = []
         self.screen = Screen()
@@ -269,7 +277,13 @@ class Handset(UserAgent):
         elif method == "ACK":
             call = self._calls.get(request.call_id)
             if call is not None:
-                call.acked = True
+                first, call.acked = not call.acked, True
+                if (entry := self.screen.find(request.call_id)) is not None:
+                    entry.connected = True
+                if self.person is not None:
+                    if first:  # an ACK again (our 200 was re-sent) is not a second call set-up
+                        self._in_call(call, self.person)
+                    return
                 if self.press is not None:
                     key, pressed_in = self.press, call.invite.call_id
                     self.loop.call_later(0.02, lambda: self.loop.create_task(self._press(pressed_in, key)))
@@ -290,7 +304,10 @@ class Handset(UserAgent):
         tag = new_tag()
         call = _Call(invite, txn, tag)
         self._calls[invite.call_id] = call
-        self.screen.show(invite)
+        shown = self.screen.show(invite)
+        if self.person is not None:
+            self._ring_for(call, shown, self.person)
+            return
         if self.behaviour is Behaviour.BUSY:
             self._final(call, 486)
             return
@@ -302,6 +319,34 @@ class Handset(UserAgent):
         self.respond(txn, ringing)
         if self.behaviour is Behaviour.ANSWER:
             call.answer_timer = self.loop.call_later(self.answer_delay, self._answer, call)
+
+    def _ring_for(self, call: _Call, shown: IncomingCall, person: Person) -> None:
+        ringing = create_response(call.invite, 180, to_tag=call.tag)
+        ringing.headers.add("Contact", self.contact)
+        self.respond(call.txn, ringing)
+        what = f"{shown.caller_number} {shown.label or shown.display_name or ''}".strip()
+        delay = person.pick_up(what + (" (verified)" if shown.badge else ""), verified=shown.badge)
+        if delay is not None:
+            # Picked up on the person's clock; a CANCEL before then stops it (``_cancelled``).
+            call.answer_timer = person.clock.call_later(delay, lambda: self._answer(call))
+
+    def _in_call(self, call: _Call, person: Person) -> None:
+        """The call is set up: the person presses their key and hangs up when their habit says."""
+        habit, call_id = person.profile.calls, call.invite.call_id
+        if habit.key is not None:
+            key = habit.key
+
+            def press() -> None:
+                person.note("key_pressed", key)
+                self.loop.create_task(self._press(call_id, key))
+
+            person.clock.call_later(habit.key_after, press)
+        if habit.hang_up_after is not None:
+
+            def hang_up() -> None:
+                self.loop.create_task(self.hang_up(call_id))
+
+            person.clock.call_later(habit.hang_up_after, hang_up)
 
     def _final(self, call: _Call, status: int) -> None:
         self._calls.pop(call.invite.call_id, None)
@@ -320,6 +365,8 @@ class Handset(UserAgent):
         call.dialog = Dialog.from_uas(call.invite, ok)
         if (entry := self.screen.find(call.invite.call_id)) is not None:
             entry.answered = True
+        if self.person is not None:
+            self.person.note("answered", call.invite.call_id)
         self.respond(call.txn, ok)
         self._retransmit_ok(call, self.loop.time(), 0.5)
 

@@ -1,6 +1,13 @@
 """A simulated SMSC: accepts binds, stores each message in the inbox of the handset it is for,
 answers with message ids, sends delivery receipts when asked, and can inject mobile-originated
 messages. It keeps its store across ``restart``, as a real SMSC keeps its queue across a reboot.
+
+With ``people`` (a :class:`~simulator.behaviour.Population`), a flash that asks for the SME
+manual/user acknowledgement (registered_delivery 0x08) pops up in front of the person with that
+number. If their :class:`~simulator.behaviour.FlashHabit` says they read it, then after their delay
+(on the population's clock) the handset answers as a phone does when OK is pressed: a deliver_sm to
+the flash's sender whose esm_class message type is 0x10 (SMPP 3.4 5.2.12), naming the flash by its
+message id (receipted_message_id) and by the user_message_reference the sender set.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from protocols.smpp.pdu import (
     response_to,
 )
 from protocols.smpp.session import Role, SessionConfig, SmppSession
+from simulator.behaviour import Population
 
 _S = CommandStatus
 # message_state values (SMPP 3.4 section 5.2.28)
@@ -61,6 +69,7 @@ class SmscStats:
     refused: int = 0
     receipts_sent: int = 0
     mo_sent: int = 0
+    acks_sent: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,22 @@ class Arrival:
     ref: int
     seq: int
     total: int
+
+
+@dataclass(frozen=True)
+class FlashAck:
+    """A handset's manual/user acknowledgement of a flash, as sent, and how the ESME answered it."""
+
+    message_id: str  # the flash's (its first part's) message id
+    handset: str
+    to: str  # the flash's sender
+    at: float  # on the population's clock
+    status: int | None  # the deliver_sm_resp status; None: no bind could take it
+
+
+#: SMPP 3.4 5.2.17: the SME manual/user acknowledgement is requested.
+MANUAL_ACK_REQUESTED = 0x08
+ACK_NAMES = ("both", "id", "reference")
 
 
 @dataclass
@@ -105,8 +130,17 @@ class SimulatedSmsc:
     keep_messages: bool = True
     #: Called with each message as it enters an inbox (a concatenated one once, when whole).
     on_stored: Callable[[StoredSms], None] | None = None
+    #: The people holding the handsets, who read (or ignore) the flashes that reach them.
+    people: Population | None = None
+    #: How an acknowledgement names its flash: "both" (receipted_message_id and user_message_reference),
+    #: "id" or "reference" alone, as SMSCs differ.
+    ack_names: str = "both"
+    #: Every acknowledgement a handset sent, in order.
+    acknowledgements: list[FlashAck] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.ack_names not in ACK_NAMES:
+            raise ValueError(f"ack_names: {self.ack_names!r} is not one of {', '.join(ACK_NAMES)}")
         self._ids = itertools.count(0x10000)
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[SmppConnection] = set()
@@ -269,6 +303,7 @@ class SimulatedSmsc:
                 )
                 for mid in ids:
                     self.by_id[mid] = sms
+                first_id = ids[0]
             else:
                 sms = StoredSms(
                     message_id,
@@ -281,11 +316,52 @@ class SimulatedSmsc:
                     system_id=system_id,
                 )
                 self.by_id[message_id] = sms
+                first_id = message_id
             self.inboxes.setdefault(dest, []).append(sms)
             if self.on_stored is not None:
                 self.on_stored(sms)
+            if flash and pdu.registered_delivery & MANUAL_ACK_REQUESTED:
+                self._popped_up(sms, first_id)
         if pdu.registered_delivery & 0x03 == 0x01:  # receipt on final outcome; this one succeeded
             self._spawn(self._send_receipt(conn, pdu, message_id))
+
+    def _popped_up(self, sms: StoredSms, message_id: str) -> None:
+        """The flash is on the handset's screen: its person reads it, or not, as their habit says."""
+        person = self.people.get(sms.destination) if self.people is not None else None
+        if person is None:
+            return
+        delay = person.read_flash(f"{sms.source}: {sms.text}")
+        if delay is None:
+            return
+        reference = next((t.value for t in sms.tlvs if t.tag == Tag.USER_MESSAGE_REFERENCE), None)
+
+        def pressed_ok() -> None:
+            person.note("flash_read", message_id)
+            self._spawn(self._acknowledge(sms, message_id, reference, person.clock()))
+
+        person.clock.call_later(delay, pressed_ok)
+
+    async def _acknowledge(self, sms: StoredSms, message_id: str, reference: bytes | None, at: float) -> None:
+        tlvs: list[Tlv] = []
+        if self.ack_names in ("both", "id"):
+            tlvs.append(Tlv(Tag.RECEIPTED_MESSAGE_ID, self._quoted(message_id).encode("ascii") + b"\x00"))
+        if self.ack_names in ("both", "reference") and reference is not None:
+            tlvs.append(Tlv(Tag.USER_MESSAGE_REFERENCE, reference))
+        ack = DeliverSm(
+            source_addr=sms.destination,
+            destination_addr=sms.source,
+            esm_class=EsmClass.TYPE_MANUAL_ACK,
+            tlvs=tuple(tlvs),
+        )
+        status: int | None = None
+        target = self._receiver()
+        if target is not None:
+            try:
+                status = (await target.request(ack)).command_status
+                self.stats.acks_sent += 1
+            except (ConnectionGone, ResponseTimeout):
+                status = None
+        self.acknowledgements.append(FlashAck(message_id, sms.destination, sms.source, at, status))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -13,11 +13,26 @@ Guarantees:
   (or the restarted one) takes the case over on its schedule. Nothing is held only in memory: the
   flash's message id goes into the store's receipt-routing map, so an acknowledgement finds its case
   through any instance, also after a restart.
+- **Kill -9 mid-attempt: at least once, one repeat at most.** An attempt is written down as it goes:
+  the claim (the lease), then ``flashed`` once the flashes are sent (the victim's, and on the first
+  attempt the family's; detail: the attempt's number and the message id), then the ``attempt`` record
+  (detail: the number, ``flash=<id> call=<placed|quiet_hours|failed>``, and ``resumed`` when it
+  finished an attempt another claim began). When an instance dies part way, its lease lapses and the
+  instance that claims the case next finishes *that* attempt: the flashes only if ``flashed`` is not
+  there, the call in any case (a call in progress ends with the process that placed it), and one
+  record, from which the schedule goes on. So no attempt is lost or counted twice, and one death
+  gives each person at most one message more: the flash again (it died between sending and writing
+  ``flashed``) or the call again (between placing it and the record), never both. An event the dead
+  process had not yet published is lost with it; the store has the record.
 - **Handled** when the person acknowledges the flash (the SME manual/user acknowledgement matched to
   that flash's message id) or answers the robot call. A high-risk case also needs the key press that
   confirms the call was heard; an answer without it keeps the loop going.
 - **High risk** gets the robot loop and, at once, a ``case.escalated`` event with ``reason: high_risk``
-  (the case stays open: people are called in and the robot keeps going until it is handled).
+  (the case stays open: people are called in and the robot keeps going until it is handled). Once per
+  case: the store marks it (a ``high_risk`` transition) atomically, and only the instance that made
+  the mark emits the event, however many raise the case to high at the same moment.
+- **Escalation on no response** flashes the family before it is recorded: an instance that dies in
+  between leaves the case open, and the next one warns the family again and records it.
 - **Quiet hours** (local time): for low and medium risk an attempt in them is a flash only, with no
   call, and the next attempt waits for the end of the quiet hours: a pop-up every five minutes all
   night long would wake the person as surely as a call. High risk is called at any hour.
@@ -37,6 +52,7 @@ bad_tier).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,13 +62,30 @@ from gateway.dissuasion.templates import Templates
 from gateway.dissuasion.triggers import Trigger
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
-from gateway.store.base import ESCALATED, HANDLED, OPEN, TIERS, Case, LeaseLost, StateStore, UnknownCase
+from gateway.store.base import (
+    ESCALATED,
+    HANDLED,
+    OPEN,
+    TIERS,
+    Case,
+    LeaseLost,
+    StateStore,
+    Transition,
+    UnknownCase,
+)
 
 log = get_logger("afgw.dissuasion")
 
 DAY = 86400.0
+#: Transitions the engine notes on a case: the victim's flash of an attempt was sent (detail: the
+#: attempt's number and the flash's message id, ``-`` when refused), and people were called in on a
+#: high-risk case (once per case).
+FLASHED, HIGH_RISK = "flashed", "high_risk"
 #: The receipt-routing map's owner for a dissuasion flash: ``dissuasion:<case id>``.
 OWNER_PREFIX = "dissuasion:"
+#: The owner of a family contact's warning flash: the gateway's own too (its receipts and the
+#: relative's acknowledgement are taken, not refused), but it never handles the case.
+FAMILY_OWNER_PREFIX = "dissuasion-family:"
 
 
 class FlashSender(Protocol):
@@ -161,14 +194,27 @@ class DissuasionEngine:
         fields = self._fields(case, now, source=trigger.source, reference=trigger.reference, detail=trigger.detail)
         self.events.emit("case.opened" if created else "case.updated", **fields)
         if opted_out:
-            await self._escalate(case, now, "opted_out", final=True)
+            with contextlib.suppress(ValueError):  # another instance escalated it a moment ago
+                await self._escalate(case, now, "opted_out", final=True)
             return
-        became_high = case.tier == "high" and (created or (before is not None and before.tier != "high"))
-        if became_high:
-            self.events.emit("case.escalated", **self._fields(case, now, reason="high_risk", final=False))
+        if case.tier == "high":
+            await self._escalate_high_risk(case, now)
         if not created and before is not None and before.attempts > 0:
             # Contacts named after the first attempt missed its warning: give them theirs now.
             await self._warn_family(case, [f for f in case.family if f not in before.family], now, "first")
+
+    async def _escalate_high_risk(self, case: Case, now: float) -> None:
+        """Call people in on a high-risk case: once per case, whichever instance gets there first."""
+        if any(t.event == HIGH_RISK for t in case.transitions):
+            return
+        try:
+            # Marked in the store first, atomically: of two instances raising it at the same moment
+            # one gets the mark and emits; the other sees it there already.
+            marked = await self.store.note(case.id, HIGH_RISK, now, "escalated to people", once=True)
+        except (UnknownCase, ValueError):
+            return  # handled or closed in the meantime
+        if marked is not None:
+            self.events.emit("case.escalated", **self._fields(marked, now, reason="high_risk", final=False))
 
     def _ignored(self, trigger: Trigger, now: float, reason: str) -> None:
         self.events.emit(
@@ -256,9 +302,25 @@ class DissuasionEngine:
         if case.attempts >= self.config.max_attempts:
             await self._escalate(case, now, "no_response", final=True)
             return
-        first = case.attempts == 0
-        victim_text = self.templates.render(case.fraud_types, "victim", case.subscriber)
-        message_id = await self._send(case.subscriber, victim_text, case, now)
+        number = case.attempts + 1
+        this_attempt = _since_last_attempt(case)
+        # An earlier claim of this attempt whose lease lapsed with no record: its instance stopped
+        # (killed, or lost the store) part way through, and this one finishes the attempt.
+        resumed = sum(t.event == "claimed" for t in this_attempt) > 1
+        flashed = next((t.detail for t in this_attempt if t.event == FLASHED), None)
+        if flashed is None:
+            victim_text = self.templates.render(case.fraud_types, "victim", case.subscriber)
+            message_id = await self._send(case.subscriber, victim_text, case, now)
+            if case.attempts == 0:
+                await self._warn_family(case, list(case.family), now, "first")
+            # Written down before the call, under the lease: an instance taking over from here sends
+            # no flash again, only the call (a call in progress ends with the process that placed it).
+            await self.store.note(case.id, FLASHED, now, f"{number} {message_id or '-'}", instance=self.instance)
+        else:
+            message_id = flashed.partition(" ")[2].strip("-") or None
+            if message_id:
+                # The receipt-routing write of the stopped instance may not have reached the store.
+                self.store.remember_message(message_id, OWNER_PREFIX + case.id, now)
         quiet = self.config.quiet_hours
         hushed = case.tier != "high" and quiet is not None and quiet.active(now)
         called = False
@@ -268,13 +330,13 @@ class DissuasionEngine:
                 called = True
             except Exception as exc:
                 log.warning("dissuasion.call_failed", case_id=case.id, error=repr(exc))
-        if first:
-            await self._warn_family(case, list(case.family), now, "first")
+        call = "placed" if called else ("quiet_hours" if hushed else "failed")
         next_due = now + self.config.interval
         if hushed and quiet is not None:
             next_due = max(next_due, quiet.ends_after(now))
         next_due = max(next_due, self._cap_wait(case, now))
-        done = await self.store.record_attempt(case.id, self.instance, now, next_due)
+        said = f"flash={message_id or '-'} call={call}" + (" resumed" if resumed else "")
+        done = await self.store.record_attempt(case.id, self.instance, now, next_due, said)
         self.events.emit(
             "case.attempt",
             **self._fields(
@@ -282,8 +344,9 @@ class DissuasionEngine:
                 now,
                 attempt=done.attempts,
                 flash_message_id=message_id or "",
-                call="placed" if called else ("quiet_hours" if hushed else "failed"),
+                call=call,
                 next_due=next_due,
+                resumed=resumed,
             ),
         )
 
@@ -305,27 +368,38 @@ class DissuasionEngine:
             log.warning("dissuasion.flash_failed", case_id=case.id, recipient=recipient, error=repr(exc))
             return None
         # Only the person at risk reading the warning handles the case, not a relative reading theirs.
-        if message_id and victim:
-            self.store.remember_message(message_id, OWNER_PREFIX + case.id, now)
+        if message_id:
+            self.store.remember_message(message_id, (OWNER_PREFIX if victim else FAMILY_OWNER_PREFIX) + case.id, now)
         return message_id
 
     async def _warn_family(self, case: Case, contacts: list[str], now: float, when: str) -> None:
+        self._family_warned(case, await self._flash_family(case, contacts, now), now, when)
+
+    async def _flash_family(self, case: Case, contacts: list[str], now: float) -> list[tuple[str, str]]:
+        """Flash each contact the family template; returns who got which message id ("" refused)."""
         if not contacts:
-            return
+            return []
         text = self.templates.render(case.fraud_types, "family", case.subscriber)
+        sent = []
         for contact in contacts:
             if contact in self.config.opt_out or contact == case.subscriber:
                 continue
-            message_id = await self._send(contact, text, case, now, victim=False)
+            sent.append((contact, await self._send(contact, text, case, now, victim=False) or ""))
+        return sent
+
+    def _family_warned(self, case: Case, sent: list[tuple[str, str]], now: float, when: str) -> None:
+        for contact, message_id in sent:
             self.events.emit(
-                "case.family_warned",
-                **self._fields(case, now, contact=contact, when=when, flash_message_id=message_id or ""),
+                "case.family_warned", **self._fields(case, now, contact=contact, when=when, flash_message_id=message_id)
             )
 
     async def _escalate(self, case: Case, now: float, reason: str, *, final: bool) -> None:
+        # The family first, the escalation recorded after: an instance killed in between leaves the
+        # case open, and the one that takes it over warns them (again) and records it.
+        sent = await self._flash_family(case, list(case.family), now)
         moved = await self.store.transition(case.id, ESCALATED, now, instance=self.instance, detail=reason)
         self.events.emit("case.escalated", **self._fields(moved, now, reason=reason, final=final))
-        await self._warn_family(moved, list(moved.family), now, "escalation")
+        self._family_warned(moved, sent, now, "escalation")
 
     @staticmethod
     def _fields(case: Case, now: float, **extra: Any) -> dict[str, Any]:
@@ -339,3 +413,11 @@ class DissuasionEngine:
             "attempts": case.attempts,
             **extra,
         }
+
+
+def _since_last_attempt(case: Case) -> tuple[Transition, ...]:
+    """The transitions since the last recorded attempt (since the case opened, before the first)."""
+    for i in range(len(case.transitions) - 1, -1, -1):
+        if case.transitions[i].event == "attempt":
+            return case.transitions[i + 1 :]
+    return case.transitions

@@ -18,7 +18,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from gateway.dissuasion.engine import OWNER_PREFIX
+from gateway.dissuasion.engine import FAMILY_OWNER_PREFIX, OWNER_PREFIX
 from gateway.logs import get_logger
 from protocols.smpp import text
 from protocols.smpp.constants import EsmClass, RegisteredDelivery, Tag
@@ -96,6 +96,11 @@ class SmppFlashSender:
         return self._by_reference.get((pdu.source_addr, int.from_bytes(umr, "big")))
 
 
+def _ours(owner: str | None) -> bool:
+    """Whether a receipt-routing owner is one of the gateway's own warning flashes."""
+    return owner is not None and owner.startswith((OWNER_PREFIX, FAMILY_OWNER_PREFIX))
+
+
 class AckHook:
     """What the SMPP proxy asks about a receipt nobody else owns: is it a dissuasion flash's?
 
@@ -120,14 +125,13 @@ class AckHook:
         if (message_id := self.sender.acknowledged_id(pdu)) is not None:
             if await self._acknowledged(message_id, now):
                 return True
-            # An acknowledgement for a case already handled or closed is still ours to swallow.
-            owner = await self._owner(message_id, now)
-            return owner is not None and owner.startswith(OWNER_PREFIX)
+            # An acknowledgement for a case already handled or closed, or a relative's, is still ours.
+            return _ours(await self._owner(message_id, now))
         message_id = _receipted_id(pdu)
         if message_id is None:
             return False
         owner = await self._owner(message_id, now)
-        if owner is None or not owner.startswith(OWNER_PREFIX):
+        if owner is None or not _ours(owner):
             return False
         log.info("dissuasion.flash_receipt", message_id=message_id, owner=owner, esm_class=pdu.esm_class)
         return True

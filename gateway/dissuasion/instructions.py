@@ -13,10 +13,17 @@ instruction becomes one :class:`Trigger` (source ``centre``). Anything else is a
 ``message``: for people, ``field`` and ``reference`` when they could be read) and is otherwise
 ignored: no payload, however broken, stops the intake or the gateway.
 
-The same reference twice is one instruction: references are remembered in a bounded LRU
-(``remember`` most recent, in memory). After a restart, or past that bound, a repeated reference
-reaches the engine again, which is still harmless: a trigger for a subscriber with an open case only
-updates that case and never starts a second loop (``TriggerSink``'s promise).
+The same reference twice is one instruction, also after a restart and across the gateways that
+share one store: references are kept in the store (``references``, a :class:`ReferenceBook`; the
+gateway passes its store) for ``retention`` seconds (7 days by default) after the instruction was
+acted on. Before acting, the intake claims the reference in the store, atomically: of two gateways
+that receive the same instruction at once (each subscribed to the topic), or of a gateway and the
+broker's redelivery, exactly one hands it to the engine. A claim is held ``claim_hold`` seconds
+until the trigger is done; an instruction that could not be acted on is released at once (the
+centre may send it again), and one whose gateway died in between is new again once the hold lapses.
+Past the retention a repeat reaches the engine again, which is still harmless: a trigger for a
+subscriber with an open case only updates that case and never starts a second loop
+(``TriggerSink``'s promise).
 
 The intake subscribes with QoS 1 and a persistent session (clean_session false), so instructions the
 broker received while the gateway was away are delivered when it is back; it reconnects with
@@ -31,17 +38,17 @@ import json
 import math
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 
 from gateway.dissuasion.triggers import Trigger, TriggerSink
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
+from gateway.store.memory import MemoryReferences
 from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.dissuasion")
@@ -50,6 +57,10 @@ SCHEMA_VERSION = 1
 TIERS = ("low", "medium", "high")
 MAX_PAYLOAD = 4096
 MAX_FAMILY = 5
+#: How long a repeat of an instruction that was acted on is ignored: a week.
+RETENTION = 7 * 86_400.0
+#: How long a reference is held while its instruction is being acted on (seconds, far more than it takes).
+CLAIM_HOLD = 60.0
 NUMBER = r"^\+?[0-9]{3,20}$"
 REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 FRAUD_TYPE = r"^[^\x00-\x1f\x7f]{1,64}$"
@@ -233,27 +244,12 @@ def _kind(value: Any) -> str:
     ]
 
 
-class ReferenceMemory:
-    """The most recent ``capacity`` references: the same reference again is a duplicate."""
+class ReferenceBook(Protocol):
+    """Where references are held (the store's part of that name): see ``StateStore.claim_reference``."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
-        self.capacity = capacity
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, reference: str) -> bool:
-        if reference in self._seen:
-            self._seen.move_to_end(reference)
-            return True
-        return False
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def add(self, reference: str) -> None:
-        self._seen[reference] = None
-        self._seen.move_to_end(reference)
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool: ...
+    async def hold_reference(self, reference: str, now: float, until: float) -> None: ...
+    async def drop_reference(self, reference: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +276,10 @@ class InstructionIntake:
         username: str | None = None,
         password: str | None = None,
         max_bytes: int = MAX_PAYLOAD,
+        references: ReferenceBook | None = None,
         remember: int = 100_000,
+        retention: float = RETENTION,
+        claim_hold: float = CLAIM_HOLD,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         events: EventSink | None = None,
@@ -294,7 +293,9 @@ class InstructionIntake:
         self.client_id = f"{client_id}-instructions"
         self._username, self._password = username, password
         self.max_bytes = max_bytes
-        self.references = ReferenceMemory(remember)
+        #: Without a store (tests, a gateway with no durable state): ``remember`` references in memory.
+        self.references: ReferenceBook = references if references is not None else MemoryReferences(remember)
+        self.retention, self.claim_hold = retention, claim_hold
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.events = events
         self._clock = clock
@@ -312,20 +313,27 @@ class InstructionIntake:
             log.warning("instruction.rejected", error=exc.code, reason=str(exc), reference=exc.reference)
             self._emit("instruction.rejected", error=exc.code, reason=str(exc), reference=exc.reference)
             return Outcome(error=exc)
-        if trigger.reference in self.references:
+        reference = trigger.reference
+        try:
+            new = await self.references.claim_reference(reference, now, now + self.claim_hold)
+        except Exception as exc:
+            return self._failed(trigger, "store", exc)
+        if not new:
             self.duplicates += 1
-            log.info("instruction.duplicate", reference=trigger.reference)
+            log.info("instruction.duplicate", reference=reference)
             return Outcome(trigger=trigger, duplicate=True)
         try:
             await self.sink.trigger(trigger, now)
         except Exception as exc:
-            # Not remembered: the centre may send it again once whatever failed is fixed.
-            self.rejected += 1
-            log.error("instruction.failed", reference=trigger.reference, error=str(exc))
-            error = InstructionError("internal", "the gateway could not act on it; send it again later")
-            error.reference = trigger.reference
-            return Outcome(error=error)
-        self.references.add(trigger.reference)
+            # Released: the centre may send it again once whatever failed is fixed.
+            with contextlib.suppress(Exception):
+                await self.references.drop_reference(reference)
+            return self._failed(trigger, "engine", exc)
+        try:
+            await self.references.hold_reference(reference, now, now + self.retention)
+        except Exception as exc:
+            # Acted on: a repeat after the claim's hold lapses would only update the open case.
+            log.warning("instruction.reference_unsaved", reference=reference, error=str(exc))
         self.accepted += 1
         log.info("instruction.accepted", reference=trigger.reference, tier=trigger.tier, fraud_type=trigger.fraud_type)
         self._emit(
@@ -336,6 +344,13 @@ class InstructionIntake:
             fraud_type=trigger.fraud_type,
         )
         return Outcome(trigger=trigger)
+
+    def _failed(self, trigger: Trigger, where: str, exc: Exception) -> Outcome:
+        self.rejected += 1
+        log.error("instruction.failed", reference=trigger.reference, where=where, error=str(exc))
+        error = InstructionError("internal", "the gateway could not act on it; send it again later")
+        error.reference = trigger.reference
+        return Outcome(error=error)
 
     def _emit(self, name: str, **fields: Any) -> None:
         if self.events is not None:

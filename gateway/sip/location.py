@@ -36,6 +36,9 @@ from protocols.sip import SipUri, parse_uri
 
 log = get_logger("afgw.sip.location")
 
+#: Lapsed contacts deleted from the store per call; a sweep goes on until fewer come back.
+_EXPIRY_BATCH = 1000
+
 
 @dataclass(slots=True)
 class Binding:
@@ -221,6 +224,7 @@ class StoredRegistrations:
         self.queued = 0
         self.done = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._expirer: asyncio.Task[int] | None = None
 
     def _epoch(self, loop_time: float) -> float:
         return loop_time - self.loop.time() + self.wall_clock()
@@ -244,7 +248,8 @@ class StoredRegistrations:
         # The store filters lapsed rows on reading; deleting them keeps it from growing with every
         # contact a handset ever had. Only when this gateway alone writes there: with others, the row
         # may have been refreshed through one of them since (and a copy read from the store lapses
-        # here early on purpose, see ``shared_cache``).
+        # here early on purpose, see ``shared_cache``); there the store's own expiry deletes it, by
+        # the time it lapses in the store (``expire_lapsed``).
         if not self.shared:
             self._queue(user, str(binding.contact))
 
@@ -315,10 +320,31 @@ class StoredRegistrations:
             return False
         return True
 
+    def expire_lapsed(self) -> asyncio.Task[int]:
+        """Have the store delete every contact that lapsed by now (wall clock) for all the gateways
+        that share it, whoever registered it: in the background, one sweep at a time. The task
+        answers how many went."""
+        if self._expirer is None or self._expirer.done():
+            self._expirer = self.loop.create_task(self._expire())
+        return self._expirer
+
+    async def _expire(self) -> int:
+        gone = 0
+        try:
+            while True:
+                swept = await self.store.expire_registrations(self.wall_clock(), _EXPIRY_BATCH)
+                gone += swept
+                if swept < _EXPIRY_BATCH:
+                    return gone
+        except Exception as exc:  # the next housekeeping turn tries again
+            log.warning("sip.registrations_expiry_failed", error=str(exc))
+            return gone
+
     async def close(self) -> None:
         if not await self.flush():
             log.warning("sip.registrations_unsaved", dropped=len(self._pending))
         await cancel_and_wait(self._writer)
+        await cancel_and_wait(self._expirer)
 
     async def restore(self, location: LocationService) -> int:
         """Put the store's unexpired registrations back into ``location``; returns how many."""

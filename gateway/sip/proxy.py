@@ -732,6 +732,8 @@ class SipProxy:
             del accepted[key]
         self.dialogs.sweep(now)
         self.location.sweep(now)
+        if self.stored_registrations is not None:
+            self.stored_registrations.expire_lapsed()
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
 
 

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from gateway.capture import PcapCapture
 from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
@@ -110,6 +111,8 @@ class EsmeServer:
         self._total = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
+        #: Where the ESMEs' connections are recorded, when capture is on (set before ``start``).
+        self.capture: PcapCapture | None = None
         self._session_config = SessionConfig(
             enquire_link_interval=config.enquire_link_interval,
             response_timeout=config.response_timeout,
@@ -133,6 +136,7 @@ class EsmeServer:
                 high_water=cfg.output_buffer,
                 output_deadline=cfg.output_deadline,
                 log_interval=cfg.refusal_log_interval,
+                capture=self.capture,
             )
 
         self._server = await loop.create_server(make, host, port, reuse_address=True)

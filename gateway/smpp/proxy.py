@@ -251,6 +251,7 @@ class SmppProxy:
                 offer.decision.rules,
                 "part of a blocked message",
                 announce=False,
+                campaign=offer.decision.campaign,
             )
         else:
             conn.log.info("smpp.part_throttled", reason=offer.reason)
@@ -317,7 +318,7 @@ class SmppProxy:
             if key is not None:
                 self.concat.block(key, decision, self.loop.time())
             # One refusal recorded per message; every part held of it hears the same answer.
-            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason)
+            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason, campaign=decision.campaign)
             for part in parts[1:]:
                 part.conn.send(response_to(part.pdu, _S.ESME_RSUBMITFAIL))
             return
@@ -383,8 +384,11 @@ class SmppProxy:
         reason: str,
         *,
         announce: bool = True,
+        campaign: str | None = None,
     ) -> None:
         conn.send(response_to(pdu, _S.ESME_RSUBMITFAIL))
+        # A copy of an open campaign says which one, in the audit trail and in the event.
+        extra = {"campaign": campaign} if campaign else {}
         self.store.audit(
             AuditRecord(
                 "sms.blocked",
@@ -396,6 +400,7 @@ class SmppProxy:
                     "text": message.text,
                     "rules": list(rules),
                     "reason": reason,
+                    **extra,
                 },
             )
         )
@@ -408,6 +413,7 @@ class SmppProxy:
             source=message.source,
             destination=message.destinations[0] if message.destinations else "",
             rules=list(rules),
+            **extra,
         )
 
     async def _route_owner(self, message_id: str, now: float) -> str | None:

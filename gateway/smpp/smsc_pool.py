@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from gateway.capture import PcapCapture
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
@@ -67,6 +68,8 @@ class SmscPool:
         self._next_pin = 0
         self._stopping = False
         self.up = asyncio.Event()
+        #: Where the binds' connections are recorded, when capture is on.
+        self.capture: PcapCapture | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -148,7 +151,9 @@ class SmscPool:
         loop = self.loop
 
         def make() -> SmppConnection:
-            return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop)
+            return SmppConnection(
+                SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop, capture=self.capture
+            )
 
         _transport, conn = await asyncio.wait_for(
             loop.create_connection(make, self.peer.host, self.peer.port), cfg.response_timeout

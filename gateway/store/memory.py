@@ -9,25 +9,75 @@ from collections import OrderedDict
 from gateway.store.base import (
     OPEN,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
+    Cluster,
     Registration,
     RiskScore,
     UnknownCase,
     attempted_case,
+    best_cluster,
+    campaign_seen,
     canonical_message_id,
     claimed_case,
     lease_free,
     message_id_keys,
     moved_case,
     new_case,
+    new_cluster,
+    noted_case,
+    sighted_cluster,
     updated_case,
 )
+
+
+class MemoryReferences:
+    """Instruction references held until a time, in memory: at most ``capacity`` (the oldest go
+    first when full, lapsed ones as they are met)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+        held = self._until.get(reference)
+        if held is not None and held > now:
+            return False
+        await self.hold_reference(reference, now, until)
+        return True
+
+    async def hold_reference(self, reference: str, now: float, until: float) -> None:
+        self._until[reference] = until
+        self._until.move_to_end(reference)
+        # Lapsed ones first, a few per call, so the map does not wait until full to shed them.
+        for _ in range(2):
+            oldest, held = next(iter(self._until.items()))
+            if held > now or oldest == reference:
+                break
+            del self._until[oldest]
+        while len(self._until) > self.capacity:
+            self._until.popitem(last=False)
+
+    async def drop_reference(self, reference: str) -> None:
+        self._until.pop(reference, None)
 
 
 class MemoryStore:
     """A bounded in-process store: the oldest ids go first when full, expired ones on lookup."""
 
-    def __init__(self, *, ttl: float = 72 * 3600.0, max_entries: int = 1_000_000, max_audit: int = 100_000):
+    def __init__(
+        self,
+        *,
+        ttl: float = 72 * 3600.0,
+        max_entries: int = 1_000_000,
+        max_audit: int = 100_000,
+        max_references: int = 1_000_000,
+    ):
         self.ttl = ttl
         self.max_entries = max_entries
         self._owners: OrderedDict[str, tuple[str, float]] = OrderedDict()
@@ -38,6 +88,11 @@ class MemoryStore:
         self._cases: dict[str, Case] = {}
         self._open: dict[str, str] = {}
         self._ids = itertools.count(1)
+        self._references = MemoryReferences(max_references)
+        # Campaign clusters, least recently seen first, and the band index that finds them.
+        self._clusters: OrderedDict[str, Cluster] = OrderedDict()
+        self._bands: dict[str, str] = {}
+        self._cluster_ids = itertools.count(1)
 
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
         # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
@@ -91,6 +146,26 @@ class MemoryStore:
         found = {aor: await self.registrations(aor, now) for aor in list(self._registrations)}
         return {aor: regs for aor, regs in found.items() if regs}
 
+    async def expire_registrations(self, now: float, limit: int = 1000) -> int:
+        lapsed = sorted(
+            (r.expires_at, aor, r.contact)
+            for aor, contacts in self._registrations.items()
+            for r in contacts.values()
+            if r.expires_at <= now
+        )[:limit]
+        for _, aor, contact in lapsed:
+            await self.unregister(aor, contact)
+        return len(lapsed)
+
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+        return await self._references.claim_reference(reference, now, until)
+
+    async def hold_reference(self, reference: str, now: float, until: float) -> None:
+        await self._references.hold_reference(reference, now, until)
+
+    async def drop_reference(self, reference: str) -> None:
+        await self._references.drop_reference(reference)
+
     async def open_or_update_case(
         self,
         subscriber: str,
@@ -140,8 +215,18 @@ class MemoryStore:
                 self._cases[case.id] = got[-1]
         return got
 
-    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
-        case = self._cases[case_id] = attempted_case(await self.get_case(case_id), instance, now, next_due)
+    async def record_attempt(
+        self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
+    ) -> Case:
+        case = self._cases[case_id] = attempted_case(await self.get_case(case_id), instance, now, next_due, detail)
+        return case
+
+    async def note(
+        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+    ) -> Case | None:
+        case = noted_case(await self.get_case(case_id), event, now, detail, instance, once)
+        if case is not None:
+            self._cases[case_id] = case
         return case
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
@@ -154,6 +239,36 @@ class MemoryStore:
         case = await self.get_case(case_id)
         if case.lease_holder == instance:
             self._cases[case_id] = dataclasses.replace(case, lease_holder="", lease_until=0.0)
+
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        clusters = self._clusters
+        # Least recently seen first: the idle ones are at the front.
+        while clusters:
+            oldest = next(iter(clusters.values()))
+            if copy.now - oldest.last_at <= policy.window:
+                break
+            self._forget_cluster(oldest)
+        candidates = {cid for band in copy.bands if (cid := self._bands.get(band)) is not None}
+        found = best_cluster(copy, [clusters[cid] for cid in candidates if cid in clusters], policy)
+        if found is None:
+            found = new_cluster(str(next(self._cluster_ids)), copy)
+            for band in copy.bands:
+                self._bands[band] = found.id
+            while len(clusters) >= policy.max_clusters:
+                self._forget_cluster(next(iter(clusters.values())))
+        cluster, opened = sighted_cluster(found, copy, policy)
+        clusters[cluster.id] = cluster
+        clusters.move_to_end(cluster.id)
+        return campaign_seen(cluster, opened)
+
+    def _forget_cluster(self, cluster: Cluster) -> None:
+        del self._clusters[cluster.id]
+        for band in cluster.bands:
+            if self._bands.get(band) == cluster.id:
+                del self._bands[band]
+
+    async def campaign_clusters(self) -> int:
+        return len(self._clusters)
 
     async def close(self) -> None:
         pass

@@ -12,6 +12,14 @@ the case ids: ``due`` by due time and ``ready`` by the later of due time and lea
 reads ``ready``, so a case leased to a live instance is not even looked at until its lease lapses,
 whatever the number of leased cases.
 
+Registrations carry their lapse time on the caller's clock, as everything here does, so Redis's own
+key expiry (on Redis's clock) cannot retire them: a third sorted set, ``reg_expiry``, indexes every
+contact by the time it lapses, written in the same script as the contact, and
+``expire_registrations`` deletes what lapsed in one script too, so a contact refreshed through
+another instance a moment before is kept, and one deleted is gone for all. Instruction references
+(``ref:<reference>``) hold their end time as their value, which decides; they also expire in Redis
+after the same span, so that the store does not grow with every reference ever received.
+
 The synchronous hot-path calls (``remember_message``, ``audit``) answer from an in-process map and
 write through to Redis in the background, batched: the proxies never wait for the network. A
 receipt is normally routed by the instance that submitted its message (the SMSC answers on the
@@ -33,11 +41,16 @@ from gateway.store.base import (
     CASE_STATES,
     OPEN,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
+    Cluster,
     LeaseLost,
     Registration,
     RiskScore,
     UnknownCase,
+    campaign_seen,
     canonical_message_id,
     check_tier,
     message_id_keys,
@@ -47,6 +60,9 @@ from gateway.store.memory import MemoryStore
 from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.store")
+
+#: Redis lets an expiring key live for a whole number of milliseconds, at least one.
+_MIN_HOLD_MS = 1
 
 _OPEN_OR_UPDATE = """
 local p, sub, tier, ftype, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -115,7 +131,7 @@ return out
 """
 
 _ATTEMPT = """
-local p, id, inst, now, nxt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p, id, inst, now, nxt, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local key = p .. 'case:' .. id
 local raw = redis.call('GET', key)
 if not raw then return {'err', 'unknown'} end
@@ -124,7 +140,9 @@ if doc.state ~= 'open' or doc.lease_holder ~= inst then return {'err', 'lease'} 
 doc.attempts = doc.attempts + 1
 doc.lease_holder = ''
 doc.lease_until = 0
-table.insert(doc.transitions, {'attempt', now, tostring(doc.attempts)})
+local said = tostring(doc.attempts)
+if detail ~= '' then said = said .. ' ' .. detail end
+table.insert(doc.transitions, {'attempt', now, said})
 if nxt == '' then
   doc.due_at = cjson.null
   redis.call('ZREM', p .. 'due', id)
@@ -165,6 +183,87 @@ if redis.call('GET', p .. 'open:' .. doc.subscriber) == id then redis.call('DEL'
 return {'ok', enc}
 """
 
+_NOTE = """
+local p, id, event, now, detail, inst, once = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local key = p .. 'case:' .. id
+local raw = redis.call('GET', key)
+if not raw then return {'err', 'unknown'} end
+local doc = cjson.decode(raw)
+if doc.state ~= 'open' then return {'err', 'state:' .. doc.state} end
+if inst ~= '' and doc.lease_holder ~= inst then return {'err', 'lease'} end
+if type(doc.transitions) ~= 'table' then doc.transitions = {} end
+if once == '1' then
+  for _, t in ipairs(doc.transitions) do
+    if t[1] == event then return {'none', ''} end
+  end
+end
+table.insert(doc.transitions, {event, now, detail})
+local enc = cjson.encode(doc)
+redis.call('SET', key, enc)
+return {'ok', enc}
+"""
+
+# Registrations: one hash per address of record (contact -> JSON row), the set of addresses of
+# record, and ``reg_expiry``, a sorted set of every contact by the time it lapses, member
+# ``<byte length of aor>:<aor><contact>``. The three change together, in one script each.
+_REG_MEMBER = """
+local function member(aor, contact) return string.len(aor) .. ':' .. aor .. contact end
+"""
+
+_REGISTER = (
+    _REG_MEMBER
+    + """
+local p, aor, contact, row, expires = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+redis.call('HSET', p .. 'reg:' .. aor, contact, row)
+redis.call('SADD', p .. 'aors', aor)
+redis.call('ZADD', p .. 'reg_expiry', expires, member(aor, contact))
+"""
+)
+
+_UNREGISTER = (
+    _REG_MEMBER
+    + """
+local p, aor, contact = ARGV[1], ARGV[2], ARGV[3]
+redis.call('HDEL', p .. 'reg:' .. aor, contact)
+redis.call('ZREM', p .. 'reg_expiry', member(aor, contact))
+if redis.call('EXISTS', p .. 'reg:' .. aor) == 0 then redis.call('SREM', p .. 'aors', aor) end
+"""
+)
+
+_EXPIRE_REGISTRATIONS = """
+local p, now_s, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = tonumber(now_s)
+local index = p .. 'reg_expiry'
+local gone = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now_s, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', index, m)
+  local colon = string.find(m, ':', 1, true)
+  local n = tonumber(string.sub(m, 1, colon - 1))
+  local aor, contact = string.sub(m, colon + 1, colon + n), string.sub(m, colon + n + 1)
+  local hash = p .. 'reg:' .. aor
+  local row = redis.call('HGET', hash, contact)
+  if row then
+    local expires = cjson.decode(row)[2]
+    if tonumber(expires) <= now then
+      redis.call('HDEL', hash, contact)
+      gone = gone + 1
+      if redis.call('EXISTS', hash) == 0 then redis.call('SREM', p .. 'aors', aor) end
+    else
+      redis.call('ZADD', index, expires, m)
+    end
+  end
+end
+return gone
+"""
+
+_CLAIM_REFERENCE = """
+local key, now, untl, ms = KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local held = redis.call('GET', key)
+if held and tonumber(held) > now then return 0 end
+redis.call('SET', key, untl, 'PX', ms)
+return 1
+"""
+
 _RELEASE = """
 local p, id, inst = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'case:' .. id
@@ -178,6 +277,92 @@ redis.call('SET', key, cjson.encode(doc))
 if doc.due_at ~= cjson.null then redis.call('ZADD', p .. 'ready', doc.due_at, id) end
 return 1
 """
+
+# Campaign clusters: ``cluster:<id>`` a JSON document (times as exact strings, as for cases), ``clusters``
+# a sorted set of ids by last sighting (the idle ones and, past the bound, the least recently seen are
+# forgotten from its low end), ``cband:<band>`` the id of the cluster a band key finds. The same steps as
+# gateway/store/base.py's pure functions, checked by the same conformance suite.
+_CAMPAIGN = """
+local p, copy = ARGV[1], cjson.decode(ARGV[2])
+local window, k, sim = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local needs, maxc, now_s = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]
+local now = tonumber(now_s)
+local function forget(id)
+  local raw = redis.call('GET', p .. 'cluster:' .. id)
+  if raw then
+    for _, band in ipairs(cjson.decode(raw).bands) do
+      if redis.call('GET', p .. 'cband:' .. band) == id then redis.call('DEL', p .. 'cband:' .. band) end
+    end
+    redis.call('DEL', p .. 'cluster:' .. id)
+  end
+  redis.call('ZREM', p .. 'clusters', id)
+end
+local idle_before = '(' .. string.format('%.17g', now - window)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'clusters', '-inf', idle_before)) do forget(id) end
+local seen, ids = {}, {}
+for _, band in ipairs(copy.bands) do
+  local id = redis.call('GET', p .. 'cband:' .. band)
+  if id and not seen[id] then seen[id] = true; table.insert(ids, id) end
+end
+table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+local found, best = nil, -1
+for _, id in ipairs(ids) do
+  local raw = redis.call('GET', p .. 'cluster:' .. id)
+  if raw then
+    local doc = cjson.decode(raw)
+    if now - tonumber(doc.last_at) <= window then
+      local same = 0
+      for i = 1, #copy.sketch, 8 do
+        if string.sub(copy.sketch, i, i + 7) == string.sub(doc.sketch, i, i + 7) then same = same + 1 end
+      end
+      local score = same / (#copy.sketch / 8)
+      if #doc.sketch == #copy.sketch and score >= sim and score > best then found, best = doc, score end
+    end
+  end
+end
+if not found then
+  local count = redis.call('ZCARD', p .. 'clusters')
+  while count >= maxc do
+    forget(redis.call('ZRANGE', p .. 'clusters', 0, 0)[1])
+    count = count - 1
+  end
+  local id = tostring(redis.call('INCR', p .. 'cluster_id'))
+  found = {id = id, sketch = copy.sketch, bands = copy.bands, started_at = now_s, last_at = now_s,
+           recipients = {}, copies = 0, category = '', opened_at = ''}
+  for _, band in ipairs(copy.bands) do redis.call('SET', p .. 'cband:' .. band, id) end
+end
+if found.opened_at == '' and now - tonumber(found.started_at) > window then
+  found.started_at, found.recipients, found.copies, found.category = now_s, {}, 0, ''
+end
+local recipients = found.recipients
+if type(recipients) ~= 'table' then recipients = {} end
+for _, key in ipairs(copy.recipients) do
+  if #recipients >= k then break end
+  local known = false
+  for _, r in ipairs(recipients) do if r == key then known = true end end
+  if not known then table.insert(recipients, key) end
+end
+found.recipients = recipients
+if found.category == '' then found.category = copy.evidence end
+local opens = found.opened_at == '' and #recipients >= k and (found.category ~= '' or not needs)
+if now > tonumber(found.last_at) then found.last_at = now_s end
+found.copies = found.copies + 1
+if opens then found.opened_at = now_s end
+local out = cjson.encode(found)
+redis.call('SET', p .. 'cluster:' .. found.id, out)
+redis.call('ZADD', p .. 'clusters', found.last_at, found.id)
+return {opens and 1 or 0, out}
+"""
+
+
+def _reg_member(aor: str, contact: str) -> str:
+    """``reg_expiry``'s member for a contact, as the scripts write it (Lua counts bytes)."""
+    return f"{len(aor.encode())}:{aor}{contact}"
+
+
+def _hold_ms(now: float, until: float) -> int:
+    """How long Redis keeps a reference held until ``until`` on the caller's clock: the same span."""
+    return max(_MIN_HOLD_MS, int((until - now) * 1000))
 
 
 def _exact_times(doc: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +407,12 @@ class RedisStore:
         self._attempt = self.redis.register_script(_ATTEMPT)
         self._move = self.redis.register_script(_MOVE)
         self._release = self.redis.register_script(_RELEASE)
+        self._note = self.redis.register_script(_NOTE)
+        self._register = self.redis.register_script(_REGISTER)
+        self._unregister = self.redis.register_script(_UNREGISTER)
+        self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
+        self._claim_reference = self.redis.register_script(_CLAIM_REFERENCE)
+        self._campaign = self.redis.register_script(_CAMPAIGN)
 
     # --- the synchronous hot path: local answer, background write ---------------------------
 
@@ -311,13 +502,35 @@ class RedisStore:
     async def register(self, aor: str, registration: Registration) -> None:
         r = registration
         doc = [r.contact, r.expires_at, r.flow, r.instance, r.call_id, r.cseq, r.q]
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.p + "reg:" + aor, r.contact, json.dumps(doc))
-        pipe.sadd(self.p + "aors", aor)
-        await pipe.execute()
+        await self._register(args=[self.p, aor, r.contact, json.dumps(doc), repr(r.expires_at)])
 
     async def unregister(self, aor: str, contact: str) -> None:
-        await self.redis.hdel(self.p + "reg:" + aor, contact)
+        await self._unregister(args=[self.p, aor, contact])
+
+    async def expire_registrations(self, now: float, limit: int = 1000) -> int:
+        return int(await self._expire_registrations(args=[self.p, repr(now), limit]))
+
+    async def _index_unindexed_registrations(self) -> None:
+        """Put the contacts written before ``reg_expiry`` existed into it, once per store."""
+        if not await self.redis.set(self.p + "reg_expiry_indexed", "1", nx=True):
+            return
+        for aor in map(str, await self.redis.smembers(self.p + "aors")):
+            rows = await self.redis.hvals(self.p + "reg:" + aor)
+            members = {_reg_member(aor, row[0]): float(row[1]) for row in map(json.loads, rows)}
+            if members:
+                await self.redis.zadd(self.p + "reg_expiry", members, nx=True)
+
+    async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+        claimed = await self._claim_reference(
+            keys=[self.p + "ref:" + reference], args=[repr(now), repr(until), _hold_ms(now, until)]
+        )
+        return bool(int(claimed))
+
+    async def hold_reference(self, reference: str, now: float, until: float) -> None:
+        await self.redis.set(self.p + "ref:" + reference, repr(until), px=_hold_ms(now, until))
+
+    async def drop_reference(self, reference: str) -> None:
+        await self.redis.delete(self.p + "ref:" + reference)
 
     async def registrations(self, aor: str, now: float) -> list[Registration]:
         rows = await self.redis.hvals(self.p + "reg:" + aor)
@@ -325,6 +538,7 @@ class RedisStore:
         return sorted((r for r in regs if r.expires_at > now), key=lambda r: (-r.q, r.contact))
 
     async def all_registrations(self, now: float) -> dict[str, list[Registration]]:
+        await self._index_unindexed_registrations()
         found: dict[str, list[Registration]] = {}
         for aor in sorted(map(str, await self.redis.smembers(self.p + "aors"))):
             if regs := await self.registrations(aor, now):
@@ -400,9 +614,17 @@ class RedisStore:
             raise LeaseLost(case_id)
         raise ValueError(f"case {case_id} is already {value.partition(':')[2]}")
 
-    async def record_attempt(self, case_id: str, instance: str, now: float, next_due: float | None) -> Case:
+    async def record_attempt(
+        self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
+    ) -> Case:
         nxt = "" if next_due is None else repr(next_due)
-        return self._result(case_id, await self._attempt(args=[self.p, case_id, instance, repr(now), nxt]))
+        return self._result(case_id, await self._attempt(args=[self.p, case_id, instance, repr(now), nxt, detail]))
+
+    async def note(
+        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+    ) -> Case | None:
+        answer = await self._note(args=[self.p, case_id, event, repr(now), detail, instance, "1" if once else "0"])
+        return None if answer[0] == "none" else self._result(case_id, answer)
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         if state not in CASE_STATES or state == OPEN:
@@ -412,6 +634,30 @@ class RedisStore:
 
     async def release(self, case_id: str, instance: str) -> None:
         await self._release(args=[self.p, case_id, instance])
+
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        doc = {
+            "sketch": copy.sketch,
+            "bands": list(copy.bands),
+            "recipients": list(copy.recipients),
+            "evidence": copy.evidence,
+        }
+        opened, raw = await self._campaign(
+            args=[
+                self.p,
+                json.dumps(doc),
+                repr(float(policy.window)),
+                policy.recipients,
+                repr(float(policy.similarity)),
+                "1" if policy.needs_evidence else "0",
+                policy.max_clusters,
+                repr(float(copy.now)),
+            ]
+        )
+        return campaign_seen(Cluster.from_doc(json.loads(raw)), bool(int(opened)))
+
+    async def campaign_clusters(self) -> int:
+        return int(await self.redis.zcard(self.p + "clusters"))
 
     async def close(self) -> None:
         with contextlib.suppress(aioredis.RedisError, OSError):

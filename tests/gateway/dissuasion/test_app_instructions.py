@@ -12,7 +12,7 @@ import aiomqtt
 from gateway.app import Gateway
 from gateway.config import EventsConfig, MqttEventsConfig
 from gateway.dissuasion.triggers import Trigger
-from gateway.store import MemoryStore
+from gateway.store import MemoryStore, SqliteStore
 from tests.e2e.smpp_harness import eventually, make_config
 from tests.gateway.events.mqtt_broker import Broker
 
@@ -101,6 +101,38 @@ async def test_without_an_engine_an_instruction_opens_a_case_in_the_store(smsc, 
     assert case is not None
     assert (case.tier, case.fraud_types, case.due_at) == ("high", ("loan", "investment"), 1000.0)
     assert len(await store.all_cases()) == 1
+
+
+async def test_an_instruction_sent_again_after_a_restart_is_not_followed_again(smsc, tmp_path):
+    broker = Broker(tmp_path)
+    await broker.start()
+    config = replace(make_config(smsc.port), events=EventsConfig(mqtt=MqttEventsConfig(port=broker.port)))
+    instruction = {"schema": 1, "reference": "FZ-5", "subscriber": "8613800000006", "tier": "low", "fraud_type": "loan"}
+    other = dict(instruction, reference="FZ-6", tier="medium")
+    try:
+        for run in ("first", "restarted"):
+            store = SqliteStore(tmp_path / "afgw.db")
+            async with (
+                aiomqtt.Client("127.0.0.1", broker.port) as centre,
+                Gateway(config, store=store, clock=lambda: 1000.0) as gw,
+            ):
+                assert gw.instructions is not None
+                await asyncio.wait_for(gw.instructions.connected.wait(), 10)
+                await centre.publish("afgw/v1/instructions", json.dumps(instruction), qos=1)
+                if run == "restarted":
+                    await eventually(lambda: gw.instructions is not None and gw.instructions.duplicates == 1)
+                    # One that was never seen still goes through, after the repeat.
+                    await centre.publish("afgw/v1/instructions", json.dumps(other), qos=1)
+                    await eventually(lambda: len(gw.events.named("case.updated")) == 1)  # type: ignore[attr-defined]
+                else:
+                    await eventually(lambda: len(gw.events.named("case.opened")) == 1)  # type: ignore[attr-defined]
+            await store.close()
+    finally:
+        await broker.stop(signal.SIGKILL)
+    store = SqliteStore(tmp_path / "afgw.db")
+    [case] = await store.all_cases()
+    assert [(t.event, t.detail) for t in case.transitions] == [("opened", "low loan"), ("updated", "medium")]
+    await store.close()
 
 
 def test_a_store_without_cases_takes_no_instructions():

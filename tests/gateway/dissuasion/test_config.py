@@ -28,7 +28,7 @@ def test_scoring_and_instruction_topics_are_read(tmp_path):
             tmp_path,
             "events:\n"
             "  mqtt: {instructions_topic: centre/in, instruction_errors_topic: centre/err,"
-            " instruction_max_bytes: 1000, instruction_references: 50}\n"
+            " instruction_max_bytes: 1000, instruction_references: 50, instruction_retention: 3600}\n"
             "dissuasion:\n"
             "  scoring:\n"
             "    half_life: 3600\n"
@@ -42,6 +42,7 @@ def test_scoring_and_instruction_topics_are_read(tmp_path):
     assert mqtt is not None
     assert (mqtt.instructions_topic, mqtt.instruction_errors_topic) == ("centre/in", "centre/err")
     assert (mqtt.instruction_max_bytes, mqtt.instruction_references) == (1000, 50)
+    assert mqtt.instruction_retention == 3600.0
     assert config.scoring == ScoringConfig(
         half_life=3600.0,
         thresholds=(("low", 10.0), ("medium", 20.0), ("high", 30.0)),

@@ -289,12 +289,14 @@ async def test_every_transition_is_timestamped_on_the_injected_clock():
         ("case.family_warned", 625.0),
     ]
     case = await rig.store.get_case(rig.events.named("case.opened")[0].fields["case_id"])
-    assert [t.event for t in case.transitions if t.event != "claimed"] == [
-        "opened",
-        "updated",
-        "attempt",
-        "attempt",
-        "escalated",
+    assert [(t.event, t.at - DAY0) for t in case.transitions if t.event != "claimed"] == [
+        ("opened", 0.0),
+        ("updated", 12.5),
+        ("flashed", 25.0),
+        ("attempt", 25.0),
+        ("flashed", 325.0),
+        ("attempt", 325.0),
+        ("escalated", 625.0),
     ]
 
 
@@ -482,3 +484,188 @@ async def test_a_slow_smsc_answer_for_one_case_does_not_hold_back_the_others():
     release.set()
     assert await tick == 3
     assert len(rig.flash.sent) == 3
+
+
+class Interleaved:
+    """The store as seen from one of several processes: before each call the others get to run."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._store, name)
+        if not asyncio.iscoroutinefunction(attr):
+            return attr
+
+        async def after_the_others(*args, **kwargs):
+            await asyncio.sleep(0)
+            return await attr(*args, **kwargs)
+
+        return after_the_others
+
+
+@pytest.mark.parametrize("engines", [2, 4])
+async def test_engines_raising_a_case_to_high_at_the_same_moment_escalate_it_once(shared_store, engines):
+    rigs = [Rig(Interleaved(shared_store()), instance=f"gw-{n}") for n in range(engines)]
+    await rigs[0].trigger(tier="low")
+    await asyncio.gather(*(rig.trigger(tier="high", at=5.0) for rig in rigs))
+    await asyncio.gather(*(rig.trigger(tier="high", at=6.0) for rig in rigs))
+    escalated = [e for rig in rigs for e in rig.events.named("case.escalated")]
+    assert [(e.fields["reason"], e.fields["final"], e.fields["tier"]) for e in escalated] == [
+        ("high_risk", False, "high")
+    ]
+    case = await rigs[0].store.open_case_of(VICTIM)
+    assert [t.event for t in case.transitions].count("high_risk") == 1
+    for rig in rigs:
+        await rig.store.close()
+
+
+class Killed(BaseException):
+    """The process dies here (kill -9): nothing after this point runs, nothing is cleaned up."""
+
+
+class Dying:
+    """A store handle whose process is killed just before or just after one call."""
+
+    def __init__(self, store, when: str = "", call: str = "", event: str = "") -> None:
+        self._store, self.when, self.call, self.event = store, when, call, event
+        self.armed = False
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._store, name)
+        if name != self.call or not self.armed:
+            return attr
+
+        async def then_killed(*args, **kwargs):
+            if self.event and args[1] != self.event:
+                return await attr(*args, **kwargs)
+            if self.when == "before":
+                raise Killed
+            await attr(*args, **kwargs)
+            raise Killed
+
+        return then_killed
+
+
+class DyingFlash(FakeFlash):
+    def __init__(self, when: str) -> None:
+        super().__init__()
+        self.when = when
+
+    async def send_flash(self, recipient: str, message: str, case_id: str) -> str | None:
+        if self.when == "before":
+            raise Killed
+        await super().send_flash(recipient, message, case_id)
+        raise Killed  # accepted by the SMSC, and the process died before it heard so
+
+
+class DyingCaller(FakeCaller):
+    async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
+        await super().call(callee, case_id, confirm=confirm)
+        raise Killed  # placed, ringing, and the process dies with the call
+
+
+# Where the process dies within an attempt, and what each person gets once more than the attempts
+# made because of it: (victim flashes, each family contact's flashes on the first attempt, calls).
+KILL_POINTS = {
+    "before the flash is sent": (0, 0, 0),
+    "after the flash is sent": (1, 0, 0),
+    "after every flash, before it is written down": (1, 1, 0),
+    "after the flash is written down": (0, 0, 0),
+    "after the call is placed": (0, 0, 1),
+    "after the attempt is recorded": (0, 0, 0),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+@pytest.mark.parametrize("killed_on", [1, 2])
+@pytest.mark.parametrize("restarted_as", ["gw-a", "gw-b"])
+async def test_killed_in_the_middle_of_an_attempt_the_schedule_goes_on_with_at_most_one_repeat(
+    shared_store, point, killed_on, restarted_as
+):
+    config = DissuasionConfig(lease=60.0)
+    handle = shared_store()
+    store = {
+        "after every flash, before it is written down": Dying(handle, "before", "note", "flashed"),
+        "after the flash is written down": Dying(handle, "after", "note", "flashed"),
+        "after the attempt is recorded": Dying(handle, "after", "record_attempt"),
+    }.get(point, Dying(handle))
+    first = Rig(store, config, instance="gw-a")
+    await first.trigger(tier="medium")
+    earlier = (FakeFlash(), FakeCaller())
+    if killed_on == 2:
+        first.engine.flash, first.engine.caller = earlier
+        await first.run_until(0)
+    if point == "before the flash is sent":
+        first.flash = first.engine.flash = DyingFlash("before")
+    elif point == "after the flash is sent":
+        first.flash = first.engine.flash = DyingFlash("after")
+    elif point == "after the call is placed":
+        first.caller = first.engine.caller = DyingCaller()
+    killed_at = 300.0 * (killed_on - 1)
+    store.armed = True
+    with pytest.raises(Killed):
+        await first.engine.tick(DAY0 + killed_at)
+    # Restarted (or another instance): it finds the case once the dead one's lease has lapsed.
+    second = Rig(shared_store(), config, instance=restarted_as)
+    second.clock = DAY0 + killed_at + 60.0
+    resumed = point != "after the attempt is recorded"
+    resumed_at = killed_at + 60.0 if resumed else killed_at
+    await second.run_until(resumed_at + 300.0 * (3 - killed_on), step=10.0)
+    # The person reads the third warning: handled, through the instance that sent it.
+    case = await second.store.open_case_of(VICTIM)
+    assert case is not None
+    assert case.attempts == 3
+    assert await second.engine.flash_acknowledged(second.flash.to(VICTIM)[-1][3], second.clock)
+    await second.run_until(3000.0)
+
+    extra_victim, extra_family, extra_calls = KILL_POINTS[point]
+    flashes = earlier[0].sent + first.flash.sent + second.flash.sent
+    calls = earlier[1].calls + first.caller.calls + second.caller.calls
+    assert len([f for f in flashes if f[0] == VICTIM]) == 3 + extra_victim
+    for contact in FAMILY:
+        assert len([f for f in flashes if f[0] == contact]) == 1 + (extra_family if killed_on == 1 else 0)
+    assert len(calls) == 3 + extra_calls
+    # The bound: one death repeats one kind of message at most, to each person at most once.
+    assert extra_victim + extra_calls <= 1
+    case = await second.store.get_case(case.id)
+    assert case.state == "handled"
+    attempts = [t for t in case.transitions if t.event == "attempt"]
+    assert [t.detail.split()[0] for t in attempts] == ["1", "2", "3"]  # none lost, none counted twice
+    # The attempt the dead process was making is finished by the next one, and says so.
+    assert [("resumed" in t.detail) for t in attempts] == [n == killed_on and resumed for n in (1, 2, 3)]
+    events = first.events.named("case.attempt") + second.events.named("case.attempt")
+    # (An event still to be published when the process died is lost with it; the store has the record.)
+    published = [n for n in (1, 2, 3) if resumed or n != killed_on]
+    assert [(e.fields["attempt"], e.fields["resumed"]) for e in events] == [(n, n == killed_on) for n in published]
+    # And the schedule goes on from there, an interval apart.
+    times = [t.at - DAY0 for t in attempts]
+    assert times[killed_on - 1] == resumed_at
+    assert times[killed_on:] == [resumed_at + 300.0 * n for n in range(1, 4 - killed_on)]
+    await second.store.close()
+    await handle.close()
+
+
+async def test_killed_while_escalating_the_family_is_warned_and_the_case_escalated_by_the_next_instance(shared_store):
+    config = DissuasionConfig(max_attempts=1, lease=60.0)
+    handle = shared_store()
+    store = Dying(handle, "before", "transition")
+    first = Rig(store, config, instance="gw-a")
+    await first.trigger(tier="low")
+    await first.run_until(0)
+    store.armed = True
+    with pytest.raises(Killed):
+        await first.engine.tick(DAY0 + 300.0)  # the family was flashed, the escalation not yet recorded
+    second = Rig(shared_store(), config, instance="gw-b")
+    await second.run_until(1000.0, start=360.0)
+    for contact in FAMILY:
+        # the first attempt's, the dead instance's escalation flash, and the one repeated
+        assert len(first.flash.to(contact) + second.flash.to(contact)) == 3
+    assert [(e.fields["reason"], e.fields["at"] - DAY0) for e in second.events.named("case.escalated")] == [
+        ("no_response", 360.0)
+    ]
+    assert [e.fields["when"] for e in second.events.named("case.family_warned")] == ["escalation"] * len(FAMILY)
+    case = await second.store.get_case(second.events.named("case.escalated")[0].fields["case_id"])
+    assert case.state == "escalated"
+    await second.store.close()
+    await handle.close()

@@ -19,10 +19,12 @@ from gateway.dissuasion.instructions import (
     SCHEMA,
     InstructionError,
     InstructionIntake,
-    ReferenceMemory,
     parse_instruction,
 )
 from gateway.dissuasion.triggers import Trigger
+from gateway.store import SqliteStore
+from gateway.store.memory import MemoryReferences
+from gateway.store.redis_store import RedisStore
 from tests.conftest import require_peer
 from tests.gateway.events.mqtt_broker import Broker
 
@@ -213,15 +215,18 @@ def test_a_date_that_does_not_exist_is_the_one_thing_only_the_parser_sees():
     assert caught.value.code == "bad_value"
 
 
-def test_reference_memory_is_bounded_and_keeps_the_recent():
-    memory = ReferenceMemory(capacity=3)
-    for ref in ["a", "b", "c"]:
-        memory.add(ref)
-    assert "a" in memory  # seen again: now the most recent
-    memory.add("d")
+async def test_references_in_memory_are_bounded_and_shed_the_lapsed():
+    memory = MemoryReferences(capacity=3)
+    for n, ref in enumerate(["a", "b", "c"]):
+        assert await memory.claim_reference(ref, now=float(n), until=100.0 + n)
+    assert not await memory.claim_reference("a", now=50.0, until=150.0)
+    assert await memory.claim_reference("d", now=50.0, until=150.0)  # full: the oldest, a, goes
     assert len(memory) == 3
-    assert "b" not in memory
-    assert {"a", "c", "d"} == {r for r in "acd" if r in memory}
+    assert await memory.claim_reference("a", now=51.0, until=151.0)
+    # Lapsed ones go as new ones come, before the bound is reached.
+    for n in range(10):
+        await memory.hold_reference(f"x{n}", now=1000.0, until=2000.0)
+    assert len(memory) == 3
 
 
 async def test_a_duplicate_reference_is_one_trigger_and_a_failed_one_is_not_remembered():
@@ -239,6 +244,79 @@ async def test_a_duplicate_reference_is_one_trigger_and_a_failed_one_is_not_reme
     sink.fail = False
     assert (await intake.handle(encode(with_(reference="FZ-2")))).trigger is not None
     assert [t.reference for t in sink.triggers] == ["FZ-2026-0001", "FZ-2"]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_a_repeat_after_a_restart_is_ignored_until_the_retention_ends(tmp_path):
+    sink = RecordingSink()
+    clock = [NOW]
+    store = SqliteStore(tmp_path / "afgw.db")
+    first = InstructionIntake(sink, references=store, retention=86_400.0, clock=lambda: clock[0])
+    assert (await first.handle(encode(GOOD))).trigger is not None
+    await store.close()  # the gateway is gone
+
+    store = SqliteStore(tmp_path / "afgw.db")
+    restarted = InstructionIntake(sink, references=store, retention=86_400.0, clock=lambda: clock[0])
+    clock[0] = NOW + 3600.0
+    assert (await restarted.handle(encode(with_(tier="low")))).duplicate
+    clock[0] = NOW + 86_400.0
+    assert not (await restarted.handle(encode(with_(expires_at=_DROP)))).duplicate
+    assert [(t.reference, t.tier) for t in sink.triggers] == [("FZ-2026-0001", "high")] * 2
+    await store.close()
+
+
+async def test_two_gateways_on_one_redis_act_on_an_instruction_once(redis_url):
+    sink = RecordingSink()
+    stores = [RedisStore(redis_url, prefix="afgw-refs") for _ in range(2)]
+    intakes = [InstructionIntake(sink, references=s, clock=lambda: NOW) for s in stores]
+    # Both are subscribed: the same instruction reaches each of them at once.
+    outcomes = await asyncio.gather(*(intake.handle(encode(GOOD)) for intake in intakes))
+    assert sorted(o.duplicate for o in outcomes) == [False, True]
+    assert (await intakes[0].handle(encode(GOOD))).duplicate
+    assert (await intakes[1].handle(encode(GOOD))).duplicate
+    assert len(sink.triggers) == 1
+    for s in stores:
+        await s.close()
+
+
+async def test_an_instruction_whose_gateway_died_before_acting_is_new_once_the_claim_lapses(tmp_path):
+    sink = RecordingSink()
+    store = SqliteStore(tmp_path / "afgw.db")
+    # Claimed, and then the process was killed before the engine had the trigger.
+    assert await store.claim_reference("FZ-2026-0001", NOW, NOW + 60.0)
+    clock = [NOW + 30.0]
+    intake = InstructionIntake(sink, references=store, claim_hold=60.0, clock=lambda: clock[0])
+    assert (await intake.handle(encode(GOOD))).duplicate
+    clock[0] = NOW + 60.0
+    assert (await intake.handle(encode(GOOD))).trigger is not None
+    assert len(sink.triggers) == 1
+    await store.close()
+
+
+async def test_a_store_that_cannot_be_asked_is_an_internal_error_not_a_crash():
+    class Away:
+        async def claim_reference(self, reference: str, now: float, until: float) -> bool:
+            raise ConnectionError("store away")
+
+        async def hold_reference(self, reference: str, now: float, until: float) -> None: ...
+        async def drop_reference(self, reference: str) -> None: ...
+
+    sink = RecordingSink()
+    outcome = await InstructionIntake(sink, references=Away(), clock=lambda: NOW).handle(encode(GOOD))
+    assert outcome.error is not None
+    assert (outcome.error.code, outcome.error.reference) == ("internal", "FZ-2026-0001")
+    assert sink.triggers == []
 
 
 # --- against a real mosquitto, with the lines an operator types -------------------------------------------

@@ -224,3 +224,41 @@ def test_what_a_restart_restores_is_what_the_registrar_last_had(ops):
         assert _view(restarted, loop.time()) == _view(location, loop.time())
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("several_gateways", [True, False])
+async def test_a_contact_lapsed_in_the_store_is_deleted_there_by_the_gateways_expiry(several_gateways):
+    store = MemoryStore()
+    wall = [1000.0]
+    loop = asyncio.get_running_loop()
+    journal = StoredRegistrations(store, loop, wall_clock=lambda: wall[0], shared=several_gateways)
+    location = LocationService(journal=journal)
+    location.update("alice", binding("<sip:alice@127.0.0.1:7001>", loop.time() + 60))
+    location.update("bob", binding("<sip:bob@127.0.0.1:7002>", loop.time() + 600))
+    assert await journal.flush()
+    wall[0] = 1059.0
+    assert await journal.expire_lapsed() == 0
+    wall[0] = 1061.0
+    assert await journal.expire_lapsed() == 1
+    # Deleted, not merely out of date: even asked as of before it lapsed, the store has only bob.
+    assert list(await store.all_registrations(0.0)) == ["bob"]
+    await journal.close()
+
+
+async def test_the_expiry_sweeps_a_backlog_larger_than_one_batch_and_survives_a_store_error():
+    store = FlakyStore()
+    store.down = False
+    loop = asyncio.get_running_loop()
+    for n in range(2500):
+        await store.register(f"u{n}", Registration(f"sip:u{n}@127.0.0.1:7000", 10.0 + n, "udp:127.0.0.1:7000"))
+    journal = StoredRegistrations(store, loop, wall_clock=lambda: 5000.0)
+
+    async def away(now: float, limit: int = 1000) -> int:
+        raise ConnectionError("store away")
+
+    real, store.expire_registrations = store.expire_registrations, away  # type: ignore[method-assign]
+    assert await journal.expire_lapsed() == 0
+    store.expire_registrations = real  # type: ignore[method-assign]
+    assert await journal.expire_lapsed() == 2500
+    assert await store.all_registrations(0.0) == {}
+    await journal.close()

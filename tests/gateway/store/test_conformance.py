@@ -281,3 +281,91 @@ async def test_family_contacts_accumulate_and_survive_reopening(make_store):
     assert {c.family for c in claimed} == {("139", "138", "137"), ()}
     if reopened is not store:
         await reopened.close()
+
+
+async def test_a_lapsed_registration_is_deleted_for_every_instance(make_store):
+    one, other = make_store(), make_store()
+    await one.register("alice", Registration("sip:alice@127.0.0.1:5070", 200.0, "udp:127.0.0.1:5070"))
+    await one.register("alice", Registration("sip:alice@127.0.0.1:5071", 200.0, "udp:127.0.0.1:5071"))
+    await one.register("bob", Registration("sip:bob@127.0.0.1:5072", 500.0, "udp:127.0.0.1:5072"))
+    await one.register("carol", Registration("sip:carol@127.0.0.1:5073", 250.0, "udp:127.0.0.1:5073"))
+    # Refreshed through the other instance before it lapsed: it stays.
+    await other.register("carol", Registration("sip:carol@127.0.0.1:5073", 900.0, "udp:127.0.0.1:5073"))
+    assert await other.expire_registrations(now=199.0) == 0
+    assert await other.expire_registrations(now=300.0, limit=1) == 1
+    assert await one.expire_registrations(now=300.0) == 1
+    assert await one.expire_registrations(now=300.0) == 0
+    # Gone from the store itself, not only filtered out: asked as of a time before it lapsed, it is
+    # still not there, through either instance, and nor is alice among the addresses of record.
+    for store in (one, other):
+        assert await store.registrations("alice", now=100.0) == []
+        assert {aor: [r.contact for r in regs] for aor, regs in (await store.all_registrations(now=100.0)).items()} == {
+            "bob": ["sip:bob@127.0.0.1:5072"],
+            "carol": ["sip:carol@127.0.0.1:5073"],
+        }
+    # Removed and registered again: the new lifetime counts, not the old one.
+    await one.unregister("bob", "sip:bob@127.0.0.1:5072")
+    await one.register("bob", Registration("sip:bob@127.0.0.1:5072", 2000.0, "udp:127.0.0.1:5072"))
+    assert await other.expire_registrations(now=1000.0) == 1  # carol, at 900
+    assert [r.contact for r in await one.registrations("bob", now=1000.0)] == ["sip:bob@127.0.0.1:5072"]
+    assert await other.expire_registrations(now=2000.0) == 1
+    assert await one.all_registrations(now=0.0) == {}
+    for store in {id(one): one, id(other): other}.values():
+        await store.close()
+
+
+async def test_a_reference_is_new_once_until_its_hold_lapses(make_store):
+    one, other = make_store(), make_store()
+    assert await one.claim_reference("FZ-1", now=10.0, until=70.0)
+    assert not await other.claim_reference("FZ-1", now=11.0, until=71.0)
+    assert await other.claim_reference("FZ-2", now=11.0, until=71.0)
+    await one.hold_reference("FZ-1", now=12.0, until=1000.0)  # acted on: kept for the retention
+    assert not await other.claim_reference("FZ-1", now=999.0, until=1059.0)
+    assert await other.claim_reference("FZ-1", now=1000.0, until=1060.0)
+    # A reference dropped (its instruction failed) is new again at once.
+    await other.drop_reference("FZ-2")
+    assert await one.claim_reference("FZ-2", now=12.0, until=72.0)
+    await one.close()
+    reopened = make_store()
+    assert not await reopened.claim_reference("FZ-2", now=13.0, until=73.0)
+    if reopened is not one:
+        await reopened.close()
+    if other is not one:
+        await other.close()
+
+
+async def test_racing_claims_of_one_reference_make_one_new(make_store):
+    stores = [make_store() for _ in range(4)]
+    claimed = await asyncio.gather(*(s.claim_reference("FZ-9", now=1.0, until=61.0) for s in stores))
+    assert sorted(claimed) == [False, False, False, True]
+    for s in {id(s): s for s in stores}.values():
+        await s.close()
+
+
+async def test_a_note_once_is_made_by_exactly_one_caller(make_store):
+    stores = [make_store() for _ in range(4)]
+    case, _ = await stores[0].open_or_update_case("861", "high", "x", now=0.0, due_at=0.0)
+    got = await asyncio.gather(*(s.note(case.id, "high_risk", now=1.0, detail="people", once=True) for s in stores))
+    assert len([c for c in got if c is not None]) == 1
+    after = await stores[1].get_case(case.id)
+    assert [(t.event, t.at, t.detail) for t in after.transitions if t.event == "high_risk"] == [
+        ("high_risk", 1.0, "people")
+    ]
+    assert (after.state, after.due_at, after.tier) == ("open", 0.0, "high")
+    # Without ``once`` every note is kept; with ``instance`` only the lease holder may note.
+    assert await stores[2].note(case.id, "flashed", now=2.0, detail="1 A000") is not None
+    await stores[0].claim_due("gw1", now=3.0, lease_until=63.0)
+    with pytest.raises(LeaseLost):
+        await stores[3].note(case.id, "flashed", now=4.0, instance="gw2")
+    noted = await stores[3].note(case.id, "flashed", now=4.0, detail="2 A001", instance="gw1")
+    assert [t.detail for t in noted.transitions if t.event == "flashed"] == ["1 A000", "2 A001"]
+    done = await stores[3].record_attempt(case.id, "gw1", now=5.0, next_due=305.0, detail="call=placed")
+    last = done.transitions[-1]
+    assert (last.event, last.at, last.detail) == ("attempt", 5.0, "1 call=placed")
+    await stores[0].transition(case.id, "handled", now=6.0)
+    with pytest.raises(ValueError, match="already"):
+        await stores[1].note(case.id, "flashed", now=7.0)
+    with pytest.raises(UnknownCase):
+        await stores[1].note("999999", "flashed", now=7.0)
+    for s in {id(s): s for s in stores}.values():
+        await s.close()

@@ -22,3 +22,20 @@ async def test_hot_path_survives_redis_being_away():
     if store._flusher is not None:
         store._flusher.cancel()
     await store.redis.aclose()
+
+
+async def test_registrations_written_before_the_expiry_index_are_indexed_and_expire(redis_port):
+    import json
+
+    store = RedisStore(f"redis://127.0.0.1:{redis_port}/0", prefix="afgw-old-reg")
+    # As a gateway of the previous release wrote them: the hash and the set, no expiry index.
+    for aor, port, expires in (("alice", 5070, 200.0), ("bob", 5071, 900.0)):
+        row = [f"sip:{aor}@127.0.0.1:{port}", expires, f"udp:127.0.0.1:{port}", "", "c1", 1, 1.0]
+        await store.redis.hset(f"afgw-old-reg:reg:{aor}", row[0], json.dumps(row))
+        await store.redis.sadd("afgw-old-reg:aors", aor)
+    assert await store.expire_registrations(now=300.0) == 0  # not indexed yet
+    assert sorted(await store.all_registrations(now=100.0)) == ["alice", "bob"]  # a restart reloads them
+    assert await store.expire_registrations(now=300.0) == 1
+    assert sorted(await store.all_registrations(now=100.0)) == ["bob"]
+    assert await store.redis.smembers("afgw-old-reg:aors") == {"bob"}
+    await store.close()

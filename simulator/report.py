@@ -232,6 +232,8 @@ class Report:
     interceptions: Interceptions = field(default_factory=Interceptions)
     timelines: list[HandsetTimeline] = field(default_factory=list)
     expectations: list[ExpectationResult] = field(default_factory=list)
+    #: How the run reached the gateway (in-process or separate, broker or not): said with the figures.
+    notes: list[str] = field(default_factory=list)
 
     # --- counting: each call adds one message or call to every figure it belongs to, so they add up ---
 
@@ -343,6 +345,7 @@ class Report:
                 for t in self.timelines
             ],
             "expectations": [asdict(e) for e in self.expectations],
+            "notes": list(self.notes),
         }
 
 

@@ -93,8 +93,11 @@ class Plan:
 
     @property
     def callees(self) -> set[str]:
-        """Subscribers who will ring: they need a registered handset."""
+        """Subscribers whose phone may ring, who need a registered handset: those called, those the
+        centre names, and those fraud reaches by SMS (the gateway's own risk score may open a
+        dissuasion case for them, and its robot then calls)."""
         ringing = {i.callee for i in self.items if isinstance(i, CallItem | SpoofItem | VerifiedCall)}
+        ringing |= {i.recipient for i in self.items if isinstance(i, SmsItem) and (i.fraud or i.sender.startswith("+"))}
         return ringing | {i.subscriber for i in self.items if isinstance(i, Instruction)}
 
     def profile(self, name: str) -> Profile:
@@ -210,7 +213,8 @@ def draw(scenario: Scenario, *, scale: float = 1.0) -> Plan:
             else:
                 caller = f"86170{rng.randrange(10**8):08d}"
             if call.origin == "international":
-                caller = ("+" + caller) if caller.startswith("86") else f"+63{rng.randrange(10**9):09d}"
+                # From abroad: a foreign number, or (spoofed) a domestic one in its international form.
+                caller = ("+" + caller) if call.caller_id == "local_mobile" else f"+63{rng.randrange(10**9):09d}"
             items.append(CallItem(at, call.category, True, caller, town.pick(rng)))
     if (spoofs := traffic.spoofed_labels) is not None:
         per_kind = _scaled(spoofs.per_kind, scale)

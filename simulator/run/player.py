@@ -147,6 +147,9 @@ class Run:
         self.handsets: dict[str, Handset] = {}
         self.failures: list[str] = []
         self.duration = self.scenario.duration
+        # A scaled-down run has fewer items per simulated hour: its clock runs that much faster, so
+        # the gateway sees about the same load per real second as the full scenario gives it.
+        self.time_speed = self.scenario.time_speed / min(1.0, max(self.scale, 0.01))
 
     # --- the SMSC the gateway relays to, started before the world ------------------------------------
 
@@ -230,7 +233,10 @@ class Run:
             now = loop.time()
             elapsed, last = min(now - last, 0.1), now
             if len(in_flight) < MAX_IN_FLIGHT:
-                pace = ROBOT_PACE if self._robot_ringing(trunk, ringing) else self.scenario.time_speed
+                # Slower while a signed call waits for the gateway (its PASSporT is fresh for a minute
+                # of the clock) or the robot's call rings (it waits in real seconds).
+                slow = trunk.signed_in_flight > 0 or self._robot_ringing(trunk, ringing)
+                pace = ROBOT_PACE if slow else self.time_speed
                 sim += pace * elapsed
                 self.clock.advance_to(self.start + sim)
             while index < len(items) and items[index].at_s <= sim and len(in_flight) < MAX_IN_FLIGHT:
@@ -308,7 +314,7 @@ class Run:
         case_flashes = _case_flash_ids(self.view)
         warnings = {
             number: sorted(
-                (d for d in box if d.sms.flash and d.sms.source == world.warning_sender and d.sms.message_id not in case_flashes),
+                (d for d in box if _is_warning(d.sms, world) and d.sms.message_id not in case_flashes),
                 key=lambda d: d.at_s,
             )
             for number, box in self.deliveries.items()
@@ -409,6 +415,13 @@ class Run:
             HandsetTimeline(p.number, p.profile.name, sorted(p.timeline, key=lambda e: e.at_s))
             for p in people[: self.scenario.sample_handsets]
         ]
+
+
+def _is_warning(sms: StoredSms, world: World) -> bool:
+    """A warning flash about a message or call (not one of the dissuasion engine's)."""
+    if not sms.flash or sms.source != world.warning_sender:
+        return False
+    return not world.warning_texts or any(sms.text.startswith(t) for t in world.warning_texts)
 
 
 def _instruction_payload(item: Instruction) -> bytes:

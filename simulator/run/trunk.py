@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from protocols.sip import ClientNonInviteTransaction, Dialog, Response, build_cancel
@@ -24,10 +24,15 @@ class _Stamped(list[Response]):
     """Provisional responses, and when the first one came (perf_counter seconds)."""
 
     first_at: float | None = None
+    #: Called once, when the callee's phone rings (the gateway has checked the call by then).
+    on_ringing: Callable[[], None] | None = None
 
     def append(self, response: Response) -> None:
         if self.first_at is None:
             self.first_at = time.perf_counter()
+        if response.status == 180 and self.on_ringing is not None:
+            self.on_ringing()
+            self.on_ringing = None
         super().append(response)
 
 
@@ -46,6 +51,8 @@ class TownTrunk(TrunkCaller):
         self.clock = clock
         #: Call-IDs this trunk placed (a handset ringing with any other call rings for the robot).
         self.placed: set[str] = set()
+        #: Signed calls not yet answered by the gateway: their PASSporT's iat ages with the clock.
+        self.signed_in_flight = 0
 
     async def ring(
         self,
@@ -65,6 +72,9 @@ class TownTrunk(TrunkCaller):
         self.placed.add(invite.call_id)
         provisional = _Stamped()
         started = time.perf_counter()
+        signed = bool(identity)
+        self.signed_in_flight += signed
+        provisional.on_ringing = self._verified if signed else None
         answer = self.send_request(invite, provisional=provisional)
 
         def give_up() -> None:
@@ -75,7 +85,11 @@ class TownTrunk(TrunkCaller):
                 self._client_events(txn, txn.send_request(self.loop.time()))
 
         timer = self.clock.call_later(ring_timeout, give_up)
-        final = await answer
+        try:
+            final = await answer
+        finally:
+            if provisional.on_ringing is not None:
+                provisional.on_ringing()
         timer.cancel()
         first = provisional.first_at or time.perf_counter()
         rung = Rung(invite.call_id, final.status, final.reason, (first - started) * 1000.0)
@@ -93,3 +107,6 @@ class TownTrunk(TrunkCaller):
             await self.send_request(dialog.create_request("BYE"))
         self._acks.pop(invite.call_id, None)
         return rung
+
+    def _verified(self) -> None:
+        self.signed_in_flight -= 1

@@ -98,6 +98,9 @@ class World:
     tag_prefix: str
     call_tag: str
     warning_sender: str
+    #: The texts of the gateway's warnings about a message or call (rules.warnings.templates), as the
+    #: start of what a handset shows: a flash that starts so is a warning, not a dissuasion attempt.
+    warning_texts: tuple[str, ...]
     #: How instructions reach the gateway; None: they cannot (no broker, not embedded).
     instruct: Callable[[bytes], Awaitable[None]] | None = None
     #: What the report says about the channels it used (no broker: instructions in-process ...).
@@ -196,6 +199,7 @@ async def embedded(
                 tag_prefix=config.rules.tag_prefix if config.rules else "",
                 call_tag=config.rules.call_tag if config.rules else "",
                 warning_sender=config.rules.warning_sender if config.rules else "12381",
+                warning_texts=_warning_texts(config),
                 instruct=instruct,
                 notes=[
                     "gateway in this process on loopback; SQLite in a temporary directory",
@@ -206,6 +210,11 @@ async def embedded(
             )
         finally:
             await gw.stop()
+
+
+def _warning_texts(config: GatewayConfig) -> tuple[str, ...]:
+    templates = config.rules.warning_templates if config.rules else ()
+    return tuple(text.split("{category}", 1)[0] for _, text in templates)
 
 
 def _signer(labels: LabelsConfig) -> Signer:
@@ -245,5 +254,6 @@ def external(config: GatewayConfig, *, roles: dict[str, str] | None = None) -> W
         tag_prefix=rules.tag_prefix if rules else "【疑似诈骗】",
         call_tag=rules.call_tag if rules else "疑似诈骗",
         warning_sender=rules.warning_sender if rules else "12381",
+        warning_texts=_warning_texts(config),
         notes=[f"gateway running separately, as {config.source} describes it"],
     )

@@ -226,6 +226,7 @@ class Run:
         index, sim = 0, 0.0
         last = loop.time()
         next_report = 0.0
+        drained_at: float | None = None
         # After the last item, time goes on until what is in flight is over (calls ring out, people
         # read their flashes) and the dissuasion cases it opened have run their course.
         while True:
@@ -248,7 +249,11 @@ class Run:
                 self._say(f"{index}/{len(items)} items, {len(in_flight)} in flight", sim)
                 next_report = sim + self.duration / 20
             if index >= len(items) and sim >= self.duration and not in_flight and not ringing:
-                if not self._cases_open() or sim >= self.duration * 1.5:
+                if drained_at is None:
+                    drained_at = now
+                if not self._cases_open():
+                    break
+                if sim >= self.duration * 1.5 and now - drained_at >= world.drain_s:
                     break
         self._say(f"{index}/{len(items)} items, done", min(sim, self.duration))
         # The last answers and events: a moment of real time on a still clock.
@@ -280,7 +285,7 @@ class Run:
                 self.placed.append(_CallPlaced(item, at_s, rung))
             elif isinstance(item, VerifiedCall):
                 identity = world.centre_signer.sign(
-                    orig=item.number, dest=item.callee, iat=int(self.clock()), label=registry.lookup(item.number)
+                    orig=item.number, dest=item.callee, iat=int(world.signing_clock()), label=registry.lookup(item.number)
                 ).serialise()
                 rung = await trunk.ring(item.callee, item.number, identity=(identity,))
                 self.placed.append(_CallPlaced(item, at_s, rung))
@@ -301,7 +306,9 @@ class Run:
             self.failures.append(f"{type(item).__name__} at {item.at_s:.0f}s: {exc!r}")
 
     def _spoof(self, item: SpoofItem, world: World, registry: LabelRegistry) -> Spoof:
-        kit = SpoofKit(registry, item.callee, world.centre_signer, world.rogue, domain=world.domain, clock=self.clock)
+        kit = SpoofKit(
+            registry, item.callee, world.centre_signer, world.rogue, domain=world.domain, clock=world.signing_clock
+        )
         variants = [s for s in spoof_variants(kit) if spoof_family(s.name) == item.family]
         return variants[item.turn % len(variants)]
 

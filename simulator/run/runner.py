@@ -16,6 +16,9 @@ from simulator.scenarios import Scenario
 
 __all__ = ["run_embedded", "run_external"]
 
+#: Seconds a gateway that is starting (or reconnecting with back-off) has to bind to the simulated SMSC.
+BIND_WAIT = 120.0
+
 
 async def run_embedded(scenario: Scenario, *, scale: float = 1.0, progress: Progress | None = None) -> Report:
     """``afgw demo``: the shipped gateway in this process, on loopback."""
@@ -50,7 +53,12 @@ async def run_external(
     if jsonl is not None and Path(jsonl.path).exists():
         offset = Path(jsonl.path).stat().st_size
     try:
-        await asyncio.wait_for(smsc.receiver_bound.wait(), 30)
+        try:
+            await asyncio.wait_for(smsc.receiver_bound.wait(), BIND_WAIT)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the gateway did not bind to the simulated SMSC at {smsc.host}:{smsc.port} within {BIND_WAIT:g} s"
+            ) from None
         if mqtt is not None:
             desk = CentreDesk(mqtt.host, mqtt.port, clock=run.clock)
             desk.view = run.view

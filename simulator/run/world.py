@@ -21,6 +21,7 @@ import datetime as dt
 import ipaddress
 import json
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,6 +102,12 @@ class World:
     #: The texts of the gateway's warnings about a message or call (rules.warnings.templates), as the
     #: start of what a handset shows: a flash that starts so is a warning, not a dissuasion attempt.
     warning_texts: tuple[str, ...]
+    #: The clock the centre signs its calls with: the gateway's (embedded: the simulation's own; a
+    #: gateway on its own keeps real time, and a PASSporT's iat must be fresh by it).
+    signing_clock: Callable[[], float] = time.time
+    #: Real seconds to wait after the last item for the gateway's own timers (dissuasion attempts
+    #: on its wall clock) to finish what the run opened.
+    drain_s: float = 0.0
     #: How instructions reach the gateway; None: they cannot (no broker, not embedded).
     instruct: Callable[[bytes], Awaitable[None]] | None = None
     #: What the report says about the channels it used (no broker: instructions in-process ...).
@@ -201,6 +208,7 @@ async def embedded(
                 warning_sender=config.rules.warning_sender if config.rules else "12381",
                 warning_texts=_warning_texts(config),
                 instruct=instruct,
+                signing_clock=clock,
                 notes=[
                     "gateway in this process on loopback; SQLite in a temporary directory",
                     "no MQTT broker configured: the centre's instructions went in through the gateway's "
@@ -255,5 +263,15 @@ def external(config: GatewayConfig, *, roles: dict[str, str] | None = None) -> W
         call_tag=rules.call_tag if rules else "疑似诈骗",
         warning_sender=rules.warning_sender if rules else "12381",
         warning_texts=_warning_texts(config),
+        drain_s=_drain(config),
         notes=[f"gateway running separately, as {config.source} describes it"],
     )
+
+
+def _drain(config: GatewayConfig) -> float:
+    """Real seconds a case opened at the end may need on the gateway's own clock (at most 2 minutes)."""
+    d = config.dissuasion
+    if d is None:
+        return 0.0
+    ring = d.robot_call.ring_timeout + d.robot_call.message_time if d.robot_call else 0.0
+    return min(120.0, d.interval * (d.max_attempts + 1) + ring + 1.0)

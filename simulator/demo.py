@@ -33,7 +33,7 @@ EXIT_UNREADABLE = 2
 def load_scenario(name_or_path: str, *, seed: int | None = None) -> Scenario:
     """A shipped scenario by name (default, fraud-wave ...) or a scenario file; ``seed`` replaces its own."""
     shipped = scenarios.shipped()
-    scenario = scenarios.load(shipped[name_or_path] if name_or_path in shipped else name_or_path)
+    scenario = scenarios.load(shipped.get(name_or_path, name_or_path))
     return dataclasses.replace(scenario, seed=seed) if seed is not None else scenario
 
 

@@ -11,11 +11,13 @@ acknowledged with probability ``acknowledge`` after its delay.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from simulator.behaviour import CallHabit, FlashHabit, Person, Population
 from simulator.behaviour import Profile as Habits
+from simulator.clock import SimClock
 from simulator.report import TimelineEntry
 from simulator.scenarios.model import Profile
 
@@ -50,11 +52,15 @@ class Subscriber(Person):
     #: Simulated seconds of the run's start on the clock (timeline entries count from there).
     start: float = 0.0
     timeline: list[TimelineEntry] = field(default_factory=list)
+    #: Told when this person's phone rings (the runner's clock slows while a robot call rings).
+    on_ring: Callable[[str], None] | None = None
 
     def at_s(self) -> float:
         return self.clock() - self.start
 
     def pick_up(self, detail: str = "", *, verified: bool = False) -> float | None:
+        if self.on_ring is not None:
+            self.on_ring(self.number)
         shown = self.handset.screen.last if self.handset is not None else None
         caller = shown.caller_number if shown is not None else detail.split(" ", 1)[0]
         if shown is not None:
@@ -85,8 +91,8 @@ class Subscriber(Person):
 class Town(Population):
     """The run's population: :meth:`add` makes a :class:`Subscriber` of the scenario's profile."""
 
-    def __init__(self, seed: int, clock: object, start: float) -> None:
-        super().__init__(seed, clock)  # type: ignore[arg-type]
+    def __init__(self, seed: int, clock: SimClock, start: float) -> None:
+        super().__init__(seed, clock)
         self.start = start
         self.subscribers: dict[str, Subscriber] = {}
 

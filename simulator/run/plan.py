@@ -151,7 +151,9 @@ class _Town:
             self.plan.profiles[number] = chosen
             if own.random() < self.population.family_contacts and self.population.count > 1:
                 # A relative in the same town: another subscriber, who has a handset and habits too.
-                relative = self.population.numbers.number((index + 1 + self.population.count // 2) % self.population.count)
+                relative = self.population.numbers.number(
+                    (index + 1 + self.population.count // 2) % self.population.count
+                )
                 self.plan.family[number] = relative
                 if relative not in self.plan.profiles:
                     self.plan.profiles[relative] = self.population.profiles[0].name

@@ -35,22 +35,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import logs
 from protocols.smpp.constants import CommandStatus
+from protocols.stir import LabelRegistry
 from simulator.centre_mqtt import CentreView
 from simulator.clock import ManualClock
+from simulator.esme import SimulatedEsme
 from simulator.handset import Handset
-from simulator.report import HandsetTimeline, Report, TimelineEntry
+from simulator.report import CallOutcome, HandsetTimeline, Report, SmsOutcome, TimelineEntry
 from simulator.report_expectations import evaluate
-from simulator.run.people import Subscriber, Town
+from simulator.run.people import Town
 from simulator.run.plan import CallItem, Instruction, Item, Plan, SmsItem, SpoofItem, VerifiedCall, draw
 from simulator.run.trunk import Rung, TownTrunk
 from simulator.run.world import ROBOT_PACE, World
 from simulator.scenarios import Scenario
 from simulator.smsc import SimulatedSmsc, StoredSms
-from simulator.esme import SimulatedEsme
 from simulator.spoofer import Spoof, SpoofKit, spoof_variants
-from protocols.stir import LabelRegistry
 
 __all__ = ["Progress", "Run", "spoof_family"]
 
@@ -84,7 +83,13 @@ def spoof_family(name: str) -> str:
         "subject",
     }:
         return "headers"
-    if name in {"verstat-in-from", "authorised-no-identity", "authorised-unknown-x5u", "forged-signature", "untrusted-ca"} or name.startswith("attest-"):
+    if name in {
+        "verstat-in-from",
+        "authorised-no-identity",
+        "authorised-unknown-x5u",
+        "forged-signature",
+        "untrusted-ca",
+    } or name.startswith("attest-"):
         return "authorised_number"
     return "token_misuse"
 
@@ -166,7 +171,9 @@ class Run:
     async def play(self, world: World) -> Report:
         assert self.smsc is not None
         _raise_file_limit(len(self.plan.callees) + 1024)
-        esmes = {role: SimulatedEsme(*world.smpp, a.system_id, a.password, window=50) for role, a in world.accounts.items()}
+        esmes = {
+            role: SimulatedEsme(*world.smpp, a.system_id, a.password, window=50) for role, a in world.accounts.items()
+        }
         for esme in esmes.values():
             await esme.bind()
         trunk = TownTrunk(world.sip, self.clock, domain=world.domain)
@@ -190,7 +197,9 @@ class Run:
 
         async def one(number: str) -> None:
             person = self.town.subscribers[number]
-            handset = Handset(number, world.sip, password=world.passwords.get(number), domain=world.domain, person=person)
+            handset = Handset(
+                number, world.sip, password=world.passwords.get(number), domain=world.domain, person=person
+            )
             person.handset = handset
             self.handsets[number] = handset
             async with gate:
@@ -209,20 +218,15 @@ class Run:
                 ringing.discard(number)
         return bool(ringing)
 
-    async def _drive(self, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry) -> None:
+    async def _drive(
+        self, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry
+    ) -> None:
         loop = asyncio.get_running_loop()
         items = self.plan.items
         in_flight: set[asyncio.Task[None]] = set()
         ringing: set[str] = set()
-        for number, person in self.town.subscribers.items():
-            if person.handset is not None:
-                original = person.pick_up
-
-                def watched(detail: str = "", *, verified: bool = False, _n: str = number, _o: Any = original) -> float | None:
-                    ringing.add(_n)
-                    return _o(detail, verified=verified)  # type: ignore[no-any-return]
-
-                person.pick_up = watched  # type: ignore[method-assign]
+        for person in self.town.subscribers.values():
+            person.on_ring = ringing.add
         index, sim = 0, 0.0
         last = loop.time()
         next_report = 0.0
@@ -266,7 +270,9 @@ class Run:
         if self.progress is not None:
             self.progress(min(sim, self.duration), self.duration, what)
 
-    async def _send(self, item: Item, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry) -> None:
+    async def _send(
+        self, item: Item, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry
+    ) -> None:
         at_s = self.clock() - self.start
         try:
             if isinstance(item, SmsItem):
@@ -285,7 +291,10 @@ class Run:
                 self.placed.append(_CallPlaced(item, at_s, rung))
             elif isinstance(item, VerifiedCall):
                 identity = world.centre_signer.sign(
-                    orig=item.number, dest=item.callee, iat=int(world.signing_clock()), label=registry.lookup(item.number)
+                    orig=item.number,
+                    dest=item.callee,
+                    iat=int(world.signing_clock()),
+                    label=registry.lookup(item.number),
                 ).serialise()
                 rung = await trunk.ring(item.callee, item.number, identity=(identity,))
                 self.placed.append(_CallPlaced(item, at_s, rung))
@@ -314,7 +323,9 @@ class Run:
 
     # --- the report -----------------------------------------------------------------------------------
 
-    def report(self, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry) -> Report:
+    def report(
+        self, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry
+    ) -> Report:
         s = self.scenario
         report = Report(scenario=s.name, seed=s.seed, duration_s=self.duration, subscribers=s.population.count)
         report.notes = list(world.notes) + ([f"counts scaled by {self.scale:g}"] if self.scale < 1 else [])
@@ -347,22 +358,29 @@ class Run:
                 report.count_sms(item.category, fraud=item.fraud, outcome="blocked", at_s=sent.at_s)
                 if person is not None:
                     person.timeline.append(
-                        TimelineEntry(sent.at_s, "sms_blocked", caller=item.sender, text=item.text, detail=item.category)
+                        TimelineEntry(
+                            sent.at_s, "sms_blocked", caller=item.sender, text=item.text, detail=item.category
+                        )
                     )
                 continue
             arrived = next(
                 (
                     d
                     for d in self.deliveries.get(item.recipient, [])
-                    if id(d) not in used and d.sms.source == item.sender and not d.sms.flash and d.sms.text.endswith(item.text)
+                    if id(d) not in used
+                    and d.sms.source == item.sender
+                    and not d.sms.flash
+                    and d.sms.text.endswith(item.text)
                 ),
                 None,
             )
             tagged = arrived is not None and arrived.sms.text == world.tag_prefix + item.text
             if arrived is not None:
                 used.add(id(arrived))
-            outcome = "warned" if id(sent) in warned else "tagged" if tagged else "passed"
-            report.count_sms(item.category, fraud=item.fraud, outcome=outcome, at_s=sent.at_s, delivered=arrived is not None)
+            outcome: SmsOutcome = "warned" if id(sent) in warned else "tagged" if tagged else "passed"
+            report.count_sms(
+                item.category, fraud=item.fraud, outcome=outcome, at_s=sent.at_s, delivered=arrived is not None
+            )
 
     def _count_calls(self, report: Report, world: World, registry: LabelRegistry) -> None:
         police = registry.lookup("96110")
@@ -378,6 +396,7 @@ class Run:
                 showed = bool(shown and shown.badge and label is not None and shown.label == label.text)
                 report.count_verified_call(label_shown=showed, at_s=placed.at_s)
             else:
+                outcome: CallOutcome
                 if shown is None:
                     outcome = "blocked"
                 elif shown.display_name == world.call_tag:
@@ -386,7 +405,7 @@ class Run:
                     outcome = "labelled"
                 else:
                     outcome = "passed"
-                report.count_call(item.category, fraud=item.fraud, outcome=outcome, at_s=placed.at_s)  # type: ignore[arg-type]
+                report.count_call(item.category, fraud=item.fraud, outcome=outcome, at_s=placed.at_s)
         _ = police
 
     def _timelines(self, world: World) -> list[HandsetTimeline]:
@@ -469,7 +488,7 @@ def _match_warnings(warnings: dict[str, list[_Delivery]], sms: list[_SmsSent], c
         for flash in flashes:
             before = [c for c in pool if c[0] <= flash.at_s + 1e-6 and c[1] not in taken]
             if before:
-                at, ident, accepted = before[-1]
+                _at, ident, accepted = before[-1]
                 taken.add(ident)
                 if accepted:
                     warned.add(ident)
@@ -498,9 +517,16 @@ def _dissuasion(report: Report, view: CentreView) -> None:
     reached = [
         c
         for c in attempted
-        if c.state == "handled" or c.unconfirmed_answers or any(o in ("answered", "confirmed", "unconfirmed") for o in c.robot_calls)
+        if c.state == "handled"
+        or c.unconfirmed_answers
+        or any(o in ("answered", "confirmed", "unconfirmed") for o in c.robot_calls)
     ]
-    d.funnel = [("opened", len(cases)), ("attempted", len(attempted)), ("reached", len(reached)), ("handled", len(handled))]
+    d.funnel = [
+        ("opened", len(cases)),
+        ("attempted", len(attempted)),
+        ("reached", len(reached)),
+        ("handled", len(handled)),
+    ]
 
 
 def console_progress(stream: Any = None) -> Progress:

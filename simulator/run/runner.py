@@ -26,7 +26,8 @@ async def run_embedded(scenario: Scenario, *, scale: float = 1.0, progress: Prog
     smsc = await run.start_smsc("127.0.0.1", 0, "afgw", "secret")
     try:
         async with embedded(run.plan.callees, run.clock, run.view.apply, smsc.port) as world:
-            assert world.gateway is not None and world.gateway.smpp is not None
+            assert world.gateway is not None
+            assert world.gateway.smpp is not None
             await asyncio.wait_for(world.gateway.smpp.pool.up.wait(), 10)
             return await run.play(world)
     finally:
@@ -45,13 +46,14 @@ async def run_external(
     and instructions cannot be sent (the report says so)."""
     run = Run(scenario, scale=scale, progress=progress)
     world = external(config)
-    smsc = await run.start_smsc(world.smsc_listen[0], world.smsc_listen[1], world.smsc_account.system_id, world.smsc_account.password)
+    smsc = await run.start_smsc(
+        world.smsc_listen[0], world.smsc_listen[1], world.smsc_account.system_id, world.smsc_account.password
+    )
     desk: CentreDesk | None = None
     mqtt = config.events.mqtt
     jsonl = config.events.jsonl
-    offset = 0
-    if jsonl is not None and Path(jsonl.path).exists():
-        offset = Path(jsonl.path).stat().st_size
+    # Events already in the log are an earlier run's.
+    offset = await asyncio.to_thread(_size, Path(jsonl.path)) if jsonl is not None else 0
     try:
         try:
             await asyncio.wait_for(smsc.receiver_bound.wait(), BIND_WAIT)
@@ -84,6 +86,10 @@ async def run_external(
 
         _dissuasion(report, run.view)
     return report
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _read_events(path: Path, offset: int, run: Run) -> None:

@@ -47,6 +47,7 @@ from gateway.dissuasion.robot_call import RobotCallConfig
 from gateway.events.wire import event_json
 from gateway.keys import init_keys
 from gateway.labels import LabelsConfig, build_registry, load_labels
+from gateway.store import SqliteStore
 from protocols.stir import Signer
 from simulator.spoofer import rogue_signer
 
@@ -171,7 +172,8 @@ async def embedded(
             message_time=SHIPPED_ROBOT.message_time / ROBOT_PACE,
             confirm_timeout=SHIPPED_ROBOT.confirm_timeout / ROBOT_PACE,
         )
-        assert shipped.dissuasion is not None and shipped.rules is not None
+        assert shipped.dissuasion is not None
+        assert shipped.rules is not None
         config: GatewayConfig = replace(
             shipped,
             smpp=smpp,
@@ -185,8 +187,11 @@ async def embedded(
         gw = Gateway(config, clock=clock, events=EventFeed(events, clock))
         await gw.start()
         try:
-            assert gw.sip is not None and gw.smpp is not None
-            intake = InstructionIntake(gw.triggers, events=gw.events, clock=clock, references=gw.store)  # type: ignore[arg-type]
+            assert gw.sip is not None
+            assert gw.smpp is not None
+            assert gw.triggers is not None
+            assert isinstance(gw.store, SqliteStore)
+            intake = InstructionIntake(gw.triggers, events=gw.events, clock=clock, references=gw.store)
 
             async def instruct(payload: bytes) -> None:
                 await intake.handle(payload)
@@ -233,7 +238,7 @@ def _signer(labels: LabelsConfig) -> Signer:
 
 def external(config: GatewayConfig, *, roles: dict[str, str] | None = None) -> World:
     """What the simulator needs to play around the gateway that ``config`` describes."""
-    if config.sip is None or config.sip.labels is None:
+    if config.sip is None or config.sip.labels is None:  # checked again below, for the type checker
         raise ValueError(f"{config.source}: the simulator needs a sip section with labels (the centre's keys)")
     accounts = {a.system_id: Account(a.system_id, a.password) for a in config.smpp.accounts}
     chosen = roles or {}
@@ -243,12 +248,16 @@ def external(config: GatewayConfig, *, roles: dict[str, str] | None = None) -> W
         name = chosen.get(role) or (role if role in accounts else names[min(i, len(names) - 1)])
         by_role[role] = accounts[name]
     sip = config.sip
+    labels = sip.labels
+    assert labels is not None
     trunk = next((str(net.network_address) for net in sip.trusted_peers), "127.0.0.2")
     listen_host = "127.0.0.1" if sip.listen.host in ("0.0.0.0", "::", "") else sip.listen.host
-    labels = sip.labels
     rules = config.rules
     return World(
-        smpp=("127.0.0.1" if config.smpp.listen.host in ("0.0.0.0", "::", "") else config.smpp.listen.host, config.smpp.listen.port),
+        smpp=(
+            "127.0.0.1" if config.smpp.listen.host in ("0.0.0.0", "::", "") else config.smpp.listen.host,
+            config.smpp.listen.port,
+        ),
         accounts=by_role,
         smsc_listen=(config.smpp.smsc.host, config.smpp.smsc.port),
         smsc_account=Account(config.smpp.smsc.system_id, config.smpp.smsc.password),

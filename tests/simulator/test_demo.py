@@ -55,12 +55,15 @@ def test_the_demo_meets_the_default_scenarios_expectations_and_writes_the_promis
     for section, keys in design_keys().items():
         assert set(keys) <= set(demo.report[section]), section  # type: ignore[arg-type]
     sms, calls = demo.report["sms"], demo.report["calls"]
-    assert isinstance(sms, dict) and isinstance(calls, dict)
-    assert sms["submitted"] == 1750 and sms["fraud_total"] == 250
+    assert isinstance(sms, dict)
+    assert isinstance(calls, dict)
+    assert sms["submitted"] == 1750
+    assert sms["fraud_total"] == 250
     assert sms["passed"] + sms["tagged"] + sms["warned"] + sms["blocked"] == sms["submitted"]
     assert calls["spoof_rejected"] == calls["spoof_attempts"] == 10
     assert "not measured" not in demo.stdout
-    assert "<svg" in demo.html and "Expectations" in demo.stdout
+    assert "<svg" in demo.html
+    assert "Expectations" in demo.stdout
     assert "6 of 6 held" in demo.stdout
 
 

@@ -54,21 +54,31 @@ async def test_a_shipped_scenario_meets_its_expectations_with_figures_that_add_u
     if traffic.instruction_count:
         assert report.dissuasion.cases >= 1
         assert report.dissuasion.flash_sent >= report.dissuasion.cases - report.dissuasion.handled
-    assert report.timelines and all(t.entries for t in report.timelines)
+    assert report.timelines
+    assert all(t.entries for t in report.timelines)
 
 
 @pytest.mark.timeout(300)
 async def test_the_default_scenario_fills_every_part_of_the_report() -> None:
     report = await _play("default")
     sms, calls, d = report.sms, report.calls, report.dissuasion
-    assert sms.blocked and sms.warned and sms.passed and sms.flash_warnings
+    assert sms.blocked
+    assert sms.warned
+    assert sms.passed
+    assert sms.flash_warnings
     assert sms.delivered == sms.passed + sms.tagged + sms.warned
-    assert calls.passed and calls.labelled and calls.verified_labels_shown == calls.verified_total > 0
+    assert calls.passed
+    assert calls.labelled
+    assert calls.verified_labels_shown == calls.verified_total > 0
     # Every way to fake the label was tried and answered with a refusal the trunk heard.
     assert {s.kind for s in report.spoofs} == set(SPOOF_KINDS)
     assert all(answer[0] in "3456" for s in report.spoofs for answer in s.answers)
-    assert d.cases and d.handled and d.calls_placed and d.flash_sent
-    assert report.smpp_latency.samples_ms and report.invite_latency.samples_ms
+    assert d.cases
+    assert d.handled
+    assert d.calls_placed
+    assert d.flash_sent
+    assert report.smpp_latency.samples_ms
+    assert report.invite_latency.samples_ms
     kinds = {e.kind for t in report.timelines for e in t.entries}
     assert {"call_ringing", "flash", "flash_acknowledged"} <= kinds
     verified = [e for t in report.timelines for e in t.entries if e.kind == "call_ringing" and e.verified]
@@ -80,7 +90,9 @@ def deterministic(report: Report) -> dict[str, Any]:
     """The parts of a report that the seed decides (latencies and the dissuasion timings do not:
     a robot call races the person's pick-up in real time)."""
     doc = report.to_dict()
-    return {key: doc[key] for key in ("scenario", "seed", "sms", "calls", "sms_by_category", "calls_by_category", "spoofs")}
+    return {
+        key: doc[key] for key in ("scenario", "seed", "sms", "calls", "sms_by_category", "calls_by_category", "spoofs")
+    }
 
 
 @pytest.mark.timeout(300)
@@ -89,7 +101,9 @@ async def test_the_same_seed_gives_the_same_report_and_another_seed_another() ->
     again = deterministic(await _play("international"))
     other = deterministic(await _play("international", seed=99))
     assert again == first
-    assert other["sms_by_category"] != first["sms_by_category"] or other["calls_by_category"] != first["calls_by_category"]
+    assert (
+        other["sms_by_category"] != first["sms_by_category"] or other["calls_by_category"] != first["calls_by_category"]
+    )
 
 
 def test_every_spoof_variant_falls_in_one_of_the_scenario_families() -> None:

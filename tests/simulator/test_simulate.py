@@ -103,11 +103,13 @@ async def test_simulate_drives_a_gateway_running_on_its_own(tmp_path: Path) -> N
     report = json.loads(out.read_text())
     sms, calls, d = report["sms"], report["calls"], report["dissuasion"]
     # Everything went through the other process: the ESMEs heard its answers, the SMSC got its relays.
-    assert sms["submitted"] == 89 and sms["fraud_caught"] == sms["fraud_total"] > 0
+    assert sms["submitted"] == 89
+    assert sms["fraud_caught"] == sms["fraud_total"] > 0
     assert sms["delivered"] == sms["passed"] + sms["tagged"] + sms["warned"] > 0
     assert calls["verified_labels_shown"] == calls["verified_total"] > 0
     assert calls["spoof_rejected"] == calls["spoof_attempts"] > 0
     # The centre's instructions went over the broker and its events came back: cases were followed.
-    assert d["cases"] > 0 and d["cases"] == d["handled"] + d["escalated"]
+    assert d["cases"] > 0
+    assert d["cases"] == d["handled"] + d["escalated"]
     assert any("over MQTT" in note for note in report["notes"])
     assert "gateway running separately" in proc.stdout

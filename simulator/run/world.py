@@ -61,7 +61,7 @@ ROGUE_X5U = "https://stir.afc-example.cn/shaken/signer.pem"
 TRUNK_HOST = "127.0.0.2"
 #: Simulated seconds per real second while a robot call rings (see :mod:`simulator.run.player`): the
 #: robot's real-time waits are set so that they last as long, in simulated time, as the shipped ones.
-ROBOT_PACE = 100.0
+ROBOT_PACE = 250.0
 SHIPPED_ROBOT = RobotCallConfig()
 
 

@@ -6,16 +6,22 @@ is printed here, not asserted: the suite's machine is shared)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from simulator.report import design_keys
+from tests.simulator.test_report_browser import browser
+
+__all__ = ["browser"]  # the fixture, shared with the sample report's browser test
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -86,3 +92,32 @@ def test_the_readmes_demo_output_has_the_labels_of_a_real_run(demo: DemoRun) -> 
     assert len(shown) >= 20
     missing = [line for line in shown if label(line) not in real]
     assert missing == []
+
+
+@pytest.mark.timeout(450)
+def test_the_demos_page_draws_its_charts_and_handsets_in_chromium(demo: DemoRun, browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    page = tmp_path / "demo.html"
+    page.write_text(demo.html, "utf-8")
+    browser.get(page.as_uri())
+    bars = browser.find_elements(By.CSS_SELECTOR, 'svg[data-chart="interceptions"] rect[data-count]')
+    sms, calls = demo.report["sms"], demo.report["calls"]
+    assert isinstance(sms, dict)
+    assert isinstance(calls, dict)
+    caught = sms["tagged"] + sms["warned"] + sms["blocked"] + calls["warned"] + calls["blocked"]
+    assert sum(int(bar.get_attribute("data-count")) for bar in bars) == caught > 0
+    phones = browser.find_elements(By.CSS_SELECTOR, ".phone[data-subscriber]")
+    timelines = demo.report["timelines"]
+    assert isinstance(timelines, list)
+    assert [p.get_attribute("data-subscriber") for p in phones] == [t["subscriber"] for t in timelines]
+    assert all(p.rect["height"] > 300 for p in phones)
+    verified = browser.find_elements(By.CSS_SELECTOR, ".entry.call_ringing .verified")
+    assert verified
+    assert all(v.is_displayed() for v in verified)
+    browser.set_window_size(1280, browser.execute_script("return document.documentElement.scrollHeight"))
+    shot = tmp_path / "demo.png"
+    assert browser.save_screenshot(str(shot))
+    if artefacts := os.environ.get("AFGW_ARTEFACTS"):
+        Path(artefacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(artefacts) / "demo-report.png")

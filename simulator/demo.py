@@ -33,6 +33,8 @@ EXIT_UNREADABLE = 2
 def load_scenario(name_or_path: str, *, seed: int | None = None) -> Scenario:
     """A shipped scenario by name (default, fraud-wave ...) or a scenario file; ``seed`` replaces its own."""
     shipped = scenarios.shipped()
+    if name_or_path not in shipped and not Path(name_or_path).exists():
+        raise OSError(f"{name_or_path}: no such scenario file, nor a shipped scenario ({', '.join(sorted(shipped))})")
     scenario = scenarios.load(shipped.get(name_or_path, name_or_path))
     return dataclasses.replace(scenario, seed=seed) if seed is not None else scenario
 

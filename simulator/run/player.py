@@ -210,13 +210,12 @@ class Run:
 
         await asyncio.gather(*(one(n) for n in sorted(self.plan.callees)))
 
-    def _robot_ringing(self, trunk: TownTrunk, ringing: set[str]) -> bool:
-        """Whether a call the trunk did not place (the robot's) rings or is set up on a handset."""
+    def _robot_ringing(self, trunk: TownTrunk, ringing: set[str]) -> int:
+        """How many handsets ring (or are in a call) with a call the trunk did not place: the robot's."""
         for number in list(ringing):
-            live = [c for c in self.handsets[number].live_calls if c not in trunk.placed]
-            if not live:
+            if not [c for c in self.handsets[number].live_calls if c not in trunk.placed]:
                 ringing.discard(number)
-        return bool(ringing)
+        return len(ringing)
 
     async def _drive(
         self, world: World, esmes: dict[str, SimulatedEsme], trunk: TownTrunk, registry: LabelRegistry
@@ -237,11 +236,16 @@ class Run:
             await asyncio.sleep(TICK)
             now = loop.time()
             elapsed, last = min(now - last, 0.1), now
-            if len(in_flight) < MAX_IN_FLIGHT:
-                # Slower while a signed call waits for the gateway (its PASSporT is fresh for a minute
-                # of the clock) or the robot's call rings (it waits in real seconds).
-                slow = trunk.signed_in_flight > 0 or self._robot_ringing(trunk, ringing)
-                pace = ROBOT_PACE if slow else self.time_speed
+            robot_ringing = self._robot_ringing(trunk, ringing)
+            # A signed call's PASSporT is fresh for a minute of the clock: the clock stands still
+            # while one waits for the gateway's verdict (the trunk's until its phone rings; the
+            # robot's, seen in this process, until its phone rings). While the robot's call rings it
+            # runs slower: the robot waits in real seconds.
+            signed_waiting = trunk.signed_in_flight > 0 or (
+                world.robot_calls is not None and world.robot_calls() > robot_ringing
+            )
+            if len(in_flight) < MAX_IN_FLIGHT and not signed_waiting:
+                pace = ROBOT_PACE if robot_ringing else self.time_speed
                 sim += pace * elapsed
                 self.clock.advance_to(self.start + sim)
             while index < len(items) and items[index].at_s <= sim and len(in_flight) < MAX_IN_FLIGHT:

@@ -43,7 +43,7 @@ from gateway.config import (
     StoreConfig,
 )
 from gateway.dissuasion.instructions import InstructionIntake
-from gateway.dissuasion.robot_call import RobotCallConfig
+from gateway.dissuasion.robot_call import RobotCallConfig, SipRobotCaller
 from gateway.events.wire import event_json
 from gateway.keys import init_keys
 from gateway.labels import LabelsConfig, build_registry, load_labels
@@ -109,6 +109,8 @@ class World:
     #: Real seconds to wait after the last item for the gateway's own timers (dissuasion attempts
     #: on its wall clock) to finish what the run opened.
     drain_s: float = 0.0
+    #: The robot's calls in progress, when the gateway is in this process (None: not seen).
+    robot_calls: Callable[[], int] | None = None
     #: How instructions reach the gateway; None: they cannot (no broker, not embedded).
     instruct: Callable[[bytes], Awaitable[None]] | None = None
     #: What the report says about the channels it used (no broker: instructions in-process ...).
@@ -214,6 +216,7 @@ async def embedded(
                 warning_texts=_warning_texts(config),
                 instruct=instruct,
                 signing_clock=clock,
+                robot_calls=_in_progress(gw.robot),
                 notes=[
                     "gateway in this process on loopback; SQLite in a temporary directory",
                     "no MQTT broker configured: the centre's instructions went in through the gateway's "
@@ -223,6 +226,12 @@ async def embedded(
             )
         finally:
             await gw.stop()
+
+
+def _in_progress(robot: SipRobotCaller | None) -> Callable[[], int] | None:
+    if robot is None:
+        return None
+    return lambda: robot.in_progress
 
 
 def _warning_texts(config: GatewayConfig) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 expectations with figures that add up, every part of the report is filled by traffic that crossed
 the sockets, and the same seed gives the same report.
 
-The shipped files are played with ``scale`` (a share of every count, on a clock that runs that much
+The shipped files are played with ``scale`` (a share of every count, on a clock that runs up to four times
 faster) so that the five of them fit the suite's time; `make demo` plays the default one in full
 (tests/simulator/test_demo.py)."""
 

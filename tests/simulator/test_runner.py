@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from simulator import scenarios
-from simulator.report import Report, inconsistencies
+from simulator.report import DETERMINISTIC_KEYS, Report, inconsistencies
 from simulator.run import run_embedded
 from simulator.run.player import spoof_family
 from simulator.run.world import SHIPPED_LABELS
@@ -87,12 +87,8 @@ async def test_the_default_scenario_fills_every_part_of_the_report() -> None:
 
 
 def deterministic(report: Report) -> dict[str, Any]:
-    """The parts of a report that the seed decides (latencies and the dissuasion timings do not:
-    a robot call races the person's pick-up in real time)."""
     doc = report.to_dict()
-    return {
-        key: doc[key] for key in ("scenario", "seed", "sms", "calls", "sms_by_category", "calls_by_category", "spoofs")
-    }
+    return {key: doc[key] for key in DETERMINISTIC_KEYS}
 
 
 @pytest.mark.timeout(300)

@@ -188,8 +188,7 @@ class Run:
                 with contextlib.suppress(Exception):
                     await esme.unbind()
             await trunk.stop()
-            for handset in self.handsets.values():
-                await handset.stop()
+            await asyncio.gather(*(handset.stop() for handset in self.handsets.values()))
         return self.report(world, esmes, trunk, registry)
 
     async def _handsets(self, world: World) -> None:
@@ -429,15 +428,13 @@ class Run:
             person = self.town.subscribers.get(ack.handset)
             if person is not None:
                 person.timeline.append(TimelineEntry(ack.at - self.start, "flash_acknowledged"))
-        for case in self.view.cases.values():
-            person = self.town.subscribers.get(case.subscriber)
-            if person is None:
-                continue
-            for event in self.view.named("case.family_warned"):
-                fields = event.get("fields", {})
-                if fields.get("case_id") == case.case_id:
-                    at = float(event.get("at", self.start)) - self.start
-                    person.timeline.append(TimelineEntry(at, "family_warning", detail=str(fields.get("contact", ""))))
+        for event in self.view.named("case.family_warned"):
+            fields = event.get("fields", {})
+            case = self.view.cases.get(str(fields.get("case_id", "")))
+            person = self.town.subscribers.get(case.subscriber) if case is not None else None
+            if person is not None:
+                at = float(event.get("at", self.start)) - self.start
+                person.timeline.append(TimelineEntry(at, "family_warning", detail=str(fields.get("contact", ""))))
         people = [p for p in self.town.subscribers.values() if p.timeline]
         # The most telling handsets: those that saw the most kinds of thing, then the most things.
         people.sort(key=lambda p: (-len({e.kind for e in p.timeline}), -len(p.timeline), p.number))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
@@ -11,9 +10,11 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import rules
+from gateway.campaigns import CampaignTracker
+from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -27,13 +28,18 @@ from gateway.events.mqtt import MqttEvents
 from gateway.inspection import CallInspector, SmsInspector
 from gateway.labels import build_registry, load_signer
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
-from rules.reload import RuleWatcher, install_sighup
+from gateway.web import gauges, health
+from rules.reload import RuleWatcher
+
+if TYPE_CHECKING:
+    from gateway.web import server as web_server
 
 log = get_logger("afgw")
 
@@ -64,8 +70,16 @@ class Gateway:
         self._store = self.store
         self.mqtt: MqttEvents | None = None
         self.jsonl: JsonlEvents | None = None
+        #: This gateway's own counts (its own registry: several gateways may share a process).
+        self.metrics = GatewayMetrics()
         self.events: EventSink = events or self._build_events(config.events, clock)
+        #: What the parts emit to: the sinks above, and the metrics' count of each event.
+        self.emit_to: EventSink = FanOut(self.events, self.metrics.event_tally)
+        #: The HTTP endpoint, when the configuration has an ``http`` section.
+        self.web: web_server.WebServer | None = None
         self.clock = clock
+        #: The pcap capture of the gateway's own traffic, when configured.
+        self.capture: PcapCapture | None = None
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -75,10 +89,9 @@ class Gateway:
         self._dissuasion_task: asyncio.Task[None] | None = None
         #: The robot call of the dissuasion engine, when ``dissuasion.robot_call`` is configured.
         self.robot: SipRobotCaller | None = None
-        self._remove_sighup: Callable[[], None] | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
-            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.events))
+            triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.emit_to))
         self.triggers = triggers
         #: The gateway's own risk scores, fed by what the rules see aimed at each subscriber.
         self.score_feed: ScoreFeed | None = None
@@ -104,7 +117,7 @@ class Gateway:
                 retention=m.instruction_retention,
                 backoff_initial=m.backoff_initial,
                 backoff_max=m.backoff_max,
-                events=self.events,
+                events=self.emit_to,
                 clock=clock,
             )
 
@@ -134,17 +147,26 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._open_capture()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.config.rules is not None:
             self.rules = self._load_rules(self.config.rules)
+            self._track_campaigns(self.rules, self.config.rules)
+        if self.rules is not None:
+            self.rules.metrics = self.metrics
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
             await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules
         self.smpp = SmppProxy(
-            self.config, inspector=sms_inspector, store=self.store, events=self.events, clock=self.clock
+            self.config,
+            inspector=sms_inspector,
+            store=self.store,
+            events=self.emit_to,
+            clock=self.clock,
+            metrics=self.metrics,
         )
         if self.rules is not None and self.config.rules is not None:
             cfg = self.config.rules
@@ -155,6 +177,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self.smpp.server.capture = self.smpp.pool.capture = self.capture
         self._start_dissuasion()
         # Instructions are taken once the engine (if any) is there to drive what they open.
         if self.instructions is not None:
@@ -167,12 +190,14 @@ class Gateway:
                 inspector=call_inspector,
                 loop=loop,
                 store=self.store,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
                 registrations=_state_store(self.store),
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
+                metrics=self.metrics,
             )
+            self.sip.transports.capture_to(self.capture)
             try:
                 await self.sip.start()
             except BaseException:
@@ -187,6 +212,56 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+        self._observe()
+        if self.config.http is not None:
+            from gateway.web.server import WebServer
+
+            web = WebServer(self.config.http.host, self.config.http.port, self.metrics, self._readiness_checks())
+            try:
+                await web.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self.web = web
+
+    def _observe(self) -> None:
+        """Hand /metrics what the parts hold (binds, registrations, queues), read at each scrape."""
+        metrics = self.metrics
+        assert self.smpp is not None
+        metrics.add_source(gauges.smpp_source(self.smpp, self.config.smpp))
+        if self.sip is not None:
+            metrics.add_source(gauges.sip_source(self.sip))
+        if self.mqtt is not None:
+            metrics.add_source(gauges.broker_source(self.mqtt))
+        store, sip = self.store, self.sip
+        metrics.store_errors.readers.append(lambda: gauges.store_errors(store, sip))
+        if self.rules is not None and (warner := self.rules.warner) is not None:
+            metrics.flash_warnings.readers.append(lambda: [(("rules",), float(warner.sent))])
+        if self.dissuasion is not None:
+            cases = gauges.OpenCases(self.dissuasion.store, metrics)
+            metrics.add_refresher(cases.refresh)
+            metrics.add_source(cases.collect)
+
+    def _readiness_checks(self) -> list[health.Check]:
+        """The SMSC binds always; the store and the broker when the configuration names them."""
+        assert self.smpp is not None
+        checks = [health.smsc_binds(self.smpp.pool)]
+        if self.config.store.backend != "memory":
+            checks.append(health.store_reachable(self.store))
+        if self.mqtt is not None:
+            checks.append(health.broker_connected(self.mqtt))
+        return checks
+
+    def _open_capture(self) -> None:
+        cfg = self.config.capture
+        if cfg is None:
+            return
+        capture = PcapCapture.from_config(cfg)
+        try:
+            capture.open()
+        except OSError as exc:
+            raise ConfigError([f"{cfg.pcap}: cannot write the capture: {exc.strerror or exc}"]) from None
+        self.capture = capture
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -220,14 +295,14 @@ class Gateway:
                 build_registry(labels).lookup(cfg.robot_call.number),
                 cfg.robot_call,
                 domain=sip.domain,
-                events=self.events,
+                events=self.emit_to,
                 clock=self.clock,
             )
             caller = self.robot
         # The wall clock, not the loop's: a case's schedule must mean the same after a restart.
         self.dissuasion = DissuasionEngine(
             state,
-            self.events,
+            self.emit_to,
             flash,
             caller,
             templates,
@@ -257,17 +332,70 @@ class Gateway:
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
         return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
 
+    def _track_campaigns(self, inspector: RulesInspector, cfg: RulesConfig) -> None:
+        if cfg.campaigns is None:
+            return
+        if not hasattr(self.store, "campaign_sighting"):
+            log.warning("campaigns.disabled", reason="the store keeps no campaigns")
+            return
+        inspector.campaigns = CampaignTracker(
+            cast(StateStore, self.store),
+            inspector.engine,
+            cfg.campaigns,
+            events=self.emit_to,
+            clock=self.clock,
+        )
+
     def _watch_rules(self) -> None:
         if self.watcher is None:
             return
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
-        # SIGHUP belongs to the main thread's loop; an embedded gateway (tests, the demo) polls only.
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            self._remove_sighup = install_sighup(self.watcher)
+
+    def install_sighup(self, running: set[asyncio.Task[bool]]) -> None:
+        """SIGHUP reloads the configuration (``afgw run``; an embedded gateway polls its rules only).
+        Reloads run one at a time, in the order asked; ``running`` holds the one under way."""
+        loop = asyncio.get_running_loop()
+        lock = asyncio.Lock()
+
+        async def reload_once() -> bool:
+            async with lock:
+                return await self.reload()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_once())
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+
+    async def reload(self) -> bool:
+        """Read the configuration file again and install what may change while running (SIGHUP);
+        a bad edit changes nothing and is logged with its file:line:col. See gateway.reload."""
+        from gateway.reload import reload
+
+        return await reload(self)
+
+    async def drain(self) -> None:
+        """Finish the work under way and take no more (SIGTERM); ``stop`` then closes what is left.
+
+        No new dissuasion attempt starts; SIP answers new calls and registrations 503 while the calls
+        under way get their answers; the SMPP side refuses new submits as retryable, passes back the
+        SMSC's answers to those already relayed and unbinds every ESME (see SmppProxy.drain). The
+        store and the event log are flushed by ``stop``."""
+        await cancel_and_wait(self._dissuasion_task)
+        self._dissuasion_task = None
+        drains = []
+        if self.sip is not None and self.config.sip is not None:
+            drains.append(self.sip.drain(self.config.sip.drain_timeout))
+        if self.smpp is not None:
+            drains.append(self.smpp.drain(self.config.smpp.drain_timeout))
+        await asyncio.gather(*drains)
 
     async def stop(self) -> None:
-        if self._remove_sighup is not None:
-            self._remove_sighup()
+        # The endpoint first: a scrape must not read parts that are being taken down.
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         await cancel_and_wait(self._dissuasion_task)
         await cancel_and_wait(self._watch_task)
         if self.robot is not None:
@@ -286,6 +414,9 @@ class Gateway:
             self.jsonl.close()
         if self._owned_store is not None:
             await self._owned_store.close()
+        # Last: the closing handshakes of every connection above are in the file.
+        if self.capture is not None:
+            await self.capture.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -311,7 +442,11 @@ def build_store(config: GatewayConfig) -> StateStore:
         from gateway.store.redis_store import RedisStore
 
         return RedisStore(
-            cfg.redis_url, prefix=cfg.redis_prefix, ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries
+            cfg.redis_url,
+            prefix=cfg.redis_prefix,
+            ttl=smpp.receipt_ttl,
+            max_entries=smpp.receipt_max_entries,
+            password=cfg.redis_password or None,
         )
     return MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
 
@@ -339,11 +474,16 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    async with Gateway(config):
+    reloads: set[asyncio.Task[bool]] = set()
+    async with Gateway(config) as gateway:
+        gateway.install_sighup(reloads)
         tune_gc()
         log.info("afgw.started", config=config.source)
         await stop.wait()
         log.info("afgw.stopping", signal=received[0])
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads, return_exceptions=True)
+        await gateway.drain()
     # Only after every bind is unbound and every socket closed: the line an operator (or a service
     # manager's journal) reads to know the stop was clean, not killed half-way.
     log.info("afgw.stopped", signal=received[0])

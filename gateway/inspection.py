@@ -39,6 +39,8 @@ class Decision:
     #: header too). LABEL: the informational label (e.g. 境外来电) shown on the handset.
     status: int = 603
     label: str | None = None
+    #: The campaign (near-duplicates to many recipients) this message is a copy of, once one is open.
+    campaign: str | None = None
 
     @classmethod
     def reject_call(cls, status: int, reason: str, *, rules: tuple[str, ...] = ()) -> Decision:

@@ -6,20 +6,24 @@ label -> delivered with the label as prefix (【境外短信】).
 Calls: block -> 608 Rejected (RFC 8688: rejected by analytics) with a Reason header; warn -> the call
 rings with a label and the callee gets a flash warning; tag and label -> the call rings with the label.
 Every decision other than pass is logged with its rule ids. The engine answers in memory, so both hooks
-return a Decision at once and the proxies never switch tasks for them.
+return a Decision at once and the proxies never switch tasks for them, except for an SMS that campaign
+detection counts (gateway.campaigns): its answer waits for the store, which holds the campaigns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from gateway.campaigns import CampaignTracker, Judged
 from gateway.dissuasion.scoring import Sighting
 from gateway.inspection import PASS, Action, Call, Decision, SmsMessage
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.warnings import FlashWarner
 from rules import Action as RuleAction
 from rules import Engine, Message, Verdict
+from rules.normalise import scrub, views
 
 log = get_logger("afgw.rules")
 
@@ -31,6 +35,9 @@ _ACTIONS = {
     RuleAction.TAG: Action.TAG,
     RuleAction.LABEL: Action.LABEL,
 }
+# Label values of the commonest decision, built once.
+_SMS_PASS = ("sms", "pass", "none")
+_CALL_PASS = ("call", "pass", "none")
 
 
 def origin_of(number: str, home_country: str = "86") -> str:
@@ -62,28 +69,69 @@ class RulesInspector:
         self.home_country = home_country
         #: Told of every SMS and call aimed at a subscriber, with the verdict (the risk scores).
         self.observer: Callable[[Sighting], None] | None = None
+        #: Counts near-duplicates sent to many (gateway.campaigns); None: campaign detection is off.
+        self.campaigns: CampaignTracker | None = None
+        #: Counts every decision (None: nobody counts).
+        self.metrics: GatewayMetrics | None = None
 
     # --- SMS ----------------------------------------------------------------------------------------
 
-    def inspect_sms(self, message: SmsMessage) -> Decision:
+    def inspect_sms(self, message: SmsMessage) -> Decision | Awaitable[Decision]:
         recipient = message.destinations[0] if message.destinations else ""
         origin = origin_of(message.source, self.home_country)
-        verdict = self.engine.evaluate(
-            Message(
-                channel="sms",
-                src=message.source,
-                dst=recipient,
-                text=message.text,
-                origin=origin,
-                sender_id=message.source,
-            )
+        campaigns = self.campaigns
+        if campaigns is not None and message.direction == "mt":
+            return self._sms_counted(message, recipient, origin, campaigns)
+        verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, message.text))
+        return self._sms_decision(message, origin, verdict, None)
+
+    @staticmethod
+    def _rules_message(message: SmsMessage, recipient: str, origin: str, text: str) -> Message:
+        return Message(
+            channel="sms", src=message.source, dst=recipient, text=text, origin=origin, sender_id=message.source
         )
+
+    def _sms_counted(
+        self, message: SmsMessage, recipient: str, origin: str, campaigns: CampaignTracker
+    ) -> Decision | Awaitable[Decision]:
+        """The rules' verdict and the campaign's word on it, the text's views computed once for both."""
+        text = message.text
+        try:
+            seen = views(text)
+            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+        except UnicodeEncodeError:  # lone surrogates: no encoder takes them
+            text = scrub(text)
+            seen = views(text)
+            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+        found = campaigns.fingerprint(message.source, seen.squeezed, verdict)
+        if found is None:
+            return self._sms_decision(message, origin, verdict, None)
+        # The store is asked, so the answer is awaited (in memory it does not switch tasks).
+        judging = campaigns.judge(found, message.source, message.destinations, verdict)
+        return self._sms_in_campaign(message, origin, verdict, judging)
+
+    async def _sms_in_campaign(
+        self, message: SmsMessage, origin: str, verdict: Verdict, judging: Awaitable[Judged]
+    ) -> Decision:
+        try:
+            judged = await judging
+        except Exception as exc:  # the store is away: the rules' own verdict still holds
+            log.warning("campaign.unavailable", error=str(exc) or type(exc).__name__)
+            judged = Judged(verdict)
+        return self._sms_decision(message, origin, judged.verdict, judged.campaign)
+
+    def _sms_decision(self, message: SmsMessage, origin: str, verdict: Verdict, campaign: str | None) -> Decision:
         if self.observer is not None and message.direction == "mt":
             for destination in message.destinations:
                 self.observer(_sighting(destination, "sms", message.source, origin, verdict))
+        metrics = self.metrics
         if verdict.action is RuleAction.PASS:
+            if metrics is not None:
+                metrics.decisions.inc(_SMS_PASS)
             return PASS
         action = _ACTIONS[verdict.action]
+        if metrics is not None:
+            metrics.decided("sms", action.value, verdict.category, verdict.rules)
         log.info(
             "sms.decision",
             action=action.value,
@@ -91,6 +139,7 @@ class RulesInspector:
             category=verdict.category,
             system_id=message.system_id,
             source=message.source,
+            campaign=campaign,
         )
         if action in (Action.BLOCK, Action.WARN):
             self._warn(message.destinations, verdict)
@@ -99,7 +148,7 @@ class RulesInspector:
             label = self.tag_prefix
         elif action is Action.LABEL and verdict.label:
             label = f"【{verdict.label}】"
-        return self._decision(verdict, action, label=label)
+        return self._decision(verdict, action, label=label, campaign=campaign)
 
     # --- calls --------------------------------------------------------------------------------------
 
@@ -110,9 +159,14 @@ class RulesInspector:
         )
         if self.observer is not None:
             self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
+        metrics = self.metrics
         if verdict.action is RuleAction.PASS:
+            if metrics is not None:
+                metrics.decisions.inc(_CALL_PASS)
             return PASS
         action = _ACTIONS[verdict.action]
+        if metrics is not None:
+            metrics.decided("call", action.value, verdict.category, verdict.rules)
         log.info(
             "call.decision",
             action=action.value,
@@ -148,14 +202,15 @@ class RulesInspector:
             self.warner.warn(recipient, template=verdict.template, category=verdict.category)
 
     @staticmethod
-    def _decision(verdict: Verdict, action: Action, *, label: str | None) -> Decision:
+    def _decision(verdict: Verdict, action: Action, *, label: str | None, campaign: str | None = None) -> Decision:
         return Decision(
             action=action,
             risk=verdict.risk.value,
             rules=verdict.rules,
             category=verdict.category,
-            reason=f"rules {', '.join(verdict.rules)}",
+            reason=f"rules {', '.join(verdict.rules)}" + (f" (campaign {campaign})" if campaign else ""),
             label=label,
+            campaign=campaign,
         )
 
 

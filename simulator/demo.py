@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from gateway import logs
+from gateway.capture import CaptureConfig
 from gateway.config import ConfigError
 from gateway.config import load as load_config
 from rules.yaml_source import SourceErrors
@@ -54,6 +55,7 @@ async def run_demo(
     html_path: str | None = None,
     seed: int | None = None,
     scale: float = 1.0,
+    capture: CaptureConfig | None = None,
 ) -> int:
     # The report says what happened; the per-message warnings (each block, each flash) would bury it.
     logs.configure("console", "error")
@@ -63,7 +65,7 @@ async def run_demo(
         print(exc, file=sys.stderr)
         return EXIT_UNREADABLE
     print(f"afgw demo: scenario {chosen.name}, {chosen.description}", file=sys.stderr)
-    report = await run_embedded(chosen, scale=scale, progress=console_progress())
+    report = await run_embedded(chosen, scale=scale, progress=console_progress(), capture=capture)
     print(report_text.render(report), end="")
     await _write(report, json_path, html_path)
     return exit_code(report.expectations)

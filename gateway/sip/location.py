@@ -223,6 +223,8 @@ class StoredRegistrations:
         #: Changes queued and changes done with (written, or dropped) so far: ``saved`` waits on them.
         self.queued = 0
         self.done = 0
+        #: Writes to the store that failed (and were retried).
+        self.errors = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._expirer: asyncio.Task[int] | None = None
 
@@ -273,6 +275,7 @@ class StoredRegistrations:
             try:
                 await self._drain()
             except Exception as exc:  # the store's own errors differ by backend; none may stop the writer
+                self.errors += 1
                 log.warning("sip.registrations_store_unavailable", error=str(exc), pending=len(self._pending))
                 await asyncio.sleep(self.retry_interval)
                 self._wake.set()

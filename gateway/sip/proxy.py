@@ -27,18 +27,22 @@ client transactions and the responses that go back upstream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from gateway.config import SipConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
+from gateway.labels import LabelsConfig
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
 from gateway.sip.forwarding import Forwarder
@@ -72,6 +76,7 @@ from protocols.sip import (
     TimedOut,
     TimerSettings,
     TransactionEvent,
+    TransactionState,
     TransactionTerminated,
     cancel_target_key,
     create_response,
@@ -87,6 +92,8 @@ ServerKey = ServerTransactionKey | LegacyServerTransactionKey
 # Methods whose initial request creates a dialog: the proxy record-routes them.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 _HOUSEKEEPING_INTERVAL = 5.0
+#: Server transaction states that still owe the client a final answer.
+_UNANSWERED = frozenset({TransactionState.TRYING, TransactionState.PROCEEDING})
 #: Seconds a REGISTER's answer waits for its change to reach the store (well inside timer F, 32 s).
 _SAVE_WAIT = 2.0
 
@@ -104,8 +111,11 @@ class SipProxy:
         clock: Callable[[], float] = time.time,
         registrations: StateStore | None = None,
         shared_registrations: bool = False,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or GatewayMetrics()
+        self._tally = self.metrics.sip
         self.loop = loop or asyncio.get_event_loop()
         self.inspector: CallInspector = inspector or PassThrough()
         if verifier is None and config.labels is not None:
@@ -123,6 +133,7 @@ class SipProxy:
             idle_timeout=config.tcp_idle_timeout,
             max_per_source=config.max_tcp_per_source,
             message_timeout=config.tcp_message_timeout,
+            tally=self.metrics.sip,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         #: With a store, registrations are written through to it and reloaded at start (a restart
@@ -164,6 +175,9 @@ class SipProxy:
         self._trusted: dict[str, bool] = {}
         self._housekeeping: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Set by ``drain``: requests that would begin a dialog or a registration get 503.
+        self.draining = False
+        self._progress = asyncio.Event()
         self.stats = {
             "requests": 0,
             "responses": 0,
@@ -191,6 +205,35 @@ class SipProxy:
             domain=self.config.domain,
             auth=self.auth is not None,
         )
+
+    def replace_labels(self, labels: LabelsConfig | None) -> None:
+        """Verify and protect calls against a new labels file (a reload), from the next call on. The
+        replay cache carries over: a PASSporT seen before the reload is still a replay after it."""
+        verifier = build_call_verifier(labels) if labels is not None else None
+        old = self.stir.verifier
+        if verifier is not None and old is not None:
+            verifier.replay = old.replay
+        self.stir = StirPolicy(self.config.stir, verifier, domain=self.config.domain)
+        self.config = replace(self.config, labels=labels)
+
+    async def drain(self, grace: float) -> None:
+        """Take no new calls or registrations (503 with Retry-After, so that a client tries another
+        gateway or this one later) and give the transactions under way up to ``grace`` seconds to
+        reach their final answer; requests within a dialog (ACK, BYE, re-INVITE) and CANCEL are
+        still served meanwhile."""
+        self.draining = True
+        deadline = self.loop.time() + grace
+        while (busy := self.unanswered_transactions()) and (remaining := deadline - self.loop.time()) > 0:
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        if busy:
+            log.warning("sip.drain_timeout", unanswered=busy)
+        log.info("sip.drained")
+
+    def unanswered_transactions(self) -> int:
+        """Server transactions that have not sent their final answer yet."""
+        return sum(1 for e in self._server.values() if e.txn.state in _UNANSWERED)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -243,9 +286,11 @@ class SipProxy:
         try:
             if isinstance(message, Request):
                 self.stats["requests"] += 1
+                self._tally.request_received(message.method)
                 self._on_request(message, flow)
             else:
                 self.stats["responses"] += 1
+                self._tally.response_received(message.status)
                 self.forwarder.response_received(message, flow)
         except RemoteProtocolError as exc:
             if isinstance(message, Request) and exc.answer is not None and message.method != "ACK":
@@ -315,6 +360,9 @@ class SipProxy:
             return
         if key in self._accepted:
             return  # a retransmitted INVITE already answered 2xx: the 2xx retransmissions answer it
+        if self.draining and request.method != "CANCEL" and request.to_tag is None:
+            self._reply_statelessly(request, flow, 503, [("Retry-After", str(self.config.overload_retry_after))])
+            return
         admitted, auth_user = self._admit(request, flow, now)
         if not admitted:
             return
@@ -331,6 +379,8 @@ class SipProxy:
         entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id), auth_user=auth_user)
         self._server[key] = entry
         if request.method == "INVITE":
+            if request.to_tag is None:
+                entry.invite_at = now
             self._respond(entry, 100)
         if request.method == "CANCEL":
             self._on_cancel(entry, request, now)
@@ -412,6 +462,9 @@ class SipProxy:
 
     def _send_upstream(self, entry: ServerEntry, response: Response) -> None:
         now = self.loop.time()
+        if entry.invite_at is not None and response.status > 100:
+            self.metrics.invite_latency.observe(now - entry.invite_at)
+            entry.invite_at = None
         if entry.txn.terminated:
             self.transports.send(entry.flow, response.serialise())
             return
@@ -535,6 +588,7 @@ class SipProxy:
         try:
             bindings = await stored.fetch(self.location, user)
         except Exception as exc:  # the store's errors differ by backend: the call goes on without it
+            self.metrics.store_errors.inc(("registration_lookup",))
             entry.log.warning("sip.registrations_store_unavailable", error=str(exc))
             bindings = []
         if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):
@@ -570,6 +624,7 @@ class SipProxy:
         self.stir.stamp(request, verdict)
         if verdict.label is not None:
             self.stats["label_verified"] += 1
+            self.metrics.label_verified()
             entry.log.debug("sip.label_verified", label=verdict.label)
             self.events.emit("call.label_verified", call_id=request.call_id, label=verdict.label, callee=user)
         if request.method != "INVITE":
@@ -628,6 +683,7 @@ class SipProxy:
         """Refuse a request that shows or needs a label it cannot prove: answer, audit, publish."""
         self.stats["rejected_calls"] += 1
         self.stats["label_rejected"] += 1
+        self.metrics.label_rejected(verdict.reason)
         caller = request.from_addr.uri.user or ""
         labels = sorted(verdict.claims)
         entry.log.debug("sip.label_rejected", status=verdict.status, reason=verdict.reason, labels=labels)
@@ -702,6 +758,8 @@ class SipProxy:
 
     def _server_events(self, entry: ServerEntry, events: list[TransactionEvent], now: float) -> None:
         txn = entry.txn
+        if self.draining:
+            self._progress.set()
         for message in txn.messages_to_send():
             self.transports.send(entry.flow, message.serialise())
         for event in events:

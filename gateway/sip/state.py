@@ -34,6 +34,8 @@ class ServerEntry:
     scheduled_at: float | None = None
     #: The user the request authenticated as (None: it did not need to, a trunk or a dialog party).
     auth_user: str | None = None
+    #: When an initial INVITE arrived (loop clock), until its first response other than 100 goes back.
+    invite_at: float | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -7,13 +7,14 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from gateway.capture import PcapCapture
 from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
 from gateway.smpp.connection import RateLog, SmppConnection
 from protocols.smpp.constants import CommandId, CommandStatus
-from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, response_to
-from protocols.smpp.session import Role, SessionConfig, SmppSession
+from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind, response_to
+from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
 
 log = get_logger("afgw.esme")
 
@@ -64,6 +65,10 @@ class EsmeRegistry:
     def count(self, system_id: str) -> int:
         return len(self._binds.get(system_id, ()))
 
+    def counts(self) -> dict[str, int]:
+        """Live binds per system_id, for every account that has had one."""
+        return {system_id: len(conns) for system_id, conns in self._binds.items()}
+
     def receiver(self, system_id: str) -> SmppConnection | None:
         """A bound connection of ``system_id`` that may receive and has room in its window."""
         conns = self._binds.get(system_id, [])
@@ -93,8 +98,11 @@ class EsmeServer:
         registry: EsmeRegistry,
         on_request: Callable[[SmppConnection, Pdu], None],
         loop: asyncio.AbstractEventLoop,
+        tap: WireTap | None = None,
     ) -> None:
         self.config = config
+        #: Counts every PDU of every ESME session.
+        self.tap = tap
         self.accounts = {a.system_id: a for a in config.accounts}
         self.registry = registry
         self.loop = loop
@@ -110,6 +118,10 @@ class EsmeServer:
         self._total = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
+        #: Where the ESMEs' connections are recorded, when capture is on (set before ``start``).
+        self.capture: PcapCapture | None = None
+        #: Every connection accepted and not yet closed, bound or not (what a drain has to end).
+        self.connections: set[SmppConnection] = set()
         self._session_config = SessionConfig(
             enquire_link_interval=config.enquire_link_interval,
             response_timeout=config.response_timeout,
@@ -119,11 +131,21 @@ class EsmeServer:
             inbound_window=10,
         )
 
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """The accounts the next bind is checked against (a reload); binds up now are left alone."""
+        self.accounts = {a.system_id: a for a in accounts}
+        self.config = replace(self.config, accounts=accounts)
+        # A changed throughput applies to the account's next bind once none of the old ones is left.
+        for system_id in list(self._buckets):
+            if self.registry.count(system_id) == 0:
+                del self._buckets[system_id]
+
     async def start(self, host: str, port: int) -> None:
         loop = self.loop
 
         def make() -> SmppConnection:
             session = SmppSession(Role.SMSC, clock=loop.time, config=self._session_config)
+            session.tap = self.tap
             cfg = self.config
             return SmppConnection(
                 session,
@@ -133,6 +155,7 @@ class EsmeServer:
                 high_water=cfg.output_buffer,
                 output_deadline=cfg.output_deadline,
                 log_interval=cfg.refusal_log_interval,
+                capture=self.capture,
             )
 
         self._server = await loop.create_server(make, host, port, reuse_address=True)
@@ -142,10 +165,38 @@ class EsmeServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    async def stop_listening(self) -> None:
+        """Accept no more connections; those open stay as they are."""
+        if self._server is not None:
+            self._server.close()
+
+    async def unbind_all(self, grace: float) -> None:
+        """Send every bound ESME an unbind and wait (up to ``grace`` seconds) for its unbind_resp, then close
+        every connection. Sent only once nothing is owed to the ESME: the answers to its requests go
+        before the unbind, so that an ESME never has to guess whether a message it sent was taken."""
+        waits = []
+        for conn in list(self.connections):
+            if conn.is_open and conn.session.bound and conn.session.window_available > 0:
+                waits.append(conn.request(Unbind()))
+            else:
+                conn.close()
+        if waits:
+            done, pending = await asyncio.wait(waits, timeout=grace)
+            for fut in done:
+                fut.exception()  # a connection gone meanwhile is as good as unbound
+            if pending:
+                log.warning("esme.unbind_unanswered", binds=len(pending))
+            for fut in pending:
+                fut.cancel()
+        for conn in list(self.connections):
+            conn.close()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for conn in list(self.connections):
+            conn.close()
 
     # --- Handler ------------------------------------------------------------------------------------
 
@@ -161,6 +212,7 @@ class EsmeServer:
             return
         self._connections[address] = per_address + 1
         self._total += 1
+        self.connections.add(conn)
         conn.context = _COUNTED
         conn.log.debug("esme.connected")
 
@@ -172,6 +224,7 @@ class EsmeServer:
 
     def closed(self, conn: SmppConnection) -> None:
         ctx = conn.context
+        self.connections.discard(conn)
         if ctx is None:
             return  # refused by a cap, never counted
         address = conn.peer[0]

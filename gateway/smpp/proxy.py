@@ -9,12 +9,18 @@ Relay rules, all of which a carrier relies on:
 - when the SMSC cannot take a message the ESME is told to retry (ESME_RTHROTTLED for a full window or
   a rate limit, ESME_RMSGQFUL when the SMSC is unreachable), never told yes and dropped;
 - when no bind of the receiving ESME can take a delivery, the SMSC is told ESME_RX_T_APPN so that it
-  retries later.
+  retries later;
+- draining (SIGTERM): no new connection is accepted and a new submit is answered ESME_RTHROTTLED, but
+  every submit already relayed waits for the SMSC's answer and gets it; only then is each ESME sent an
+  unbind, and only after that is the SMSC unbound. A message the SMSC accepted is never answered
+  with a retryable status (the ESME would send it again: delivered twice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,10 +28,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from gateway.config import GatewayConfig
+from gateway.config import EsmeAccount, GatewayConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.smpp.concat_inspection import Blocked, Complete, ConcatInspection, Held, Streaming
 from gateway.smpp.concat_inspection import Key as ConcatKey
 from gateway.smpp.concat_inspection import Offer as ConcatOffer
@@ -99,9 +106,12 @@ class SmppProxy:
         loop: asyncio.AbstractEventLoop | None = None,
         events: EventSink | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
         self.events: EventSink = events or MemoryEvents()
+        self.metrics = metrics or GatewayMetrics()
+        self._latency = self.metrics.smpp_latency
         #: Wall-clock epoch seconds for what the store keeps (receipt routes, audit records): it outlives
         #: the process and is shared between instances, where the loop's monotonic clock means nothing.
         #: Timers (windows, rates, held parts) keep the loop's clock.
@@ -115,14 +125,20 @@ class SmppProxy:
         self.receipt_hook: Callable[[DeliverSm | DataSm], Awaitable[bool]] | None = None
         self._account_ids = frozenset(account.system_id for account in smpp.accounts)
         self.registry = EsmeRegistry()
-        self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop)
-        self.pool = SmscPool(smpp, self._from_smsc, self.loop)
+        self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop, tap=self.metrics.smpp_esme)
+        self.pool = SmscPool(smpp, self._from_smsc, self.loop, tap=self.metrics.smpp_smsc)
         # Longest prefix first, so that 1069012 wins over 10690.
         self._mo_routes = sorted(
             ((prefix, a.system_id) for a in smpp.accounts for prefix in a.mo_prefixes),
             key=lambda r: -len(r[0]),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Submits taken from an ESME and not yet answered: decided or relayed, awaiting the SMSC.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Set by ``drain``: new submits are answered ESME_RTHROTTLED.
+        self.draining = False
         self._throttled_log = RateLog(self.loop, "sms.throttled", smpp.refusal_log_interval)
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
         self.concat: ConcatInspection[_Part] = ConcatInspection(
@@ -144,6 +160,55 @@ class SmppProxy:
         await self.server.start(listen.host, listen.port)
         self.pool.start()
         log.info("smpp.listening", host=listen.host, port=self.server.port)
+
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """Take new ESME accounts (a reload): the next bind is checked against them and their sender
+        rights and MO routes apply to the next message. A bind already up keeps the account it bound
+        with (its throughput and window) until it unbinds."""
+        self.config = replace(self.config, smpp=replace(self.config.smpp, accounts=accounts))
+        self.server.replace_accounts(accounts)
+        self._account_ids = frozenset(a.system_id for a in accounts)
+        self._mo_routes = sorted(
+            ((prefix, a.system_id) for a in accounts for prefix in a.mo_prefixes), key=lambda r: -len(r[0])
+        )
+        authorised = {
+            a.system_id: (
+                self.senders.authorised_senders(a.authorised_senders),
+                self.senders.authorised_signatures(a.authorised_signatures),
+            )
+            for a in accounts
+        }
+        # A bind whose account was removed still sends until it unbinds: with no rights to reserved senders.
+        none = (self.senders.authorised_senders(()), self.senders.authorised_signatures(()))
+        self._authorised = collections.defaultdict(lambda: none, authorised)
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking work and finish what was taken (see the module docstring), within ``grace`` seconds."""
+        loop = self.loop
+        deadline = loop.time() + grace
+        self.draining = True
+        await self.server.stop_listening()
+        log.info("smpp.draining", in_flight=self._in_flight, held_parts=self.concat.held_parts)
+        # Held parts are decided when their hold ends (concat_hold) and then relayed like the rest.
+        while self._in_flight or self.concat.held_parts:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("smpp.drain_timeout", in_flight=self._in_flight, held_parts=self.concat.held_parts)
+                break
+            self._idle.clear()
+            # Held parts end their hold on a timer of their own: look again soon.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), min(remaining, 0.05) if self.concat.held_parts else remaining)
+        await self.server.unbind_all(max(0.1, min(deadline - loop.time(), self.config.smpp.response_timeout)))
+        log.info("smpp.drained")
+
+    def _took(self) -> None:
+        self._in_flight += 1
+
+    def _answered(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
 
     async def stop(self) -> None:
         for timer in self._hold_timers.values():
@@ -168,12 +233,18 @@ class SmppProxy:
             conn.send(response_to(pdu, _S.ESME_RINVBNDSTS))
             return
         if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
+            if self.draining:
+                # Retryable: the ESME sends it again, to another gateway or to this one restarted.
+                conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+                self._throttled_log.add(log, system_id=bind.account.system_id, limit="draining")
+                return
             if not bind.bucket.take(self.loop.time()):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
                 self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
         elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
+            self._took()
             self._spawn(self._ancillary(conn, bind, pdu))
         else:
             conn.send(response_to(pdu, _S.ESME_RINVCMDID))
@@ -186,7 +257,7 @@ class SmppProxy:
             if offer is not None:
                 self._concat_part(conn, bind, pdu, offer)
                 return
-        self._decide(conn, bind, pdu, self._message(bind, pdu, None), None)
+        self._decide(conn, bind, pdu, self._message(bind, pdu, None), None, started=self.loop.time())
 
     @staticmethod
     def _message(bind: EsmeBind, pdu: Pdu, text: str | None) -> SmsMessage:
@@ -211,8 +282,12 @@ class SmppProxy:
         message: SmsMessage,
         key: ConcatKey | None,
         parts: tuple[_Part, ...] = (),
+        *,
+        started: float | None = None,
     ) -> None:
-        """Decide on one message (or on the ``parts`` held of one) and answer or relay each PDU."""
+        """Decide on one message (or on the ``parts`` held of one) and answer or relay each PDU.
+
+        ``started``: when a message of one PDU arrived (the latency histogram measures from there)."""
         senders, signatures = self._authorised[bind.account.system_id]
         refusal = self.senders.check(
             message.source, message.text, authorised_senders=senders, authorised_signatures=signatures
@@ -224,9 +299,10 @@ class SmppProxy:
             return
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
-            self._relay_submit(conn, bind, pdu, message, result, key, parts)
+            self._relay_submit(conn, bind, pdu, message, result, key, parts, started)
         else:
-            self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts))
+            self._took()
+            self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts, started))
 
     def _concat_part(self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, offer: ConcatOffer[_Part]) -> None:
         if isinstance(offer, Held):
@@ -251,6 +327,7 @@ class SmppProxy:
                 offer.decision.rules,
                 "part of a blocked message",
                 announce=False,
+                campaign=offer.decision.campaign,
             )
         else:
             conn.log.info("smpp.part_throttled", reason=offer.reason)
@@ -299,8 +376,13 @@ class SmppProxy:
         pending: Awaitable[Decision],
         key: ConcatKey | None,
         parts: tuple[_Part, ...],
+        started: float | None,
     ) -> None:
-        self._relay_submit(conn, bind, pdu, message, await pending, key, parts)
+        try:
+            decision = await pending
+        finally:
+            self._answered()
+        self._relay_submit(conn, bind, pdu, message, decision, key, parts, started)
 
     def _relay_submit(
         self,
@@ -311,13 +393,14 @@ class SmppProxy:
         decision: Decision,
         key: ConcatKey | None = None,
         parts: tuple[_Part, ...] = (),
+        started: float | None = None,
     ) -> None:
         system_id = bind.account.system_id
         if decision.action is _BLOCK:
             if key is not None:
                 self.concat.block(key, decision, self.loop.time())
             # One refusal recorded per message; every part held of it hears the same answer.
-            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason)
+            self._refuse(conn, pdu, system_id, message, decision.rules, decision.reason, campaign=decision.campaign)
             for part in parts[1:]:
                 part.conn.send(response_to(part.pdu, _S.ESME_RSUBMITFAIL))
             return
@@ -325,7 +408,9 @@ class SmppProxy:
             self.concat.forget(key)
         if not parts:
             relayed = self._rewritten(pdu, decision)
-            self.pool.submit(relayed, conn).add_done_callback(partial(self._submitted, conn, system_id, pdu))
+            self._took()
+            done = partial(self._submitted, conn, system_id, pdu, started=started)
+            self.pool.submit(relayed, conn).add_done_callback(done)
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
         for part in parts:
@@ -336,6 +421,7 @@ class SmppProxy:
                 continue
             relayed = self._rewritten(part.pdu, decision)
             done = partial(self._submitted, part.conn, system_id, part.pdu)
+            self._took()
             self.pool.submit(relayed, part.conn).add_done_callback(done)
 
     @staticmethod
@@ -345,7 +431,16 @@ class SmppProxy:
             return with_prefix(pdu, decision.label)
         return pdu
 
-    def _submitted(self, conn: SmppConnection, system_id: str, pdu: Pdu, fut: asyncio.Future[Pdu]) -> None:
+    def _submitted(
+        self,
+        conn: SmppConnection,
+        system_id: str,
+        pdu: Pdu,
+        fut: asyncio.Future[Pdu],
+        *,
+        started: float | None = None,
+    ) -> None:
+        self._answered()
         exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
         if exc is not None:
             if isinstance(exc, SmscBusy):
@@ -358,6 +453,8 @@ class SmppProxy:
             return
         resp = fut.result()
         answered = self._answer_esme(conn, pdu, resp)
+        if started is not None and answered:
+            self._latency.observe(self.loop.time() - started)
         message_id = getattr(resp, "message_id", "")
         if resp.command_status == _ROK and message_id:
             self.store.remember_message(message_id, system_id, self.clock())
@@ -383,8 +480,11 @@ class SmppProxy:
         reason: str,
         *,
         announce: bool = True,
+        campaign: str | None = None,
     ) -> None:
         conn.send(response_to(pdu, _S.ESME_RSUBMITFAIL))
+        # A copy of an open campaign says which one, in the audit trail and in the event.
+        extra = {"campaign": campaign} if campaign else {}
         self.store.audit(
             AuditRecord(
                 "sms.blocked",
@@ -396,6 +496,7 @@ class SmppProxy:
                     "text": message.text,
                     "rules": list(rules),
                     "reason": reason,
+                    **extra,
                 },
             )
         )
@@ -408,6 +509,7 @@ class SmppProxy:
             source=message.source,
             destination=message.destinations[0] if message.destinations else "",
             rules=list(rules),
+            **extra,
         )
 
     async def _route_owner(self, message_id: str, now: float) -> str | None:
@@ -421,6 +523,14 @@ class SmppProxy:
         return owner
 
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
+        try:
+            await self._ancillary_answer(conn, bind, pdu)
+        finally:
+            self._answered()
+
+    async def _ancillary_answer(
+        self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm
+    ) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
         owner = await self._route_owner(pdu.message_id, self.clock())
         if owner != bind.account.system_id:

@@ -11,7 +11,6 @@ another bind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import weakref
 from collections import deque
@@ -19,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from gateway.capture import PcapCapture
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
 from protocols.smpp.constants import CommandId
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind
-from protocols.smpp.session import Role, SessionConfig, SmppSession
+from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
 
 log = get_logger("afgw.smsc")
 
@@ -52,8 +52,16 @@ class _Lane:
 
 
 class SmscPool:
-    def __init__(self, config: SmppConfig, on_request: DeliverHandler, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: SmppConfig,
+        on_request: DeliverHandler,
+        loop: asyncio.AbstractEventLoop,
+        tap: WireTap | None = None,
+    ) -> None:
         self.config = config
+        #: Counts every PDU of every bind.
+        self.tap = tap
         self.peer = config.smsc
         self.loop = loop
         self._on_request = on_request
@@ -67,6 +75,8 @@ class SmscPool:
         self._next_pin = 0
         self._stopping = False
         self.up = asyncio.Event()
+        #: Where the binds' connections are recorded, when capture is on.
+        self.capture: PcapCapture | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -75,16 +85,39 @@ class SmscPool:
 
     async def stop(self) -> None:
         self._stopping = True
+        # Every bind at once, and only with room in its window: an unbind that cannot be sent must not
+        # abort the stop half-way (with a full window it used to raise, and the process then dropped
+        # the SMSC's answers to messages it had accepted: the ESMEs, told nothing, sent them again).
+        unbinds = [
+            asyncio.wait_for(conn.request(Unbind()), 1.0)
+            for conn in self._binds
+            if conn is not None
+            and conn.is_open
+            and conn.session.can_send(CommandId.UNBIND)
+            and conn.session.window_available > 0
+        ]
+        for result in await asyncio.gather(*unbinds, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(
+                result, TimeoutError | ConnectionGone | ResponseTimeout
+            ):
+                log.warning("smsc.unbind_failed", error=str(result))
         for conn in self._binds:
-            if conn is not None and conn.is_open and conn.session.can_send(CommandId.UNBIND):
-                with contextlib.suppress(TimeoutError, ConnectionGone, ResponseTimeout):
-                    await asyncio.wait_for(conn.request(Unbind()), 1.0)
             if conn is not None:
                 conn.close()
         lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
         for task in [*self._tasks, *lanes]:
             task.cancel()
         await asyncio.gather(*self._tasks, *lanes, return_exceptions=True)
+
+    @property
+    def window_in_use(self) -> int:
+        """Requests sent on the binds and not answered yet."""
+        return sum(c.session.outstanding for c in self._binds if c is not None)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for room in a bind's window."""
+        return sum(len(lane.backlog) for lane in self._lanes.values()) + len(self._waiters)
 
     @property
     def bound_count(self) -> int:
@@ -148,7 +181,9 @@ class SmscPool:
         loop = self.loop
 
         def make() -> SmppConnection:
-            return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop)
+            session = SmppSession(Role.ESME, clock=loop.time, config=session_config)
+            session.tap = self.tap
+            return SmppConnection(session, self, loop, capture=self.capture)
 
         _transport, conn = await asyncio.wait_for(
             loop.create_connection(make, self.peer.host, self.peer.port), cfg.response_timeout

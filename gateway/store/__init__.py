@@ -15,6 +15,9 @@ from gateway.store.base import (
     OPEN,
     TIERS,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
     LeaseLost,
     Registration,
@@ -25,6 +28,7 @@ from gateway.store.base import (
     UnknownCase,
     canonical_message_id,
     message_id_keys,
+    recipient_key,
 )
 from gateway.store.memory import MemoryStore
 from gateway.store.sqlite import SqliteStore
@@ -37,6 +41,9 @@ __all__ = [
     "OPEN",
     "TIERS",
     "AuditRecord",
+    "CampaignCopy",
+    "CampaignPolicy",
+    "CampaignSeen",
     "Case",
     "LeaseLost",
     "MemoryStore",
@@ -49,4 +56,5 @@ __all__ = [
     "UnknownCase",
     "canonical_message_id",
     "message_id_keys",
+    "recipient_key",
 ]

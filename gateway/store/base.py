@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from rules.campaign import hex_similarity
 
 _HEX = re.compile(r"[0-9a-f]+")
 _DEC = re.compile(r"[0-9]+")
@@ -253,6 +256,14 @@ class StateStore(Store, Protocol):
 
     async def release(self, case_id: str, instance: str) -> None: ...
 
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        """Atomically: find the live cluster whose sketch ``copy`` resembles (through its bands), or start
+        one; count the copy's recipients; open the campaign when the policy says so. At most
+        ``policy.max_clusters`` clusters are kept, the least recently seen evicted first."""
+
+    async def campaign_clusters(self) -> int:
+        """How many clusters the store holds now (what the bound applies to)."""
+
     async def close(self) -> None: ...
 
 
@@ -345,3 +356,164 @@ def moved_case(case: Case, state: str, now: float, instance: str, detail: str) -
 
 def _replace(case: Case, **changes: Any) -> Case:
     return dataclasses.replace(case, **changes)
+
+
+# --- campaigns: near-duplicate messages to many recipients ------------------------------------------
+#
+# A cluster is the messages whose sketches (rules.campaign) resemble its first one. It counts the
+# distinct recipients of the copies seen since its window started (at most as many as open a campaign:
+# a capped set of short hashes, never the numbers themselves), and once enough are reached, and a copy
+# carried the rules' evidence, it opens a campaign whose id every later copy carries. A cluster idle for
+# longer than the window is forgotten; one that has not opened a campaign restarts its count when its
+# window ends. Every backend keeps at most ``max_clusters`` clusters, the least recently seen going first.
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPolicy:
+    #: Seconds within which the distinct recipients count; also how long an idle cluster is kept.
+    window: float = 3600.0
+    #: Distinct recipients that open a campaign.
+    recipients: int = 20
+    #: Least estimated similarity (share of agreeing sketch slots) for a message to join a cluster.
+    similarity: float = 0.4
+    #: Open a campaign only when some copy carried the rules' evidence (a category); False: volume alone.
+    needs_evidence: bool = True
+    #: Clusters kept at most (each holds one sketch, its band keys and at most ``recipients`` hashes).
+    max_clusters: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCopy:
+    """One message as campaign detection sees it: its sketch (rules.campaign.Sketch.hex and bands), its
+    recipients' keys (:func:`recipient_key`), the category of the rules' evidence ("" for none), and when."""
+
+    sketch: str
+    bands: tuple[str, ...]
+    recipients: tuple[str, ...]
+    evidence: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    id: str
+    sketch: str
+    bands: tuple[str, ...]
+    started_at: float
+    last_at: float
+    recipients: tuple[str, ...] = ()
+    copies: int = 0
+    category: str = ""
+    opened_at: float | None = None
+
+    @property
+    def campaign(self) -> str | None:
+        return None if self.opened_at is None else campaign_id(self.id)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sketch": self.sketch,
+            "bands": list(self.bands),
+            "started_at": self.started_at,
+            "last_at": self.last_at,
+            "recipients": list(self.recipients),
+            "copies": self.copies,
+            "category": self.category,
+            "opened_at": self.opened_at,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Cluster:
+        opened = doc.get("opened_at")
+        return cls(
+            id=str(doc["id"]),
+            sketch=str(doc["sketch"]),
+            bands=tuple(str(b) for b in doc.get("bands") or ()),
+            started_at=float(doc["started_at"]),
+            last_at=float(doc["last_at"]),
+            recipients=tuple(str(r) for r in doc.get("recipients") or ()),
+            copies=int(doc.get("copies") or 0),
+            category=str(doc.get("category") or ""),
+            opened_at=float(opened) if isinstance(opened, int | float | str) and opened != "" else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSeen:
+    """What a store answers for one copy: its cluster, the campaign id once one is open (None before),
+    whether this copy opened it, and the cluster's counts and evidence category."""
+
+    cluster: str
+    campaign: str | None
+    opened: bool
+    recipients: int
+    copies: int
+    category: str
+
+
+def campaign_id(cluster_id: str) -> str:
+    return f"cmp-{cluster_id}"
+
+
+def recipient_key(number: str) -> str:
+    """What a cluster keeps of a recipient: 8 hexadecimal digits of a CRC-32, enough to tell a few
+    thousand numbers apart, not enough to hold the number."""
+    return f"{zlib.crc32(number.encode('utf-8', 'replace')):08x}"
+
+
+def cluster_live(cluster: Cluster, now: float, policy: CampaignPolicy) -> bool:
+    return now - cluster.last_at <= policy.window
+
+
+def best_cluster(copy: CampaignCopy, candidates: list[Cluster], policy: CampaignPolicy) -> Cluster | None:
+    """The live candidate most similar to ``copy`` (at least ``policy.similarity``); the oldest on a tie."""
+    best: Cluster | None = None
+    best_score = -1.0
+    for cluster in sorted(candidates, key=lambda c: int(c.id)):
+        if not cluster_live(cluster, copy.now, policy):
+            continue
+        score = hex_similarity(copy.sketch, cluster.sketch)
+        if score >= policy.similarity and score > best_score:
+            best, best_score = cluster, score
+    return best
+
+
+def new_cluster(cluster_id: str, copy: CampaignCopy) -> Cluster:
+    return Cluster(cluster_id, copy.sketch, copy.bands, copy.now, copy.now)
+
+
+def sighted_cluster(cluster: Cluster, copy: CampaignCopy, policy: CampaignPolicy) -> tuple[Cluster, bool]:
+    """The cluster once ``copy`` is counted, and True when this copy opened its campaign."""
+    if cluster.opened_at is None and copy.now - cluster.started_at > policy.window:
+        # the window ended without a campaign: count afresh from this copy
+        cluster = dataclasses.replace(cluster, started_at=copy.now, recipients=(), copies=0, category="")
+    recipients = list(cluster.recipients)
+    for key in copy.recipients:
+        if len(recipients) >= policy.recipients:
+            break
+        if key not in recipients:
+            recipients.append(key)
+    category = cluster.category or copy.evidence
+    opens = (
+        cluster.opened_at is None
+        and len(recipients) >= policy.recipients
+        and (bool(category) or not policy.needs_evidence)
+    )
+    # built directly rather than by dataclasses.replace: every SMS counted comes here
+    updated = Cluster(
+        cluster.id,
+        cluster.sketch,
+        cluster.bands,
+        cluster.started_at,
+        max(cluster.last_at, copy.now),
+        tuple(recipients),
+        cluster.copies + 1,
+        category,
+        copy.now if opens else cluster.opened_at,
+    )
+    return updated, opens
+
+
+def campaign_seen(cluster: Cluster, opened: bool) -> CampaignSeen:
+    return CampaignSeen(cluster.id, cluster.campaign, opened, len(cluster.recipients), cluster.copies, cluster.category)

@@ -9,18 +9,26 @@ from collections import OrderedDict
 from gateway.store.base import (
     OPEN,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
+    Cluster,
     Registration,
     RiskScore,
     UnknownCase,
     attempted_case,
+    best_cluster,
+    campaign_seen,
     canonical_message_id,
     claimed_case,
     lease_free,
     message_id_keys,
     moved_case,
     new_case,
+    new_cluster,
     noted_case,
+    sighted_cluster,
     updated_case,
 )
 
@@ -81,6 +89,10 @@ class MemoryStore:
         self._open: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._references = MemoryReferences(max_references)
+        # Campaign clusters, least recently seen first, and the band index that finds them.
+        self._clusters: OrderedDict[str, Cluster] = OrderedDict()
+        self._bands: dict[str, str] = {}
+        self._cluster_ids = itertools.count(1)
 
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
         # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
@@ -227,6 +239,36 @@ class MemoryStore:
         case = await self.get_case(case_id)
         if case.lease_holder == instance:
             self._cases[case_id] = dataclasses.replace(case, lease_holder="", lease_until=0.0)
+
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        clusters = self._clusters
+        # Least recently seen first: the idle ones are at the front.
+        while clusters:
+            oldest = next(iter(clusters.values()))
+            if copy.now - oldest.last_at <= policy.window:
+                break
+            self._forget_cluster(oldest)
+        candidates = {cid for band in copy.bands if (cid := self._bands.get(band)) is not None}
+        found = best_cluster(copy, [clusters[cid] for cid in candidates if cid in clusters], policy)
+        if found is None:
+            found = new_cluster(str(next(self._cluster_ids)), copy)
+            for band in copy.bands:
+                self._bands[band] = found.id
+            while len(clusters) >= policy.max_clusters:
+                self._forget_cluster(next(iter(clusters.values())))
+        cluster, opened = sighted_cluster(found, copy, policy)
+        clusters[cluster.id] = cluster
+        clusters.move_to_end(cluster.id)
+        return campaign_seen(cluster, opened)
+
+    def _forget_cluster(self, cluster: Cluster) -> None:
+        del self._clusters[cluster.id]
+        for band in cluster.bands:
+            if self._bands.get(band) == cluster.id:
+                del self._bands[band]
+
+    async def campaign_clusters(self) -> int:
+        return len(self._clusters)
 
     async def close(self) -> None:
         pass

@@ -41,11 +41,16 @@ from gateway.store.base import (
     CASE_STATES,
     OPEN,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
+    Cluster,
     LeaseLost,
     Registration,
     RiskScore,
     UnknownCase,
+    campaign_seen,
     canonical_message_id,
     check_tier,
     message_id_keys,
@@ -273,6 +278,82 @@ if doc.due_at ~= cjson.null then redis.call('ZADD', p .. 'ready', doc.due_at, id
 return 1
 """
 
+# Campaign clusters: ``cluster:<id>`` a JSON document (times as exact strings, as for cases), ``clusters``
+# a sorted set of ids by last sighting (the idle ones and, past the bound, the least recently seen are
+# forgotten from its low end), ``cband:<band>`` the id of the cluster a band key finds. The same steps as
+# gateway/store/base.py's pure functions, checked by the same conformance suite.
+_CAMPAIGN = """
+local p, copy = ARGV[1], cjson.decode(ARGV[2])
+local window, k, sim = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local needs, maxc, now_s = ARGV[6] == '1', tonumber(ARGV[7]), ARGV[8]
+local now = tonumber(now_s)
+local function forget(id)
+  local raw = redis.call('GET', p .. 'cluster:' .. id)
+  if raw then
+    for _, band in ipairs(cjson.decode(raw).bands) do
+      if redis.call('GET', p .. 'cband:' .. band) == id then redis.call('DEL', p .. 'cband:' .. band) end
+    end
+    redis.call('DEL', p .. 'cluster:' .. id)
+  end
+  redis.call('ZREM', p .. 'clusters', id)
+end
+local idle_before = '(' .. string.format('%.17g', now - window)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'clusters', '-inf', idle_before)) do forget(id) end
+local seen, ids = {}, {}
+for _, band in ipairs(copy.bands) do
+  local id = redis.call('GET', p .. 'cband:' .. band)
+  if id and not seen[id] then seen[id] = true; table.insert(ids, id) end
+end
+table.sort(ids, function(a, b) return tonumber(a) < tonumber(b) end)
+local found, best = nil, -1
+for _, id in ipairs(ids) do
+  local raw = redis.call('GET', p .. 'cluster:' .. id)
+  if raw then
+    local doc = cjson.decode(raw)
+    if now - tonumber(doc.last_at) <= window then
+      local same = 0
+      for i = 1, #copy.sketch, 8 do
+        if string.sub(copy.sketch, i, i + 7) == string.sub(doc.sketch, i, i + 7) then same = same + 1 end
+      end
+      local score = same / (#copy.sketch / 8)
+      if #doc.sketch == #copy.sketch and score >= sim and score > best then found, best = doc, score end
+    end
+  end
+end
+if not found then
+  local count = redis.call('ZCARD', p .. 'clusters')
+  while count >= maxc do
+    forget(redis.call('ZRANGE', p .. 'clusters', 0, 0)[1])
+    count = count - 1
+  end
+  local id = tostring(redis.call('INCR', p .. 'cluster_id'))
+  found = {id = id, sketch = copy.sketch, bands = copy.bands, started_at = now_s, last_at = now_s,
+           recipients = {}, copies = 0, category = '', opened_at = ''}
+  for _, band in ipairs(copy.bands) do redis.call('SET', p .. 'cband:' .. band, id) end
+end
+if found.opened_at == '' and now - tonumber(found.started_at) > window then
+  found.started_at, found.recipients, found.copies, found.category = now_s, {}, 0, ''
+end
+local recipients = found.recipients
+if type(recipients) ~= 'table' then recipients = {} end
+for _, key in ipairs(copy.recipients) do
+  if #recipients >= k then break end
+  local known = false
+  for _, r in ipairs(recipients) do if r == key then known = true end end
+  if not known then table.insert(recipients, key) end
+end
+found.recipients = recipients
+if found.category == '' then found.category = copy.evidence end
+local opens = found.opened_at == '' and #recipients >= k and (found.category ~= '' or not needs)
+if now > tonumber(found.last_at) then found.last_at = now_s end
+found.copies = found.copies + 1
+if opens then found.opened_at = now_s end
+local out = cjson.encode(found)
+redis.call('SET', p .. 'cluster:' .. found.id, out)
+redis.call('ZADD', p .. 'clusters', found.last_at, found.id)
+return {opens and 1 or 0, out}
+"""
+
 
 def _reg_member(aor: str, contact: str) -> str:
     """``reg_expiry``'s member for a contact, as the scripts write it (Lua counts bytes)."""
@@ -304,11 +385,14 @@ class RedisStore:
         max_pending: int = 100_000,
         max_connections: int = 16,
         client: aioredis.Redis | None = None,
+        password: str | None = None,
     ) -> None:
         if client is None:
-            # A blocking pool: a burst of calls waits for a free connection instead of failing.
+            # A blocking pool: a burst of calls waits for a free connection instead of failing. A
+            # password given apart from the URL keeps the URL printable.
+            extra = {"password": password} if password else {}
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, decode_responses=True, max_connections=max_connections, timeout=10
+                url, decode_responses=True, max_connections=max_connections, timeout=10, **extra
             )
             client = aioredis.Redis.from_pool(pool)
         self.redis: aioredis.Redis = client
@@ -321,6 +405,8 @@ class RedisStore:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.dropped = 0
+        #: Background writes that failed (and were retried): Redis was away.
+        self.write_errors = 0
         self._open_or_update = self.redis.register_script(_OPEN_OR_UPDATE)
         self._claim = self.redis.register_script(_CLAIM)
         self._attempt = self.redis.register_script(_ATTEMPT)
@@ -331,6 +417,7 @@ class RedisStore:
         self._unregister = self.redis.register_script(_UNREGISTER)
         self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
         self._claim_reference = self.redis.register_script(_CLAIM_REFERENCE)
+        self._campaign = self.redis.register_script(_CAMPAIGN)
 
     # --- the synchronous hot path: local answer, background write ---------------------------
 
@@ -368,6 +455,7 @@ class RedisStore:
             try:
                 await self.flush()
             except (aioredis.RedisError, OSError) as exc:
+                self.write_errors += 1
                 log.warning("store.redis_unavailable", error=str(exc), pending=len(self._pending))
                 await asyncio.sleep(1.0)
                 self._wake.set()
@@ -552,6 +640,30 @@ class RedisStore:
 
     async def release(self, case_id: str, instance: str) -> None:
         await self._release(args=[self.p, case_id, instance])
+
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        doc = {
+            "sketch": copy.sketch,
+            "bands": list(copy.bands),
+            "recipients": list(copy.recipients),
+            "evidence": copy.evidence,
+        }
+        opened, raw = await self._campaign(
+            args=[
+                self.p,
+                json.dumps(doc),
+                repr(float(policy.window)),
+                policy.recipients,
+                repr(float(policy.similarity)),
+                "1" if policy.needs_evidence else "0",
+                policy.max_clusters,
+                repr(float(copy.now)),
+            ]
+        )
+        return campaign_seen(Cluster.from_doc(json.loads(raw)), bool(int(opened)))
+
+    async def campaign_clusters(self) -> int:
+        return int(await self.redis.zcard(self.p + "clusters"))
 
     async def close(self) -> None:
         with contextlib.suppress(aioredis.RedisError, OSError):

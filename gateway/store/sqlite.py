@@ -17,6 +17,7 @@ n + 1, each in one transaction, so a file from any older release opens and is up
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -25,18 +26,26 @@ from pathlib import Path
 from gateway.store.base import (
     OPEN,
     AuditRecord,
+    CampaignCopy,
+    CampaignPolicy,
+    CampaignSeen,
     Case,
+    Cluster,
     Registration,
     RiskScore,
     UnknownCase,
     attempted_case,
+    best_cluster,
+    campaign_seen,
     canonical_message_id,
     claimed_case,
     lease_free,
     message_id_keys,
     moved_case,
     new_case,
+    new_cluster,
     noted_case,
+    sighted_cluster,
     updated_case,
 )
 
@@ -68,6 +77,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX registrations_expires ON registrations (expires_at);
     CREATE TABLE instruction_refs (reference TEXT PRIMARY KEY, held_until REAL NOT NULL);
     CREATE INDEX instruction_refs_held ON instruction_refs (held_until);
+    """,
+    # 3 -> 4: campaign clusters and the band index that finds them.
+    """
+    CREATE TABLE campaign_clusters (id INTEGER PRIMARY KEY AUTOINCREMENT, last_at REAL NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX campaign_clusters_last ON campaign_clusters (last_at);
+    CREATE TABLE campaign_bands (band TEXT PRIMARY KEY, cluster INTEGER NOT NULL);
+    CREATE INDEX campaign_bands_cluster ON campaign_bands (cluster);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -118,6 +134,7 @@ class SqliteStore:
         self._routes = 0
         self._velocity_records = 0
         self._references = 0
+        self._clusters_kept: int | None = None
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -396,6 +413,84 @@ class SqliteStore:
             self._change(
                 case_id, lambda c: c.__class__.from_doc({**c.to_doc(), "lease_holder": "", "lease_until": 0.0})
             )
+
+    # --- campaigns ----------------------------------------------------------------------------------
+
+    async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
+        # Every SMS counted comes here: the sighting joins the event-loop turn's transaction, as the
+        # hot-path writes do (a commit each would cost more than the rest), inside a savepoint so that a
+        # failure undoes this sighting alone. BEGIN IMMEDIATE takes the write lock at once: another
+        # process on the file cannot write between the read of a cluster and its update.
+        db = self.db
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+            asyncio.get_running_loop().call_soon(self._commit_unless_closed)
+        db.execute("SAVEPOINT campaign")
+        try:
+            expired = [
+                row[0]
+                for row in db.execute("SELECT id FROM campaign_clusters WHERE last_at < ?", (copy.now - policy.window,))
+            ]
+            self._forget_clusters(expired)
+            marks = ",".join("?" * len(copy.bands))
+            rows = db.execute(
+                "SELECT doc FROM campaign_clusters WHERE id IN"
+                f" (SELECT cluster FROM campaign_bands WHERE band IN ({marks}))",
+                copy.bands,
+            ).fetchall()
+            found = best_cluster(copy, [Cluster.from_doc(json.loads(doc)) for (doc,) in rows], policy)
+            if found is None:
+                count = self._cluster_count()
+                if count >= policy.max_clusters:
+                    oldest = db.execute(
+                        "SELECT id FROM campaign_clusters ORDER BY last_at, id LIMIT ?",
+                        (count - policy.max_clusters + 1,),
+                    ).fetchall()
+                    self._forget_clusters([row[0] for row in oldest])
+                cur = db.execute("INSERT INTO campaign_clusters (last_at, doc) VALUES (?, '{}')", (copy.now,))
+                self._clusters_kept = self._cluster_count() + 1
+                found = new_cluster(str(cur.lastrowid), copy)
+                db.executemany(
+                    "INSERT OR REPLACE INTO campaign_bands (band, cluster) VALUES (?, ?)",
+                    [(band, int(found.id)) for band in copy.bands],
+                )
+            cluster, opened = sighted_cluster(found, copy, policy)
+            db.execute(
+                "UPDATE campaign_clusters SET last_at = ?, doc = ? WHERE id = ?",
+                (cluster.last_at, json.dumps(cluster.to_doc()), int(cluster.id)),
+            )
+            db.execute("RELEASE campaign")
+        except BaseException:
+            db.execute("ROLLBACK TO campaign")
+            db.execute("RELEASE campaign")
+            self._clusters_kept = None
+            raise
+        return campaign_seen(cluster, opened)
+
+    def _commit_unless_closed(self) -> None:
+        # close() commits first; the turn's own commit may come after it
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            self.commit()
+
+    def _cluster_count(self) -> int:
+        # Counted once, then kept up to date: COUNT(*) reads the whole table, and a new cluster (most
+        # ordinary messages start one) must not cost that.
+        if self._clusters_kept is None:
+            self._clusters_kept = int(self.db.execute("SELECT COUNT(*) FROM campaign_clusters").fetchone()[0])
+        return self._clusters_kept
+
+    def _forget_clusters(self, ids: list[int]) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM campaign_bands WHERE cluster IN ({marks})", chunk)
+            gone = self.db.execute(f"DELETE FROM campaign_clusters WHERE id IN ({marks})", chunk).rowcount
+            if self._clusters_kept is not None:
+                self._clusters_kept -= gone
+
+    async def campaign_clusters(self) -> int:
+        (count,) = self.db.execute("SELECT COUNT(*) FROM campaign_clusters").fetchone()
+        return int(count)
 
     async def close(self) -> None:
         self.commit()

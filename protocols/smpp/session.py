@@ -13,9 +13,11 @@ peer that exceeds the inbound window (ESME_RTHROTTLED). Each such answer is repo
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from protocols.errors import LocalProtocolError
 from protocols.smpp.codec import InvalidPdu, PduFramer, decode, encode
@@ -153,6 +155,16 @@ _ROK = int(CommandStatus.ESME_ROK)
 _ENQUIRE_LINK, _UNBIND, _UNBIND_RESP = int(_C.ENQUIRE_LINK), int(_C.UNBIND), int(_C.UNBIND_RESP)
 _OUTBIND, _ALERT_NOTIFICATION, _GENERIC_NACK = int(_C.OUTBIND), int(_C.ALERT_NOTIFICATION), int(_C.GENERIC_NACK)
 _MESSAGE_PAYLOAD = 0x0424
+#: command_id and command_status, read from a PDU's header before it is decoded.
+_ID_AND_STATUS = struct.Struct(">II")
+
+
+class WireTap(Protocol):
+    """Told the command_id and command_status of every PDU taken off the wire and every PDU put on it,
+    those the session answers on its own included (the application counts them)."""
+
+    def pdu_received(self, command_id: int, command_status: int) -> None: ...
+    def pdu_sent(self, command_id: int, command_status: int) -> None: ...
 
 
 class SmppSession:
@@ -191,6 +203,8 @@ class SmppSession:
         #: PDUs taken off the wire so far (enquire_links answered on their own included).
         self.pdus_received = 0
         self._quota: int | None = None
+        #: None: nobody counts.
+        self.tap: WireTap | None = None
 
     # --- bookkeeping the application can read --------------------------------------------------------
 
@@ -269,7 +283,7 @@ class SmppSession:
             try:
                 raw = self._framer.next_pdu()
             except InvalidPdu as exc:
-                self._out += encode(GenericNack(sequence_number=exc.sequence_number, command_status=exc.answer or 0))
+                self._queue(GenericNack(sequence_number=exc.sequence_number, command_status=exc.answer or 0))
                 self.state = _CLOSED
                 raise
             if raw is None:
@@ -285,6 +299,8 @@ class SmppSession:
                 return event
 
     def _process(self, raw: bytes) -> Event | None:
+        if self.tap is not None:
+            self.tap.pdu_received(*_ID_AND_STATUS.unpack_from(raw, 4))
         try:
             pdu = decode(raw)
         except InvalidPdu as exc:
@@ -324,7 +340,7 @@ class SmppSession:
             # makes the PDU one the receiver cannot act on, which section 4.3 answers with generic_nack
             # (as for a bad command_length or command_id); 3.4 has no status naming a bad sequence
             # number, so the catch-all ESME_RUNKNOWNERR.
-            self._out += encode(GenericNack(sequence_number=seq, command_status=CommandStatus.ESME_RUNKNOWNERR))
+            self._queue(GenericNack(sequence_number=seq, command_status=CommandStatus.ESME_RUNKNOWNERR))
             return ErrorAnswered(cid, seq, CommandStatus.ESME_RUNKNOWNERR, f"sequence_number {seq} out of range")
         if seq in self._inbound:
             # Relaying it would leave two requests behind one number: the ESME can match only one of
@@ -335,7 +351,7 @@ class SmppSession:
                 cid, seq, CommandStatus.ESME_RUNKNOWNERR, f"sequence_number {seq} already awaits a response"
             )
         if cid == _ENQUIRE_LINK:
-            self._out += encode(EnquireLinkResp(sequence_number=seq))
+            self._queue(EnquireLinkResp(sequence_number=seq))
             return None
         if cid == _UNBIND:
             if self._unbind_pending is not None:
@@ -347,7 +363,7 @@ class SmppSession:
                 self._unbind_deadline = self._clock() + self.config.response_timeout
                 self.state = _UNBOUND
                 return pdu
-            self._out += encode(UnbindResp(sequence_number=seq))
+            self._queue(UnbindResp(sequence_number=seq))
             self.state = _CLOSED
             return pdu
         if len(self._inbound) >= self.config.inbound_window:
@@ -367,7 +383,7 @@ class SmppSession:
     def _answer_error(self, command_id: int, seq: int, status: int, reason: str) -> ErrorAnswered:
         # A response, or a request without one of its own, can only be answered by generic_nack.
         answer = response_for(0 if command_id & RESPONSE_BIT else command_id, seq, status)
-        self._out += encode(answer)
+        self._queue(answer)
         return ErrorAnswered(command_id, seq, status, reason)
 
     # --- output ---------------------------------------------------------------------------------------
@@ -377,6 +393,8 @@ class SmppSession:
         seq = pdu.sequence_number if sequence_number is None else sequence_number
         cid = pdu.command_id
         data = encode(pdu, seq)  # first: a PDU that cannot be encoded must leave no trace in the books
+        if self.tap is not None:
+            self.tap.pdu_sent(cid, pdu.command_status)
         if cid & RESPONSE_BIT:
             self._sent_response(pdu, seq)
         else:
@@ -403,6 +421,12 @@ class SmppSession:
             self.state = bound
             self._init_deadline = None
 
+    def _queue(self, pdu: Pdu) -> None:
+        """A PDU the session sends on its own (an answer, enquire_link), out with ``data_to_send``."""
+        self._out += encode(pdu)
+        if self.tap is not None:
+            self.tap.pdu_sent(pdu.command_id, pdu.command_status)
+
     def data_to_send(self) -> bytes:
         """Octets the session produced on its own (answers, enquire_link); empties the buffer."""
         if not self._out:
@@ -414,7 +438,7 @@ class SmppSession:
     def _finish_unbind(self) -> None:
         seq, self._unbind_pending, self._unbind_deadline = self._unbind_pending, None, None
         assert seq is not None
-        self._out += encode(UnbindResp(sequence_number=seq))
+        self._queue(UnbindResp(sequence_number=seq))
         self.state = _CLOSED
 
     def connection_lost(self) -> None:
@@ -464,7 +488,7 @@ class SmppSession:
         ):
             probe = EnquireLink(sequence_number=self.next_sequence_number())
             self._probe = _Outstanding(probe, now + self.config.response_timeout)
-            self._out += encode(probe)
+            self._queue(probe)
         if self._init_deadline is not None and self.state is _OPEN and now >= self._init_deadline:
             self._init_deadline = None
             self.state = _CLOSED

@@ -7,6 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
+from gateway.capture import CaptureConfig
 from gateway.config import GatewayConfig
 from simulator.centre_mqtt import CentreDesk
 from simulator.report import Report
@@ -20,12 +21,19 @@ __all__ = ["run_embedded", "run_external"]
 BIND_WAIT = 120.0
 
 
-async def run_embedded(scenario: Scenario, *, scale: float = 1.0, progress: Progress | None = None) -> Report:
-    """``afgw demo``: the shipped gateway in this process, on loopback."""
+async def run_embedded(
+    scenario: Scenario,
+    *,
+    scale: float = 1.0,
+    progress: Progress | None = None,
+    capture: CaptureConfig | None = None,
+) -> Report:
+    """``afgw demo``: the shipped gateway in this process, on loopback (``capture``: recording its
+    SMPP and SIP traffic in a pcap file)."""
     run = Run(scenario, scale=scale, progress=progress)
     smsc = await run.start_smsc("127.0.0.1", 0, "afgw", "secret")
     try:
-        async with embedded(run.plan.callees, run.clock, run.view.apply, smsc.port) as world:
+        async with embedded(run.plan.callees, run.clock, run.view.apply, smsc.port, capture=capture) as world:
             assert world.gateway is not None
             assert world.gateway.smpp is not None
             await asyncio.wait_for(world.gateway.smpp.pool.up.wait(), 10)

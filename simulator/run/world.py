@@ -29,6 +29,7 @@ from typing import Any
 
 from gateway import config as gwconfig
 from gateway.app import Gateway
+from gateway.capture import CaptureConfig
 from gateway.config import (
     EsmeAccount,
     EventsConfig,
@@ -137,7 +138,12 @@ def _pki(directory: Path, now: float) -> tuple[LabelsConfig, Signer]:
 
 @contextlib.asynccontextmanager
 async def embedded(
-    callees: set[str], clock: Callable[[], float], events: Callable[[dict[str, Any]], None], smsc_port: int
+    callees: set[str],
+    clock: Callable[[], float],
+    events: Callable[[dict[str, Any]], None],
+    smsc_port: int,
+    *,
+    capture: CaptureConfig | None = None,
 ) -> AsyncIterator[World]:
     """The shipped gateway on loopback around the simulated SMSC at ``smsc_port``."""
     with tempfile.TemporaryDirectory(prefix="afgw-demo-") as tmp:
@@ -184,6 +190,8 @@ async def embedded(
             store=StoreConfig(backend="sqlite", data_dir=str(directory)),
             events=EventsConfig(),
             dissuasion=replace(shipped.dissuasion, robot_call=robot, poll_interval=0.02),
+            capture=capture,
+            http=None,
             source="<demo>",
         )
         gw = Gateway(config, clock=clock, events=EventFeed(events, clock))

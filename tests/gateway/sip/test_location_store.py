@@ -226,12 +226,12 @@ def test_what_a_restart_restores_is_what_the_registrar_last_had(ops):
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("shared", [True, False])
-async def test_a_contact_lapsed_in_the_store_is_deleted_there_by_the_gateways_expiry(shared):
+@pytest.mark.parametrize("several_gateways", [True, False])
+async def test_a_contact_lapsed_in_the_store_is_deleted_there_by_the_gateways_expiry(several_gateways):
     store = MemoryStore()
     wall = [1000.0]
     loop = asyncio.get_running_loop()
-    journal = StoredRegistrations(store, loop, wall_clock=lambda: wall[0], shared=shared)
+    journal = StoredRegistrations(store, loop, wall_clock=lambda: wall[0], shared=several_gateways)
     location = LocationService(journal=journal)
     location.update("alice", binding("<sip:alice@127.0.0.1:7001>", loop.time() + 60))
     location.update("bob", binding("<sip:bob@127.0.0.1:7002>", loop.time() + 600))

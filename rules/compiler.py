@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
 from re import _constants as re_constants  # type: ignore[attr-defined]
 from re import _parser as re_parser  # type: ignore[attr-defined]
@@ -35,7 +36,7 @@ from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
 from rules.normalise import URL_HINTS, normalise, normalise_domain, normaliser, scrub, squeeze, squeezer
-from rules.signals import Signals, sender_kind
+from rules.signals import REQUIRED, Signals, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
@@ -131,8 +132,10 @@ class Pattern:
 class CompiledTerm:
     term: Term
     predicate: Predicate
-    #: For text and domain terms: the pattern id of each value, in order.
+    #: For text and domain terms: the pattern id of each value, in order. For signals: their hints.
     atoms: tuple[int, ...] = ()
+    #: Patterns the predicate reads besides (a signal's required expressions, see signals.REQUIRED).
+    reads: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,13 +179,15 @@ class Plan:
     by_atom: Mapping[int, tuple[int, ...]]
     by_field: Mapping[str, Mapping[str, tuple[int, ...]]]
     velocity_by: tuple[str, ...]
-    #: ``by_field`` as (message attribute, table) pairs, for the hot path.
-    by_field_items: tuple[tuple[str, Mapping[str, tuple[int, ...]]], ...] = field(init=False, default=())
+    #: ``by_field`` as (how to read the value from a message, table) pairs, for the hot path.
+    by_field_items: tuple[tuple[Callable[[Any], str | None], Mapping[str, tuple[int, ...]]], ...] = field(
+        init=False, default=()
+    )
     #: The keys of ``by_atom``: a message's matched patterns are intersected with it in one C call.
     triggers: frozenset[int] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "by_field_items", tuple(self.by_field.items()))
+        object.__setattr__(self, "by_field_items", tuple((_READERS[k], table) for k, table in self.by_field.items()))
         object.__setattr__(self, "triggers", frozenset(self.by_atom))
 
 
@@ -532,8 +537,12 @@ class _Compiler:
             return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
         if f in spec.SIGNALS:
             predicate = _signal_predicate(term)
+            reads: tuple[int, ...] = ()
+            if f in REQUIRED:
+                reads = tuple(self.hint(h, _BASE_FLAGS | hyperscan.HS_FLAG_UCP) for h in REQUIRED[f])
+                predicate = _requiring(frozenset(reads), predicate, term.operator == "is" and not term.flag)
             if (term.operator == "is" and not term.flag) or f not in SIGNAL_HINTS:
-                return CompiledTerm(term, predicate)  # an absence, or no text to look for: not gated
+                return CompiledTerm(term, predicate, reads=reads)  # an absence, or no text to look for: not gated
             if f.startswith("url."):
                 self.needs_domains = True
                 hints = [*URL_HINTS.values(), *([SIGNAL_HINTS[f]] if SIGNAL_HINTS[f] else [])]
@@ -541,7 +550,7 @@ class _Compiler:
             else:
                 atoms = (self.hint(SIGNAL_HINTS[f], _BASE_FLAGS | hyperscan.HS_FLAG_UCP),)
             # the signal cannot be present unless one of its hints matched, so the rule may wait for them
-            return CompiledTerm(term, predicate, atoms)
+            return CompiledTerm(term, predicate, atoms, reads)
         if f == "velocity":
             v = term.velocity
             assert v is not None
@@ -551,15 +560,14 @@ class _Compiler:
 
 
 def _text_atoms(r: CompiledRule) -> set[int]:
-    """The patterns whose matches the rule's conditions read (text and domain terms; a signal's hints are
-    only a precondition, and its predicate reads the text itself)."""
+    """The patterns whose matches the rule's conditions read: those of text and domain terms, and the
+    expressions a signal requires (its hints only bring the rule up; its predicate reads the text)."""
     return {
         atom
         for sel in r.selections.values()
         for alternative in sel.alternatives
         for t in alternative
-        if t.term.field in ("text", "domain")
-        for atom in t.atoms
+        for atom in (t.atoms if t.term.field in ("text", "domain") else t.reads)
     }
 
 
@@ -671,7 +679,23 @@ def _plain(sel: CompiledSelection) -> bool:
     )
 
 
-_GUARD_FIELDS = (("sender_id", "sender_id"), ("from", "src"), ("to", "dst"), ("origin", "origin"))
+#: (selector field, what the plan indexes it by): message attributes, and the sender's kind read from two
+#: of them, so that a rule on ``sender.kind: virtual_operator`` is only evaluated for such senders.
+_GUARD_FIELDS = (
+    ("sender_id", "sender_id"),
+    ("from", "src"),
+    ("to", "dst"),
+    ("origin", "origin"),
+    ("sender.kind", "sender_kind"),
+)
+#: How the plan reads each indexed value from a message (C-level getters where there is one).
+_READERS: dict[str, Callable[[Any], str | None]] = {
+    "sender_id": attrgetter("sender_id"),
+    "src": attrgetter("src"),
+    "dst": attrgetter("dst"),
+    "origin": attrgetter("origin"),
+    "sender_kind": lambda message: sender_kind(message.src, message.origin),
+}
 
 
 def _guard(rule: Rule, selections: Mapping[str, CompiledSelection]) -> tuple[str, frozenset[str]] | None:
@@ -714,8 +738,8 @@ SIGNAL_HINTS = {
     r"|飞机|电报|@|[+加]\s*[vwq]|[vq]\s*[:：]",
     "money.amount": r"¥|rmb|人民币|[0-9]\s*(?:万|千|w|k)?\s*(?:元|块)",
     "money.percent": r"%|百分之",
-    "phone.in_text": r"1[3-9][0-9]|0[1-9][0-9]{1,2}-[0-9]|400",
-    "reminder.official": r"【|反诈",
+    "phone.in_text": REQUIRED["phone.in_text"][0],
+    "reminder.official": REQUIRED["reminder.official"][0],
 }
 
 _FLAGS = {
@@ -730,6 +754,12 @@ _FLAGS = {
     "phone.in_text": "phones",
     "reminder.official": "official_reminder",
 }
+
+
+def _requiring(required: frozenset[int], predicate: Predicate, absent: bool) -> Predicate:
+    """``predicate``, or ``absent`` (its value when the signal is missing) unless every required
+    expression matched: then the signal cannot be there, and nothing is extracted."""
+    return lambda ctx: predicate(ctx) if required <= ctx.hits else absent
 
 
 def _signal_predicate(term: Term) -> Predicate:

@@ -184,8 +184,8 @@ class Engine:
             by_atom = plan.by_atom
             for atom in hits & plan.triggers:
                 candidates.update(by_atom[atom])
-        for attr, table in plan.by_field_items:
-            guarded = table.get(getattr(message, attr) or "")
+        for read, table in plan.by_field_items:
+            guarded = table.get(read(message) or "")
             if guarded:
                 candidates.update(guarded)
         if plan.always:

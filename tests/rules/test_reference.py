@@ -5,8 +5,8 @@ whose trigger patterns matched (or whose guarded field has one of its values), t
 keyword decides without evaluating it, extracts domains only when a hint says there is one, and caches
 verdicts. The reference here takes none of them: it computes every view, scans every database in full,
 extracts domains from every text, evaluates every rule of the channel from its selections with the
-three-valued evaluator (two-valued here, since every selection is known) and decides. Any difference is a
-shortcut that changed a decision.
+three-valued evaluator (two-valued here, since every selection is known), reads structural selectors
+straight from the message's signals and decides. Any difference is a shortcut that changed a decision.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ import pytest
 
 import rules
 from rules import condition as cond
+from rules import spec
 from rules.compiler import CompiledRule, CompiledTerm, Context, RuleSet
 from rules.engine import decide
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES
+from rules.model import Term
 from rules.normalise import scrub, views
+from rules.signals import Signals
 from tests.rules.helpers import NOW
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -70,10 +73,14 @@ def reference(rs: RuleSet, message: rules.Message, velocity: rules.MemoryVelocit
         v.domains,
     )
 
+    signals = Signals(v.normalised, message.src, message.origin, v.domains)
+
     def holds(t: CompiledTerm) -> bool:
         if t.term.field in ("text", "domain") and t.atoms:
             found = [atom in hits for atom in t.atoms]
             return all(found) if "all" in t.term.modifiers else any(found)
+        if t.term.field in spec.SIGNALS:
+            return signal_holds(t.term, signals)
         return t.predicate(ctx)
 
     matched = []
@@ -85,6 +92,36 @@ def reference(rs: RuleSet, message: rules.Message, velocity: rules.MemoryVelocit
         if cond.evaluate3(r.rule.condition, values):
             matched.append(r)
     return decide(matched, rs.collection.thresholds)
+
+
+SIGNAL_ATTRIBUTES = {
+    "url.ip_literal": "ip_literal",
+    "url.shortener": "shortener",
+    "url.tld_rare": "tld_rare",
+    "url.punycode": "punycode",
+    "url.brand_lookalike": "lookalikes",
+    "contact.handle": "handles",
+    "money.amount": "amounts",
+    "money.percent": "percents",
+    "phone.in_text": "phones",
+    "reminder.official": "official_reminder",
+}
+
+
+def signal_holds(term: Term, signals: Signals) -> bool:
+    """A structural selector read straight from the message's signals, every family extracted."""
+    members = {v.text for v in term.values}
+    if term.field == "sender.kind":
+        return signals.sender_kind in members
+    found = getattr(signals, SIGNAL_ATTRIBUTES[term.field])
+    if term.operator == "is":
+        return bool(found) == term.flag
+    if term.operator == "at_least":
+        return any(x >= term.number for x in found)
+    if term.operator == "brand":
+        return bool(members & set(signals.lookalikes))
+    assert term.operator == "kind"
+    return any(kind in members for kind, _ in signals.handles)
 
 
 def _terms(r: CompiledRule) -> Iterator[CompiledTerm]:
@@ -115,8 +152,63 @@ ODD = [
 ]
 
 
+#: Scored rules on every structural selector (the shipped packs may not use them all), with thresholds,
+#: so that the signals' hints, required expressions and the sender-kind index are held to the reference.
+SIGNALS_PACK = """\
+scoring:
+  default: {tag: 3, warn: 5, block: 8}
+rules:
+"""
+SIGNAL_SELECTORS = [
+    "url.ip_literal: true",
+    "url.shortener: true",
+    "url.tld_rare: true",
+    "url.punycode: true",
+    "url.brand_lookalike: true",
+    "url.brand_lookalike|brand: [icbc, alipay]",
+    "contact.handle: true",
+    "contact.handle: false",
+    "contact.handle|kind: [qq, telegram]",
+    "money.amount|at_least: 1000",
+    "money.percent|at_least: 10",
+    "phone.in_text: true",
+    "phone.in_text: false",
+    "sender.kind: [virtual_operator, international]",
+    "sender.kind: mobile",
+    "reminder.official: true",
+    "reminder.official: false",
+]
+
+
+@pytest.fixture(scope="module")
+def with_signals(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    lines = [SIGNALS_PACK.rstrip("\n")]
+    for n, selector in enumerate(SIGNAL_SELECTORS):
+        lines += [
+            f"  - id: signal.r{n}",
+            f"    title: signal {n}",
+            "    category: other",
+            "    channel: sms",
+            f"    score: {n % 5 - 1}",
+            "    detection:",
+            f"      sel: {{{selector}}}",
+            "      condition: sel",
+        ]
+    path = tmp_path_factory.mktemp("signals") / "signals.yaml"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return rules.build([rules.DEFAULT_PACKS, path])
+
+
 @pytest.mark.parametrize("now", [NOW, NIGHT], ids=["day", "night"])
 def test_engine_verdicts_equal_the_reference_over_the_corpus(packs: RuleSet, now: float) -> None:
+    _compare(packs, now)
+
+
+def test_with_every_structural_selector_too(with_signals: RuleSet) -> None:
+    _compare(with_signals, NOW)
+
+
+def _compare(packs: RuleSet, now: float) -> None:
     messages = corpus_messages() + inline_test_messages(packs)
     messages += [
         rules.Message("sms", src, "13800000001", text, origin)

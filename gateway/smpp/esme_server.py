@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -11,6 +12,7 @@ from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
 from gateway.smpp.connection import RateLog, SmppConnection
+from gateway.tls import TlsConfig, server_context
 from protocols.smpp.constants import CommandId, CommandStatus
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, response_to
 from protocols.smpp.session import Role, SessionConfig, SmppSession
@@ -110,6 +112,7 @@ class EsmeServer:
         self._total = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._session_config = SessionConfig(
             enquire_link_interval=config.enquire_link_interval,
             response_timeout=config.response_timeout,
@@ -120,6 +123,13 @@ class EsmeServer:
         )
 
     async def start(self, host: str, port: int) -> None:
+        self._server = await self._listen(host, port, None)
+
+    async def start_tls(self, host: str, port: int, tls: TlsConfig) -> None:
+        """A second listener, over TLS: the same accounts, limits and caps as the plain one."""
+        self._tls_server = await self._listen(host, port, server_context(tls))
+
+    async def _listen(self, host: str, port: int, context: ssl.SSLContext | None) -> asyncio.Server:
         loop = self.loop
 
         def make() -> SmppConnection:
@@ -135,17 +145,29 @@ class EsmeServer:
                 log_interval=cfg.refusal_log_interval,
             )
 
-        self._server = await loop.create_server(make, host, port, reuse_address=True)
+        if context is None:
+            return await loop.create_server(make, host, port, reuse_address=True)
+        # A handshake is held no longer than a bind may take: a peer that opens and says nothing (or
+        # speaks plain SMPP to this port) is dropped by the TLS layer before the SMPP layer sees it.
+        return await loop.create_server(
+            make, host, port, reuse_address=True, ssl=context, ssl_handshake_timeout=self.config.session_init_timeout
+        )
 
     @property
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int:
+        assert self._tls_server is not None
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     # --- Handler ------------------------------------------------------------------------------------
 

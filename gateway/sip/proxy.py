@@ -58,6 +58,7 @@ from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
 from gateway.store import AuditRecord, MemoryStore, StateStore, Store
+from gateway.tls import client_context, server_context
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
     LegacyServerTransactionKey,
@@ -123,6 +124,7 @@ class SipProxy:
             idle_timeout=config.tcp_idle_timeout,
             max_per_source=config.max_tcp_per_source,
             message_timeout=config.tcp_message_timeout,
+            tls=(server_context(config.tls), client_context(config.tls)) if config.tls is not None else None,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         #: With a store, registrations are written through to it and reloaded at start (a restart
@@ -138,7 +140,7 @@ class SipProxy:
             config,
             self.location,
             self.is_our_host,
-            keep_flow=lambda flow, until: self.transports.tcp.keep_open(flow.host, flow.port, until),
+            keep_flow=self.transports.keep_open,
         )
         self.known_users = frozenset(u.user for u in config.registrar.users)
         self.auth: DigestAuthenticator | None = None
@@ -181,13 +183,14 @@ class SipProxy:
             # Before listening: a call that arrives first must find its handset.
             restored = await self.stored_registrations.restore(self.location)
             log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
-        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port)
+        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port, listen.tls_port)
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
             "sip.listening",
             host=listen.host,
             udp_port=self.transports.udp_port,
             tcp_port=self.transports.tcp_port,
+            tls_port=self.transports.tls_port if self.transports.tls is not None else None,
             domain=self.config.domain,
             auth=self.auth is not None,
         )
@@ -210,6 +213,10 @@ class SipProxy:
     def tcp_port(self) -> int:
         return self.transports.tcp_port
 
+    @property
+    def tls_port(self) -> int:
+        return self.transports.tls_port
+
     # --- who is who ------------------------------------------------------------------------------------
 
     def is_our_host(self, host: str) -> bool:
@@ -225,17 +232,21 @@ class SipProxy:
         if not uri.is_sip or not self.is_our_host(uri.host):
             return False
         udp, tcp = self.transports.udp_port, self.transports.tcp_port
+        tls = self.transports.tls_port if self.transports.tls is not None else None
         if uri.port is None:
             if uri.host.lower() == self.config.domain.lower():
                 return True
             default = 5061 if uri.scheme == "sips" else 5060
-            return default in (udp, tcp)
+            return default in (udp, tcp, tls)
         transport = (uri.transport or "").lower()
-        if transport == "tcp" or uri.scheme == "sips":
+        if transport == "tls" or uri.scheme == "sips":
+            # Without a TLS listener, sips: names the TCP one (as it did before TLS was configurable).
+            return uri.port == (tls if tls is not None else tcp)
+        if transport == "tcp":
             return uri.port == tcp
         if transport == "udp":
             return uri.port == udp
-        return uri.port in (udp, tcp)
+        return uri.port in (udp, tcp, tls)
 
     # --- transport sink --------------------------------------------------------------------------------
 
@@ -322,7 +333,7 @@ class SipProxy:
             # Stateless, for the reason the challenge is: past the cap, memory is what we lack.
             self._reply_statelessly(request, flow, 503, [("Retry-After", str(self.config.overload_retry_after))])
             return
-        reliable = flow.transport == "TCP"
+        reliable = flow.reliable
         txn: ServerInviteTransaction | ServerNonInviteTransaction
         if request.method == "INVITE":
             txn = ServerInviteTransaction(request, reliable=reliable, timers=self.timers)

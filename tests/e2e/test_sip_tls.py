@@ -20,6 +20,7 @@ from protocols.sip import Request, Response, StreamParser
 from tests.conftest import require_peer
 from tests.e2e.sip_harness import TRUNK_HOST, running_proxy, sip_config
 from tests.e2e.smpp_harness import in_thread
+from tests.e2e.softphones import softphone
 from tests.tls_certs import Certs, make_certs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,3 +233,40 @@ async def test_plain_sip_on_the_tls_port_gets_no_answer_and_tls_still_works(prox
         s_client, proxy.tls_port, certs, "-cert", str(certs.client.cert), "-key", str(certs.client.key)
     )
     assert ok.returncode == 0, ok.stderr
+
+
+async def test_two_baresip_handsets_call_each_other_over_tls(certs, tmp_path):
+    """baresip, a real softphone, registers over TLS with its client certificate, verifies the
+    gateway's; one calls the other, and every message of the call crosses TLS connections."""
+    require_peer("baresip")
+    tls = TlsConfig(
+        cert_file=str(certs.server.cert),
+        key_file=str(certs.server.key),
+        ca_file=str(certs.ca),
+        require_client_cert=True,
+    )
+    bundle = tmp_path / "client-bundle.pem"
+    bundle.write_text(certs.client.cert.read_text() + certs.client.key.read_text())
+    config = sip_config(listen=SipListen("127.0.0.1", 0, 0, tls_port=0), tls=tls)
+    async with running_proxy(config) as proxy:
+        for user in ("alice", "bob"):
+            home = tmp_path / user
+            home.mkdir()
+            (home / "config.extra").write_text(f"sip_cafile {certs.ca}\nsip_certificate {bundle}\n")
+        async with (
+            softphone("baresip", "alice", tmp_path / "alice", proxy.tls_port, "tls") as caller,
+            softphone("baresip", "bob", tmp_path / "bob", proxy.tls_port, "tls") as callee,
+        ):
+            loop = asyncio.get_running_loop()
+            for user in ("alice", "bob"):
+                async with asyncio.timeout(15):
+                    while not proxy.location.lookup(user, loop.time()):  # noqa: ASYNC110 (no event to await)
+                        await asyncio.sleep(0.05)
+                [binding] = proxy.location.lookup(user, loop.time())
+                assert binding.flow.transport == "TLS"
+            await caller.dial("sip:bob@127.0.0.1")
+            await callee.connected()
+            await caller.connected()
+            await caller.hang_up()
+            await callee.ended()
+            await caller.ended()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,20 @@ def test_a_listener_needs_its_certificate(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(path)
     assert [e for e in info.value.errors if "cert_file" in e and e.startswith(f"{path}:3:5:")], info.value.errors
+
+
+def test_afgw_run_refuses_a_key_that_is_not_the_certificates(tmp_path, certs):
+    path = write(
+        tmp_path,
+        f"smpp:\n  tls_listen:\n    cert_file: {certs.server.cert}\n    key_file: {certs.client.key}\n",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip() == f"{path}:4:15: key_file: the key does not match the certificate of {certs.server.cert}"
+    )

@@ -240,6 +240,9 @@ class SipConfig:
     labels_path: Path | None = None
     stir: SipStir = SipStir()
     tls: TlsConfig | None = None
+    #: Over TLS, the trunk side is whoever presents a verified client certificate naming one of these
+    #: (common name or DNS subjectAltName), instead of trusted_peers' addresses.
+    tls_trunk_names: frozenset[str] = frozenset()
 
     def is_trusted(self, host: str) -> bool:
         try:
@@ -1061,9 +1064,12 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
     stir = defaults.stir
     if (section := reader.mapping(d, "stir")) is not None:
         stir = _sip_stir(reader, section)
-    tls = None
+    tls, trunk_names = None, frozenset[str]()
     if (section := reader.mapping(d, "tls")) is not None:
-        tls = parse_tls(reader, section, base, listener=True)
+        tls = parse_tls(reader, section, base, listener=True, extra=frozenset({"trunk_names"}))
+        trunk_names = frozenset(_strings(reader, section, "trunk_names", ()))
+        if trunk_names and not tls.ca_file:
+            reader.error(section.where("trunk_names"), "trunk_names: needs ca_file, to verify the certificates")
         if listen.tls_port is None:
             reader.error(d.where_key("tls"), "tls: give listen.tls_port too (5061 is the SIPS port)")
     elif listen.tls_port is not None:
@@ -1086,6 +1092,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         labels_path=labels_path,
         stir=stir,
         tls=tls,
+        tls_trunk_names=trunk_names,
     )
 
 

@@ -32,6 +32,8 @@ class Certs:
     #: Signed by the CA but naming only wrong.test.
     wrong_name: Pair
     client: Pair
+    #: A client certificate naming trunk.test (a SIP trunk identified by its certificate).
+    trunk: Pair
     untrusted_ca: Path
     untrusted_client: Pair
 
@@ -121,6 +123,7 @@ def make_certs(directory: Path) -> Certs:
         server_encrypted=leaf("server-encrypted", ca, KEY_PASSWORD, **names),
         wrong_name=leaf("wrong-name", ca, dns=("wrong.test",)),
         client=leaf("client", ca, client=True),
+        trunk=leaf("trunk", ca, client=True, dns=("trunk.test",)),
         untrusted_ca=_write(directory, "untrusted-ca", other_cert, None).cert,
         untrusted_client=leaf("untrusted-client", other, client=True),
     )

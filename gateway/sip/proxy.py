@@ -283,6 +283,15 @@ class SipProxy:
         except (RemoteProtocolError, LocalProtocolError) as exc:
             log.debug("sip.unanswerable", error=str(exc), peer=str(flow))
 
+    def is_trunk(self, flow: Flow) -> bool:
+        """The trunk side: by its source address, or over TLS, when ``trunk_names`` is set, by the name
+        its verified client certificate carries (and then by that alone: an address does not stand in
+        for a missing or wrong certificate)."""
+        names = self.config.tls_trunk_names
+        if flow.transport == "TLS" and names:
+            return not names.isdisjoint(self.transports.peer_names(flow))
+        return self.is_trusted(flow.host)
+
     def is_trusted(self, host: str) -> bool:
         trusted = self._trusted.get(host)
         if trusted is None:
@@ -293,7 +302,7 @@ class SipProxy:
 
     def _limited(self, flow: Flow, *, ack: bool, headers: Any = None) -> bool:
         """Apply the per-source limit; True when the request must go no further."""
-        if not self.config.rate_limit.limit_trusted and self.is_trusted(flow.host):
+        if not self.config.rate_limit.limit_trusted and self.is_trunk(flow):
             return False
         verdict = self.limiter.check(flow.host, self.loop.time())
         if verdict is Verdict.ALLOW:
@@ -371,7 +380,7 @@ class SipProxy:
         if self.auth is None or method == "CANCEL":
             return True, None  # a CANCEL is tied to its INVITE's source by _on_cancel
         if method != "REGISTER":
-            if self.is_trusted(flow.host):
+            if self.is_trunk(flow):
                 return True, None
             from_tag, to_tag = request.from_tag, request.to_tag
             if from_tag is not None and to_tag is not None:
@@ -436,7 +445,7 @@ class SipProxy:
     def _route(self, entry: ServerEntry, request: Request, flow: Flow, now: float) -> None:
         method = request.method
         uri = request.uri
-        trusted = self.is_trusted(flow.host)
+        trusted = self.is_trunk(flow)
         in_dialog = request.to_tag is not None
         dialog: DialogRoute | None = None
         if in_dialog:
@@ -696,7 +705,7 @@ class SipProxy:
                 return
             dest, target = binding.flow, ack.uri
         else:
-            stranger = self.auth is not None and not self.is_trusted(flow.host)
+            stranger = self.auth is not None and not self.is_trunk(flow)
             if stranger and dialog.towards(to_tag).flow.host != flow.host:
                 return  # not a party to this dialog
             leg = dialog.towards(from_tag)

@@ -443,6 +443,17 @@ class Transports:
         """The connection-oriented transport of that name (None for UDP, or TLS when not configured)."""
         return self.tcp if transport == "TCP" else self.tls if transport == "TLS" else None
 
+    def peer_names(self, flow: Flow) -> frozenset[str]:
+        """The names of the verified client certificate on a TLS flow: its subject's common name and
+        DNS subjectAltNames (empty when there is no such connection, or no verified certificate)."""
+        conn = self.tls.connections.get((flow.host, flow.port)) if self.tls is not None else None
+        if conn is None or conn.transport is None:
+            return frozenset()
+        cert = conn.transport.get_extra_info("peercert") or {}
+        names = {value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"}
+        names.update(value for key, value in cert.get("subjectAltName", ()) if key == "DNS")
+        return frozenset(names)
+
     def keep_open(self, flow: Flow, until: float) -> None:
         stream = self.stream(flow.transport)
         if stream is not None:

@@ -56,9 +56,10 @@ class TlsPeer:
         self.address = f"{host}:{port}"
 
     @classmethod
-    async def connect(cls, port: int, certs: Certs, source: str = "127.0.0.1") -> TlsPeer:
+    async def connect(cls, port: int, certs: Certs, source: str = "127.0.0.1", cert: str = "client") -> TlsPeer:
         context = ssl.create_default_context(cafile=str(certs.ca))
-        context.load_cert_chain(certs.client.cert, certs.client.key)
+        pair = getattr(certs, cert)
+        context.load_cert_chain(pair.cert, pair.key)
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1", local_addr=(source, 0)
         )
@@ -270,3 +271,49 @@ async def test_two_baresip_handsets_call_each_other_over_tls(certs, tmp_path):
             await caller.hang_up()
             await callee.ended()
             await caller.ended()
+
+
+@pytest.mark.parametrize(
+    ("source", "cert", "is_trunk"),
+    [
+        ("127.0.0.1", "trunk", True),  # the certificate names the trunk: its address does not matter
+        (TRUNK_HOST, "client", False),  # a trusted address with another certificate is not the trunk
+        ("127.0.0.1", "client", False),
+    ],
+)
+async def test_a_trunk_is_known_by_its_client_certificate(certs, source, cert, is_trunk):
+    tls = TlsConfig(
+        cert_file=str(certs.server.cert),
+        key_file=str(certs.server.key),
+        ca_file=str(certs.ca),
+        require_client_cert=True,
+    )
+    config = sip_config(
+        auth=True,
+        users=((HANDSET, "pw"),),
+        listen=SipListen("127.0.0.1", 0, 0, tls_port=0),
+        tls=tls,
+        tls_trunk_names=frozenset({"trunk.test"}),
+    )
+    async with running_proxy(config) as proxy:
+        peer = await TlsPeer.connect(proxy.tls_port, certs, source=source, cert=cert)
+        try:
+            peer.send(
+                f"""INVITE sip:{HANDSET}@127.0.0.1:{proxy.tls_port} SIP/2.0
+                Via: SIP/2.0/TLS {peer.address};branch=z9hG4bKtrunk1
+                From: <sip:02150000000@{source}>;tag=t1
+                To: <sip:{HANDSET}@127.0.0.1>
+                Call-ID: trunk-{cert}-{source}
+                CSeq: 1 INVITE
+                Contact: <sips:02150000000@{peer.address}>
+                Max-Forwards: 70
+
+"""
+            )
+            answer = await peer.final()
+        finally:
+            peer.close()
+    # A trunk's call goes on to the (unregistered) handset; anyone else is asked to authenticate first.
+    assert (answer.status != 407) is is_trunk, answer.status
+    if is_trunk:
+        assert answer.status == 480

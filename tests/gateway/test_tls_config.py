@@ -47,6 +47,8 @@ sip:
     key_file: server-encrypted.key
     key_password_env: AFGW_TLS_KEY_PASSWORD
     min_version: '1.3'
+    ca_file: ca.crt
+    trunk_names: [trunk.test]
 """,
     )
     config = load(path)
@@ -61,6 +63,7 @@ sip:
     assert config.sip.listen.tls_port == 5061
     assert config.sip.tls is not None
     assert config.sip.tls.min_version == "1.3"
+    assert config.sip.tls_trunk_names == frozenset({"trunk.test"})
     assert KEY_PASSWORD not in repr(config)
 
 

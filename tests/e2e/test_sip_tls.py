@@ -317,3 +317,63 @@ async def test_a_trunk_is_known_by_its_client_certificate(certs, source, cert, i
     assert (answer.status != 407) is is_trunk, answer.status
     if is_trunk:
         assert answer.status == 480
+
+
+async def test_a_handset_whose_tls_connection_is_gone_is_reached_over_tls_where_it_listens(proxy, certs):
+    """The gateway dials the handset's registered sips: Contact over TLS, verifying its certificate:
+    what registered over TLS is never called in the clear."""
+    arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def handset_listener(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        arrived.put_nowait(await reader.read(65536))
+        writer.close()
+
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(certs.server.cert, certs.server.key)
+    listener = await asyncio.start_server(handset_listener, "127.0.0.1", 0, ssl=server_tls)
+    listening = listener.sockets[0].getsockname()[1]
+    port = proxy.tls_port
+    handset = await TlsPeer.connect(port, certs)
+    try:
+        handset.send(
+            f"""REGISTER sips:127.0.0.1:{port} SIP/2.0
+            Via: SIP/2.0/TLS {handset.address};branch=z9hG4bKreg2
+            From: <sips:{HANDSET}@127.0.0.1>;tag=r2
+            To: <sips:{HANDSET}@127.0.0.1>
+            Call-ID: reg-tls-2
+            CSeq: 1 REGISTER
+            Contact: <sips:{HANDSET}@127.0.0.1:{listening}>
+            Expires: 600
+            Max-Forwards: 70
+
+"""
+        )
+        assert (await handset.final()).status == 200
+        handset.close()
+        tls = proxy.transports.tls
+        assert tls is not None
+        host, handset_port = handset.address.rsplit(":", 1)
+        async with asyncio.timeout(10):
+            while tls.has(host, int(handset_port)):  # noqa: ASYNC110 (no event for a closed connection)
+                await asyncio.sleep(0.01)
+        trunk = await TlsPeer.connect(port, certs, source=TRUNK_HOST)
+        try:
+            trunk.send(
+                f"""INVITE sip:{HANDSET}@127.0.0.1:{port} SIP/2.0
+                Via: SIP/2.0/TLS {trunk.address};branch=z9hG4bKinv2
+                From: <sip:02150000000@{TRUNK_HOST}>;tag=t2
+                To: <sip:{HANDSET}@127.0.0.1>
+                Call-ID: call-tls-2
+                CSeq: 1 INVITE
+                Contact: <sips:02150000000@{trunk.address}>
+                Max-Forwards: 70
+
+"""
+            )
+            data = await asyncio.wait_for(arrived.get(), 10)
+        finally:
+            trunk.close()
+    finally:
+        listener.close()
+    assert data.startswith(f"INVITE sips:{HANDSET}@127.0.0.1:{listening} SIP/2.0".encode())
+    assert b"Call-ID: call-tls-2" in data

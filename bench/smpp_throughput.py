@@ -10,7 +10,12 @@ gateway, and the ratios are printed:
 - latency: a paced load (``--rate`` msg/s, well below saturation) on both paths; the gateway's added
   latency is the difference of the percentiles.
 
-    python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rate 2000]
+With ``--pcap-cost``, a second gateway process runs beside the first with pcap capture on (to a
+temporary file): the throughput of both, measured in turns, and the CPU time each gateway process spent
+per message (read from /proc, which a busy machine disturbs less than a rate) print what recording
+every segment costs.
+
+    python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rate 2000] [--pcap-cost]
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import struct
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -59,9 +66,10 @@ def smsc_process(ports: Any, stop: Any) -> None:
     _run(main)
 
 
-def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: Any) -> None:
+def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: Any, pcap: str | None = None) -> None:
     from gateway import logs
     from gateway.app import Gateway
+    from gateway.capture import CaptureConfig
     from gateway.config import EsmeAccount, GatewayConfig, Listen, SmppConfig, SmscPeer
 
     logs.configure("console", "warning")
@@ -81,7 +89,8 @@ def gateway_process(smsc_port: int, binds: int, window: int, ports: Any, stop: A
                 window=max(100, binds * window // 2),
             ),
             enquire_link_interval=60,
-        )
+        ),
+        capture=CaptureConfig(pcap, pcap_size=1000.0, pcap_count=2) if pcap else None,
     )
 
     async def main() -> None:
@@ -277,6 +286,38 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux /proc), for a figure that a busy machine
+    disturbs less than a rate: what the process itself spent."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def pcap_cost(args: argparse.Namespace, off: tuple[int, int], on: tuple[int, int]) -> None:
+    """Throughput and the gateway's CPU time per message, with and without capture, in alternating turns
+    so that a busy machine weighs on both. ``off`` and ``on`` are (port, pid) of the two gateways."""
+    creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
+    await saturate(on[0], creds[:1], args.window, 2000)
+    rates: dict[str, list[float]] = {"capture off": [], "capture on": []}
+    cpu: dict[str, list[float]] = {"capture off": [], "capture on": []}
+    for _ in range(args.rounds):
+        for name, (port, pid) in (("capture off", off), ("capture on", on)):
+            before = cpu_seconds(pid)
+            rate, _tally = await saturate(port, creds, args.window, args.messages)
+            rates[name].append(rate)
+            cpu[name].append((cpu_seconds(pid) - before) / args.messages * 1e6)
+    print(f"Cost of pcap capture: {args.rounds} rounds of {args.messages} messages on each gateway, in turns")
+    rounds = "".join(f"{'round ' + str(i + 1):>10}" for i in range(args.rounds))
+    for title, table, unit in (("msg/s", rates, ".0f"), ("gateway CPU us/msg", cpu, ".1f")):
+        print(f"{title:<28}{rounds}{'median':>10}")
+        for name, values in table.items():
+            print(f"{name:<28}" + "".join(f"{v:>10{unit}}" for v in values) + f"{statistics.median(values):>10{unit}}")
+    rate_ratio = statistics.median(rates["capture on"]) / statistics.median(rates["capture off"])
+    cpu_ratio = statistics.median(cpu["capture on"]) / statistics.median(cpu["capture off"])
+    print(f"ratio capture on/off: throughput {rate_ratio:.3f}, CPU per message {cpu_ratio:.3f}")
+
+
 async def measure(args: argparse.Namespace, smsc_port: int, gw_port: int) -> None:
     direct_creds = [("afgw", "secret")] * args.binds
     gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
@@ -315,6 +356,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=60000)
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--latency-messages", type=int, default=6000)
+    parser.add_argument("--pcap-cost", action="store_true", help="also run a gateway that captures to a pcap file")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the --pcap-cost comparison")
     args = parser.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -326,12 +369,30 @@ def main() -> int:
     gw = ctx.Process(target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop), daemon=True)
     gw.start()
     gw_port = ports.get(timeout=30)
+    capturing = None
+    if args.pcap_cost:
+        pcap = os.path.join(tempfile.mkdtemp(prefix="afgw-bench-"), "bench.pcap")
+        capturing = ctx.Process(
+            target=gateway_process, args=(smsc_port, args.binds, args.window, ports, stop, pcap), daemon=True
+        )
+        capturing.start()
+        capturing_port = ports.get(timeout=30)
+        gw_pid, capturing_pid = cast(int, gw.pid), cast(int, capturing.pid)
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
     try:
         _run(lambda: measure(args, smsc_port, gw_port))
+        if capturing is not None:
+            print()
+            _run(lambda: pcap_cost(args, (gw_port, gw_pid), (capturing_port, capturing_pid)))
+            time.sleep(0.5)  # the last batch reaches the file
+            size = sum(os.path.getsize(p) for p in (pcap, pcap + ".1") if os.path.exists(p))
+            print(f"({size / 1e6:.1f} MB of pcap written)")
     finally:
         stop.set()
         gw.join(5)
+        if capturing is not None:
+            capturing.join(5)
+            shutil.rmtree(os.path.dirname(pcap), ignore_errors=True)
         smsc.join(5)
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
@@ -15,6 +14,7 @@ from typing import cast
 
 import rules
 from gateway.campaigns import CampaignTracker
+from gateway.capture import PcapCapture
 from gateway.config import ConfigError, EventsConfig, GatewayConfig, RulesConfig, StoreConfig
 from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller, RobotCaller
 from gateway.dissuasion.flash import AckHook, SmppFlashSender
@@ -34,7 +34,7 @@ from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
-from rules.reload import RuleWatcher, install_sighup
+from rules.reload import RuleWatcher
 
 log = get_logger("afgw")
 
@@ -67,6 +67,8 @@ class Gateway:
         self.jsonl: JsonlEvents | None = None
         self.events: EventSink = events or self._build_events(config.events, clock)
         self.clock = clock
+        #: The pcap capture of the gateway's own traffic, when configured.
+        self.capture: PcapCapture | None = None
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
@@ -76,7 +78,6 @@ class Gateway:
         self._dissuasion_task: asyncio.Task[None] | None = None
         #: The robot call of the dissuasion engine, when ``dissuasion.robot_call`` is configured.
         self.robot: SipRobotCaller | None = None
-        self._remove_sighup: Callable[[], None] | None = None
         # Without an engine to take them, triggers still open and update cases in the store.
         if triggers is None and hasattr(store, "open_or_update_case"):
             triggers = TriggerRouter(CaseOpener(cast(StateStore, store), self.events))
@@ -135,6 +136,7 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._open_capture()
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.config.rules is not None:
@@ -157,6 +159,7 @@ class Gateway:
                     sender=cfg.warning_sender, templates=dict(cfg.warning_templates), min_interval=cfg.warning_interval
                 ),
             )
+        self.smpp.server.capture = self.smpp.pool.capture = self.capture
         self._start_dissuasion()
         # Instructions are taken once the engine (if any) is there to drive what they open.
         if self.instructions is not None:
@@ -175,6 +178,7 @@ class Gateway:
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
             )
+            self.sip.transports.capture_to(self.capture)
             try:
                 await self.sip.start()
             except BaseException:
@@ -189,6 +193,17 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+
+    def _open_capture(self) -> None:
+        cfg = self.config.capture
+        if cfg is None:
+            return
+        capture = PcapCapture.from_config(cfg)
+        try:
+            capture.open()
+        except OSError as exc:
+            raise ConfigError([f"{cfg.pcap}: cannot write the capture: {exc.strerror or exc}"]) from None
+        self.capture = capture
 
     async def _start_robot(self) -> None:
         if self.robot is None or self.sip is None:
@@ -277,13 +292,48 @@ class Gateway:
         if self.watcher is None:
             return
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
-        # SIGHUP belongs to the main thread's loop; an embedded gateway (tests, the demo) polls only.
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            self._remove_sighup = install_sighup(self.watcher)
+
+    def install_sighup(self, running: set[asyncio.Task[bool]]) -> None:
+        """SIGHUP reloads the configuration (``afgw run``; an embedded gateway polls its rules only).
+        Reloads run one at a time, in the order asked; ``running`` holds the one under way."""
+        loop = asyncio.get_running_loop()
+        lock = asyncio.Lock()
+
+        async def reload_once() -> bool:
+            async with lock:
+                return await self.reload()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_once())
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+
+    async def reload(self) -> bool:
+        """Read the configuration file again and install what may change while running (SIGHUP);
+        a bad edit changes nothing and is logged with its file:line:col. See gateway.reload."""
+        from gateway.reload import reload
+
+        return await reload(self)
+
+    async def drain(self) -> None:
+        """Finish the work under way and take no more (SIGTERM); ``stop`` then closes what is left.
+
+        No new dissuasion attempt starts; SIP answers new calls and registrations 503 while the calls
+        under way get their answers; the SMPP side refuses new submits as retryable, passes back the
+        SMSC's answers to those already relayed and unbinds every ESME (see SmppProxy.drain). The
+        store and the event log are flushed by ``stop``."""
+        await cancel_and_wait(self._dissuasion_task)
+        self._dissuasion_task = None
+        drains = []
+        if self.sip is not None and self.config.sip is not None:
+            drains.append(self.sip.drain(self.config.sip.drain_timeout))
+        if self.smpp is not None:
+            drains.append(self.smpp.drain(self.config.smpp.drain_timeout))
+        await asyncio.gather(*drains)
 
     async def stop(self) -> None:
-        if self._remove_sighup is not None:
-            self._remove_sighup()
         await cancel_and_wait(self._dissuasion_task)
         await cancel_and_wait(self._watch_task)
         if self.robot is not None:
@@ -302,6 +352,9 @@ class Gateway:
             self.jsonl.close()
         if self._owned_store is not None:
             await self._owned_store.close()
+        # Last: the closing handshakes of every connection above are in the file.
+        if self.capture is not None:
+            await self.capture.close()
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -327,7 +380,11 @@ def build_store(config: GatewayConfig) -> StateStore:
         from gateway.store.redis_store import RedisStore
 
         return RedisStore(
-            cfg.redis_url, prefix=cfg.redis_prefix, ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries
+            cfg.redis_url,
+            prefix=cfg.redis_prefix,
+            ttl=smpp.receipt_ttl,
+            max_entries=smpp.receipt_max_entries,
+            password=cfg.redis_password or None,
         )
     return MemoryStore(ttl=smpp.receipt_ttl, max_entries=smpp.receipt_max_entries)
 
@@ -355,11 +412,16 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    async with Gateway(config):
+    reloads: set[asyncio.Task[bool]] = set()
+    async with Gateway(config) as gateway:
+        gateway.install_sighup(reloads)
         tune_gc()
         log.info("afgw.started", config=config.source)
         await stop.wait()
         log.info("afgw.stopping", signal=received[0])
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads, return_exceptions=True)
+        await gateway.drain()
     # Only after every bind is unbound and every socket closed: the line an operator (or a service
     # manager's journal) reads to know the stop was clean, not killed half-way.
     log.info("afgw.stopped", signal=received[0])

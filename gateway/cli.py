@@ -21,17 +21,37 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from gateway.app import serve
     from gateway.config import ConfigError, load
 
     try:
         config = load(args.config)
+        config = replace(config, capture=_capture(args, config.capture))
         # Rule packs are checked when the gateway starts; their errors are configuration errors too.
         run_loop(lambda: serve(config))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, describe, load
+
+    try:
+        config = load(args.file, check_rules=True)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        count = len(exc.errors)
+        print(f"{args.file}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok")
+    for line in describe(config):
+        print(f"  {line}")
     return 0
 
 
@@ -87,9 +107,66 @@ seconds, as an SMSC keeps a message and retries.
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError
     from simulator.demo import run_demo
 
-    return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed)))
+    try:
+        capture = _capture(args, None)
+        return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed, capture=capture)))
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 2
+
+
+def _pcap_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("capture (the section capture: of the configuration, overridden here)")
+    group.add_argument(
+        "--pcap", metavar="FILE", help="record the gateway's SMPP and SIP traffic in FILE (pcap, for Wireshark)"
+    )
+    group.add_argument(
+        "--pcap-size",
+        type=_greater_than(0.001, float),
+        metavar="MB",
+        help="megabytes (millions of octets) per file before FILE.1, FILE.2 ... (default: 100)",
+    )
+    group.add_argument(
+        "--pcap-count",
+        type=_greater_than(1, int),
+        metavar="N",
+        help="files kept, the one being written included (default: 10)",
+    )
+
+
+def _greater_than(least: float, kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text} is less than {least:g}")
+        return value
+
+    return parse
+
+
+def _capture(args: argparse.Namespace, configured: Any) -> Any:
+    """The capture the configuration names, with what the command line says instead."""
+    from gateway.capture import CaptureConfig
+    from gateway.config import ConfigError
+
+    path = args.pcap or (configured.pcap if configured is not None else None)
+    if path is None:
+        if args.pcap_size is not None or args.pcap_count is not None:
+            raise ConfigError(["--pcap-size and --pcap-count need --pcap FILE (or capture.pcap in the configuration)"])
+        return None
+    base = configured if configured is not None else CaptureConfig(pcap=path)
+    return CaptureConfig(
+        pcap=path,
+        pcap_size=args.pcap_size if args.pcap_size is not None else base.pcap_size,
+        pcap_count=args.pcap_count if args.pcap_count is not None else base.pcap_count,
+    )
 
 
 def _cmd_scenario_check(args: argparse.Namespace) -> int:
@@ -131,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the gateway", parents=[logging_options])
     run.add_argument("-c", "--config", default="config/gateway.yaml", help="gateway.yaml to use")
+    _pcap_options(run)
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser(
@@ -138,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", help="write the report as JSON to this file")
     demo.add_argument("--seed", type=int, default=1)
+    _pcap_options(demo)
     demo.set_defaults(func=_cmd_demo)
 
     smsc = sub.add_parser(
@@ -174,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long before sending a requested delivery receipt (default: %(default)s)",
     )
     smsc.set_defaults(func=_cmd_smsc)
+
+    config_cmd = sub.add_parser("config", help="the gateway's configuration", parents=[logging_options])
+    config_sub = config_cmd.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser(
+        "check",
+        help="check gateway.yaml and the files it names: every error as file:line:col (exit 2), or a summary",
+        parents=[logging_options],
+    )
+    config_check.add_argument("file", metavar="FILE", help="gateway.yaml to check")
+    config_check.set_defaults(func=_cmd_config_check)
 
     scenario = sub.add_parser("scenario", help="simulator scenarios", parents=[logging_options])
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)

@@ -6,11 +6,13 @@ import errno
 import ipaddress
 import os
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gateway.campaigns import CampaignConfig
+from gateway.capture.config import MIN_PCAP_SIZE, CaptureConfig
 from gateway.dissuasion import templates as dissuasion_templates
 from gateway.dissuasion.engine import DissuasionConfig, QuietHours
 from gateway.dissuasion.robot_call import RobotCallConfig
@@ -126,6 +128,9 @@ class SmppConfig:
     #: Refusals of a flood (throttled binds, connections over a cap, PDUs answered with an error) are
     #: logged once, then as one line per this many seconds with their count.
     refusal_log_interval: float = 10.0
+    #: On SIGTERM: seconds the submits already taken may take to get the SMSC's answers, and the ESMEs
+    #: to answer their unbind, before the connections are closed anyway.
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +240,8 @@ class SipConfig:
     tcp_idle_timeout: float = 600.0
     #: RFC 3261 T1 (seconds): the base of every retransmission and transaction timer.
     t1: float = 0.5
+    #: On SIGTERM: seconds the transactions under way may take to reach their final answer.
+    drain_timeout: float = 10.0
     #: config/labels.yaml, loaded (None: no label is ever verified, shown or protected).
     labels: LabelsConfig | None = None
     labels_path: Path | None = None
@@ -289,7 +296,9 @@ class StoreConfig:
     data_dir: str = DEFAULT_DATA_DIR
     #: synchronous=FULL for SQLite: a commit also survives the machine losing power.
     durable: bool = False
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Not in repr: a URL may carry a password (redis://:secret@host); better give it as ``password*``.
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    redis_password: str = field(default="", repr=False)
     #: Prefix of every Redis key, so that several gateways (or tests) may share one database.
     redis_prefix: str = "afgw"
 
@@ -352,11 +361,26 @@ class GatewayConfig:
     dissuasion: DissuasionConfig | None = None
     #: dissuasion.scoring: the gateway's own risk scores.
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    #: None: no pcap capture of the gateway's traffic.
+    capture: CaptureConfig | None = None
     source: str = "<defaults>"
 
 
-def load(path: str | Path) -> GatewayConfig:
-    """Read and check a gateway.yaml; raises ConfigError listing every problem found."""
+def rule_count(cfg: RulesConfig) -> int:
+    """Load and compile the rule packs ``cfg`` names (the shipped ones when none): how many rules."""
+    import rules as rule_engine  # the compiler is heavy: loaded only by those who check or run rules
+
+    paths: list[str | Path] = list(cfg.packs) or [rule_engine.DEFAULT_PACKS]
+    try:
+        return len(rule_engine.build(paths))
+    except rule_engine.SourceErrors as exc:
+        raise ConfigError([str(e) for e in exc.errors]) from None
+
+
+def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
+    """Read and check a gateway.yaml; raises ConfigError listing every problem found. With
+    ``check_rules`` the rule packs are compiled too (the gateway otherwise does so as it starts)."""
+    _base_dir.set(Path(path).parent)
     reader = Reader()
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -378,7 +402,7 @@ def load(path: str | Path) -> GatewayConfig:
         doc.key_locations, doc.value_locations = {}, {}
     if not isinstance(doc, LocatedDict):
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
-    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion"})
+    reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture"})
     smpp_section = reader.mapping(doc, "smpp")
     smpp = _smpp(reader, smpp_section, Path(path).parent) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
@@ -396,18 +420,36 @@ def load(path: str | Path) -> GatewayConfig:
         dissuasion = _dissuasion(reader, dissuasion_section, base)
         if (section := reader.mapping(dissuasion_section, "scoring")) is not None:
             scoring = _scoring(reader, section)
+    capture_section = reader.mapping(doc, "capture")
+    capture = _capture(reader, capture_section, base) if capture_section is not None else None
+    # Every problem in one pass: the companion files (labels, templates, rule packs) are checked even
+    # when gateway.yaml itself has errors, as far as what they depend on could be read.
+    errors: list[str] = []
     try:
         reader.check()
     except SourceErrors as exc:
-        raise ConfigError([str(e) for e in exc.errors]) from None
+        errors.extend(str(e) for e in exc.errors)
     if sip is not None and sip.labels_path is not None:
-        sip = replace(sip, labels=_labels(sip.labels_path))
+        try:
+            sip = replace(sip, labels=_labels(sip.labels_path))
+        except ConfigError as exc:
+            errors.extend(exc.errors)
     if dissuasion is not None:
-        _check_robot_call(dissuasion, sip)
+        try:
+            _check_robot_call(dissuasion, sip)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
         try:
             dissuasion = replace(dissuasion, templates=dissuasion_templates.load(dissuasion.templates_path))
         except SourceErrors as exc:
-            raise ConfigError([str(e) for e in exc.errors]) from None
+            errors.extend(str(e) for e in exc.errors)
+    if check_rules and rules is not None:
+        try:
+            rule_count(rules)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ConfigError(errors)
     return GatewayConfig(
         smpp=smpp,
         sip=sip,
@@ -416,6 +458,7 @@ def load(path: str | Path) -> GatewayConfig:
         events=events,
         dissuasion=dissuasion,
         scoring=scoring,
+        capture=capture,
         source=str(path),
     )
 
@@ -429,7 +472,7 @@ def _default_store(base: Path) -> StoreConfig:
 
 
 def _store(reader: Reader, d: LocatedDict, base: Path) -> StoreConfig:
-    reader.keys(d, {"backend", "path", "data_dir", "durable", "redis_url", "redis_prefix"})
+    reader.keys(d, {"backend", "path", "data_dir", "durable", "redis_url", "redis_prefix", *SECRET_KEYS})
     defaults = StoreConfig()
     backend = reader.get(d, "backend", str, "sqlite")
     if backend not in STORE_BACKENDS:
@@ -447,6 +490,7 @@ def _store(reader: Reader, d: LocatedDict, base: Path) -> StoreConfig:
         data_dir=_relative(base, reader.get(d, "data_dir", str, defaults.data_dir)),
         durable=reader.get(d, "durable", bool, defaults.durable),
         redis_url=url,
+        redis_password=_password(reader, d, "store", max_octets=None),
         redis_prefix=prefix,
     )
 
@@ -478,8 +522,7 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
                 "topic_prefix",
                 "client_id",
                 "username",
-                "password",
-                "password_env",
+                *SECRET_KEYS,
                 "buffer",
                 "backoff_initial",
                 "backoff_max",
@@ -514,6 +557,23 @@ def _events(reader: Reader, d: LocatedDict, base: Path) -> EventsConfig:
             instruction_retention=_positive(reader, m, "instruction_retention", float, md.instruction_retention),
         )
     return EventsConfig(jsonl=jsonl, mqtt=mqtt)
+
+
+def _capture(reader: Reader, d: LocatedDict, base: Path) -> CaptureConfig:
+    reader.keys(d, {"pcap", "pcap_size", "pcap_count"}, required=("pcap",))
+    defaults = CaptureConfig(pcap="")
+    pcap = reader.get(d, "pcap", str, "")
+    if "pcap" in d and not pcap:
+        reader.error(d.where("pcap"), "pcap: must name a file")
+    size = reader.get(d, "pcap_size", float, defaults.pcap_size)
+    if size < MIN_PCAP_SIZE:
+        reader.error(d.where("pcap_size"), f"pcap_size: {size:g} MB is less than {MIN_PCAP_SIZE:g} MB")
+        size = defaults.pcap_size
+    return CaptureConfig(
+        pcap=_relative(base, pcap),
+        pcap_size=size,
+        pcap_count=_positive(reader, d, "pcap_count", int, defaults.pcap_count),
+    )
 
 
 _POINTS = ("sms_warned", "sms_blocked", "call_flagged", "call_listed", "international", "dissuade")
@@ -769,21 +829,60 @@ def _port(reader: Reader, d: LocatedDict, key: str, default: int, what: str = "T
     return value
 
 
+#: Where a password may come from: written inline, or (better: the file then holds no secret) read from an
+#: environment variable or a file. The same three keys everywhere a secret is configured.
+SECRET_KEYS = ("password", "password_env", "password_file")
+#: The directory of the configuration file being read: ``password_file`` paths are relative to it.
+_base_dir: ContextVar[Path] = ContextVar("_base_dir", default=Path("."))
+#: Bounds what a password file may hold (a secret, not a document).
+_MAX_SECRET_FILE = 4096
+
+
+def _has_secret(d: LocatedDict) -> bool:
+    return any(key in d for key in SECRET_KEYS)
+
+
 def _password(reader: Reader, d: LocatedDict, what: str, max_octets: int | None = 8) -> str:
-    """A password given inline or, better, through the environment variable ``password_env`` names."""
-    if "password_env" in d:
+    """A password given inline, or read from the environment variable ``password_env`` names or from the
+    file ``password_file`` names (one trailing newline dropped). Errors never quote the secret."""
+    given = [key for key in SECRET_KEYS if key in d]
+    if len(given) > 1:
+        reader.error(d.where(given[1]), f"{what}: give one of {', '.join(SECRET_KEYS)}, not {' and '.join(given)}")
+    if not given:
+        return ""
+    key = given[0]
+    value: str | None
+    if key == "password_env":
         name = reader.get(d, "password_env", str, "")
         value = os.environ.get(name or "")
         if value is None:
             reader.error(d.where("password_env"), f"{what}: environment variable {name!r} is not set")
             return ""
-        return value
-    if "password" not in d:
-        return ""
-    password: str = reader.get(d, "password", str)
-    if password is not None and max_octets is not None and len(password.encode("latin-1", "replace")) > max_octets:
-        reader.error(d.where("password"), f"{what}: SMPP passwords are at most {max_octets} octets")
-    return password or ""
+    elif key == "password_file":
+        name = reader.get(d, "password_file", str, "")
+        path = Path(_relative(_base_dir.get(), name)) if name else None
+        try:
+            if path is None:
+                raise FileNotFoundError(errno.ENOENT, "empty path")
+            with path.open("rb") as f:
+                raw = f.read(_MAX_SECRET_FILE + 1)
+        except OSError as exc:
+            reader.error(d.where("password_file"), f"{what}: cannot read password_file {name!r}: {_why(exc)}")
+            return ""
+        if len(raw) > _MAX_SECRET_FILE:
+            reader.error(d.where("password_file"), f"{what}: password_file {name!r} is over {_MAX_SECRET_FILE} octets")
+            return ""
+        try:
+            value = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+        except UnicodeDecodeError:
+            reader.error(d.where("password_file"), f"{what}: password_file {name!r} is not UTF-8 text")
+            return ""
+    else:
+        value = reader.get(d, "password", str)
+    where = d.where(key)
+    if value is not None and max_octets is not None and len(value.encode("latin-1", "replace")) > max_octets:
+        reader.error(where, f"{what}: SMPP passwords are at most {max_octets} octets")
+    return value or ""
 
 
 def _smpp(reader: Reader, d: LocatedDict, base: Path) -> SmppConfig:
@@ -877,6 +976,7 @@ _SMPP_LIMITS: dict[str, type] = {
     "output_buffer": int,
     "output_deadline": float,
     "refusal_log_interval": float,
+    "drain_timeout": float,
 }
 
 
@@ -897,8 +997,7 @@ def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
         d,
         {
             "system_id",
-            "password",
-            "password_env",
+            *SECRET_KEYS,
             "allowed_networks",
             "bind_types",
             "max_binds",
@@ -915,8 +1014,8 @@ def _account(reader: Reader, d: LocatedDict) -> EsmeAccount | None:
         return None
     if len(system_id.encode("latin-1", "replace")) > 15:
         reader.error(d.where("system_id"), "system_id: SMPP system ids are at most 15 octets")
-    if "password" not in d and "password_env" not in d:
-        reader.error(d.location, f"account {system_id!r}: give password or password_env")
+    if not _has_secret(d):
+        reader.error(d.location, f"account {system_id!r}: give password, password_env or password_file")
     password = _password(reader, d, f"account {system_id!r}")
     networks: list[Network] = []
     for item, where in reader.items(d, "allowed_networks"):
@@ -965,8 +1064,7 @@ def _smsc(reader: Reader, d: LocatedDict, base: Path) -> SmscPeer:
             "host",
             "port",
             "system_id",
-            "password",
-            "password_env",
+            *SECRET_KEYS,
             "system_type",
             "binds",
             "bind_type",
@@ -988,7 +1086,7 @@ def _smsc(reader: Reader, d: LocatedDict, base: Path) -> SmscPeer:
         host=reader.get(d, "host", str, defaults.host),
         port=_port(reader, d, "port", defaults.port),
         system_id=reader.get(d, "system_id", str, defaults.system_id),
-        password=_password(reader, d, "smsc") if ("password" in d or "password_env" in d) else "",
+        password=_password(reader, d, "smsc"),
         system_type=reader.get(d, "system_type", str, defaults.system_type),
         binds=_positive(reader, d, "binds", int, defaults.binds),
         bind_type=bind_type,
@@ -1033,6 +1131,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
             "tcp_message_timeout",
             "tcp_idle_timeout",
             "t1",
+            "drain_timeout",
         },
     )
     defaults = SipConfig()
@@ -1089,6 +1188,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         tcp_message_timeout=_positive(reader, d, "tcp_message_timeout", float, defaults.tcp_message_timeout),
         tcp_idle_timeout=_positive(reader, d, "tcp_idle_timeout", float, defaults.tcp_idle_timeout),
         t1=_positive(reader, d, "t1", float, defaults.t1),
+        drain_timeout=_positive(reader, d, "drain_timeout", float, defaults.drain_timeout),
         labels_path=labels_path,
         stir=stir,
         tls=tls,
@@ -1162,15 +1262,15 @@ def _registrar(reader: Reader, d: LocatedDict) -> RegistrarConfig:
         if not isinstance(item, LocatedDict):
             reader.error(where, "each user must be a mapping")
             continue
-        reader.keys(item, {"user", "password", "password_env"}, required=("user",))
+        reader.keys(item, {"user", *SECRET_KEYS}, required=("user",))
         name = reader.get(item, "user", str)
         if name is None:
             continue
         if name in seen:
             reader.error(where, f"duplicate user {name!r}", f"first at line {seen[name].line}")
         seen[name] = where
-        if auth_word == "on" and "password" not in item and "password_env" not in item:
-            reader.error(item.location, f"user {name!r}: give password or password_env (auth is on)")
+        if auth_word == "on" and not _has_secret(item):
+            reader.error(item.location, f"user {name!r}: give password, password_env or password_file (auth is on)")
         users.append(SipUser(name, _password(reader, item, f"user {name!r}", max_octets=None)))
     return RegistrarConfig(
         min_expires=min_expires,
@@ -1202,3 +1302,47 @@ def _sip_rate_limit(reader: Reader, d: LocatedDict) -> SipRateLimit:
         max_sources=_positive(reader, d, "max_sources", int, defaults.max_sources),
         limit_trusted=reader.get(d, "limit_trusted", bool, defaults.limit_trusted),
     )
+
+
+def describe(config: GatewayConfig) -> list[str]:
+    """What ``config`` sets up, one line per part, for ``afgw config check``; never a secret."""
+    smpp = config.smpp
+    accounts = ", ".join(a.system_id for a in smpp.accounts) or "none"
+    lines = [
+        f"smpp: ESMEs on {smpp.listen.host}:{smpp.listen.port}, accounts: {accounts}",
+        f"smsc: {smpp.smsc.host}:{smpp.smsc.port} as {smpp.smsc.system_id!r}, "
+        f"{smpp.smsc.binds} {smpp.smsc.bind_type} binds",
+    ]
+    sip = config.sip
+    if sip is None:
+        lines.append("sip: off")
+    else:
+        listen = sip.listen
+        lines.append(
+            f"sip: {listen.host} udp {listen.udp_port} tcp {listen.tcp_port}, domain {sip.domain}, "
+            f"{len(sip.registrar.users)} handset users, registrar auth {'on' if sip.registrar.auth else 'off'}"
+        )
+        labels = sip.labels
+        lines.append(f"labels: {len(labels.labels)} numbers from {labels.source}" if labels else "labels: none")
+    if config.rules is None:
+        lines.append("rules: off")
+    else:
+        packs = ", ".join(config.rules.packs) or "the shipped packs"
+        lines.append(f"rules: {rule_count(config.rules)} rules from {packs}")
+        lines.append(f"warnings: {len(config.rules.warning_templates)} templates, sender {config.rules.warning_sender}")
+    store = config.store
+    where = {"sqlite": store.sqlite_path, "redis": _without_password(store.redis_url), "memory": "in memory"}
+    lines.append(f"store: {store.backend} ({where[store.backend]})")
+    events = [f"jsonl {config.events.jsonl.path}"] if config.events.jsonl else []
+    if (m := config.events.mqtt) is not None:
+        events.append(f"mqtt {m.host}:{m.port} {m.topic_prefix}")
+    lines.append(f"events: {', '.join(events) or 'log only'}")
+    lines.append("dissuasion: on" if config.dissuasion is not None else "dissuasion: off")
+    lines.append(f"capture: {config.capture.pcap}" if config.capture is not None else "capture: off")
+    lines.append("http: not configured")
+    return lines
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any password in it replaced by ***."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)

@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway import logs
 from gateway.app import Gateway
+from gateway.capture import CaptureConfig
 from gateway.config import EsmeAccount, GatewayConfig, Listen, RulesConfig, SmppConfig, SmscPeer
 from protocols.smpp.constants import CommandStatus, Tag
 from simulator.esme import SimulatedEsme
@@ -78,7 +79,9 @@ def _misrouted(smsc: SimulatedSmsc, esme: SimulatedEsme) -> int:
     return wrong
 
 
-async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int = 200) -> int:
+async def run_demo(
+    *, json_path: str | None = None, seed: int = 1, messages: int = 200, capture: CaptureConfig | None = None
+) -> int:
     # The report says what happened; the per-message warnings (each block, each flash) would bury it.
     logs.configure("console", "error")
     rng = random.Random(seed)
@@ -95,6 +98,7 @@ async def run_demo(*, json_path: str | None = None, seed: int = 1, messages: int
             smsc=SmscPeer(port=smsc.port, system_id="afgw", password="secret", binds=2),
         ),
         rules=RulesConfig(reload_interval=0),
+        capture=capture,
         source="<demo>",
     )
     report: dict[str, Any] = {}

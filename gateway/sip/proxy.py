@@ -27,17 +27,20 @@ client transactions and the responses that go back upstream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from gateway.config import SipConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Call, CallInspector, Decision, PassThrough
+from gateway.labels import LabelsConfig
 from gateway.logs import get_logger
 from gateway.sip.auth import AuthOutcome, DigestAuthenticator
 from gateway.sip.dialogs import DialogRoute, DialogTable
@@ -73,6 +76,7 @@ from protocols.sip import (
     TimedOut,
     TimerSettings,
     TransactionEvent,
+    TransactionState,
     TransactionTerminated,
     cancel_target_key,
     create_response,
@@ -88,6 +92,8 @@ ServerKey = ServerTransactionKey | LegacyServerTransactionKey
 # Methods whose initial request creates a dialog: the proxy record-routes them.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 _HOUSEKEEPING_INTERVAL = 5.0
+#: Server transaction states that still owe the client a final answer.
+_UNANSWERED = frozenset({TransactionState.TRYING, TransactionState.PROCEEDING})
 #: Seconds a REGISTER's answer waits for its change to reach the store (well inside timer F, 32 s).
 _SAVE_WAIT = 2.0
 
@@ -166,6 +172,9 @@ class SipProxy:
         self._trusted: dict[str, bool] = {}
         self._housekeeping: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Set by ``drain``: requests that would begin a dialog or a registration get 503.
+        self.draining = False
+        self._progress = asyncio.Event()
         self.stats = {
             "requests": 0,
             "responses": 0,
@@ -194,6 +203,35 @@ class SipProxy:
             domain=self.config.domain,
             auth=self.auth is not None,
         )
+
+    def replace_labels(self, labels: LabelsConfig | None) -> None:
+        """Verify and protect calls against a new labels file (a reload), from the next call on. The
+        replay cache carries over: a PASSporT seen before the reload is still a replay after it."""
+        verifier = build_call_verifier(labels) if labels is not None else None
+        old = self.stir.verifier
+        if verifier is not None and old is not None:
+            verifier.replay = old.replay
+        self.stir = StirPolicy(self.config.stir, verifier, domain=self.config.domain)
+        self.config = replace(self.config, labels=labels)
+
+    async def drain(self, grace: float) -> None:
+        """Take no new calls or registrations (503 with Retry-After, so that a client tries another
+        gateway or this one later) and give the transactions under way up to ``grace`` seconds to
+        reach their final answer; requests within a dialog (ACK, BYE, re-INVITE) and CANCEL are
+        still served meanwhile."""
+        self.draining = True
+        deadline = self.loop.time() + grace
+        while (busy := self.unanswered_transactions()) and (remaining := deadline - self.loop.time()) > 0:
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        if busy:
+            log.warning("sip.drain_timeout", unanswered=busy)
+        log.info("sip.drained")
+
+    def unanswered_transactions(self) -> int:
+        """Server transactions that have not sent their final answer yet."""
+        return sum(1 for e in self._server.values() if e.txn.state in _UNANSWERED)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -335,6 +373,9 @@ class SipProxy:
             return
         if key in self._accepted:
             return  # a retransmitted INVITE already answered 2xx: the 2xx retransmissions answer it
+        if self.draining and request.method != "CANCEL" and request.to_tag is None:
+            self._reply_statelessly(request, flow, 503, [("Retry-After", str(self.config.overload_retry_after))])
+            return
         admitted, auth_user = self._admit(request, flow, now)
         if not admitted:
             return
@@ -722,6 +763,8 @@ class SipProxy:
 
     def _server_events(self, entry: ServerEntry, events: list[TransactionEvent], now: float) -> None:
         txn = entry.txn
+        if self.draining:
+            self._progress.set()
         for message in txn.messages_to_send():
             self.transports.send(entry.flow, message.serialise())
         for event in events:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from gateway.capture import PcapCapture, TcpFlow, UdpTap
 from gateway.logs import get_logger
 from protocols.sip import Request, Response, SipParseError, SipUri, StreamParser, is_keepalive, parse_message
 
@@ -74,11 +75,18 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.transport: asyncio.DatagramTransport | None = None
+        #: Set before the socket opens when capture is on; the socket's tap records every datagram.
+        self.capture: PcapCapture | None = None
+        self._tap: UdpTap | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.capture is not None:
+            self._tap = self.capture.udp(transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if self._tap is not None:
+            self._tap.received(data, addr)
         flow = Flow("UDP", str(addr[0]), int(addr[1]))
         if is_keepalive(data):
             return
@@ -95,6 +103,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     def send(self, data: bytes, host: str, port: int) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            if self._tap is not None:
+                self._tap.sent(data, host, port)
             self.transport.sendto(data, (host, port))
 
 
@@ -115,9 +125,13 @@ class TcpConnection(asyncio.Protocol):
         self.keep_until = 0.0
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._inbound = inbound
+        self._tap: TcpFlow | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self.owner.capture is not None:
+            self._tap = self.owner.capture.tcp(transport, opened_locally=not self._inbound)
         peer = transport.get_extra_info("peername")
         self.flow = Flow(self.owner.name, str(peer[0]), int(peer[1]))
         refusal = self.owner.register(self)
@@ -127,6 +141,8 @@ class TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.flow is not None
+        if self._tap is not None:
+            self._tap.received(data)
         now = self.owner.loop.time()
         self.last_active = now
         self.parser.receive_data(data)
@@ -154,7 +170,14 @@ class TcpConnection(asyncio.Protocol):
             self.parser.keepalive_pings = 0
             self.write(b"\r\n" * pings)  # RFC 5626 3.5.1 pong
 
+    def eof_received(self) -> None:
+        if self._tap is not None:
+            self._tap.remote_finished()
+        # None: the transport closes the connection, as it does without this method.
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._tap is not None:
+            self._tap.close(error=exc is not None)
         self.owner.unregister(self)
 
     def write(self, data: bytes) -> None:
@@ -171,6 +194,8 @@ class TcpConnection(asyncio.Protocol):
             return
         data = b"".join(self._out)
         self._out.clear()
+        if self._tap is not None:
+            self._tap.sent(data)
         transport.write(data)
         self.last_active = self.owner.loop.time()
         if transport.get_write_buffer_size() > _TCP_HIGH_WATER:
@@ -221,6 +246,8 @@ class TcpTransport:
         self._refusal_report: asyncio.TimerHandle | None = None
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        #: Where every connection is recorded, when capture is on.
+        self.capture: PcapCapture | None = None
 
     @property
     def sweep_interval(self) -> float:
@@ -435,6 +462,10 @@ class Transports:
         await self.tcp.stop()
         if self.tls is not None:
             await self.tls.stop()
+
+    def capture_to(self, capture: PcapCapture | None) -> None:
+        """Record every datagram and connection from now on (call before ``start``)."""
+        self.udp.capture = self.tcp.capture = capture
 
     def port(self, transport: str) -> int:
         return {"TCP": self.tcp_port, "TLS": self.tls_port}.get(transport, self.udp_port)

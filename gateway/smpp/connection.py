@@ -7,7 +7,7 @@ so relays can await the far side's answer without holding any protocol state of 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from gateway.logs import get_logger
 from protocols.errors import LocalProtocolError, RemoteProtocolError
@@ -17,10 +17,14 @@ from protocols.smpp.session import (
     ErrorAnswered,
     Event,
     ResponseTimedOut,
+    Role,
     SessionInitTimedOut,
     SmppSession,
     State,
 )
+
+if TYPE_CHECKING:
+    from gateway.capture import PcapCapture, TcpFlow
 
 log = get_logger("afgw.smpp")
 
@@ -88,6 +92,7 @@ class SmppConnection(asyncio.Protocol):
         high_water: int = _HIGH_WATER,
         output_deadline: float = 10.0,
         log_interval: float = 10.0,
+        capture: PcapCapture | None = None,
     ) -> None:
         self.session = session
         #: PDUs a peer may send before it has bound; past them the connection is closed (None: no limit).
@@ -117,12 +122,18 @@ class SmppConnection(asyncio.Protocol):
         self.closed = loop.create_future()
         #: Application state attached by the handler (the account, the bind's role, ...).
         self.context: Any = None
+        self._capture = capture
+        #: What this connection carries, recorded when capture is on.
+        self._tap: TcpFlow | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        if self._capture is not None:
+            # An ESME always opens the connection (SMPP 3.4 2.2; outbind is not used).
+            self._tap = self._capture.tcp(transport, opened_locally=self.session.role is Role.ESME)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = (str(peer[0]), int(peer[1]))
@@ -131,15 +142,21 @@ class SmppConnection(asyncio.Protocol):
         self._schedule_flush()
 
     def data_received(self, data: bytes) -> None:
+        if self._tap is not None:
+            self._tap.received(data)
         self.session.receive_data(data)
         self._drain()
 
     def eof_received(self) -> bool:
+        if self._tap is not None:
+            self._tap.remote_finished()
         self.session.receive_data(b"")
         self._drain()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._tap is not None:
+            self._tap.close(error=exc is not None)
         self.session.connection_lost()
         if self._timer is not None:
             self._timer.cancel()
@@ -316,6 +333,8 @@ class SmppConnection(asyncio.Protocol):
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         if self.transport is not None and not self.transport.is_closing():
+            if self._tap is not None:
+                self._tap.sent(data)
             self.transport.write(data)
 
     def _maybe_resume(self) -> None:

@@ -8,13 +8,14 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from gateway.capture import PcapCapture
 from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
 from gateway.smpp.connection import RateLog, SmppConnection
 from gateway.tls import TlsConfig, server_context
 from protocols.smpp.constants import CommandId, CommandStatus
-from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, response_to
+from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind, response_to
 from protocols.smpp.session import Role, SessionConfig, SmppSession
 
 log = get_logger("afgw.esme")
@@ -113,6 +114,10 @@ class EsmeServer:
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
+        #: Where the ESMEs' connections are recorded, when capture is on (set before ``start``).
+        self.capture: PcapCapture | None = None
+        #: Every connection accepted and not yet closed, bound or not (what a drain has to end).
+        self.connections: set[SmppConnection] = set()
         self._session_config = SessionConfig(
             enquire_link_interval=config.enquire_link_interval,
             response_timeout=config.response_timeout,
@@ -121,6 +126,15 @@ class EsmeServer:
             window=10,
             inbound_window=10,
         )
+
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """The accounts the next bind is checked against (a reload); binds up now are left alone."""
+        self.accounts = {a.system_id: a for a in accounts}
+        self.config = replace(self.config, accounts=accounts)
+        # A changed throughput applies to the account's next bind once none of the old ones is left.
+        for system_id in list(self._buckets):
+            if self.registry.count(system_id) == 0:
+                del self._buckets[system_id]
 
     async def start(self, host: str, port: int) -> None:
         self._server = await self._listen(host, port, None)
@@ -143,6 +157,7 @@ class EsmeServer:
                 high_water=cfg.output_buffer,
                 output_deadline=cfg.output_deadline,
                 log_interval=cfg.refusal_log_interval,
+                capture=self.capture,
             )
 
         if context is None:
@@ -163,11 +178,40 @@ class EsmeServer:
         assert self._tls_server is not None
         return int(self._tls_server.sockets[0].getsockname()[1])
 
+    async def stop_listening(self) -> None:
+        """Accept no more connections; those open stay as they are."""
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+
+    async def unbind_all(self, grace: float) -> None:
+        """Send every bound ESME an unbind and wait (up to ``grace`` seconds) for its unbind_resp, then close
+        every connection. Sent only once nothing is owed to the ESME: the answers to its requests go
+        before the unbind, so that an ESME never has to guess whether a message it sent was taken."""
+        waits = []
+        for conn in list(self.connections):
+            if conn.is_open and conn.session.bound and conn.session.window_available > 0:
+                waits.append(conn.request(Unbind()))
+            else:
+                conn.close()
+        if waits:
+            done, pending = await asyncio.wait(waits, timeout=grace)
+            for fut in done:
+                fut.exception()  # a connection gone meanwhile is as good as unbound
+            if pending:
+                log.warning("esme.unbind_unanswered", binds=len(pending))
+            for fut in pending:
+                fut.cancel()
+        for conn in list(self.connections):
+            conn.close()
+
     async def stop(self) -> None:
         for server in (self._server, self._tls_server):
             if server is not None:
                 server.close()
                 await server.wait_closed()
+        for conn in list(self.connections):
+            conn.close()
 
     # --- Handler ------------------------------------------------------------------------------------
 
@@ -183,6 +227,7 @@ class EsmeServer:
             return
         self._connections[address] = per_address + 1
         self._total += 1
+        self.connections.add(conn)
         conn.context = _COUNTED
         conn.log.debug("esme.connected")
 
@@ -194,6 +239,7 @@ class EsmeServer:
 
     def closed(self, conn: SmppConnection) -> None:
         ctx = conn.context
+        self.connections.discard(conn)
         if ctx is None:
             return  # refused by a cap, never counted
         address = conn.peer[0]

@@ -9,12 +9,18 @@ Relay rules, all of which a carrier relies on:
 - when the SMSC cannot take a message the ESME is told to retry (ESME_RTHROTTLED for a full window or
   a rate limit, ESME_RMSGQFUL when the SMSC is unreachable), never told yes and dropped;
 - when no bind of the receiving ESME can take a delivery, the SMSC is told ESME_RX_T_APPN so that it
-  retries later.
+  retries later;
+- draining (SIGTERM): no new connection is accepted and a new submit is answered ESME_RTHROTTLED, but
+  every submit already relayed waits for the SMSC's answer and gets it; only then is each ESME sent an
+  unbind, and only after that is the SMSC unbound. A message the SMSC accepted is never answered
+  with a retryable status (the ESME would send it again: delivered twice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,7 +28,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from gateway.config import GatewayConfig
+from gateway.config import EsmeAccount, GatewayConfig
 from gateway.events import EventSink, MemoryEvents
 from gateway.inspection import Action, Decision, PassThrough, SmsInspector, SmsMessage, decide
 from gateway.logs import get_logger
@@ -123,6 +129,12 @@ class SmppProxy:
             key=lambda r: -len(r[0]),
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Submits taken from an ESME and not yet answered: decided or relayed, awaiting the SMSC.
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        #: Set by ``drain``: new submits are answered ESME_RTHROTTLED.
+        self.draining = False
         self._throttled_log = RateLog(self.loop, "sms.throttled", smpp.refusal_log_interval)
         self.senders = SenderPolicy(smpp.reserved_senders, smpp.reserved_signatures)
         self.concat: ConcatInspection[_Part] = ConcatInspection(
@@ -149,6 +161,55 @@ class SmppProxy:
         self.pool.start()
         log.info("smpp.listening", host=listen.host, port=self.server.port)
 
+    def replace_accounts(self, accounts: tuple[EsmeAccount, ...]) -> None:
+        """Take new ESME accounts (a reload): the next bind is checked against them and their sender
+        rights and MO routes apply to the next message. A bind already up keeps the account it bound
+        with (its throughput and window) until it unbinds."""
+        self.config = replace(self.config, smpp=replace(self.config.smpp, accounts=accounts))
+        self.server.replace_accounts(accounts)
+        self._account_ids = frozenset(a.system_id for a in accounts)
+        self._mo_routes = sorted(
+            ((prefix, a.system_id) for a in accounts for prefix in a.mo_prefixes), key=lambda r: -len(r[0])
+        )
+        authorised = {
+            a.system_id: (
+                self.senders.authorised_senders(a.authorised_senders),
+                self.senders.authorised_signatures(a.authorised_signatures),
+            )
+            for a in accounts
+        }
+        # A bind whose account was removed still sends until it unbinds: with no rights to reserved senders.
+        none = (self.senders.authorised_senders(()), self.senders.authorised_signatures(()))
+        self._authorised = collections.defaultdict(lambda: none, authorised)
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking work and finish what was taken (see the module docstring), within ``grace`` seconds."""
+        loop = self.loop
+        deadline = loop.time() + grace
+        self.draining = True
+        await self.server.stop_listening()
+        log.info("smpp.draining", in_flight=self._in_flight, held_parts=self.concat.held_parts)
+        # Held parts are decided when their hold ends (concat_hold) and then relayed like the rest.
+        while self._in_flight or self.concat.held_parts:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("smpp.drain_timeout", in_flight=self._in_flight, held_parts=self.concat.held_parts)
+                break
+            self._idle.clear()
+            # Held parts end their hold on a timer of their own: look again soon.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), min(remaining, 0.05) if self.concat.held_parts else remaining)
+        await self.server.unbind_all(max(0.1, min(deadline - loop.time(), self.config.smpp.response_timeout)))
+        log.info("smpp.drained")
+
+    def _took(self) -> None:
+        self._in_flight += 1
+
+    def _answered(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._idle.set()
+
     async def stop(self) -> None:
         for timer in self._hold_timers.values():
             timer.cancel()
@@ -172,12 +233,18 @@ class SmppProxy:
             conn.send(response_to(pdu, _S.ESME_RINVBNDSTS))
             return
         if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
+            if self.draining:
+                # Retryable: the ESME sends it again, to another gateway or to this one restarted.
+                conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
+                self._throttled_log.add(log, system_id=bind.account.system_id, limit="draining")
+                return
             if not bind.bucket.take(self.loop.time()):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
                 self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
         elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
+            self._took()
             self._spawn(self._ancillary(conn, bind, pdu))
         else:
             conn.send(response_to(pdu, _S.ESME_RINVCMDID))
@@ -230,6 +297,7 @@ class SmppProxy:
         if isinstance(result, Decision):
             self._relay_submit(conn, bind, pdu, message, result, key, parts)
         else:
+            self._took()
             self._spawn(self._submit_after(conn, bind, pdu, message, result, key, parts))
 
     def _concat_part(self, conn: SmppConnection, bind: EsmeBind, pdu: Pdu, offer: ConcatOffer[_Part]) -> None:
@@ -305,7 +373,11 @@ class SmppProxy:
         key: ConcatKey | None,
         parts: tuple[_Part, ...],
     ) -> None:
-        self._relay_submit(conn, bind, pdu, message, await pending, key, parts)
+        try:
+            decision = await pending
+        finally:
+            self._answered()
+        self._relay_submit(conn, bind, pdu, message, decision, key, parts)
 
     def _relay_submit(
         self,
@@ -330,6 +402,7 @@ class SmppProxy:
             self.concat.forget(key)
         if not parts:
             relayed = self._rewritten(pdu, decision)
+            self._took()
             self.pool.submit(relayed, conn).add_done_callback(partial(self._submitted, conn, system_id, pdu))
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
@@ -341,6 +414,7 @@ class SmppProxy:
                 continue
             relayed = self._rewritten(part.pdu, decision)
             done = partial(self._submitted, part.conn, system_id, part.pdu)
+            self._took()
             self.pool.submit(relayed, part.conn).add_done_callback(done)
 
     @staticmethod
@@ -351,6 +425,7 @@ class SmppProxy:
         return pdu
 
     def _submitted(self, conn: SmppConnection, system_id: str, pdu: Pdu, fut: asyncio.Future[Pdu]) -> None:
+        self._answered()
         exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
         if exc is not None:
             if isinstance(exc, SmscBusy):
@@ -431,6 +506,14 @@ class SmppProxy:
         return owner
 
     async def _ancillary(self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm) -> None:
+        try:
+            await self._ancillary_answer(conn, bind, pdu)
+        finally:
+            self._answered()
+
+    async def _ancillary_answer(
+        self, conn: SmppConnection, bind: EsmeBind, pdu: QuerySm | CancelSm | ReplaceSm
+    ) -> None:
         # Only the ESME that submitted a message may query, cancel or replace it.
         owner = await self._route_owner(pdu.message_id, self.clock())
         if owner != bind.account.system_id:

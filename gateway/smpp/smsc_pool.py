@@ -11,7 +11,6 @@ another bind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import weakref
 from collections import deque
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from gateway.capture import PcapCapture
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
@@ -70,6 +70,8 @@ class SmscPool:
         self.up = asyncio.Event()
         # Built once: the files were checked when the configuration was read.
         self._tls = client_context(self.peer.tls) if self.peer.tls is not None else None
+        #: Where the binds' connections are recorded, when capture is on.
+        self.capture: PcapCapture | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -78,10 +80,23 @@ class SmscPool:
 
     async def stop(self) -> None:
         self._stopping = True
+        # Every bind at once, and only with room in its window: an unbind that cannot be sent must not
+        # abort the stop half-way (with a full window it used to raise, and the process then dropped
+        # the SMSC's answers to messages it had accepted: the ESMEs, told nothing, sent them again).
+        unbinds = [
+            asyncio.wait_for(conn.request(Unbind()), 1.0)
+            for conn in self._binds
+            if conn is not None
+            and conn.is_open
+            and conn.session.can_send(CommandId.UNBIND)
+            and conn.session.window_available > 0
+        ]
+        for result in await asyncio.gather(*unbinds, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(
+                result, TimeoutError | ConnectionGone | ResponseTimeout
+            ):
+                log.warning("smsc.unbind_failed", error=str(result))
         for conn in self._binds:
-            if conn is not None and conn.is_open and conn.session.can_send(CommandId.UNBIND):
-                with contextlib.suppress(TimeoutError, ConnectionGone, ResponseTimeout):
-                    await asyncio.wait_for(conn.request(Unbind()), 1.0)
             if conn is not None:
                 conn.close()
         lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
@@ -151,7 +166,9 @@ class SmscPool:
         loop = self.loop
 
         def make() -> SmppConnection:
-            return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop)
+            return SmppConnection(
+                SmppSession(Role.ESME, clock=loop.time, config=session_config), self, loop, capture=self.capture
+            )
 
         if self._tls is None:
             connecting = loop.create_connection(make, self.peer.host, self.peer.port)

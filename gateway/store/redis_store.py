@@ -385,11 +385,14 @@ class RedisStore:
         max_pending: int = 100_000,
         max_connections: int = 16,
         client: aioredis.Redis | None = None,
+        password: str | None = None,
     ) -> None:
         if client is None:
-            # A blocking pool: a burst of calls waits for a free connection instead of failing.
+            # A blocking pool: a burst of calls waits for a free connection instead of failing. A
+            # password given apart from the URL keeps the URL printable.
+            extra = {"password": password} if password else {}
             pool = aioredis.BlockingConnectionPool.from_url(
-                url, decode_responses=True, max_connections=max_connections, timeout=10
+                url, decode_responses=True, max_connections=max_connections, timeout=10, **extra
             )
             client = aioredis.Redis.from_pool(pool)
         self.redis: aioredis.Redis = client

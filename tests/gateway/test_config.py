@@ -58,7 +58,7 @@ def test_every_error_of_a_file_in_one_pass(tmp_path):
     p = str(path)
     expected_prefixes = [
         f"{p}:2:35: port: 99999 is not a TCP port",
-        f"{p}:4:7: account 'bank': give password or password_env",
+        f"{p}:4:7: account 'bank': give password, password_env or password_file",
         f"{p}:5:7: unknown field 'pasword'",
         f"{p}:6:19: throughput: expected a number",
         f"{p}:7:20: bind_types: 'tx' is not one of",
@@ -133,7 +133,7 @@ def test_sip_section_errors_in_one_pass(tmp_path):
         f"{p}:3:19: trusted_peers: '10.0.0.300' is not an address or network",
         f"{p}:5:5: registrar: need min_expires <= default_expires <= max_expires",
         f"{p}:5:11: auth: 'yes' is not one of on, off",
-        f"{p}:9:9: user 'alice': give password or password_env (auth is on)",
+        f"{p}:9:9: user 'alice': give password, password_env or password_file (auth is on)",
         f"{p}:10:39: hard_limit: must be at least rate",
         f"{p}:11:3: unknown field 'dialogs'",
     ]

@@ -73,6 +73,7 @@ from gateway.store.base import (
     Transition,
     UnknownCase,
 )
+from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.dissuasion")
 
@@ -173,6 +174,8 @@ class DissuasionEngine:
         self.templates = templates
         self.config = config or DissuasionConfig()
         self.instance = instance
+        #: Set when a trigger opens a case (due at once), to wake the loop in :meth:`run`.
+        self._opened = asyncio.Event()
 
     # --- intake ------------------------------------------------------------------------------
 
@@ -191,6 +194,8 @@ class DissuasionEngine:
         case, created = await self.store.open_or_update_case(
             trigger.subscriber, trigger.tier, trigger.fraud_type, now, due_at=now, family=trigger.family
         )
+        if created:
+            self._opened.set()
         fields = self._fields(case, now, source=trigger.source, reference=trigger.reference, detail=trigger.detail)
         self.events.emit("case.opened" if created else "case.updated", **fields)
         if opted_out:
@@ -289,14 +294,37 @@ class DissuasionEngine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stop: asyncio.Event | None = None,
     ) -> None:
+        """Drive due cases until ``stop``: each is claimed when it falls due, not at the next poll.
+
+        Between ticks the loop sleeps until the store's next due time, at most ``poll_interval`` (cases
+        opened by another instance are seen then), and wakes at once when a trigger here opens a case.
+        """
         while stop is None or not stop.is_set():
             try:
-                driven = await self.tick(clock())
+                if await self.tick(clock()) >= self.config.batch:
+                    continue  # a full batch: more are probably due already
+                wait = self.config.poll_interval
+                next_due = await self.store.next_due()
+                if next_due is not None:
+                    wait = min(wait, max(0.0, next_due - clock()))
             except Exception as exc:
                 log.error("dissuasion.tick_failed", error=repr(exc))
-                driven = 0
-            if driven < self.config.batch:
-                await sleep(self.config.poll_interval)
+                wait = self.config.poll_interval
+            await self._pause(wait, sleep)
+
+    async def _pause(self, wait: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """``sleep(wait)``, cut short when a trigger opens a case meanwhile."""
+        if self._opened.is_set():
+            self._opened.clear()
+            return
+        sleeping = asyncio.ensure_future(sleep(wait))
+        woken = asyncio.ensure_future(self._opened.wait())
+        try:
+            await asyncio.wait((sleeping, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(sleeping)
+            await cancel_and_wait(woken)
+        self._opened.clear()
 
     async def _drive(self, case: Case, now: float) -> None:
         if case.attempts >= self.config.max_attempts:

@@ -140,6 +140,8 @@ class DissuasionConfig:
     interval: float = 300.0
     max_attempts: int = 6
     lease: float = 60.0  # longer than one attempt takes, shorter than the interval
+    #: The longest the loop sleeps between looks at the store (it wakes at the next due time when that
+    #: comes sooner): cases opened by another instance are seen within it.
     poll_interval: float = 1.0
     batch: int = 100
     quiet_hours: QuietHours | None = None

@@ -194,24 +194,38 @@ if redis.call('GET', p .. 'open:' .. doc.subscriber) == id then redis.call('DEL'
 return {'ok', enc}
 """
 
-_NOTE = """
-local p, id, event, now, detail, inst, once = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local key = p .. 'case:' .. id
-local raw = redis.call('GET', key)
-if not raw then return {'err', 'unknown'} end
-local doc = cjson.decode(raw)
-if doc.state ~= 'open' then return {'err', 'state:' .. doc.state} end
-if inst ~= '' and doc.lease_holder ~= inst then return {'err', 'lease'} end
-if type(doc.transitions) ~= 'table' then doc.transitions = {} end
-if once == '1' then
-  for _, t in ipairs(doc.transitions) do
-    if t[1] == event then return {'none', ''} end
+_NOTES = """
+-- ARGV: prefix, then (case id, event, now, detail, instance, once) for each note; two answers each.
+local p = ARGV[1]
+local out = {}
+for k = 2, #ARGV, 6 do
+  local id, event, now, detail, inst, once = ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4], ARGV[k + 5]
+  local key = p .. 'case:' .. id
+  local raw = redis.call('GET', key)
+  local doc = raw and cjson.decode(raw)
+  local seen = false
+  if doc and type(doc.transitions) ~= 'table' then doc.transitions = {} end
+  if doc and once == '1' then
+    for _, t in ipairs(doc.transitions) do
+      if t[1] == event then seen = true end
+    end
+  end
+  if not raw then
+    table.insert(out, 'err'); table.insert(out, 'unknown')
+  elseif doc.state ~= 'open' then
+    table.insert(out, 'err'); table.insert(out, 'state:' .. doc.state)
+  elseif inst ~= '' and doc.lease_holder ~= inst then
+    table.insert(out, 'err'); table.insert(out, 'lease')
+  elseif seen then
+    table.insert(out, 'none'); table.insert(out, '')
+  else
+    table.insert(doc.transitions, {event, now, detail})
+    local enc = cjson.encode(doc)
+    redis.call('SET', key, enc)
+    table.insert(out, 'ok'); table.insert(out, enc)
   end
 end
-table.insert(doc.transitions, {event, now, detail})
-local enc = cjson.encode(doc)
-redis.call('SET', key, enc)
-return {'ok', enc}
+return out
 """
 
 # Registrations: one hash per address of record (contact -> JSON row), the set of addresses of
@@ -425,7 +439,8 @@ class RedisStore:
         self._attempts: TurnBatcher[tuple[str, str, str, str, str], Case] = TurnBatcher(self._record_attempts)
         self._move = self.redis.register_script(_MOVE)
         self._release = self.redis.register_script(_RELEASE)
-        self._note = self.redis.register_script(_NOTE)
+        self._notes_script = self.redis.register_script(_NOTES)
+        self._notes: TurnBatcher[tuple[str, str, str, str, str, str], Case | None] = TurnBatcher(self._record_notes)
         self._register = self.redis.register_script(_REGISTER)
         self._unregister = self.redis.register_script(_UNREGISTER)
         self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
@@ -657,8 +672,17 @@ class RedisStore:
     async def note(
         self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
     ) -> Case | None:
-        answer = await self._note(args=[self.p, case_id, event, repr(now), detail, instance, "1" if once else "0"])
-        return None if answer[0] == "none" else self._result(case_id, answer)
+        return await self._notes.submit((case_id, event, repr(now), detail, instance, "1" if once else "0"))
+
+    async def _record_notes(self, notes: list[tuple[str, str, str, str, str, str]]) -> list[Case | Exception | None]:
+        flat = await self._notes_script(args=[self.p, *(arg for note in notes for arg in note)])
+        answers: list[Case | Exception | None] = []
+        for (case_id, *_), status, value in zip(notes, flat[::2], flat[1::2], strict=True):
+            try:
+                answers.append(None if status == "none" else self._result(case_id, [status, value]))
+            except (UnknownCase, LeaseLost, ValueError) as exc:
+                answers.append(exc)
+        return answers
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         if state not in CASE_STATES or state == OPEN:
@@ -698,4 +722,5 @@ class RedisStore:
             await self.flush()
         await cancel_and_wait(self._flusher)
         await self._attempts.close()
+        await self._notes.close()
         await self.redis.aclose()

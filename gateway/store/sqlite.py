@@ -22,6 +22,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from gateway.store.base import (
     OPEN,
@@ -137,7 +138,9 @@ class SqliteStore:
         self._velocity_records = 0
         self._references = 0
         self._clusters_kept: int | None = None
-        self._attempts: TurnBatcher[tuple[str, Callable[[Case], Case]], Case] = TurnBatcher(self._changes)
+        self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
+            self._changes
+        )
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -405,18 +408,26 @@ class SqliteStore:
     async def record_attempt(
         self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
     ) -> Case:
-        # The attempts of one tick are recorded in one transaction (one commit instead of one each).
-        # This turn's hot-path writes are committed now, not when the turn ends: until the batch runs,
-        # they would keep the file locked for any other connection.
-        self.commit()
-        return await self._attempts.submit(
-            (case_id, lambda case: attempted_case(case, instance, now, next_due, detail))
-        )
+        # attempted_case answers a case or raises: never None.
+        return cast(Case, await self._batched(case_id, lambda c: attempted_case(c, instance, now, next_due, detail)))
 
-    async def _changes(self, changes: list[tuple[str, Callable[[Case], Case]]]) -> list[Case | Exception]:
+    async def note(
+        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+    ) -> Case | None:
+        return await self._batched(case_id, lambda case: noted_case(case, event, now, detail, instance, once))
+
+    async def _batched(self, case_id: str, change: Callable[[Case], Case | None]) -> Case | None:
+        # The changes an engine tick makes to its cases (attempts, notes) are written in one transaction,
+        # one commit instead of one each. This turn's hot-path writes are committed now, not when the
+        # turn ends: until the batch runs, they would keep the file locked for any other connection.
+        self.commit()
+        return await self._case_changes.submit((case_id, change))
+
+    async def _changes(self, changes: list[tuple[str, Callable[[Case], Case | None]]]) -> list[Case | Exception | None]:
         """Several cases changed in one transaction; a change that is refused (``LeaseLost``, a case
-        unknown or no longer open) is that change's answer and leaves the others be."""
-        answers: list[Case | Exception] = []
+        unknown or no longer open) is that change's answer and leaves the others be. A change that
+        answers None has nothing to write."""
+        answers: list[Case | Exception | None] = []
         self._begin()
         try:
             for case_id, change in changes:
@@ -425,27 +436,14 @@ class SqliteStore:
                 except (UnknownCase, LeaseLost, ValueError) as exc:
                     answers.append(exc)
                     continue
-                self._save(case)
+                if case is not None:
+                    self._save(case)
                 answers.append(case)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         return answers
-
-    async def note(
-        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
-    ) -> Case | None:
-        self._begin()
-        try:
-            case = noted_case(self._load(case_id), event, now, detail, instance, once)
-            if case is not None:
-                self._save(case)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        return case
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         return self._change(case_id, lambda case: moved_case(case, state, now, instance, detail))
@@ -536,6 +534,6 @@ class SqliteStore:
         return int(count)
 
     async def close(self) -> None:
-        await self._attempts.close()
+        await self._case_changes.close()
         self.commit()
         self.db.close()

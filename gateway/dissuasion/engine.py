@@ -73,7 +73,6 @@ from gateway.store.base import (
     Transition,
     UnknownCase,
 )
-from gateway.tasks import cancel_and_wait
 
 log = get_logger("afgw.dissuasion")
 
@@ -324,8 +323,10 @@ class DissuasionEngine:
         try:
             await asyncio.wait((sleeping, woken), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await cancel_and_wait(sleeping)
-            await cancel_and_wait(woken)
+            # Cancelled, not awaited: they hold nothing, and awaiting them here could swallow the
+            # cancellation of this loop itself (the gateway stopping) if it came meanwhile.
+            sleeping.cancel()
+            woken.cancel()
         self._opened.clear()
 
     async def _drive(self, case: Case, now: float) -> None:

@@ -408,6 +408,22 @@ async def test_a_new_case_wakes_the_sleeping_loop():
         await loop
 
 
+@pytest.mark.parametrize("turns", range(8))
+async def test_the_loop_stops_when_cancelled_whatever_it_is_doing(turns):
+    rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
+
+    async def short_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    loop = asyncio.get_running_loop().create_task(rig.engine.run(lambda: rig.clock, short_sleep))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    loop.cancel()  # the gateway stopping
+    done, _ = await asyncio.wait({loop}, timeout=5)
+    assert loop in done
+    assert loop.cancelled()
+
+
 async def test_a_failing_flash_or_call_still_counts_and_the_loop_goes_on():
     rig = Rig(MemoryStore())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -365,6 +366,62 @@ async def test_run_loop_on_an_injected_clock():
     await rig.engine.run(lambda: rig.clock, fake_sleep, stop)
     assert _attempt_times(rig) == [0.0, 300.0, 600.0]
     assert [e.fields["at"] - DAY0 for e in rig.events.named("case.escalated")] == [900.0]
+
+
+async def test_run_loop_sends_each_attempt_when_it_falls_due_not_at_the_next_poll(shared_store):
+    store = shared_store()
+    # An interval that is no multiple of the poll interval: polling alone would send at 300 and 600.
+    rig = Rig(store, DissuasionConfig(interval=250.0, max_attempts=3, poll_interval=60.0))
+    await rig.trigger(tier="low")
+    stop = asyncio.Event()
+    naps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        naps.append(seconds)
+        rig.clock += seconds
+        if rig.clock - DAY0 > 1000:
+            stop.set()
+
+    await rig.engine.run(lambda: rig.clock, fake_sleep, stop)
+    assert _attempt_times(rig) == [0.0, 250.0, 500.0]
+    assert [e.fields["at"] - DAY0 for e in rig.events.named("case.escalated")] == [750.0]
+    assert max(naps) == 60.0  # still looks at the poll interval for cases opened elsewhere
+    await store.close()
+
+
+async def test_a_new_case_wakes_the_sleeping_loop():
+    rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
+    naps: asyncio.Queue[float] = asyncio.Queue()
+
+    async def fake_sleep(seconds: float) -> None:
+        await naps.put(seconds)
+        await asyncio.Event().wait()  # the clock does not move: only a wake-up ends this nap
+
+    loop = asyncio.get_running_loop().create_task(rig.engine.run(lambda: rig.clock, fake_sleep))
+    assert await naps.get() == 60.0  # nothing open: it sleeps the poll interval
+    rig.clock = DAY0 + 5.0
+    await rig.trigger(tier="low", at=5.0)
+    assert await asyncio.wait_for(naps.get(), timeout=10) == 60.0  # woke, drove the case, sleeps again
+    assert _attempt_times(rig) == [5.0]
+    loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_the_loop_stops_when_cancelled_whatever_it_is_doing(turns):
+    rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
+
+    async def short_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    loop = asyncio.get_running_loop().create_task(rig.engine.run(lambda: rig.clock, short_sleep))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    loop.cancel()  # the gateway stopping
+    done, _ = await asyncio.wait({loop}, timeout=5)
+    assert loop in done
+    assert loop.cancelled()
 
 
 async def test_a_failing_flash_or_call_still_counts_and_the_loop_goes_on():

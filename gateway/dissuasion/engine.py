@@ -283,11 +283,25 @@ class DissuasionEngine:
     async def _drive_one(self, case: Case, now: float) -> None:
         try:
             await self._drive(case, now)
-        except LeaseLost:
-            log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+        except (LeaseLost, ValueError) as exc:
+            if await self._ended(case.id):
+                # The person acknowledged the flash (or an operator closed the case) while this attempt
+                # was under way: the store refuses to write to a case that is no longer open, and that
+                # is the attempt's happy end, not a failure. The rest of it (the call) is not needed.
+                log.info("dissuasion.ended_during_attempt", case_id=case.id, instance=self.instance)
+            elif isinstance(exc, LeaseLost):
+                log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+            else:
+                log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
         except Exception as exc:
             # One case's failure must not stop the others; the lease lapses and it comes round again.
             log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
+
+    async def _ended(self, case_id: str) -> bool:
+        try:
+            return (await self.store.get_case(case_id)).state != OPEN
+        except Exception:
+            return False
 
     async def run(
         self,

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -726,3 +727,28 @@ async def test_killed_while_escalating_the_family_is_warned_and_the_case_escalat
     assert case.state == "escalated"
     await second.store.close()
     await handle.close()
+
+
+async def test_an_acknowledgement_arriving_during_the_attempt_ends_it_quietly():
+    """A quick reader acknowledges the flash before the engine has written the attempt down: the case is
+    handled, the robot does not call someone who already read the warning, and nothing is logged as a
+    failure."""
+    rig = Rig(MemoryStore())
+
+    class ReadAtOnce(FakeFlash):
+        async def send_flash(self, recipient: str, message: str, case_id: str) -> str | None:
+            message_id = await super().send_flash(recipient, message, case_id)
+            if recipient == VICTIM:
+                rig.engine.store.remember_message(message_id, "dissuasion:" + case_id, rig.clock)
+                assert await rig.engine.flash_acknowledged(message_id, rig.clock)
+            return message_id
+
+    rig.flash = rig.engine.flash = ReadAtOnce()
+    await rig.trigger(tier="low", family=())
+    with structlog.testing.capture_logs() as logs:
+        await rig.run_until(10 * 300.0)
+    case = (await rig.store.all_cases())[0]
+    assert case.state == "handled"
+    assert rig.caller.calls == []
+    assert len(rig.flash.to(VICTIM)) == 1
+    assert [e["event"] for e in logs if e["log_level"] in ("warning", "error")] == []

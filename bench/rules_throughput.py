@@ -18,9 +18,15 @@ Printed, all in one run:
 - scoring and structural signals: the engine again with a pack of scored rules on every structural
   selector (URLs, contact handles, money, phone numbers, sender kind, official reminders) and on weak
   keywords, with per-category thresholds, side by side with the first line;
-- reload: load, validate and compile ``--reload-rules`` (10,000) generated rules from YAML.
+- reload: load, validate and compile ``--reload-rules`` (10,000) generated rules from YAML;
+- with ``--against DIR`` (another checkout, such as a ``git worktree`` of main): the engine of this
+  checkout and that of DIR side by side, for the three rule sets above, on the same traffic and the same
+  rule files (each checkout's own shipped packs), each in its own process, the runs taken in turn so
+  that the shared machine's load falls on both alike; the best run of each (in CPU time of the process,
+  so that waiting for a busy core does not count) and their ratio.
 
     python bench/rules_throughput.py [--messages 100000] [--keywords 5000] [--regexes 200] [--cpu 0]
+    python bench/rules_throughput.py --against ../main-worktree [--messages 30000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -28,13 +34,18 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the checkout whose rules package is measured: this one, or the one a --child is told to load
+sys.path.insert(
+    0,
+    sys.argv[sys.argv.index("--root") + 1] if "--root" in sys.argv[:-1] else str(Path(__file__).resolve().parents[1]),
+)
 
 import rules
 from rules.homophones import fold_squeezed
@@ -277,6 +288,83 @@ def rate(fn: Callable[[], None], count: int, repeat: int) -> float:
     return count / best
 
 
+RULE_SETS = ("engine", "homophone", "scoring")
+LABELS = {
+    "engine": "engine (normalisation included)",
+    "homophone": "engine + homophone view",
+    "scoring": "engine + scoring, signals",
+}
+
+
+def rule_files(name: str, tmp: Path, args: argparse.Namespace) -> list[Path]:
+    """The rule files of one of the bench's rule sets, written under ``tmp`` (the packs come apart)."""
+    synthetic = tmp / "synthetic.yaml"
+    synthetic.write_text(synthetic_pack(args.keywords, args.regexes, 500), encoding="utf-8")
+    files = [synthetic]
+    if name == "homophone":
+        files.append(tmp / "homophone.yaml")
+        files[-1].write_text(homophone_pack(args.homophone_keywords), encoding="utf-8")
+    elif name == "scoring":
+        files.append(tmp / "scoring.yaml")
+        files[-1].write_text(scoring_pack(), encoding="utf-8")
+    return files
+
+
+def child(args: argparse.Namespace) -> int:
+    """``--child NAME``: build rule set NAME with the ``rules`` package first on sys.path, then time one
+    pass over the traffic for every line read from stdin, answering with the CPU seconds it took."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ruleset = rules.build([rules.DEFAULT_PACKS, *rule_files(args.child, Path(tmp), args)])
+    engine = rules.Engine(ruleset)
+    traffic = messages(args.messages)
+    for m in traffic[:1000]:
+        engine.evaluate(m)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        evaluate = engine.evaluate
+        started = time.process_time()  # the CPU this process used: waiting for a shared core does not count
+        for m in traffic:
+            evaluate(m)
+        print(time.process_time() - started, flush=True)
+    return 0
+
+
+def against(args: argparse.Namespace) -> int:
+    """This checkout's engine and that of ``--against`` side by side, runs taken in turn."""
+    here = Path(__file__).resolve().parents[1]
+    other = Path(args.against).resolve()
+    print(f"this checkout: {here}\nagainst:       {other}\nmessages: {args.messages}, best of {args.repeat}")
+    print(f"{'':34s} {'this':>12s} {'against':>12s} {'ratio':>7s}")
+    for name in RULE_SETS:
+        procs = {}
+        for side, root in (("this", here), ("against", other)):
+            command = [sys.executable, __file__, "--child", name, "--root", str(root), "--messages", str(args.messages)]
+            command += ["--keywords", str(args.keywords), "--regexes", str(args.regexes)]
+            command += ["--homophone-keywords", str(args.homophone_keywords)]
+            procs[side] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        best = {side: float("inf") for side in procs}
+        try:
+            for side, proc in procs.items():
+                assert proc.stdout is not None
+                if proc.stdout.readline().strip() != "ready":
+                    raise RuntimeError(f"the {side} checkout could not build the {name} rule set")
+            for _ in range(args.repeat):
+                for side, proc in procs.items():
+                    assert proc.stdin is not None
+                    assert proc.stdout is not None
+                    proc.stdin.write("run\n")
+                    proc.stdin.flush()
+                    best[side] = min(best[side], float(proc.stdout.readline()))
+        finally:
+            for proc in procs.values():
+                if proc.stdin is not None:
+                    proc.stdin.close()
+                proc.wait()
+        this, then = args.messages / best["this"], args.messages / best["against"]
+        print(f"{LABELS[name]:34s} {this:>12,.0f} {then:>12,.0f} {this / then:>7.2f}  msg/s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -286,9 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--homophone-keywords", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure; the best is reported")
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
+    parser.add_argument("--against", metavar="DIR", help="another checkout to compare with, side by side")
+    parser.add_argument("--child", choices=RULE_SETS, help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
+    if args.child:
+        return child(args)
+    if args.against:
+        return against(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         synthetic = Path(tmp) / "synthetic.yaml"
@@ -323,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     norm = rate(run_views, n, args.repeat)
     data = [m.text.encode() for m in traffic]
-    databases = list(ruleset.databases.values())
+    databases = [db for _, db in ruleset.all_databases()] if hasattr(ruleset, "all_databases") else []
+    databases = databases or list(ruleset.databases.values())
     counted = [0]
 
     def count(pattern_id: int, start: int, end: int, flags: int, ctx: object) -> None:

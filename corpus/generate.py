@@ -23,6 +23,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from corpus.blocks_extra import FRAUD_EXTRA, HAM_EXTRA, QUOTED_FAMILIES, TERSE_EXTRA  # noqa: E402
 from corpus.blocks_fraud import FRAUD, Blocks  # noqa: E402
 from corpus.blocks_ham import CALLS, CHAT_TAILS, CHATS, HAM, TOPICS, HamBlocks  # noqa: E402
 from corpus.evasion import EVASIONS  # noqa: E402
@@ -40,6 +41,15 @@ BENIGN_EVASIONS = ("traditional", "full_width", "spacing")
 #: At most this many messages share one composition of blocks (they differ in their fills).
 SAME_SHAPE = 2
 TEST_SHARE = 0.5
+#: The development-only supplement (``blocks_extra.py``): its own seed, so that the split above stays put.
+EXTRA_SEED = SEED + 1
+#: Base messages per fully written category, per one-line template, and per ham kind of the supplement.
+EXTRA_FRAUD_BASE = 45
+EXTRA_TERSE_EACH = 2
+EXTRA_HAM_BASE = 40
+#: The supplement varies more, and leans on the evasions that the first blocks caught least.
+EXTRA_VARIANTS = 0.7
+EXTRA_EVASION_WEIGHTS = {"homophone": 3, "spacing": 2, "zero_width": 1, "lookalike": 1, "traditional": 1}
 
 # --- fills ----------------------------------------------------------------------------------------
 
@@ -451,16 +461,81 @@ def records() -> Iterator[tuple[int, dict[str, Any]]]:
                     yield group, {**base, "text": varied, "tags": [f"evasion:{name}"]}
 
 
+def _extra_variant(base: dict[str, Any], voice: str | None, rnd: random.Random) -> dict[str, Any] | None:
+    if rnd.random() >= EXTRA_VARIANTS:
+        return None
+    names = sorted(EXTRA_EVASION_WEIGHTS)
+    chosen = rnd.choices(names, [EXTRA_EVASION_WEIGHTS[n] for n in names], k=2 if rnd.random() < 0.25 else 1)
+    chosen = list(dict.fromkeys(chosen))
+    varied = base["text"]
+    for name in chosen:
+        varied = EVASIONS[name](varied, rnd)
+    tags = ([f"voice:{voice}"] if voice else []) + [f"evasion:{name}" for name in chosen] + ["set:extra"]
+    return {**base, "text": varied, "tags": tags}
+
+
+def extra_records(seen: set[str]) -> Iterator[dict[str, Any]]:
+    """The development-only supplement, in a fixed order; ``seen`` keeps every text unique."""
+    rnd = random.Random(EXTRA_SEED)
+
+    def emit(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if record["text"] not in seen:
+            seen.add(record["text"])
+            yield record
+
+    for category in sorted(FRAUD_EXTRA):
+        blocks = FRAUD_EXTRA[category]
+        shapes: Counter[tuple[Any, ...]] = Counter()
+        made = 0
+        while made < EXTRA_FRAUD_BASE:
+            text, voice, shape = compose_fraud(blocks, rnd)
+            if text in seen or shapes[shape] >= SAME_SHAPE:
+                continue
+            shapes[shape] += 1
+            made += 1
+            base = {"text": text, "from": fraud_sender(rnd), "to": mobile(rnd), "channel": "sms", "label": "fraud"}
+            base = {**base, "category": category, "tags": [f"voice:{voice}", "evasion:none", "set:extra"]}
+            yield from emit(base)
+            variant = _extra_variant(base, voice, rnd)
+            if variant:
+                yield from emit(variant)
+    for category in sorted(TERSE_EXTRA):
+        for template in TERSE_EXTRA[category] * EXTRA_TERSE_EACH:
+            text = fill(template, rnd)
+            base = {"text": text, "from": fraud_sender(rnd), "to": mobile(rnd), "channel": "sms", "label": "fraud"}
+            base = {**base, "category": category, "tags": ["voice:terse", "evasion:none", "set:extra"]}
+            yield from emit(base)
+            variant = _extra_variant(base, "terse", rnd)
+            if variant:
+                yield from emit(variant)
+    for kind in sorted(HAM_EXTRA):
+        blocks = HAM_EXTRA[kind]
+        for _ in range(EXTRA_HAM_BASE):
+            family = FRAUD_EXTRA[rnd.choice(QUOTED_FAMILIES)]
+            said = fill(rnd.choice(family.ask + family.hook), rnd).rstrip("。！!，")
+            text = fill(rnd.choice(blocks.templates), rnd, {"quote": said})
+            src = HAM_SENDERS[rnd.choice(blocks.senders)](rnd)
+            base = {"text": text, "from": src, "to": mobile(rnd), "channel": "sms", "label": "ham", "category": kind}
+            yield from emit({**base, "tags": ["evasion:none", "set:extra"]})
+            if rnd.random() < HAM_VARIANTS:
+                name = rnd.choice(BENIGN_EVASIONS)
+                yield from emit({**base, "text": EVASIONS[name](text, rnd), "tags": [f"evasion:{name}", "set:extra"]})
+
+
 def split() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(dev, test): whole groups, each to test with probability TEST_SHARE under SPLIT_SEED."""
+    """(dev, test): whole groups, each to test with probability TEST_SHARE under SPLIT_SEED; then the
+    development-only supplement, appended to dev."""
     chooser = random.Random(SPLIT_SEED)
     in_test: dict[int, bool] = {}
     dev: list[dict[str, Any]] = []
     test: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for group, record in records():
         if group not in in_test:
             in_test[group] = chooser.random() < TEST_SHARE
         (test if in_test[group] else dev).append(record)
+        seen.add(record["text"])
+    dev.extend(extra_records(seen))
     return dev, test
 
 

@@ -112,11 +112,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         capture = _capture(args, None)
-        return int(run_loop(lambda: run_demo(json_path=args.json, seed=args.seed, capture=capture)))
+        return int(
+            run_loop(
+                lambda: run_demo(
+                    scenario=args.scenario,
+                    json_path=args.json,
+                    html_path=args.html,
+                    seed=args.seed,
+                    scale=args.scale,
+                    capture=capture,
+                )
+            )
+        )
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 2
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.demo import run_simulate
+
+    return int(
+        run_loop(
+            lambda: run_simulate(
+                args.scenario, args.config, json_path=args.json, html_path=args.html, seed=args.seed, scale=args.scale
+            )
+        )
+    )
 
 
 def _pcap_options(parser: argparse.ArgumentParser) -> None:
@@ -199,6 +222,15 @@ def _log_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=level)
 
 
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON to this file")
+    parser.add_argument("--html", metavar="FILE", help="write the report as one self-contained HTML page")
+    parser.add_argument("--seed", type=int, default=None, help="replace the scenario's seed")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="play this share of every count (0 < SCALE <= 1; for quick runs)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="afgw", description="Anti-fraud carrier gateway for SMPP and SIP.")
     _log_options(parser, defaults=True)
@@ -212,12 +244,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser(
-        "demo", help="gateway, simulated SMSC and ESMEs on loopback, with a report", parents=[logging_options]
+        "demo",
+        help="play a scenario through the gateway on loopback and print the report",
+        description="The gateway in this process between a simulated network (ESMEs, SIP trunk, the "
+        "anti-fraud centre) and a simulated town (SMSC, handsets, people). Exit 0 when the scenario's "
+        "expectations held, 1 when one failed, 2 when the scenario cannot be read.",
+        parents=[logging_options],
     )
-    demo.add_argument("--json", help="write the report as JSON to this file")
-    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--scenario", default="default", help="a shipped scenario's name or a scenario file")
+    _report_options(demo)
     _pcap_options(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="play a scenario against a gateway running on its own",
+        description="The simulator alone: it listens as the SMSC and binds as the ESMEs, calls from the "
+        "trusted trunk address and registers handsets, all where the gateway's configuration says.",
+        parents=[logging_options],
+    )
+    simulate.add_argument("scenario", help="a scenario file (or a shipped scenario's name)")
+    simulate.add_argument("-c", "--config", default="config/gateway.yaml", help="the gateway's gateway.yaml")
+    _report_options(simulate)
+    simulate.set_defaults(func=_cmd_simulate)
 
     smsc = sub.add_parser(
         "smsc",

@@ -18,6 +18,8 @@ from gateway.dissuasion.engine import DissuasionConfig, QuietHours
 from gateway.dissuasion.robot_call import RobotCallConfig
 from gateway.dissuasion.scoring import ScoringConfig
 from gateway.labels import LabelsConfig, LabelsError, load_labels, open_trust
+from gateway.tls import TlsConfig
+from gateway.tls import parse as parse_tls
 from protocols.sip.digest import canonical_algorithm
 from rules.yaml_source import LocatedDict, Location, Reader, SourceErrors, load_text
 
@@ -77,11 +79,16 @@ class SmscPeer:
     window: int = 100
     reconnect_initial: float = 0.5
     reconnect_max: float = 30.0
+    #: None: plain TCP. Otherwise the SMSC's certificate is verified, and a failure is a failed bind.
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SmppConfig:
     listen: Listen = Listen()
+    #: A second ESME listener, over TLS (None: none); ``tls`` holds its certificate and client checks.
+    tls_listen: Listen | None = None
+    tls: TlsConfig | None = None
     accounts: tuple[EsmeAccount, ...] = ()
     smsc: SmscPeer = SmscPeer()
     max_pdu_size: int = 7424
@@ -131,6 +138,8 @@ class SipListen:
     host: str = "127.0.0.1"
     udp_port: int = 5060
     tcp_port: int = 5060
+    #: None: no TLS listener; ``SipConfig.tls`` holds its certificate and client checks.
+    tls_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +246,10 @@ class SipConfig:
     labels: LabelsConfig | None = None
     labels_path: Path | None = None
     stir: SipStir = SipStir()
+    tls: TlsConfig | None = None
+    #: Over TLS, the trunk side is whoever presents a verified client certificate naming one of these
+    #: (common name or DNS subjectAltName), instead of trusted_peers' addresses.
+    tls_trunk_names: frozenset[str] = frozenset()
 
     def is_trusted(self, host: str) -> bool:
         try:
@@ -424,7 +437,7 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
         raise ConfigError([f"{path}:1:1: the configuration must be a mapping of sections"])
     reader.keys(doc, {"smpp", "sip", "rules", "store", "events", "dissuasion", "capture", "http"})
     smpp_section = reader.mapping(doc, "smpp")
-    smpp = _smpp(reader, smpp_section) if smpp_section is not None else SmppConfig()
+    smpp = _smpp(reader, smpp_section, Path(path).parent) if smpp_section is not None else SmppConfig()
     sip_section = reader.mapping(doc, "sip")
     sip = _sip(reader, sip_section, Path(path).parent) if sip_section is not None else None
     rules_section = reader.mapping(doc, "rules")
@@ -956,11 +969,12 @@ def _password(reader: Reader, d: LocatedDict, what: str, max_octets: int | None 
     return value or ""
 
 
-def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
+def _smpp(reader: Reader, d: LocatedDict, base: Path) -> SmppConfig:
     reader.keys(
         d,
         {
             "listen",
+            "tls_listen",
             "accounts",
             "smsc",
             "max_pdu_size",
@@ -1000,15 +1014,21 @@ def _smpp(reader: Reader, d: LocatedDict) -> SmppConfig:
             )
         seen[account.system_id] = where
         accounts.append(account)
+    tls_listen, tls = None, None
+    if (section := reader.mapping(d, "tls_listen")) is not None:
+        tls = parse_tls(reader, section, base, listener=True, extra=frozenset({"host", "port"}))
+        tls_listen = Listen(reader.get(section, "host", str, "127.0.0.1"), _port(reader, section, "port", 3550))
     smsc = defaults.smsc
     if (section := reader.mapping(d, "smsc")) is not None:
-        smsc = _smsc(reader, section)
+        smsc = _smsc(reader, section, base)
     max_pdu = _positive(reader, d, "max_pdu_size", int, defaults.max_pdu_size)
     if max_pdu < 16 or max_pdu > 1 << 20:
         reader.error(d.where("max_pdu_size"), "max_pdu_size: must be between 16 and 1048576")
         max_pdu = defaults.max_pdu_size
     return SmppConfig(
         listen=listen,
+        tls_listen=tls_listen,
+        tls=tls,
         accounts=tuple(accounts),
         smsc=smsc,
         max_pdu_size=max_pdu,
@@ -1121,7 +1141,7 @@ def _strings(reader: Reader, d: LocatedDict, key: str, default: tuple[str, ...])
     return tuple(values)
 
 
-def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
+def _smsc(reader: Reader, d: LocatedDict, base: Path) -> SmscPeer:
     reader.keys(
         d,
         {
@@ -1135,9 +1155,13 @@ def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
             "window",
             "reconnect_initial",
             "reconnect_max",
+            "tls",
         },
     )
     defaults = SmscPeer()
+    tls = None
+    if (section := reader.mapping(d, "tls")) is not None:
+        tls = parse_tls(reader, section, base, listener=False)
     bind_type = reader.get(d, "bind_type", str, defaults.bind_type)
     if bind_type not in BIND_TYPES:
         reader.error(d.where("bind_type"), f"bind_type: {bind_type!r} is not one of {', '.join(sorted(BIND_TYPES))}")
@@ -1153,6 +1177,7 @@ def _smsc(reader: Reader, d: LocatedDict) -> SmscPeer:
         window=_positive(reader, d, "window", int, defaults.window),
         reconnect_initial=_positive(reader, d, "reconnect_initial", float, defaults.reconnect_initial),
         reconnect_max=_positive(reader, d, "reconnect_max", float, defaults.reconnect_max),
+        tls=tls,
     )
 
 
@@ -1176,6 +1201,7 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
             "labels",
             "stir",
             "listen",
+            "tls",
             "domain",
             "trusted_peers",
             "registrar",
@@ -1195,11 +1221,12 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
     defaults = SipConfig()
     listen = defaults.listen
     if (section := reader.mapping(d, "listen")) is not None:
-        reader.keys(section, {"host", "udp_port", "tcp_port"})
+        reader.keys(section, {"host", "udp_port", "tcp_port", "tls_port"})
         listen = SipListen(
             host=reader.get(section, "host", str, defaults.listen.host),
             udp_port=_port(reader, section, "udp_port", defaults.listen.udp_port, "UDP port"),
             tcp_port=_port(reader, section, "tcp_port", defaults.listen.tcp_port),
+            tls_port=_port(reader, section, "tls_port", 5061) if "tls_port" in section else None,
         )
         try:
             ipaddress.ip_address(listen.host)
@@ -1220,6 +1247,16 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
     stir = defaults.stir
     if (section := reader.mapping(d, "stir")) is not None:
         stir = _sip_stir(reader, section)
+    tls, trunk_names = None, frozenset[str]()
+    if (section := reader.mapping(d, "tls")) is not None:
+        tls = parse_tls(reader, section, base, listener=True, extra=frozenset({"trunk_names"}))
+        trunk_names = frozenset(_strings(reader, section, "trunk_names", ()))
+        if trunk_names and not tls.ca_file:
+            reader.error(section.where("trunk_names"), "trunk_names: needs ca_file, to verify the certificates")
+        if listen.tls_port is None:
+            reader.error(d.where_key("tls"), "tls: give listen.tls_port too (5061 is the SIPS port)")
+    elif listen.tls_port is not None:
+        reader.error(d.where("listen"), "listen.tls_port: give the tls section too (cert_file, key_file)")
     return SipConfig(
         listen=listen,
         domain=reader.get(d, "domain", str, defaults.domain),
@@ -1238,6 +1275,8 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
         drain_timeout=_positive(reader, d, "drain_timeout", float, defaults.drain_timeout),
         labels_path=labels_path,
         stir=stir,
+        tls=tls,
+        tls_trunk_names=trunk_names,
     )
 
 

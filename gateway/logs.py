@@ -34,7 +34,13 @@ def plain_paths(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> 
     return event
 
 
+#: What almost every logged value is: settled by one type lookup (this runs for every field of every line).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _has_path(value: Any) -> bool:
+    if type(value) in _SCALARS:
+        return False
     if isinstance(value, PurePath):
         return True
     if isinstance(value, list | tuple | set | frozenset):

@@ -18,21 +18,25 @@ every value that produced it, and compilation goes on without it to find the nex
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from pathlib import Path
+from re import _constants as re_constants  # type: ignore[attr-defined]
+from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any
 
 import hyperscan
 
 from rules import condition as cond
 from rules import spec
-from rules.homophones import fold_pattern, fold_squeezed
+from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
-from rules.normalise import URL_HINTS, normalise, normalise_domain, scrub, squeeze
-from rules.signals import Signals, sender_kind
+from rules.normalise import URL_HINTS, normalise, normalise_domain, normaliser, scrub, squeeze, squeezer
+from rules.signals import REQUIRED, Signals, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
 
@@ -128,8 +132,10 @@ class Pattern:
 class CompiledTerm:
     term: Term
     predicate: Predicate
-    #: For text and domain terms: the pattern id of each value, in order.
+    #: For text and domain terms: the pattern id of each value, in order. For signals: their hints.
     atoms: tuple[int, ...] = ()
+    #: Patterns the predicate reads besides (a signal's required expressions, see signals.REQUIRED).
+    reads: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ class CompiledRule:
     #: True when any one of the rule's patterns makes it true (an or of plain keyword selections): the
     #: engine then takes the pattern that brought the rule up as the verdict, without evaluating.
     trivial: bool = False
+    #: The views (indexes into VIEWS) whose deferred database holds patterns of this rule: scanned before
+    #: the rule's condition is evaluated, and only then.
+    deferred: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,11 +179,16 @@ class Plan:
     by_atom: Mapping[int, tuple[int, ...]]
     by_field: Mapping[str, Mapping[str, tuple[int, ...]]]
     velocity_by: tuple[str, ...]
-    #: ``by_field`` as (message attribute, table) pairs, for the hot path.
-    by_field_items: tuple[tuple[str, Mapping[str, tuple[int, ...]]], ...] = field(init=False, default=())
+    #: ``by_field`` as (how to read the value from a message, table) pairs, for the hot path.
+    by_field_items: tuple[tuple[Callable[[Any], str | None], Mapping[str, tuple[int, ...]]], ...] = field(
+        init=False, default=()
+    )
+    #: The keys of ``by_atom``: a message's matched patterns are intersected with it in one C call.
+    triggers: frozenset[int] = field(init=False, default=frozenset())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "by_field_items", tuple(self.by_field.items()))
+        object.__setattr__(self, "by_field_items", tuple((_READERS[k], table) for k, table in self.by_field.items()))
+        object.__setattr__(self, "triggers", frozenset(self.by_atom))
 
 
 class RuleSet:
@@ -188,6 +202,7 @@ class RuleSet:
         databases: Mapping[str, hyperscan.Database],
         plans: Mapping[str, Plan],
         *,
+        deferred: Mapping[str, hyperscan.Database] | None = None,
         needs_domains: bool,
         uses_time: bool,
         url_hints: Mapping[str, int],
@@ -197,7 +212,12 @@ class RuleSet:
         self.rules = rules
         self.by_id = {r.rule.id: r for r in rules}
         self.patterns = patterns
+        #: By view: the database of the patterns that bring rules up, scanned for every message ...
         self.databases = databases
+        #: ... and that of the others, scanned only for a rule that reads them (see CompiledRule.deferred).
+        self.deferred_databases: Mapping[str, hyperscan.Database] = deferred or {}
+        #: ``deferred_databases`` by view index, for the hot path.
+        self.deferred_by_index = tuple(self.deferred_databases.get(view) for view in VIEWS)
         self.plans = plans
         self.needs_domains = needs_domains
         self.uses_time = uses_time
@@ -212,11 +232,21 @@ class RuleSet:
         self.db_squeezed = databases.get("squeezed")
         self.db_homophone = databases.get("homophone")
         self.db_domains = databases.get("domains")
-        self.needs_normalised = bool(self.db_normalised or self.db_squeezed or self.db_homophone or needs_domains)
+        uses = {view for view in VIEWS if view in databases or view in self.deferred_databases}
+        self.needs_normalised = bool(uses & {"normalised", "squeezed", "homophone"}) or needs_domains
+        # the view functions with their tables bound, for the message path; a view no pattern is matched
+        # on is never computed, and one that only deferred patterns use only for the messages that need it
+        self.to_normalised: Callable[[str], str] | None = normaliser() if self.needs_normalised else None
+        self.to_squeezed: Callable[[str], str] | None = squeezer() if uses & {"squeezed", "homophone"} else None
+        self.to_homophone: Callable[[str], str] | None = folder() if "homophone" in uses else None
         self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
 
     def __len__(self) -> int:
         return len(self.rules)
+
+    def all_databases(self) -> list[tuple[str, hyperscan.Database]]:
+        """(view, database) for every database, the deferred ones too: what a full scan needs."""
+        return [*self.databases.items(), *self.deferred_databases.items()]
 
     def explain_databases(self, view: str) -> tuple[hyperscan.Database | None, hyperscan.Database | None]:
         """Databases of ``view`` that report start offsets (and one for expressions SOM cannot handle)."""
@@ -305,7 +335,6 @@ class _Compiler:
         if self.needs_domains:
             for name, hint in URL_HINTS.items():
                 url_hints[name] = self.hint(hint, _BASE_FLAGS)
-        databases = self.databases()
         plans = {}
         for channel in ("sms", "call"):
             always: list[int] = []
@@ -329,6 +358,17 @@ class _Compiler:
                 {attr: {v: tuple(ids) for v, ids in table.items()} for attr, table in by_field.items()},
                 tuple(sorted(self.velocity_by[channel])),
             )
+        # Patterns that bring rules up (and the URL hints) are scanned for every message; the others are
+        # only read by the conditions of rules already brought up, so they wait in a second database per
+        # view, scanned for the messages that have such a rule. Common words that some rule only uses
+        # beside a rarer one (您, 【...】) then cost nothing for the other messages.
+        primary = set(url_hints.values()).union(*(plan.by_atom for plan in plans.values()))
+        databases = self.databases([p for p in self.patterns if p.id in primary])
+        deferred = self.databases([p for p in self.patterns if p.id not in primary])
+        view_of = {p.id: VIEWS.index(p.view) for p in self.patterns if p.id not in primary}
+        rules = tuple(
+            replace(r, deferred=tuple(sorted({view_of[a] for a in _text_atoms(r) if a in view_of}))) for r in rules
+        )
         if self.errors:
             raise SourceErrors(self.errors)
         return RuleSet(
@@ -337,6 +377,7 @@ class _Compiler:
             self.patterns,
             databases,
             plans,
+            deferred=deferred,
             needs_domains=self.needs_domains,
             uses_time=self.uses_time,
             url_hints=url_hints,
@@ -403,10 +444,11 @@ class _Compiler:
             return view, escaped + "$", flags
         return view, escaped, flags
 
-    def databases(self) -> dict[str, hyperscan.Database]:
+    def databases(self, patterns: list[Pattern]) -> dict[str, hyperscan.Database]:
+        """One database per view of ``patterns``; what Hyperscan refuses is reported at its values."""
         out: dict[str, hyperscan.Database] = {}
         for view in VIEWS:
-            chosen = [p for p in self.patterns if p.view == view]
+            chosen = [p for p in patterns if p.view == view]
             if not chosen:
                 continue
             db, failures, general = compile_traced(chosen, {p.id: p.flags for p in chosen})
@@ -464,13 +506,7 @@ class _Compiler:
         if cached is not None:
             return cached
         alternatives = tuple(tuple(self.term(owner, t) for t in alt) for alt in sel.alternatives)
-        preds = [[t.predicate for t in alt] for alt in alternatives]
-        predicate: Predicate
-        if len(preds) == 1:
-            predicate = _all(preds[0])
-        else:
-            alts = [_all(p) for p in preds]
-            predicate = lambda ctx: any(a(ctx) for a in alts)  # noqa: E731
+        predicate = cond.any_of([cond.all_of([t.predicate for t in alt]) for alt in alternatives])
         gated = all(any(t.atoms for t in alt) for alt in alternatives)
         compiled = CompiledSelection(sel, predicate, alternatives, gated)
         self.selection_cache[id(sel)] = compiled
@@ -501,8 +537,12 @@ class _Compiler:
             return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
         if f in spec.SIGNALS:
             predicate = _signal_predicate(term)
+            reads: tuple[int, ...] = ()
+            if f in REQUIRED:
+                reads = tuple(self.hint(h, _BASE_FLAGS | hyperscan.HS_FLAG_UCP) for h in REQUIRED[f])
+                predicate = _requiring(frozenset(reads), predicate, term.operator == "is" and not term.flag)
             if (term.operator == "is" and not term.flag) or f not in SIGNAL_HINTS:
-                return CompiledTerm(term, predicate)  # an absence, or no text to look for: not gated
+                return CompiledTerm(term, predicate, reads=reads)  # an absence, or no text to look for: not gated
             if f.startswith("url."):
                 self.needs_domains = True
                 hints = [*URL_HINTS.values(), *([SIGNAL_HINTS[f]] if SIGNAL_HINTS[f] else [])]
@@ -510,7 +550,7 @@ class _Compiler:
             else:
                 atoms = (self.hint(SIGNAL_HINTS[f], _BASE_FLAGS | hyperscan.HS_FLAG_UCP),)
             # the signal cannot be present unless one of its hints matched, so the rule may wait for them
-            return CompiledTerm(term, predicate, atoms)
+            return CompiledTerm(term, predicate, atoms, reads)
         if f == "velocity":
             v = term.velocity
             assert v is not None
@@ -519,27 +559,102 @@ class _Compiler:
         return CompiledTerm(term, _field_predicate(term))
 
 
+def _text_atoms(r: CompiledRule) -> set[int]:
+    """The patterns whose matches the rule's conditions read: those of text and domain terms, and the
+    expressions a signal requires (its hints only bring the rule up; its predicate reads the text)."""
+    return {
+        atom
+        for sel in r.selections.values()
+        for alternative in sel.alternatives
+        for t in alternative
+        for atom in (t.atoms if t.term.field in ("text", "domain") else t.reads)
+    }
+
+
 def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> set[str]:
-    """A small set of pattern-gated selections of which at least one must hold for ``expr`` to hold.
+    """A set of pattern-gated selections of which at least one must hold for ``expr`` to hold, chosen to
+    match as rarely as possible.
 
-    Like Suricata's fast_pattern: the rule is evaluated only when a pattern of one of these matched. Start
-    from all of them and drop, most frequent first (regular expressions, then short keywords), every
-    selection that the condition can do without: with the rest false and everything else unknown, the
-    condition must still be false.
+    Like Suricata's fast_pattern: the rule is evaluated only when a pattern of one of these matched, so
+    the rarer they are, the fewer messages pay for the rule. A set will do when, with its selections
+    false and everything else unknown, the condition is false. Of the sets that do, the one whose
+    estimated odds of matching (:func:`_odds`) add up least is taken: every subset is tried when the rule
+    has a dozen gated selections or fewer; otherwise, from all of them, the likeliest are dropped first
+    for as long as the rest will do.
     """
-    chosen = {name for name, sel in selections.items() if sel.gated}
+    gated = sorted(
+        (name for name, sel in selections.items() if sel.gated), key=lambda n: -_selection_odds(selections[n])
+    )
 
-    def commonness(name: str) -> tuple[bool, int, int]:
-        terms = [t for alt in selections[name].alternatives for t in alt]
-        regex = any(t.term.operator == "re" for t in terms)
-        shortest = min((len(v.text) for t in terms for v in t.term.values), default=0)
-        return (not regex, shortest, -sum(len(t.atoms) for t in terms))
+    def will_do(chosen: Iterable[str]) -> bool:
+        trial = set(chosen)
+        return cond.evaluate3(expr, {n: (False if n in trial else None) for n in selections}) is False
 
-    for name in sorted(chosen, key=commonness):
-        trial = chosen - {name}
-        if cond.evaluate3(expr, {n: (False if n in trial else None) for n in selections}) is False:
-            chosen = trial
-    return chosen
+    if len(gated) <= 12:
+        best: tuple[float, int] | None = None
+        best_set: set[str] = set(gated)
+        for mask in range(1, 1 << len(gated)):
+            chosen = [name for bit, name in enumerate(gated) if mask >> bit & 1]
+            cost = (sum(_selection_odds(selections[n]) for n in chosen), len(chosen))
+            if (best is None or cost < best) and will_do(chosen):
+                best, best_set = cost, set(chosen)
+        return best_set
+    kept = set(gated)
+    for name in gated:
+        if will_do(kept - {name}):
+            kept.discard(name)
+    return kept
+
+
+def _selection_odds(sel: CompiledSelection) -> float:
+    """Estimated odds that a message matches one of the selection's patterns."""
+    return min(1.0, sum(_odds(t.term) for alternative in sel.alternatives for t in alternative if t.atoms))
+
+
+#: The odds that one given character (or a class of a few) is at a given place, and the places of a
+#: message: rough figures for Chinese SMS, enough to rank a keyword of one character (in most messages)
+#: above one of two (in a few) and of four (in almost none), which is all they are used for.
+_CHARACTER_ODDS = 0.02
+_PLACES = 35
+
+
+def _odds(term: Term) -> float:
+    """Estimated odds that a message matches one of the term's values: a keyword of n characters
+    ``35 * 0.02 ** n``; a regular expression the same over its literal characters, its branches added up (so
+    ``账户|转账|家人`` counts three keywords) and a wide class, ``.`` or an optional part counting as
+    nothing. An estimate, used only to choose which selections bring a rule up, never for what it
+    matches."""
+    if term.operator != "re":
+        return min(1.0, sum(_PLACES * _CHARACTER_ODDS ** len(v.text) for v in term.values))
+    return min(1.0, sum(_PLACES * _regex_odds(v.text) for v in term.values))
+
+
+def _regex_odds(expression: str) -> float:
+    try:
+        tree = re_parser.parse(expression)
+    except (re.error, OverflowError, RecursionError):
+        return 1.0  # a syntax Python's re does not read (Hyperscan's own): taken as matching everything
+    return _sequence_odds(tree)
+
+
+def _sequence_odds(tree: Any) -> float:
+    odds = 1.0
+    for op, arg in tree:
+        if op is re_constants.LITERAL:
+            odds *= _CHARACTER_ODDS
+        elif op is re_constants.IN:
+            if len(arg) <= 3 and all(kind is re_constants.LITERAL for kind, _ in arg):
+                odds *= _CHARACTER_ODDS
+        elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            low, _, sub = arg
+            odds *= _sequence_odds(sub) ** min(low, 8)
+        elif op is re_constants.SUBPATTERN:
+            odds *= _sequence_odds(arg[-1])
+        elif op is re_constants.ATOMIC_GROUP:
+            odds *= _sequence_odds(arg)
+        elif op is re_constants.BRANCH:
+            odds *= min(1.0, sum(_sequence_odds(branch) for branch in arg[1]))
+    return odds
 
 
 def _trivial(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> bool:
@@ -564,7 +679,23 @@ def _plain(sel: CompiledSelection) -> bool:
     )
 
 
-_GUARD_FIELDS = (("sender_id", "sender_id"), ("from", "src"), ("to", "dst"), ("origin", "origin"))
+#: (selector field, what the plan indexes it by): message attributes, and the sender's kind read from two
+#: of them, so that a rule on ``sender.kind: virtual_operator`` is only evaluated for such senders.
+_GUARD_FIELDS = (
+    ("sender_id", "sender_id"),
+    ("from", "src"),
+    ("to", "dst"),
+    ("origin", "origin"),
+    ("sender.kind", "sender_kind"),
+)
+#: How the plan reads each indexed value from a message (C-level getters where there is one).
+_READERS: dict[str, Callable[[Any], str | None]] = {
+    "sender_id": attrgetter("sender_id"),
+    "src": attrgetter("src"),
+    "dst": attrgetter("dst"),
+    "origin": attrgetter("origin"),
+    "sender_kind": lambda message: sender_kind(message.src, message.origin),
+}
 
 
 def _guard(rule: Rule, selections: Mapping[str, CompiledSelection]) -> tuple[str, frozenset[str]] | None:
@@ -597,15 +728,6 @@ def _required_values(sel: CompiledSelection, field_name: str) -> set[str] | None
     return out
 
 
-def _all(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda ctx: a(ctx) and b(ctx)
-    return lambda ctx: all(p(ctx) for p in preds)
-
-
 #: For each signal found in the text: a Hyperscan expression that every text having it matches (a
 #: superset of what rules.signals looks for), so that rules on signals are only evaluated, and signals
 #: only extracted, for messages that may have them. URL signals use the URL hints.
@@ -616,8 +738,8 @@ SIGNAL_HINTS = {
     r"|飞机|电报|@|[+加]\s*[vwq]|[vq]\s*[:：]",
     "money.amount": r"¥|rmb|人民币|[0-9]\s*(?:万|千|w|k)?\s*(?:元|块)",
     "money.percent": r"%|百分之",
-    "phone.in_text": r"1[3-9][0-9]|0[1-9][0-9]{1,2}-[0-9]|400",
-    "reminder.official": r"【|反诈",
+    "phone.in_text": REQUIRED["phone.in_text"][0],
+    "reminder.official": REQUIRED["reminder.official"][0],
 }
 
 _FLAGS = {
@@ -632,6 +754,12 @@ _FLAGS = {
     "phone.in_text": "phones",
     "reminder.official": "official_reminder",
 }
+
+
+def _requiring(required: frozenset[int], predicate: Predicate, absent: bool) -> Predicate:
+    """``predicate``, or ``absent`` (its value when the signal is missing) unless every required
+    expression matched: then the signal cannot be there, and nothing is extracted."""
+    return lambda ctx: predicate(ctx) if required <= ctx.hits else absent
 
 
 def _signal_predicate(term: Term) -> Predicate:

@@ -214,23 +214,15 @@ def compile_condition(expr: Expr, predicates: Mapping[str, Callable[[Ctx], bool]
         inner = compile_condition(expr.operand, predicates)
         return lambda ctx: not inner(ctx)
     if isinstance(expr, And):
-        parts = [compile_condition(e, predicates) for e in expr.operands]
-        if len(parts) == 2:
-            a, b = parts
-            return lambda ctx: a(ctx) and b(ctx)
-        return lambda ctx: all(p(ctx) for p in parts)
+        return all_of([compile_condition(e, predicates) for e in expr.operands])
     if isinstance(expr, Or):
-        parts = [compile_condition(e, predicates) for e in expr.operands]
-        if len(parts) == 2:
-            a, b = parts
-            return lambda ctx: a(ctx) or b(ctx)
-        return lambda ctx: any(p(ctx) for p in parts)
+        return any_of([compile_condition(e, predicates) for e in expr.operands])
     preds = [predicates[n] for n in expr.names]
     need = len(preds) if expr.count is None else expr.count
     if need == 1:
-        return lambda ctx: any(p(ctx) for p in preds)
+        return any_of(preds)
     if need == len(preds):
-        return lambda ctx: all(p(ctx) for p in preds)
+        return all_of(preds)
 
     def at_least(ctx: Ctx) -> bool:
         hits = 0
@@ -246,6 +238,52 @@ def compile_condition(expr: Expr, predicates: Mapping[str, Callable[[Ctx], bool]
         return False
 
     return at_least
+
+
+# The message path calls these for every rule it evaluates: plain loops and small lambdas, because a
+# generator in all()/any() costs an object and a frame per call.
+
+
+def all_of(preds: Sequence[Callable[[Ctx], bool]]) -> Callable[[Ctx], bool]:
+    """A predicate true when every one of ``preds`` is, tried in order until one is false."""
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ctx: a(ctx) and b(ctx)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda ctx: a(ctx) and b(ctx) and c(ctx)
+    parts = tuple(preds)
+
+    def every(ctx: Ctx) -> bool:
+        for p in parts:  # noqa: SIM110 (no generator: see above)
+            if not p(ctx):
+                return False
+        return True
+
+    return every
+
+
+def any_of(preds: Sequence[Callable[[Ctx], bool]]) -> Callable[[Ctx], bool]:
+    """A predicate true when one of ``preds`` is, tried in order until one is true."""
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda ctx: a(ctx) or b(ctx)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda ctx: a(ctx) or b(ctx) or c(ctx)
+    parts = tuple(preds)
+
+    def some(ctx: Ctx) -> bool:
+        for p in parts:  # noqa: SIM110 (no generator: see above)
+            if p(ctx):
+                return True
+        return False
+
+    return some
 
 
 def evaluate3(expr: Expr, values: Mapping[str, bool | None]) -> bool | None:

@@ -21,11 +21,11 @@ from enum import StrEnum
 from typing import Any
 
 from rules import spec
-from rules.compiler import ACTION_RANK, CompiledRule, CompiledTerm, Context, RuleSet
+from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Context, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
-from rules.normalise import Views, domains_hinted, normalise, scrub, squeeze_normalised, views
+from rules.normalise import Views, domains_hinted, scrub, views
 from rules.velocity import MemoryVelocity, VelocityStore
 from rules.yaml_source import Location
 
@@ -101,6 +101,7 @@ PASS = Verdict()
 _VERDICT_CACHE = 4096
 _ACTIONS = {a.value: a for a in Action}
 _RISKS = {r.value: r for r in Risk}
+_NO_KEYS: dict[str, str] = {}  # the velocity keys of a plan with no velocity selector (never written)
 
 
 def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
@@ -155,58 +156,54 @@ class Engine:
             return PASS
         hits: set[int] = set()
         text = message.text
-        scanned: tuple[str | None, tuple[str, ...] | None] = (None, None)
+        norm: str | None = None
+        found: tuple[str, ...] | None = None
+        data = _NOTHING_SCANNED
         if views is not None:
-            self._scan_views(rs, views, hits)
-            scanned = (views.normalised, views.domains)
+            data = _scan_views(rs, views, hits)
+            norm, found = views.normalised, views.domains
         elif text:
             try:
-                scanned = self._scan_text(rs, text, hits)
+                norm, found, data = _scan_text(rs, text, hits)
             except UnicodeEncodeError:  # lone surrogates: no encoder takes them
                 text = scrub(text)
                 hits.clear()
-                scanned = self._scan_text(rs, text, hits)
-        has_domains = bool(scanned[1])
-        now = message.now if message.now is not None else self.clock()
-        keys: dict[str, str] = {}
-        for by in plan.velocity_by:
-            counter = keys[by] = f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}"
-            self.velocity.record(counter, now)
+                norm, found, data = _scan_text(rs, text, hits)
+        now = message.now
+        if now is None:
+            now = self.clock()
+        keys: dict[str, str] = _NO_KEYS
+        if plan.velocity_by:
+            keys = {}
+            for by in plan.velocity_by:
+                counter = keys[by] = f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}"
+                self.velocity.record(counter, now)
         # the rules that can be true: the pattern-triggered ones, those guarded by a field value, the rest
-        candidates: set[int] | None = None
-        by_atom = plan.by_atom
-        for atom in hits:
-            found_rules = by_atom.get(atom)
-            if found_rules:
-                if candidates is None:
-                    candidates = set(found_rules)
-                else:
-                    candidates.update(found_rules)
-        for attr, table in plan.by_field_items:
-            found_rules = table.get(getattr(message, attr) or "")
-            if found_rules:
-                if candidates is None:
-                    candidates = set(found_rules)
-                else:
-                    candidates.update(found_rules)
-        if candidates is None:
-            if not plan.always:
-                return PASS
-            order: tuple[int, ...] | list[int] = plan.always
-        else:
-            if plan.always:
-                candidates.update(plan.always)
-            order = sorted(candidates) if len(candidates) > 1 else list(candidates)
+        candidates: set[int] = set()
+        if hits:
+            by_atom = plan.by_atom
+            for atom in hits & plan.triggers:
+                candidates.update(by_atom[atom])
+        for read, table in plan.by_field_items:
+            guarded = table.get(read(message) or "")
+            if guarded:
+                candidates.update(guarded)
+        if plan.always:
+            candidates.update(plan.always)
+        if not candidates:
+            return PASS
         ctx: Context | None = None
         rules = rs.rules
         indices: list[int] = []
-        for i in order:
+        for i in sorted(candidates):
             rule = rules[i]
             if rule.trivial:  # brought up by one of its own patterns, which is all it needs
                 indices.append(i)
                 continue
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
+                ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
+            if rule.deferred:
+                data = _scan_deferred(rs, rule.deferred, text, norm, data, hits)
             if rule.condition(ctx):
                 indices.append(i)
         if not indices:
@@ -220,7 +217,8 @@ class Engine:
             rs.verdicts[key] = verdict
         if explain:
             if ctx is None:
-                ctx = self._context(message, hits, now, has_domains, keys, rs.uses_time, scanned)
+                ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
+            _scan_deferred(rs, _ALL_VIEWS, text, norm, data, hits)
             return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
         return verdict
 
@@ -229,10 +227,11 @@ class Engine:
         message: Message,
         hits: set[int],
         now: float,
-        has_domains: bool,
         keys: dict[str, str],
         uses_time: bool,
-        scanned: tuple[str | None, tuple[str, ...] | None],
+        text: str,
+        normalised: str | None,
+        domains: tuple[str, ...] | None,
     ) -> Context:
         return Context(
             hits,
@@ -243,50 +242,13 @@ class Engine:
             message.origin,
             _minute(now, self.utc_offset) if uses_time else 0,
             now,
-            has_domains,
+            bool(domains),
             self.velocity,
             keys,
-            message.text,
-            *scanned,
+            text,
+            normalised,
+            domains,
         )
-
-    @staticmethod
-    def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None]:
-        """Scan every view of ``text`` the rule set uses; the normalised text and its domains, when known."""
-        if rs.db_raw is not None:
-            rs.db_raw.scan(text.encode(), _on_match, context=hits)
-        if not rs.needs_normalised:
-            return None, None
-        norm = normalise(text)
-        if rs.db_normalised is not None:
-            rs.db_normalised.scan(norm.encode(), _on_match, context=hits)
-        if rs.db_squeezed is not None or rs.db_homophone is not None:
-            squeezed = squeeze_normalised(norm)
-            if rs.db_squeezed is not None:
-                rs.db_squeezed.scan(squeezed.encode(), _on_match, context=hits)
-            if rs.db_homophone is not None:
-                rs.db_homophone.scan(fold_squeezed(squeezed).encode(), _on_match, context=hits)
-        if not rs.needs_domains:
-            return norm, None
-        if rs.url_hints.isdisjoint(hits):
-            return norm, ()  # the hints find every text that has a domain
-        found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
-        if found and rs.db_domains is not None:
-            rs.db_domains.scan("\n".join(found).encode(), _on_match, context=hits)
-        return norm, found
-
-    @staticmethod
-    def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> None:
-        if rs.db_raw is not None and views.raw:
-            rs.db_raw.scan(views.raw.encode("utf-8", "replace"), _on_match, context=hits)
-        if rs.db_normalised is not None and views.normalised:
-            rs.db_normalised.scan(views.normalised.encode(), _on_match, context=hits)
-        if rs.db_squeezed is not None and views.squeezed:
-            rs.db_squeezed.scan(views.squeezed.encode(), _on_match, context=hits)
-        if rs.db_homophone is not None and views.squeezed:
-            rs.db_homophone.scan(fold_squeezed(views.squeezed).encode(), _on_match, context=hits)
-        if rs.db_domains is not None and views.domains:
-            rs.db_domains.scan("\n".join(views.domains).encode(), _on_match, context=hits)
 
     def context(self, message: Message) -> Context:
         """The evaluation context of ``message`` without recording it (for diagnostics and tests)."""
@@ -294,10 +256,10 @@ class Engine:
         hits: set[int] = set()
         text = scrub(message.text)
         views = _views(text)
-        for view, db in rs.databases.items():
+        for view, db in rs.all_databases():
             data = views[view]
             if data:
-                db.scan(data.encode(), _on_match, context=hits)
+                db.scan(data.encode(), _on_match, 0, hits)
         now = message.now if message.now is not None else self.clock()
         keys = {by: f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}" for by in ("src", "dst")}
         return Context(
@@ -314,6 +276,103 @@ class Engine:
             keys,
             text,
         )
+
+
+#: What a message's scan leaves for its deferred scans: by view index (see compiler.VIEWS), the bytes its
+#: database scanned, None for a view not computed yet, or a view's deferred database already scanned.
+Scanned = list[bytes | None]
+_NOTHING_SCANNED: Scanned = [b"", b"", b"", b"", b""]  # no text: nothing to scan (never written)
+_ALL_VIEWS = tuple(range(len(VIEWS)))
+_DONE = b""  # a view with nothing (more) to scan: empty, or its deferred database scanned already
+
+
+def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None, Scanned]:
+    """Scan the views of ``text`` that bring rules up; (normalised text, domains, what was scanned).
+
+    A view is computed only when a database is matched on it (or, for the normalised view, when the
+    domains are needed), and scanned once by its database, all patterns of all rules together. The
+    arguments of ``scan`` are positional: keywords cost the extension a dictionary and a lookup per call.
+    """
+    data: Scanned = [None, None, None, None, None]
+    if rs.db_raw is not None:
+        rs.db_raw.scan(raw := text.encode(), _on_match, 0, hits)
+        data[0] = raw
+    to_normalised = rs.to_normalised
+    if to_normalised is None:
+        return None, None, data
+    norm = to_normalised(text)
+    if rs.db_normalised is not None:
+        rs.db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
+        data[1] = encoded
+    to_squeezed = rs.to_squeezed
+    if to_squeezed is not None and (rs.db_squeezed is not None or rs.db_homophone is not None):
+        squeezed = to_squeezed(norm)
+        if rs.db_squeezed is not None:
+            rs.db_squeezed.scan(encoded := squeezed.encode(), _on_match, 0, hits)
+            data[2] = encoded
+        if rs.db_homophone is not None and rs.to_homophone is not None:
+            rs.db_homophone.scan(encoded := rs.to_homophone(squeezed).encode(), _on_match, 0, hits)
+            data[3] = encoded
+    if not rs.needs_domains:
+        return norm, None, data
+    if rs.url_hints.isdisjoint(hits):
+        data[4] = b""
+        return norm, (), data  # the hints find every text that has a domain
+    found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
+    data[4] = encoded = "\n".join(found).encode()
+    if found and rs.db_domains is not None:
+        rs.db_domains.scan(encoded, _on_match, 0, hits)
+    return norm, found, data
+
+
+def _scan_deferred(
+    rs: RuleSet, views: tuple[int, ...], text: str, norm: str | None, data: Scanned, hits: set[int]
+) -> Scanned:
+    """Scan the deferred databases of ``views`` that are not yet, computing a view first if need be."""
+    deferred = rs.deferred_by_index
+    for view in views:
+        db = deferred[view]
+        encoded = data[view]
+        if db is None or encoded == _DONE:
+            continue
+        if encoded is None:
+            encoded = _view_bytes(rs, view, text, norm)
+        if encoded:
+            db.scan(encoded, _on_match, 0, hits)
+        data[view] = _DONE
+    return data
+
+
+def _view_bytes(rs: RuleSet, view: int, text: str, norm: str | None) -> bytes:
+    """One view of ``text``, encoded: for a view that only deferred patterns use (computed when needed)."""
+    name = VIEWS[view]
+    if name == "raw":
+        return text.encode()
+    if norm is None:
+        return b""
+    if name == "normalised":
+        return norm.encode()
+    squeezed = rs.to_squeezed(norm) if rs.to_squeezed is not None else ""
+    if name == "squeezed":
+        return squeezed.encode()
+    if name == "homophone" and rs.to_homophone is not None:
+        return rs.to_homophone(squeezed).encode()
+    return b""  # domains: extracted with the first scan whenever the rule set has a domain pattern
+
+
+def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> Scanned:
+    data = [
+        views.raw.encode("utf-8", "replace"),
+        views.normalised.encode(),
+        views.squeezed.encode(),
+        fold_squeezed(views.squeezed).encode(),
+        "\n".join(views.domains).encode(),
+    ]
+    databases = (rs.db_raw, rs.db_normalised, rs.db_squeezed, rs.db_homophone, rs.db_domains)
+    for encoded, db in zip(data, databases, strict=True):
+        if db is not None and encoded:
+            db.scan(encoded, _on_match, 0, hits)
+    return list[bytes | None](data)
 
 
 def _minute(now: float, utc_offset: float) -> int:
@@ -431,7 +490,7 @@ def _with_matches(verdict: Verdict, rs: RuleSet, matched: list[CompiledRule], ct
 def locate(rs: RuleSet, views: dict[str, str]) -> dict[int, tuple[int | None, int]]:
     """Pattern id -> (start, end) character offsets of its leftmost match in its view."""
     found: dict[int, tuple[int | None, int]] = {}
-    for view in rs.databases:
+    for view in dict.fromkeys(view for view, _ in rs.all_databases()):
         data = views[view].encode()
         if not data:
             continue

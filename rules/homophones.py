@@ -49,13 +49,14 @@ def keys() -> dict[str, str]:
 
 
 @cache
-def _folder() -> Callable[[str], str]:
+def folder() -> Callable[[str], str]:
+    """:func:`fold_squeezed` itself, the converter with its table, for the message path."""
     return zhconv_rs.make_converter(None, [(chr(code), rep) for code, rep in translation().items()])
 
 
 def fold_squeezed(squeezed: str) -> str:
     """The homophone view from the squeezed one (the same as ``squeezed.translate(translation())``)."""
-    return _folder()(squeezed)
+    return folder()(squeezed)
 
 
 def fold_pattern(text: str) -> str:

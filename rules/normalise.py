@@ -163,19 +163,43 @@ def fold(text: str) -> str:
 
 def normalise(text: str) -> str:
     """The normalised view of ``text``; also used on rule literals so that both sides agree."""
-    return _normaliser()(fold(text))
+    return normaliser()(text)
 
 
 def squeeze(text: str) -> str:
     """The squeezed view of ``text``: only the letters and digits of its normalised form."""
-    return squeeze_normalised(normalise(text))
+    return squeezer()(normaliser()(text))
 
 
 def squeeze_normalised(normalised: str) -> str:
     """The squeezed view from the normalised one."""
-    out = _squeezer()(normalised)
-    # the table knows the separators of the Basic Multilingual Plane; emoji and the like go here
-    return out if out.isalnum() or not out else _SEPARATORS.sub("", out)
+    return squeezer()(normalised)
+
+
+@cache
+def normaliser() -> Callable[[str], str]:
+    """:func:`normalise` as one function with its tables bound, for the message path."""
+    convert = _normaliser()
+    normalize = unicodedata.normalize
+
+    def normalise_bound(text: str) -> str:
+        return convert(normalize("NFC", normalize("NFKD", text)).casefold())
+
+    return normalise_bound
+
+
+@cache
+def squeezer() -> Callable[[str], str]:
+    """:func:`squeeze_normalised` as one function with its tables bound, for the message path."""
+    convert = _squeezer()
+    strip = _SEPARATORS.sub
+
+    def squeeze_bound(normalised: str) -> str:
+        out = convert(normalised)
+        # the table knows the separators of the Basic Multilingual Plane; emoji and the like go here
+        return out if out.isalnum() or not out else strip("", out)
+
+    return squeeze_bound
 
 
 def domains(normalised: str) -> tuple[str, ...]:

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
+from typing import Any, Self, TypeVar, overload
 
 from rules.normalise import domains as find_domains
 from rules.spec import HANDLE_KINDS, SENDER_KINDS
 
 DATA = Path(__file__).resolve().parent / "data" / "signals.json"
 
-__all__ = ["HANDLE_KINDS", "SENDER_KINDS", "Signals", "extract"]
+__all__ = ["HANDLE_KINDS", "REQUIRED", "SENDER_KINDS", "Signals", "extract"]
 
 #: An alias starts a token: not after a letter or digit, nor inside a URL's path or query.
 _TOKEN = r"(?<![a-z0-9./_=?&%#-])"
@@ -60,22 +61,31 @@ _MONEY = (
 )
 _SCALE = {"万": 10_000.0, "w": 10_000.0, "千": 1_000.0, "k": 1_000.0, "": 1.0}
 _PERCENT = (re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*%"), re.compile(r"百分之([0-9]+(?:\.[0-9]+)?)"))
-_PHONE = re.compile(
-    r"(?<![0-9])(?:(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}"
-    r"|0[1-9][0-9]{1,2}-[0-9]{7,8}|400-?[0-9]{3}-?[0-9]{4})(?![0-9])"
+_PHONE_NUMBER = (
+    r"(?:(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}|0[1-9][0-9]{1,2}-[0-9]{7,8}|400-?[0-9]{3}-?[0-9]{4})"
 )
+_PHONE = re.compile(r"(?<![0-9])" + _PHONE_NUMBER + r"(?![0-9])")
 _IP_HOST = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 _IP_IN_TEXT = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?::[0-9]{1,5})?/")
 
-_SIGNATURE = re.compile(
+_SIGNATURE_PATTERN = (
     r"【[^【】]{0,16}(?:公安|警方|警察|派出所|反诈|网警|银行|法院|检察院|市场监管|教育局|学校|政府)[^【】]{0,16}】"
     r"|国家反诈中心|反诈中心|全民反诈"
 )
+_SIGNATURE = re.compile(_SIGNATURE_PATTERN)
 #: What a fraudster tells the victim not to do (tell anyone, hang up): 请勿告诉他人 is not a warning.
 _SECRECY = r"(?!告诉|泄露|透露|声张|外传|挂断|挂机|关机|让)"
-_WARNING = re.compile(
-    rf"谨防|警惕|不要相信|切勿{_SECRECY}|请勿{_SECRECY}|千万不要{_SECRECY}|提防|都是诈骗|均为诈骗|一律是诈骗|防骗|反诈提醒"
-)
+_WARNING_PATTERN = "谨防|警惕|不要相信|切勿{0}|请勿{0}|千万不要{0}|提防|都是诈骗|均为诈骗|一律是诈骗|防骗|反诈提醒"
+_WARNING = re.compile(_WARNING_PATTERN.format(_SECRECY))
+
+#: For the signals whose patterns Hyperscan can read (without their lookarounds, which it lacks, so each
+#: matches every text the Python pattern does, and maybe more): expressions that every text having the
+#: signal matches, all of them. The engine scans for them with the rest and extracts the signal only
+#: when they all matched, so a 【signature】 without warning words never runs the Python patterns.
+REQUIRED = {
+    "phone.in_text": (_PHONE_NUMBER,),
+    "reminder.official": (_SIGNATURE_PATTERN, _WARNING_PATTERN.format("")),
+}
 
 _SKELETON = str.maketrans(
     {
@@ -85,6 +95,26 @@ _SKELETON = str.maketrans(
     }
 )
 _PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+
+
+_T = TypeVar("_T")
+
+
+class _once(cached_property[_T]):
+    """``functools.cached_property`` without the lock Python 3.11 takes on every first read (3.12 dropped
+    it): a Signals object belongs to one evaluation on one thread, and the lock cost more than most
+    families' extraction."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> _T | Self:
+        if instance is None:
+            return self
+        value: _T = self.func(instance)
+        instance.__dict__[self.func.__name__] = value  # read from the instance from now on
+        return value
 
 
 class Signals:
@@ -98,37 +128,38 @@ class Signals:
         self.origin = origin
         self._domains = domains
 
-    @cached_property
+    @_once
     def domains(self) -> tuple[str, ...]:
         return self._domains if self._domains is not None else find_domains(self.normalised)
 
-    @cached_property
+    @_once
     def _names(self) -> list[str]:
         return [h for h in self.domains if not _IP_HOST.match(h)]
 
-    @cached_property
+    @_once
     def ip_literal(self) -> bool:
         return bool(_IP_IN_TEXT.search(self.normalised)) or any(_IP_HOST.match(h) for h in self.domains)
 
-    @cached_property
+    @_once
     def shortener(self) -> bool:
         short = data().shorteners
-        return any(h in short or any(h.endswith("." + s) for s in short) for h in self._names)
+        # a shortener's host or a name under it: some tail of the labels is on the list
+        return any(not short.isdisjoint(_tails(h)) for h in self._names)
 
-    @cached_property
+    @_once
     def tld_rare(self) -> bool:
         return any(h.rsplit(".", 1)[-1] in data().rare_tlds for h in self._names)
 
-    @cached_property
+    @_once
     def punycode(self) -> bool:
         return any(label.startswith("xn--") for h in self._names for label in h.split("."))
 
-    @cached_property
+    @_once
     def lookalikes(self) -> tuple[str, ...]:
         """The brands a domain imitates."""
         return tuple(dict.fromkeys(b for h in self._names for b in lookalike_brands(h)))
 
-    @cached_property
+    @_once
     def handles(self) -> tuple[tuple[str, str], ...]:
         """(kind, id) of each contact handle; the id is empty for a bare ``+V``."""
         text = self.normalised
@@ -144,7 +175,7 @@ class Signals:
                 found.append((kind, ""))
         return tuple(found)
 
-    @cached_property
+    @_once
     def amounts(self) -> tuple[float, ...]:
         """Amounts of money in yuan."""
         out = [
@@ -154,11 +185,11 @@ class Signals:
         ]
         return tuple(dict.fromkeys(out))
 
-    @cached_property
+    @_once
     def percents(self) -> tuple[float, ...]:
         return tuple(dict.fromkeys(float(m.group(1)) for p in _PERCENT for m in p.finditer(self.normalised)))
 
-    @cached_property
+    @_once
     def phones(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(re.sub(r"[- ]", "", m.group()) for m in _PHONE.finditer(self.normalised)))
 
@@ -166,7 +197,7 @@ class Signals:
     def sender_kind(self) -> str:
         return sender_kind(self.src, self.origin)
 
-    @cached_property
+    @_once
     def official_reminder(self) -> bool:
         text = self.normalised
         if not (_SIGNATURE.search(text) and _WARNING.search(text)):
@@ -275,8 +306,20 @@ def _unicode_label(label: str) -> str:
         return label
 
 
-@lru_cache(maxsize=65536)
 def sender_kind(src: str, origin: str) -> str:
+    """The kind of sender a source address is (one of SENDER_KINDS)."""
+    if len(src) == 11 and src[0] == "1" and origin != "international" and src.isdigit():
+        # a plain mobile-range number, most senders: what the general rules below say of it, directly
+        if src.startswith("106"):
+            return "service_106"
+        if src[1:3] in _VIRTUAL_PREFIXES:
+            return "virtual_operator"
+        return "mobile" if src[1] in "3456789" else "other"
+    return _sender_kind(src, origin)
+
+
+@lru_cache(maxsize=65536)
+def _sender_kind(src: str, origin: str) -> str:
     number = _NOT_DIGIT.sub("", src) if not src.isdigit() else src
     if origin == "international":
         return "international"
@@ -300,7 +343,8 @@ def sender_kind(src: str, origin: str) -> str:
 
 
 _NOT_DIGIT = re.compile(r"[\s()-]")
-_VIRTUAL = re.compile(r"1(?:70|71|65|62|67)[0-9]{8}")
+_VIRTUAL_PREFIXES = frozenset(["70", "71", "65", "62", "67"])
+_VIRTUAL = re.compile(r"1(?:" + "|".join(sorted(_VIRTUAL_PREFIXES)) + r")[0-9]{8}")
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _SHORT_CODE = re.compile(r"(?:95|96|12|100)[0-9]{1,4}")
 
@@ -308,6 +352,12 @@ _SHORT_CODE = re.compile(r"(?:95|96|12|100)[0-9]{1,4}")
 def extract(normalised: str, src: str = "", origin: str = "domestic") -> Signals:
     """The signals of a message, from its normalised text and its source address (extracted as read)."""
     return Signals(normalised, src, origin)
+
+
+def _tails(host: str) -> list[str]:
+    """``a.b.t.cn`` -> ``[a.b.t.cn, b.t.cn, t.cn, cn]``."""
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
 
 
 def _inside_domain(ident: str, hosts: tuple[str, ...]) -> bool:

@@ -33,6 +33,15 @@ CATEGORIES = (
     "customer_service",  # 冒充电商物流客服
     "police_impersonation",  # 冒充公检法
     "acquaintance_impersonation",  # 冒充熟人、领导
+    "credit_repair",  # 虚假征信
+    "game_trade",  # 网络游戏虚假交易
+    "romance",  # 婚恋交友、杀猪盘
+    "prize",  # 中奖、积分兑换
+    "courier_claim",  # 快递丢件理赔
+    "sextortion",  # 裸聊敲诈
+    "ticketing",  # 机票改签退票、票务
+    "social_insurance",  # 社保、医保、ETC
+    "judicial_customs",  # 法院传票、海关
     "international",  # 境外来电、境外短信
     "spoofing",  # 仿冒号码、受保护的发送方与品牌
     "phishing",  # 钓鱼链接

@@ -154,8 +154,11 @@ class CentreView:
             case.escalations.append((str(fields.get("reason", "")), bool(fields.get("final", False))))
         elif name == "case.call_unconfirmed":
             case.unconfirmed_answers += 1
-        if name != "case.updated" or case.state == "open":
-            case.state = str(fields.get("state", case.state))
+        # A case that ended (handled, escalated, closed) stays so: an event of the attempt that was
+        # under way when the person answered can arrive after case.handled, still saying "open".
+        state = str(fields.get("state", case.state))
+        if case.state == "open" or (state != "open" and name != "case.updated"):
+            case.state = state
 
 
 def _float(value: Any) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -45,6 +46,9 @@ class SimulatedEsme:
     bind_type: str = "transceiver"
     window: int = 10
     response_timeout: float = 10.0
+    #: Set: the bind is made over TLS with this context (the server's name is ``tls_server_name``).
+    tls: ssl.SSLContext | None = None
+    tls_server_name: str | None = None
     #: Status to answer deliveries with (ESME_ROK unless a test wants otherwise).
     deliver_status: int = CommandStatus.ESME_ROK
     delivered: list[DeliverSm] = field(default_factory=list)
@@ -68,7 +72,12 @@ class SimulatedEsme:
         def make() -> SmppConnection:
             return SmppConnection(SmppSession(Role.ESME, clock=loop.time, config=config), self, loop)
 
-        _transport, self.conn = await loop.create_connection(make, self.host, self.port)
+        if self.tls is None:
+            _transport, self.conn = await loop.create_connection(make, self.host, self.port)
+        else:
+            _transport, self.conn = await loop.create_connection(
+                make, self.host, self.port, ssl=self.tls, server_hostname=self.tls_server_name or self.host
+            )
         resp = await self.conn.request(_BINDS[self.bind_type](system_id=self.system_id, password=self.password))
         if resp.command_status != CommandStatus.ESME_ROK:
             self.conn.close()

@@ -221,6 +221,11 @@ class Handset(UserAgent):
         self._call_id = new_tag() + new_tag()
         self._refresh: asyncio.TimerHandle | None = None
 
+    @property
+    def live_calls(self) -> tuple[str, ...]:
+        """Call-IDs of the calls ringing or set up on this handset now."""
+        return tuple(self._calls)
+
     async def stop(self) -> None:
         if self._refresh is not None:
             self._refresh.cancel()

@@ -232,6 +232,8 @@ class Report:
     interceptions: Interceptions = field(default_factory=Interceptions)
     timelines: list[HandsetTimeline] = field(default_factory=list)
     expectations: list[ExpectationResult] = field(default_factory=list)
+    #: How the run reached the gateway (in-process or separate, broker or not): said with the figures.
+    notes: list[str] = field(default_factory=list)
 
     # --- counting: each call adds one message or call to every figure it belongs to, so they add up ---
 
@@ -343,6 +345,7 @@ class Report:
                 for t in self.timelines
             ],
             "expectations": [asdict(e) for e in self.expectations],
+            "notes": list(self.notes),
         }
 
 
@@ -435,6 +438,21 @@ def _rows_match(found: list[str], name: str, rows: list[OutcomeRow], figures: ob
             found.append(f"{name} {column} column adds up to {mine}, not {theirs}")
 
 
+#: The top-level keys of :meth:`Report.to_dict` that the scenario and its seed decide: the same seed
+#: gives the same values. Latencies, and the dissuasion figures and timelines (a robot call races the
+#: person's pick-up in real time), depend on the machine as well.
+DETERMINISTIC_KEYS = (
+    "scenario",
+    "seed",
+    "subscribers",
+    "sms",
+    "calls",
+    "sms_by_category",
+    "calls_by_category",
+    "spoofs",
+)
+
+
 def design_keys() -> Mapping[str, tuple[str, ...]]:
     """DESIGN.md's report keys, section by section: the JSON contract."""
     return {
@@ -478,6 +496,7 @@ def design_keys() -> Mapping[str, tuple[str, ...]]:
 
 
 __all__ = [
+    "DETERMINISTIC_KEYS",
     "ENTRY_KINDS",
     "CallFigures",
     "DissuasionFigures",

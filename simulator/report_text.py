@@ -86,6 +86,8 @@ def render(report: Report) -> str:
         f"{span(report.duration_s)} simulated",
         "",
     ]
+    if report.notes:
+        out += [f"  {note}" for note in report.notes] + [""]
     if sms.submitted:
         out += _table("SMS", report.sms_by_category, _SMS_COLUMNS)
         out += [

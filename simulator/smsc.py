@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import itertools
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -156,14 +157,14 @@ class SimulatedSmsc:
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
         config = SessionConfig(window=self.window, inbound_window=self.window, enquire_link_interval=None)
 
         def make() -> SmppConnection:
             return SmppConnection(SmppSession(Role.SMSC, clock=loop.time, config=config), self, loop)
 
-        self._server = await loop.create_server(make, host, port or self.port, reuse_address=True)
+        self._server = await loop.create_server(make, host, port or self.port, reuse_address=True, ssl=tls)
         self.host = host
         self.port = int(self._server.sockets[0].getsockname()[1])
 

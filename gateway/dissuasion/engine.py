@@ -145,6 +145,8 @@ class DissuasionConfig:
     interval: float = 300.0
     max_attempts: int = 6
     lease: float = 60.0  # longer than one attempt takes, shorter than the interval
+    #: The longest the loop sleeps between looks at the store (it wakes at the next due time when that
+    #: comes sooner): cases opened by another instance are seen within it.
     poll_interval: float = 1.0
     batch: int = 100
     quiet_hours: QuietHours | None = None
@@ -179,6 +181,8 @@ class DissuasionEngine:
         self.templates = templates
         self.config = config or DissuasionConfig()
         self.instance = instance
+        #: Set when a trigger opens a case (due at once), to wake the loop in :meth:`run`.
+        self._opened = asyncio.Event()
 
     # --- intake ------------------------------------------------------------------------------
 
@@ -197,6 +201,8 @@ class DissuasionEngine:
         case, created = await self.store.open_or_update_case(
             trigger.subscriber, trigger.tier, trigger.fraud_type, now, due_at=now, family=trigger.family
         )
+        if created:
+            self._opened.set()
         fields = self._fields(case, now, source=trigger.source, reference=trigger.reference, detail=trigger.detail)
         self.events.emit("case.opened" if created else "case.updated", **fields)
         if opted_out:
@@ -287,11 +293,25 @@ class DissuasionEngine:
     async def _drive_one(self, case: Case, now: float) -> None:
         try:
             await self._drive(case, now)
-        except LeaseLost:
-            log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+        except (LeaseLost, ValueError) as exc:
+            if await self._ended(case.id):
+                # The person acknowledged the flash (or an operator closed the case) while this attempt
+                # was under way: the store refuses to write to a case that is no longer open, and that
+                # is the attempt's happy end, not a failure. The rest of it (the call) is not needed.
+                log.info("dissuasion.ended_during_attempt", case_id=case.id, instance=self.instance)
+            elif isinstance(exc, LeaseLost):
+                log.warning("dissuasion.lease_lost", case_id=case.id, instance=self.instance)
+            else:
+                log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
         except Exception as exc:
             # One case's failure must not stop the others; the lease lapses and it comes round again.
             log.error("dissuasion.attempt_failed", case_id=case.id, error=repr(exc))
+
+    async def _ended(self, case_id: str) -> bool:
+        try:
+            return (await self.store.get_case(case_id)).state != OPEN
+        except Exception:
+            return False
 
     async def run(
         self,
@@ -299,14 +319,39 @@ class DissuasionEngine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stop: asyncio.Event | None = None,
     ) -> None:
+        """Drive due cases until ``stop``: each is claimed when it falls due, not at the next poll.
+
+        Between ticks the loop sleeps until the store's next due time, at most ``poll_interval`` (cases
+        opened by another instance are seen then), and wakes at once when a trigger here opens a case.
+        """
         while stop is None or not stop.is_set():
             try:
-                driven = await self.tick(clock())
+                if await self.tick(clock()) >= self.config.batch:
+                    continue  # a full batch: more are probably due already
+                wait = self.config.poll_interval
+                next_due = await self.store.next_due()
+                if next_due is not None:
+                    wait = min(wait, max(0.0, next_due - clock()))
             except Exception as exc:
                 log.error("dissuasion.tick_failed", error=repr(exc))
-                driven = 0
-            if driven < self.config.batch:
-                await sleep(self.config.poll_interval)
+                wait = self.config.poll_interval
+            await self._pause(wait, sleep)
+
+    async def _pause(self, wait: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        """``sleep(wait)``, cut short when a trigger opens a case meanwhile."""
+        if self._opened.is_set():
+            self._opened.clear()
+            return
+        sleeping = asyncio.ensure_future(sleep(wait))
+        woken = asyncio.ensure_future(self._opened.wait())
+        try:
+            await asyncio.wait((sleeping, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Cancelled, not awaited: they hold nothing, and awaiting them here could swallow the
+            # cancellation of this loop itself (the gateway stopping) if it came meanwhile.
+            sleeping.cancel()
+            woken.cancel()
+        self._opened.clear()
 
     async def _drive(self, case: Case, now: float) -> None:
         if case.attempts >= self.config.max_attempts:

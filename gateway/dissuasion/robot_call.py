@@ -132,6 +132,11 @@ class SipRobotCaller(asyncio.DatagramProtocol):
         #: Call-IDs whose INVITE got no answer from the gateway at all (timeout, unreachable).
         self._lost: set[str] = set()
 
+    @property
+    def in_progress(self) -> int:
+        """Calls placed and not yet over (ringing, or in the dialog)."""
+        return len(self._tasks)
+
     # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -73,7 +73,9 @@ class Forwarder:
 
     def record_route(self, transport: str) -> str:
         port = self.transports.port(transport)
-        suffix = ";transport=tcp" if transport == "TCP" else ""
+        # An entry says its transport, so that in-dialog requests come back over the same one (TLS stays
+        # TLS, RFC 3261 16.6 and 26.2).
+        suffix = {"TCP": ";transport=tcp", "TLS": ";transport=tls"}.get(transport, "")
         return f"<sip:{self.transports.host}:{port}{suffix};lr>"
 
     def via(self, transport: str, branch: str) -> str:
@@ -111,7 +113,7 @@ class Forwarder:
                 record_routes=record_routes,
                 keep_routes=keep_routes,
             )
-            reliable = flow.transport == "TCP"
+            reliable = flow.reliable
             txn: ClientInviteTransaction | ClientNonInviteTransaction
             if request.method == "INVITE":
                 txn = ClientInviteTransaction(outgoing, reliable=reliable, timers=self.timers)
@@ -134,7 +136,7 @@ class Forwarder:
         cancel = build_cancel(branch.txn.request)
         if reason is not None:
             cancel.headers.add("Reason", reason)
-        txn = ClientNonInviteTransaction(cancel, reliable=branch.flow.transport == "TCP", timers=self.timers)
+        txn = ClientNonInviteTransaction(cancel, reliable=branch.flow.reliable, timers=self.timers)
         cancel_branch = Branch(txn, branch.flow, None)
         self._client[txn.key] = cancel_branch
         self._client_events(cancel_branch, txn.send_request(now), now)

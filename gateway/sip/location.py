@@ -180,7 +180,7 @@ def parse_flow(text: str) -> Flow:
     """The flow ``str(Flow)`` wrote: ``udp:host:port`` (an IPv6 host keeps its colons)."""
     transport, _, rest = text.partition(":")
     host, _, port = rest.rpartition(":")
-    if transport.upper() not in ("UDP", "TCP") or not host or not port.isdigit():
+    if transport.upper() not in ("UDP", "TCP", "TLS") or not host or not port.isdigit():
         raise ValueError(f"not a flow: {text!r}")
     return Flow(transport.upper(), host, int(port))
 

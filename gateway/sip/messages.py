@@ -54,7 +54,8 @@ def response_flow(response: Response) -> Flow | None:
     received, rport = via.received, via.rport
     if received is None or rport is None:
         return None
-    return Flow("TCP" if via.transport == "TCP" else "UDP", received, rport)
+    transport = via.transport.upper()
+    return Flow(transport if transport in ("TCP", "TLS") else "UDP", received, rport)
 
 
 def reply(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None) -> Response:

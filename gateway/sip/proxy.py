@@ -62,6 +62,7 @@ from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
 from gateway.store import AuditRecord, MemoryStore, StateStore, Store
+from gateway.tls import client_context, server_context
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip import (
     LegacyServerTransactionKey,
@@ -134,6 +135,7 @@ class SipProxy:
             max_per_source=config.max_tcp_per_source,
             message_timeout=config.tcp_message_timeout,
             tally=self.metrics.sip,
+            tls=(server_context(config.tls), client_context(config.tls)) if config.tls is not None else None,
         )
         self.location = LocationService(max_aors=config.registrar.max_aors, max_contacts=config.registrar.max_contacts)
         #: With a store, registrations are written through to it and reloaded at start (a restart
@@ -149,7 +151,7 @@ class SipProxy:
             config,
             self.location,
             self.is_our_host,
-            keep_flow=lambda flow, until: self.transports.tcp.keep_open(flow.host, flow.port, until),
+            keep_flow=self.transports.keep_open,
         )
         self.known_users = frozenset(u.user for u in config.registrar.users)
         self.auth: DigestAuthenticator | None = None
@@ -195,13 +197,14 @@ class SipProxy:
             # Before listening: a call that arrives first must find its handset.
             restored = await self.stored_registrations.restore(self.location)
             log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
-        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port)
+        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port, listen.tls_port)
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
             "sip.listening",
             host=listen.host,
             udp_port=self.transports.udp_port,
             tcp_port=self.transports.tcp_port,
+            tls_port=self.transports.tls_port if self.transports.tls is not None else None,
             domain=self.config.domain,
             auth=self.auth is not None,
         )
@@ -253,6 +256,10 @@ class SipProxy:
     def tcp_port(self) -> int:
         return self.transports.tcp_port
 
+    @property
+    def tls_port(self) -> int:
+        return self.transports.tls_port
+
     # --- who is who ------------------------------------------------------------------------------------
 
     def is_our_host(self, host: str) -> bool:
@@ -268,17 +275,21 @@ class SipProxy:
         if not uri.is_sip or not self.is_our_host(uri.host):
             return False
         udp, tcp = self.transports.udp_port, self.transports.tcp_port
+        tls = self.transports.tls_port if self.transports.tls is not None else None
         if uri.port is None:
             if uri.host.lower() == self.config.domain.lower():
                 return True
             default = 5061 if uri.scheme == "sips" else 5060
-            return default in (udp, tcp)
+            return default in (udp, tcp, tls)
         transport = (uri.transport or "").lower()
-        if transport == "tcp" or uri.scheme == "sips":
+        if transport == "tls" or uri.scheme == "sips":
+            # Without a TLS listener, sips: names the TCP one (as it did before TLS was configurable).
+            return uri.port == (tls if tls is not None else tcp)
+        if transport == "tcp":
             return uri.port == tcp
         if transport == "udp":
             return uri.port == udp
-        return uri.port in (udp, tcp)
+        return uri.port in (udp, tcp, tls)
 
     # --- transport sink --------------------------------------------------------------------------------
 
@@ -317,6 +328,15 @@ class SipProxy:
         except (RemoteProtocolError, LocalProtocolError) as exc:
             log.debug("sip.unanswerable", error=str(exc), peer=str(flow))
 
+    def is_trunk(self, flow: Flow) -> bool:
+        """The trunk side: by its source address, or over TLS, when ``trunk_names`` is set, by the name
+        its verified client certificate carries (and then by that alone: an address does not stand in
+        for a missing or wrong certificate)."""
+        names = self.config.tls_trunk_names
+        if flow.transport == "TLS" and names:
+            return not names.isdisjoint(self.transports.peer_names(flow))
+        return self.is_trusted(flow.host)
+
     def is_trusted(self, host: str) -> bool:
         trusted = self._trusted.get(host)
         if trusted is None:
@@ -327,7 +347,7 @@ class SipProxy:
 
     def _limited(self, flow: Flow, *, ack: bool, headers: Any = None) -> bool:
         """Apply the per-source limit; True when the request must go no further."""
-        if not self.config.rate_limit.limit_trusted and self.is_trusted(flow.host):
+        if not self.config.rate_limit.limit_trusted and self.is_trunk(flow):
             return False
         verdict = self.limiter.check(flow.host, self.loop.time())
         if verdict is Verdict.ALLOW:
@@ -370,7 +390,7 @@ class SipProxy:
             # Stateless, for the reason the challenge is: past the cap, memory is what we lack.
             self._reply_statelessly(request, flow, 503, [("Retry-After", str(self.config.overload_retry_after))])
             return
-        reliable = flow.transport == "TCP"
+        reliable = flow.reliable
         txn: ServerInviteTransaction | ServerNonInviteTransaction
         if request.method == "INVITE":
             txn = ServerInviteTransaction(request, reliable=reliable, timers=self.timers)
@@ -410,7 +430,7 @@ class SipProxy:
         if self.auth is None or method == "CANCEL":
             return True, None  # a CANCEL is tied to its INVITE's source by _on_cancel
         if method != "REGISTER":
-            if self.is_trusted(flow.host):
+            if self.is_trunk(flow):
                 return True, None
             from_tag, to_tag = request.from_tag, request.to_tag
             if from_tag is not None and to_tag is not None:
@@ -478,7 +498,7 @@ class SipProxy:
     def _route(self, entry: ServerEntry, request: Request, flow: Flow, now: float) -> None:
         method = request.method
         uri = request.uri
-        trusted = self.is_trusted(flow.host)
+        trusted = self.is_trunk(flow)
         in_dialog = request.to_tag is not None
         dialog: DialogRoute | None = None
         if in_dialog:
@@ -741,7 +761,7 @@ class SipProxy:
                 return
             dest, target = binding.flow, ack.uri
         else:
-            stranger = self.auth is not None and not self.is_trusted(flow.host)
+            stranger = self.auth is not None and not self.is_trunk(flow)
             if stranger and dialog.towards(to_tag).flow.host != flow.host:
                 return  # not a party to this dialog
             leg = dialog.towards(from_tag)

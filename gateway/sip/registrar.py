@@ -104,7 +104,7 @@ class Registrar:
             return response
         self._release(user, before, now)
         response = self._ok(request, user, now, to_tag)
-        if flow.transport == "TCP":
+        if flow.reliable:
             # The handset can only be reached on this connection (behind a NAT, from an ephemeral
             # port): it must outlive the idle timeout for as long as a binding needs it.
             until = max((b.expires_at for b in self.location.lookup(user, now) if b.flow == flow), default=now)
@@ -124,7 +124,7 @@ class Registrar:
             return
         needed = {b.flow for b in self.location.lookup(user, now)}
         for old in flows - needed:
-            if old.transport == "TCP":
+            if old.reliable:
                 self.keep_flow(old, now)
 
     @property
@@ -175,13 +175,13 @@ def _asks_for_outbound(request: Request) -> bool:
 def contact_flow(contact: SipUri, source: Flow) -> Flow:
     """Where requests for a registered contact are sent.
 
-    Over TCP: the connection the REGISTER came on (handsets keep it open for that). Over UDP: the
+    Over TCP or TLS: the connection the REGISTER came on (handsets keep it open for that). Over UDP: the
     contact's own address when it is an IP literal (a contact registered on another's behalf, such
     as a test rig or a PBX registering its extensions, is reached where it says), except when it is a
     private address and the REGISTER came from a public one (the handset is behind a NAT; the
     source is the mapping that works). A host name is never resolved: the source is used.
     """
-    if source.transport == "TCP":
+    if source.reliable:
         return source
     try:
         address = ipaddress.ip_address(contact.host_unbracketed)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -51,11 +52,16 @@ FailureCallback = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """Where a message came from, or goes to: ``transport`` is "UDP" or "TCP"."""
+    """Where a message came from, or goes to: ``transport`` is "UDP", "TCP" or "TLS"."""
 
     transport: str
     host: str
     port: int
+
+    @property
+    def reliable(self) -> bool:
+        """A connection (TCP or TLS): no retransmissions, and the connection itself is the route."""
+        return self.transport != "UDP"
 
     def __str__(self) -> str:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
@@ -128,7 +134,7 @@ class TcpConnection(asyncio.Protocol):
         if self.owner.capture is not None:
             self._tap = self.owner.capture.tcp(transport, opened_locally=not self._inbound)
         peer = transport.get_extra_info("peername")
-        self.flow = Flow("TCP", str(peer[0]), int(peer[1]))
+        self.flow = Flow(self.owner.name, str(peer[0]), int(peer[1]))
         refusal = self.owner.register(self)
         if refusal is not None:
             self.owner.refused(self.flow.host, refusal)
@@ -204,7 +210,12 @@ class TcpConnection(asyncio.Protocol):
 
 
 class TcpTransport:
-    """The TCP listener and every connection, inbound or outbound, keyed by the peer's address."""
+    """The TCP (or TLS) listener and every connection, inbound or outbound, keyed by the peer's address.
+
+    Over TLS (``server_tls`` given) the same bounds hold once the handshake is done; the handshake
+    itself must end within ``message_timeout``. Outbound TLS connections (to a handset whose
+    connection is gone) verify the peer's certificate for its address with ``client_tls``.
+    """
 
     def __init__(
         self,
@@ -215,7 +226,13 @@ class TcpTransport:
         idle_timeout: float,
         max_per_source: int | None = None,
         message_timeout: float = 10.0,
+        name: str = "TCP",
+        server_tls: ssl.SSLContext | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.name = name
+        self.server_tls = server_tls
+        self.client_tls = client_tls
         self.sink = sink
         self.loop = loop
         self.max_connections = max_connections
@@ -238,7 +255,17 @@ class TcpTransport:
         return min(10.0, self.idle_timeout, self.message_timeout / 2)
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await self.loop.create_server(lambda: TcpConnection(self), host, port, reuse_address=True)
+        if self.server_tls is None:
+            self._server = await self.loop.create_server(lambda: TcpConnection(self), host, port, reuse_address=True)
+        else:
+            self._server = await self.loop.create_server(
+                lambda: TcpConnection(self),
+                host,
+                port,
+                reuse_address=True,
+                ssl=self.server_tls,
+                ssl_handshake_timeout=self.message_timeout,
+            )
         self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -341,9 +368,13 @@ class TcpTransport:
 
     async def _connect(self, host: str, port: int) -> None:
         try:
-            _, conn = await asyncio.wait_for(
-                self.loop.create_connection(lambda: TcpConnection(self, inbound=False), host, port), timeout=5.0
-            )
+            if self.client_tls is None:
+                connecting = self.loop.create_connection(lambda: TcpConnection(self, inbound=False), host, port)
+            else:
+                connecting = self.loop.create_connection(
+                    lambda: TcpConnection(self, inbound=False), host, port, ssl=self.client_tls, server_hostname=host
+                )
+            _, conn = await asyncio.wait_for(connecting, timeout=5.0)
         except (OSError, TimeoutError) as exc:
             log.info("sip.tcp_connect_failed", peer=f"{host}:{port}", error=str(exc))
             self._connecting.pop((host, port), None)
@@ -368,7 +399,7 @@ class TcpTransport:
 
 
 class Transports:
-    """The UDP endpoint and the TCP transport of one listening address."""
+    """The UDP endpoint, the TCP transport and (when configured) the TLS one of one listening address."""
 
     def __init__(
         self,
@@ -380,6 +411,7 @@ class Transports:
         max_per_source: int | None = None,
         message_timeout: float = 10.0,
         tally: SipTally | None = None,
+        tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
     ):
         self.loop = loop
         #: Counts every message sent, by method or status code.
@@ -393,11 +425,26 @@ class Transports:
             max_per_source=max_per_source,
             message_timeout=message_timeout,
         )
+        #: Over TLS: (the listener's context, the context of connections we open).
+        self.tls: TcpTransport | None = None
+        if tls is not None:
+            self.tls = TcpTransport(
+                sink,
+                loop,
+                max_connections=max_connections,
+                idle_timeout=idle_timeout,
+                max_per_source=max_per_source,
+                message_timeout=message_timeout,
+                name="TLS",
+                server_tls=tls[0],
+                client_tls=tls[1],
+            )
         self.host = "127.0.0.1"
         self.udp_port = 0
         self.tcp_port = 0
+        self.tls_port = 0
 
-    async def start(self, host: str, udp_port: int, tcp_port: int) -> None:
+    async def start(self, host: str, udp_port: int, tcp_port: int, tls_port: int | None = None) -> None:
         self.host = host
         transport, _ = await self.loop.create_datagram_endpoint(lambda: self.udp, local_addr=(host, udp_port))
         self.udp_port = int(transport.get_extra_info("sockname")[1])
@@ -410,23 +457,52 @@ class Transports:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
         self.tcp_port = await self.tcp.start(host, tcp_port)
+        if self.tls is not None:
+            self.tls_port = await self.tls.start(host, tls_port or 0)
 
     async def stop(self) -> None:
         if self.udp.transport is not None:
             self.udp.transport.close()
         await self.tcp.stop()
+        if self.tls is not None:
+            await self.tls.stop()
 
     def capture_to(self, capture: PcapCapture | None) -> None:
         """Record every datagram and connection from now on (call before ``start``)."""
         self.udp.capture = self.tcp.capture = capture
 
     def port(self, transport: str) -> int:
-        return self.tcp_port if transport == "TCP" else self.udp_port
+        return {"TCP": self.tcp_port, "TLS": self.tls_port}.get(transport, self.udp_port)
+
+    def stream(self, transport: str) -> TcpTransport | None:
+        """The connection-oriented transport of that name (None for UDP, or TLS when not configured)."""
+        return self.tcp if transport == "TCP" else self.tls if transport == "TLS" else None
+
+    def peer_names(self, flow: Flow) -> frozenset[str]:
+        """The names of the verified client certificate on a TLS flow: its subject's common name and
+        DNS subjectAltNames (empty when there is no such connection, or no verified certificate)."""
+        conn = self.tls.connections.get((flow.host, flow.port)) if self.tls is not None else None
+        if conn is None or conn.transport is None:
+            return frozenset()
+        cert = conn.transport.get_extra_info("peercert") or {}
+        names = {value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"}
+        names.update(value for key, value in cert.get("subjectAltName", ()) if key == "DNS")
+        return frozenset(names)
+
+    def keep_open(self, flow: Flow, until: float) -> None:
+        stream = self.stream(flow.transport)
+        if stream is not None:
+            stream.keep_open(flow.host, flow.port, until)
 
     def send(self, flow: Flow, data: bytes, on_failure: FailureCallback | None = None) -> None:
         self.tally.message_sent(data)
-        if flow.transport == "TCP":
-            self.tcp.send(data, flow.host, flow.port, on_failure)
+        stream = self.stream(flow.transport)
+        if stream is not None:
+            stream.send(data, flow.host, flow.port, on_failure)
+        elif flow.transport == "TLS":
+            # Never downgraded: a TLS flow with no TLS transport is not sent to at all.
+            if on_failure is not None:
+                self.loop.call_soon(on_failure, "TLS is not configured")
         else:
             self.udp.send(data, flow.host, flow.port)
 
@@ -436,10 +512,14 @@ class Transports:
         A TCP flow is the handset's connection, from an ephemeral port: once that connection is gone,
         dialling the same port reaches nobody. The Contact then names where the handset listens; it is
         used only on the flow's own host (the gateway never sends to a host merely named in a message)."""
-        if flow.transport != "TCP" or self.tcp.has(flow.host, flow.port):
+        stream = self.stream(flow.transport)
+        if stream is None or stream.has(flow.host, flow.port):
             return flow
         if not contact.is_sip or contact.host_unbracketed != flow.host:
             return flow
+        if flow.transport == "TLS":
+            # What came over TLS stays on TLS (RFC 3261 26.2): the handset's listener, over TLS.
+            return Flow("TLS", flow.host, contact.port if contact.port is not None else 5061)
         transport = "UDP" if (contact.transport or "").lower() == "udp" else "TCP"
         port = contact.port if contact.port is not None else (5061 if contact.scheme == "sips" else 5060)
         return Flow(transport, flow.host, port)

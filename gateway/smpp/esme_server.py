@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -12,6 +13,7 @@ from gateway.config import EsmeAccount, SmppConfig
 from gateway.limits import KeyedBuckets, TokenBucket
 from gateway.logs import get_logger
 from gateway.smpp.connection import RateLog, SmppConnection
+from gateway.tls import TlsConfig, server_context
 from protocols.smpp.constants import CommandId, CommandStatus
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind, response_to
 from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
@@ -118,6 +120,7 @@ class EsmeServer:
         self._total = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         #: Where the ESMEs' connections are recorded, when capture is on (set before ``start``).
         self.capture: PcapCapture | None = None
         #: Every connection accepted and not yet closed, bound or not (what a drain has to end).
@@ -141,6 +144,13 @@ class EsmeServer:
                 del self._buckets[system_id]
 
     async def start(self, host: str, port: int) -> None:
+        self._server = await self._listen(host, port, None)
+
+    async def start_tls(self, host: str, port: int, tls: TlsConfig) -> None:
+        """A second listener, over TLS: the same accounts, limits and caps as the plain one."""
+        self._tls_server = await self._listen(host, port, server_context(tls))
+
+    async def _listen(self, host: str, port: int, context: ssl.SSLContext | None) -> asyncio.Server:
         loop = self.loop
 
         def make() -> SmppConnection:
@@ -158,17 +168,29 @@ class EsmeServer:
                 capture=self.capture,
             )
 
-        self._server = await loop.create_server(make, host, port, reuse_address=True)
+        if context is None:
+            return await loop.create_server(make, host, port, reuse_address=True)
+        # A handshake is held no longer than a bind may take: a peer that opens and says nothing (or
+        # speaks plain SMPP to this port) is dropped by the TLS layer before the SMPP layer sees it.
+        return await loop.create_server(
+            make, host, port, reuse_address=True, ssl=context, ssl_handshake_timeout=self.config.session_init_timeout
+        )
 
     @property
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int:
+        assert self._tls_server is not None
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def stop_listening(self) -> None:
         """Accept no more connections; those open stay as they are."""
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
 
     async def unbind_all(self, grace: float) -> None:
         """Send every bound ESME an unbind and wait (up to ``grace`` seconds) for its unbind_resp, then close
@@ -192,9 +214,10 @@ class EsmeServer:
             conn.close()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
         for conn in list(self.connections):
             conn.close()
 

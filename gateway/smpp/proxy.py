@@ -158,6 +158,10 @@ class SmppProxy:
     async def start(self) -> None:
         listen = self.config.smpp.listen
         await self.server.start(listen.host, listen.port)
+        tls_listen, tls = self.config.smpp.tls_listen, self.config.smpp.tls
+        if tls_listen is not None and tls is not None:
+            await self.server.start_tls(tls_listen.host, tls_listen.port, tls)
+            log.info("smpp.listening", host=tls_listen.host, port=self.server.tls_port, tls=True)
         self.pool.start()
         log.info("smpp.listening", host=listen.host, port=self.server.port)
 

@@ -22,6 +22,7 @@ from gateway.capture import PcapCapture
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
 from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from gateway.tls import client_context
 from protocols.smpp.constants import CommandId
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind
 from protocols.smpp.session import Role, SessionConfig, SmppSession, WireTap
@@ -75,6 +76,8 @@ class SmscPool:
         self._next_pin = 0
         self._stopping = False
         self.up = asyncio.Event()
+        # Built once: the files were checked when the configuration was read.
+        self._tls = client_context(self.peer.tls) if self.peer.tls is not None else None
         #: Where the binds' connections are recorded, when capture is on.
         self.capture: PcapCapture | None = None
 
@@ -185,9 +188,22 @@ class SmscPool:
             session.tap = self.tap
             return SmppConnection(session, self, loop, capture=self.capture)
 
-        _transport, conn = await asyncio.wait_for(
-            loop.create_connection(make, self.peer.host, self.peer.port), cfg.response_timeout
-        )
+        if self._tls is None:
+            connecting = loop.create_connection(make, self.peer.host, self.peer.port)
+        else:
+            # The certificate must name server_name (or the configured host): a mismatch or an unknown
+            # authority fails the handshake (ssl.SSLCertVerificationError, an OSError), and the bind is
+            # retried with back-off like any failed connection, never made in the clear.
+            assert self.peer.tls is not None
+            connecting = loop.create_connection(
+                make,
+                self.peer.host,
+                self.peer.port,
+                ssl=self._tls,
+                server_hostname=self.peer.tls.server_name or self.peer.host,
+                ssl_handshake_timeout=cfg.response_timeout,
+            )
+        _transport, conn = await asyncio.wait_for(connecting, cfg.response_timeout)
         return conn
 
     # --- Handler: what the SMSC sends us ------------------------------------------------------------

@@ -230,6 +230,11 @@ class StateStore(Store, Protocol):
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         """Open cases due at ``now`` or earlier, earliest first (leases not considered)."""
 
+    async def next_due(self) -> float | None:
+        """When the next open case may be claimed: the earliest due time, where a case under lease counts
+        from when its lease lapses (whoever holds it). None when no open case is scheduled. What the
+        scheduler sleeps until; it looks again at its poll interval for cases opened elsewhere."""
+
     async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
         """Lease up to ``limit`` due cases to ``instance`` until ``lease_until``. A case leased to another
         instance is skipped until its lease lapses; each claimed case records a ``claimed`` transition."""

@@ -206,6 +206,14 @@ class MemoryStore:
         due.sort(key=lambda c: (c.due_at or 0.0, int(c.id)))
         return due[:limit]
 
+    async def next_due(self) -> float | None:
+        times = [
+            max(c.due_at, c.lease_until) if c.lease_holder else c.due_at
+            for c in (self._cases[i] for i in self._open.values())
+            if c.due_at is not None
+        ]
+        return min(times, default=None)
+
     async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
         got: list[Case] = []
         for case in await self.due_cases(now, len(self._open)):

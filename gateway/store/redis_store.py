@@ -57,6 +57,7 @@ from gateway.store.base import (
     message_id_keys,
     new_case,
 )
+from gateway.store.batch import TurnBatcher
 from gateway.store.memory import MemoryStore
 from gateway.tasks import cancel_and_wait
 
@@ -131,31 +132,41 @@ end
 return out
 """
 
-_ATTEMPT = """
-local p, id, inst, now, nxt, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local key = p .. 'case:' .. id
-local raw = redis.call('GET', key)
-if not raw then return {'err', 'unknown'} end
-local doc = cjson.decode(raw)
-if doc.state ~= 'open' or doc.lease_holder ~= inst then return {'err', 'lease'} end
-doc.attempts = doc.attempts + 1
-doc.lease_holder = ''
-doc.lease_until = 0
-local said = tostring(doc.attempts)
-if detail ~= '' then said = said .. ' ' .. detail end
-table.insert(doc.transitions, {'attempt', now, said})
-if nxt == '' then
-  doc.due_at = cjson.null
-  redis.call('ZREM', p .. 'due', id)
-  redis.call('ZREM', p .. 'ready', id)
-else
-  doc.due_at = nxt
-  redis.call('ZADD', p .. 'due', doc.due_at, id)
-  redis.call('ZADD', p .. 'ready', doc.due_at, id)
+_ATTEMPTS = """
+-- ARGV: prefix, then (case id, instance, now, next due or '', detail) for each attempt; two answers each.
+local p = ARGV[1]
+local out = {}
+for k = 2, #ARGV, 5 do
+  local id, inst, now, nxt, detail = ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4]
+  local key = p .. 'case:' .. id
+  local raw = redis.call('GET', key)
+  local doc = raw and cjson.decode(raw)
+  if not raw then
+    table.insert(out, 'err'); table.insert(out, 'unknown')
+  elseif doc.state ~= 'open' or doc.lease_holder ~= inst then
+    table.insert(out, 'err'); table.insert(out, 'lease')
+  else
+    doc.attempts = doc.attempts + 1
+    doc.lease_holder = ''
+    doc.lease_until = 0
+    local said = tostring(doc.attempts)
+    if detail ~= '' then said = said .. ' ' .. detail end
+    table.insert(doc.transitions, {'attempt', now, said})
+    if nxt == '' then
+      doc.due_at = cjson.null
+      redis.call('ZREM', p .. 'due', id)
+      redis.call('ZREM', p .. 'ready', id)
+    else
+      doc.due_at = nxt
+      redis.call('ZADD', p .. 'due', doc.due_at, id)
+      redis.call('ZADD', p .. 'ready', doc.due_at, id)
+    end
+    local enc = cjson.encode(doc)
+    redis.call('SET', key, enc)
+    table.insert(out, 'ok'); table.insert(out, enc)
+  end
 end
-local enc = cjson.encode(doc)
-redis.call('SET', key, enc)
-return {'ok', enc}
+return out
 """
 
 _MOVE = """
@@ -216,24 +227,38 @@ redis.call('SET', key, enc)
 return {'ok', enc}
 """
 
-_NOTE = """
-local p, id, event, now, detail, inst, once = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local key = p .. 'case:' .. id
-local raw = redis.call('GET', key)
-if not raw then return {'err', 'unknown'} end
-local doc = cjson.decode(raw)
-if doc.state ~= 'open' then return {'err', 'state:' .. doc.state} end
-if inst ~= '' and doc.lease_holder ~= inst then return {'err', 'lease'} end
-if type(doc.transitions) ~= 'table' then doc.transitions = {} end
-if once == '1' then
-  for _, t in ipairs(doc.transitions) do
-    if t[1] == event then return {'none', ''} end
+_NOTES = """
+-- ARGV: prefix, then (case id, event, now, detail, instance, once) for each note; two answers each.
+local p = ARGV[1]
+local out = {}
+for k = 2, #ARGV, 6 do
+  local id, event, now, detail, inst, once = ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4], ARGV[k + 5]
+  local key = p .. 'case:' .. id
+  local raw = redis.call('GET', key)
+  local doc = raw and cjson.decode(raw)
+  local seen = false
+  if doc and type(doc.transitions) ~= 'table' then doc.transitions = {} end
+  if doc and once == '1' then
+    for _, t in ipairs(doc.transitions) do
+      if t[1] == event then seen = true end
+    end
+  end
+  if not raw then
+    table.insert(out, 'err'); table.insert(out, 'unknown')
+  elseif doc.state ~= 'open' then
+    table.insert(out, 'err'); table.insert(out, 'state:' .. doc.state)
+  elseif inst ~= '' and doc.lease_holder ~= inst then
+    table.insert(out, 'err'); table.insert(out, 'lease')
+  elseif seen then
+    table.insert(out, 'none'); table.insert(out, '')
+  else
+    table.insert(doc.transitions, {event, now, detail})
+    local enc = cjson.encode(doc)
+    redis.call('SET', key, enc)
+    table.insert(out, 'ok'); table.insert(out, enc)
   end
 end
-table.insert(doc.transitions, {event, now, detail})
-local enc = cjson.encode(doc)
-redis.call('SET', key, enc)
-return {'ok', enc}
+return out
 """
 
 # Registrations: one hash per address of record (contact -> JSON row), the set of addresses of
@@ -442,11 +467,14 @@ class RedisStore:
         self.write_errors = 0
         self._open_or_update = self.redis.register_script(_OPEN_OR_UPDATE)
         self._claim = self.redis.register_script(_CLAIM)
-        self._attempt = self.redis.register_script(_ATTEMPT)
+        self._attempts_script = self.redis.register_script(_ATTEMPTS)
+        #: The attempts of one tick go to Redis in one script call, not one round trip each.
+        self._attempts: TurnBatcher[tuple[str, str, str, str, str], Case] = TurnBatcher(self._record_attempts)
         self._move = self.redis.register_script(_MOVE)
         self._release = self.redis.register_script(_RELEASE)
-        self._note = self.redis.register_script(_NOTE)
         self._desk = self.redis.register_script(_DESK)
+        self._notes_script = self.redis.register_script(_NOTES)
+        self._notes: TurnBatcher[tuple[str, str, str, str, str, str], Case | None] = TurnBatcher(self._record_notes)
         self._register = self.redis.register_script(_REGISTER)
         self._unregister = self.redis.register_script(_UNREGISTER)
         self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
@@ -640,6 +668,11 @@ class RedisStore:
         ids = await self.redis.zrangebyscore(self.p + "due", "-inf", now, start=0, num=limit)
         return [c for c in await self._cases([str(i) for i in ids]) if c.state == OPEN]
 
+    async def next_due(self) -> float | None:
+        # ``ready`` holds each scheduled case at the later of its due time and its lease's end.
+        first = await self.redis.zrange(self.p + "ready", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
     async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
         docs = await self._claim(args=[self.p, instance, repr(now), repr(lease_until), limit])
         return [Case.from_doc(json.loads(doc)) for doc in docs]
@@ -658,13 +691,32 @@ class RedisStore:
         self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
     ) -> Case:
         nxt = "" if next_due is None else repr(next_due)
-        return self._result(case_id, await self._attempt(args=[self.p, case_id, instance, repr(now), nxt, detail]))
+        return await self._attempts.submit((case_id, instance, repr(now), nxt, detail))
+
+    async def _record_attempts(self, attempts: list[tuple[str, str, str, str, str]]) -> list[Case | Exception]:
+        flat = await self._attempts_script(args=[self.p, *(arg for attempt in attempts for arg in attempt)])
+        answers: list[Case | Exception] = []
+        for (case_id, *_), status, value in zip(attempts, flat[::2], flat[1::2], strict=True):
+            try:
+                answers.append(self._result(case_id, [status, value]))
+            except (UnknownCase, LeaseLost, ValueError) as exc:
+                answers.append(exc)
+        return answers
 
     async def note(
         self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
     ) -> Case | None:
-        answer = await self._note(args=[self.p, case_id, event, repr(now), detail, instance, "1" if once else "0"])
-        return None if answer[0] == "none" else self._result(case_id, answer)
+        return await self._notes.submit((case_id, event, repr(now), detail, instance, "1" if once else "0"))
+
+    async def _record_notes(self, notes: list[tuple[str, str, str, str, str, str]]) -> list[Case | Exception | None]:
+        flat = await self._notes_script(args=[self.p, *(arg for note in notes for arg in note)])
+        answers: list[Case | Exception | None] = []
+        for (case_id, *_), status, value in zip(notes, flat[::2], flat[1::2], strict=True):
+            try:
+                answers.append(None if status == "none" else self._result(case_id, [status, value]))
+            except (UnknownCase, LeaseLost, ValueError) as exc:
+                answers.append(exc)
+        return answers
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         if state not in CASE_STATES or state == OPEN:
@@ -714,4 +766,6 @@ class RedisStore:
         with contextlib.suppress(aioredis.RedisError, OSError):
             await self.flush()
         await cancel_and_wait(self._flusher)
+        await self._attempts.close()
+        await self._notes.close()
         await self.redis.aclose()

@@ -22,6 +22,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from gateway.store.base import (
     OPEN,
@@ -31,6 +32,7 @@ from gateway.store.base import (
     CampaignSeen,
     Case,
     Cluster,
+    LeaseLost,
     Registration,
     RiskScore,
     UnknownCase,
@@ -49,6 +51,7 @@ from gateway.store.base import (
     sighted_cluster,
     updated_case,
 )
+from gateway.store.batch import TurnBatcher
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the receipt-routing map and the audit trail.
@@ -136,6 +139,9 @@ class SqliteStore:
         self._velocity_records = 0
         self._references = 0
         self._clusters_kept: int | None = None
+        self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
+            self._changes
+        )
 
     # --- the synchronous hot path -------------------------------------------------------------
 
@@ -355,6 +361,20 @@ class SqliteStore:
         ).fetchall()
         return [Case.from_doc(json.loads(doc)) for (doc,) in rows]
 
+    async def next_due(self) -> float | None:
+        # Earliest due first along the due index; only cases under lease (at most the batches in flight,
+        # and those of a crashed instance) are read past before the answer is known.
+        best: float | None = None
+        for due_at, holder, lease_until in self.db.execute(
+            "SELECT due_at, lease_holder, lease_until FROM cases WHERE due_at IS NOT NULL AND state = 'open'"
+            " ORDER BY due_at"
+        ):
+            if best is not None and due_at >= best:
+                break
+            at = max(due_at, lease_until) if holder else due_at
+            best = at if best is None else min(best, at)
+        return best
+
     async def claim_due(self, instance: str, now: float, lease_until: float, limit: int = 100) -> list[Case]:
         self._begin()
         try:
@@ -389,21 +409,42 @@ class SqliteStore:
     async def record_attempt(
         self, case_id: str, instance: str, now: float, next_due: float | None, detail: str = ""
     ) -> Case:
-        return self._change(case_id, lambda case: attempted_case(case, instance, now, next_due, detail))
+        # attempted_case answers a case or raises: never None.
+        return cast(Case, await self._batched(case_id, lambda c: attempted_case(c, instance, now, next_due, detail)))
 
     async def note(
         self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
     ) -> Case | None:
+        return await self._batched(case_id, lambda case: noted_case(case, event, now, detail, instance, once))
+
+    async def _batched(self, case_id: str, change: Callable[[Case], Case | None]) -> Case | None:
+        # The changes an engine tick makes to its cases (attempts, notes) are written in one transaction,
+        # one commit instead of one each. This turn's hot-path writes are committed now, not when the
+        # turn ends: until the batch runs, they would keep the file locked for any other connection.
+        self.commit()
+        return await self._case_changes.submit((case_id, change))
+
+    async def _changes(self, changes: list[tuple[str, Callable[[Case], Case | None]]]) -> list[Case | Exception | None]:
+        """Several cases changed in one transaction; a change that is refused (``LeaseLost``, a case
+        unknown or no longer open) is that change's answer and leaves the others be. A change that
+        answers None has nothing to write."""
+        answers: list[Case | Exception | None] = []
         self._begin()
         try:
-            case = noted_case(self._load(case_id), event, now, detail, instance, once)
-            if case is not None:
-                self._save(case)
+            for case_id, change in changes:
+                try:
+                    case = change(self._load(case_id))  # refusals come before any write
+                except (UnknownCase, LeaseLost, ValueError) as exc:
+                    answers.append(exc)
+                    continue
+                if case is not None:
+                    self._save(case)
+                answers.append(case)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return case
+        return answers
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         return self._change(case_id, lambda case: moved_case(case, state, now, instance, detail))
@@ -497,5 +538,6 @@ class SqliteStore:
         return int(count)
 
     async def close(self) -> None:
+        await self._case_changes.close()
         self.commit()
         self.db.close()

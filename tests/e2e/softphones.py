@@ -121,7 +121,7 @@ class Baresip:
     async def start(cls, user: str, home: Path, gateway_port: int, transport: str, extra: str = "") -> Baresip:
         phone = cls(user, home)
         home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a test's few small files)
-        suffix = ";transport=tcp" if transport == "tcp" else ""
+        suffix = {"tcp": ";transport=tcp", "tls": ";transport=tls"}.get(transport, "")
         (home / "accounts").write_text(
             f'<sip:{user}@127.0.0.1>;outbound="sip:127.0.0.1:{gateway_port}{suffix}";regint=300;answermode=auto{extra}\n'
         )
@@ -141,6 +141,9 @@ class Baresip:
         """Start baresip on fresh ports; its control connection, or None when it exited first."""
         ctrl_port = free_udp_tcp_port()
         config = _BARESIP_CONFIG.format(sip_port=free_sip_port_for_baresip(), ctrl_port=ctrl_port)
+        extra = self.home / "config.extra"  # more config lines a test wrote (sip_cafile, sip_certificate)
+        if extra.exists():
+            config += extra.read_text()
         (self.home / "config").write_text(config)
         self.proc = await asyncio.create_subprocess_exec(
             "baresip",

@@ -308,7 +308,8 @@ async def test_the_readme_capture_rotates_files_that_tshark_decodes_and_finds_cl
 async def test_the_demo_records_its_traffic_when_asked(tmp_path):
     tshark = require_peer("tshark")
     pcap = tmp_path / "demo.pcap"
-    assert await run_demo(json_path=str(tmp_path / "report.json"), messages=40, capture=CaptureConfig(str(pcap))) == 0
+    report = str(tmp_path / "report.json")
+    assert await run_demo(json_path=report, scale=0.05, capture=CaptureConfig(str(pcap))) == 0
     # No ports to name: Wireshark's own SMPP heuristics find the PDUs.
     args = tshark_args(tshark, pcap)
     assert flagged(args) == []

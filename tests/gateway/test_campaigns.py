@@ -95,7 +95,10 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def engine() -> rules.Engine:
-    return rules.Engine(rules.build([rules.DEFAULT_PACKS]))
+    # the phrase packs without the evidence pack, which catches every copy of this template on its own:
+    # what is tested is the raise a campaign gives to copies that the rules alone let through
+    packs = [p for p in sorted(rules.DEFAULT_PACKS.glob("*.yaml")) if p.name != "evidence.yaml"]
+    return rules.Engine(rules.build(packs))
 
 
 def inspector(engine: rules.Engine, config: CampaignConfig | None = CONFIG, store: Any = None) -> RulesInspector:

@@ -60,7 +60,10 @@ async def test_the_documented_section_does_what_the_text_says(tmp_path):
     config = load(path).rules
     assert config is not None
     assert config.campaigns is not None
-    engine = rules.Engine(rules.build([rules.DEFAULT_PACKS]))
+    # the phrase packs without the evidence pack, which catches these wordings on their own: the campaign's
+    # raise of what the rules alone let by is what the section describes
+    packs = [p for p in sorted(rules.DEFAULT_PACKS.glob("*.yaml")) if p.name != "evidence.yaml"]
+    engine = rules.Engine(rules.build(packs))
     inspector = RulesInspector(engine)
     events = MemoryEvents()
     inspector.campaigns = CampaignTracker(MemoryStore(), engine, config.campaigns, events=events, clock=Clock())

@@ -130,7 +130,7 @@ def test_explain_json_and_overridden_rules(capsys: pytest.CaptureFixture[str]) -
     record = json.loads(out)
     assert record["action"] == "pass"
     assert record["rules"] == ["allow.antifraud-official"]
-    assert record["overridden"] == ["police.safe-account"]
+    assert "police.safe-account" in record["overridden"]  # with the evidence rules on its words
     assert {m["view"] for m in record["matches"]} >= {"squeezed", "fields"}
 
 
@@ -142,7 +142,8 @@ SCAN_IN = (
     '{"channel": "sms", "from": "12381", "to": "13800000001", "text": "警惕安全账户诈骗", "origin": "domestic"}\n'
 )
 SCAN_OUT = (
-    '{"action": "block", "risk": "high", "rules": ["police.safe-account"], "category": "police_impersonation"}\n'
+    '{"action": "block", "risk": "high", "rules": ["police.ev.demand", "cs.ev.demand", "credit.ev.demand", '
+    '"phish.ev.topic", "police.safe-account"], "category": "police_impersonation"}\n'
     '{"action": "label", "risk": "low", "rules": ["intl.call-label"], "category": "international"}\n'
     '{"action": "pass", "risk": "none", "rules": [], "category": null}\n'
     '{"action": "pass", "risk": "none", "rules": ["allow.antifraud-official"], "category": null}\n'

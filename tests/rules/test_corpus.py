@@ -92,6 +92,22 @@ def test_a_message_and_its_variants_share_a_split() -> None:
     assert 0.4 < sum(splits == {"test"} for splits in where.values()) / len(where) < 0.6
 
 
+def test_the_supplement_goes_to_dev_only(
+    rows: dict[str, list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the hand-written supplement for the families caught least is for tuning: the test split must stay
+    # exactly what the first blocks make, or its figures stop being comparable
+    extra = [r for r in rows["dev"] if "set:extra" in r["tags"]]  # type: ignore[operator]
+    assert not any("set:extra" in r["tags"] for r in rows["test"])  # type: ignore[operator]
+    assert sum(r["label"] == "fraud" for r in extra) >= 400
+    assert sum(r["label"] == "ham" for r in extra) >= 100
+    _, with_supplement = generate.split()
+    monkeypatch.setattr(generate, "extra_records", lambda seen: iter(()))
+    dev_alone, test_alone = generate.split()
+    assert test_alone == with_supplement
+    assert len(dev_alone) == len(rows["dev"]) - len(extra)
+
+
 def test_fraud_is_varied_beyond_its_fills(rows: dict[str, list[dict[str, object]]]) -> None:
     # with every digit, Latin letter and name slot's value blanked, most base messages still differ
     names = "|".join(sorted({*generate.SURNAMES}, key=len))
@@ -157,10 +173,10 @@ def test_the_shipped_packs_hold_todays_figures_on_the_test_split(capsys: pytest.
     code = main(
         [
             *("rules", "eval", str(HERE / "test.jsonl"), "--limit", "1"),
-            *("--min-catch", "0.955", "--max-ham-blocked", "0.004", "--max-ham-touched", "0.005"),
-            *("--min-category-catch", "0.85"),
+            *("--min-catch", "0.98", "--max-ham-blocked", "0.004", "--max-ham-touched", "0.005"),
+            *("--min-category-catch", "0.92"),
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out.splitlines()[-3:]
-    assert "catch rate 96.44%  ham blocked 0.17%  ham touched 0.17%" in out
+    assert "catch rate 98.44%  ham blocked 0.17%  ham touched 0.17%" in out

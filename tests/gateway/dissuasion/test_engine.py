@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -371,6 +373,62 @@ async def test_run_loop_on_an_injected_clock():
     assert [e.fields["at"] - DAY0 for e in rig.events.named("case.escalated")] == [900.0]
 
 
+async def test_run_loop_sends_each_attempt_when_it_falls_due_not_at_the_next_poll(shared_store):
+    store = shared_store()
+    # An interval that is no multiple of the poll interval: polling alone would send at 300 and 600.
+    rig = Rig(store, DissuasionConfig(interval=250.0, max_attempts=3, poll_interval=60.0))
+    await rig.trigger(tier="low")
+    stop = asyncio.Event()
+    naps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        naps.append(seconds)
+        rig.clock += seconds
+        if rig.clock - DAY0 > 1000:
+            stop.set()
+
+    await rig.engine.run(lambda: rig.clock, fake_sleep, stop)
+    assert _attempt_times(rig) == [0.0, 250.0, 500.0]
+    assert [e.fields["at"] - DAY0 for e in rig.events.named("case.escalated")] == [750.0]
+    assert max(naps) == 60.0  # still looks at the poll interval for cases opened elsewhere
+    await store.close()
+
+
+async def test_a_new_case_wakes_the_sleeping_loop():
+    rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
+    naps: asyncio.Queue[float] = asyncio.Queue()
+
+    async def fake_sleep(seconds: float) -> None:
+        await naps.put(seconds)
+        await asyncio.Event().wait()  # the clock does not move: only a wake-up ends this nap
+
+    loop = asyncio.get_running_loop().create_task(rig.engine.run(lambda: rig.clock, fake_sleep))
+    assert await naps.get() == 60.0  # nothing open: it sleeps the poll interval
+    rig.clock = DAY0 + 5.0
+    await rig.trigger(tier="low", at=5.0)
+    assert await asyncio.wait_for(naps.get(), timeout=10) == 60.0  # woke, drove the case, sleeps again
+    assert _attempt_times(rig) == [5.0]
+    loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_the_loop_stops_when_cancelled_whatever_it_is_doing(turns):
+    rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
+
+    async def short_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    loop = asyncio.get_running_loop().create_task(rig.engine.run(lambda: rig.clock, short_sleep))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    loop.cancel()  # the gateway stopping
+    done, _ = await asyncio.wait({loop}, timeout=5)
+    assert loop in done
+    assert loop.cancelled()
+
+
 async def test_a_failing_flash_or_call_still_counts_and_the_loop_goes_on():
     rig = Rig(MemoryStore())
 
@@ -699,3 +757,28 @@ async def test_family_warnings_receipts_and_call_outcomes_are_on_the_timeline():
     assert await rig.engine.flash_acknowledged(flash_id, DAY0 + 30.0)
     await rig.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 40.0)
     assert (await rig.store.get_case(case.id)).transitions[-1].event == "handled"
+
+
+async def test_an_acknowledgement_arriving_during_the_attempt_ends_it_quietly():
+    """A quick reader acknowledges the flash before the engine has written the attempt down: the case is
+    handled, the robot does not call someone who already read the warning, and nothing is logged as a
+    failure."""
+    rig = Rig(MemoryStore())
+
+    class ReadAtOnce(FakeFlash):
+        async def send_flash(self, recipient: str, message: str, case_id: str) -> str | None:
+            message_id = await super().send_flash(recipient, message, case_id)
+            if recipient == VICTIM:
+                rig.engine.store.remember_message(message_id, "dissuasion:" + case_id, rig.clock)
+                assert await rig.engine.flash_acknowledged(message_id, rig.clock)
+            return message_id
+
+    rig.flash = rig.engine.flash = ReadAtOnce()
+    await rig.trigger(tier="low", family=())
+    with structlog.testing.capture_logs() as logs:
+        await rig.run_until(10 * 300.0)
+    case = (await rig.store.all_cases())[0]
+    assert case.state == "handled"
+    assert rig.caller.calls == []
+    assert len(rig.flash.to(VICTIM)) == 1
+    assert [e["event"] for e in logs if e["log_level"] in ("warning", "error")] == []

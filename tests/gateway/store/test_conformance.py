@@ -133,6 +133,44 @@ async def test_due_index_and_attempt_schedule(store):
     assert [c.id for c in await store.due_cases(now=10_000.0)] == [a.id]
 
 
+async def test_next_due_is_when_the_next_case_may_be_claimed(store):
+    assert await store.next_due() is None
+    a, _ = await store.open_or_update_case("861", "low", "x", now=0.0, due_at=100.0)
+    b, _ = await store.open_or_update_case("862", "low", "x", now=0.0, due_at=50.25)
+    assert await store.next_due() == 50.25
+    # Under lease a case counts from when the lease lapses, whoever holds it.
+    await store.claim_due("gw1", now=60.0, lease_until=130.0)
+    assert await store.next_due() == 100.0
+    await store.claim_due("gw2", now=100.0, lease_until=125.5)
+    assert await store.next_due() == 125.5
+    await store.record_attempt(a.id, "gw2", now=101.0, next_due=401.0)
+    assert await store.next_due() == 130.0
+    await store.transition(b.id, "handled", now=102.0)
+    assert await store.next_due() == 401.0
+    await store.record_attempt((await store.claim_due("gw1", now=401.0, lease_until=430.0))[0].id, "gw1", 402.0, None)
+    assert await store.next_due() is None
+
+
+async def test_attempts_recorded_together_are_answered_one_by_one(store):
+    cases = [(await store.open_or_update_case(f"86{i}", "low", "x", now=0.0, due_at=float(i)))[0] for i in range(4)]
+    await store.claim_due("gw1", now=10.0, lease_until=70.0, limit=3)
+    answers = await asyncio.gather(
+        *(store.record_attempt(c.id, "gw1", now=11.0, next_due=311.0 + i) for i, c in enumerate(cases)),
+        store.record_attempt("999999", "gw1", now=11.0, next_due=311.0),
+        return_exceptions=True,
+    )
+    # The fourth case was never claimed, the fifth does not exist: each refusal is its own.
+    assert [a.attempts for a in answers[:3]] == [1, 1, 1]
+    assert isinstance(answers[3], LeaseLost)
+    assert isinstance(answers[4], UnknownCase)
+    assert [(c.attempts, c.due_at) for c in [await store.get_case(c.id) for c in cases]] == [
+        (1, 311.0),
+        (1, 312.0),
+        (1, 313.0),
+        (0, 3.0),
+    ]
+
+
 async def test_lease_held_by_live_instance_is_not_taken(store):
     case, _ = await store.open_or_update_case("861", "medium", "x", now=0.0, due_at=0.0)
     assert [c.id for c in await store.claim_due("gw1", now=1.0, lease_until=31.0)] == [case.id]

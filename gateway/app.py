@@ -217,6 +217,19 @@ class Gateway:
             from gateway.web.server import WebServer
 
             web = WebServer(self.config.http.host, self.config.http.port, self.metrics, self._readiness_checks())
+            if self.config.http.console is not None and hasattr(self.store, "open_or_update_case"):
+                from gateway.web.console import Console
+
+                # Through the engine when there is one: a case closed here stops its loop at once.
+                engine = self.dissuasion
+                Console(
+                    self.config.http.console,
+                    cast(StateStore, self.store),
+                    self.emit_to,
+                    self.clock,
+                    metrics=self.metrics,
+                    desk=engine.desk if engine is not None else None,
+                ).install(web.app)
             try:
                 await web.start()
             except BaseException:
@@ -310,7 +323,7 @@ class Gateway:
             instance=f"{socket.gethostname()}:{os.getpid()}",
         )
         self.smpp.receipt_hook = AckHook(
-            flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock
+            flash, self.dissuasion.flash_acknowledged, state.route_owner, self.clock, self.dissuasion.flash_receipt
         ).handle
         if self.robot is not None:
             self.robot.answers = self.dissuasion

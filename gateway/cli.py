@@ -334,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.dissuasion import case_cli
 
     case_cli.add_parser(sub, parents=[logging_options])
+
+    from gateway.web.console import cli as console_cli
+
+    console_cli.add_parser(sub, parents=[logging_options])
     return parser
 
 

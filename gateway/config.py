@@ -354,6 +354,28 @@ class HttpConfig:
     #: Loopback by default: metrics name accounts and rules, and only the carrier's own scraper needs them.
     host: str = "127.0.0.1"
     port: int = 8080
+    #: None: no operator console on the endpoint.
+    console: ConsoleConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleAccountConfig:
+    name: str
+    role: str  # viewer, agent or admin
+    password_hash: str  # scrypt$N$r$p$salt$key, from `afgw console passwd`
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """``http.console``: the anti-fraud desk's accounts and how long a login lasts."""
+
+    accounts: tuple[ConsoleAccountConfig, ...] = ()
+    session_minutes: float = 480.0
+    #: Failed logins allowed per account and per source address within ``throttle_window`` seconds.
+    max_failed_logins: int = 5
+    throttle_window: float = 300.0
+    #: Seconds between two updates of the live overview.
+    refresh_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,8 +499,42 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
     )
 
 
+def _console(reader: Reader, d: LocatedDict) -> ConsoleConfig:
+    from gateway.web.console.auth import ROLES, check_hash
+
+    reader.keys(d, {"accounts", "session_minutes", "max_failed_logins", "throttle_window", "refresh_seconds"})
+    defaults = ConsoleConfig()
+    accounts: list[ConsoleAccountConfig] = []
+    seen: set[str] = set()
+    for item, where in reader.items(d, "accounts"):
+        if not isinstance(item, LocatedDict):
+            reader.error(where, "each account must be a mapping of name, role and password_hash")
+            continue
+        reader.keys(item, {"name", "role", "password_hash"}, required=("name", "role", "password_hash"))
+        name = reader.get(item, "name", str, "")
+        role = reader.get(item, "role", str, "viewer")
+        hashed = reader.get(item, "password_hash", str, "")
+        if name and not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name):
+            reader.error(item.where("name"), f"name: {name!r} must be 1 to 32 letters, digits, '_', '.' or '-'")
+        if name in seen:
+            reader.error(item.where("name"), f"duplicate console account {name!r}")
+        seen.add(name)
+        if role not in ROLES:
+            reader.error(item.where("role"), f"role: {role!r} is not one of {', '.join(ROLES)}")
+        if "password_hash" in item and (problem := check_hash(hashed)) is not None:
+            reader.error(item.where("password_hash"), f"password_hash: {problem}")
+        accounts.append(ConsoleAccountConfig(name, role, hashed))
+    return ConsoleConfig(
+        accounts=tuple(accounts),
+        session_minutes=_positive(reader, d, "session_minutes", float, defaults.session_minutes),
+        max_failed_logins=_positive(reader, d, "max_failed_logins", int, defaults.max_failed_logins),
+        throttle_window=_positive(reader, d, "throttle_window", float, defaults.throttle_window),
+        refresh_seconds=_positive(reader, d, "refresh_seconds", float, defaults.refresh_seconds),
+    )
+
+
 def _http(reader: Reader, d: LocatedDict) -> HttpConfig:
-    reader.keys(d, {"host", "port"})
+    reader.keys(d, {"host", "port", "console"})
     defaults = HttpConfig()
     host = reader.get(d, "host", str, defaults.host)
     try:
@@ -486,7 +542,9 @@ def _http(reader: Reader, d: LocatedDict) -> HttpConfig:
     except ValueError:
         reader.error(d.where("host"), f"host: {host!r} is not an IP address", "e.g. 127.0.0.1")
         host = defaults.host
-    return HttpConfig(host=host, port=_port(reader, d, "port", defaults.port))
+    section = reader.mapping(d, "console")
+    console = _console(reader, section) if section is not None else None
+    return HttpConfig(host=host, port=_port(reader, d, "port", defaults.port), console=console)
 
 
 def _relative(base: Path, value: str) -> str:

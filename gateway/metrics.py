@@ -70,11 +70,16 @@ class Counter:
     def get(self, *labels: str) -> float:
         return self.values.get(labels, 0.0)
 
-    def collect(self) -> Metric:
+    def collect_values(self) -> list[tuple[Labels, float]]:
+        """Every child's count: those counted here and those the readers keep."""
         values = dict(self.values)
         for read in self.readers:
             for labels, value in read():
                 values[labels] = values.get(labels, 0.0) + value
+        return list(values.items())
+
+    def collect(self) -> Metric:
+        values = dict(self.collect_values())
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for labels, value in values.items():
             family.add_metric(labels, value)
@@ -315,6 +320,9 @@ class GatewayMetrics:
     def add_source(self, source: Source) -> None:
         """``source`` is asked for its metric families at every scrape."""
         self._sources.append(source)
+
+    def sources(self) -> list[Source]:
+        return list(self._sources)
 
     def add_refresher(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """``refresh`` is awaited before every scrape (to read what only an awaited call can tell)."""

@@ -185,7 +185,7 @@ async def _show(args: argparse.Namespace, config: Any, store: StateStore, now: f
         f"  opened: {_when(case.opened_at)}   next due: {_when(case.due_at) if case.due_at is not None else '-'}",
         "  timeline:",
     ]
-    lines += [f"    {_when(t.at)}  {t.event:<10} {t.detail}".rstrip() for t in case.transitions]
+    lines += [f"    {_when(t.at)}  {t.event:<15} {t.detail}".rstrip() for t in case.transitions]
     return "\n".join(lines)
 
 

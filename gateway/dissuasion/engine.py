@@ -63,6 +63,9 @@ from gateway.dissuasion.triggers import Trigger
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
 from gateway.store.base import (
+    CLOSED,
+    DESK_CLAIM,
+    DESK_NOTE,
     ESCALATED,
     HANDLED,
     OPEN,
@@ -81,6 +84,9 @@ DAY = 86400.0
 #: attempt's number and the flash's message id, ``-`` when refused), and people were called in on a
 #: high-risk case (once per case).
 FLASHED, HIGH_RISK = "flashed", "high_risk"
+#: What the engine notes on a case's timeline besides its own steps: a family contact was warned, the
+#: SMSC confirmed a warning flash's delivery, a robot call ended (with its outcome and SIP status).
+FAMILY_WARNED, FLASH_DELIVERED, ROBOT_CALL = "family_warned", "flash_delivered", "robot_call"
 #: The receipt-routing map's owner for a dissuasion flash: ``dissuasion:<case id>``.
 OWNER_PREFIX = "dissuasion:"
 #: The owner of a family contact's warning flash: the gateway's own too (its receipts and the
@@ -269,6 +275,10 @@ class DissuasionEngine:
         self.events.emit("case.closed", **self._fields(case, now, detail=detail))
         return case
 
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        """A person's step on a case (the console): see :func:`desk_step`."""
+        return await desk_step(self.store, self.events, case_id, action, now, operator, detail)
+
     # --- the schedule ----------------------------------------------------------------------------
 
     async def tick(self, now: float) -> int:
@@ -418,7 +428,29 @@ class DissuasionEngine:
         return message_id
 
     async def _warn_family(self, case: Case, contacts: list[str], now: float, when: str) -> None:
-        self._family_warned(case, await self._flash_family(case, contacts, now), now, when)
+        sent = await self._flash_family(case, contacts, now)
+        await self._note_family(case, sent, now, when)
+        self._family_warned(case, sent, now, when)
+
+    async def _note_family(self, case: Case, sent: list[tuple[str, str]], now: float, when: str) -> None:
+        """Each warned contact on the case's timeline (detail: contact, message id, first/escalation)."""
+        for contact, message_id in sent:
+            await self.note(case.id, FAMILY_WARNED, now, f"{contact} {message_id or '-'} {when}")
+
+    async def note(self, case_id: str, event: str, now: float, detail: str) -> None:
+        """Something that happened to a case, on its timeline: dropped once the case is no longer
+        open (a receipt or a call's end that comes after the case was handled or closed)."""
+        with contextlib.suppress(UnknownCase, ValueError):
+            await self.store.note(case_id, event, now, detail)
+
+    async def flash_receipt(self, message_id: str, owner: str, now: float) -> None:
+        """The SMSC's delivery receipt for a warning flash (the person's or a relative's)."""
+        case_id = owner.removeprefix(OWNER_PREFIX).removeprefix(FAMILY_OWNER_PREFIX)
+        await self.note(case_id, FLASH_DELIVERED, now, message_id)
+
+    async def call_ended(self, case_id: str, now: float, outcome: str, status: int) -> None:
+        """The robot call's outcome (answered, confirmed, no_answer, busy ...) and final SIP status."""
+        await self.note(case_id, ROBOT_CALL, now, f"{outcome} {status}")
 
     async def _flash_family(self, case: Case, contacts: list[str], now: float) -> list[tuple[str, str]]:
         """Flash each contact the family template; returns who got which message id ("" refused)."""
@@ -442,6 +474,7 @@ class DissuasionEngine:
         # The family first, the escalation recorded after: an instance killed in between leaves the
         # case open, and the one that takes it over warns them (again) and records it.
         sent = await self._flash_family(case, list(case.family), now)
+        await self._note_family(case, sent, now, "escalation")
         moved = await self.store.transition(case.id, ESCALATED, now, instance=self.instance, detail=reason)
         self.events.emit("case.escalated", **self._fields(moved, now, reason=reason, final=final))
         self._family_warned(moved, sent, now, "escalation")
@@ -458,6 +491,27 @@ class DissuasionEngine:
             "attempts": case.attempts,
             **extra,
         }
+
+
+#: The event each desk step publishes.
+DESK_EVENTS = {DESK_CLAIM: "case.claimed", DESK_NOTE: "case.noted", CLOSED: "case.closed"}
+
+
+async def desk_step(
+    store: StateStore, events: EventSink, case_id: str, action: str, now: float, operator: str, detail: str = ""
+) -> Case:
+    """Claim (``desk_claim``), note (``desk_note``) or close (``closed``, ``detail`` the outcome) an
+    open or escalated case in the store, and publish it. A closed case is never due again, so the
+    robot loop stops at once, whichever instance drives it; ``case.closed`` carries the outcome as
+    ``afgw case close`` does. ValueError / UnknownCase as :meth:`StateStore.desk`."""
+    case = await store.desk(case_id, action, now, operator, detail)
+    fields = DissuasionEngine._fields(case, now, operator=operator, source="operator")
+    if action == CLOSED:
+        fields.update(outcome=detail, detail=detail)
+    elif detail:
+        fields["note"] = detail
+    events.emit(DESK_EVENTS[action], **fields)
+    return case
 
 
 def _since_last_attempt(case: Case) -> tuple[Transition, ...]:

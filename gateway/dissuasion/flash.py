@@ -114,8 +114,11 @@ class AckHook:
         acknowledged: Callable[[str, float], Awaitable[bool]],
         owner: Callable[[str, float], Awaitable[str | None]],
         clock: Callable[[], float],
+        receipt: Callable[[str, str, float], Awaitable[None]] | None = None,
     ) -> None:
         self.sender = sender
+        #: Told of a warning flash's delivery receipt (message id, owner, now): the case's timeline.
+        self._receipt = receipt
         self._acknowledged = acknowledged
         self._owner = owner
         self._clock = clock
@@ -134,6 +137,8 @@ class AckHook:
         if owner is None or not _ours(owner):
             return False
         log.info("dissuasion.flash_receipt", message_id=message_id, owner=owner, esm_class=pdu.esm_class)
+        if self._receipt is not None:
+            await self._receipt(message_id, owner, now)
         return True
 
 

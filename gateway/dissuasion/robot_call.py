@@ -120,6 +120,7 @@ class SipRobotCaller(asyncio.DatagramProtocol):
         self.events = events
         self.clock = clock
         self.answers = answers
+        self._notes: set[asyncio.Future[None]] = set()
         self.transport: asyncio.DatagramTransport | None = None
         self.host, self.port = config.bind, 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -249,6 +250,12 @@ class SipRobotCaller(asyncio.DatagramProtocol):
             await self.answers.call_answered(call.case_id, self.clock(), confirmed=confirmed)
 
     def _report(self, call: _Call, outcome: str, status: int) -> None:
+        ended = getattr(self.answers, "call_ended", None)
+        if ended is not None:
+            # On the case's timeline too; kept referenced until written.
+            task = asyncio.ensure_future(ended(call.case_id, self.clock(), outcome, status))
+            self._notes.add(task)
+            task.add_done_callback(self._notes.discard)
         self.events.emit(
             "case.robot_call",
             at=self.clock(),

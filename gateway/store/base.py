@@ -259,6 +259,11 @@ class StateStore(Store, Protocol):
         """Move an open case to ``state`` (handled, escalated, closed): no longer due, lease released.
         With ``instance``, LeaseLost when another instance holds a live lease."""
 
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        """A person's step on a case that is open or escalated (see :func:`desk_case`): ``desk_claim``
+        (ValueError when another operator holds it), ``desk_note`` or ``closed`` (no longer due, lease
+        released). ValueError when the case is handled or closed already; UnknownCase when absent."""
+
     async def release(self, case_id: str, instance: str) -> None: ...
 
     async def campaign_sighting(self, copy: CampaignCopy, policy: CampaignPolicy) -> CampaignSeen:
@@ -340,6 +345,36 @@ def noted_case(case: Case, event: str, now: float, detail: str, instance: str, o
     if once and any(t.event == event for t in case.transitions):
         return None
     return _replace(case, transitions=(*case.transitions, Transition(event, now, detail)))
+
+
+#: What a person may do on a case through :meth:`StateStore.desk`.
+DESK_CLAIM, DESK_NOTE = "desk_claim", "desk_note"
+DESK_ACTIONS = frozenset({DESK_CLAIM, DESK_NOTE, CLOSED})
+
+
+def desk_holder(case: Case) -> str:
+    """The operator who last claimed the case ("" when nobody has)."""
+    claims = [t.detail for t in case.transitions if t.event == DESK_CLAIM]
+    return claims[-1].partition(" ")[0] if claims else ""
+
+
+def desk_case(case: Case, action: str, now: float, operator: str, detail: str) -> Case:
+    """The case after a person's step. The transition's detail is the operator's name, then ``detail``."""
+    if action not in DESK_ACTIONS:
+        raise ValueError(f"an operator may claim, note or close a case, not {action!r}")
+    if not operator or " " in operator:
+        raise ValueError("the operator's name must be one word")
+    if case.state not in (OPEN, ESCALATED):
+        raise ValueError(f"case {case.id} is already {case.state}")
+    holder = desk_holder(case)
+    if action == DESK_CLAIM and holder and holder != operator:
+        raise ValueError(f"case {case.id} is claimed by {holder}")
+    said = Transition(action, now, f"{operator} {detail}".rstrip())
+    if action != CLOSED:
+        return _replace(case, transitions=(*case.transitions, said))
+    return _replace(
+        case, state=CLOSED, due_at=None, lease_holder="", lease_until=0.0, transitions=(*case.transitions, said)
+    )
 
 
 def moved_case(case: Case, state: str, now: float, instance: str, detail: str) -> Case:

@@ -22,6 +22,7 @@ from gateway.store.base import (
     campaign_seen,
     canonical_message_id,
     claimed_case,
+    desk_case,
     lease_free,
     message_id_keys,
     moved_case,
@@ -239,6 +240,12 @@ class MemoryStore:
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         case = self._cases[case_id] = moved_case(await self.get_case(case_id), state, now, instance, detail)
+        if self._open.get(case.subscriber) == case.id and case.state != OPEN:
+            del self._open[case.subscriber]
+        return case
+
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        case = self._cases[case_id] = desk_case(await self.get_case(case_id), action, now, operator, detail)
         if self._open.get(case.subscriber) == case.id and case.state != OPEN:
             del self._open[case.subscriber]
         return case

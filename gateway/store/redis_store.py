@@ -39,6 +39,7 @@ import redis.asyncio as aioredis
 from gateway.logs import get_logger
 from gateway.store.base import (
     CASE_STATES,
+    DESK_ACTIONS,
     OPEN,
     AuditRecord,
     CampaignCopy,
@@ -191,6 +192,38 @@ redis.call('ZREM', p .. 'due', id)
 redis.call('ZREM', p .. 'ready', id)
 redis.call('SREM', p .. 'open_cases', id)
 if redis.call('GET', p .. 'open:' .. doc.subscriber) == id then redis.call('DEL', p .. 'open:' .. doc.subscriber) end
+return {'ok', enc}
+"""
+
+# A person's step (base.desk_case says what each may do); the holder is the first word of the last claim.
+_DESK = """
+local p, id, action, now_s, operator, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local key = p .. 'case:' .. id
+local raw = redis.call('GET', key)
+if not raw then return {'err', 'unknown'} end
+local doc = cjson.decode(raw)
+if doc.state ~= 'open' and doc.state ~= 'escalated' then return {'err', 'state:' .. doc.state} end
+if type(doc.transitions) ~= 'table' then doc.transitions = {} end
+local holder = ''
+for _, t in ipairs(doc.transitions) do
+  if t[1] == 'desk_claim' then holder = string.match(t[3], '^(%S*)') end
+end
+if action == 'desk_claim' and holder ~= '' and holder ~= operator then return {'err', 'claimed:' .. holder} end
+local said = operator
+if detail ~= '' then said = operator .. ' ' .. detail end
+table.insert(doc.transitions, {action, now_s, said})
+if action == 'closed' then
+  doc.state = 'closed'
+  doc.due_at = cjson.null
+  doc.lease_holder = ''
+  doc.lease_until = 0
+  redis.call('ZREM', p .. 'due', id)
+  redis.call('ZREM', p .. 'ready', id)
+  redis.call('SREM', p .. 'open_cases', id)
+  if redis.call('GET', p .. 'open:' .. doc.subscriber) == id then redis.call('DEL', p .. 'open:' .. doc.subscriber) end
+end
+local enc = cjson.encode(doc)
+redis.call('SET', key, enc)
 return {'ok', enc}
 """
 
@@ -439,6 +472,7 @@ class RedisStore:
         self._attempts: TurnBatcher[tuple[str, str, str, str, str], Case] = TurnBatcher(self._record_attempts)
         self._move = self.redis.register_script(_MOVE)
         self._release = self.redis.register_script(_RELEASE)
+        self._desk = self.redis.register_script(_DESK)
         self._notes_script = self.redis.register_script(_NOTES)
         self._notes: TurnBatcher[tuple[str, str, str, str, str, str], Case | None] = TurnBatcher(self._record_notes)
         self._register = self.redis.register_script(_REGISTER)
@@ -688,6 +722,17 @@ class RedisStore:
         if state not in CASE_STATES or state == OPEN:
             raise ValueError(f"a case can move to handled, escalated or closed, not {state!r}")
         answer = await self._move(args=[self.p, case_id, state, repr(now), instance, detail])
+        return self._result(case_id, answer)
+
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        # Checked here as the other backends do, so that a bad request never reaches the script.
+        if action not in DESK_ACTIONS:
+            raise ValueError(f"an operator may claim, note or close a case, not {action!r}")
+        if not operator or " " in operator:
+            raise ValueError("the operator's name must be one word")
+        answer = await self._desk(args=[self.p, case_id, action, repr(now), operator, detail])
+        if answer[0] == "err" and str(answer[1]).startswith("claimed:"):
+            raise ValueError(f"case {case_id} is claimed by {str(answer[1]).partition(':')[2]}")
         return self._result(case_id, answer)
 
     async def release(self, case_id: str, instance: str) -> None:

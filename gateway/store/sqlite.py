@@ -41,6 +41,7 @@ from gateway.store.base import (
     campaign_seen,
     canonical_message_id,
     claimed_case,
+    desk_case,
     lease_free,
     message_id_keys,
     moved_case,
@@ -447,6 +448,9 @@ class SqliteStore:
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         return self._change(case_id, lambda case: moved_case(case, state, now, instance, detail))
+
+    async def desk(self, case_id: str, action: str, now: float, operator: str, detail: str = "") -> Case:
+        return self._change(case_id, lambda case: desk_case(case, action, now, operator, detail))
 
     async def release(self, case_id: str, instance: str) -> None:
         case = self._load(case_id)

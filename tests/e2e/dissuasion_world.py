@@ -98,7 +98,9 @@ async def world(
     seed: int = 1,
     robot: RobotCallConfig = ROBOT,
     max_attempts: int = MAX_ATTEMPTS,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
+    """``overrides``: more of the gateway's configuration (``http``, ``rules``)."""
     broker = Broker(tmp_path)
     await broker.start()
     clock = ManualClock(float(pki.now))
@@ -122,6 +124,7 @@ async def world(
         store=StoreConfig(backend="sqlite", data_dir=str(tmp_path)),
         events=EventsConfig(mqtt=mqtt),
         dissuasion=dissuasion,
+        **overrides,
     )
     desk = CentreDesk(port=broker.port, clock=clock)
     gw = Gateway(config, clock=clock)

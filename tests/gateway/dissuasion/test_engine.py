@@ -294,10 +294,14 @@ async def test_every_transition_is_timestamped_on_the_injected_clock():
     assert [(t.event, t.at - DAY0) for t in case.transitions if t.event != "claimed"] == [
         ("opened", 0.0),
         ("updated", 12.5),
+        ("family_warned", 25.0),
+        ("family_warned", 25.0),
         ("flashed", 25.0),
         ("attempt", 25.0),
         ("flashed", 325.0),
         ("attempt", 325.0),
+        ("family_warned", 625.0),
+        ("family_warned", 625.0),
         ("escalated", 625.0),
     ]
 
@@ -727,6 +731,32 @@ async def test_killed_while_escalating_the_family_is_warned_and_the_case_escalat
     assert case.state == "escalated"
     await second.store.close()
     await handle.close()
+
+
+async def test_family_warnings_receipts_and_call_outcomes_are_on_the_timeline():
+    rig = Rig(MemoryStore())
+    await rig.trigger(tier="medium", at=0.0)
+    await rig.run_until(0.0)
+    case = await rig.store.open_case_of(VICTIM)
+    flash_id = rig.flash.to(VICTIM)[0][3]
+    await rig.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 3.0)
+    await rig.engine.call_ended(case.id, DAY0 + 20.0, "no_answer", 487)
+    case = await rig.store.get_case(case.id)
+    noted = [
+        (t.event, t.at - DAY0, t.detail)
+        for t in case.transitions
+        if t.event in ("family_warned", "flash_delivered", "robot_call")
+    ]
+    assert noted == [
+        ("family_warned", 0.0, f"{FAMILY[0]} {rig.flash.to(FAMILY[0])[0][3]} first"),
+        ("family_warned", 0.0, f"{FAMILY[1]} {rig.flash.to(FAMILY[1])[0][3]} first"),
+        ("flash_delivered", 3.0, flash_id),
+        ("robot_call", 20.0, "no_answer 487"),
+    ]
+    # Once handled, a late receipt is dropped, not an error.
+    assert await rig.engine.flash_acknowledged(flash_id, DAY0 + 30.0)
+    await rig.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 40.0)
+    assert (await rig.store.get_case(case.id)).transitions[-1].event == "handled"
 
 
 async def test_an_acknowledgement_arriving_during_the_attempt_ends_it_quietly():

@@ -407,3 +407,38 @@ async def test_a_note_once_is_made_by_exactly_one_caller(make_store):
         await stores[1].note("999999", "flashed", now=7.0)
     for s in {id(s): s for s in stores}.values():
         await s.close()
+
+
+async def test_desk_claim_note_and_close_an_escalated_case(store):
+    case, _ = await store.open_or_update_case("8613800000007", "medium", "impersonation", now=10.0, due_at=10.0)
+    await store.transition(case.id, "escalated", 20.0, detail="no_response")
+    claimed = await store.desk(case.id, "desk_claim", 30.0, "wang")
+    assert claimed.state == "escalated"
+    with pytest.raises(ValueError, match="claimed by wang"):
+        await store.desk(case.id, "desk_claim", 31.0, "li")
+    assert (await store.desk(case.id, "desk_claim", 32.0, "wang")).state == "escalated"  # the holder again
+    await store.desk(case.id, "desk_note", 40.0, "li", "家属电话无人接听")
+    closed = await store.desk(case.id, "closed", 50.0, "wang", "reached_by_phone")
+    assert closed.state == "closed"
+    assert closed.due_at is None
+    again = await store.get_case(case.id)
+    assert [(t.event, t.at, t.detail) for t in again.transitions[-4:]] == [
+        ("desk_claim", 30.0, "wang"),
+        ("desk_claim", 32.0, "wang"),
+        ("desk_note", 40.0, "li 家属电话无人接听"),
+        ("closed", 50.0, "wang reached_by_phone"),
+    ]
+    with pytest.raises(ValueError, match="already closed"):
+        await store.desk(case.id, "desk_note", 60.0, "wang", "late")
+
+
+async def test_desk_close_of_an_open_case_stops_its_schedule(store):
+    case, _ = await store.open_or_update_case("8613800000008", "high", "impersonation", now=10.0, due_at=10.0)
+    await store.desk(case.id, "closed", 11.0, "wang", "false_alarm")
+    assert await store.due_cases(100.0) == []
+    assert await store.open_case_of("8613800000008") is None
+    assert await store.claim_due("afgw", 100.0, 160.0) == []
+    with pytest.raises(UnknownCase):
+        await store.desk("nope", "desk_note", 12.0, "wang")
+    with pytest.raises(ValueError, match="not 'reopen'"):
+        await store.desk(case.id, "reopen", 12.0, "wang")

@@ -39,7 +39,7 @@ def test_every_error_of_the_section_in_one_pass(tmp_path: Path) -> None:
     assert info.value.errors == [
         f"{p}:2:9: host: 'metrics.example.cn' is not an IP address (hint: e.g. 127.0.0.1)",
         f"{p}:3:9: port: 80800 is not a TCP port (0..65535)",
-        f"{p}:4:3: unknown field 'tls' (hint: allowed: host, port)",
+        f"{p}:4:3: unknown field 'tls' (hint: allowed: console, host, port)",
     ]
 
 
@@ -48,3 +48,37 @@ def test_the_shipped_config_documents_the_section_and_its_defaults() -> None:
     block = re.search(r"^# http:\n#   host: (\S+)\n#   port: (\d+)\n", text, re.MULTILINE)
     assert block is not None
     assert HttpConfig(block.group(1), int(block.group(2))) == HttpConfig()
+
+
+def test_the_shipped_sample_console_section_loads_and_its_accounts_log_in(tmp_path: Path) -> None:
+    from gateway.web.console.auth import verify_password
+
+    text = (ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8")
+    block = re.search(r"^# http:\n(?:#   .*\n)+", text, re.MULTILINE)
+    assert block is not None
+    path = tmp_path / "gateway.yaml"
+    path.write_text("\n".join(line[2:] for line in block.group(0).splitlines()) + "\n", encoding="utf-8")
+    http = load(path).http
+    assert http is not None
+    assert http.console is not None
+    agent, viewer = http.console.accounts
+    assert (agent.name, agent.role, viewer.name, viewer.role) == ("duty-agent", "agent", "duty-viewer", "viewer")
+    assert verify_password("demo-agent-2026", agent.password_hash)
+    assert not verify_password("demo-agent-2027", agent.password_hash)
+
+
+def test_console_errors_point_at_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "http:\n  console:\n    accounts:\n      - name: wang\n        role: boss\n"
+        "        password_hash: plain-text\n    session_minutes: 0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    p = str(path)
+    assert info.value.errors == [
+        f"{p}:5:15: role: 'boss' is not one of viewer, agent, admin",
+        f"{p}:6:24: password_hash: expected scrypt$N$r$p$salt$key (made by `afgw console passwd`)",
+        f"{p}:7:22: session_minutes: must be greater than zero, got 0.0",
+    ]

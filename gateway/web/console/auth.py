@@ -1,0 +1,149 @@
+"""Who may use the console: scrypt password hashes, sessions, CSRF tokens and login throttling.
+
+A password hash reads ``scrypt$<n>$<r>$<p>$<salt, base64>$<key, base64>``: the parameters travel with
+it, so raising them later leaves older hashes valid. Sessions live in this process only (a restart
+logs everyone out); each carries its own CSRF token, which every form sends back and the server
+compares in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+#: RFC 7914's interactive parameters: about 16 MiB and a few tens of milliseconds per check.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
+_KEY_BYTES = 32
+_MAX_MEMORY = 64 * 1024 * 1024
+#: The roles, least first: a viewer watches, an agent works cases, an admin does both and more.
+ROLES = ("viewer", "agent", "admin")
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=_KEY_BYTES, maxmem=_MAX_MEMORY)
+    b64 = base64.b64encode
+    return f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(key).decode()}"
+
+
+def check_hash(encoded: str) -> str | None:
+    """None when ``encoded`` is a password hash this module can check, else what is wrong with it."""
+    parts = encoded.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return "expected scrypt$N$r$p$salt$key (made by `afgw console passwd`)"
+    try:
+        n, r, p = (int(x) for x in parts[1:4])
+        base64.b64decode(parts[4], validate=True)
+        base64.b64decode(parts[5], validate=True)
+    except ValueError:
+        return "the parameters must be integers and the salt and key base64"
+    if n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * n * r > _MAX_MEMORY:
+        return "N must be a power of two and N*r small enough to check"
+    return None
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    if check_hash(encoded) is not None:
+        return False
+    _, n, r, p, salt, key = encoded.split("$")
+    expected = base64.b64decode(key)
+    got = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(expected),
+        maxmem=_MAX_MEMORY,
+    )
+    return hmac.compare_digest(got, expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    role: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    csrf: str
+    operator: str
+    role: str
+    expires_at: float
+
+    def may_act(self) -> bool:
+        return self.role in ("agent", "admin")
+
+
+class Sessions:
+    """Live sessions by cookie token, the oldest dropped beyond ``limit``."""
+
+    def __init__(self, lifetime: float, limit: int = 1000) -> None:
+        self.lifetime, self.limit = lifetime, limit
+        self._by_token: OrderedDict[str, Session] = OrderedDict()
+
+    def open(self, account: Account, now: float) -> Session:
+        session = Session(
+            secrets.token_urlsafe(32), secrets.token_urlsafe(32), account.name, account.role, now + self.lifetime
+        )
+        self._by_token[session.token] = session
+        while len(self._by_token) > self.limit:
+            self._by_token.popitem(last=False)
+        return session
+
+    def get(self, token: str | None, now: float) -> Session | None:
+        session = self._by_token.get(token or "")
+        if session is None:
+            return None
+        if session.expires_at <= now:
+            del self._by_token[session.token]
+            return None
+        return session
+
+    def close(self, token: str) -> None:
+        self._by_token.pop(token, None)
+
+
+def same_token(sent: str | None, expected: str) -> bool:
+    return bool(sent) and hmac.compare_digest((sent or "").encode(), expected.encode())
+
+
+class Throttle:
+    """At most ``failures`` failed logins per key (an account, a source address) within ``window``
+    seconds; beyond that the key is refused until the oldest failure leaves the window."""
+
+    def __init__(self, failures: int = 5, window: float = 300.0, keys: int = 10000) -> None:
+        self.failures, self.window, self.keys = failures, window, keys
+        self._failed: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def blocked(self, key: str, now: float) -> bool:
+        times = self._failed.get(key)
+        if times is None:
+            return False
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return len(times) >= self.failures
+
+    def failed(self, key: str, now: float) -> None:
+        times = self._failed.setdefault(key, deque(maxlen=self.failures))
+        times.append(now)
+        self._failed.move_to_end(key)
+        while len(self._failed) > self.keys:
+            self._failed.popitem(last=False)
+
+    def cleared(self, key: str) -> None:
+        self._failed.pop(key, None)
+
+
+def mask(number: str) -> str:
+    """The number with the four digits before the last four hidden: 13800000001 -> 138****0001."""
+    if len(number) < 8:
+        return "*" * len(number)
+    return number[:-8] + "****" + number[-4:]

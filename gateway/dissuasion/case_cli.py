@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import re
 import sqlite3
@@ -25,9 +26,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.dissuasion.engine import desk_step
 from gateway.dissuasion.opener import CaseOpener
 from gateway.dissuasion.triggers import Trigger
-from gateway.store.base import CLOSED, OPEN, TIERS, Case, StateStore, UnknownCase
+from gateway.store.base import CLOSED, ESCALATED, OPEN, TIERS, Case, StateStore, UnknownCase
 
 NUMBER = re.compile(r"\+?[0-9]{3,20}")
 STATE_ORDER = (OPEN, "handled", "escalated", CLOSED)
@@ -67,6 +69,11 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     close = commands.add_parser("close", help="close a case: no further attempts", parents=[common])
     close.add_argument("id", metavar="ID")
     close.add_argument("--outcome", required=True, help="what became of it, e.g. 'family confirmed, no transfer'")
+    close.add_argument(
+        "--operator",
+        default=_login_name(),
+        help="who closes it, one word, kept with the case and in the event (default: your login name)",
+    )
     close.set_defaults(func=cmd)
 
     stats = commands.add_parser("stats", help="cases by state and tier, median attempts", parents=[common])
@@ -191,25 +198,18 @@ async def _show(args: argparse.Namespace, config: Any, store: StateStore, now: f
 
 async def _close(args: argparse.Namespace, config: Any, store: StateStore, now: float) -> str:
     case = await _case(store, args.id)
-    if case.state != OPEN:
+    if case.state not in (OPEN, ESCALATED):
         raise CaseCommandError(f"case {case.id} is already {case.state}")
     if not args.outcome.strip():
         raise CaseCommandError("--outcome must say what became of the case")
+    said = _Said()
     try:
-        closed = await store.transition(case.id, CLOSED, now, detail=args.outcome)
+        # The console's step: the same store change and the same case.closed event, whoever closes it.
+        closed = await desk_step(store, said, case.id, CLOSED, now, args.operator, args.outcome)
     except ValueError as exc:  # closed by the engine or another operator since it was read
         raise CaseCommandError(str(exc)) from None
-    await _publish(
-        config,
-        "case.closed",
-        now,
-        id=closed.id,
-        subscriber=closed.subscriber,
-        tier=closed.tier,
-        attempts=closed.attempts,
-        outcome=args.outcome,
-        source="operator",
-    )
+    for name, fields in said.events:
+        await _publish(config, name, now, **fields)
     return f"case {closed.id} closed after {closed.attempts} attempt(s): {args.outcome}"
 
 
@@ -247,6 +247,14 @@ async def _case(store: StateStore, case_id: str) -> Case:
         return await store.get_case(case_id.strip())
     except UnknownCase:
         raise CaseCommandError(f"no case {case_id!r}") from None
+
+
+def _login_name() -> str:
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+    return "".join(name.split()) or "operator"
 
 
 def _doc(case: Case) -> dict[str, Any]:

@@ -109,10 +109,19 @@ def test_list_show_close_and_stats(capsys, config):
         ["2", "8613800000003", "open", "low"],
         ["3", "8613800000004", "open", "low"],
     ]
-    code, out, _ = afgw(capsys, config, "close", "2", "--outcome", "family confirmed, no transfer")
+    code, out, _ = afgw(
+        capsys, config, "close", "2", "--outcome", "family confirmed, no transfer", "--operator", "officer-li"
+    )
     assert (code, out) == (0, "case 2 closed after 0 attempt(s): family confirmed, no transfer\n")
     assert events(config)[-1]["event"] == "case.closed"
-    assert events(config)[-1]["fields"]["outcome"] == "family confirmed, no transfer"
+    closed_event = events(config)[-1]["fields"]
+    # The console's close publishes the same event (gateway.dissuasion.engine.desk_step).
+    assert (closed_event["case_id"], closed_event["operator"], closed_event["source"]) == (
+        "2",
+        "officer-li",
+        "operator",
+    )
+    assert closed_event["outcome"] == "family confirmed, no transfer"
 
     _, out, _ = afgw(capsys, config, "list", "--json")
     assert [c["id"] for c in json.loads(out)] == ["1", "3"]
@@ -127,7 +136,7 @@ def test_list_show_close_and_stats(capsys, config):
     assert out.splitlines()[0] == "case 2: 8613800000003"
     assert "  family contacts: -" in out.splitlines()
     timeline = [line.split(maxsplit=2)[1:] for line in out.split("timeline:\n")[1].splitlines()]
-    assert timeline == [["opened", "low loan"], ["closed", "family confirmed, no transfer"]]
+    assert timeline == [["opened", "low loan"], ["closed", "officer-li family confirmed, no transfer"]]
     _, out, _ = afgw(capsys, config, "show", "2", "--json")
     assert [t["event"] for t in json.loads(out)["transitions"]] == ["opened", "closed"]
 
@@ -247,3 +256,25 @@ def test_a_sqlite_file_that_is_not_a_database_is_one_line(capsys, tmp_path):
     assert (code, out) == (2, "")
     assert err.startswith("afgw case stats: cannot open the store:")
     assert len(err.splitlines()) == 1
+
+
+def test_an_escalated_case_is_closed_with_what_the_people_did(capsys, config):
+    """A case escalated for no response is the people's now: they record its end with afgw case close."""
+    assert afgw(capsys, config, "open", "8613800000009", "--tier", "low", "--fraud-type", "loan")[0] == 0
+
+    async def escalate() -> None:
+        store = store_of(config)
+        try:
+            [case] = await store.open_cases()
+            await store.transition(case.id, "escalated", 1_796_600_000.0, detail="no_response")
+        finally:
+            await store.close()
+
+    asyncio.run(escalate())
+    code, out, err = afgw(capsys, config, "close", "1", "--outcome", "officer reached her", "--operator", "wang")
+    assert (code, err) == (0, "")
+    assert out == "case 1 closed after 0 attempt(s): officer reached her\n"
+    assert events(config)[-1]["event"] == "case.closed"
+    _, out, _ = afgw(capsys, config, "show", "1")
+    assert "  state: closed" in out
+    assert out.rstrip().endswith("closed          wang officer reached her")

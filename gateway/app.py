@@ -31,6 +31,7 @@ from gateway.labels import build_registry, load_signer
 from gateway.logs import get_logger
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
+from gateway.sip.shared_replay import SharedReplay
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
@@ -179,6 +180,9 @@ class Gateway:
                 registrations=_state_store(self.store),
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
+                # ... and how they agree that a PASSporT serves one call, whichever of them sees it.
+                shared_replay=cast(SharedReplay, self.store) if hasattr(self.store, "claim_passports") else None,
+                reuse_port=self.config.worker is not None,
             )
             self.sip.transports.capture_to(self.capture)
             try:

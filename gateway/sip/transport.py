@@ -236,8 +236,10 @@ class TcpTransport:
     def sweep_interval(self) -> float:
         return min(10.0, self.idle_timeout, self.message_timeout / 2)
 
-    async def start(self, host: str, port: int) -> int:
-        self._server = await self.loop.create_server(lambda: TcpConnection(self), host, port, reuse_address=True)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        self._server = await self.loop.create_server(
+            lambda: TcpConnection(self), host, port, reuse_address=True, reuse_port=reuse_port or None
+        )
         self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -393,9 +395,13 @@ class Transports:
         self.udp_port = 0
         self.tcp_port = 0
 
-    async def start(self, host: str, udp_port: int, tcp_port: int) -> None:
+    async def start(self, host: str, udp_port: int, tcp_port: int, *, reuse_port: bool = False) -> None:
+        """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
+        the kernel spreads datagrams and connections over them by a hash of the peer's address)."""
         self.host = host
-        transport, _ = await self.loop.create_datagram_endpoint(lambda: self.udp, local_addr=(host, udp_port))
+        transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: self.udp, local_addr=(host, udp_port), reuse_port=reuse_port or None
+        )
         self.udp_port = int(transport.get_extra_info("sockname")[1])
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -405,7 +411,7 @@ class Transports:
             for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
-        self.tcp_port = await self.tcp.start(host, tcp_port)
+        self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
 
     async def stop(self) -> None:
         if self.udp.transport is not None:

@@ -122,7 +122,7 @@ class EsmeServer:
             inbound_window=10,
         )
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         loop = self.loop
 
         def make() -> SmppConnection:
@@ -139,7 +139,7 @@ class EsmeServer:
                 capture=self.capture,
             )
 
-        self._server = await loop.create_server(make, host, port, reuse_address=True)
+        self._server = await loop.create_server(make, host, port, reuse_address=True, reuse_port=reuse_port or None)
 
     @property
     def port(self) -> int:

@@ -141,7 +141,7 @@ class SmppProxy:
 
     async def start(self) -> None:
         listen = self.config.smpp.listen
-        await self.server.start(listen.host, listen.port)
+        await self.server.start(listen.host, listen.port, reuse_port=self.config.worker is not None)
         self.pool.start()
         log.info("smpp.listening", host=listen.host, port=self.server.port)
 

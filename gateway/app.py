@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import structlog
+
 import rules
 from gateway.campaigns import CampaignTracker
 from gateway.capture import PcapCapture
@@ -379,6 +381,9 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    if config.worker is not None:
+        # Every line a worker logs says which one: their output interleaves on the supervisor's.
+        structlog.contextvars.bind_contextvars(worker=config.worker.index)
     async with Gateway(config):
         tune_gc()
         log.info("afgw.started", config=config.source)

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -34,6 +35,7 @@ from gateway.logs import get_logger
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from gateway.sip.shared_replay import SharedReplay
+from gateway.smpp.handoff import DeliveryHandoff
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
@@ -170,6 +172,7 @@ class Gateway:
         if self.instructions is not None:
             await self.instructions.start()
         await self.smpp.start()
+        await self._start_handoff(self.smpp)
         self._watch_rules()
         if self.config.sip is not None:
             self.sip = SipProxy(
@@ -201,6 +204,22 @@ class Gateway:
         # Attempts begin once the robot can place its calls: none of the first ones says "failed".
         if self.dissuasion is not None:
             self._dissuasion_task = loop.create_task(self.dissuasion.run(self.clock))
+
+    async def _start_handoff(self, smpp: SmppProxy) -> None:
+        """With Redis, a delivery for an ESME bound to another gateway on it is handed over there."""
+        store = self.store
+        if self.config.store.backend != "redis" or not hasattr(store, "redis"):
+            return
+        handoff = DeliveryHandoff(
+            store.redis,
+            self.config.store.redis_prefix,
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            smpp.registry,
+            clock=self.clock,
+            timeout=self.config.smpp.response_timeout,
+        )
+        await handoff.start()
+        smpp.handoff = handoff
 
     def _open_capture(self) -> None:
         cfg = self.config.capture
@@ -314,6 +333,8 @@ class Gateway:
         if self.sip is not None:
             await self.sip.stop()
         if self.smpp is not None:
+            if self.smpp.handoff is not None:
+                await self.smpp.handoff.stop()
             await self.smpp.stop()
         if self.instructions is not None:
             await self.instructions.stop()

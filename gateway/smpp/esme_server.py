@@ -53,14 +53,28 @@ class EsmeRegistry:
     def __init__(self) -> None:
         self._binds: dict[str, list[SmppConnection]] = {}
         self._turn: dict[str, int] = {}
+        #: Told whenever a bind comes or goes (gateways sharing a store advertise who receives where).
+        self.on_change: Callable[[], None] | None = None
 
     def add(self, system_id: str, conn: SmppConnection) -> None:
         self._binds.setdefault(system_id, []).append(conn)
+        if self.on_change is not None:
+            self.on_change()
 
     def remove(self, system_id: str, conn: SmppConnection) -> None:
         conns = self._binds.get(system_id, [])
         if conn in conns:
             conns.remove(conn)
+            if self.on_change is not None:
+                self.on_change()
+
+    def receiving(self) -> set[str]:
+        """The system_ids with at least one open bind that may receive deliveries."""
+        return {
+            system_id
+            for system_id, conns in self._binds.items()
+            if any(isinstance(c.context, EsmeBind) and c.context.can_receive and c.is_open for c in conns)
+        }
 
     def count(self, system_id: str) -> int:
         return len(self._binds.get(system_id, ()))

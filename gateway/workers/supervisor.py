@@ -115,7 +115,8 @@ class Supervisor:
                 "workers.died", worker=index, pid=process.pid, status=describe_exit(code), restart_in=round(delay, 3)
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
             if self._stopping.is_set():
                 return code
             delay = min(delay * 2, self.backoff_max)

@@ -110,8 +110,8 @@ class Admit:
     crn: str | None = None
     icon: str | None = None
     #: The PASSporTs this call used, (replay key, stale time): claimed in a shared store when several
-    #: gateways must agree that a token serves one call only.
-    used: tuple[tuple[bytes, float], ...] = ()
+    #: gateways must agree that a token serves one call only. Bookkeeping, not part of the verdict.
+    used: tuple[tuple[bytes, float], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -394,6 +394,11 @@ class Transports:
         self.host = "127.0.0.1"
         self.udp_port = 0
         self.tcp_port = 0
+        #: With sibling workers on the shared port: this worker's own UDP socket. Requests it sends leave
+        #: from it and name it in Via and Record-Route, so that their responses and the dialog's
+        #: later requests come back to this worker, not to whichever the kernel's hash would pick.
+        self.own_udp: UdpEndpoint | None = None
+        self.own_udp_port = 0
 
     async def start(self, host: str, udp_port: int, tcp_port: int, *, reuse_port: bool = False) -> None:
         """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
@@ -412,10 +417,16 @@ class Transports:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
         self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
+        if reuse_port:
+            own = self.own_udp = UdpEndpoint(self.udp.sink)
+            own.capture = self.udp.capture
+            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
+            self.own_udp_port = int(opened.get_extra_info("sockname")[1])
 
     async def stop(self) -> None:
-        if self.udp.transport is not None:
-            self.udp.transport.close()
+        for endpoint in (self.udp, self.own_udp):
+            if endpoint is not None and endpoint.transport is not None:
+                endpoint.transport.close()
         await self.tcp.stop()
 
     def capture_to(self, capture: PcapCapture | None) -> None:
@@ -423,13 +434,15 @@ class Transports:
         self.udp.capture = self.tcp.capture = capture
 
     def port(self, transport: str) -> int:
-        return self.tcp_port if transport == "TCP" else self.udp_port
+        if transport == "TCP":
+            return self.tcp_port
+        return self.own_udp_port or self.udp_port
 
     def send(self, flow: Flow, data: bytes, on_failure: FailureCallback | None = None) -> None:
         if flow.transport == "TCP":
             self.tcp.send(data, flow.host, flow.port, on_failure)
         else:
-            self.udp.send(data, flow.host, flow.port)
+            (self.own_udp or self.udp).send(data, flow.host, flow.port)
 
     def reachable(self, flow: Flow, contact: SipUri) -> Flow:
         """Where to send a request for ``contact``, registered or remembered on ``flow``.

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.sip_harness import shipped_config_with_free_ports
+from tests.e2e.sip_harness import (
+    TRUNK_HOST,
+    UdpPeer,
+    answer,
+    register_digest,
+    request,
+    shipped_config_with_free_ports,
+)
 from tests.e2e.test_cli_run import Process, readme_esme, wait_until
 from tests.gateway.store.redis_server import start_redis
 
@@ -129,6 +136,29 @@ def test_sighup_reaches_every_worker_and_sigterm_stops_them_all_cleanly(workers:
     assert workers.events("workers.died") == []
     last = json.loads(workers.supervisor.err[-1])
     assert (last["event"], last["exits"]) == ("workers.stopped", ["exit 0", "exit 0"])
+
+
+async def test_a_handset_registered_through_one_worker_is_called_through_either(workers: Workers) -> None:
+    handset = await UdpPeer.open()
+    try:
+        registered = await register_digest(handset, workers.sip_port, "8613800000001", "handset1pw", expires=3600)
+        assert registered.status == 200
+        # Callers from eight source ports: the kernel hashes them over both workers. The handset answers
+        # where each INVITE came from (its Via), the worker that holds the call.
+        for _ in range(8):
+            trunk = await UdpPeer.open(TRUNK_HOST)
+            try:
+                invite = request("INVITE", "sip:8613800000001@127.0.0.1", trunk)
+                trunk.send(invite, workers.sip_port)
+                got = await handset.request("INVITE", invite.call_id, within=10)
+                via = got.headers.get("Via") or ""
+                sent_by = int(re.search(r"SIP/2\.0/UDP 127\.0\.0\.1:(\d+)", via).group(1))  # type: ignore[union-attr]
+                handset.send(answer(got, 486), sent_by)
+                assert (await trunk.response(invite.call_id, 486, within=10)).status == 486
+            finally:
+                trunk.close()
+    finally:
+        handset.close()
 
 
 def test_workers_refuse_a_store_of_their_own(tmp_path: Path) -> None:

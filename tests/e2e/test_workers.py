@@ -150,11 +150,11 @@ async def test_a_handset_registered_through_one_worker_is_called_through_either(
             try:
                 invite = request("INVITE", "sip:8613800000001@127.0.0.1", trunk)
                 trunk.send(invite, workers.sip_port)
-                got = await handset.request("INVITE", invite.call_id, within=10)
+                got = await handset.request("INVITE", invite.call_id, within=30)
                 via = got.headers.get("Via") or ""
                 sent_by = int(re.search(r"SIP/2\.0/UDP 127\.0\.0\.1:(\d+)", via).group(1))  # type: ignore[union-attr]
                 handset.send(answer(got, 486), sent_by)
-                assert (await trunk.response(invite.call_id, 486, within=10)).status == 486
+                assert (await trunk.response(invite.call_id, 486, within=30)).status == 486
             finally:
                 trunk.close()
     finally:

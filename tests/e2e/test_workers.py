@@ -87,6 +87,8 @@ def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
     running = Workers(tmp_path, redis_url)
     try:
         running.wait_events("smsc.bound", 4)  # two binds each (smsc.binds in the shipped file)
+        # Both listen on every port: until then the kernel's choice of worker for a peer may change.
+        running.wait_events("afgw.started", 2)
         yield running
     finally:
         running.close()

@@ -8,9 +8,12 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
+
+import structlog
 
 import rules
 from gateway.campaigns import CampaignTracker
@@ -31,6 +34,8 @@ from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
+from gateway.sip.shared_replay import SharedReplay
+from gateway.smpp.handoff import DeliveryHandoff
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
 from gateway.tasks import cancel_and_wait
@@ -183,6 +188,7 @@ class Gateway:
         if self.instructions is not None:
             await self.instructions.start()
         await self.smpp.start()
+        await self._start_handoff(self.smpp)
         self._watch_rules()
         if self.config.sip is not None:
             self.sip = SipProxy(
@@ -196,6 +202,9 @@ class Gateway:
                 # Redis is how several gateways share their handsets: look up there what is unknown here.
                 shared_registrations=self.config.store.backend == "redis",
                 metrics=self.metrics,
+                # ... and how they agree that a PASSporT serves one call, whichever of them sees it.
+                shared_replay=cast(SharedReplay, self.store) if hasattr(self.store, "claim_passports") else None,
+                reuse_port=self.config.worker is not None,
             )
             self.sip.transports.capture_to(self.capture)
             try:
@@ -216,7 +225,12 @@ class Gateway:
         if self.config.http is not None:
             from gateway.web.server import WebServer
 
-            web = WebServer(self.config.http.host, self.config.http.port, self.metrics, self._readiness_checks())
+            port = self.config.http.port
+            if self.config.worker is not None and port:
+                # Each worker counts its own traffic: worker i answers on port + i, so that a scraper
+                # sees every worker rather than whichever one the kernel would pick on a shared port.
+                port += self.config.worker.index
+            web = WebServer(self.config.http.host, port, self.metrics, self._readiness_checks())
             if self.config.http.console is not None and hasattr(self.store, "open_or_update_case"):
                 from gateway.web.console import Console
 
@@ -264,6 +278,22 @@ class Gateway:
         if self.mqtt is not None:
             checks.append(health.broker_connected(self.mqtt))
         return checks
+
+    async def _start_handoff(self, smpp: SmppProxy) -> None:
+        """With Redis, a delivery for an ESME bound to another gateway on it is handed over there."""
+        store = self.store
+        if self.config.store.backend != "redis" or not hasattr(store, "redis"):
+            return
+        handoff = DeliveryHandoff(
+            store.redis,
+            self.config.store.redis_prefix,
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            smpp.registry,
+            clock=self.clock,
+            timeout=self.config.smpp.response_timeout,
+        )
+        await handoff.start()
+        smpp.handoff = handoff
 
     def _open_capture(self) -> None:
         cfg = self.config.capture
@@ -416,6 +446,8 @@ class Gateway:
         if self.sip is not None:
             await self.sip.stop()
         if self.smpp is not None:
+            if self.smpp.handoff is not None:
+                await self.smpp.handoff.stop()
             await self.smpp.stop()
         if self.instructions is not None:
             await self.instructions.stop()
@@ -487,6 +519,9 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    if config.worker is not None:
+        # Every line a worker logs says which one: their output interleaves on the supervisor's.
+        structlog.contextvars.bind_contextvars(worker=config.worker.index)
     reloads: set[asyncio.Task[bool]] = set()
     async with Gateway(config) as gateway:
         gateway.install_sighup(reloads)

@@ -29,6 +29,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         config = load(args.config)
         config = replace(config, capture=_capture(args, config.capture))
+        if args.workers > 1:
+            from gateway.workers import Supervisor, check_workers
+
+            check_workers(config, args.workers)
+            supervisor = Supervisor(lambda index: _worker_command(args, index), args.workers)
+            return int(run_loop(supervisor.serve))
+        if args.worker is not None:
+            from gateway.workers import as_worker
+
+            config = as_worker(config, *args.worker)
         # Rule packs are checked when the gateway starts; their errors are configuration errors too.
         run_loop(lambda: serve(config))
     except ConfigError as exc:
@@ -53,6 +63,27 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     for line in describe(config):
         print(f"  {line}")
     return 0
+
+
+def _worker_command(args: argparse.Namespace, index: int) -> list[str]:
+    """The command line of worker ``index``: this ``afgw run`` as one of ``args.workers``."""
+    command = [sys.executable, "-m", "gateway.cli", "--log-format", args.log_format, "--log-level", args.log_level]
+    command += ["run", "-c", args.config, "--worker", f"{index}/{args.workers}"]
+    for option, value in (("--pcap", args.pcap), ("--pcap-size", args.pcap_size), ("--pcap-count", args.pcap_count)):
+        if value is not None:
+            command += [option, str(value)]
+    return command
+
+
+def _worker_role(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        role = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not INDEX/COUNT") from None
+    if not 0 <= role[0] < role[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: INDEX must be from 0 to COUNT - 1")
+    return role
 
 
 def _cmd_smsc(args: argparse.Namespace) -> int:
@@ -240,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the gateway", parents=[logging_options])
     run.add_argument("-c", "--config", default="config/gateway.yaml", help="gateway.yaml to use")
+    run.add_argument(
+        "--workers",
+        type=_greater_than(1, int),
+        default=1,
+        metavar="N",
+        help="run N worker processes on the same ports (SO_REUSEPORT) under a supervisor that restarts a "
+        "dead one; needs store.backend: redis (default: 1, no supervisor)",
+    )
+    # Set by the supervisor on the command lines of its workers.
+    run.add_argument("--worker", type=_worker_role, help=argparse.SUPPRESS)
     _pcap_options(run)
     run.set_defaults(func=_cmd_run)
 

@@ -379,6 +379,15 @@ class ConsoleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """This process is worker ``index`` of ``count`` under ``afgw run --workers``: it shares the listening
+    ports with its siblings (SO_REUSEPORT) and names itself apart from them where names must differ."""
+
+    index: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     smpp: SmppConfig = SmppConfig()
     #: None: the SIP side is not started.
@@ -396,6 +405,8 @@ class GatewayConfig:
     capture: CaptureConfig | None = None
     #: None: no HTTP endpoint.
     http: HttpConfig | None = None
+    #: None: the only process; else one of the workers ``afgw run --workers N`` started.
+    worker: WorkerRole | None = None
     source: str = "<defaults>"
 
 

@@ -65,12 +65,27 @@ def _plain(value: Any) -> Any:
 class _CurrentStderr:
     """Whatever ``sys.stderr`` is at the time of each write, not the object it was at configure time:
     a configure() made while something had swapped sys.stderr (pytest's capture, for one) must not
-    leave every later log line writing to that stream after it is closed."""
+    leave every later log line writing to that stream after it is closed.
+
+    A line is written whole, in one call: ``print`` writes the text and its newline apart, and where
+    stderr writes through (it does when it is a pipe) the lines of the workers of ``afgw run
+    --workers``, which share their supervisor's stderr, would otherwise interleave mid-line."""
+
+    def __init__(self) -> None:
+        self._partial = ""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        if not text.endswith("\n"):
+            self._partial += text
+            return len(text)
+        line, self._partial = self._partial + text, ""
+        sys.stderr.write(line)
+        return len(text)
 
     def flush(self) -> None:
+        if self._partial:
+            sys.stderr.write(self._partial)
+            self._partial = ""
         sys.stderr.flush()
 
     def isatty(self) -> bool:

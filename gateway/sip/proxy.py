@@ -57,8 +57,9 @@ from gateway.sip.messages import (
 )
 from gateway.sip.ratelimit import SourceLimiter, Verdict
 from gateway.sip.registrar import Registrar
+from gateway.sip.shared_replay import SharedReplay
 from gateway.sip.state import ResponseContext, ServerEntry
-from gateway.sip.stir_policy import Refuse, StirPolicy, build_call_verifier
+from gateway.sip.stir_policy import REPLAYED, Admit, Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
 from gateway.store import AuditRecord, MemoryStore, StateStore, Store
@@ -85,7 +86,7 @@ from protocols.sip import (
     unsupported_extensions,
     validate_request,
 )
-from protocols.stir import Verifier
+from protocols.stir import InvalidIdentityHeader, Verifier
 
 log = get_logger("afgw.sip")
 
@@ -113,10 +114,16 @@ class SipProxy:
         registrations: StateStore | None = None,
         shared_registrations: bool = False,
         metrics: GatewayMetrics | None = None,
+        shared_replay: SharedReplay | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
         self.metrics = metrics or GatewayMetrics()
         self._tally = self.metrics.sip
+        #: Listen on ports shared with sibling workers (SO_REUSEPORT).
+        self.reuse_port = reuse_port
+        #: Where the PASSporTs accepted by every gateway on one store are claimed, one call each.
+        self.shared_replay = shared_replay
         self.loop = loop or asyncio.get_event_loop()
         self.inspector: CallInspector = inspector or PassThrough()
         if verifier is None and config.labels is not None:
@@ -197,7 +204,9 @@ class SipProxy:
             # Before listening: a call that arrives first must find its handset.
             restored = await self.stored_registrations.restore(self.location)
             log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
-        await self.transports.start(listen.host, listen.udp_port, listen.tcp_port, listen.tls_port)
+        await self.transports.start(
+            listen.host, listen.udp_port, listen.tcp_port, listen.tls_port, reuse_port=self.reuse_port
+        )
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
             "sip.listening",
@@ -638,6 +647,48 @@ class SipProxy:
             entry.log.info("sip.preloaded_route_dropped", peer=str(flow))
         targets = [(b.contact, b.flow) for b in bindings]
         verdict = self.stir.screen(request, user, self.clock())
+        if isinstance(verdict, Admit) and verdict.used and self.shared_replay is not None:
+            # Other gateways may have seen these tokens: ask the store before anything goes on.
+            entry.context = ResponseContext(entry, request, inspecting=True)
+            self._spawn(self._claim_then_route(entry, request, flow, trusted, user, targets, verdict))
+            return
+        self._screened(entry, request, flow, trusted, user, targets, verdict)
+
+    async def _claim_then_route(
+        self,
+        entry: ServerEntry,
+        request: Request,
+        flow: Flow,
+        trusted: bool,
+        user: str,
+        targets: list[tuple[SipUri, Flow]],
+        verdict: Admit,
+    ) -> None:
+        assert self.shared_replay is not None
+        try:
+            fresh = await self.shared_replay.claim_passports(verdict.used, request.call_id, self.clock())
+        except Exception as exc:  # the store's errors differ by backend: the local check still stands
+            entry.log.warning("sip.replay_store_unavailable", error=str(exc))
+            fresh = True
+        if entry.txn.terminated or (entry.context is not None and entry.context.final_sent):
+            return
+        entry.context = None
+        screened: Admit | Refuse = verdict
+        if not fresh:
+            shown = frozenset({verdict.label}) if verdict.label else frozenset()
+            screened = Refuse.of(InvalidIdentityHeader(REPLAYED), shown)
+        self._screened(entry, request, flow, trusted, user, targets, screened)
+
+    def _screened(
+        self,
+        entry: ServerEntry,
+        request: Request,
+        flow: Flow,
+        trusted: bool,
+        user: str,
+        targets: list[tuple[SipUri, Flow]],
+        verdict: Admit | Refuse,
+    ) -> None:
         if isinstance(verdict, Refuse):
             self._refuse_label(entry, request, user, verdict, flow)
             return
@@ -648,7 +699,8 @@ class SipProxy:
             entry.log.debug("sip.label_verified", label=verdict.label)
             self.events.emit("call.label_verified", call_id=request.call_id, label=verdict.label, callee=user)
         if request.method != "INVITE":
-            self.forwarder.forward(entry, request, targets, now, record_route=request.method in _DIALOG_CREATING)
+            dialog_creating = request.method in _DIALOG_CREATING
+            self.forwarder.forward(entry, request, targets, self.loop.time(), record_route=dialog_creating)
             return
         call = Call(
             call_id=request.call_id,

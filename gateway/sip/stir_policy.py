@@ -84,7 +84,7 @@ from protocols.stir import (
     normalise_tn,
 )
 
-__all__ = ["ALWAYS_STRIPPED", "Admit", "Refuse", "StirPolicy", "build_call_verifier"]
+__all__ = ["ALWAYS_STRIPPED", "REPLAYED", "Admit", "Refuse", "StirPolicy", "build_call_verifier"]
 
 #: Removed from every request towards a handset, whatever the configuration says.
 ALWAYS_STRIPPED = ("P-Asserted-Identity", "P-Preferred-Identity", "Call-Info", "Identity")
@@ -109,6 +109,9 @@ class Admit:
     label: str | None = None
     crn: str | None = None
     icon: str | None = None
+    #: The PASSporTs this call used, (replay key, stale time): claimed in a shared store when several
+    #: gateways must agree that a token serves one call only. Bookkeeping, not part of the verdict.
+    used: tuple[tuple[bytes, float], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,8 @@ class Refuse:
 
 
 PLAIN = Admit()
+#: What a PASSporT already used on another call is told, here or by a gateway sharing the store.
+REPLAYED = "PASSporT already used on another call"
 
 
 @dataclass(slots=True)
@@ -273,8 +278,9 @@ class StirPolicy:
             # which no 3GPP handset knows, so we do not. What B and C never get is a name: no display
             # name in the PAI, no Call-Info, no From rewrite.
             if label is None:
-                return Admit(VERSTAT_PASSED, number)
-            return Admit(VERSTAT_PASSED, number, label.text, identity.claims.crn or label.crn, identity.icon)
+                return Admit(VERSTAT_PASSED, number, used=outcome.used)
+            crn = identity.claims.crn or label.crn
+            return Admit(VERSTAT_PASSED, number, label.text, crn, identity.icon, used=outcome.used)
         if isinstance(outcome, Rejected):
             if self._deliver_unverified and authorised and not shown:
                 return Admit(VERSTAT_FAILED, _e164(caller, verifier))

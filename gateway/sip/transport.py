@@ -254,9 +254,11 @@ class TcpTransport:
     def sweep_interval(self) -> float:
         return min(10.0, self.idle_timeout, self.message_timeout / 2)
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         if self.server_tls is None:
-            self._server = await self.loop.create_server(lambda: TcpConnection(self), host, port, reuse_address=True)
+            self._server = await self.loop.create_server(
+                lambda: TcpConnection(self), host, port, reuse_address=True, reuse_port=reuse_port or None
+            )
         else:
             self._server = await self.loop.create_server(
                 lambda: TcpConnection(self),
@@ -443,10 +445,21 @@ class Transports:
         self.udp_port = 0
         self.tcp_port = 0
         self.tls_port = 0
+        #: With sibling workers on the shared port: this worker's own UDP socket. Requests it sends leave
+        #: from it and name it in Via and Record-Route, so that their responses and the dialog's
+        #: later requests come back to this worker, not to whichever the kernel's hash would pick.
+        self.own_udp: UdpEndpoint | None = None
+        self.own_udp_port = 0
 
-    async def start(self, host: str, udp_port: int, tcp_port: int, tls_port: int | None = None) -> None:
+    async def start(
+        self, host: str, udp_port: int, tcp_port: int, tls_port: int | None = None, *, reuse_port: bool = False
+    ) -> None:
+        """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
+        the kernel spreads datagrams and connections over them by a hash of the peer's address)."""
         self.host = host
-        transport, _ = await self.loop.create_datagram_endpoint(lambda: self.udp, local_addr=(host, udp_port))
+        transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: self.udp, local_addr=(host, udp_port), reuse_port=reuse_port or None
+        )
         self.udp_port = int(transport.get_extra_info("sockname")[1])
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -456,13 +469,19 @@ class Transports:
             for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
-        self.tcp_port = await self.tcp.start(host, tcp_port)
+        self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
+        if reuse_port:
+            own = self.own_udp = UdpEndpoint(self.udp.sink)
+            own.capture = self.udp.capture
+            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
+            self.own_udp_port = int(opened.get_extra_info("sockname")[1])
         if self.tls is not None:
-            self.tls_port = await self.tls.start(host, tls_port or 0)
+            self.tls_port = await self.tls.start(host, tls_port or 0, reuse_port=reuse_port)
 
     async def stop(self) -> None:
-        if self.udp.transport is not None:
-            self.udp.transport.close()
+        for endpoint in (self.udp, self.own_udp):
+            if endpoint is not None and endpoint.transport is not None:
+                endpoint.transport.close()
         await self.tcp.stop()
         if self.tls is not None:
             await self.tls.stop()
@@ -472,7 +491,11 @@ class Transports:
         self.udp.capture = self.tcp.capture = capture
 
     def port(self, transport: str) -> int:
-        return {"TCP": self.tcp_port, "TLS": self.tls_port}.get(transport, self.udp_port)
+        if transport == "TCP":
+            return self.tcp_port
+        if transport == "TLS":
+            return self.tls_port
+        return self.own_udp_port or self.udp_port
 
     def stream(self, transport: str) -> TcpTransport | None:
         """The connection-oriented transport of that name (None for UDP, or TLS when not configured)."""
@@ -504,7 +527,7 @@ class Transports:
             if on_failure is not None:
                 self.loop.call_soon(on_failure, "TLS is not configured")
         else:
-            self.udp.send(data, flow.host, flow.port)
+            (self.own_udp or self.udp).send(data, flow.host, flow.port)
 
     def reachable(self, flow: Flow, contact: SipUri) -> Flow:
         """Where to send a request for ``contact``, registered or remembered on ``flow``.

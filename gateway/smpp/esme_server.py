@@ -55,14 +55,28 @@ class EsmeRegistry:
     def __init__(self) -> None:
         self._binds: dict[str, list[SmppConnection]] = {}
         self._turn: dict[str, int] = {}
+        #: Told whenever a bind comes or goes (gateways sharing a store advertise who receives where).
+        self.on_change: Callable[[], None] | None = None
 
     def add(self, system_id: str, conn: SmppConnection) -> None:
         self._binds.setdefault(system_id, []).append(conn)
+        if self.on_change is not None:
+            self.on_change()
 
     def remove(self, system_id: str, conn: SmppConnection) -> None:
         conns = self._binds.get(system_id, [])
         if conn in conns:
             conns.remove(conn)
+            if self.on_change is not None:
+                self.on_change()
+
+    def receiving(self) -> set[str]:
+        """The system_ids with at least one open bind that may receive deliveries."""
+        return {
+            system_id
+            for system_id, conns in self._binds.items()
+            if any(isinstance(c.context, EsmeBind) and c.context.can_receive and c.is_open for c in conns)
+        }
 
     def count(self, system_id: str) -> int:
         return len(self._binds.get(system_id, ()))
@@ -143,14 +157,16 @@ class EsmeServer:
             if self.registry.count(system_id) == 0:
                 del self._buckets[system_id]
 
-    async def start(self, host: str, port: int) -> None:
-        self._server = await self._listen(host, port, None)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        self._server = await self._listen(host, port, None, reuse_port=reuse_port)
 
     async def start_tls(self, host: str, port: int, tls: TlsConfig) -> None:
         """A second listener, over TLS: the same accounts, limits and caps as the plain one."""
         self._tls_server = await self._listen(host, port, server_context(tls))
 
-    async def _listen(self, host: str, port: int, context: ssl.SSLContext | None) -> asyncio.Server:
+    async def _listen(
+        self, host: str, port: int, context: ssl.SSLContext | None, *, reuse_port: bool = False
+    ) -> asyncio.Server:
         loop = self.loop
 
         def make() -> SmppConnection:
@@ -169,7 +185,7 @@ class EsmeServer:
             )
 
         if context is None:
-            return await loop.create_server(make, host, port, reuse_address=True)
+            return await loop.create_server(make, host, port, reuse_address=True, reuse_port=reuse_port or None)
         # A handshake is held no longer than a bind may take: a peer that opens and says nothing (or
         # speaks plain SMPP to this port) is dropped by the TLS layer before the SMPP layer sees it.
         return await loop.create_server(

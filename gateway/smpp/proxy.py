@@ -8,8 +8,9 @@ Relay rules, all of which a carrier relies on:
   message goes to the account whose ``mo_prefixes`` match its destination (longest prefix wins);
 - when the SMSC cannot take a message the ESME is told to retry (ESME_RTHROTTLED for a full window or
   a rate limit, ESME_RMSGQFUL when the SMSC is unreachable), never told yes and dropped;
-- when no bind of the receiving ESME can take a delivery, the SMSC is told ESME_RX_T_APPN so that it
-  retries later;
+- when no bind of the receiving ESME can take a delivery, it is handed to another gateway on the same
+  store that holds one (gateway.smpp.handoff) and that ESME's answer is relayed; when none can, the
+  SMSC is told ESME_RX_T_APPN so that it retries later;
 - draining (SIGTERM): no new connection is accepted and a new submit is answered ESME_RTHROTTLED, but
   every submit already relayed waits for the SMSC's answer and gets it; only then is each ESME sent an
   unbind, and only after that is the SMSC unbound. A message the SMSC accepted is never answered
@@ -38,6 +39,7 @@ from gateway.smpp.concat_inspection import Key as ConcatKey
 from gateway.smpp.concat_inspection import Offer as ConcatOffer
 from gateway.smpp.connection import ConnectionGone, RateLog, ResponseTimeout, SmppConnection
 from gateway.smpp.esme_server import EsmeBind, EsmeRegistry, EsmeServer
+from gateway.smpp.handoff import DeliveryHandoff
 from gateway.smpp.rewrite import Rewritable, with_prefix
 from gateway.smpp.sender_policy import Refusal, SenderPolicy
 from gateway.smpp.smsc_pool import SmscBusy, SmscPool, SmscUnavailable
@@ -123,6 +125,8 @@ class SmppProxy:
         #: Asked about a receipt or acknowledgement no ESME owns; True: it was the gateway's own (a
         #: dissuasion flash's), consumed and answered here rather than refused as unrouted.
         self.receipt_hook: Callable[[DeliverSm | DataSm], Awaitable[bool]] | None = None
+        #: Deliveries for ESMEs bound to another gateway on the same store, when there are several.
+        self.handoff: DeliveryHandoff | None = None
         self._account_ids = frozenset(account.system_id for account in smpp.accounts)
         self.registry = EsmeRegistry()
         self.server = EsmeServer(smpp, self.registry, self._from_esme, self.loop, tap=self.metrics.smpp_esme)
@@ -157,7 +161,7 @@ class SmppProxy:
 
     async def start(self) -> None:
         listen = self.config.smpp.listen
-        await self.server.start(listen.host, listen.port)
+        await self.server.start(listen.host, listen.port, reuse_port=self.config.worker is not None)
         tls_listen, tls = self.config.smpp.tls_listen, self.config.smpp.tls
         if tls_listen is not None and tls is not None:
             await self.server.start_tls(tls_listen.host, tls_listen.port, tls)
@@ -612,15 +616,21 @@ class SmppProxy:
         relayed = self._rewritten(pdu, decision)
         target = self.registry.receiver(system_id)
         if target is None:
-            dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
-            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
-            return
-        try:
-            resp = await target.request(relayed)
-        except (ConnectionGone, ResponseTimeout) as exc:
-            dlog.info("smpp.delivery_deferred", reason=type(exc).__name__)
-            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
-            return
+            # The ESME may receive through another gateway on the same store: hand it over there.
+            handed = await self.handoff.deliver(system_id, relayed) if self.handoff is not None else None
+            if handed is None:
+                dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
+                smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+                return
+            dlog.info("smpp.delivery_handed_over", status=handed.command_status)
+            resp = handed
+        else:
+            try:
+                resp = await target.request(relayed)
+            except (ConnectionGone, ResponseTimeout) as exc:
+                dlog.info("smpp.delivery_deferred", reason=type(exc).__name__)
+                smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+                return
         if resp.command_id == pdu.command_id | 0x80000000:
             smsc.send(resp, sequence_number=pdu.sequence_number)
         else:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -322,6 +323,25 @@ redis.call('SET', key, untl, 'PX', ms)
 return 1
 """
 
+# PASSporT claims: ``ppt:<sha256 of the signed part>`` holds "<call-id>\t<stale time>"; a live claim of
+# another call refuses them all, else every token is claimed (an own claim is kept as it is).
+_CLAIM_PASSPORTS = """
+local now, call_id = tonumber(ARGV[1]), ARGV[2]
+for i, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held then
+    local tab = string.find(held, '\t', 1, true)
+    if tab and string.sub(held, 1, tab - 1) ~= call_id and tonumber(string.sub(held, tab + 1)) > now then
+      return 0
+    end
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, call_id .. '\t' .. ARGV[2 + 2 * i - 1], 'PX', ARGV[2 + 2 * i], 'NX')
+end
+return 1
+"""
+
 _RELEASE = """
 local p, id, inst = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'case:' .. id
@@ -479,6 +499,7 @@ class RedisStore:
         self._unregister = self.redis.register_script(_UNREGISTER)
         self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
         self._claim_reference = self.redis.register_script(_CLAIM_REFERENCE)
+        self._claim_passports = self.redis.register_script(_CLAIM_PASSPORTS)
         self._campaign = self.redis.register_script(_CAMPAIGN)
 
     # --- the synchronous hot path: local answer, background write ---------------------------
@@ -593,6 +614,16 @@ class RedisStore:
             keys=[self.p + "ref:" + reference], args=[repr(now), repr(until), _hold_ms(now, until)]
         )
         return bool(int(claimed))
+
+    async def claim_passports(self, used: Sequence[tuple[bytes, float]], call_id: str, now: float) -> bool:
+        """Claim PASSporTs for one call (gateway.sip.shared_replay): False when one serves another call."""
+        if not used:
+            return True
+        args: list[str | int] = [repr(now), call_id]
+        for _, stale_at in used:
+            args += [repr(stale_at), _hold_ms(now, stale_at)]
+        keys = [self.p + "ppt:" + key.hex() for key, _ in used]
+        return bool(int(await self._claim_passports(keys=keys, args=args)))
 
     async def hold_reference(self, reference: str, now: float, until: float) -> None:
         await self.redis.set(self.p + "ref:" + reference, repr(until), px=_hold_ms(now, until))

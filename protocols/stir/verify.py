@@ -127,6 +127,9 @@ class Verified:
     identity: VerifiedIdentity
     failures: tuple[IdentityFailure, ...] = ()  # other Identity headers of the request that failed
     verstat: str = VERSTAT_PASSED
+    #: Every token recorded as used by this call: (replay key, when it goes stale), for a cache shared
+    #: with other verifiers to claim as well.
+    used: tuple[tuple[bytes, float], ...] = ()
 
     @property
     def label(self) -> str | None:
@@ -227,10 +230,10 @@ class Verifier:
             if shown and not (best.label is not None and shown == {best.label.text}):
                 error = InvalidIdentityHeader("the call shows a label its verified identity does not carry")
                 return Rejected(error, (*failures, IdentityFailure(error, _ppi(best.header.token))))
-            for identity in verified:
-                expires = identity.claims.iat + self.freshness
-                self.replay.record(identity.replay_key, call.call_id, expires, now)
-            return Verified(best, tuple(failures))
+            used = tuple((identity.replay_key, identity.claims.iat + self.freshness) for identity in verified)
+            for key, expires in used:
+                self.replay.record(key, call.call_id, expires, now)
+            return Verified(best, tuple(failures), used=used)
         if protected or shown:
             return Rejected(failures[0].error, tuple(failures))
         return Unverified(VERSTAT_FAILED, tuple(failures))

@@ -229,7 +229,7 @@ async def test_smpp_over_ipv6_is_captured_as_ipv6(tmp_path, smsc):
 def readme_capture_commands() -> list[list[str]]:
     """The afgw and tshark command lines of the README's Capture section, in order."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Capture", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Capture", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return [shlex.split(line) for line in section.splitlines() if line.startswith((".venv/bin/afgw run", "tshark "))]
 
 

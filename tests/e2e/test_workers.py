@@ -1,0 +1,172 @@
+"""``afgw run --workers N``: one supervisor, N gateways on the same ports and one Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.sip_harness import (
+    TRUNK_HOST,
+    UdpPeer,
+    answer,
+    register_digest,
+    request,
+    shipped_config_with_free_ports,
+)
+from tests.e2e.test_cli_run import Process, readme_esme, wait_until
+from tests.gateway.store.redis_server import start_redis
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    proc, port = start_redis(tmp_path)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") -> tuple[Path, int, int, int]:
+    """The shipped configuration on free ports and the test's Redis: (path, SMPP, SMSC, SIP port)."""
+    sip_port = free_port()
+    text = shipped_config_with_free_ports(sip_port)
+    smpp_port, smsc_port = (int(p) for p in re.findall(r"^\s+port: (\d+)$", text, re.MULTILINE)[:2])
+    text = text.replace("backend: sqlite", f"backend: {backend}")
+    text = text.replace('redis_url: "redis://127.0.0.1:6379/0"', f'redis_url: "{redis_url}"')
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path, smpp_port, smsc_port, sip_port
+
+
+class Workers:
+    """``afgw --log-format json run --workers 2`` and its simulated SMSC, with the log as JSON events."""
+
+    def __init__(self, tmp_path: Path, redis_url: str) -> None:
+        path, self.smpp_port, smsc_port, self.sip_port = workers_config(tmp_path, redis_url)
+        self.smsc = Process("smsc", "--port", str(smsc_port), "--system-id", "afgw", "--password", "secret")
+        self.smsc.wait_for(self.smsc.out, rf"simulated SMSC listening on 127\.0\.0\.1:{smsc_port}")
+        self.supervisor = Process("--log-format", "json", "run", "-c", str(path), "--workers", "2")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = []
+        for line in list(self.supervisor.err):
+            if line.startswith("{") and (event := json.loads(line))["event"] == name:
+                found.append(event)
+        return found
+
+    def wait_events(self, name: str, count: int, within: float = 120.0) -> list[dict[str, Any]]:
+        def enough() -> bool:
+            assert self.supervisor.proc.poll() is None, self.supervisor.err
+            return len(self.events(name)) >= count
+
+        wait_until(enough, within, f"{count} {name}")
+        return self.events(name)
+
+    def close(self) -> None:
+        self.supervisor.stop(signal.SIGKILL)
+        for event in self.events("workers.started"):  # none outlives the test, whatever happened
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(event["pid"], signal.SIGKILL)
+        self.smsc.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
+    running = Workers(tmp_path, redis_url)
+    try:
+        running.wait_events("smsc.bound", 4)  # two binds each (smsc.binds in the shipped file)
+        # Both listen on every port: until then the kernel's choice of worker for a peer may change.
+        running.wait_events("afgw.started", 2)
+        yield running
+    finally:
+        running.close()
+
+
+def submit_through(workers: Workers, count: int) -> None:
+    """``count`` ESMEs, each on its own connection (so spread over the workers), send one message each;
+    every one is answered ESME_ROK with the SMSC's id and stored by the SMSC."""
+    for _ in range(count):
+        message_id = readme_esme(workers.smpp_port)
+        workers.smsc.wait_for(workers.smsc.out, rf"^stored {re.escape(message_id)}: 10690 -> 8613800000001: ")
+
+
+def test_two_workers_share_the_smpp_port_and_each_binds_to_the_smsc(workers: Workers) -> None:
+    started = workers.events("workers.started")
+    assert sorted(e["worker"] for e in started) == [0, 1]
+    assert len({e["pid"] for e in started}) == 2
+    assert sorted(e["worker"] for e in workers.events("smsc.bound")) == [0, 0, 1, 1]
+    submit_through(workers, 16)
+    # Connections were spread by the kernel (SO_REUSEPORT, a hash of each ESME's address and port):
+    # both workers took ESMEs (all 16 on one would happen once in 2**15 runs).
+    served = {e["worker"] for e in workers.wait_events("esme.bound", 16)}
+    assert served == {0, 1}
+
+
+def test_a_killed_worker_is_restarted_and_messages_keep_flowing(workers: Workers) -> None:
+    [first] = [e for e in workers.events("workers.started") if e["worker"] == 0]
+    os.kill(first["pid"], signal.SIGKILL)
+    [died] = workers.wait_events("workers.died", 1)
+    assert (died["worker"], died["pid"], died["status"], died["level"]) == (0, first["pid"], "SIGKILL", "warning")
+    assert died["restart_in"] == 0.5
+    again = [e for e in workers.wait_events("workers.started", 3) if e["worker"] == 0]
+    assert len(again) == 2
+    assert again[1]["pid"] != first["pid"]
+    workers.wait_events("smsc.bound", 6)  # the new worker 0 bound again
+    submit_through(workers, 16)
+    assert {e["worker"] for e in workers.events("esme.bound")} == {0, 1}
+
+
+def test_sighup_reaches_every_worker_and_sigterm_stops_them_all_cleanly(workers: Workers) -> None:
+    workers.supervisor.proc.send_signal(signal.SIGHUP)
+    reloaded = workers.wait_events("rules.reloaded", 2)
+    assert sorted(e["worker"] for e in reloaded) == [0, 1]
+    assert workers.supervisor.stop(signal.SIGTERM) == 0
+    assert sorted(e["worker"] for e in workers.events("afgw.stopped")) == [0, 1]
+    assert [e["status"] for e in workers.events("workers.exited")] == ["exit 0", "exit 0"]
+    assert workers.events("workers.died") == []
+    last = json.loads(workers.supervisor.err[-1])
+    assert (last["event"], last["exits"]) == ("workers.stopped", ["exit 0", "exit 0"])
+
+
+async def test_a_handset_registered_through_one_worker_is_called_through_either(workers: Workers) -> None:
+    handset = await UdpPeer.open()
+    try:
+        registered = await register_digest(handset, workers.sip_port, "8613800000001", "handset1pw", expires=3600)
+        assert registered.status == 200
+        # Callers from eight source ports: the kernel hashes them over both workers. The handset answers
+        # where each INVITE came from (its Via), the worker that holds the call.
+        for _ in range(8):
+            trunk = await UdpPeer.open(TRUNK_HOST)
+            try:
+                invite = request("INVITE", "sip:8613800000001@127.0.0.1", trunk)
+                trunk.send(invite, workers.sip_port)
+                got = await handset.request("INVITE", invite.call_id, within=30)
+                via = got.headers.get("Via") or ""
+                sent_by = int(re.search(r"SIP/2\.0/UDP 127\.0\.0\.1:(\d+)", via).group(1))  # type: ignore[union-attr]
+                handset.send(answer(got, 486), sent_by)
+                assert (await trunk.response(invite.call_id, 486, within=30)).status == 486
+            finally:
+                trunk.close()
+    finally:
+        handset.close()
+
+
+def test_workers_refuse_a_store_of_their_own(tmp_path: Path) -> None:
+    path, *_ = workers_config(tmp_path, "redis://127.0.0.1:1/0", backend="sqlite")
+    run = Process("run", "-c", str(path), "--workers", "2")
+    assert run.proc.wait(20) == 2
+    wait_until(lambda: any("needs store.backend: redis" in line for line in run.err))
+    [line] = [line for line in run.err if "needs store.backend: redis" in line]
+    assert line.startswith(f"{path}: --workers 2 needs store.backend: redis; with sqlite registrations")

@@ -27,6 +27,7 @@ Printed, all in one run:
 
     python bench/rules_throughput.py [--messages 100000] [--keywords 5000] [--regexes 200] [--cpu 0]
     python bench/rules_throughput.py --against ../main-worktree [--messages 30000] [--repeat 5]
+    valgrind --tool=callgrind --toggle-collect=map_next python bench/rules_throughput.py --count engine --messages 2000
 """
 
 from __future__ import annotations
@@ -329,6 +330,26 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+def count_instructions(args: argparse.Namespace) -> int:
+    """``--count NAME``: evaluate the traffic once with rule set NAME, inside ``map``, for an instruction
+    count that the machine's load does not change (clock rates on a shared machine vary by a third)::
+
+        valgrind --tool=callgrind --toggle-collect=map_next python bench/rules_throughput.py \\
+            --count engine --messages 2000 [--root DIR]
+
+    Only what runs under ``map_next`` is counted (the evaluations, not building the rule set or the
+    1,000 warm-up messages): the total divided by ``--messages`` is the instructions per message."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ruleset = rules.build([rules.DEFAULT_PACKS, *rule_files(args.count, Path(tmp), args)])
+    engine = rules.Engine(ruleset)
+    traffic = messages(1000 + args.messages)
+    for m in traffic[:1000]:
+        engine.evaluate(m)
+    verdicts = list(map(engine.evaluate, traffic[1000:]))
+    print(f"{len(verdicts)} messages evaluated")
+    return 0
+
+
 def against(args: argparse.Namespace) -> int:
     """This checkout's engine and that of ``--against`` side by side, runs taken in turn."""
     here = Path(__file__).resolve().parents[1]
@@ -376,12 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     parser.add_argument("--against", metavar="DIR", help="another checkout to compare with, side by side")
     parser.add_argument("--child", choices=RULE_SETS, help=argparse.SUPPRESS)
+    parser.add_argument("--count", choices=RULE_SETS, help="evaluate once, for callgrind (see count_instructions())")
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     if args.child:
         return child(args)
+    if args.count:
+        return count_instructions(args)
     if args.against:
         return against(args)
 

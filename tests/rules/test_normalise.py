@@ -23,6 +23,9 @@ from rules import normalise as n
         ("帐户", "账户"),
         ("您的帳戶涉嫌洗錢", "您的账户涉嫌洗钱"),
         ("網路貸款無需徵信", "网络贷款无需征信"),
+        # characters that convert only inside a phrase
+        ("股价上昇", "股价上升"),
+        ("本金一釐不少", "本金一厘不少"),
         # full-width letters, digits and punctuation (NFKC), then casefold
         ("ＶＸ：ａｂ１２３", "vx:ab123"),
         ("加Ｖ信", "加v信"),
@@ -123,8 +126,25 @@ def test_views_and_rule_literals_agree() -> None:
     assert n.normalise_domain("*.Bank-CN.top") == "bank-cn.top"
 
 
+def _full_conversion(text: str) -> str:
+    """The normalised view as the converter makes it when it reads every text."""
+    return n._normaliser()(unicodedata.normalize("NFKC", text).casefold())
+
+
+def test_every_character_the_converter_changes_is_converted() -> None:
+    for cp in range(0x30000):
+        if not 0xD800 <= cp <= 0xDFFF:
+            assert n.normalise(chr(cp)) == _full_conversion(chr(cp)), f"U+{cp:04X}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("上昇一釐著么帳戶帐户轉账安全，：？。 ＡａB\u200b\u0301\U00020000\U000e0041")))
+def test_the_normalised_view_is_the_full_conversion(text: str) -> None:
+    assert n.normalise(text) == _full_conversion(text)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text())
+@given(st.text(alphabet=st.sampled_from("，：？ａＡ\u0301\u0327e帳户ß")) | st.text())
 def test_fold_is_nfkc_then_casefold(text: str) -> None:
     assert n.fold(text) == unicodedata.normalize("NFKC", text).casefold()
 

@@ -130,7 +130,7 @@ def test_a_killed_worker_is_restarted_and_messages_keep_flowing(workers: Workers
 
 def test_sighup_reaches_every_worker_and_sigterm_stops_them_all_cleanly(workers: Workers) -> None:
     workers.supervisor.proc.send_signal(signal.SIGHUP)
-    reloaded = workers.wait_events("rules.reloaded", 2)
+    reloaded = workers.wait_events("config.reloaded", 2)
     assert sorted(e["worker"] for e in reloaded) == [0, 1]
     assert workers.supervisor.stop(signal.SIGTERM) == 0
     assert sorted(e["worker"] for e in workers.events("afgw.stopped")) == [0, 1]

@@ -137,10 +137,18 @@ seconds, as an SMSC keeps a message and retries.
 """
 
 
+def _quiet_logs() -> None:
+    """The demo's report says what happened; the per-message warnings (each block, each flash) would
+    bury it. Set here, by the command, not by the simulator: a test or program that runs a scenario
+    keeps its own logging."""
+    logs.configure("console", "error")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError
     from simulator.demo import run_demo
 
+    _quiet_logs()
     try:
         capture = _capture(args, None)
         return int(
@@ -164,6 +172,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.demo import run_simulate
 
+    _quiet_logs()
     return int(
         run_loop(
             lambda: run_simulate(

@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-from gateway import logs
 from gateway.capture import CaptureConfig
 from gateway.config import ConfigError
 from gateway.config import load as load_config
@@ -57,8 +56,6 @@ async def run_demo(
     scale: float = 1.0,
     capture: CaptureConfig | None = None,
 ) -> int:
-    # The report says what happened; the per-message warnings (each block, each flash) would bury it.
-    logs.configure("console", "error")
     try:
         chosen = load_scenario(scenario, seed=seed)
     except (SourceErrors, OSError) as exc:
@@ -80,7 +77,6 @@ async def run_simulate(
     seed: int | None = None,
     scale: float = 1.0,
 ) -> int:
-    logs.configure("console", "error")
     try:
         chosen = load_scenario(scenario_path, seed=seed)
         config = load_config(config_path)

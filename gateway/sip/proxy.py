@@ -58,7 +58,7 @@ from gateway.sip.messages import (
 from gateway.sip.ratelimit import SourceLimiter, Verdict
 from gateway.sip.registrar import Registrar
 from gateway.sip.shared_replay import SharedReplay
-from gateway.sip.state import ResponseContext, ServerEntry
+from gateway.sip.state import CallLog, ResponseContext, ServerEntry
 from gateway.sip.stir_policy import REPLAYED, Admit, Refuse, StirPolicy, build_call_verifier
 from gateway.sip.timers import TimerQueue
 from gateway.sip.transport import Flow, Transports
@@ -98,6 +98,8 @@ _HOUSEKEEPING_INTERVAL = 5.0
 _UNANSWERED = frozenset({TransactionState.TRYING, TransactionState.PROCEEDING})
 #: Seconds a REGISTER's answer waits for its change to reach the store (well inside timer F, 32 s).
 _SAVE_WAIT = 2.0
+#: Hex digits in the To tag of a stateless answer (see _stateless_tag).
+_STATELESS_TAG_LENGTH = 20
 
 
 class SipProxy:
@@ -405,7 +407,7 @@ class SipProxy:
             txn = ServerInviteTransaction(request, reliable=reliable, timers=self.timers)
         else:
             txn = ServerNonInviteTransaction(request, reliable=reliable, timers=self.timers)
-        entry = ServerEntry(txn, flow, new_tag(), log.bind(call_id=request.call_id), auth_user=auth_user)
+        entry = ServerEntry(txn, flow, new_tag(), CallLog(log, request.call_id), auth_user=auth_user)
         self._server[key] = entry
         if request.method == "INVITE":
             if request.to_tag is None:
@@ -471,7 +473,7 @@ class SipProxy:
         material = "\x00".join(
             (request.call_id, request.from_tag or "", str(request.cseq.number), request.top_via.branch or "")
         )
-        return hmac.new(self._tag_secret, material.encode(), hashlib.sha256).hexdigest()[:20]
+        return hmac.new(self._tag_secret, material.encode(), hashlib.sha256).hexdigest()[:_STATELESS_TAG_LENGTH]
 
     def _reply_statelessly(self, request: Request, flow: Flow, status: int, headers: list[tuple[str, str]]) -> None:
         try:
@@ -799,7 +801,13 @@ class SipProxy:
         if entry is not None and isinstance(entry.txn, ServerInviteTransaction):
             self._server_events(entry, entry.txn.receive_request(ack, now), now)
             return
-        if ack.to_tag is not None and hmac.compare_digest(ack.to_tag, self._stateless_tag(ack)):
+        to_tag = ack.to_tag
+        # A stateless tag has a fixed length: any other tag is not one, and needs no HMAC to say so.
+        if (
+            to_tag is not None
+            and len(to_tag) == _STATELESS_TAG_LENGTH
+            and hmac.compare_digest(to_tag, self._stateless_tag(ack))
+        ):
             return  # the ACK of a stateless challenge or 503: ends there (see _admit)
         # The ACK of a 2xx is its own transaction, forwarded statelessly along the dialog.
         from_tag, to_tag = ack.from_tag, ack.to_tag

@@ -11,6 +11,7 @@ the spelling they arrived with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import TypeVar, cast
@@ -35,6 +36,9 @@ __all__ = ["Headers", "Message", "Request", "Response", "create_response", "reas
 _T = TypeVar("_T")
 
 SIP_VERSION = "SIP/2.0"
+
+#: What makes a list header's line more than one plain element, or a malformed one (see pop_first).
+_MAY_SPLIT = re.compile(r'[,<>"]').search
 
 
 @lru_cache(maxsize=1024)
@@ -184,7 +188,9 @@ class Headers:
         for i, (k, n, value) in enumerate(self._items):
             if k != key:
                 continue
-            if canonical in LIST_HEADERS:
+            # Without a comma, bracket or quote the line is one well-formed element (the usual top
+            # Via): splitting it would find nothing to split and nothing to refuse.
+            if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
                 elements = split_list(value)
                 if len(elements) > 1:
                     self._items[i] = (k, n, ", ".join(elements[1:]))

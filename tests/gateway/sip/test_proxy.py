@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from structlog.testing import capture_logs
 
+from gateway import logs as gateway_logs
 from gateway.config import SipListen
 from gateway.inspection import Call, Decision
 from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch, parse_uri
@@ -251,6 +253,22 @@ async def test_a_rejecting_hook_gives_the_caller_its_code_and_the_handset_nothin
         await handset.request("OPTIONS", probe.call_id)
         assert not [m for m in handset.received if m.headers.get("Call-ID") == sent.call_id]
         assert proxy.stats["rejected_calls"] == 1
+
+
+async def test_a_rejected_call_is_logged_once_with_its_call_id(peers):
+    trunk, handset = peers
+    gateway_logs.configure("console", "info")
+    try:
+        async with running_proxy(sip_config(), inspector=Rejecting()) as proxy:
+            await register(handset, proxy.udp_port, "alice")
+            with capture_logs() as logs:
+                sent = request("INVITE", "sip:alice@127.0.0.1", trunk, from_user="+8613900000000")
+                trunk.send(sent, proxy.udp_port)
+                assert (await trunk.response(sent.call_id)).status == 608
+    finally:
+        gateway_logs.configure("console", "warning")
+    (line,) = [e for e in logs if e["event"] == "sip.call_rejected"]
+    assert (line["call_id"], line["status"], line["reason"]) == (sent.call_id, 608, "Suspected Fraud")
 
 
 async def test_an_awaitable_label_decision_reaches_the_handset_as_asserted_display_name(peers):

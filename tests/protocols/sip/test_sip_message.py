@@ -277,6 +277,18 @@ def test_headers_container() -> None:
     assert h == Headers([("TO", "<sip:z@y>")])
 
 
+def test_pop_first_takes_a_whole_one_element_line_and_refuses_a_broken_one() -> None:
+    h = Headers(
+        [("Route", "<sip:p1;lr>"), ("Route", "<sip:p2;lr>, <sip:p3;lr>"), ("Via", "SIP/2.0/UDP a ;branch=z9hG4bK1")]
+    )
+    assert h.pop_first("Route") == "<sip:p1;lr>"
+    assert h.pop_first("Route") == "<sip:p2;lr>"
+    assert h.get_all("Route") == ["<sip:p3;lr>"]
+    assert h.pop_first("Via") == "SIP/2.0/UDP a ;branch=z9hG4bK1"  # a line of one element goes as it is
+    with pytest.raises(RemoteProtocolError):
+        Headers([("Route", "<sip:p1;lr")]).pop_first("Route")
+
+
 # --- messages ---------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from simulator.report import design_keys
+from tests.simulator.demo_counts import planned_sms
 from tests.simulator.test_report_browser import browser
 
 __all__ = ["browser"]  # the fixture, shared with the sample report's browser test
@@ -63,8 +64,7 @@ def test_the_demo_meets_the_default_scenarios_expectations_and_writes_the_promis
     sms, calls = demo.report["sms"], demo.report["calls"]
     assert isinstance(sms, dict)
     assert isinstance(calls, dict)
-    assert sms["submitted"] == 1750
-    assert sms["fraud_total"] == 250
+    assert (sms["submitted"], sms["fraud_total"]) == planned_sms()
     assert sms["passed"] + sms["tagged"] + sms["warned"] + sms["blocked"] == sms["submitted"]
     assert calls["spoof_rejected"] == calls["spoof_attempts"] == 10
     assert "not measured" not in demo.stdout

@@ -75,7 +75,12 @@ class DeliveryHandoff:
 
     async def start(self) -> None:
         self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(self._channel(self.instance))
+        try:
+            await self._pubsub.subscribe(self._channel(self.instance))
+        except (aioredis.RedisError, OSError) as exc:
+            # The gateway starts without its store (and says so on /readyz); the listener subscribes
+            # once Redis answers.
+            log.warning("handoff.subscribe_failed", error=str(exc))
         self.registry.on_change = self._wake.set
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._advertise_loop())]
@@ -168,6 +173,8 @@ class DeliveryHandoff:
     async def _listen(self) -> None:
         while True:
             try:
+                if not self._pubsub.subscribed:
+                    await self._pubsub.subscribe(self._channel(self.instance))
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except (aioredis.RedisError, OSError) as exc:
                 log.warning("handoff.listen_failed", error=str(exc))

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import signal
+import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,19 @@ def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") ->
     smpp_port, smsc_port = (int(p) for p in re.findall(r"^\s+port: (\d+)$", text, re.MULTILINE)[:2])
     text = text.replace("backend: sqlite", f"backend: {backend}")
     text = text.replace('redis_url: "redis://127.0.0.1:6379/0"', f'redis_url: "{redis_url}"')
+    text += f"\nhttp:\n  port: {http_base_port()}\n"
     path = tmp_path / "gateway.yaml"
     path.write_text(text, encoding="utf-8")
     return path, smpp_port, smsc_port, sip_port
+
+
+def http_base_port() -> int:
+    """A free port whose successor is free too: worker i serves the HTTP endpoint on port + i."""
+    while True:
+        port = free_port()
+        with contextlib.suppress(OSError), socket.socket() as probe:
+            probe.bind(("127.0.0.1", port + 1))
+            return port
 
 
 class Workers:
@@ -170,3 +182,12 @@ def test_workers_refuse_a_store_of_their_own(tmp_path: Path) -> None:
     wait_until(lambda: any("needs store.backend: redis" in line for line in run.err))
     [line] = [line for line in run.err if "needs store.backend: redis" in line]
     assert line.startswith(f"{path}: --workers 2 needs store.backend: redis; with sqlite registrations")
+
+
+def test_each_worker_serves_the_http_endpoint_on_its_own_port(workers: Workers, tmp_path: Path) -> None:
+    text = (tmp_path / "gateway.yaml").read_text(encoding="utf-8")
+    base = int(re.findall(r"^http:\n  port: (\d+)$", text, re.MULTILINE)[0])
+    for port in (base, base + 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.status == 200
+    assert workers.events("workers.died") == []

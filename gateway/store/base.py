@@ -247,13 +247,21 @@ class StateStore(Store, Protocol):
         number, then ``detail`` (what the attempt did) after a space."""
 
     async def note(
-        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+        self,
+        case_id: str,
+        event: str,
+        now: float,
+        detail: str = "",
+        *,
+        instance: str = "",
+        once: bool = False,
+        late: bool = False,
     ) -> Case | None:
         """Add the transition ``event`` to an open case, its state and schedule untouched: a step taken
         within an attempt, or a mark. With ``instance``, LeaseLost unless it holds the lease. With
         ``once``, None (nothing changed) when the case has an ``event`` transition already, so that
         of several instances noting the same thing at once exactly one gets the case back.
-        ValueError when the case is no longer open."""
+        ValueError when the case is no longer open, unless ``late`` (see :func:`noted_case`)."""
 
     async def transition(self, case_id: str, state: str, now: float, instance: str = "", detail: str = "") -> Case:
         """Move an open case to ``state`` (handled, escalated, closed): no longer due, lease released.
@@ -337,8 +345,14 @@ def attempted_case(case: Case, instance: str, now: float, next_due: float | None
     )
 
 
-def noted_case(case: Case, event: str, now: float, detail: str, instance: str, once: bool) -> Case | None:
-    if case.state != OPEN:
+def noted_case(
+    case: Case, event: str, now: float, detail: str, instance: str, once: bool, late: bool = False
+) -> Case | None:
+    """The case with ``event`` added. ``late``: a fact that happened to the case whatever its state (a
+    flash's receipt or acknowledgement, a call ringing or ending after the case was escalated or closed),
+    recorded on a case in any state without changing its state, schedule or lease. A step under a lease
+    (``instance``) is never late: once the case left ``open`` no instance holds it."""
+    if case.state != OPEN and (not late or instance):
         raise ValueError(f"case {case.id} is already {case.state}")
     if instance and case.lease_holder != instance:
         raise LeaseLost(case.id)

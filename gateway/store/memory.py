@@ -231,9 +231,17 @@ class MemoryStore:
         return case
 
     async def note(
-        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+        self,
+        case_id: str,
+        event: str,
+        now: float,
+        detail: str = "",
+        *,
+        instance: str = "",
+        once: bool = False,
+        late: bool = False,
     ) -> Case | None:
-        case = noted_case(await self.get_case(case_id), event, now, detail, instance, once)
+        case = noted_case(await self.get_case(case_id), event, now, detail, instance, once, late)
         if case is not None:
             self._cases[case_id] = case
         return case

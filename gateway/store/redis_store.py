@@ -229,11 +229,13 @@ return {'ok', enc}
 """
 
 _NOTES = """
--- ARGV: prefix, then (case id, event, now, detail, instance, once) for each note; two answers each.
+-- ARGV: prefix, then (case id, event, now, detail, instance, once, late) for each note; two answers each.
+-- A late fact (base.noted_case) goes on a case in any state, but never under a lease.
 local p = ARGV[1]
 local out = {}
-for k = 2, #ARGV, 6 do
+for k = 2, #ARGV, 7 do
   local id, event, now, detail, inst, once = ARGV[k], ARGV[k + 1], ARGV[k + 2], ARGV[k + 3], ARGV[k + 4], ARGV[k + 5]
+  local late = ARGV[k + 6] == '1' and inst == ''
   local key = p .. 'case:' .. id
   local raw = redis.call('GET', key)
   local doc = raw and cjson.decode(raw)
@@ -246,7 +248,7 @@ for k = 2, #ARGV, 6 do
   end
   if not raw then
     table.insert(out, 'err'); table.insert(out, 'unknown')
-  elseif doc.state ~= 'open' then
+  elseif doc.state ~= 'open' and not late then
     table.insert(out, 'err'); table.insert(out, 'state:' .. doc.state)
   elseif inst ~= '' and doc.lease_holder ~= inst then
     table.insert(out, 'err'); table.insert(out, 'lease')
@@ -494,7 +496,9 @@ class RedisStore:
         self._release = self.redis.register_script(_RELEASE)
         self._desk = self.redis.register_script(_DESK)
         self._notes_script = self.redis.register_script(_NOTES)
-        self._notes: TurnBatcher[tuple[str, str, str, str, str, str], Case | None] = TurnBatcher(self._record_notes)
+        self._notes: TurnBatcher[tuple[str, str, str, str, str, str, str], Case | None] = TurnBatcher(
+            self._record_notes
+        )
         self._register = self.redis.register_script(_REGISTER)
         self._unregister = self.redis.register_script(_UNREGISTER)
         self._expire_registrations = self.redis.register_script(_EXPIRE_REGISTRATIONS)
@@ -735,11 +739,22 @@ class RedisStore:
         return answers
 
     async def note(
-        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+        self,
+        case_id: str,
+        event: str,
+        now: float,
+        detail: str = "",
+        *,
+        instance: str = "",
+        once: bool = False,
+        late: bool = False,
     ) -> Case | None:
-        return await self._notes.submit((case_id, event, repr(now), detail, instance, "1" if once else "0"))
+        flags = ("1" if once else "0", "1" if late else "0")
+        return await self._notes.submit((case_id, event, repr(now), detail, instance, *flags))
 
-    async def _record_notes(self, notes: list[tuple[str, str, str, str, str, str]]) -> list[Case | Exception | None]:
+    async def _record_notes(
+        self, notes: list[tuple[str, str, str, str, str, str, str]]
+    ) -> list[Case | Exception | None]:
         flat = await self._notes_script(args=[self.p, *(arg for note in notes for arg in note)])
         answers: list[Case | Exception | None] = []
         for (case_id, *_), status, value in zip(notes, flat[::2], flat[1::2], strict=True):

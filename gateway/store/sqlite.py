@@ -413,9 +413,17 @@ class SqliteStore:
         return cast(Case, await self._batched(case_id, lambda c: attempted_case(c, instance, now, next_due, detail)))
 
     async def note(
-        self, case_id: str, event: str, now: float, detail: str = "", *, instance: str = "", once: bool = False
+        self,
+        case_id: str,
+        event: str,
+        now: float,
+        detail: str = "",
+        *,
+        instance: str = "",
+        once: bool = False,
+        late: bool = False,
     ) -> Case | None:
-        return await self._batched(case_id, lambda case: noted_case(case, event, now, detail, instance, once))
+        return await self._batched(case_id, lambda case: noted_case(case, event, now, detail, instance, once, late))
 
     async def _batched(self, case_id: str, change: Callable[[Case], Case | None]) -> Case | None:
         # The changes an engine tick makes to its cases (attempts, notes) are written in one transaction,

@@ -409,6 +409,46 @@ async def test_a_note_once_is_made_by_exactly_one_caller(make_store):
         await s.close()
 
 
+async def test_late_facts_go_on_an_escalated_or_closed_case_and_change_nothing_else(make_store):
+    stores = [make_store() for _ in range(2)]
+    case, _ = await stores[0].open_or_update_case("8613800000009", "medium", "x", now=0.0, due_at=0.0)
+    await stores[0].claim_due("gw1", now=1.0, lease_until=61.0)
+    await stores[0].note(case.id, "flashed", now=2.0, detail="1 A001", instance="gw1")
+    await stores[0].record_attempt(case.id, "gw1", now=3.0, next_due=303.0)
+    escalated = await stores[0].transition(case.id, "escalated", now=400.0, detail="no_response")
+    # The receipt, the acknowledgement and the call's end of the attempt in flight come afterwards.
+    noted = await asyncio.gather(
+        stores[1].note(case.id, "flash_delivered", now=401.0, detail="A001", late=True),
+        stores[0].note(case.id, "robot_ringing", now=402.0, detail="180", late=True),
+    )
+    assert all(c is not None and c.state == "escalated" for c in noted)
+    await stores[1].note(case.id, "flash_acknowledged", now=403.0, detail="A001", late=True)
+    after = await stores[0].get_case(case.id)
+    assert (after.state, after.due_at, after.lease_holder, after.attempts) == ("escalated", None, "", 1)
+    late = sorted(after.transitions[len(escalated.transitions) :], key=lambda t: t.at)  # two wrote at once
+    assert [(t.event, t.at, t.detail) for t in late] == [
+        ("flash_delivered", 401.0, "A001"),
+        ("robot_ringing", 402.0, "180"),
+        ("flash_acknowledged", 403.0, "A001"),
+    ]
+    assert await stores[1].due_cases(1000.0) == []
+    assert await stores[1].open_case_of("8613800000009") is None
+    # Not late: refused as before; a step under a lease is never late, whatever it says.
+    with pytest.raises(ValueError, match="already escalated"):
+        await stores[1].note(case.id, "flash_delivered", now=404.0, detail="A001")
+    with pytest.raises(ValueError, match="already escalated"):
+        await stores[1].note(case.id, "flashed", now=404.0, detail="2 A002", instance="gw1", late=True)
+    await stores[1].desk(case.id, "closed", 500.0, "wang", "reached_by_phone")
+    closed = await stores[0].note(case.id, "robot_call", now=501.0, detail="answered 200", late=True)
+    assert closed is not None
+    assert closed.state == "closed"
+    assert (await stores[1].get_case(case.id)).transitions[-1] == closed.transitions[-1]
+    with pytest.raises(UnknownCase):
+        await stores[1].note("999999", "robot_call", now=502.0, late=True)
+    for s in {id(s): s for s in stores}.values():
+        await s.close()
+
+
 async def test_desk_claim_note_and_close_an_escalated_case(store):
     case, _ = await store.open_or_update_case("8613800000007", "medium", "impersonation", now=10.0, due_at=10.0)
     await store.transition(case.id, "escalated", 20.0, detail="no_response")

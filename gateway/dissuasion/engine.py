@@ -42,10 +42,16 @@ Guarantees:
   An opted-out family contact is not warned.
 - **Expired triggers** (``expires_at`` passed) are ignored and reported with the reason.
 
+- **Late facts are kept.** What happens to a flash or a call after the case left ``open`` (the
+  delivery receipt, the acknowledgement, the call ringing, answered or not) still goes on the case's
+  timeline, its state untouched: an escalated case waiting for people shows that the person read the
+  warning after all (``flash_acknowledged``), and stays escalated, since people were called in.
+
 Events (each with ``at``, the transition's time on the injected clock): ``case.opened``,
 ``case.updated``, ``case.attempt``, ``case.family_warned``, ``case.handled``, ``case.escalated``,
 ``case.closed`` (on :meth:`DissuasionEngine.close_case`), ``case.call_unconfirmed`` (a high-risk call
-answered without the key press), and ``dissuasion.trigger_ignored`` (``reason``: expired, opted_out,
+answered without the key press), ``case.acknowledged`` (a flash acknowledged on a case no longer
+open: ``state`` says which), and ``dissuasion.trigger_ignored`` (``reason``: expired, opted_out,
 bad_tier).
 """
 
@@ -87,6 +93,10 @@ FLASHED, HIGH_RISK = "flashed", "high_risk"
 #: What the engine notes on a case's timeline besides its own steps: a family contact was warned, the
 #: SMSC confirmed a warning flash's delivery, a robot call ended (with its outcome and SIP status).
 FAMILY_WARNED, FLASH_DELIVERED, ROBOT_CALL = "family_warned", "flash_delivered", "robot_call"
+#: Also noted: the robot call rang the handset (its first 180/183, once per call; detail: the status),
+#: the person acknowledged a flash once the case was no longer open (detail: the message id), and a
+#: family contact acknowledged theirs (which handles nothing).
+ROBOT_RINGING, FLASH_ACKNOWLEDGED, FAMILY_ACKNOWLEDGED = "robot_ringing", "flash_acknowledged", "family_acknowledged"
 #: The receipt-routing map's owner for a dissuasion flash: ``dissuasion:<case id>``.
 OWNER_PREFIX = "dissuasion:"
 #: The owner of a family contact's warning flash: the gateway's own too (its receipts and the
@@ -245,9 +255,23 @@ class DissuasionEngine:
     async def flash_acknowledged(self, message_id: str, now: float) -> bool:
         """A manual/user acknowledgement for ``message_id``: True when it handled a case."""
         owner = await self.store.route_owner(message_id, now)
-        if owner is None or not owner.startswith(OWNER_PREFIX):
+        if owner is None:
             return False
-        return await self._handle(owner.removeprefix(OWNER_PREFIX), now, "flash_ack", message_id=message_id)
+        if owner.startswith(FAMILY_OWNER_PREFIX):
+            # A relative read their warning: the desk should know, but only the person at risk handles it.
+            await self.note(owner.removeprefix(FAMILY_OWNER_PREFIX), FAMILY_ACKNOWLEDGED, now, message_id)
+            return False
+        if not owner.startswith(OWNER_PREFIX):
+            return False
+        case_id = owner.removeprefix(OWNER_PREFIX)
+        if await self._handle(case_id, now, "flash_ack", message_id=message_id):
+            return True
+        # Escalated or closed meanwhile: the case stays where it is (people were called in, or decided),
+        # but the person did read the warning, and the officer working the case must see that.
+        case = await self.note(case_id, FLASH_ACKNOWLEDGED, now, message_id)
+        if case is not None:
+            self.events.emit("case.acknowledged", **self._fields(case, now, message_id=message_id))
+        return False
 
     async def call_answered(self, case_id: str, now: float, *, confirmed: bool) -> bool:
         """The robot call was answered (``confirmed``: the key press came too)."""
@@ -437,16 +461,22 @@ class DissuasionEngine:
         for contact, message_id in sent:
             await self.note(case.id, FAMILY_WARNED, now, f"{contact} {message_id or '-'} {when}")
 
-    async def note(self, case_id: str, event: str, now: float, detail: str) -> None:
-        """Something that happened to a case, on its timeline: dropped once the case is no longer
-        open (a receipt or a call's end that comes after the case was handled or closed)."""
-        with contextlib.suppress(UnknownCase, ValueError):
-            await self.store.note(case_id, event, now, detail)
+    async def note(self, case_id: str, event: str, now: float, detail: str) -> Case | None:
+        """Something that happened to a case, on its timeline whatever the case's state (a receipt or a
+        call's end may come after the case was escalated, handled or closed); None for an unknown case."""
+        try:
+            return await self.store.note(case_id, event, now, detail, late=True)
+        except (UnknownCase, ValueError):
+            return None
 
     async def flash_receipt(self, message_id: str, owner: str, now: float) -> None:
         """The SMSC's delivery receipt for a warning flash (the person's or a relative's)."""
         case_id = owner.removeprefix(OWNER_PREFIX).removeprefix(FAMILY_OWNER_PREFIX)
         await self.note(case_id, FLASH_DELIVERED, now, message_id)
+
+    async def call_ringing(self, case_id: str, now: float, status: int) -> None:
+        """The robot call is ringing the handset (its first 180 or 183)."""
+        await self.note(case_id, ROBOT_RINGING, now, str(status))
 
     async def call_ended(self, case_id: str, now: float, outcome: str, status: int) -> None:
         """The robot call's outcome (answered, confirmed, no_answer, busy ...) and final SIP status."""

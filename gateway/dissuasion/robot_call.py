@@ -16,8 +16,11 @@ One call:
   key press, a SIP INFO with ``application/dtmf-relay`` ``Signal=<confirm_key>``, and then reports
   ``confirmed=True``; without it the answer is reported unconfirmed when the robot hangs up.
 
-Every call ends with a ``case.robot_call`` event naming its ``outcome`` (answered, confirmed,
-unconfirmed, no_answer, busy, declined, rejected, failed) and the final ``status``.
+The first 180 or 183 the handset sends (through the gateway) is the call ringing: reported once per
+call, however many provisional responses follow, as a ``case.robot_ringing`` event and to the
+engine's ``call_ringing`` (the case's timeline). Every call ends with a ``case.robot_call`` event
+naming its ``outcome`` (answered, confirmed, unconfirmed, no_answer, busy, declined, rejected, failed)
+and the final ``status``, and goes to the engine's ``call_ended``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +96,7 @@ class _Call:
     confirm: bool
     dialog: Dialog | None = None
     ack: Request | None = None
+    rang: bool = False
     key_pressed: asyncio.Event = field(default_factory=asyncio.Event)
     hung_up: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -171,6 +175,8 @@ class SipRobotCaller(asyncio.DatagramProtocol):
     async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
         invite = self.build_invite(callee)
         call = _Call(case_id, invite, confirm)
+        # Known before the INVITE leaves: its 180 may come back before the call's task first runs.
+        self._calls[invite.call_id] = call
         answer = self._send_request(invite)
         task = self.loop.create_task(self._run(call, answer))
         self._tasks.add(task)
@@ -195,7 +201,6 @@ class SipRobotCaller(asyncio.DatagramProtocol):
 
     async def _run(self, call: _Call, answer: asyncio.Future[Response]) -> None:
         call_id = call.invite.call_id
-        self._calls[call_id] = call
         try:
             try:
                 final = await asyncio.wait_for(asyncio.shield(answer), self.config.ring_timeout)
@@ -249,13 +254,29 @@ class SipRobotCaller(asyncio.DatagramProtocol):
         if self.answers is not None:
             await self.answers.call_answered(call.case_id, self.clock(), confirmed=confirmed)
 
-    def _report(self, call: _Call, outcome: str, status: int) -> None:
-        ended = getattr(self.answers, "call_ended", None)
-        if ended is not None:
-            # On the case's timeline too; kept referenced until written.
-            task = asyncio.ensure_future(ended(call.case_id, self.clock(), outcome, status))
-            self._notes.add(task)
+    def _ringing(self, call: _Call, status: int) -> None:
+        if call.rang:
+            return  # a 180 repeated, or a 183 after it: the handset was already ringing
+        call.rang = True
+        self._tell(getattr(self.answers, "call_ringing", None), call.case_id, self.clock(), status)
+        self.events.emit(
+            "case.robot_ringing",
+            at=self.clock(),
+            case_id=call.case_id,
+            call_id=call.invite.call_id,
+            callee=call.invite.uri.user,
+            status=status,
+        )
+
+    def _tell(self, report: Callable[..., Awaitable[None]] | None, *args: Any) -> None:
+        """Put what the call did on the case's timeline, through the engine, without waiting for the store."""
+        if report is not None:
+            task = asyncio.ensure_future(report(*args))
+            self._notes.add(task)  # kept referenced until written
             task.add_done_callback(self._notes.discard)
+
+    def _report(self, call: _Call, outcome: str, status: int) -> None:
+        self._tell(getattr(self.answers, "call_ended", None), call.case_id, self.clock(), outcome, status)
         self.events.emit(
             "case.robot_call",
             at=self.clock(),
@@ -349,6 +370,9 @@ class SipRobotCaller(asyncio.DatagramProtocol):
             future = entry[1]
             if isinstance(event, ResponseReceived) and event.response.is_final and not future.done():
                 future.set_result(event.response)
+            elif isinstance(event, ResponseReceived) and event.response.status in (180, 183):
+                if (call := self._calls.get(txn.request.call_id)) is not None and txn.request.method == "INVITE":
+                    self._ringing(call, event.response.status)
             elif isinstance(event, TimedOut | TransportError) and not future.done():
                 if txn.request.method == "INVITE":
                     self._lost.add(txn.request.call_id)

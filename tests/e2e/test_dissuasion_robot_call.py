@@ -111,6 +111,14 @@ async def test_the_robot_call_rings_verified_and_labelled_and_answering_handles_
         assert await net.case() is None
         # The flash went out with the call: the attempt is both.
         assert smsc.inbox(VICTIM)
+        # The handset's 180 through the gateway: the call rang, once, before it was answered.
+        [ringing] = net.events.named("case.robot_ringing")
+        assert (ringing.fields["call_id"], ringing.fields["status"]) == (shown.call_id, 180)
+        store: Any = net.gw.store
+        case = await store.get_case(handled.fields["case_id"])
+        assert [(t.event, t.detail) for t in case.transitions if t.event == "robot_ringing"] == [
+            ("robot_ringing", "180")
+        ]
 
 
 @pytest.mark.parametrize(
@@ -282,10 +290,58 @@ def test_a_robot_call_config_that_cannot_work_stops_the_start(
 class _Answers:
     def __init__(self) -> None:
         self.answered: list[tuple[str, bool]] = []
+        self.rang: list[tuple[str, int]] = []
+        self.ended: list[tuple[str, str, int]] = []
 
     async def call_answered(self, case_id: str, now: float, *, confirmed: bool) -> bool:
         self.answered.append((case_id, confirmed))
         return True
+
+    async def call_ringing(self, case_id: str, now: float, status: int) -> None:
+        self.rang.append((case_id, status))
+
+    async def call_ended(self, case_id: str, now: float, outcome: str, status: int) -> None:
+        self.ended.append((case_id, outcome, status))
+
+
+async def test_a_robot_call_that_rings_is_reported_ringing_once_however_many_provisionals(pki: LabelsPki) -> None:
+    from protocols.sip import Request, create_response
+
+    gateway = await UdpPeer.open()
+    events, answers = MemoryEvents(), _Answers()
+    robot = SipRobotCaller(
+        ("127.0.0.1", gateway.port),
+        pki.centre,
+        pki.registry.lookup("96110"),
+        RobotCallConfig(bind=TRUNK_HOST, ring_timeout=30.0),
+        domain="127.0.0.1",
+        events=events,
+        clock=Clock(pki.now),
+        answers=answers,
+    )
+    await robot.start()
+    try:
+        await robot.call(VICTIM, "7", confirm=False)
+        invite = await gateway.wait_for(lambda m: isinstance(m, Request) and m.method == "INVITE")
+        assert isinstance(invite, Request)
+        # Trying from the gateway, then the handset's 180 (repeated) and a 183, then busy.
+        for status in (100, 180, 180, 183):
+            gateway.send(create_response(invite, status, to_tag="h1"), robot.port, TRUNK_HOST)
+        await eventually(lambda: bool(answers.rang))
+        gateway.send(create_response(invite, 486, to_tag="h1"), robot.port, TRUNK_HOST)
+        await eventually(lambda: bool(answers.ended))
+    finally:
+        await robot.stop()
+        assert gateway.transport is not None
+        gateway.transport.close()
+    assert answers.rang == [("7", 180)]
+    assert answers.ended == [("7", "busy", 486)]
+    [ringing] = events.named("case.robot_ringing")
+    assert (ringing.fields["case_id"], ringing.fields["call_id"], ringing.fields["status"]) == (
+        "7",
+        invite.call_id,
+        180,
+    )
 
 
 async def test_a_robot_call_the_gateway_never_takes_is_reported_failed_not_unanswered(pki: LabelsPki) -> None:

@@ -23,6 +23,22 @@ def in_queue(case: Case) -> bool:
     return case.state == ESCALATED or (case.state == OPEN and any(t.event == "high_risk" for t in case.transitions))
 
 
+def response(case: Case) -> tuple[str, float] | None:
+    """The person's own answer to the warnings as the timeline holds it: ``("acknowledged", at)`` for
+    a flash read, else ``("answered", at)`` for a robot call picked up. On an escalated case it came
+    after the escalation (before, it would have handled the case): the case stays with the people
+    called in, and the officer must see that the person heard the warning after all."""
+    acknowledged = [t.at for t in case.transitions if t.event == "flash_acknowledged"]
+    if acknowledged:
+        return "acknowledged", acknowledged[0]
+    answered = [t.at for t in case.transitions if t.event == "robot_call" and _picked_up(t.detail)]
+    return ("answered", answered[0]) if answered else None
+
+
+def _picked_up(detail: str) -> bool:
+    return detail.partition(" ")[0] in ("answered", "confirmed")
+
+
 def waiting_since(case: Case) -> float:
     for t in case.transitions:
         if t.event in ("high_risk", ESCALATED):

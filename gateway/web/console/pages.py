@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.store.base import AuditRecord, Case, Transition
 from gateway.web.console.auth import Session, mask
-from gateway.web.console.overview import waiting_since
+from gateway.web.console.overview import response, waiting_since
 
 #: Beijing time: the desk reads local time.
 LOCAL = timedelta(hours=8)
@@ -39,8 +39,12 @@ EVENTS = {
     "flash_delivered": "闪信已送达",
     "flash_acknowledged": "闪信已确认",
     "robot_call": "机器人外呼结果",
+    "robot_ringing": "机器人外呼振铃",
     "family_warned": "亲情号已提醒",
+    "family_acknowledged": "亲情号已确认闪信",
 }
+#: How the queue and the case page mark the person's own answer (see overview.response).
+RESPONSES = {"acknowledged": "已确认", "answered": "已接听"}
 _LONG_NUMBER = re.compile(r"\+?\d{7,}")
 
 
@@ -157,7 +161,8 @@ def queue_page(session: Session, cases: list[Case], now: float) -> str:
             f'<tr data-case="{escape(case.id)}">'
             f'<td><a href="/console/case/{escape(case.id)}">{escape(case.id)}</a></td>'
             f'<td>{number(session, case.subscriber)}</td><td class="tier-{case.tier}">{TIER_NAMES[case.tier]}</td>'
-            f"<td>{escape(STATES.get(case.state, case.state))}</td><td>{escape('、'.join(case.fraud_types))}</td>"
+            f"<td>{escape(STATES.get(case.state, case.state))}{response_mark(case)}</td>"
+            f"<td>{escape('、'.join(case.fraud_types))}</td>"
             f"<td>{case.attempts}</td><td>{waited} 分钟</td>"
             f"<td>{escape(holder(case) or '-')}</td><td>{actions}</td></tr>"
         )
@@ -169,10 +174,18 @@ def queue_page(session: Session, cases: list[Case], now: float) -> str:
     return layout(f"人工处置队列（{len(cases)}）", table, session)
 
 
+def response_mark(case: Case) -> str:
+    said = response(case)
+    if said is None:
+        return ""
+    kind, at = said
+    return f' <span class="response {kind}" title="{when(at)}">{RESPONSES[kind]}</span>'
+
+
 def case_page(session: Session, case: Case) -> str:
     facts = (
         f'<dl class="facts"><dt>号码</dt><dd id="subscriber">{number(session, case.subscriber)}</dd>'
-        f'<dt>状态</dt><dd id="state">{escape(STATES.get(case.state, case.state))}</dd>'
+        f'<dt>状态</dt><dd id="state">{escape(STATES.get(case.state, case.state))}{response_mark(case)}</dd>'
         f"<dt>风险</dt><dd>{TIER_NAMES[case.tier]}</dd><dt>诈骗类型</dt><dd>{escape('、'.join(case.fraud_types))}</dd>"
         f"<dt>亲情号</dt><dd>{'、'.join(number(session, f) for f in case.family) or '-'}</dd>"
         f'<dt>机器人尝试</dt><dd>{case.attempts}</dd><dt>认领人</dt><dd id="holder">{escape(holder(case) or "-")}</dd>'

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -278,3 +279,32 @@ def test_an_escalated_case_is_closed_with_what_the_people_did(capsys, config):
     _, out, _ = afgw(capsys, config, "show", "1")
     assert "  state: closed" in out
     assert out.rstrip().endswith("closed          wang officer reached her")
+
+
+def test_show_lists_the_robot_call_ringing_and_what_came_after_the_escalation(capsys, config):
+    from gateway.dissuasion import templates
+    from gateway.dissuasion.engine import DissuasionEngine, NoRobotCaller
+    from gateway.events import MemoryEvents
+
+    assert afgw(capsys, config, "open", "8613800000009", "--tier", "medium", "--fraud-type", "loan")[0] == 0
+    at = 1_796_600_000.0
+
+    async def ring_then_escalate_then_read() -> None:
+        store = store_of(config)
+        # Neither flash nor call is made here: what rang and what was read are reported to it.
+        flash: Any = None
+        engine = DissuasionEngine(store, MemoryEvents(), flash, NoRobotCaller(), templates.load(templates.DEFAULT_PATH))
+        try:
+            [case] = await store.open_cases()
+            await engine.call_ringing(case.id, at, 180)
+            await store.transition(case.id, "escalated", at + 60.0, detail="no_response")
+            store.remember_message("B0001", "dissuasion:" + case.id, at)
+            assert not await engine.flash_acknowledged("B0001", at + 120.0)
+        finally:
+            await store.close()
+
+    asyncio.run(ring_then_escalate_then_read())
+    _, out, _ = afgw(capsys, config, "show", "1")
+    assert "  state: escalated" in out
+    timeline = [tuple(line.split()[-2:]) for line in out.splitlines() if line.startswith("    ")]
+    assert timeline[1:] == [("robot_ringing", "180"), ("escalated", "no_response"), ("flash_acknowledged", "B0001")]

@@ -753,10 +753,64 @@ async def test_family_warnings_receipts_and_call_outcomes_are_on_the_timeline():
         ("flash_delivered", 3.0, flash_id),
         ("robot_call", 20.0, "no_answer 487"),
     ]
-    # Once handled, a late receipt is dropped, not an error.
+    # Once handled, a late receipt still goes on the timeline, and the case stays handled.
     assert await rig.engine.flash_acknowledged(flash_id, DAY0 + 30.0)
     await rig.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 40.0)
-    assert (await rig.store.get_case(case.id)).transitions[-1].event == "handled"
+    after = await rig.store.get_case(case.id)
+    assert [(t.event, t.detail) for t in after.transitions[-2:]] == [
+        ("handled", "flash_ack"),
+        ("flash_delivered", flash_id),
+    ]
+    assert after.state == "handled"
+
+
+async def test_the_robot_call_ringing_is_on_the_timeline():
+    rig = Rig(MemoryStore())
+    await rig.trigger(tier="medium", family=())
+    await rig.run_until(0.0)
+    case = await rig.store.open_case_of(VICTIM)
+    await rig.engine.call_ringing(case.id, DAY0 + 4.0, 180)
+    await rig.engine.call_ended(case.id, DAY0 + 34.0, "no_answer", 487)
+    after = await rig.store.get_case(case.id)
+    assert [(t.event, t.at - DAY0, t.detail) for t in after.transitions if t.event.startswith("robot_")] == [
+        ("robot_ringing", 4.0, "180"),
+        ("robot_call", 34.0, "no_answer 487"),
+    ]
+    assert (after.state, after.due_at) == ("open", DAY0 + 300.0)
+
+
+async def test_flashes_and_calls_in_flight_when_a_case_is_escalated_still_reach_its_timeline():
+    rig = Rig(MemoryStore(), DissuasionConfig(max_attempts=1))
+    await rig.trigger(tier="medium")
+    await rig.run_until(300.0)
+    [escalated] = rig.events.named("case.escalated")
+    case = await rig.store.get_case(escalated.fields["case_id"])
+    assert case.state == "escalated"
+    flash_id = rig.flash.to(VICTIM)[0][3]
+    family_id = rig.flash.to(FAMILY[0])[0][3]
+    await rig.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 301.0)
+    await rig.engine.call_ringing(case.id, DAY0 + 302.0, 183)
+    await rig.engine.call_ended(case.id, DAY0 + 310.0, "answered", 200)
+    # The person reads the warning at last: shown, but the case stays with the people called in.
+    assert not await rig.engine.flash_acknowledged(str(int(flash_id, 16)), DAY0 + 320.0)
+    assert not await rig.engine.flash_acknowledged(family_id, DAY0 + 321.0)
+    after = await rig.store.get_case(case.id)
+    assert (after.state, after.due_at) == ("escalated", None)
+    assert [(t.event, t.at - DAY0, t.detail) for t in after.transitions[len(case.transitions) :]] == [
+        ("flash_delivered", 301.0, flash_id),
+        ("robot_ringing", 302.0, "183"),
+        ("robot_call", 310.0, "answered 200"),
+        ("flash_acknowledged", 320.0, str(int(flash_id, 16))),
+        ("family_acknowledged", 321.0, family_id),
+    ]
+    [acknowledged] = rig.events.named("case.acknowledged")
+    assert (acknowledged.fields["case_id"], acknowledged.fields["state"]) == (case.id, "escalated")
+    assert rig.events.named("case.handled") == []
+    # Closed by the desk, the case still takes the last receipt of the escalation's family warning.
+    await rig.engine.desk(case.id, "closed", DAY0 + 400.0, "wang", "reached_by_phone")
+    await rig.engine.flash_receipt(family_id, "dissuasion-family:" + case.id, DAY0 + 401.0)
+    closed = await rig.store.get_case(case.id)
+    assert (closed.state, closed.transitions[-1].event) == ("closed", "flash_delivered")
 
 
 async def test_an_acknowledgement_arriving_during_the_attempt_ends_it_quietly():

@@ -37,10 +37,12 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @dataclass
 class FakeFlash:
     sent: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     async def send_flash(self, recipient: str, message: str, case_id: str) -> str | None:
         self.sent.append(recipient)
-        return format(0xB000 + len(self.sent), "X")
+        self.ids.append(format(0xB000 + len(self.sent), "X"))
+        return self.ids[-1]
 
 
 @dataclass

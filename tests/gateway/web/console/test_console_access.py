@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.dissuasion.triggers import Trigger
 from gateway.store import MemoryStore
 from tests.gateway.web.console.desk import CSRF, DAY0, VICTIM, Desk
 
@@ -340,3 +341,35 @@ async def test_under_tls_the_session_cookie_is_secure(tmp_path):
             assert cookie["httponly"]
     finally:
         await server.close()
+
+
+async def test_an_escalated_case_shows_the_call_ringing_and_the_flash_read_after_the_escalation(desk):
+    await desk.engine.trigger(Trigger(VICTIM, "medium", "police_impersonation", "centre"), desk.now)
+    for step in range(3):  # two attempts, then the escalation one interval after the last
+        desk.now = DAY0 + 300.0 * step
+        await desk.engine.tick(desk.now)
+    [case] = await desk.store.all_cases()
+    assert case.state == "escalated"
+    flash_id = desk.flash.ids[-1]
+    # The last attempt's call rang and its flash was delivered and read, all after the escalation.
+    await desk.engine.call_ringing(case.id, DAY0 + 605.0, 180)
+    await desk.engine.flash_receipt(flash_id, "dissuasion:" + case.id, DAY0 + 606.0)
+    assert not await desk.engine.flash_acknowledged(flash_id, DAY0 + 620.0)
+    async with desk.client() as http:
+        await desk.login(http, "wang")
+        queue = await (await http.get(desk.url("/console/queue"))).text()
+        page = await (await http.get(desk.url(f"/console/case/{case.id}"))).text()
+    [row] = re.findall(r'<tr data-case="[^"]+">.*?</tr>', queue)
+    assert "已转人工" in row
+    assert "已确认</span>" in row
+    timeline = re.findall(r'<tr class="event-([a-z_]+)"><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>', page)
+    assert timeline[-3:] == [
+        ("robot_ringing", "机器人外呼振铃", "180"),
+        ("flash_delivered", "闪信已送达", flash_id),
+        ("flash_acknowledged", "闪信已确认", flash_id),
+    ]
+    state = re.search(r'<dd id="state">(.*?)</dd>', page)
+    assert state is not None
+    assert "已转人工" in state.group(1)
+    assert "已确认" in state.group(1)
+    assert (await desk.store.get_case(case.id)).state == "escalated"

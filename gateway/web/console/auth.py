@@ -19,7 +19,8 @@ from dataclasses import dataclass
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
 _KEY_BYTES = 32
 _MAX_MEMORY = 64 * 1024 * 1024
-#: The roles, least first: a viewer watches, an agent works cases, an admin does both and more.
+#: The roles, least first: a viewer watches, an agent works cases, an admin works cases and reads the
+#: operators' audit log.
 ROLES = ("viewer", "agent", "admin")
 
 
@@ -80,6 +81,10 @@ class Session:
 
     def may_act(self) -> bool:
         return self.role in ("agent", "admin")
+
+    def may_audit(self) -> bool:
+        """Who reads what the operators did: the admin, not the agents whose steps it lists."""
+        return self.role == "admin"
 
 
 class Sessions:

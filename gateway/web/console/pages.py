@@ -66,9 +66,10 @@ def masked_text(session: Session, text: str) -> str:
 def layout(title: str, body: str, session: Session | None) -> str:
     nav = ""
     if session is not None:
+        audit = ' <a href="/console/audit">操作审计</a>' if session.may_audit() else ""
         nav = (
             '<nav><a href="/console/">总览</a> <a href="/console/queue">人工处置队列</a> '
-            '<a href="/console/lookup">号码查询</a>'
+            f'<a href="/console/lookup">号码查询</a>{audit}'
             f'<span class="who">{escape(session.operator)}（{escape(role_name(session.role))}）</span>'
             f"{form('/console/logout', session.csrf, '<button>退出</button>', 'inline')}</nav>"
         )
@@ -266,3 +267,48 @@ def lookup_page(session: Session, wanted: str, cases: list[Case], records: list[
 
 def refusal_page(title: str, said: str, session: Session | None) -> str:
     return layout(title, f'<p class="error" id="error">{escape(said)}</p>', session)
+
+
+#: The desk's own audit records, as the audit page names them.
+AUDIT_KINDS = {
+    "console.login": "登录",
+    "console.login_failed": "登录失败",
+    "console.login_throttled": "登录受限",
+    "console.logout": "退出",
+    "console.refused": "操作被拒绝",
+    "console.case_claim": "认领案件",
+    "console.case_note": "添加备注",
+    "console.case_close": "结案",
+    "console.lookup": "号码查询",
+}
+
+
+def audit_page(session: Session, records: list[AuditRecord], operator: str) -> str:
+    """The operators' actions, newest first, for the admin: who logged in (or failed to, from where),
+    who was refused what, who claimed, noted, closed or looked up what."""
+    rows = "".join(
+        f'<tr class="audit-{escape(r.kind.removeprefix("console."))}"><td>{when(r.at)}</td>'
+        f"<td>{escape(str(r.fields.get('operator', '')) or '-')}</td>"
+        f"<td>{escape(AUDIT_KINDS.get(r.kind, r.kind))}</td><td>{audit_detail(r)}</td>"
+        f"<td>{escape(str(r.fields.get('source', '')))}</td></tr>"
+        for r in records
+    )
+    body = (
+        '<form method="get" action="/console/audit"><label>操作员 '
+        f'<input name="operator" id="operator" value="{escape(operator)}"></label>'
+        '<button id="filter">筛选</button></form>'
+        '<table id="audit"><thead><tr><th>时间</th><th>操作员</th><th>操作</th><th>内容</th><th>来源地址</th>'
+        f"</tr></thead><tbody>{rows or '<tr><td colspan=5>无</td></tr>'}</tbody></table>"
+    )
+    return layout("操作审计", body, session)
+
+
+def audit_detail(record: AuditRecord) -> str:
+    f = record.fields
+    said = []
+    if case_id := str(f.get("case_id", "")):
+        said.append(f'<a href="/console/case/{escape(case_id)}">案件 {escape(case_id)}</a>')
+    for key in ("detail", "number", "role", "path", "why"):
+        if value := str(f.get(key, "")):
+            said.append(escape(value))
+    return " ".join(said)

@@ -6,11 +6,12 @@
 - ``POST /console/case/{id}/claim|note|close`` a person's step, through the same engine call as every
   other way of working a case (:func:`gateway.dissuasion.engine.desk_step`)
 - ``GET /console/lookup?number=`` a subscriber's cases and the interceptions aimed at them
+- ``GET /console/audit?operator=`` the operators' own audit records (admins only)
 
 Every form carries the session's CSRF token (the login form a token of its own, in a cookie), and a
 POST without the right one is refused. Viewers may look, with numbers masked and no message texts;
-agents and admins may act. Logins, refusals and every step are written to the audit log with the
-operator's name.
+agents and admins may act; only admins read the audit log of the desk (an agent is refused, 403).
+Logins, refused logins, refusals and every step are written to the audit log with the operator's name.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ log = get_logger("afgw.console")
 SESSION_COOKIE, LOGIN_COOKIE = "afgw_console", "afgw_console_login"
 STATIC = Path(__file__).parent / "static"
 NUMBER = re.compile(r"\+?[0-9]{3,20}")
-#: Lookups read this many of the newest audit records.
+#: Lookups and the audit page read this many of the newest audit records.
 LOOKUP_RECORDS = 2000
+#: The audit page shows at most this many of the desk's records.
+AUDIT_SHOWN = 500
 MAX_NOTE = 500
 #: Checked when the name is unknown, so that a wrong name costs as long as a wrong password.
 _DUMMY_HASH = hash_password("-", n=1 << 14)
@@ -92,6 +95,7 @@ class Console:
         r.add_get("/console/case/{id}", self.case_page)
         r.add_post("/console/case/{id}/{step}", self.case_step)
         r.add_get("/console/lookup", self.lookup_page)
+        r.add_get("/console/audit", self.audit_page)
         r.add_static("/console/static", STATIC)
         app.on_shutdown.append(self._end_streams)
 
@@ -252,6 +256,20 @@ class Console:
         records = [r for r in await self.store.audit_records(LOOKUP_RECORDS) if _aimed_at(r, wanted)]
         self._audit("console.lookup", session.operator, request, number=wanted)
         return self._html(pages.lookup_page(session, wanted, cases, list(reversed(records))[:100]))
+
+    async def audit_page(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        if session is None:
+            return self._redirect("/console/login")
+        if not session.may_audit():
+            return self._refused(request, session, 403, "只有管理员可以查看操作审计")
+        operator = request.query.get("operator", "").strip()[:64]
+        records = [
+            r
+            for r in reversed(await self.store.audit_records(LOOKUP_RECORDS))
+            if r.kind.startswith("console.") and (not operator or r.fields.get("operator") == operator)
+        ]
+        return self._html(pages.audit_page(session, records[:AUDIT_SHOWN], operator))
 
     # --- a person's steps ----------------------------------------------------------------------------
 

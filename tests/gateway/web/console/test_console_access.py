@@ -373,3 +373,46 @@ async def test_an_escalated_case_shows_the_call_ringing_and_the_flash_read_after
     assert "已转人工" in state.group(1)
     assert "已确认" in state.group(1)
     assert (await desk.store.get_case(case.id)).state == "escalated"
+
+
+async def test_only_an_admin_reads_the_audit_log_of_the_desk(desk):
+    case_id = await desk.high_risk_case()
+    path = f"/console/case/{case_id}"
+    async with desk.client() as wang, desk.client() as zhao, desk.client() as root:
+        assert (await desk.login(zhao, "zhao", "a-wrong-guess")).status == 401
+        await desk.login(zhao, "zhao")
+        await desk.login(wang, "wang")
+        token = await desk.csrf(wang, path)
+        await wang.post(desk.url(path + "/claim"), data={"csrf": token})
+        await wang.post(desk.url(path + "/close"), data={"csrf": token, "outcome": "false_alarm"})
+        for http in (wang, zhao):
+            page = await (await http.get(desk.url("/console/"))).text()
+            assert "/console/audit" not in page
+            refused = await http.get(desk.url("/console/audit"))
+            assert refused.status == 403
+            text = await refused.text()
+            assert "只有管理员可以查看操作审计" in text
+            assert "登录失败" not in text
+        await desk.login(root, "root")
+        assert "/console/audit" in await (await root.get(desk.url("/console/"))).text()
+        answer = await root.get(desk.url("/console/audit"))
+        assert answer.status == 200
+        page = await answer.text()
+        everyone = await (await root.get(desk.url("/console/audit?operator=zhao"))).text()
+    rows = re.findall(r'<tr class="audit-([a-z_]+)"><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(.*?)</td>', page)
+    # Newest first: the admin's own login, the two refusals, the agent's steps, the logins before them.
+    assert [(kind, who, said) for kind, who, said, _ in rows] == [
+        ("login", "root", "登录"),
+        ("refused", "zhao", "操作被拒绝"),
+        ("refused", "wang", "操作被拒绝"),
+        ("case_close", "wang", "结案"),
+        ("case_claim", "wang", "认领案件"),
+        ("login", "wang", "登录"),
+        ("login", "zhao", "登录"),
+        ("login_failed", "zhao", "登录失败"),
+    ]
+    assert f'href="/console/case/{case_id}"' in rows[3][3]
+    assert "false_alarm" in rows[3][3]
+    assert "/console/audit" in rows[1][3]
+    only_zhao = re.findall(r'<tr class="audit-[a-z_]+"><td>[^<]*</td><td>([^<]*)</td>', everyone)
+    assert only_zhao == ["zhao", "zhao", "zhao"]

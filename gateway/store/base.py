@@ -207,6 +207,17 @@ class StateStore(Store, Protocol):
     async def drop_reference(self, reference: str) -> None:
         """Forget ``reference``: it is new again (its instruction could not be acted on)."""
 
+    async def failures(self, key: str, now: float, window: float) -> int:
+        """How many failures (e.g. of a login) ``key`` has within ``window`` seconds before ``now``.
+        Redis counts them for every instance on it; the memory and SQLite backends in this process."""
+
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int:
+        """Count one failure of ``key`` at ``now`` (at most ``keep`` are kept) and answer how many it has
+        within ``window``, atomically: instances counting at the same moment each see the other's."""
+
+    async def clear_failures(self, key: str) -> None:
+        """Forget ``key``'s failures (it succeeded)."""
+
     async def open_or_update_case(
         self,
         subscriber: str,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from gateway.store.base import (
     OPEN,
@@ -32,6 +32,36 @@ from gateway.store.base import (
     sighted_cluster,
     updated_case,
 )
+
+
+class FailureWindows:
+    """Failure times by key, within a sliding window, in this process: at most ``keys`` keys (the least
+    recently failing go first) and ``keep`` times per key."""
+
+    def __init__(self, keys: int = 10_000) -> None:
+        self.keys = keys
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+
+    async def failures(self, key: str, now: float, window: float) -> int:
+        times = self._times.get(key)
+        if times is None:
+            return 0
+        while times and times[0] <= now - window:
+            times.popleft()
+        return len(times)
+
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int:
+        times = self._times.get(key)
+        if times is None or times.maxlen != keep:
+            times = self._times[key] = deque(times or (), maxlen=keep)
+        times.append(now)
+        self._times.move_to_end(key)
+        while len(self._times) > self.keys:
+            self._times.popitem(last=False)
+        return await self.failures(key, now, window)
+
+    async def clear_failures(self, key: str) -> None:
+        self._times.pop(key, None)
 
 
 class MemoryReferences:
@@ -90,6 +120,7 @@ class MemoryStore:
         self._open: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._references = MemoryReferences(max_references)
+        self._failures = FailureWindows()
         # Campaign clusters, least recently seen first, and the band index that finds them.
         self._clusters: OrderedDict[str, Cluster] = OrderedDict()
         self._bands: dict[str, str] = {}
@@ -166,6 +197,15 @@ class MemoryStore:
 
     async def drop_reference(self, reference: str) -> None:
         await self._references.drop_reference(reference)
+
+    async def failures(self, key: str, now: float, window: float) -> int:
+        return await self._failures.failures(key, now, window)
+
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int:
+        return await self._failures.count_failure(key, now, window, keep)
+
+    async def clear_failures(self, key: str) -> None:
+        await self._failures.clear_failures(key)
 
     async def open_or_update_case(
         self,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -262,6 +263,23 @@ for k = 2, #ARGV, 7 do
   end
 end
 return out
+"""
+
+# Failures of a key (a console login) within a window: a sorted set of their times, members made
+# unique by a counter. The times are the callers' clock; the key also expires in Redis after the window
+# (on Redis's clock, which only tidies up), so keys that stop failing do not stay.
+_FAILURES = """
+-- ARGV: prefix, key, now, the window's start (now - window, reckoned exactly by the caller), its length
+-- in milliseconds, how many to keep (0: only count).
+local p, key, now_s, since, window_ms, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local k = p .. 'failures:' .. key
+redis.call('ZREMRANGEBYSCORE', k, '-inf', since)
+if keep > 0 then
+  redis.call('ZADD', k, now_s, now_s .. ':' .. redis.call('INCR', p .. 'failure_seq'))
+  redis.call('ZREMRANGEBYRANK', k, 0, -(keep + 1))
+  redis.call('PEXPIRE', k, window_ms)
+end
+return redis.call('ZCARD', k)
 """
 
 # Registrations: one hash per address of record (contact -> JSON row), the set of addresses of
@@ -505,6 +523,7 @@ class RedisStore:
         self._claim_reference = self.redis.register_script(_CLAIM_REFERENCE)
         self._claim_passports = self.redis.register_script(_CLAIM_PASSPORTS)
         self._campaign = self.redis.register_script(_CAMPAIGN)
+        self._failures = self.redis.register_script(_FAILURES)
 
     # --- the synchronous hot path: local answer, background write ---------------------------
 
@@ -634,6 +653,19 @@ class RedisStore:
 
     async def drop_reference(self, reference: str) -> None:
         await self.redis.delete(self.p + "ref:" + reference)
+
+    async def failures(self, key: str, now: float, window: float) -> int:
+        return await self._count_failures(key, now, window, 0)
+
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int:
+        return await self._count_failures(key, now, window, max(1, keep))
+
+    async def _count_failures(self, key: str, now: float, window: float, keep: int) -> int:
+        hold_ms = max(_MIN_HOLD_MS, math.ceil(window * 1000))
+        return int(await self._failures(args=[self.p, key, repr(now), repr(now - window), hold_ms, keep]))
+
+    async def clear_failures(self, key: str) -> None:
+        await self.redis.delete(self.p + "failures:" + key)
 
     async def registrations(self, aor: str, now: float) -> list[Registration]:
         rows = await self.redis.hvals(self.p + "reg:" + aor)

@@ -52,6 +52,7 @@ from gateway.store.base import (
     updated_case,
 )
 from gateway.store.batch import TurnBatcher
+from gateway.store.memory import FailureWindows
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the receipt-routing map and the audit trail.
@@ -139,6 +140,8 @@ class SqliteStore:
         self._velocity_records = 0
         self._references = 0
         self._clusters_kept: int | None = None
+        # Failure counts stay in this process: a SQLite store serves one gateway process (workers need Redis).
+        self._failures = FailureWindows()
         self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
             self._changes
         )
@@ -293,6 +296,15 @@ class SqliteStore:
 
     async def drop_reference(self, reference: str) -> None:
         self.db.execute("DELETE FROM instruction_refs WHERE reference = ?", (reference,))
+
+    async def failures(self, key: str, now: float, window: float) -> int:
+        return await self._failures.failures(key, now, window)
+
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int:
+        return await self._failures.count_failure(key, now, window, keep)
+
+    async def clear_failures(self, key: str) -> None:
+        await self._failures.clear_failures(key)
 
     def _load(self, case_id: str) -> Case:
         row = self.db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()

@@ -3,7 +3,7 @@
 A password hash reads ``scrypt$<n>$<r>$<p>$<salt, base64>$<key, base64>``: the parameters travel with
 it, so raising them later leaves older hashes valid. Sessions live in this process only (a restart
 logs everyone out); each carries its own CSRF token, which every form sends back and the server
-compares in constant time.
+compares in constant time. Failed logins are counted in the store (:class:`Throttle`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 #: RFC 7914's interactive parameters: about 16 MiB and a few tens of milliseconds per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
@@ -120,31 +121,34 @@ def same_token(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest((sent or "").encode(), expected.encode())
 
 
+class FailureCounts(Protocol):
+    """Where failed logins are counted: the gateway's store (see :class:`gateway.store.base.StateStore`)."""
+
+    async def failures(self, key: str, now: float, window: float) -> int: ...
+    async def count_failure(self, key: str, now: float, window: float, keep: int) -> int: ...
+    async def clear_failures(self, key: str) -> None: ...
+
+
 class Throttle:
     """At most ``failures`` failed logins per key (an account, a source address) within ``window``
-    seconds; beyond that the key is refused until the oldest failure leaves the window."""
+    seconds; beyond that the key is refused until the oldest failure leaves the window.
 
-    def __init__(self, failures: int = 5, window: float = 300.0, keys: int = 10000) -> None:
-        self.failures, self.window, self.keys = failures, window, keys
-        self._failed: OrderedDict[str, deque[float]] = OrderedDict()
+    The counts live in the store: on Redis, every worker and instance serving the console counts
+    against the same ones, so N of them do not give a guesser N times the tries."""
 
-    def blocked(self, key: str, now: float) -> bool:
-        times = self._failed.get(key)
-        if times is None:
-            return False
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return len(times) >= self.failures
+    PREFIX = "console.login:"
 
-    def failed(self, key: str, now: float) -> None:
-        times = self._failed.setdefault(key, deque(maxlen=self.failures))
-        times.append(now)
-        self._failed.move_to_end(key)
-        while len(self._failed) > self.keys:
-            self._failed.popitem(last=False)
+    def __init__(self, counts: FailureCounts, failures: int = 5, window: float = 300.0) -> None:
+        self.counts, self.failures, self.window = counts, failures, window
 
-    def cleared(self, key: str) -> None:
-        self._failed.pop(key, None)
+    async def blocked(self, key: str, now: float) -> bool:
+        return await self.counts.failures(self.PREFIX + key, now, self.window) >= self.failures
+
+    async def failed(self, key: str, now: float) -> None:
+        await self.counts.count_failure(self.PREFIX + key, now, self.window, self.failures)
+
+    async def cleared(self, key: str) -> None:
+        await self.counts.clear_failures(self.PREFIX + key)
 
 
 def mask(number: str) -> str:

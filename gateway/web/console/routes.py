@@ -73,7 +73,7 @@ class Console:
         self.config, self.store, self.events, self.clock, self.sleep = config, store, events, clock, sleep
         self.accounts = {a.name: Account(a.name, a.role, a.password_hash) for a in config.accounts}
         self.sessions = Sessions(config.session_minutes * 60.0)
-        self.throttle = Throttle(config.max_failed_logins, config.throttle_window)
+        self.throttle = Throttle(store, config.max_failed_logins, config.throttle_window)
         self.overview = Overview(metrics, clock)
         self._streams: set[asyncio.Task[Any]] = set()
         # The engine's own call when the gateway runs one; the same function on the store otherwise.
@@ -153,7 +153,7 @@ class Console:
         name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:256]
         now = self.clock()
         keys = (f"account:{name}", f"address:{request.remote or ''}")
-        if any(self.throttle.blocked(key, now) for key in keys):
+        if any([await self.throttle.blocked(key, now) for key in keys]):
             self._audit("console.login_throttled", name, request)
             return self._login_form(request, "登录失败次数过多，请稍后再试", 429)
         account = self.accounts.get(name)
@@ -162,11 +162,11 @@ class Console:
         good = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, hashed)
         if account is None or not good:
             for key in keys:
-                self.throttle.failed(key, now)
+                await self.throttle.failed(key, now)
             self._audit("console.login_failed", name, request)
             return self._login_form(request, "用户名或密码错误", 401)
         for key in keys:
-            self.throttle.cleared(key)
+            await self.throttle.cleared(key)
         session = self.sessions.open(account, now)
         self._audit("console.login", name, request, role=account.role)
         response = self._redirect("/console/")

@@ -482,3 +482,18 @@ async def test_desk_close_of_an_open_case_stops_its_schedule(store):
         await store.desk("nope", "desk_note", 12.0, "wang")
     with pytest.raises(ValueError, match="not 'reopen'"):
         await store.desk(case.id, "reopen", 12.0, "wang")
+
+
+async def test_failures_count_within_their_window_up_to_what_is_kept(store):
+    for at in (10.0, 20.0, 30.0):
+        await store.count_failure("login:wang", at, window=100.0, keep=3)
+    assert await store.failures("login:wang", 30.0, window=100.0) == 3
+    assert await store.failures("login:li", 30.0, window=100.0) == 0
+    # Beyond ``keep`` the oldest goes; a failure leaves the window exactly ``window`` seconds on.
+    assert await store.count_failure("login:wang", 40.0, window=100.0, keep=3) == 3
+    assert await store.failures("login:wang", 119.9, window=100.0) == 3
+    assert await store.failures("login:wang", 120.0, window=100.0) == 2
+    assert await store.failures("login:wang", 140.0, window=100.0) == 0
+    await store.count_failure("login:wang", 150.0, window=100.0, keep=3)
+    await store.clear_failures("login:wang")
+    assert await store.failures("login:wang", 150.0, window=100.0) == 0

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -416,3 +417,48 @@ async def test_only_an_admin_reads_the_audit_log_of_the_desk(desk):
     assert "/console/audit" in rows[1][3]
     only_zhao = re.findall(r'<tr class="audit-[a-z_]+"><td>[^<]*</td><td>([^<]*)</td>', everyone)
     assert only_zhao == ["zhao", "zhao", "zhao"]
+
+
+async def _two_workers_share_the_login_throttle(stores: tuple[Any, Any]) -> None:
+    """Two consoles on one store, as ``afgw run --workers 2`` serves them: the guesses made at one
+    count at the other, so two workers do not give a guesser twice the tries."""
+    workers = [Desk(stores[0]), Desk(stores[1])]
+    for worker in workers:
+        await worker.start()
+    try:
+        async with workers[0].client() as first, workers[1].client() as second:
+            assert (await workers[0].login(first, "wang", "guess-1")).status == 401
+            assert (await workers[1].login(second, "wang", "guess-2")).status == 401
+            assert (await workers[0].login(first, "wang", "guess-3")).status == 401
+            throttled = await workers[1].login(second, "wang")  # the right password, on the other worker
+            assert throttled.status == 429
+            assert (await workers[0].login(first, "wang")).status == 429
+            for worker in workers:
+                worker.now = DAY0 + 301.0
+            assert (await workers[1].login(second, "wang")).status == 303
+    finally:
+        for worker in workers:
+            await worker.stop()
+
+
+async def test_workers_on_one_memory_store_share_the_login_throttle():
+    store = MemoryStore()
+    await _two_workers_share_the_login_throttle((store, store))
+
+
+async def test_workers_on_redis_share_the_login_throttle(tmp_path):
+    from gateway.store.redis_store import RedisStore
+    from tests.gateway.store.redis_server import start_redis
+
+    proc, port = start_redis(tmp_path)
+    stores = (
+        RedisStore(f"redis://127.0.0.1:{port}/0", prefix="console-w"),
+        RedisStore(f"redis://127.0.0.1:{port}/0", prefix="console-w"),
+    )
+    try:
+        await _two_workers_share_the_login_throttle(stores)
+    finally:
+        for store in stores:
+            await store.close()
+        proc.kill()
+        proc.wait()

@@ -136,6 +136,8 @@ class CentreView:
         if name == "case.robot_call":  # the robot's report carries only the call, not the case's state
             case.robot_calls.append(str(fields.get("outcome", "")))
             return
+        if name == "case.robot_ringing":  # nor does its ringing; the outcome follows
+            return
         case.tier = str(fields.get("tier", case.tier))
         case.attempts = max(case.attempts, int(fields.get("attempts", 0)))
         if name == "case.opened":

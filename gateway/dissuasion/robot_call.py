@@ -175,8 +175,6 @@ class SipRobotCaller(asyncio.DatagramProtocol):
     async def call(self, callee: str, case_id: str, *, confirm: bool) -> None:
         invite = self.build_invite(callee)
         call = _Call(case_id, invite, confirm)
-        # Known before the INVITE leaves: its 180 may come back before the call's task first runs.
-        self._calls[invite.call_id] = call
         answer = self._send_request(invite)
         task = self.loop.create_task(self._run(call, answer))
         self._tasks.add(task)
@@ -201,6 +199,8 @@ class SipRobotCaller(asyncio.DatagramProtocol):
 
     async def _run(self, call: _Call, answer: asyncio.Future[Response]) -> None:
         call_id = call.invite.call_id
+        # Known before any answer to the INVITE is read: this task runs before the next datagram is.
+        self._calls[call_id] = call
         try:
             try:
                 final = await asyncio.wait_for(asyncio.shield(answer), self.config.ring_timeout)

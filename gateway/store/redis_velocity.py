@@ -15,16 +15,18 @@ counter's largest window, keeps at most ``keep`` events (rule validation caps a 
 and the key expires once idle for that window. Times are the callers' clocks, as everywhere in the
 store; the key's expiry is Redis's, which only has to forget keys nobody counts any more.
 
-Redis away (refused, timed out, any error): the message is not held. ``count`` answers None, the
-caller counts in its own memory for a while as a lone instance does (``retry_after``, then Redis is
-asked again), every failed round trip is counted in ``errors`` (``afgw_store_errors_total
-{operation="velocity"}``) and a warning is logged at most once per ``log_every`` seconds.
+Redis away (refused, timed out, any error): the message is not held. A round trip gives up after
+``timeout``; ``count`` answers None and the caller counts in its own memory, as a lone instance does,
+for ``retry_after`` seconds before Redis is asked again. Every failed round trip is counted in
+``errors`` (``afgw_store_errors_total{operation="velocity"}``) and a warning is logged at most once per
+``log_every`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -37,26 +39,25 @@ from rules.velocity import Counted, Question
 
 log = get_logger("afgw.store")
 
-#: ARGV: prefix, keep, then for each message: its time, its member, how many counters; for each counter:
-#: its key, the score at or below which events are dropped, the key's time to live (ms), how many windows,
-#: then the exclusive lower bound of each window. Answers one count per window, in order.
+#: ARGV: prefix, keep, then the batch as JSON: for each message [time, member, counter...], each counter
+#: [key, the score at or below which events are dropped, time to live in ms, the exclusive lower bound of
+#: each window...]. Times and bounds are strings, exact (Lua would print a number with 14 digits only).
+#: Answers one count per window, in order. One JSON argument costs the client far less than one
+#: argument per value, which it would encode one by one.
 _RECORD_AND_COUNT = """
 local p, keep = ARGV[1], tonumber(ARGV[2])
 local out = {}
-local k = 3
-while k <= #ARGV do
-  local now, member, counters = ARGV[k], ARGV[k + 1], tonumber(ARGV[k + 2])
-  k = k + 3
-  for _ = 1, counters do
-    local key, oldest, ttl, windows = p .. ARGV[k], ARGV[k + 1], ARGV[k + 2], tonumber(ARGV[k + 3])
-    k = k + 4
+for _, m in ipairs(cjson.decode(ARGV[3])) do
+  local now, member = m[1], m[2]
+  for i = 3, #m do
+    local c = m[i]
+    local key = p .. c[1]
     redis.call('ZADD', key, now, member)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', oldest)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', c[2])
     redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
-    redis.call('PEXPIRE', key, ttl)
-    for _ = 1, windows do
-      table.insert(out, redis.call('ZCOUNT', key, ARGV[k], '+inf'))
-      k = k + 1
+    redis.call('PEXPIRE', key, c[3])
+    for j = 4, #c do
+      table.insert(out, redis.call('ZCOUNT', key, c[j], '+inf'))
     end
   end
 end
@@ -102,8 +103,7 @@ class RedisVelocity:
         if self.monotonic() < self._away_until:
             return None
         try:
-            async with asyncio.timeout(self.timeout):
-                found = await self._batches.submit((now, questions))
+            found = await self._batches.submit((now, questions))
         except (aioredis.RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return None
@@ -115,26 +115,32 @@ class RedisVelocity:
         return Counted(counts)
 
     async def _record_and_count(self, batch: list[Batch]) -> list[list[int] | Exception]:
-        args: list[str | int] = [self.p, self.keep]
+        messages: list[list[object]] = []
         sizes: list[int] = []
         for now, questions in batch:
             # Members must differ for every event, or two at the same time would count once.
-            args += [repr(now), f"{self.instance}:{next(self._serial)}", len(questions)]
+            message: list[object] = [repr(now), f"{self.instance}:{next(self._serial)}"]
             for q in questions:
                 horizon = max(q.windows)
-                args += [q.key, repr(now - horizon), max(1, math.ceil(horizon * 1000)), len(q.windows)]
-                args += ["(" + repr(now - window) for window in q.windows]
+                ttl = max(1, math.ceil(horizon * 1000))
+                message.append([q.key, repr(now - horizon), ttl, *("(" + repr(now - w) for w in q.windows)])
+            messages.append(message)
             sizes.append(sum(len(q.windows) for q in questions))
-        flat = [int(n) for n in await self._script(args=args)]
+        try:
+            # One timer for the whole batch: its messages wait together, so they give up together.
+            async with asyncio.timeout(self.timeout):
+                flat = await self._script(args=[self.p, self.keep, json.dumps(messages, separators=(",", ":"))])
+        except Exception:
+            self.errors += 1
+            raise
         answers: list[list[int] | Exception] = []
         start = 0
         for size in sizes:
-            answers.append(flat[start : start + size])
+            answers.append([int(n) for n in flat[start : start + size]])
             start += size
         return answers
 
     def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
         now = self.monotonic()
         self._away_until = now + self.retry_after
         if now - self._logged_at >= self.log_every:

@@ -104,7 +104,7 @@ class RedisVelocity:
             return None
         try:
             found = await self._batches.submit((now, questions))
-        except (aioredis.RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # whatever went wrong (network, timeout, an odd answer), the message goes on
             self._failed(exc)
             return None
         counts: dict[tuple[str, float], int] = {}

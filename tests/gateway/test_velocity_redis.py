@@ -4,6 +4,7 @@ inspected; each gateway then counts alone until Redis answers again."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ from gateway.store.redis_velocity import RedisVelocity
 from protocols.smpp.constants import CommandStatus, DataCoding
 from protocols.smpp.pdu import SubmitSm
 from simulator.esme import SimulatedEsme
+from simulator.smsc import SimulatedSmsc
 from tests.e2e.smpp_harness import gateway_port, make_config, running_gateway
 from tests.gateway.store.redis_server import start_redis
 
@@ -62,7 +64,7 @@ CALL_PACK = """rules:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[tuple[object, int]]:
+def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     proc, port = start_redis(tmp_path)
     try:
         yield proc, port
@@ -91,7 +93,7 @@ def submit(source: str, n: int, text: str = "您好") -> SubmitSm:
 
 
 async def test_a_sender_split_over_two_gateways_is_counted_whole(
-    smsc, redis_server: tuple[object, int], tmp_path: Path
+    smsc: SimulatedSmsc, redis_server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
 ) -> None:
     cfg = config(smsc.port, redis_server[1], tmp_path)
     async with running_gateway(cfg) as one, running_gateway(cfg) as two:
@@ -108,7 +110,7 @@ async def test_a_sender_split_over_two_gateways_is_counted_whole(
 
 
 async def test_with_redis_away_messages_flow_and_each_gateway_counts_alone(
-    smsc, redis_server: tuple[object, int], tmp_path: Path
+    smsc: SimulatedSmsc, redis_server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
 ) -> None:
     proc, port = redis_server
     cfg = config(smsc.port, port, tmp_path)
@@ -116,8 +118,8 @@ async def test_with_redis_away_messages_flow_and_each_gateway_counts_alone(
         esme = SimulatedEsme("127.0.0.1", gateway_port(gw), "bank", "bankpw")
         await esme.bind()
         assert (await esme.send(submit("17012345678", 0))).command_status == OK  # counted in Redis
-        proc.kill()  # type: ignore[attr-defined]
-        proc.wait()  # type: ignore[attr-defined]
+        proc.kill()
+        proc.wait()
         answers = [(await esme.send(submit("17012345678", i))).command_status for i in range(1, 5)]
         keyword = (await esme.send(submit("17055555555", 8, "请转入安全账户"))).command_status
         await esme.unbind()
@@ -129,7 +131,7 @@ async def test_with_redis_away_messages_flow_and_each_gateway_counts_alone(
 
 
 async def test_calls_to_one_subscriber_through_two_gateways_are_counted_together(
-    redis_server: tuple[object, int], tmp_path: Path
+    redis_server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
 ) -> None:
     import redis.asyncio as aioredis
 

@@ -38,6 +38,8 @@ from gateway.sip.shared_replay import SharedReplay
 from gateway.smpp.handoff import DeliveryHandoff
 from gateway.smpp.proxy import SmppProxy
 from gateway.store import MemoryStore, SqliteStore, StateStore, Store
+from gateway.store.redis_store import RedisStore
+from gateway.store.redis_velocity import RedisVelocity
 from gateway.tasks import cancel_and_wait
 from gateway.warnings import FlashWarner, WarningConfig
 from gateway.web import gauges, health
@@ -88,6 +90,8 @@ class Gateway:
         self.smpp: SmppProxy | None = None
         self.sip: SipProxy | None = None
         self.rules: RulesInspector | None = None
+        #: The velocity counters every gateway on the same Redis shares (None: not on Redis).
+        self.shared_velocity: RedisVelocity | None = None
         self.watcher: RuleWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self.dissuasion: DissuasionEngine | None = None
@@ -262,6 +266,8 @@ class Gateway:
             metrics.add_source(gauges.broker_source(self.mqtt))
         store, sip = self.store, self.sip
         metrics.store_errors.readers.append(lambda: gauges.store_errors(store, sip))
+        if (shared := self.shared_velocity) is not None:
+            metrics.store_errors.readers.append(lambda: [(("velocity",), float(shared.errors))])
         if self.rules is not None and (warner := self.rules.warner) is not None:
             metrics.flash_warnings.readers.append(lambda: [(("rules",), float(warner.sent))])
         if self.dissuasion is not None:
@@ -366,14 +372,21 @@ class Gateway:
             ruleset = rules.build(paths)
         except rules.SourceErrors as exc:
             raise ConfigError([str(e) for e in exc.errors]) from None
-        # With SQLite, velocity counters outlive a restart (a burst split by a restart still counts);
-        # Redis cannot answer the engine's synchronous questions, so those stay per instance.
+        # With SQLite, velocity counters outlive a restart (a burst split by a restart still counts).
+        # With Redis they are shared by every gateway on it: the inspector counts there before the engine
+        # evaluates, and the engine's own counters serve only while Redis is away.
         velocity = self.store if isinstance(self.store, SqliteStore) else None
         engine = rules.Engine(ruleset, velocity=velocity)
         if cfg.reload_interval > 0:
             self.watcher = RuleWatcher(engine, paths, interval=cfg.reload_interval)
         log.info("rules.loaded", rules=len(ruleset), packs=paths)
-        return RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
+        inspector = RulesInspector(engine, tag_prefix=cfg.tag_prefix, call_tag=cfg.call_tag)
+        store = self.store
+        if self.config.store.backend == "redis" and isinstance(store, RedisStore):
+            instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.shared_velocity = RedisVelocity(store.redis, self.config.store.redis_prefix, instance)
+            inspector.shared_velocity = self.shared_velocity
+        return inspector
 
     def _track_campaigns(self, inspector: RulesInspector, cfg: RulesConfig) -> None:
         if cfg.campaigns is None:
@@ -457,6 +470,8 @@ class Gateway:
             await self.mqtt.stop()
         if self.jsonl is not None:
             self.jsonl.close()
+        if self.shared_velocity is not None:
+            await self.shared_velocity.close()
         if self._owned_store is not None:
             await self._owned_store.close()
         # Last: the closing handshakes of every connection above are in the file.

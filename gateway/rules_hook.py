@@ -7,13 +7,16 @@ Calls: block -> 608 Rejected (RFC 8688: rejected by analytics) with a Reason hea
 rings with a label and the callee gets a flash warning; tag and label -> the call rings with the label.
 Every decision other than pass is logged with its rule ids. The engine answers in memory, so both hooks
 return a Decision at once and the proxies never switch tasks for them, except for an SMS that campaign
-detection counts (gateway.campaigns): its answer waits for the store, which holds the campaigns.
+detection counts (gateway.campaigns): its answer waits for the store, which holds the campaigns; and,
+on Redis, for an SMS or call that a velocity rule counts: the counters are shared by every gateway on
+that Redis (gateway.store.redis_velocity), so the message is recorded and counted there first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Literal, Protocol
 
 from gateway.campaigns import CampaignTracker, Judged
 from gateway.dissuasion.scoring import Sighting
@@ -24,6 +27,7 @@ from gateway.warnings import FlashWarner
 from rules import Action as RuleAction
 from rules import Engine, Message, Verdict
 from rules.normalise import scrub, views
+from rules.velocity import Counted, Question, VelocityStore
 
 log = get_logger("afgw.rules")
 
@@ -52,6 +56,13 @@ def origin_of(number: str, home_country: str = "86") -> str:
     return "domestic" if digits.startswith(home_country) else "international"
 
 
+class SharedVelocity(Protocol):
+    """Counters several gateways share (gateway.store.redis_velocity): records a message, answers its
+    counts, or None when they cannot be reached."""
+
+    async def count(self, questions: Sequence[Question], now: float) -> Counted | None: ...
+
+
 class RulesInspector:
     def __init__(
         self,
@@ -73,36 +84,85 @@ class RulesInspector:
         self.campaigns: CampaignTracker | None = None
         #: Counts every decision (None: nobody counts).
         self.metrics: GatewayMetrics | None = None
+        #: Velocity counters shared with other gateways (Redis); None: the engine's own counters.
+        self.shared_velocity: SharedVelocity | None = None
 
     # --- SMS ----------------------------------------------------------------------------------------
 
     def inspect_sms(self, message: SmsMessage) -> Decision | Awaitable[Decision]:
         recipient = message.destinations[0] if message.destinations else ""
         origin = origin_of(message.source, self.home_country)
+        shared = self.shared_velocity
+        if shared is not None:
+            questions = self.engine.velocity_questions(Message(channel="sms", src=message.source, dst=recipient))
+            if questions:
+                return self._sms_shared(message, recipient, origin, shared, questions)
+        return self._sms(message, recipient, origin)
+
+    def _sms(
+        self,
+        message: SmsMessage,
+        recipient: str,
+        origin: str,
+        velocity: VelocityStore | None = None,
+        now: float | None = None,
+    ) -> Decision | Awaitable[Decision]:
         campaigns = self.campaigns
         if campaigns is not None and message.direction == "mt":
-            return self._sms_counted(message, recipient, origin, campaigns)
-        verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, message.text))
+            return self._sms_counted(message, recipient, origin, campaigns, velocity, now)
+        verdict = self.engine.evaluate(
+            self._rules_message(message, recipient, origin, message.text, now), velocity=velocity
+        )
         return self._sms_decision(message, origin, verdict, None)
 
+    async def _sms_shared(
+        self,
+        message: SmsMessage,
+        recipient: str,
+        origin: str,
+        shared: SharedVelocity,
+        questions: tuple[Question, ...],
+    ) -> Decision:
+        """The decision once the shared counters have recorded the message and answered its counts."""
+        now = self.engine.clock()
+        counted = await shared.count(questions, now)  # None: Redis is away, the engine counts alone
+        result = self._sms(message, recipient, origin, counted, now)
+        return result if isinstance(result, Decision) else await result
+
     @staticmethod
-    def _rules_message(message: SmsMessage, recipient: str, origin: str, text: str) -> Message:
+    def _rules_message(
+        message: SmsMessage, recipient: str, origin: str, text: str, now: float | None = None
+    ) -> Message:
         return Message(
-            channel="sms", src=message.source, dst=recipient, text=text, origin=origin, sender_id=message.source
+            channel="sms",
+            src=message.source,
+            dst=recipient,
+            text=text,
+            origin=origin,
+            sender_id=message.source,
+            now=now,
         )
 
     def _sms_counted(
-        self, message: SmsMessage, recipient: str, origin: str, campaigns: CampaignTracker
+        self,
+        message: SmsMessage,
+        recipient: str,
+        origin: str,
+        campaigns: CampaignTracker,
+        velocity: VelocityStore | None,
+        now: float | None,
     ) -> Decision | Awaitable[Decision]:
         """The rules' verdict and the campaign's word on it, the text's views computed once for both."""
         text = message.text
         try:
             seen = views(text)
-            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+            rules_message = self._rules_message(message, recipient, origin, text, now)
+            verdict = self.engine.evaluate(rules_message, views=seen, velocity=velocity)
         except UnicodeEncodeError:  # lone surrogates: no encoder takes them
             text = scrub(text)
             seen = views(text)
-            verdict = self.engine.evaluate(self._rules_message(message, recipient, origin, text), views=seen)
+            rules_message = self._rules_message(message, recipient, origin, text, now)
+            verdict = self.engine.evaluate(rules_message, views=seen, velocity=velocity)
         found = campaigns.fingerprint(message.source, seen.squeezed, verdict)
         if found is None:
             return self._sms_decision(message, origin, verdict, None)
@@ -152,11 +212,23 @@ class RulesInspector:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    def inspect_call(self, call: Call) -> Decision:
+    def inspect_call(self, call: Call) -> Decision | Awaitable[Decision]:
         origin = origin_of(call.caller, self.home_country)
-        verdict = self.engine.evaluate(
-            Message(channel="call", src=call.caller, dst=call.callee, text="", origin=origin)
-        )
+        message = Message(channel="call", src=call.caller, dst=call.callee, text="", origin=origin)
+        shared = self.shared_velocity
+        if shared is not None and (questions := self.engine.velocity_questions(message)):
+            return self._call_shared(call, message, shared, questions)
+        return self._call_decision(call, origin, self.engine.evaluate(message))
+
+    async def _call_shared(
+        self, call: Call, message: Message, shared: SharedVelocity, questions: tuple[Question, ...]
+    ) -> Decision:
+        now = self.engine.clock()
+        counted = await shared.count(questions, now)  # None: Redis is away, the engine counts alone
+        verdict = self.engine.evaluate(replace(message, now=now), velocity=counted)
+        return self._call_decision(call, message.origin, verdict)
+
+    def _call_decision(self, call: Call, origin: str, verdict: Verdict) -> Decision:
         if self.observer is not None:
             self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
         metrics = self.metrics

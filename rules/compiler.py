@@ -179,6 +179,8 @@ class Plan:
     by_atom: Mapping[int, tuple[int, ...]]
     by_field: Mapping[str, Mapping[str, tuple[int, ...]]]
     velocity_by: tuple[str, ...]
+    #: For each counter a rule reads (``src``, ``dst``): the windows its rules ask about, in seconds.
+    velocity_windows: tuple[tuple[str, tuple[float, ...]], ...] = ()
     #: ``by_field`` as (how to read the value from a message, table) pairs, for the hot path.
     by_field_items: tuple[tuple[Callable[[Any], str | None], Mapping[str, tuple[int, ...]]], ...] = field(
         init=False, default=()
@@ -324,6 +326,7 @@ class _Compiler:
         self.by_key: dict[tuple[str, str, int], Pattern] = {}
         self.errors: list[SourceError] = []
         self.velocity_by: dict[str, set[str]] = {"sms": set(), "call": set()}
+        self.velocity_windows: dict[str, dict[str, set[float]]] = {"sms": {}, "call": {}}
         self.needs_domains = False
         self.uses_time = False
         self.selection_cache: dict[int, CompiledSelection] = {}
@@ -357,6 +360,7 @@ class _Compiler:
                 {atom: tuple(ids) for atom, ids in by_atom.items()},
                 {attr: {v: tuple(ids) for v, ids in table.items()} for attr, table in by_field.items()},
                 tuple(sorted(self.velocity_by[channel])),
+                tuple((by, tuple(sorted(w))) for by, w in sorted(self.velocity_windows[channel].items())),
             )
         # Patterns that bring rules up (and the URL hints) are scanned for every message; the others are
         # only read by the conditions of rules already brought up, so they wait in a second database per
@@ -485,9 +489,11 @@ class _Compiler:
         for sel in selections.values():
             for alternative in sel.alternatives:
                 for t in alternative:
-                    if t.term.velocity is not None:
+                    v = t.term.velocity
+                    if v is not None:
                         for channel in rule.channels():
-                            self.velocity_by[channel].add(t.term.velocity.by)
+                            self.velocity_by[channel].add(v.by)
+                            self.velocity_windows[channel].setdefault(v.by, set()).add(v.within)
         return CompiledRule(
             rule=rule,
             index=index,

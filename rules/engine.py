@@ -26,7 +26,7 @@ from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
-from rules.velocity import MemoryVelocity, VelocityStore
+from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 
 
@@ -144,11 +144,27 @@ class Engine:
 
     # --- the hot path -------------------------------------------------------------------------------
 
-    def evaluate(self, message: Message, *, explain: bool = False, views: Views | None = None) -> Verdict:
+    def velocity_questions(self, message: Message) -> tuple[Question, ...]:
+        """The counters ``message`` touches and the windows the rules read from each (none: no velocity
+        rule for its channel). For a caller whose counters live elsewhere: it records the message, fetches
+        the counts and passes them to ``evaluate`` as ``velocity=Counted(...)``."""
+        plan = self._ruleset.plans.get(message.channel)
+        if plan is None:
+            return ()
+        return tuple(Question(_velocity_key(message, by), windows) for by, windows in plan.velocity_windows)
+
+    def evaluate(
+        self,
+        message: Message,
+        *,
+        explain: bool = False,
+        views: Views | None = None,
+        velocity: VelocityStore | None = None,
+    ) -> Verdict:
         """The verdict for ``message``; ``explain`` adds where each selection matched.
 
         ``views`` may carry the message text's views when the caller already has them (a message to many
-        destinations is normalised once).
+        destinations is normalised once). ``velocity`` replaces the engine's counters for this message.
         """
         rs = self._ruleset
         plan = rs.plans.get(message.channel)
@@ -173,11 +189,13 @@ class Engine:
         if now is None:
             now = self.clock()
         keys: dict[str, str] = _NO_KEYS
+        if velocity is None:
+            velocity = self.velocity
         if plan.velocity_by:
             keys = {}
             for by in plan.velocity_by:
-                counter = keys[by] = f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}"
-                self.velocity.record(counter, now)
+                counter = keys[by] = _velocity_key(message, by)
+                velocity.record(counter, now)
         # the rules that can be true: the pattern-triggered ones, those guarded by a field value, the rest
         candidates: set[int] = set()
         if hits:
@@ -201,7 +219,7 @@ class Engine:
                 indices.append(i)
                 continue
             if ctx is None:
-                ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
+                ctx = self._context(message, hits, now, keys, velocity, rs.uses_time, text, norm, found)
             if rule.deferred:
                 data = _scan_deferred(rs, rule.deferred, text, norm, data, hits)
             if rule.condition(ctx):
@@ -217,7 +235,7 @@ class Engine:
             rs.verdicts[key] = verdict
         if explain:
             if ctx is None:
-                ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
+                ctx = self._context(message, hits, now, keys, velocity, rs.uses_time, text, norm, found)
             _scan_deferred(rs, _ALL_VIEWS, text, norm, data, hits)
             return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
         return verdict
@@ -228,6 +246,7 @@ class Engine:
         hits: set[int],
         now: float,
         keys: dict[str, str],
+        velocity: VelocityStore,
         uses_time: bool,
         text: str,
         normalised: str | None,
@@ -243,7 +262,7 @@ class Engine:
             _minute(now, self.utc_offset) if uses_time else 0,
             now,
             bool(domains),
-            self.velocity,
+            velocity,
             keys,
             text,
             normalised,
@@ -261,7 +280,7 @@ class Engine:
             if data:
                 db.scan(data.encode(), _on_match, 0, hits)
         now = message.now if message.now is not None else self.clock()
-        keys = {by: f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}" for by in ("src", "dst")}
+        keys = {by: _velocity_key(message, by) for by in ("src", "dst")}
         return Context(
             hits,
             message.channel,
@@ -373,6 +392,11 @@ def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> Scanned:
         if db is not None and encoded:
             db.scan(encoded, _on_match, 0, hits)
     return list[bytes | None](data)
+
+
+def _velocity_key(message: Message, by: str) -> str:
+    """The counter of a message's source or destination on its channel (``sms|src|10690``)."""
+    return f"{message.channel}|{by}|{message.src if by == 'src' else message.dst}"
 
 
 def _minute(now: float, utc_offset: float) -> int:

@@ -5,11 +5,18 @@ The engine records every message of a channel under ``channel|src|number`` and `
 counting this one. Time is the message's ``now``: an injected clock, never the wall clock, so tests and
 the simulator drive it. This module holds the interface and the in-memory store; the gateway's SQLite
 store (gateway/store) implements the same two methods.
+
+A store that lives across the network (Redis, shared by several gateways) cannot answer the engine's
+synchronous questions. For it the engine says beforehand which counters a message touches and which
+windows its rules read (:class:`Question`, ``Engine.velocity_questions``); the caller records the message
+and fetches those counts in one round trip, then evaluates with :class:`Counted`, which answers from them.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -73,3 +80,30 @@ class MemoryVelocity:
         stale = [key for key, events in self._events.items() if not events or events[-1] <= cutoff]
         for key in stale:
             del self._events[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One counter a message touches, and the windows (seconds) the rules ask about it."""
+
+    key: str
+    windows: tuple[float, ...]
+
+
+class Counted:
+    """A message's counts fetched beforehand: ``(key, window) -> events in the window, this one included``.
+
+    Recording is a no-op: whoever fetched the counts recorded the message with them. A window nobody
+    fetched (the rules were reloaded between the question and the evaluation) counts nothing.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: Mapping[tuple[str, float], int]) -> None:
+        self.counts = counts
+
+    def record(self, key: str, now: float) -> None:
+        return None
+
+    def at_least(self, key: str, count: int, within: float, now: float) -> bool:
+        return self.counts.get((key, within), 0) >= count

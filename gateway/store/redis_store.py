@@ -24,6 +24,9 @@ The synchronous hot-path calls (``remember_message``, ``audit``) answer from an 
 write through to Redis in the background, batched: the proxies never wait for the network. A
 receipt is normally routed by the instance that submitted its message (the SMSC answers on the
 bind it came from); ``route_owner`` asks Redis for ids another instance remembered.
+
+Rule velocity counters live in the same Redis under the same prefix, kept by
+gateway/store/redis_velocity.py on this store's client.
 """
 
 from __future__ import annotations

@@ -124,6 +124,7 @@ def install(gateway: Gateway, prepared: Prepared) -> None:
 
 
 def _with_console_accounts(http: HttpConfig | None, console: ConsoleConfig | None) -> HttpConfig | None:
+    """``http`` with ``console``'s accounts (none when it is None): all of the section a reload installs."""
     if http is None or http.console is None:
         return http
     return replace(http, console=replace(http.console, accounts=console.accounts if console is not None else ()))

@@ -81,6 +81,8 @@ class Session:
     operator: str
     role: str
     expires_at: float
+    #: The account's stamp at login (:func:`account_stamp`).
+    account: str = ""
 
     def may_act(self) -> bool:
         return self.role in ("agent", "admin")
@@ -98,6 +100,13 @@ def session_key(token: str) -> str:
 def account_stamp(account: Account) -> str:
     """The account as it was at login: its role or password changed, the stamp differs."""
     return hashlib.sha256(f"{account.name}\0{account.role}\0{account.password_hash}".encode()).hexdigest()
+
+
+def account_unchanged(session: Session, accounts: Mapping[str, Account]) -> bool:
+    """Whether the session's account is still configured as it was at login (a reload may have removed
+    it, or changed its role or password)."""
+    account = accounts.get(session.operator)
+    return account is not None and hmac.compare_digest(account_stamp(account), session.account)
 
 
 class SessionStore(Protocol):
@@ -132,24 +141,18 @@ class Sessions:
             now + self.lifetime,
         )
         await self.store.keep_console_session(kept, now, self.limit)
-        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at)
+        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at, kept.account)
 
-    async def get(
-        self, token: str | None, now: float, accounts: Mapping[str, Account], *, touch: bool = True
-    ) -> Session | None:
+    async def get(self, token: str | None, now: float, *, touch: bool = True) -> Session | None:
         """The live session of ``token``; ``touch``: this is a use of it (a page, a form), not the live
-        overview's refresh, which alone does not keep a session from lapsing when idle."""
+        overview's refresh, which alone does not keep a session from lapsing when idle. Whether its
+        account is still the same is :func:`account_unchanged`'s question."""
         if not token:
             return None
-        key = session_key(token)
-        kept = await self.store.console_session(key, now, self.idle, touch=touch)
+        kept = await self.store.console_session(session_key(token), now, self.idle, touch=touch)
         if kept is None:
             return None
-        account = accounts.get(kept.operator)
-        if account is None or not hmac.compare_digest(account_stamp(account), kept.account):
-            await self.store.drop_console_session(key)
-            return None
-        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at)
+        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at, kept.account)
 
     async def close(self, token: str) -> None:
         await self.store.drop_console_session(session_key(token))

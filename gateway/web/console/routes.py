@@ -33,7 +33,16 @@ from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import CLOSED, DESK_CLAIM, DESK_NOTE, AuditRecord, Case, StateStore, UnknownCase
 from gateway.web.console import pages
-from gateway.web.console.auth import Account, Session, Sessions, Throttle, hash_password, same_token, verify_password
+from gateway.web.console.auth import (
+    Account,
+    Session,
+    Sessions,
+    Throttle,
+    account_unchanged,
+    hash_password,
+    same_token,
+    verify_password,
+)
 from gateway.web.console.overview import Overview, queue_order
 
 log = get_logger("afgw.console")
@@ -120,8 +129,15 @@ class Console:
     def _redirect(to: str) -> web.Response:
         return web.Response(status=303, headers={"Location": to, **HEADERS})
 
-    async def _session(self, request: web.Request) -> Session | None:
-        return await self.sessions.get(request.cookies.get(SESSION_COOKIE), self.clock(), self.accounts)
+    async def _session(self, request: web.Request, *, touch: bool = True) -> Session | None:
+        session = await self.sessions.get(request.cookies.get(SESSION_COOKIE), self.clock(), touch=touch)
+        if session is None or account_unchanged(session, self.accounts):
+            return session
+        # The account was removed or changed by a reload since the login: the session ends here, and so
+        # for every worker and instance on the store.
+        await self.sessions.close(session.token)
+        self._audit("console.session_ended", session.operator, request, why="账号已删除或变更")
+        return None
 
     def _audit(self, kind: str, operator: str, request: web.Request, **fields: Any) -> None:
         self.store.audit(
@@ -222,7 +238,7 @@ class Console:
             self._streams.add(task)
         try:
             # Refreshing the overview is no use of the session: it does not keep an idle one alive.
-            while await self.sessions.get(session.token, self.clock(), self.accounts, touch=False) is not None:
+            while await self._session(request, touch=False) is not None:
                 doc = await self._snapshot()
                 await response.write(f"data: {json.dumps(doc, ensure_ascii=False)}\n\n".encode())
                 await self.sleep(self.config.refresh_seconds)

@@ -98,6 +98,10 @@ async def test_an_account_removed_on_one_console_is_refused_on_both(two_consoles
         async with moved(http, second) as there:
             gone = await there.get(second.url("/console/queue"), allow_redirects=False)
             assert (gone.status, gone.headers["Location"]) == (303, "/console/login")
+    # The admin reads on the audit page why wang was sent to the login page.
+    await first.store.flush()  # type: ignore[attr-defined]
+    ended = [r.fields for r in await first.store.audit_records(100) if r.kind == "console.session_ended"]
+    assert [(f["operator"], f["why"]) for f in ended] == [("wang", "账号已删除或变更")]
 
 
 async def test_a_changed_password_or_role_ends_the_sessions_opened_before():

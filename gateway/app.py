@@ -47,6 +47,7 @@ from rules.reload import RuleWatcher
 
 if TYPE_CHECKING:
     from gateway.web import server as web_server
+    from gateway.web.console import Console
 
 log = get_logger("afgw")
 
@@ -84,6 +85,8 @@ class Gateway:
         self.emit_to: EventSink = FanOut(self.events, self.metrics.event_tally)
         #: The HTTP endpoint, when the configuration has an ``http`` section.
         self.web: web_server.WebServer | None = None
+        #: The anti-fraud desk on that endpoint, when ``http.console`` is configured.
+        self.console: Console | None = None
         self.clock = clock
         #: The pcap capture of the gateway's own traffic, when configured.
         self.capture: PcapCapture | None = None
@@ -240,14 +243,15 @@ class Gateway:
 
                 # Through the engine when there is one: a case closed here stops its loop at once.
                 engine = self.dissuasion
-                Console(
+                self.console = Console(
                     self.config.http.console,
                     cast(StateStore, self.store),
                     self.emit_to,
                     self.clock,
                     metrics=self.metrics,
                     desk=engine.desk if engine is not None else None,
-                ).install(web.app)
+                )
+                self.console.install(web.app)
             try:
                 await web.start()
             except BaseException:

@@ -371,6 +371,8 @@ class ConsoleConfig:
 
     accounts: tuple[ConsoleAccountConfig, ...] = ()
     session_minutes: float = 480.0
+    #: A login unused this long ends too (the live overview's refresh is no use).
+    idle_minutes: float = 480.0
     #: Failed logins allowed per account and per source address within ``throttle_window`` seconds.
     max_failed_logins: int = 5
     throttle_window: float = 300.0
@@ -513,7 +515,9 @@ def load(path: str | Path, *, check_rules: bool = False) -> GatewayConfig:
 def _console(reader: Reader, d: LocatedDict) -> ConsoleConfig:
     from gateway.web.console.auth import ROLES, check_hash
 
-    reader.keys(d, {"accounts", "session_minutes", "max_failed_logins", "throttle_window", "refresh_seconds"})
+    reader.keys(
+        d, {"accounts", "session_minutes", "idle_minutes", "max_failed_logins", "throttle_window", "refresh_seconds"}
+    )
     defaults = ConsoleConfig()
     accounts: list[ConsoleAccountConfig] = []
     seen: set[str] = set()
@@ -538,6 +542,7 @@ def _console(reader: Reader, d: LocatedDict) -> ConsoleConfig:
     return ConsoleConfig(
         accounts=tuple(accounts),
         session_minutes=_positive(reader, d, "session_minutes", float, defaults.session_minutes),
+        idle_minutes=_positive(reader, d, "idle_minutes", float, defaults.idle_minutes),
         max_failed_logins=_positive(reader, d, "max_failed_logins", int, defaults.max_failed_logins),
         throttle_window=_positive(reader, d, "throttle_window", float, defaults.throttle_window),
         refresh_seconds=_positive(reader, d, "refresh_seconds", float, defaults.refresh_seconds),

@@ -1,8 +1,9 @@
 """SIGHUP: the configuration read again and what may change while running swapped in, all or nothing.
 
 What a reload changes: the fraud rules (and the tag texts), the flash warning templates, the ESME
-accounts (passwords, networks, limits, sender rights, MO routes), the 反诈名片 labels file and the
-dissuasion templates. Everything is read, checked and compiled first, off the event loop; only when
+accounts (passwords, networks, limits, sender rights, MO routes), the 反诈名片 labels file, the
+dissuasion templates and the console's accounts (a session whose account went or changed ends at its
+next request). Everything is read, checked and compiled first, off the event loop; only when
 all of it is good is it installed, in one step of the loop, so that no message or call ever sees half
 of an edit. A bad edit installs nothing: the old state keeps running and every error is logged with
 its file:line:col. Listening addresses, the SMSC, the store and the broker need a restart; a change
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import rules
-from gateway.config import ConfigError, GatewayConfig, load
+from gateway.config import ConfigError, ConsoleConfig, GatewayConfig, HttpConfig, load
 from gateway.logs import get_logger
 from gateway.warnings import WarningConfig
 from rules.reload import snapshot
@@ -105,6 +106,10 @@ def install(gateway: Gateway, prepared: Prepared) -> None:
         gateway.sip.replace_labels(new.sip.labels)
     if gateway.dissuasion is not None and new.dissuasion is not None and new.dissuasion.templates is not None:
         gateway.dissuasion.templates = new.dissuasion.templates
+    console = new.http.console if new.http is not None else None
+    if gateway.console is not None:
+        # No console section any more: no account is left, and every session ends at its next request.
+        gateway.console.replace_accounts(console.accounts if console is not None else ())
     old = gateway.config
     gateway.config = replace(
         old,
@@ -114,7 +119,15 @@ def install(gateway: Gateway, prepared: Prepared) -> None:
         dissuasion=replace(old.dissuasion, templates=new.dissuasion.templates)
         if old.dissuasion is not None and new.dissuasion is not None
         else old.dissuasion,
+        http=_with_console_accounts(old.http, console),
     )
+
+
+def _with_console_accounts(http: HttpConfig | None, console: ConsoleConfig | None) -> HttpConfig | None:
+    """``http`` with ``console``'s accounts (none when it is None): all of the section a reload installs."""
+    if http is None or http.console is None:
+        return http
+    return replace(http, console=replace(http.console, accounts=console.accounts if console is not None else ()))
 
 
 def _not_reloadable(old: GatewayConfig, new: GatewayConfig) -> list[str]:
@@ -128,6 +141,8 @@ def _not_reloadable(old: GatewayConfig, new: GatewayConfig) -> list[str]:
         and replace(old.sip, labels=None, labels_path=None) != replace(new.sip, labels=None, labels_path=None)
     ):
         changed.append("sip (other than labels)")
+    if _with_console_accounts(old.http, None) != _with_console_accounts(new.http, None):
+        changed.append("http (other than console accounts)")
     for name in ("store", "events", "scoring", "capture"):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)

@@ -81,11 +81,15 @@ from gateway.store.base import (
     StateStore,
     Transition,
     UnknownCase,
+    canonical_message_id,
 )
 
 log = get_logger("afgw.dissuasion")
 
 DAY = 86400.0
+#: How long an acknowledgement is remembered, so that the SMSC repeating it (a retry, another bind)
+#: changes nothing: as long as the receipt-routing map can route it at all (its default TTL).
+ACK_REMEMBERED = 3 * DAY
 #: Transitions the engine notes on a case: the victim's flash of an attempt was sent (detail: the
 #: attempt's number and the flash's message id, ``-`` when refused), and people were called in on a
 #: high-risk case (once per case).
@@ -253,15 +257,26 @@ class DissuasionEngine:
     # --- the person's answers ------------------------------------------------------------------
 
     async def flash_acknowledged(self, message_id: str, now: float) -> bool:
-        """A manual/user acknowledgement for ``message_id``: True when it handled a case."""
+        """A manual/user acknowledgement for ``message_id``: True when it handled a case. The same
+        acknowledgement again (the SMSC repeats a deliver_sm) is taken once, whichever instance gets it."""
         owner = await self.store.route_owner(message_id, now)
-        if owner is None:
+        if owner is None or not owner.startswith((OWNER_PREFIX, FAMILY_OWNER_PREFIX)):
             return False
+        # With the owner: an SMSC that reuses an id for another case's flash is not taken for a repeat.
+        reference = f"ack:{owner}:{canonical_message_id(message_id)}"
+        if not await self.store.claim_reference(reference, now, now + ACK_REMEMBERED):
+            return False
+        try:
+            return await self._acknowledged(owner, message_id, now)
+        except BaseException:
+            # Not taken after all (the store failed): a repeat of it must still count.
+            await self.store.drop_reference(reference)
+            raise
+
+    async def _acknowledged(self, owner: str, message_id: str, now: float) -> bool:
         if owner.startswith(FAMILY_OWNER_PREFIX):
             # A relative read their warning: the desk should know, but only the person at risk handles it.
             await self.note(owner.removeprefix(FAMILY_OWNER_PREFIX), FAMILY_ACKNOWLEDGED, now, message_id)
-            return False
-        if not owner.startswith(OWNER_PREFIX):
             return False
         case_id = owner.removeprefix(OWNER_PREFIX)
         if await self._handle(case_id, now, "flash_ack", message_id=message_id):

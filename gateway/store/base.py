@@ -56,6 +56,26 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A console login as the store keeps it: under the hash of its cookie (``key``), never the cookie
+    itself, so that whoever reads the store finds no cookie that logs in."""
+
+    key: str
+    operator: str
+    role: str
+    csrf: str
+    #: What the account was at login (see gateway.web.console.auth): a changed account no longer matches.
+    account: str
+    created_at: float
+    seen_at: float
+    #: The absolute end; the idle end is ``seen_at`` plus the caller's idle limit.
+    expires_at: float
+
+    def live(self, now: float, idle: float) -> bool:
+        return now < self.expires_at and self.seen_at > now - idle
+
+
+@dataclass(frozen=True, slots=True)
 class RiskScore:
     """A subscriber's score as last written; the reader decays it from ``updated_at`` to its now."""
 
@@ -217,6 +237,17 @@ class StateStore(Store, Protocol):
 
     async def clear_failures(self, key: str) -> None:
         """Forget ``key``'s failures (it succeeded)."""
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+        """Keep a console login. Beyond ``limit`` sessions the ones ending first go (lapsed ones first).
+        Redis keeps them for every instance on it; the memory and SQLite backends in this process."""
+
+    async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
+        """The session under ``key`` if live at ``now`` (before its end, seen within ``idle`` seconds),
+        atomically marked seen at ``now`` when ``touch``; None, and a lapsed one deleted, otherwise."""
+
+    async def drop_console_session(self, key: str) -> None:
+        """End the session under ``key`` (a logout, an account changed or removed)."""
 
     async def open_or_update_case(
         self,

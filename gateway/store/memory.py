@@ -14,6 +14,7 @@ from gateway.store.base import (
     CampaignSeen,
     Case,
     Cluster,
+    ConsoleSession,
     Registration,
     RiskScore,
     UnknownCase,
@@ -62,6 +63,35 @@ class FailureWindows:
 
     async def clear_failures(self, key: str) -> None:
         self._times.pop(key, None)
+
+
+class MemorySessions:
+    """Console sessions in this process, ending first at the front (every login lasts as long)."""
+
+    def __init__(self) -> None:
+        self._by_key: OrderedDict[str, ConsoleSession] = OrderedDict()
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+        by_key = self._by_key
+        while by_key and next(iter(by_key.values())).expires_at <= now:
+            by_key.popitem(last=False)
+        by_key[session.key] = session
+        while len(by_key) > limit:
+            by_key.popitem(last=False)
+
+    async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
+        session = self._by_key.get(key)
+        if session is None:
+            return None
+        if not session.live(now, idle):
+            del self._by_key[key]
+            return None
+        if touch and now > session.seen_at:
+            session = self._by_key[key] = dataclasses.replace(session, seen_at=now)
+        return session
+
+    async def drop_console_session(self, key: str) -> None:
+        self._by_key.pop(key, None)
 
 
 class MemoryReferences:
@@ -121,6 +151,7 @@ class MemoryStore:
         self._ids = itertools.count(1)
         self._references = MemoryReferences(max_references)
         self._failures = FailureWindows()
+        self._sessions = MemorySessions()
         # Campaign clusters, least recently seen first, and the band index that finds them.
         self._clusters: OrderedDict[str, Cluster] = OrderedDict()
         self._bands: dict[str, str] = {}
@@ -206,6 +237,15 @@ class MemoryStore:
 
     async def clear_failures(self, key: str) -> None:
         await self._failures.clear_failures(key)
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+        await self._sessions.keep_console_session(session, now, limit)
+
+    async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
+        return await self._sessions.console_session(key, now, idle, touch=touch)
+
+    async def drop_console_session(self, key: str) -> None:
+        await self._sessions.drop_console_session(key)
 
     async def open_or_update_case(
         self,

@@ -52,6 +52,7 @@ from gateway.store.base import (
     CampaignSeen,
     Case,
     Cluster,
+    ConsoleSession,
     LeaseLost,
     Registration,
     RiskScore,
@@ -283,6 +284,52 @@ if keep > 0 then
   redis.call('PEXPIRE', k, window_ms)
 end
 return redis.call('ZCARD', k)
+"""
+
+# Console sessions: a hash per session (``session:<key>``, the key being the hash of the cookie) and
+# ``sessions``, a sorted set of the keys by absolute end, which finds the lapsed ones and, beyond the
+# limit, the ones ending first. Times are the callers' clock; the hash also expires in Redis at its end
+# (on Redis's clock, which only tidies up).
+_KEEP_SESSION = """
+-- ARGV: prefix, key, now, limit, milliseconds to the end, then operator, role, csrf, account, created_at,
+-- seen_at, expires_at.
+local p, key, now_s, limit, hold_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local index = p .. 'sessions'
+local function drop(keys)
+  for _, k in ipairs(keys) do redis.call('DEL', p .. 'session:' .. k) end
+  if #keys > 0 then redis.call('ZREM', index, unpack(keys)) end
+end
+drop(redis.call('ZRANGEBYSCORE', index, '-inf', now_s))
+local h = p .. 'session:' .. key
+redis.call('DEL', h)
+redis.call('HSET', h, 'operator', ARGV[6], 'role', ARGV[7], 'csrf', ARGV[8], 'account', ARGV[9],
+  'created_at', ARGV[10], 'seen_at', ARGV[11], 'expires_at', ARGV[12])
+redis.call('PEXPIRE', h, hold_ms)
+redis.call('ZADD', index, ARGV[12], key)
+local extra = redis.call('ZCARD', index) - limit
+if extra > 0 then drop(redis.call('ZRANGE', index, 0, extra - 1)) end
+"""
+
+_GET_SESSION = """
+-- ARGV: prefix, key, now, the idle limit's start (now - idle, reckoned exactly by the caller), touch.
+local p, key, now_s, since, touch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local h = p .. 'session:' .. key
+local f = redis.call('HMGET', h, 'operator', 'role', 'csrf', 'account', 'created_at', 'seen_at', 'expires_at')
+if not f[1] then
+  redis.call('ZREM', p .. 'sessions', key)
+  return false
+end
+local now = tonumber(now_s)
+if tonumber(f[7]) <= now or tonumber(f[6]) <= tonumber(since) then
+  redis.call('DEL', h)
+  redis.call('ZREM', p .. 'sessions', key)
+  return false
+end
+if touch == '1' and now > tonumber(f[6]) then
+  redis.call('HSET', h, 'seen_at', now_s)
+  f[6] = now_s
+end
+return f
 """
 
 # Registrations: one hash per address of record (contact -> JSON row), the set of addresses of
@@ -527,6 +574,8 @@ class RedisStore:
         self._claim_passports = self.redis.register_script(_CLAIM_PASSPORTS)
         self._campaign = self.redis.register_script(_CAMPAIGN)
         self._failures = self.redis.register_script(_FAILURES)
+        self._keep_session = self.redis.register_script(_KEEP_SESSION)
+        self._get_session = self.redis.register_script(_GET_SESSION)
 
     # --- the synchronous hot path: local answer, background write ---------------------------
 
@@ -669,6 +718,25 @@ class RedisStore:
 
     async def clear_failures(self, key: str) -> None:
         await self.redis.delete(self.p + "failures:" + key)
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+        hold_ms = max(_MIN_HOLD_MS, math.ceil((session.expires_at - now) * 1000))
+        fields = [session.operator, session.role, session.csrf, session.account]
+        times = [repr(session.created_at), repr(session.seen_at), repr(session.expires_at)]
+        await self._keep_session(args=[self.p, session.key, repr(now), max(1, limit), hold_ms, *fields, *times])
+
+    async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
+        found = await self._get_session(args=[self.p, key, repr(now), repr(now - idle), "1" if touch else "0"])
+        if not found:
+            return None
+        operator, role, csrf, account, created, seen, expires = found
+        return ConsoleSession(key, operator, role, csrf, account, float(created), float(seen), float(expires))
+
+    async def drop_console_session(self, key: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.p + "session:" + key)
+            pipe.zrem(self.p + "sessions", key)
+            await pipe.execute()
 
     async def registrations(self, aor: str, now: float) -> list[Registration]:
         rows = await self.redis.hvals(self.p + "reg:" + aor)

@@ -32,6 +32,7 @@ from gateway.store.base import (
     CampaignSeen,
     Case,
     Cluster,
+    ConsoleSession,
     LeaseLost,
     Registration,
     RiskScore,
@@ -52,7 +53,7 @@ from gateway.store.base import (
     updated_case,
 )
 from gateway.store.batch import TurnBatcher
-from gateway.store.memory import FailureWindows
+from gateway.store.memory import FailureWindows, MemorySessions
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: the receipt-routing map and the audit trail.
@@ -142,6 +143,8 @@ class SqliteStore:
         self._clusters_kept: int | None = None
         # Failure counts stay in this process: a SQLite store serves one gateway process (workers need Redis).
         self._failures = FailureWindows()
+        # Console sessions stay in the process, as the login throttle's counts do: one process serves them.
+        self._sessions = MemorySessions()
         self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
             self._changes
         )
@@ -317,6 +320,15 @@ class SqliteStore:
             "UPDATE cases SET state = ?, due_at = ?, lease_holder = ?, lease_until = ?, doc = ? WHERE id = ?",
             (case.state, case.due_at, case.lease_holder, case.lease_until, json.dumps(case.to_doc()), case.id),
         )
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+        await self._sessions.keep_console_session(session, now, limit)
+
+    async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
+        return await self._sessions.console_session(key, now, idle, touch=touch)
+
+    async def drop_console_session(self, key: str) -> None:
+        await self._sessions.drop_console_session(key)
 
     async def open_or_update_case(
         self,

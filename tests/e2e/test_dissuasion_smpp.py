@@ -75,3 +75,24 @@ async def test_an_acknowledgement_by_reference_alone_is_matched(smsc):
         )
         assert ack == CommandStatus.ESME_ROK
         assert await store.open_case_of(VICTIM) is None
+
+
+async def test_an_acknowledgement_the_smsc_sends_twice_is_taken_once(smsc):
+    store = MemoryStore()
+    async with running_gateway(_config(smsc), store=store) as gw:
+        assert gw.dissuasion is not None
+        await gw.dissuasion.trigger(Trigger(VICTIM, "low", "investment", "centre"), time.time())
+        await eventually(lambda: smsc.inbox(VICTIM))
+        [warning] = smsc.inbox(VICTIM)
+        case = await store.open_case_of(VICTIM)
+        assert case is not None
+        mid = Tlv(Tag.RECEIPTED_MESSAGE_ID, warning.message_id.encode() + b"\x00")
+        # The same deliver_sm twice (the SMSC retries it, or sends it on another bind): both are the
+        # gateway's and answered ESME_ROK, so that the SMSC stops; the case tells of the first alone.
+        for _ in range(2):
+            ack = await smsc.inject_mo(VICTIM, "12381", b"", esm_class=EsmClass.TYPE_MANUAL_ACK, tlvs=(mid,))
+            assert ack == CommandStatus.ESME_ROK
+        after = await store.get_case(case.id)
+        read = [(t.event, t.detail) for t in after.transitions if t.event in ("handled", "flash_acknowledged")]
+        assert read == [("handled", "flash_ack")]
+        assert len(gw.events.named("case.handled")) == 1  # type: ignore[attr-defined]

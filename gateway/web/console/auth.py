@@ -1,9 +1,9 @@
 """Who may use the console: scrypt password hashes, sessions, CSRF tokens and login throttling.
 
 A password hash reads ``scrypt$<n>$<r>$<p>$<salt, base64>$<key, base64>``: the parameters travel with
-it, so raising them later leaves older hashes valid. Sessions live in this process only (a restart
-logs everyone out); each carries its own CSRF token, which every form sends back and the server
-compares in constant time. Failed logins are counted in the store (:class:`Throttle`).
+it, so raising them later leaves older hashes valid. Sessions live in the store (:class:`Sessions`),
+under the hash of their cookie; each carries its own CSRF token, which every form sends back and the
+server compares in constant time. Failed logins are counted in the store too (:class:`Throttle`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from gateway.store.base import ConsoleSession
 
 #: RFC 7914's interactive parameters: about 16 MiB and a few tens of milliseconds per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
@@ -79,6 +81,8 @@ class Session:
     operator: str
     role: str
     expires_at: float
+    #: The account's stamp at login (:func:`account_stamp`).
+    account: str = ""
 
     def may_act(self) -> bool:
         return self.role in ("agent", "admin")
@@ -88,33 +92,70 @@ class Session:
         return self.role == "admin"
 
 
+def session_key(token: str) -> str:
+    """What the store keeps a session under: the cookie's hash, so that the store holds no live cookie."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def account_stamp(account: Account) -> str:
+    """The account as it was at login: its role or password changed, the stamp differs."""
+    return hashlib.sha256(f"{account.name}\0{account.role}\0{account.password_hash}".encode()).hexdigest()
+
+
+def account_unchanged(session: Session, accounts: Mapping[str, Account]) -> bool:
+    """Whether the session's account is still configured as it was at login (a reload may have removed
+    it, or changed its role or password)."""
+    account = accounts.get(session.operator)
+    return account is not None and hmac.compare_digest(account_stamp(account), session.account)
+
+
+class SessionStore(Protocol):
+    """Where sessions are kept: the gateway's store (see :class:`gateway.store.base.StateStore`)."""
+
+    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None: ...
+    async def console_session(
+        self, key: str, now: float, idle: float, *, touch: bool = True
+    ) -> ConsoleSession | None: ...
+    async def drop_console_session(self, key: str) -> None: ...
+
+
 class Sessions:
-    """Live sessions by cookie token, the oldest dropped beyond ``limit``."""
+    """Logins by cookie token, kept in the store: on Redis every worker and instance serving the console
+    knows every session, so a browser may use any of them with one cookie. A session ends at
+    ``lifetime`` seconds after login, after ``idle`` seconds unused, at logout, or at its next use once
+    its account was removed or changed (role, password); beyond ``limit`` the ones ending first go."""
 
-    def __init__(self, lifetime: float, limit: int = 1000) -> None:
-        self.lifetime, self.limit = lifetime, limit
-        self._by_token: OrderedDict[str, Session] = OrderedDict()
+    def __init__(self, store: SessionStore, lifetime: float, idle: float, limit: int = 1000) -> None:
+        self.store, self.lifetime, self.idle, self.limit = store, lifetime, idle, limit
 
-    def open(self, account: Account, now: float) -> Session:
-        session = Session(
-            secrets.token_urlsafe(32), secrets.token_urlsafe(32), account.name, account.role, now + self.lifetime
+    async def open(self, account: Account, now: float) -> Session:
+        token = secrets.token_urlsafe(32)
+        kept = ConsoleSession(
+            session_key(token),
+            account.name,
+            account.role,
+            secrets.token_urlsafe(32),
+            account_stamp(account),
+            now,
+            now,
+            now + self.lifetime,
         )
-        self._by_token[session.token] = session
-        while len(self._by_token) > self.limit:
-            self._by_token.popitem(last=False)
-        return session
+        await self.store.keep_console_session(kept, now, self.limit)
+        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at, kept.account)
 
-    def get(self, token: str | None, now: float) -> Session | None:
-        session = self._by_token.get(token or "")
-        if session is None:
+    async def get(self, token: str | None, now: float, *, touch: bool = True) -> Session | None:
+        """The live session of ``token``; ``touch``: this is a use of it (a page, a form), not the live
+        overview's refresh, which alone does not keep a session from lapsing when idle. Whether its
+        account is still the same is :func:`account_unchanged`'s question."""
+        if not token:
             return None
-        if session.expires_at <= now:
-            del self._by_token[session.token]
+        kept = await self.store.console_session(session_key(token), now, self.idle, touch=touch)
+        if kept is None:
             return None
-        return session
+        return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at, kept.account)
 
-    def close(self, token: str) -> None:
-        self._by_token.pop(token, None)
+    async def close(self, token: str) -> None:
+        await self.store.drop_console_session(session_key(token))
 
 
 def same_token(sent: str | None, expected: str) -> bool:

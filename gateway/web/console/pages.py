@@ -275,6 +275,7 @@ AUDIT_KINDS = {
     "console.login_failed": "登录失败",
     "console.login_throttled": "登录受限",
     "console.logout": "退出",
+    "console.session_ended": "会话失效",
     "console.refused": "操作被拒绝",
     "console.case_claim": "认领案件",
     "console.case_note": "添加备注",

@@ -20,20 +20,29 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from gateway.config import ConsoleConfig
+from gateway.config import ConsoleAccountConfig, ConsoleConfig
 from gateway.dissuasion.engine import desk_step
 from gateway.events.memory import EventSink
 from gateway.logs import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.store.base import CLOSED, DESK_CLAIM, DESK_NOTE, AuditRecord, Case, StateStore, UnknownCase
 from gateway.web.console import pages
-from gateway.web.console.auth import Account, Session, Sessions, Throttle, hash_password, same_token, verify_password
+from gateway.web.console.auth import (
+    Account,
+    Session,
+    Sessions,
+    Throttle,
+    account_unchanged,
+    hash_password,
+    same_token,
+    verify_password,
+)
 from gateway.web.console.overview import Overview, queue_order
 
 log = get_logger("afgw.console")
@@ -71,8 +80,9 @@ class Console:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config, self.store, self.events, self.clock, self.sleep = config, store, events, clock, sleep
-        self.accounts = {a.name: Account(a.name, a.role, a.password_hash) for a in config.accounts}
-        self.sessions = Sessions(config.session_minutes * 60.0)
+        self.accounts: dict[str, Account] = {}
+        self.replace_accounts(config.accounts)
+        self.sessions = Sessions(store, config.session_minutes * 60.0, config.idle_minutes * 60.0)
         self.throttle = Throttle(store, config.max_failed_logins, config.throttle_window)
         self.overview = Overview(metrics, clock)
         self._streams: set[asyncio.Task[Any]] = set()
@@ -82,6 +92,11 @@ class Console:
                 store, events, case_id, action, now, operator, detail
             )
         )
+
+    def replace_accounts(self, accounts: Iterable[ConsoleAccountConfig]) -> None:
+        """The accounts as configured now (SIGHUP): a session whose account went or changed (role,
+        password) ends at its next request, on whichever worker or instance it comes to."""
+        self.accounts = {a.name: Account(a.name, a.role, a.password_hash) for a in accounts}
 
     def install(self, app: web.Application) -> None:
         r = app.router
@@ -114,8 +129,15 @@ class Console:
     def _redirect(to: str) -> web.Response:
         return web.Response(status=303, headers={"Location": to, **HEADERS})
 
-    def _session(self, request: web.Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(SESSION_COOKIE), self.clock())
+    async def _session(self, request: web.Request, *, touch: bool = True) -> Session | None:
+        session = await self.sessions.get(request.cookies.get(SESSION_COOKIE), self.clock(), touch=touch)
+        if session is None or account_unchanged(session, self.accounts):
+            return session
+        # The account was removed or changed by a reload since the login: the session ends here, and so
+        # for every worker and instance on the store.
+        await self.sessions.close(session.token)
+        self._audit("console.session_ended", session.operator, request, why="账号已删除或变更")
+        return None
 
     def _audit(self, kind: str, operator: str, request: web.Request, **fields: Any) -> None:
         self.store.audit(
@@ -167,7 +189,7 @@ class Console:
             return self._login_form(request, "用户名或密码错误", 401)
         for key in keys:
             await self.throttle.cleared(key)
-        session = self.sessions.open(account, now)
+        session = await self.sessions.open(account, now)
         self._audit("console.login", name, request, role=account.role)
         response = self._redirect("/console/")
         response.set_cookie(
@@ -183,12 +205,12 @@ class Console:
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is not None:
             form = await request.post()
             if not same_token(str(form.get("csrf", "")), session.csrf):
                 return self._refused(request, session, 403, "表单已失效（CSRF 校验失败），请刷新后重试")
-            self.sessions.close(session.token)
+            await self.sessions.close(session.token)
             self._audit("console.logout", session.operator, request)
         response = self._redirect("/console/login")
         response.del_cookie(SESSION_COOKIE, path="/console")
@@ -200,13 +222,13 @@ class Console:
         return await self.overview.snapshot(await self.store.all_cases())
 
     async def overview_page(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._redirect("/console/login")
         return self._html(pages.overview_page(session, await self._snapshot()))
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return web.Response(status=401, headers=HEADERS)
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream; charset=utf-8"})
@@ -215,7 +237,8 @@ class Console:
         if task is not None:
             self._streams.add(task)
         try:
-            while self.sessions.get(session.token, self.clock()) is not None:
+            # Refreshing the overview is no use of the session: it does not keep an idle one alive.
+            while await self._session(request, touch=False) is not None:
                 doc = await self._snapshot()
                 await response.write(f"data: {json.dumps(doc, ensure_ascii=False)}\n\n".encode())
                 await self.sleep(self.config.refresh_seconds)
@@ -227,14 +250,14 @@ class Console:
         return response
 
     async def queue_page(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._redirect("/console/login")
         cases = queue_order(await self.store.all_cases())
         return self._html(pages.queue_page(session, cases, self.clock()))
 
     async def case_page(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._redirect("/console/login")
         try:
@@ -244,7 +267,7 @@ class Console:
         return self._html(pages.case_page(session, case))
 
     async def lookup_page(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._redirect("/console/login")
         wanted = request.query.get("number", "").strip()[:32]
@@ -258,7 +281,7 @@ class Console:
         return self._html(pages.lookup_page(session, wanted, cases, list(reversed(records))[:100]))
 
     async def audit_page(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._redirect("/console/login")
         if not session.may_audit():
@@ -274,7 +297,7 @@ class Console:
     # --- a person's steps ----------------------------------------------------------------------------
 
     async def case_step(self, request: web.Request) -> web.Response:
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return self._refused(request, None, 401, "请先登录")
         form = await request.post()

@@ -836,3 +836,26 @@ async def test_an_acknowledgement_arriving_during_the_attempt_ends_it_quietly():
     assert rig.caller.calls == []
     assert len(rig.flash.to(VICTIM)) == 1
     assert [e["event"] for e in logs if e["log_level"] in ("warning", "error")] == []
+
+
+@pytest.mark.parametrize("state", ["open", "escalated"])
+async def test_an_acknowledgement_the_smsc_repeats_is_recorded_once(state):
+    """The SMSC sends the same deliver_sm acknowledgement for the same flash twice (a retry, or two
+    binds): the case's timeline and the events tell of it once."""
+    rig = Rig(MemoryStore(), DissuasionConfig(max_attempts=1))
+    await rig.trigger(tier="medium")
+    await rig.run_until(300.0 if state == "escalated" else 0.0)
+    case = (await rig.store.all_cases())[0]
+    assert case.state == state
+    flash_id, family_id = rig.flash.to(VICTIM)[0][3], rig.flash.to(FAMILY[0])[0][3]
+    for at in (320.0, 321.0):
+        await rig.engine.flash_acknowledged(flash_id, DAY0 + at)
+        await rig.engine.flash_acknowledged(family_id, DAY0 + at)
+    after = await rig.store.get_case(case.id)
+    read = [(t.event, t.at - DAY0, t.detail) for t in after.transitions[len(case.transitions) :]]
+    if state == "open":
+        assert read == [("handled", 320.0, "flash_ack"), ("family_acknowledged", 320.0, family_id)]
+        assert len(rig.events.named("case.handled")) == 1
+    else:
+        assert read == [("flash_acknowledged", 320.0, flash_id), ("family_acknowledged", 320.0, family_id)]
+        assert len(rig.events.named("case.acknowledged")) == 1

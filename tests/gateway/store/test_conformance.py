@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.store import AuditRecord, LeaseLost, Registration, UnknownCase
+from gateway.store import AuditRecord, ConsoleSession, LeaseLost, Registration, UnknownCase
 
 ID_FORMS = [
     ("1A2F", "1a2f"),
@@ -497,3 +498,57 @@ async def test_failures_count_within_their_window_up_to_what_is_kept(store):
     await store.count_failure("login:wang", 150.0, window=100.0, keep=3)
     await store.clear_failures("login:wang")
     assert await store.failures("login:wang", 150.0, window=100.0) == 0
+
+
+def _login(key: str, at: float, operator: str = "wang", lifetime: float = 1000.0) -> ConsoleSession:
+    return ConsoleSession(key, operator, "agent", f"csrf-{key}", "stamp-1", at, at, at + lifetime)
+
+
+async def test_a_console_session_lasts_until_idle_or_its_end_and_logout_ends_it(store):
+    await store.keep_console_session(_login("k1", 100.0), now=100.0, limit=10)
+    assert await store.console_session("nope", 101.0, idle=60.0) is None
+    # Each look marks it seen: used every 50 seconds it outlives the 60 second idle limit.
+    for at in (150.0, 200.0, 250.0):
+        found = await store.console_session("k1", at, idle=60.0)
+        assert found == dataclasses.replace(_login("k1", 100.0), seen_at=at)
+    # A look that does not touch (the live overview) leaves it to lapse when idle.
+    assert await store.console_session("k1", 309.0, idle=60.0, touch=False) is not None
+    assert await store.console_session("k1", 310.0, idle=60.0) is None
+    assert await store.console_session("k1", 311.0, idle=600.0) is None  # lapsed is gone for good
+    # Used all along, it still ends at its absolute end; a logout ends it before.
+    await store.keep_console_session(_login("k2", 100.0), now=100.0, limit=10)
+    await store.keep_console_session(_login("k3", 100.0), now=100.0, limit=10)
+    for at in range(200, 1100, 100):
+        assert await store.console_session("k2", at - 0.5, idle=200.0) is not None
+    assert await store.console_session("k2", 1100.0, idle=200.0) is None
+    await store.drop_console_session("k3")
+    assert await store.console_session("k3", 101.0, idle=200.0) is None
+
+
+async def test_console_sessions_beyond_the_limit_go_ending_first(store):
+    for i in range(4):
+        await store.keep_console_session(_login(f"k{i}", 100.0 + i), now=100.0 + i, limit=3)
+    assert [await store.console_session(f"k{i}", 104.0, idle=60.0) is not None for i in range(4)] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+async def test_a_console_session_opened_through_one_handle_is_seen_through_another(backend, make_store):
+    """What workers on Redis share; the memory and SQLite backends keep sessions in their process."""
+    if backend == "sqlite":
+        pytest.skip("SQLite keeps console sessions in the process that opened them")
+    first, second = make_store(), make_store()
+    try:
+        await first.keep_console_session(_login("k1", 100.0), now=100.0, limit=10)
+        assert (await second.console_session("k1", 130.0, idle=60.0)).csrf == "csrf-k1"
+        # Seen through the second handle at 130: still live through the first at 180.
+        assert await first.console_session("k1", 180.0, idle=60.0) is not None
+        await second.drop_console_session("k1")
+        assert await first.console_session("k1", 181.0, idle=60.0) is None
+    finally:
+        await first.close()
+        if second is not first:
+            await second.close()

@@ -18,6 +18,7 @@ every value that produced it, and compilation goes on without it to find the nex
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -596,9 +597,8 @@ def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> s
     has a dozen gated selections or fewer; otherwise, from all of them, the likeliest are dropped first
     for as long as the rest will do.
     """
-    gated = sorted(
-        (name for name, sel in selections.items() if sel.gated), key=lambda n: -_selection_odds(selections[n])
-    )
+    odds = {name: _selection_odds(sel) for name, sel in selections.items() if sel.gated}
+    gated = sorted(odds, key=lambda n: -odds[n])
 
     def will_do(chosen: Iterable[str]) -> bool:
         trial = set(chosen)
@@ -609,7 +609,7 @@ def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> s
         best_set: set[str] = set(gated)
         for mask in range(1, 1 << len(gated)):
             chosen = [name for bit, name in enumerate(gated) if mask >> bit & 1]
-            cost = (sum(_selection_odds(selections[n]) for n in chosen), len(chosen))
+            cost = (sum(odds[n] for n in chosen), len(chosen))
             if (best is None or cost < best) and will_do(chosen):
                 best, best_set = cost, set(chosen)
         return best_set
@@ -643,6 +643,7 @@ def _odds(term: Term) -> float:
     return min(1.0, sum(_PLACES * _regex_odds(v.text) for v in term.values))
 
 
+@functools.cache  # the same expressions come back for every rule and macro that uses them
 def _regex_odds(expression: str) -> float:
     try:
         tree = re_parser.parse(expression)

@@ -53,8 +53,8 @@ from simulator.spoofer import Spoof, SpoofKit, spoof_variants
 
 __all__ = ["Progress", "Run", "spoof_family"]
 
-#: Real seconds between clock steps.
-TICK = 0.01
+#: Real seconds between clock steps: at the default scenario's pace, under a minute of the clock each.
+TICK = 0.005
 #: Items in flight above which the clock waits for the gateway.
 MAX_IN_FLIGHT = 256
 DAY = 86400.0

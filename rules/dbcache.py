@@ -56,8 +56,13 @@ def default_directory() -> Path | None:
     if chosen is not None:
         return Path(chosen) / "hyperscan" if chosen else None
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "afgw" / "hyperscan"
+    if xdg:
+        return Path(xdg) / "afgw" / "hyperscan"
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # a service account with no home: compile every time
+        return None
+    return home / ".cache" / "afgw" / "hyperscan"
 
 
 def default_cache() -> DatabaseCache | None:

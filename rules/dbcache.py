@@ -25,6 +25,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -133,11 +134,18 @@ class DatabaseCache:
         self._prune()
 
     def _prune(self) -> None:
-        """Keep the :data:`MAX_FILES` most recently used databases."""
+        """Keep the :data:`MAX_FILES` most recently used databases, and no temporary file that a process
+        which died while writing it left behind for more than an hour."""
         try:
-            entries = [(p.stat().st_mtime, p) for p in self.directory.glob("*" + _SUFFIX) if not p.name.startswith(".")]
+            found = [(p.stat().st_mtime, p) for p in self.directory.glob("*" + _SUFFIX)]
         except OSError:
             return
+        entries = [(mtime, p) for mtime, p in found if not p.name.startswith(".")]
+        stale = time.time() - 3600
+        for mtime, path in found:
+            if path.name.startswith(".tmp-") and mtime < stale:
+                with contextlib.suppress(OSError):
+                    path.unlink()
         if len(entries) <= MAX_FILES:
             return
         entries.sort()

@@ -170,6 +170,20 @@ def test_the_least_recently_used_databases_go_first(tmp_path: Path, monkeypatch:
     assert not cache.path(keys[1]).exists()
 
 
+def test_a_temporary_file_left_by_a_writer_that_died_goes_after_an_hour(tmp_path: Path) -> None:
+    import os
+
+    old, recent = tmp_path / ".tmp-old.hsdb", tmp_path / ".tmp-recent.hsdb"
+    for path in (old, recent):
+        path.write_bytes(b"half a database")
+    os.utime(old, (1000, 1000))
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[b"x"], ids=[0], flags=[0])
+    DatabaseCache(tmp_path).store(DatabaseCache.key([b"x"], [0], [0], hyperscan.HS_MODE_BLOCK), db)
+    assert not old.exists()
+    assert recent.exists()
+
+
 def test_where_the_cache_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AFGW_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

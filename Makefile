@@ -8,8 +8,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Checking the shipped rule packs compiles their Hyperscan databases into the user's cache
+# (rules/dbcache.py), so that the first `make demo` or gateway start reads them instead.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/afgw rules check rules/packs
 	touch $@
 
 demo: $(VENV)/.installed

@@ -18,6 +18,7 @@ every value that produced it, and compilation goes on without it to find the nex
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,7 @@ import hyperscan
 
 from rules import condition as cond
 from rules import spec
+from rules.dbcache import DatabaseCache, default_cache
 from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
@@ -209,8 +211,11 @@ class RuleSet:
         uses_time: bool,
         url_hints: Mapping[str, int],
         compile_seconds: float,
+        cache: DatabaseCache | None = None,
     ) -> None:
         self.collection = collection
+        #: Where the explain path's databases are kept too.
+        self.cache = cache
         self.rules = rules
         self.by_id = {r.rule.id: r for r in rules}
         self.patterns = patterns
@@ -255,37 +260,45 @@ class RuleSet:
         if view not in self._explain:
             chosen = [p for p in self.patterns if p.view == view]
             som = {p.id: (p.flags & ~hyperscan.HS_FLAG_SINGLEMATCH) | hyperscan.HS_FLAG_SOM_LEFTMOST for p in chosen}
-            with_som, failures, _ = compile_traced(chosen, som)
+            with_som, failures, _ = compile_traced(chosen, som, self.cache)
             without = [p for p, _ in failures]
             plain = {p.id: p.flags & ~hyperscan.HS_FLAG_SINGLEMATCH for p in without}
-            self._explain[view] = (with_som, _database(without, plain))
+            self._explain[view] = (with_som, _database(without, plain, self.cache))
         return self._explain[view]
 
 
-def _database(patterns: list[Pattern], flags: Mapping[int, int]) -> hyperscan.Database | None:
+def _database(
+    patterns: list[Pattern], flags: Mapping[int, int], cache: DatabaseCache | None = None
+) -> hyperscan.Database | None:
     if not patterns:
         return None
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(
-        expressions=[p.expression.encode() for p in patterns],
-        ids=[p.id for p in patterns],
-        flags=[flags[p.id] for p in patterns],
-    )
+    expressions = [p.expression.encode() for p in patterns]
+    ids = [p.id for p in patterns]
+    chosen = [flags[p.id] for p in patterns]
+    mode = hyperscan.HS_MODE_BLOCK
+    key = cache.key(expressions, ids, chosen, mode) if cache is not None else b""
+    if cache is not None and (found := cache.load(key, mode)) is not None:
+        return found
+    db = hyperscan.Database(mode=mode)
+    db.compile(expressions=expressions, ids=ids, flags=chosen)
+    if cache is not None:
+        cache.store(key, db)
     return db
 
 
 def compile_traced(
-    patterns: list[Pattern], flags: Mapping[int, int]
+    patterns: list[Pattern], flags: Mapping[int, int], cache: DatabaseCache | None = None
 ) -> tuple[hyperscan.Database | None, list[tuple[Pattern, str]], str | None]:
     """Compile ``patterns`` into one database, tracing a failure to the expressions at fault.
 
     Returns (database of the patterns that compile, [(pattern, Hyperscan's message)], a message for a
     failure no single expression explains). Hyperscan reports the first failure only, without saying
     which expression, so on failure each regular expression is compiled alone (literals are escaped here
-    and cannot fail); the database is then built from the others.
+    and cannot fail); the database is then built from the others. Only whole databases are kept in
+    ``cache``: a failure is traced afresh each time.
     """
     try:
-        return _database(patterns, flags), [], None
+        return _database(patterns, flags, cache), [], None
     except hyperscan.error as exc:
         whole = str(exc)
     failures = []
@@ -301,7 +314,7 @@ def compile_traced(
     bad = {p.id for p, _ in failures}
     rest = [p for p in patterns if p.id not in bad]
     try:
-        return _database(rest, flags), failures, None
+        return _database(rest, flags, cache), failures, None
     except hyperscan.error as exc:
         return None, failures, str(exc)
 
@@ -320,8 +333,9 @@ def hyperscan_escape(text: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, collection: RuleCollection) -> None:
+    def __init__(self, collection: RuleCollection, cache: DatabaseCache | None) -> None:
         self.collection = collection
+        self.cache = cache
         self.patterns: list[Pattern] = []
         self.by_key: dict[tuple[str, str, int], Pattern] = {}
         self.errors: list[SourceError] = []
@@ -386,6 +400,7 @@ class _Compiler:
             uses_time=self.uses_time,
             url_hints=url_hints,
             compile_seconds=time.perf_counter() - started,
+            cache=self.cache,
         )
 
     # --- patterns -----------------------------------------------------------------------------------
@@ -455,7 +470,7 @@ class _Compiler:
             chosen = [p for p in patterns if p.view == view]
             if not chosen:
                 continue
-            db, failures, general = compile_traced(chosen, {p.id: p.flags for p in chosen})
+            db, failures, general = compile_traced(chosen, {p.id: p.flags for p in chosen}, self.cache)
             for culprit, message in failures:
                 for owner, term, value in culprit.sources:
                     self.errors.append(
@@ -588,9 +603,8 @@ def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> s
     has a dozen gated selections or fewer; otherwise, from all of them, the likeliest are dropped first
     for as long as the rest will do.
     """
-    gated = sorted(
-        (name for name, sel in selections.items() if sel.gated), key=lambda n: -_selection_odds(selections[n])
-    )
+    odds = {name: _selection_odds(sel) for name, sel in selections.items() if sel.gated}
+    gated = sorted(odds, key=lambda n: -odds[n])
 
     def will_do(chosen: Iterable[str]) -> bool:
         trial = set(chosen)
@@ -601,7 +615,7 @@ def _triggers(expr: cond.Expr, selections: Mapping[str, CompiledSelection]) -> s
         best_set: set[str] = set(gated)
         for mask in range(1, 1 << len(gated)):
             chosen = [name for bit, name in enumerate(gated) if mask >> bit & 1]
-            cost = (sum(_selection_odds(selections[n]) for n in chosen), len(chosen))
+            cost = (sum(odds[n] for n in chosen), len(chosen))
             if (best is None or cost < best) and will_do(chosen):
                 best, best_set = cost, set(chosen)
         return best_set
@@ -635,6 +649,7 @@ def _odds(term: Term) -> float:
     return min(1.0, sum(_PLACES * _regex_odds(v.text) for v in term.values))
 
 
+@functools.cache  # the same expressions come back for every rule and macro that uses them
 def _regex_odds(expression: str) -> float:
     try:
         tree = re_parser.parse(expression)
@@ -820,16 +835,18 @@ def _compile_hint(message: str) -> str | None:
 # --- entry points -------------------------------------------------------------------------------------
 
 
-def compile_collection(collection: RuleCollection) -> RuleSet:
-    """Compile loaded rules; raises SourceErrors naming each pattern Hyperscan refused."""
-    return _Compiler(collection).run()
+def compile_collection(collection: RuleCollection, *, cache: DatabaseCache | None = None) -> RuleSet:
+    """Compile loaded rules; raises SourceErrors naming each pattern Hyperscan refused.
+
+    Databases compiled before are read from ``cache`` (None: the user's, see :mod:`rules.dbcache`)."""
+    return _Compiler(collection, cache if cache is not None else default_cache()).run()
 
 
-def build(paths: Iterable[str | Path]) -> RuleSet:
+def build(paths: Iterable[str | Path], *, cache: DatabaseCache | None = None) -> RuleSet:
     """Load, check and compile every rule file under ``paths``; SourceErrors lists every problem found."""
     collection, errors = load_collecting(paths)
     try:
-        ruleset = compile_collection(collection)
+        ruleset = compile_collection(collection, cache=cache)
     except SourceErrors as exc:
         errors = errors + exc.errors
         ruleset = None

@@ -188,6 +188,11 @@ class SimulatedSmsc:
 
     # --- inspection for tests -----------------------------------------------------------------------
 
+    @property
+    def sending(self) -> int:
+        """Receipts and acknowledgements on their way to the gateway, not answered yet."""
+        return len(self._tasks)
+
     def inbox(self, number: str) -> list[StoredSms]:
         return self.inboxes.get(number, [])
 

@@ -53,8 +53,8 @@ from simulator.spoofer import Spoof, SpoofKit, spoof_variants
 
 __all__ = ["Progress", "Run", "spoof_family"]
 
-#: Real seconds between clock steps.
-TICK = 0.01
+#: Real seconds between clock steps: at the default scenario's pace, under a minute of the clock each.
+TICK = 0.005
 #: Items in flight above which the clock waits for the gateway.
 MAX_IN_FLIGHT = 256
 DAY = 86400.0
@@ -243,7 +243,10 @@ class Run:
             signed_waiting = trunk.signed_in_flight > 0 or (
                 world.robot_calls is not None and world.robot_calls() > robot_ringing
             )
-            if len(in_flight) < MAX_IN_FLIGHT and not signed_waiting:
+            # A person's acknowledgement of a flash is on its way to the gateway: the clock waits for
+            # its answer too, so that the case hears of it when they pressed OK, at any time_speed.
+            acks_waiting = self.smsc is not None and self.smsc.sending > 0
+            if len(in_flight) < MAX_IN_FLIGHT and not signed_waiting and not acks_waiting:
                 pace = ROBOT_PACE if robot_ringing else self.time_speed
                 sim += pace * elapsed
                 self.clock.advance_to(self.start + sim)

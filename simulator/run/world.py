@@ -189,7 +189,8 @@ async def embedded(
             rules=replace(shipped.rules, reload_interval=0),
             store=StoreConfig(backend="sqlite", data_dir=str(directory)),
             events=EventsConfig(),
-            dissuasion=replace(shipped.dissuasion, robot_call=robot, poll_interval=0.02),
+            # a look for due cases every 5 ms: under a minute of the clock at the default scenario's pace
+            dissuasion=replace(shipped.dissuasion, robot_call=robot, poll_interval=0.005),
             capture=capture,
             http=None,
             source="<demo>",

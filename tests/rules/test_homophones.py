@@ -75,6 +75,23 @@ def test_the_aho_corasick_pass_is_the_translate_table(text: str) -> None:
     assert len(folded) == len(text)  # one character for one: explain's offsets are the squeezed view's
 
 
+_FOLDED = sorted(translation())
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_FOLDED).map(chr),  # every block the table covers: common, extension A, astral
+            st.sampled_from([c for c in _FOLDED if not 0x4E00 <= c <= 0x9FFF]).map(chr),
+            st.characters(),
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_every_folded_character_of_every_block_is_folded(text: str) -> None:
+    assert fold_squeezed(text) == text.translate(translation())
+
+
 def test_only_hanzi_are_folded() -> None:
     assert all(0x3400 <= code <= 0x3_FFFF and chr(code).isalpha() for code in translation())
     assert fold_squeezed("abc123vx") == "abc123vx"

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 from gateway.dissuasion.flash import SmppFlashSender
-from protocols.smpp.constants import EsmClass, Tag
-from protocols.smpp.pdu import DeliverSm, Pdu
+from gateway.smpp.connection import SmppConnection
+from protocols.smpp.constants import CommandStatus, EsmClass, Tag
+from protocols.smpp.pdu import DeliverSm, Pdu, response_to
 from simulator.behaviour import FlashHabit, Population, Profile
 from simulator.clock import ManualClock
 from simulator.esme import SimulatedEsme
@@ -116,3 +117,51 @@ async def test_an_acknowledgement_naming_only_the_reference_is_still_matched() -
 def test_an_unknown_way_of_naming_the_flash_is_refused() -> None:
     with pytest.raises(ValueError, match="ack_names"):
         SimulatedSmsc(ack_names="guess")
+
+
+class HoldingEsme(SimulatedEsme):
+    """A gateway side that answers a handset's acknowledgement only when told to (a busy gateway)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.held: list[tuple[SmppConnection, DeliverSm]] = []
+
+    def event(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if isinstance(pdu, DeliverSm) and pdu.esm_class & EsmClass.TYPE_MASK == EsmClass.TYPE_MANUAL_ACK:
+            self.held.append((conn, pdu))
+            return
+        super().event(conn, pdu)
+
+    def answer(self) -> None:
+        for conn, pdu in self.held:
+            self.delivered.append(pdu)
+            conn.send(response_to(pdu, CommandStatus.ESME_ROK))
+        self.held.clear()
+
+
+async def test_an_acknowledgement_is_on_its_way_until_the_gateway_answers_it() -> None:
+    # The scenario runner holds the clock on this: the case hears of the OK when it was pressed.
+    clock = ManualClock(T0)
+    people = Population(5, clock)
+    people.add(READER, Profile("reader", flashes=FlashHabit(read=1.0, after=40.0)))
+    smsc = SimulatedSmsc(people=people)
+    await smsc.start()
+    line = Line(smsc)
+    line.esme = HoldingEsme("127.0.0.1", smsc.port, "afgw", "secret")
+    await line.esme.bind()
+    try:
+        flash_id = await line.sender.send_flash(READER, WARNING, "case-5")
+        await eventually(lambda: smsc.stats.receipts_sent == 1 and smsc.sending == 0)
+        clock.advance(40.0)
+        esme = line.esme
+        assert isinstance(esme, HoldingEsme)
+        await eventually(lambda: bool(esme.held))
+        assert smsc.sending == 1
+        assert smsc.acknowledgements == []
+        esme.answer()
+        await eventually(lambda: smsc.sending == 0)
+        [sent] = smsc.acknowledgements
+        assert (sent.message_id, sent.at, sent.status) == (flash_id, T0 + 40.0, 0)
+    finally:
+        await line.esme.unbind()
+        await smsc.stop()

@@ -57,9 +57,8 @@ class Headers:
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
-        for name, value in items:
-            self.add(name, value)
+        key = _header_key
+        self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
 
     _key = staticmethod(_header_key)
 

@@ -54,27 +54,41 @@ class Headers:
     Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         key = _header_key
         self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
+        # The values by lookup key, built on the first read and dropped by every change: a proxy
+        # reads a message's headers a dozen times for each time it changes them. Never changed in
+        # place, so copies may share it.
+        self._index: dict[str, list[str]] | None = None
 
     _key = staticmethod(_header_key)
+
+    def _values(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, _, value in self._items:
+                values = index.get(k)
+                if values is None:
+                    index[k] = [value]
+                else:
+                    values.append(value)
+            self._index = index
+        return index
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = self._key(name)[0]
-        for k, _, value in self._items:
-            if k == key:
-                return value
-        return default
+        values = self._values().get(self._key(name)[0])
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order (comma lists are not split)."""
-        key = self._key(name)[0]
-        return [value for k, _, value in self._items if k == key]
+        values = self._values().get(self._key(name)[0])
+        return list(values) if values else []
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header across all its lines (split on commas if it is a list).
@@ -92,21 +106,16 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        key = self._key(name)[0]
-        return sum(1 for k, _, _ in self._items if k == key)
+        return len(self._values().get(self._key(name)[0], ()))
 
     def counts(self) -> dict[str, int]:
         """How many lines each header has, keyed by lower-cased long name (``"call-id"``)."""
-        out: dict[str, int] = {}
-        for key, _, _ in self._items:
-            out[key] = out.get(key, 0) + 1
-        return out
+        return {key: len(values) for key, values in self._values().items()}
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = self._key(name)[0]
-        return any(k == key for k, _, _ in self._items)
+        return self._key(name)[0] in self._values()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
@@ -128,13 +137,19 @@ class Headers:
     def copy(self) -> Headers:
         new = Headers()
         new._items = list(self._items)
+        new._index = self._index
         return new
+
+    def fields(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` header line, in order (what iterating gives, as a list)."""
+        return [(name, value) for _, name, value in self._items]
 
     # --- writing -------------------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
         key, canonical = self._key(name)
         self._items.append((key, canonical, value))
+        self._index = None
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header line at the top of its kind (before the first ``name``), e.g. a new Via.
@@ -142,6 +157,7 @@ class Headers:
         When there is no such header yet it goes first in the message.
         """
         key, canonical = self._key(name)
+        self._index = None
         for i, (k, _, _) in enumerate(self._items):
             if k == key:
                 self._items.insert(i, (key, canonical, value))
@@ -163,12 +179,14 @@ class Headers:
         if not placed:
             out.append((key, canonical, value))
         self._items = out
+        self._index = None
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` line; return how many were removed."""
         key = self._key(name)[0]
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
+        self._index = None
         return before - len(self._items)
 
     def remove_value(self, name: str, value: str) -> bool:
@@ -177,6 +195,7 @@ class Headers:
         for i, (k, _, v) in enumerate(self._items):
             if k == key and v == value:
                 del self._items[i]
+                self._index = None
                 return True
         return False
 
@@ -187,6 +206,7 @@ class Headers:
         for i, (k, n, value) in enumerate(self._items):
             if k != key:
                 continue
+            self._index = None
             # Without a comma, bracket or quote the line is one well-formed element (the usual top
             # Via): splitting it would find nothing to split and nothing to refuse.
             if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
@@ -202,6 +222,10 @@ class Headers:
 def _check_header(name: str, value: str) -> None:
     if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name or not name:
         raise LocalProtocolError(f"Refusing to serialise header {name!r}: CR, LF or ':' in it")
+
+
+#: Header names already checked by _check_header: the same few are sent in every message.
+_SENDABLE_NAMES: set[str] = set()
 
 
 class Message:
@@ -356,8 +380,31 @@ class Message:
 
     def serialise(self) -> bytes:
         """The message as bytes. Content-Length is set to the body's length (added if missing)."""
-        lines = [self.start_line()]
         length = str(len(self.body))
+        headers = self.headers
+        if headers.count("Content-Length") != 1 or headers.get("Content-Length") != length:
+            return self._serialise_fixing_length(length)
+        # The usual message, already framed right: names checked once each, values all at once
+        # (no CR or LF but the line ends), then the head is sent as it is joined.
+        lines = [self.start_line()]
+        sendable = _SENDABLE_NAMES
+        for name, value in headers.fields():
+            if name not in sendable:
+                _check_header(name, "")
+                if len(sendable) < 4096:
+                    sendable.add(name)
+            lines.append(f"{name}: {value}")
+        lines.append("")
+        lines.append("")
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1
+        if text.count("\r") != breaks or text.count("\n") != breaks:
+            for name, value in headers:
+                _check_header(name, value)
+        return self._encode(text)
+
+    def _serialise_fixing_length(self, length: str) -> bytes:
+        lines = [self.start_line()]
         seen_length = False
         for name, value in self.headers:
             if name == "Content-Length":
@@ -371,11 +418,13 @@ class Message:
             lines.append(f"Content-Length: {length}")
         lines.append("")
         lines.append("")
+        return self._encode("\r\n".join(lines))
+
+    def _encode(self, head: str) -> bytes:
         try:
-            head = "\r\n".join(lines).encode("utf-8", "surrogateescape")
+            return head.encode("utf-8", "surrogateescape") + self.body
         except UnicodeEncodeError as exc:
             raise LocalProtocolError("Header text cannot be encoded as UTF-8") from exc
-        return head + self.body
 
     __bytes__ = serialise
 

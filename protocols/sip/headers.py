@@ -409,7 +409,17 @@ def parse_name_addr(value: str) -> NameAddr:
     return NameAddr(uri=parse_uri(spec), params=parse_params(rest))
 
 
+def _one_element(value: str) -> bool:
+    """Whether split_list(value) is just ``[value]`` stripped, and would not refuse it: no comma, no
+    quote, no '<' left open (the usual Contact, Route or Via line), so there is nothing to split."""
+    return "," not in value and '"' not in value and value.rfind("<") <= value.rfind(">")
+
+
 def parse_name_addr_list(value: str) -> list[NameAddr]:
+    if _one_element(value):
+        element = value.strip(" \t")
+        if element:
+            return [parse_name_addr(element)]
     items = split_list(value)
     if any(not item for item in items):
         raise _bad("Empty list element")
@@ -531,6 +541,10 @@ def _parse_via_general(text: str) -> Via:
 
 
 def parse_via_list(value: str) -> list[Via]:
+    if _one_element(value):
+        element = value.strip(" \t")
+        if element:
+            return [parse_via(element)]
     items = split_list(value)
     if any(not item for item in items):
         raise _bad("Empty Via element")

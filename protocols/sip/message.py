@@ -54,7 +54,7 @@ class Headers:
     Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
     """
 
-    __slots__ = ("_index", "_items")
+    __slots__ = ("_index", "_items", "_views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         key = _header_key
@@ -63,6 +63,14 @@ class Headers:
         # reads a message's headers a dozen times for each time it changes them. Never changed in
         # place, so copies may share it.
         self._index: dict[str, list[str]] | None = None
+        # What Message's accessors parsed from these headers (see Message._view), dropped by every
+        # change too. Copies may share it: until one of them changes, what holds for one holds for
+        # the other, and the one that changes lets go of it.
+        self._views: dict[str, object] | None = None
+
+    def _changed(self) -> None:
+        self._index = None
+        self._views = None
 
     _key = staticmethod(_header_key)
 
@@ -138,6 +146,7 @@ class Headers:
         new = Headers()
         new._items = list(self._items)
         new._index = self._index
+        new._views = self._views
         return new
 
     def fields(self) -> list[tuple[str, str]]:
@@ -149,7 +158,7 @@ class Headers:
         """Append a header line."""
         key, canonical = self._key(name)
         self._items.append((key, canonical, value))
-        self._index = None
+        self._changed()
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header line at the top of its kind (before the first ``name``), e.g. a new Via.
@@ -157,7 +166,7 @@ class Headers:
         When there is no such header yet it goes first in the message.
         """
         key, canonical = self._key(name)
-        self._index = None
+        self._changed()
         for i, (k, _, _) in enumerate(self._items):
             if k == key:
                 self._items.insert(i, (key, canonical, value))
@@ -179,14 +188,14 @@ class Headers:
         if not placed:
             out.append((key, canonical, value))
         self._items = out
-        self._index = None
+        self._changed()
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` line; return how many were removed."""
         key = self._key(name)[0]
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
-        self._index = None
+        self._changed()
         return before - len(self._items)
 
     def remove_value(self, name: str, value: str) -> bool:
@@ -195,7 +204,7 @@ class Headers:
         for i, (k, _, v) in enumerate(self._items):
             if k == key and v == value:
                 del self._items[i]
-                self._index = None
+                self._changed()
                 return True
         return False
 
@@ -206,7 +215,7 @@ class Headers:
         for i, (k, n, value) in enumerate(self._items):
             if k != key:
                 continue
-            self._index = None
+            self._changed()
             # Without a comma, bracket or quote the line is one well-formed element (the usual top
             # Via): splitting it would find nothing to split and nothing to refuse.
             if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
@@ -270,6 +279,20 @@ class Message:
             cache[key] = result
         return result
 
+    def _view(self, name: str, compute: Callable[[], _T]) -> _T:
+        """``compute()``, memoised on the headers until they change (accessors are read again and
+        again: the proxy asks a message its Call-ID, tags and top Via many times). Errors are not
+        memoised: the accessor raises again."""
+        headers = self.headers
+        views = headers._views
+        if views is None:
+            views = headers._views = {}
+        elif name in views:
+            return cast(_T, views[name])
+        result = compute()
+        views[name] = result
+        return result
+
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
         if value is None:
@@ -279,6 +302,9 @@ class Message:
     # --- accessors -------------------------------------------------------------------------------
     @property
     def call_id(self) -> str:
+        return self._view("call_id", self._call_id)
+
+    def _call_id(self) -> str:
         value = self._required("Call-ID").strip(" \t")
         if not value or " " in value or "\t" in value:
             raise RemoteProtocolError("Malformed Call-ID", answer=self._answer())
@@ -286,7 +312,7 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        return self._parsed(parse_cseq, self._required("CSeq"))
+        return self._view("cseq", lambda: self._parsed(parse_cseq, self._required("CSeq")))
 
     @property
     def vias(self) -> list[Via]:
@@ -298,15 +324,15 @@ class Message:
     @property
     def top_via(self) -> Via:
         # Parses the whole first line, sharing the cache with ``vias``.
-        return self._parsed(parse_via_list, self._required("Via"))[0]
+        return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
 
     @property
     def from_addr(self) -> NameAddr:
-        return self._parsed(parse_name_addr, self._required("From"))
+        return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))
 
     @property
     def to_addr(self) -> NameAddr:
-        return self._parsed(parse_name_addr, self._required("To"))
+        return self._view("to_addr", lambda: self._parsed(parse_name_addr, self._required("To")))
 
     @property
     def from_tag(self) -> str | None:
@@ -319,6 +345,9 @@ class Message:
     @property
     def max_forwards(self) -> int | None:
         """The Max-Forwards value (0..255), None when absent."""
+        return self._view("max_forwards", self._max_forwards)
+
+    def _max_forwards(self) -> int | None:
         value = self.headers.get("Max-Forwards")
         if value is None:
             return None
@@ -426,7 +455,10 @@ class Message:
         except UnicodeEncodeError as exc:
             raise LocalProtocolError("Header text cannot be encoded as UTF-8") from exc
 
-    __bytes__ = serialise
+    def __bytes__(self) -> bytes:
+        # A method rather than ``__bytes__ = serialise``: mypyc compiles an alias of a method in a
+        # class body into a lookup that fails when the class is built.
+        return self.serialise()
 
 
 class Request(Message):

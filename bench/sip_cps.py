@@ -28,7 +28,11 @@ verification on vs off.
 Everything is on loopback.
 
     python bench/sip_cps.py [--rates 100,200,400,800,1200] [--seconds 5] [--max-calls 4000]
-                            [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify]
+                            [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify] [--workers 1]
+
+``--workers 2`` runs the gateway as two processes and Kamailio with two UDP children. With more than
+one, the 180 and the 200 of a call may be relayed by different processes and overtake each other,
+which sipp's UAC counts as a failed call, on both proxies alike.
 """
 
 from __future__ import annotations
@@ -363,6 +367,8 @@ async def bench_afgw(
     config = work / f"gateway_{label}.yaml"
     config.write_text(gateway_config(port, labels))
     command = [sys.executable, "-m", "gateway.cli", "--log-level", "error", "run", "-c", str(config)]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
     async with process(*command, cwd=ROOT):
         if not await answers(port):
             raise SystemExit("the gateway did not start")
@@ -388,6 +394,7 @@ async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path,
         "kamailio", "-f", str(ROOT / "bench/kamailio.cfg"), "-DD", "-E", "-Y", str(rundir),
         "-l", f"udp:127.0.0.1:{port}", "-A", f'UAS="sip:127.0.0.1:{uas_port}"',
         "-m", "512",  # shared memory (MB): the default 64 runs out of room for transactions past ~500 cps
+        "-n", str(args.workers),  # UDP worker processes (children), as many as the gateway's
     ]  # fmt: skip
     async with process(*command, cwd=work):
         if not await answers(port):
@@ -439,7 +446,11 @@ async def main(args: argparse.Namespace) -> int:
     results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
         work = Path(tmp)
-        print(f"sipp uac -> [proxy] -> sipp uas on loopback; {os.cpu_count()} CPUs; rates {rates}", flush=True)
+        print(
+            f"sipp uac -> [proxy] -> sipp uas on loopback; {os.cpu_count()} CPUs; load average "
+            f"{os.getloadavg()[0]:.1f}; {args.workers} proxy worker(s); rates {rates}",
+            flush=True,
+        )
         centre = None
         if any(p.startswith("afgw-") for p in paths):
             centre = Centre(work)
@@ -513,6 +524,12 @@ if __name__ == "__main__":
     parser.add_argument("--rates", default="100,200,400,800,1200,1600,2000,2400,3200,4000,4800,6400,8000")
     parser.add_argument("--seconds", type=int, default=5, help="calls per rate = rate x seconds (capped)")
     parser.add_argument("--max-calls", type=int, default=4000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes (afgw run --workers) and Kamailio UDP children (-n), the same number",
+    )
     parser.add_argument(
         "--paths",
         default="direct,kamailio,afgw,afgw-noverify,afgw-verify",

@@ -237,10 +237,12 @@ def best(steps: list[Step]) -> Step | None:
     return max(clean, key=lambda s: s.rate) if clean else None
 
 
-def gateway_config(sip_port: int, labels: Path | None = None) -> str:
+def gateway_config(sip_port: int, labels: Path | None = None, *, workers: int = 1) -> str:
     labels_line = f"  labels: {labels}\n" if labels is not None else ""
+    # Workers share registrations through Redis (afgw run --workers needs it), under keys of this run's own.
+    store = f"store: {{backend: redis, redis_prefix: sipcps{os.getpid()}}}\n" if workers > 1 else ""
     return f"""\
-smpp:
+{store}smpp:
   listen: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
   smsc: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
 sip:
@@ -365,7 +367,7 @@ async def bench_afgw(
 ) -> list[Step]:
     port = free_udp_tcp_port()
     config = work / f"gateway_{label}.yaml"
-    config.write_text(gateway_config(port, labels))
+    config.write_text(gateway_config(port, labels, workers=args.workers))
     command = [sys.executable, "-m", "gateway.cli", "--log-level", "error", "run", "-c", str(config)]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]

@@ -58,6 +58,8 @@ from simulator.ports import free_udp_tcp_port
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BUFFER = str(4 << 20)
+#: The Redis keys of this run's gateway workers (--workers 2 and more).
+REDIS_PREFIX = f"sipcps{os.getpid()}"
 CALLEE = "8613800000001"
 CENTRE = "96110"
 X5U = "https://stir.afc.example.cn/shaken/signer.pem"
@@ -240,7 +242,7 @@ def best(steps: list[Step]) -> Step | None:
 def gateway_config(sip_port: int, labels: Path | None = None, *, workers: int = 1) -> str:
     labels_line = f"  labels: {labels}\n" if labels is not None else ""
     # Workers share registrations through Redis (afgw run --workers needs it), under keys of this run's own.
-    store = f"store: {{backend: redis, redis_prefix: sipcps{os.getpid()}}}\n" if workers > 1 else ""
+    store = f"store: {{backend: redis, redis_prefix: {REDIS_PREFIX}}}\n" if workers > 1 else ""
     return f"""\
 {store}smpp:
   listen: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
@@ -385,7 +387,24 @@ async def bench_afgw(
             await asyncio.sleep(0.1)
         else:
             raise SystemExit("the gateway did not answer REGISTER")
-        return await sweep(label, f"127.0.0.1:{port}", rates, args, work, scenario)
+        try:
+            return await sweep(label, f"127.0.0.1:{port}", rates, args, work, scenario)
+        finally:
+            if args.workers > 1:
+                await drop_redis_keys()
+
+
+async def drop_redis_keys() -> None:
+    """Remove what the workers left in Redis: this run's keys only (REDIS_PREFIX)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis()
+    try:
+        keys = [key async for key in client.scan_iter(f"{REDIS_PREFIX}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path, uas_port: int) -> list[Step]:

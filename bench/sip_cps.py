@@ -28,7 +28,11 @@ verification on vs off.
 Everything is on loopback.
 
     python bench/sip_cps.py [--rates 100,200,400,800,1200] [--seconds 5] [--max-calls 4000]
-                            [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify]
+                            [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify] [--workers 1]
+
+``--workers 2`` runs the gateway as two processes and Kamailio with two UDP children. With more than
+one, the 180 and the 200 of a call may be relayed by different processes and overtake each other,
+which sipp's UAC counts as a failed call, on both proxies alike.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ from simulator.ports import free_udp_tcp_port
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BUFFER = str(4 << 20)
+#: The Redis keys of this run's gateway workers (--workers 2 and more).
+REDIS_PREFIX = f"sipcps{os.getpid()}"
 CALLEE = "8613800000001"
 CENTRE = "96110"
 X5U = "https://stir.afc.example.cn/shaken/signer.pem"
@@ -233,10 +239,12 @@ def best(steps: list[Step]) -> Step | None:
     return max(clean, key=lambda s: s.rate) if clean else None
 
 
-def gateway_config(sip_port: int, labels: Path | None = None) -> str:
+def gateway_config(sip_port: int, labels: Path | None = None, *, workers: int = 1) -> str:
     labels_line = f"  labels: {labels}\n" if labels is not None else ""
+    # Workers share registrations through Redis (afgw run --workers needs it), under keys of this run's own.
+    store = f"store: {{backend: redis, redis_prefix: {REDIS_PREFIX}}}\n" if workers > 1 else ""
     return f"""\
-smpp:
+{store}smpp:
   listen: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
   smsc: {{host: 127.0.0.1, port: {free_udp_tcp_port()}}}
 sip:
@@ -361,8 +369,10 @@ async def bench_afgw(
 ) -> list[Step]:
     port = free_udp_tcp_port()
     config = work / f"gateway_{label}.yaml"
-    config.write_text(gateway_config(port, labels))
+    config.write_text(gateway_config(port, labels, workers=args.workers))
     command = [sys.executable, "-m", "gateway.cli", "--log-level", "error", "run", "-c", str(config)]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
     async with process(*command, cwd=ROOT):
         if not await answers(port):
             raise SystemExit("the gateway did not start")
@@ -377,7 +387,24 @@ async def bench_afgw(
             await asyncio.sleep(0.1)
         else:
             raise SystemExit("the gateway did not answer REGISTER")
-        return await sweep(label, f"127.0.0.1:{port}", rates, args, work, scenario)
+        try:
+            return await sweep(label, f"127.0.0.1:{port}", rates, args, work, scenario)
+        finally:
+            if args.workers > 1:
+                await drop_redis_keys()
+
+
+async def drop_redis_keys() -> None:
+    """Remove what the workers left in Redis: this run's keys only (REDIS_PREFIX)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis()
+    try:
+        keys = [key async for key in client.scan_iter(f"{REDIS_PREFIX}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path, uas_port: int) -> list[Step]:
@@ -388,6 +415,7 @@ async def bench_kamailio(rates: list[int], args: argparse.Namespace, work: Path,
         "kamailio", "-f", str(ROOT / "bench/kamailio.cfg"), "-DD", "-E", "-Y", str(rundir),
         "-l", f"udp:127.0.0.1:{port}", "-A", f'UAS="sip:127.0.0.1:{uas_port}"',
         "-m", "512",  # shared memory (MB): the default 64 runs out of room for transactions past ~500 cps
+        "-n", str(args.workers),  # UDP worker processes (children), as many as the gateway's
     ]  # fmt: skip
     async with process(*command, cwd=work):
         if not await answers(port):
@@ -439,7 +467,11 @@ async def main(args: argparse.Namespace) -> int:
     results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory(prefix="sip_cps_") as tmp:
         work = Path(tmp)
-        print(f"sipp uac -> [proxy] -> sipp uas on loopback; {os.cpu_count()} CPUs; rates {rates}", flush=True)
+        print(
+            f"sipp uac -> [proxy] -> sipp uas on loopback; {os.cpu_count()} CPUs; load average "
+            f"{os.getloadavg()[0]:.1f}; {args.workers} proxy worker(s); rates {rates}",
+            flush=True,
+        )
         centre = None
         if any(p.startswith("afgw-") for p in paths):
             centre = Centre(work)
@@ -513,6 +545,12 @@ if __name__ == "__main__":
     parser.add_argument("--rates", default="100,200,400,800,1200,1600,2000,2400,3200,4000,4800,6400,8000")
     parser.add_argument("--seconds", type=int, default=5, help="calls per rate = rate x seconds (capped)")
     parser.add_argument("--max-calls", type=int, default=4000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes (afgw run --workers) and Kamailio UDP children (-n), the same number",
+    )
     parser.add_argument(
         "--paths",
         default="direct,kamailio,afgw,afgw-noverify,afgw-verify",

@@ -184,14 +184,14 @@ class StirPolicy:
         Cheap when there is nothing to remove (the usual case): one pass over the header names, one
         search of all the values for ``verstat`` and ``%`` (an escaped verstat in a URI user part)."""
         headers = request.headers
-        items = list(headers)
+        items = headers.fields()
         strip = self._strip
         doomed: set[str] = set()
         result = Stripped([], [])
         for name, _ in items:
             if name.lower() in strip:
                 doomed.add(name)
-        values = "\n".join(value for _, value in items)
+        values = "\n".join([value for _, value in items])
         verstat = _VERSTAT.search(values) is not None
         if verstat:
             for name, value in items:
@@ -224,13 +224,14 @@ class StirPolicy:
         So does any other header field that shows a label (a re-INVITE or an UPDATE cannot be refused
         without upsetting the call, but it must not carry the label to the handset either)."""
         headers = request.headers
+        items = headers.fields()
         strip = self._strip
-        doomed = {name for name, _ in headers if name.lower() in strip}
+        doomed = {name for name, _ in items if name.lower() in strip}
         matcher = self.matcher
-        values = "\n".join(value for _, value in headers)
+        values = "\n".join([value for _, value in items])
         quiet = values.isascii() and "%" not in values and "data:" not in values
         if matcher and not (matcher.ascii_safe and quiet):
-            for name, value in headers:
+            for name, value in items:
                 lname = name.lower()
                 if name in _ADDRESSES or lname in _ROUTING or name in doomed:
                     continue

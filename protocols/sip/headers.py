@@ -9,7 +9,8 @@ responses, which are discarded rather than answered.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 
 from protocols.errors import RemoteProtocolError
 from protocols.sip.uri import SipUri, parse_uri, split_hostport
@@ -362,7 +363,7 @@ class NameAddr:
         return has_param(self.params, name)
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
-        return replace(self, params=set_param(self.params, name, value))
+        return NameAddr(self.uri, self.display, set_param(self.params, name, value))
 
     @property
     def tag(self) -> str | None:
@@ -373,8 +374,11 @@ class NameAddr:
         return head + format_params(self.params)
 
 
+@lru_cache(maxsize=4096)
 def parse_name_addr(value: str) -> NameAddr:
-    """Parse one ``(name-addr / addr-spec) *(SEMI param)`` element."""
+    """Parse one ``(name-addr / addr-spec) *(SEMI param)`` element.
+
+    Memoised (the result is immutable): a call's From, To and Contact come back in every message."""
     text = value.strip(" \t")
     display: str | None = None
     if text.startswith('"'):
@@ -405,7 +409,17 @@ def parse_name_addr(value: str) -> NameAddr:
     return NameAddr(uri=parse_uri(spec), params=parse_params(rest))
 
 
+def _one_element(value: str) -> bool:
+    """Whether split_list(value) is just ``[value]`` stripped, and would not refuse it: no comma, no
+    quote, no '<' left open (the usual Contact, Route or Via line), so there is nothing to split."""
+    return "," not in value and '"' not in value and value.rfind("<") <= value.rfind(">")
+
+
 def parse_name_addr_list(value: str) -> list[NameAddr]:
+    if _one_element(value):
+        element = value.strip(" \t")
+        if element:
+            return [parse_name_addr(element)]
     items = split_list(value)
     if any(not item for item in items):
         raise _bad("Empty list element")
@@ -433,7 +447,8 @@ class Via:
         return has_param(self.params, name)
 
     def with_param(self, name: str, value: str | None) -> Via:
-        return replace(self, params=set_param(self.params, name, value))
+        params = set_param(self.params, name, value)
+        return Via(self.transport, self.host, self.port, params, self.protocol, self.version)
 
     @property
     def branch(self) -> str | None:
@@ -477,8 +492,11 @@ _VIA_FAST_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_via(value: str) -> Via:
-    """Parse one via-parm (an element of a Via header's comma list)."""
+    """Parse one via-parm (an element of a Via header's comma list).
+
+    Memoised (the result is immutable): a Via comes back on every response to its request."""
     text = value.strip(" \t")
     fast = _VIA_FAST_RE.fullmatch(text)
     if fast is not None:
@@ -523,6 +541,10 @@ def _parse_via_general(text: str) -> Via:
 
 
 def parse_via_list(value: str) -> list[Via]:
+    if _one_element(value):
+        element = value.strip(" \t")
+        if element:
+            return [parse_via(element)]
     items = split_list(value)
     if any(not item for item in items):
         raise _bad("Empty Via element")

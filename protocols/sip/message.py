@@ -54,28 +54,49 @@ class Headers:
     Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items", "_views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str, str]] = []
-        for name, value in items:
-            self.add(name, value)
+        key = _header_key
+        self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
+        # The values by lookup key, built on the first read and dropped by every change: a proxy
+        # reads a message's headers a dozen times for each time it changes them. Never changed in
+        # place, so copies may share it.
+        self._index: dict[str, list[str]] | None = None
+        # What Message's accessors parsed from these headers (see Message._view), dropped by every
+        # change too. Copies may share it: until one of them changes, what holds for one holds for
+        # the other, and the one that changes lets go of it.
+        self._views: dict[str, object] | None = None
+
+    def _changed(self) -> None:
+        self._index = None
+        self._views = None
 
     _key = staticmethod(_header_key)
+
+    def _values(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, _, value in self._items:
+                values = index.get(k)
+                if values is None:
+                    index[k] = [value]
+                else:
+                    values.append(value)
+            self._index = index
+        return index
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = self._key(name)[0]
-        for k, _, value in self._items:
-            if k == key:
-                return value
-        return default
+        values = self._values().get(self._key(name)[0])
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order (comma lists are not split)."""
-        key = self._key(name)[0]
-        return [value for k, _, value in self._items if k == key]
+        values = self._values().get(self._key(name)[0])
+        return list(values) if values else []
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header across all its lines (split on commas if it is a list).
@@ -93,21 +114,16 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        key = self._key(name)[0]
-        return sum(1 for k, _, _ in self._items if k == key)
+        return len(self._values().get(self._key(name)[0], ()))
 
     def counts(self) -> dict[str, int]:
         """How many lines each header has, keyed by lower-cased long name (``"call-id"``)."""
-        out: dict[str, int] = {}
-        for key, _, _ in self._items:
-            out[key] = out.get(key, 0) + 1
-        return out
+        return {key: len(values) for key, values in self._values().items()}
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = self._key(name)[0]
-        return any(k == key for k, _, _ in self._items)
+        return self._key(name)[0] in self._values()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
@@ -129,13 +145,20 @@ class Headers:
     def copy(self) -> Headers:
         new = Headers()
         new._items = list(self._items)
+        new._index = self._index
+        new._views = self._views
         return new
+
+    def fields(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` header line, in order (what iterating gives, as a list)."""
+        return [(name, value) for _, name, value in self._items]
 
     # --- writing -------------------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
         key, canonical = self._key(name)
         self._items.append((key, canonical, value))
+        self._changed()
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header line at the top of its kind (before the first ``name``), e.g. a new Via.
@@ -143,6 +166,7 @@ class Headers:
         When there is no such header yet it goes first in the message.
         """
         key, canonical = self._key(name)
+        self._changed()
         for i, (k, _, _) in enumerate(self._items):
             if k == key:
                 self._items.insert(i, (key, canonical, value))
@@ -164,12 +188,14 @@ class Headers:
         if not placed:
             out.append((key, canonical, value))
         self._items = out
+        self._changed()
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` line; return how many were removed."""
         key = self._key(name)[0]
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
+        self._changed()
         return before - len(self._items)
 
     def remove_value(self, name: str, value: str) -> bool:
@@ -178,6 +204,7 @@ class Headers:
         for i, (k, _, v) in enumerate(self._items):
             if k == key and v == value:
                 del self._items[i]
+                self._changed()
                 return True
         return False
 
@@ -188,6 +215,7 @@ class Headers:
         for i, (k, n, value) in enumerate(self._items):
             if k != key:
                 continue
+            self._changed()
             # Without a comma, bracket or quote the line is one well-formed element (the usual top
             # Via): splitting it would find nothing to split and nothing to refuse.
             if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
@@ -203,6 +231,10 @@ class Headers:
 def _check_header(name: str, value: str) -> None:
     if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name or not name:
         raise LocalProtocolError(f"Refusing to serialise header {name!r}: CR, LF or ':' in it")
+
+
+#: Header names already checked by _check_header: the same few are sent in every message.
+_SENDABLE_NAMES: set[str] = set()
 
 
 class Message:
@@ -247,6 +279,20 @@ class Message:
             cache[key] = result
         return result
 
+    def _view(self, name: str, compute: Callable[[], _T]) -> _T:
+        """``compute()``, memoised on the headers until they change (accessors are read again and
+        again: the proxy asks a message its Call-ID, tags and top Via many times). Errors are not
+        memoised: the accessor raises again."""
+        headers = self.headers
+        views = headers._views
+        if views is None:
+            views = headers._views = {}
+        elif name in views:
+            return cast(_T, views[name])
+        result = compute()
+        views[name] = result
+        return result
+
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
         if value is None:
@@ -256,6 +302,9 @@ class Message:
     # --- accessors -------------------------------------------------------------------------------
     @property
     def call_id(self) -> str:
+        return self._view("call_id", self._call_id)
+
+    def _call_id(self) -> str:
         value = self._required("Call-ID").strip(" \t")
         if not value or " " in value or "\t" in value:
             raise RemoteProtocolError("Malformed Call-ID", answer=self._answer())
@@ -263,7 +312,7 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        return self._parsed(parse_cseq, self._required("CSeq"))
+        return self._view("cseq", lambda: self._parsed(parse_cseq, self._required("CSeq")))
 
     @property
     def vias(self) -> list[Via]:
@@ -275,15 +324,15 @@ class Message:
     @property
     def top_via(self) -> Via:
         # Parses the whole first line, sharing the cache with ``vias``.
-        return self._parsed(parse_via_list, self._required("Via"))[0]
+        return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
 
     @property
     def from_addr(self) -> NameAddr:
-        return self._parsed(parse_name_addr, self._required("From"))
+        return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))
 
     @property
     def to_addr(self) -> NameAddr:
-        return self._parsed(parse_name_addr, self._required("To"))
+        return self._view("to_addr", lambda: self._parsed(parse_name_addr, self._required("To")))
 
     @property
     def from_tag(self) -> str | None:
@@ -296,6 +345,9 @@ class Message:
     @property
     def max_forwards(self) -> int | None:
         """The Max-Forwards value (0..255), None when absent."""
+        return self._view("max_forwards", self._max_forwards)
+
+    def _max_forwards(self) -> int | None:
         value = self.headers.get("Max-Forwards")
         if value is None:
             return None
@@ -357,8 +409,31 @@ class Message:
 
     def serialise(self) -> bytes:
         """The message as bytes. Content-Length is set to the body's length (added if missing)."""
-        lines = [self.start_line()]
         length = str(len(self.body))
+        headers = self.headers
+        if headers.count("Content-Length") != 1 or headers.get("Content-Length") != length:
+            return self._serialise_fixing_length(length)
+        # The usual message, already framed right: names checked once each, values all at once
+        # (no CR or LF but the line ends), then the head is sent as it is joined.
+        lines = [self.start_line()]
+        sendable = _SENDABLE_NAMES
+        for name, value in headers.fields():
+            if name not in sendable:
+                _check_header(name, "")
+                if len(sendable) < 4096:
+                    sendable.add(name)
+            lines.append(f"{name}: {value}")
+        lines.append("")
+        lines.append("")
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1
+        if text.count("\r") != breaks or text.count("\n") != breaks:
+            for name, value in headers:
+                _check_header(name, value)
+        return self._encode(text)
+
+    def _serialise_fixing_length(self, length: str) -> bytes:
+        lines = [self.start_line()]
         seen_length = False
         for name, value in self.headers:
             if name == "Content-Length":
@@ -372,13 +447,18 @@ class Message:
             lines.append(f"Content-Length: {length}")
         lines.append("")
         lines.append("")
+        return self._encode("\r\n".join(lines))
+
+    def _encode(self, head: str) -> bytes:
         try:
-            head = "\r\n".join(lines).encode("utf-8", "surrogateescape")
+            return head.encode("utf-8", "surrogateescape") + self.body
         except UnicodeEncodeError as exc:
             raise LocalProtocolError("Header text cannot be encoded as UTF-8") from exc
-        return head + self.body
 
-    __bytes__ = serialise
+    def __bytes__(self) -> bytes:
+        # A method rather than ``__bytes__ = serialise``: mypyc compiles an alias of a method in a
+        # class body into a lookup that fails when the class is built.
+        return self.serialise()
 
 
 class Request(Message):

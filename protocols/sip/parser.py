@@ -98,6 +98,10 @@ def _looks_like_response(data: bytes | bytearray) -> bool:
     return data[:4].upper() == b"SIP/"
 
 
+#: Header names already seen to be tokens: the same few dozen arrive in every message.
+_GOOD_NAMES: set[str] = set()
+
+
 def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
     """Split the head (without the blank line) into a start line and header fields.
 
@@ -106,6 +110,34 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
     is_request = not _looks_like_response(head)
     text = bytes(head).decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
+    breaks = len(lines) - 1
+    # The usual head, checked once as a whole rather than line by line: no line can be too long, no
+    # CR or LF outside a CRLF, no folding, no more lines than fields allowed. Anything else takes
+    # the line-by-line path, which says what is wrong.
+    if (
+        len(text) <= limits.max_line_length
+        and text.count("\r") == breaks
+        and text.count("\n") == breaks
+        and breaks <= limits.max_headers
+        and "\r\n " not in text
+        and "\r\n\t" not in text
+    ):
+        fields: list[tuple[str, str]] = []
+        good = _GOOD_NAMES
+        for line in lines[1:]:
+            colon = line.find(":")
+            name = line[:colon].rstrip(" \t") if colon > 0 else ""
+            if name not in good:
+                if not name or not _TOKEN_RE.fullmatch(name):
+                    raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
+                if len(good) < 4096:
+                    good.add(name)
+            fields.append((name, line[colon + 1 :].strip(" \t")))
+        return _Head(lines[0], Headers(fields), is_request)
+    return _read_lines(lines, limits, is_request)
+
+
+def _read_lines(lines: list[str], limits: ParseLimits, is_request: bool) -> _Head:
     start = lines[0]
     max_line = limits.max_line_length
     if len(start) > max_line:

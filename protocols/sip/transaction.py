@@ -33,7 +33,7 @@ import enum
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip.headers import split_list
@@ -210,18 +210,19 @@ TransactionEvent = (
 
 
 # --- matching keys -----------------------------------------------------------------------------------
+#
+# Named tuples rather than dataclasses: every message is looked up by one, and a tuple hashes and
+# compares in C. Keys of different kinds never meet in one table (and differ in length anyway).
 
 
-@dataclass(frozen=True, slots=True)
-class ClientTransactionKey:
+class ClientTransactionKey(NamedTuple):
     """RFC 3261 17.1.3: the top Via branch and the CSeq method."""
 
     branch: str
     method: str
 
 
-@dataclass(frozen=True, slots=True)
-class ServerTransactionKey:
+class ServerTransactionKey(NamedTuple):
     """RFC 3261 17.2.3 for requests whose branch carries the magic cookie."""
 
     branch: str
@@ -229,8 +230,7 @@ class ServerTransactionKey:
     method: str
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyServerTransactionKey:
+class LegacyServerTransactionKey(NamedTuple):
     """RFC 2543 matching (no magic cookie, or nothing after it: RFC 4475 3.2.1).
 
     The To tag is left out, so that the ACK of a non-2xx response (whose To carries the tag the

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
 from protocols.errors import RemoteProtocolError
@@ -94,6 +95,10 @@ class SipUri:
     params: tuple[tuple[str, str | None], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     opaque: str | None = None
+    # The text a URI was parsed from, when serialising it gives those very octets back (the common
+    # shape, see _fast_sip): str() then costs nothing. Not part of the value, and not carried over by
+    # replace(), which builds a new URI.
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     # --- parameters -----------------------------------------------------------------------------
     def param(self, name: str) -> str | None:
@@ -158,7 +163,7 @@ class SipUri:
         return _DEFAULT_PORTS.get(self.scheme)
 
     def without_headers(self) -> SipUri:
-        return replace(self, headers=())
+        return replace(self, headers=()) if self.headers else self
 
     # --- comparison (RFC 3261 19.1.4) --------------------------------------------------------------
     def matches(self, other: SipUri) -> bool:
@@ -179,6 +184,8 @@ class SipUri:
 
     # --- serialisation ------------------------------------------------------------------------------
     def __str__(self) -> str:
+        if self._text is not None:
+            return self._text
         if self.opaque is not None:
             return f"{self.scheme}:{self.opaque}"
         parts = [self.scheme, ":"]
@@ -319,6 +326,8 @@ _FAST_SIP_RE = re.compile(
 
 
 def _fast_sip(text: str) -> SipUri | None:
+    # Every character the regex lets through is one __str__ leaves unescaped, so the URI serialises
+    # back to ``text`` exactly and keeps it (see SipUri._text).
     match = _FAST_SIP_RE.fullmatch(text)
     if match is None:
         return None
@@ -333,11 +342,17 @@ def _fast_sip(text: str) -> SipUri | None:
             name, eq, value = item.partition("=")
             items.append((name, value if eq else None))
         params = tuple(items)
-    return SipUri(scheme=scheme, user=user, host=host, port=port, params=params)
+    uri = SipUri(scheme=scheme, user=user, host=host, port=port, params=params)
+    object.__setattr__(uri, "_text", text)
+    return uri
 
 
+@lru_cache(maxsize=4096)
 def parse_uri(text: str) -> SipUri:
-    """Parse a URI; raise RemoteProtocolError(answer=400) when it is malformed."""
+    """Parse a URI; raise RemoteProtocolError(answer=400) when it is malformed.
+
+    Memoised: a URI is immutable and the same ones (a handset's contact, the trunk's From, a
+    Request-URI) come back in every message of a call and in every call."""
     fast = _fast_sip(text)
     if fast is not None:
         return fast

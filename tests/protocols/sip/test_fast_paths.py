@@ -9,7 +9,17 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.sip.headers import _parse_params_general, _parse_via_general, parse_params, parse_via
+from protocols.errors import RemoteProtocolError
+from protocols.sip.headers import (
+    _parse_params_general,
+    _parse_via_general,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_params,
+    parse_via,
+    parse_via_list,
+    split_list,
+)
 from protocols.sip.uri import _fast_sip, _parse_sip, parse_uri
 
 TOKEN = st.text("abcXYZ019-.!%*_+`'~", min_size=1, max_size=8)
@@ -45,7 +55,40 @@ def test_fast_uri_path_agrees_with_the_general_one(text: str) -> None:
         return
     if fast is not None:
         assert fast == general
+        # The fast path keeps the text it parsed and serialises as that: the general URI's own
+        # serialisation must be the very same octets.
+        assert str(fast) == str(general) == text
     assert parse_uri(text) == general
+
+
+def test_a_changed_uri_does_not_serialise_as_the_text_it_was_parsed_from() -> None:
+    uri = parse_uri("sip:alice@atlanta.example.com:5060;lr")
+    assert str(uri.with_param("transport", "tcp")) == "sip:alice@atlanta.example.com:5060;lr;transport=tcp"
+    assert str(uri.without_param("lr")) == "sip:alice@atlanta.example.com:5060"
+
+
+def _outcome(parse: object, value: str) -> object:
+    try:
+        return parse(value)  # type: ignore[operator]
+    except RemoteProtocolError:
+        return "refused"
+
+
+LIST_TEXT = st.text('<>;"=, \tsip:a@b.tag', max_size=30)
+
+
+@given(LIST_TEXT)
+def test_one_element_lines_parse_as_the_split_path_does(value: str) -> None:
+    # parse_*_list skip split_list for a line with one element: same elements, same refusals.
+    def split_then(parse: object) -> object:
+        items = split_list(value)
+        if any(not item for item in items):
+            raise RemoteProtocolError("Empty list element", answer=400)
+        return [parse(item) for item in items]  # type: ignore[operator]
+
+    assert _outcome(parse_name_addr_list, value) == _outcome(lambda _: split_then(parse_name_addr), value)
+    via = value.replace("sip:", "SIP/2.0/UDP ")
+    assert _outcome(parse_via_list, via) == _outcome(lambda _: split_then(parse_via), via)
 
 
 @st.composite

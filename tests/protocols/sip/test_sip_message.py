@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +31,7 @@ from protocols.sip import (
     users_equal,
     validate_request,
 )
+from protocols.sip._build import refuse_stale_builds
 
 # --- URIs --------------------------------------------------------------------------------------------
 
@@ -327,6 +331,50 @@ def test_serialise_refuses_header_injection() -> None:
         Response(200, "OK\r\nX: y").serialise()
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("Subject", "hi\r\nVia: SIP/2.0/UDP evil"), ("Subject", "hi\nX: y"), ("Subject", "hi\r"), ("X:Y", "z"), ("", "z")],
+)
+def test_a_message_framed_right_still_refuses_header_injection(name: str, value: str) -> None:
+    # Content-Length already right: the serialiser's quick path, which checks the joined head at once.
+    request = sample_request()
+    request.headers.set("Content-Length", "0")
+    request.serialise()
+    request.headers.add(name, value)
+    with pytest.raises(LocalProtocolError):
+        request.serialise()
+
+
+def test_accessors_follow_the_headers_as_they_change() -> None:
+    request = sample_request()
+    assert request.top_via.branch == "z9hG4bKa"
+    assert request.to_tag is None
+    copy = request.headers.copy()
+    request.headers.insert("Via", "SIP/2.0/UDP proxy.example.com;branch=z9hG4bKb")
+    assert request.top_via.branch == "z9hG4bKb"
+    assert request.headers.pop_first("Via") == "SIP/2.0/UDP proxy.example.com;branch=z9hG4bKb"
+    assert request.top_via.branch == "z9hG4bKa"
+    request.headers.set("To", "<sip:b@example.com>;tag=9")
+    assert request.to_tag == "9"
+    request.headers.remove("To")
+    with pytest.raises(RemoteProtocolError):
+        _ = request.to_tag
+    request.headers.add("To", "<sip:b@example.com>;tag=8")
+    assert request.to_tag == "8"
+    assert request.headers.remove_value("To", "<sip:b@example.com>;tag=8")
+    assert "To" not in request.headers
+    assert request.max_forwards is None
+    request.headers.add("Max-Forwards", "7")
+    assert request.max_forwards == 7
+    # The copy taken before the changes reads what it holds, before and after its own change.
+    before = Request("MESSAGE", request.uri, copy)
+    assert before.top_via.branch == "z9hG4bKa"
+    assert before.to_tag is None
+    copy.pop_first("Via")
+    with pytest.raises(RemoteProtocolError):
+        _ = before.top_via
+
+
 def test_accessors_answer_400_on_requests_and_none_on_responses() -> None:
     request = sample_request()
     request.headers.set("CSeq", "abc MESSAGE")
@@ -501,3 +549,16 @@ def test_a_stream_is_partial_exactly_while_a_message_is_begun_and_not_complete(c
         begun = 0 < cut < first_end or second_start < cut < len(_TWO_MESSAGES)
         assert parser.partial is begun, cut
         assert done == (cut >= first_end) + (cut == len(_TWO_MESSAGES))
+
+
+def test_a_compiled_module_older_than_its_source_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "message.py"
+    built = tmp_path / "message.cpython-311-x86_64-linux-gnu.so"
+    built.write_bytes(b"")
+    source.write_text("")
+    os.utime(built, (1_000_000, 1_000_000))
+    with pytest.raises(ImportError, match=r"message\.py"):
+        refuse_stale_builds(tmp_path)
+    os.utime(built, None)
+    os.utime(source, (1_000_000, 1_000_000))
+    refuse_stale_builds(tmp_path)  # built after its source: loaded as it is

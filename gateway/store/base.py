@@ -13,7 +13,7 @@ import dataclasses
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from rules.campaign import hex_similarity
 
@@ -97,8 +97,11 @@ class Registration:
     q: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):
+    """One step on a case's timeline. A named tuple rather than a dataclass: a case's document holds
+    it as the JSON array it already is, and reading one back builds each at C speed (every attempt
+    reads its case's whole timeline)."""
+
     event: str  # opened, updated, claimed, attempt, handled, escalated, closed ...
     at: float
     detail: str = ""

@@ -22,9 +22,9 @@ between its case's due time and the call of the flash sender. Printed side by si
 - the longest pause of the garbage collector while driving them, and the machine's load average
   (1 min) at the start and at the end of each run, so that a reader can judge the noise.
 
-Once the cases are open the collector's generations are frozen (``gc.freeze()``), as ``afgw run``
-does once it has started: the objects made while opening 100,000 cases are not scanned again at
-every full collection.
+Once the cases are open the garbage collector is tuned as ``afgw run`` tunes it once it has started
+(``gateway.app.tune_gc``: what exists is frozen, collections are rarer): the objects made while
+opening 100,000 cases are not scanned again at every full collection.
 
 CPU per attempt without the wall clock (``--count``): the same engine and store drive ``--cases``
 cases on a simulated clock whose sleeps return at once (a machine with nothing else to do), so
@@ -66,6 +66,7 @@ sys.path.insert(
 )
 
 from gateway import logs
+from gateway.app import tune_gc
 from gateway.dissuasion import templates
 from gateway.dissuasion.engine import DissuasionConfig, DissuasionEngine
 from gateway.dissuasion.triggers import Trigger
@@ -185,8 +186,7 @@ async def measure(backend: str, args: argparse.Namespace, tmp: Path, redis_url: 
     await open_cases(engine, schedule, args.cases)
     open_s = time.perf_counter() - opening
     rss_open = status_mb("self", "VmRSS")
-    gc.collect()
-    gc.freeze()
+    tune_gc()
     pauses = GcPauses()
 
     offset = schedule.start - time.time() - LEAD_S
@@ -383,8 +383,7 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
             config(args),
         )
         loop.run_until_complete(open_cases(engine, schedule, args.cases))
-        gc.collect()
-        gc.freeze()
+        tune_gc()
         stop = asyncio.Event()
 
         async def sleep(seconds: float) -> None:

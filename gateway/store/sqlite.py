@@ -20,10 +20,12 @@ The schema version is SQLite's ``user_version``; ``MIGRATIONS[n]`` takes a file 
 n + 1, each in one transaction, so a file from any older release opens and is upgraded in place.
 
 A case is one row: the columns its queries select on (state, due time, lease) and ``doc``, the whole
-case as one compact JSON array (:func:`case_text`). Every attempt reads and writes its case three
-times (the claim, the flash noted, the record), so the array is written by one C call and read
-back without a Python step per field; and the case a store last wrote is kept beside the text it
-wrote, so that reading that same text again (the next step of the attempt) decodes nothing. A
+case as one compact JSON array (:func:`case_doc`), its timeline last. Every attempt reads and writes
+its case three times (the claim, the flash noted, the record), so the array is written by one C call
+and read back without a Python step per field; a write adds the new steps to the timeline's text
+as read, rather than writing out every earlier step again; and the case a store last read or wrote
+is kept beside its text, so that reading that same text again (the next step of the attempt)
+decodes nothing. A
 ``doc`` written by an earlier release (a JSON object) is rewritten as an array when the file is
 upgraded to schema version 5.
 """
@@ -38,7 +40,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 from gateway.store.base import (
     OPEN,
@@ -130,9 +132,16 @@ _decode = json.JSONDecoder().decode
 KEEP_DECODED = 2048
 
 
-def case_text(case: Case) -> str:
-    """The ``doc`` of a case: its fields in the order of :class:`Case`, one JSON array (transitions,
-    named tuples, are arrays of their own)."""
+class Written(NamedTuple):
+    """A case's ``doc`` and that case decoded; its timeline (the array of transitions) starts at
+    ``steps_at`` and ends one character before the end."""
+
+    text: str
+    case: Case
+    steps_at: int
+
+
+def _head(case: Case) -> str:
     return _encode(
         [
             case.id,
@@ -143,7 +152,6 @@ def case_text(case: Case) -> str:
             case.attempts,
             case.opened_at,
             case.due_at,
-            case.transitions,
             case.lease_holder,
             case.lease_until,
             case.family,
@@ -151,9 +159,30 @@ def case_text(case: Case) -> str:
     )
 
 
+def case_doc(case: Case, before: Written | None = None) -> Written:
+    """The ``doc`` of a case: one JSON array, its fields in the order of :class:`Case` but the
+    transitions last (each an array of its own). Given the doc of the case ``before`` this change,
+    whose timeline this one's continues, the timeline is that doc's with the new steps added: a step
+    of an attempt does not write out every earlier time again (a float's repr is what costs most)."""
+    head = _head(case)
+    steps = case.transitions
+    known = 0 if before is None else len(before.case.transitions)
+    if before is not None and 0 < known <= len(steps) and steps[:known] == before.case.transitions:
+        timeline = before.text[before.steps_at : -1]
+        if known < len(steps):
+            timeline = timeline[:-1] + "".join(["," + _encode(step) for step in steps[known:]]) + "]"
+    else:
+        timeline = _encode(steps)
+    return Written(head[:-1] + "," + timeline + "]", case, len(head))
+
+
+def case_text(case: Case) -> str:
+    return case_doc(case).text
+
+
 def case_of_text(text: str) -> Case:
-    """The case a ``doc`` holds, as :func:`case_text` writes it."""
-    cid, subscriber, state, tier, types, attempts, opened_at, due_at, steps, holder, until, family = _decode(text)
+    """The case a ``doc`` holds, as :func:`case_doc` writes it."""
+    cid, subscriber, state, tier, types, attempts, opened_at, due_at, holder, until, family, steps = _decode(text)
     return Case(
         cid,
         subscriber,
@@ -234,7 +263,7 @@ class SqliteStore:
         # Console sessions stay in the process, as the login throttle's counts do: one process serves them.
         self._sessions = MemorySessions()
         #: Case id -> the doc this store last wrote for it, and that case decoded.
-        self._written: dict[str, tuple[str, Case]] = {}
+        self._written: dict[str, Written] = {}
         self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
             self._changes
         )
@@ -406,15 +435,28 @@ class SqliteStore:
         return self._case(case_id, row[0])
 
     def _case(self, case_id: str, text: str) -> Case:
+        """The case a doc read from the file holds, kept (with where its timeline starts) for the
+        change that follows: an attempt's claim, note and record each read their case, then write it."""
         # The very text this store wrote is that case: whoever else writes the file (another process)
         # writes another text, which is decoded.
         written = self._written.get(case_id)
-        if written is not None and written[0] == text:
-            return written[1]
-        return case_of_text(text)
+        if written is not None and written.text == text:
+            return written.case
+        case = case_of_text(text)
+        head = _head(case)
+        if text.startswith(head[:-1] + ",["):  # as case_doc writes it (anything else is written afresh)
+            self._keep(Written(text, case, len(head)))
+        return case
+
+    def _keep(self, written: Written) -> None:
+        if len(self._written) >= KEEP_DECODED:
+            self._written.clear()
+        self._written[written.case.id] = written
 
     def _save(self, case: Case, before: Case | None = None) -> None:
-        text = case_text(case)
+        known = self._written.get(case.id)
+        written = case_doc(case, known if known is not None and known.case is before else None)
+        text = written.text
         if before is not None and case.state == before.state and case.due_at == before.due_at:
             # A claim or a note: the indexed columns (state, due time) are left alone, and so are the
             # indexes, which an UPDATE naming those columns rewrites even when the values stay.
@@ -427,9 +469,7 @@ class SqliteStore:
                 "UPDATE cases SET state = ?, due_at = ?, lease_holder = ?, lease_until = ?, doc = ? WHERE id = ?",
                 (case.state, case.due_at, case.lease_holder, case.lease_until, text, case.id),
             )
-        if len(self._written) >= KEEP_DECODED:
-            self._written.clear()
-        self._written[case.id] = (text, case)
+        self._keep(written)
 
     async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
         await self._sessions.keep_console_session(session, now, limit)

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.store import AuditRecord, SqliteStore
-from gateway.store.base import claimed_case, new_case
-from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+from gateway.store.base import attempted_case, claimed_case, new_case, noted_case
+from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, case_doc, case_of_text
 
 
 async def test_wal_mode_and_current_schema(tmp_path):
@@ -72,7 +74,7 @@ def test_velocity_counters(tmp_path, count, within, expected):
 WRITER = """
 import asyncio, sys
 from gateway.store import AuditRecord, SqliteStore
-from gateway.store.base import claimed_case, new_case
+from gateway.store.base import attempted_case, claimed_case, new_case, noted_case
 
 async def main():
     store = SqliteStore(sys.argv[1])
@@ -202,3 +204,22 @@ async def test_without_the_thread_sqlite_checkpoints_as_it_always_did(tmp_path):
     assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     assert not [t for t in threading.enumerate() if t.name == f"checkpoint {path}"]
     await store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(details=st.lists(st.text(), min_size=1, max_size=8))
+def test_a_doc_written_step_by_step_is_the_doc_written_whole(details):
+    # Each write adds its steps to the timeline's text as read; the doc must be the one written whole,
+    # whatever the details hold (quotes, brackets, commas, Chinese).
+    case = new_case("7", "8613900000001", "high", "冒充公检法", 1796515200.1, 1796515200.1, ("8613700000002",))
+    written = case_doc(case)
+    for i, detail in enumerate(details):
+        now = 1796515200.1 + i / 7
+        case = claimed_case(case, "gw1", now, now + 60.0)
+        written = case_doc(case, written)
+        case = noted_case(case, "flashed", now, detail, "gw1", False)
+        written = case_doc(case, written)
+        case = attempted_case(case, "gw1", now, now + 300.0, detail)
+        written = case_doc(case, written)
+        assert written.text == case_doc(case).text
+        assert case_of_text(written.text) == case

@@ -127,6 +127,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _decode = json.JSONDecoder().decode
+_string = json.encoder.encode_basestring  # a str as a JSON string, as _encode writes it (C, like _encode)
 #: How many cases a store keeps decoded beside the text it last wrote for them: more than the
 #: attempts in flight at once (a few batches), few enough to cost little memory.
 KEEP_DECODED = 2048
@@ -159,6 +160,12 @@ def _head(case: Case) -> str:
     )
 
 
+def _step_text(step: Transition) -> str:
+    """``,`` and the step as the JSON encoder writes it (times are finite: a float's repr is its JSON),
+    without the encoder's set-up, which costs more than so small an array."""
+    return ",[" + _string(step.event) + "," + repr(step.at) + "," + _string(step.detail) + "]"
+
+
 def case_doc(case: Case, before: Written | None = None) -> Written:
     """The ``doc`` of a case: one JSON array, its fields in the order of :class:`Case` but the
     transitions last (each an array of its own). Given the doc of the case ``before`` this change,
@@ -170,7 +177,7 @@ def case_doc(case: Case, before: Written | None = None) -> Written:
     if before is not None and 0 < known <= len(steps) and steps[:known] == before.case.transitions:
         timeline = before.text[before.steps_at : -1]
         if known < len(steps):
-            timeline = timeline[:-1] + "".join(["," + _encode(step) for step in steps[known:]]) + "]"
+            timeline = timeline[:-1] + "".join([_step_text(step) for step in steps[known:]]) + "]"
     else:
         timeline = _encode(steps)
     return Written(head[:-1] + "," + timeline + "]", case, len(head))

@@ -25,9 +25,8 @@ its case three times (the claim, the flash noted, the record), so the array is w
 and read back without a Python step per field; a write adds the new steps to the timeline's text
 as read, rather than writing out every earlier step again; and the case a store last read or wrote
 is kept beside its text, so that reading that same text again (the next step of the attempt)
-decodes nothing. A
-``doc`` written by an earlier release (a JSON object) is rewritten as an array when the file is
-upgraded to schema version 5.
+decodes nothing. A ``doc`` written by an earlier release (a JSON object) is rewritten as an array
+when the file is upgraded to schema version 5.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ from gateway.store.memory import FailureWindows, MemorySessions
 
 
 def _cases_as_arrays(db: sqlite3.Connection) -> None:
-    """Each case's ``doc`` from the JSON object of earlier releases to the array of :func:`case_text`
+    """Each case's ``doc`` from the JSON object of earlier releases to the array of :func:`case_doc`
     (in Python, not SQL: SQLite's JSON functions print a time with 15 digits, a Python float has 17)."""
     rows = db.execute("SELECT id, doc FROM cases WHERE doc LIKE '{%'").fetchall()
     for case_id, doc in rows:
@@ -128,8 +127,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 _decode = json.JSONDecoder().decode
 _string = json.encoder.encode_basestring  # a str as a JSON string, as _encode writes it (C, like _encode)
-#: How many cases a store keeps decoded beside the text it last wrote for them: more than the
-#: attempts in flight at once (a few batches), few enough to cost little memory.
+#: How many cases a store keeps decoded beside the text it last read or wrote for them: more than
+#: the attempts in flight at once (a few batches), few enough to cost little memory.
 KEEP_DECODED = 2048
 
 
@@ -269,7 +268,7 @@ class SqliteStore:
         self._failures = FailureWindows()
         # Console sessions stay in the process, as the login throttle's counts do: one process serves them.
         self._sessions = MemorySessions()
-        #: Case id -> the doc this store last wrote for it, and that case decoded.
+        #: Case id -> the doc this store last read or wrote for it, and that case decoded.
         self._written: dict[str, Written] = {}
         self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
             self._changes

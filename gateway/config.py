@@ -730,7 +730,7 @@ _WHY = {
 
 
 def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
-    allowed = {"interval", "max_attempts", "lease", "poll_interval", "batch", "quiet_hours"}
+    allowed = {"interval", "max_attempts", "lease", "poll_interval", "tick_gap", "batch", "quiet_hours"}
     reader.keys(d, allowed | {"max_attempts_per_day", "opt_out", "templates", "scoring", "robot_call"})
     dd = DissuasionConfig()
     interval = _positive(reader, d, "interval", float, dd.interval)
@@ -740,6 +740,10 @@ def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
     per_day = reader.get(d, "max_attempts_per_day", int, dd.max_attempts_per_day)
     if per_day < 0:
         reader.error(d.where("max_attempts_per_day"), "max_attempts_per_day: must be 0 (no cap) or more")
+    tick_gap = reader.get(d, "tick_gap", float, dd.tick_gap)
+    if not 0 <= tick_gap <= 1:
+        reader.error(d.where("tick_gap"), f"tick_gap: {tick_gap} s must be from 0 to 1 (it adds to every lag)")
+        tick_gap = dd.tick_gap
     quiet = None
     if (q := reader.mapping(d, "quiet_hours")) is not None:
         reader.keys(q, {"start", "end", "utc_offset"}, required=("start", "end"))
@@ -755,6 +759,7 @@ def _dissuasion(reader: Reader, d: LocatedDict, base: Path) -> DissuasionConfig:
         max_attempts=_positive(reader, d, "max_attempts", int, dd.max_attempts),
         lease=lease,
         poll_interval=_positive(reader, d, "poll_interval", float, dd.poll_interval),
+        tick_gap=tick_gap,
         batch=_positive(reader, d, "batch", int, dd.batch),
         quiet_hours=quiet,
         max_attempts_per_day=max(per_day, 0),

@@ -20,6 +20,8 @@ _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "authorizatio
 
 
 def drop_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if _SECRET_KEYS.isdisjoint(event):  # almost every line: no set built to find out
+        return event
     for key in event.keys() & _SECRET_KEYS:
         event[key] = "***"
     return event
@@ -29,7 +31,7 @@ def plain_paths(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> 
     """Paths as the strings a person typed, not ``PosixPath('...')``: both renderers fall back to repr
     for objects they do not know, inside lists and mappings too."""
     for key, value in event.items():
-        if _has_path(value):
+        if type(value) not in _SCALARS and _has_path(value):
             event[key] = _plain(value)
     return event
 
@@ -44,7 +46,7 @@ def _has_path(value: Any) -> bool:
     if isinstance(value, PurePath):
         return True
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_has_path(v) for v in value)
+        return any(type(v) not in _SCALARS and _has_path(v) for v in value)
     if isinstance(value, Mapping):
         return any(_has_path(k) or _has_path(v) for k, v in value.items())
     return False

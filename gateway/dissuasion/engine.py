@@ -162,6 +162,10 @@ class DissuasionConfig:
     #: The longest the loop sleeps between looks at the store (it wakes at the next due time when that
     #: comes sooner): cases opened by another instance are seen within it.
     poll_interval: float = 1.0
+    #: The least time between two looks at the store while cases keep falling due: those that fall due
+    #: meanwhile are driven together (one claim, one transaction for their notes, one for their
+    #: records) rather than one look each. What it may add to an attempt's lag; 0: look at every due time.
+    tick_gap: float = 0.01
     batch: int = 100
     quiet_hours: QuietHours | None = None
     max_attempts_per_day: int = 0  # 0: no cap beyond max_attempts
@@ -362,15 +366,19 @@ class DissuasionEngine:
 
         Between ticks the loop sleeps until the store's next due time, at most ``poll_interval`` (cases
         opened by another instance are seen then), and wakes at once when a trigger here opens a case.
+        Ticks are at least ``tick_gap`` apart: at a thousand due cases a second, each tick drives the ten
+        or so that fell due since the last instead of one, for a tenth of the claims and commits.
         """
         while stop is None or not stop.is_set():
             try:
-                if await self.tick(clock()) >= self.config.batch:
+                began = clock()
+                if await self.tick(began) >= self.config.batch:
                     continue  # a full batch: more are probably due already
                 wait = self.config.poll_interval
                 next_due = await self.store.next_due()
                 if next_due is not None:
-                    wait = min(wait, max(0.0, next_due - clock()))
+                    now = clock()
+                    wait = min(wait, max(0.0, next_due - now, began + self.config.tick_gap - now))
             except Exception as exc:
                 log.error("dissuasion.tick_failed", error=repr(exc))
                 wait = self.config.poll_interval

@@ -91,7 +91,10 @@ class Templates:
 
 
 def _tail(subscriber: str) -> str:
-    digits = "".join(c for c in subscriber if c.isdigit())
+    # a number of digits alone, as almost every subscriber is, is its own digits (one attempt, one call)
+    digits = (
+        subscriber if subscriber.isascii() and subscriber.isdigit() else "".join(c for c in subscriber if c.isdigit())
+    )
     return digits[-4:] or "----"
 
 

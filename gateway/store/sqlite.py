@@ -6,12 +6,27 @@ handing each call to a thread would. ``synchronous=NORMAL`` in WAL mode means a 
 transaction survives the process being killed (the WAL is in the OS page cache) but the last ones
 may be lost if the machine itself loses power; set ``durable=True`` for ``synchronous=FULL``.
 
+A checkpoint (copying the WAL into the database file, with an fsync) is not left to the commit that
+happens to fill the WAL, on the event loop: a thread of the store's own, on a connection of its own,
+runs one every ``checkpoint_every`` seconds, without blocking the writers (a passive checkpoint).
+Under a disk shared with other work an fsync can take tens of milliseconds, which on the loop would
+hold up every attempt, SMS and call in flight.
+
 Hot-path writes (routes, audit, velocity) are committed once per event-loop turn rather than one by
 one; a second connection to the file in the same process would wait on that open transaction, so
 each process opens one SqliteStore per file (other processes are fine: they wait at most a turn).
 
 The schema version is SQLite's ``user_version``; ``MIGRATIONS[n]`` takes a file from version n to
 n + 1, each in one transaction, so a file from any older release opens and is upgraded in place.
+
+A case is one row: the columns its queries select on (state, due time, lease) and ``doc``, the whole
+case as one compact JSON array (:func:`case_doc`), its timeline last. Every attempt reads and writes
+its case three times (the claim, the flash noted, the record), so the array is written by one C call
+and read back without a Python step per field; a write adds the new steps to the timeline's text
+as read, rather than writing out every earlier step again; and the case a store last read or wrote
+is kept beside its text, so that reading that same text again (the next step of the attempt)
+decodes nothing. A ``doc`` written by an earlier release (a JSON object) is rewritten as an array
+when the file is upgraded to schema version 5.
 """
 
 from __future__ import annotations
@@ -20,9 +35,11 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 from gateway.store.base import (
     OPEN,
@@ -36,6 +53,7 @@ from gateway.store.base import (
     LeaseLost,
     Registration,
     RiskScore,
+    Transition,
     UnknownCase,
     attempted_case,
     best_cluster,
@@ -55,7 +73,17 @@ from gateway.store.base import (
 from gateway.store.batch import TurnBatcher
 from gateway.store.memory import FailureWindows, MemorySessions
 
-MIGRATIONS: tuple[str, ...] = (
+
+def _cases_as_arrays(db: sqlite3.Connection) -> None:
+    """Each case's ``doc`` from the JSON object of earlier releases to the array of :func:`case_doc`
+    (in Python, not SQL: SQLite's JSON functions print a time with 15 digits, a Python float has 17)."""
+    rows = db.execute("SELECT id, doc FROM cases WHERE doc LIKE '{%'").fetchall()
+    for case_id, doc in rows:
+        db.execute("UPDATE cases SET doc = ? WHERE id = ?", (case_text(Case.from_doc(json.loads(doc))), case_id))
+
+
+#: Each step is SQL statements, or a function given the connection; either runs in the step's transaction.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     # 0 -> 1: the receipt-routing map and the audit trail.
     """
     CREATE TABLE routes (key TEXT PRIMARY KEY, system_id TEXT NOT NULL, at REAL NOT NULL);
@@ -91,8 +119,90 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE campaign_bands (band TEXT PRIMARY KEY, cluster INTEGER NOT NULL);
     CREATE INDEX campaign_bands_cluster ON campaign_bands (cluster);
     """,
+    # 4 -> 5: case documents as compact arrays, cheaper to write and read at every attempt.
+    _cases_as_arrays,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_decode = json.JSONDecoder().decode
+_string = json.encoder.encode_basestring  # a str as a JSON string, as _encode writes it (C, like _encode)
+#: How many cases a store keeps decoded beside the text it last read or wrote for them: more than
+#: the attempts in flight at once (a few batches), few enough to cost little memory.
+KEEP_DECODED = 2048
+
+
+class Written(NamedTuple):
+    """A case's ``doc`` and that case decoded; its timeline (the array of transitions) starts at
+    ``steps_at`` and ends one character before the end."""
+
+    text: str
+    case: Case
+    steps_at: int
+
+
+def _head(case: Case) -> str:
+    return _encode(
+        [
+            case.id,
+            case.subscriber,
+            case.state,
+            case.tier,
+            case.fraud_types,
+            case.attempts,
+            case.opened_at,
+            case.due_at,
+            case.lease_holder,
+            case.lease_until,
+            case.family,
+        ]
+    )
+
+
+def _step_text(step: Transition) -> str:
+    """``,`` and the step as the JSON encoder writes it (times are finite: a float's repr is its JSON),
+    without the encoder's set-up, which costs more than so small an array."""
+    return ",[" + _string(step.event) + "," + repr(step.at) + "," + _string(step.detail) + "]"
+
+
+def case_doc(case: Case, before: Written | None = None) -> Written:
+    """The ``doc`` of a case: one JSON array, its fields in the order of :class:`Case` but the
+    transitions last (each an array of its own). Given the doc of the case ``before`` this change,
+    whose timeline this one's continues, the timeline is that doc's with the new steps added: a step
+    of an attempt does not write out every earlier time again (a float's repr is what costs most)."""
+    head = _head(case)
+    steps = case.transitions
+    known = 0 if before is None else len(before.case.transitions)
+    if before is not None and 0 < known <= len(steps) and steps[:known] == before.case.transitions:
+        timeline = before.text[before.steps_at : -1]
+        if known < len(steps):
+            timeline = timeline[:-1] + "".join([_step_text(step) for step in steps[known:]]) + "]"
+    else:
+        timeline = _encode(steps)
+    return Written(head[:-1] + "," + timeline + "]", case, len(head))
+
+
+def case_text(case: Case) -> str:
+    return case_doc(case).text
+
+
+def case_of_text(text: str) -> Case:
+    """The case a ``doc`` holds, as :func:`case_doc` writes it."""
+    cid, subscriber, state, tier, types, attempts, opened_at, due_at, holder, until, family, steps = _decode(text)
+    return Case(
+        cid,
+        subscriber,
+        state,
+        tier,
+        tuple(types),
+        attempts,
+        opened_at,
+        due_at,
+        tuple([Transition._make(step) for step in steps]),
+        holder,
+        until,
+        tuple(family),
+    )
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -104,9 +214,13 @@ def migrate(db: sqlite3.Connection) -> int:
         # executescript would commit on its own; statements one by one keep each step atomic.
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            step = MIGRATIONS[version]
+            if callable(step):
+                step(db)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             db.execute(f"PRAGMA user_version = {version + 1}")
             db.execute("COMMIT")
         except BaseException:
@@ -124,7 +238,10 @@ class SqliteStore:
         max_audit: int = 100_000,
         durable: bool = False,
         busy_timeout: float = 5.0,
+        checkpoint_every: float = 0.5,
     ) -> None:
+        """``checkpoint_every``: seconds between two checkpoints by the store's thread; 0 leaves them to
+        SQLite, on the committing connection (every 1,000 pages of WAL)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl
@@ -136,6 +253,12 @@ class SqliteStore:
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.upgraded_from = migrate(self.db)
+        self._checkpointer: Checkpointer | None = None
+        if checkpoint_every > 0:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(self.path, checkpoint_every)
+            # A store dropped without close() (a test, a short command) does not leave its thread running.
+            weakref.finalize(self, self._checkpointer.stopping.set)
         self._audits = 0
         self._routes = 0
         self._velocity_records = 0
@@ -145,6 +268,8 @@ class SqliteStore:
         self._failures = FailureWindows()
         # Console sessions stay in the process, as the login throttle's counts do: one process serves them.
         self._sessions = MemorySessions()
+        #: Case id -> the doc this store last read or wrote for it, and that case decoded.
+        self._written: dict[str, Written] = {}
         self._case_changes: TurnBatcher[tuple[str, Callable[[Case], Case | None]], Case | None] = TurnBatcher(
             self._changes
         )
@@ -313,13 +438,44 @@ class SqliteStore:
         row = self.db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise UnknownCase(case_id)
-        return Case.from_doc(json.loads(row[0]))
+        return self._case(case_id, row[0])
 
-    def _save(self, case: Case) -> None:
-        self.db.execute(
-            "UPDATE cases SET state = ?, due_at = ?, lease_holder = ?, lease_until = ?, doc = ? WHERE id = ?",
-            (case.state, case.due_at, case.lease_holder, case.lease_until, json.dumps(case.to_doc()), case.id),
-        )
+    def _case(self, case_id: str, text: str) -> Case:
+        """The case a doc read from the file holds, kept (with where its timeline starts) for the
+        change that follows: an attempt's claim, note and record each read their case, then write it."""
+        # The very text this store wrote is that case: whoever else writes the file (another process)
+        # writes another text, which is decoded.
+        written = self._written.get(case_id)
+        if written is not None and written.text == text:
+            return written.case
+        case = case_of_text(text)
+        head = _head(case)
+        if text.startswith(head[:-1] + ",["):  # as case_doc writes it (anything else is written afresh)
+            self._keep(Written(text, case, len(head)))
+        return case
+
+    def _keep(self, written: Written) -> None:
+        if len(self._written) >= KEEP_DECODED:
+            self._written.clear()
+        self._written[written.case.id] = written
+
+    def _save(self, case: Case, before: Case | None = None) -> None:
+        known = self._written.get(case.id)
+        written = case_doc(case, known if known is not None and known.case is before else None)
+        text = written.text
+        if before is not None and case.state == before.state and case.due_at == before.due_at:
+            # A claim or a note: the indexed columns (state, due time) are left alone, and so are the
+            # indexes, which an UPDATE naming those columns rewrites even when the values stay.
+            self.db.execute(
+                "UPDATE cases SET lease_holder = ?, lease_until = ?, doc = ? WHERE id = ?",
+                (case.lease_holder, case.lease_until, text, case.id),
+            )
+        else:
+            self.db.execute(
+                "UPDATE cases SET state = ?, due_at = ?, lease_holder = ?, lease_until = ?, doc = ? WHERE id = ?",
+                (case.state, case.due_at, case.lease_holder, case.lease_until, text, case.id),
+            )
+        self._keep(written)
 
     async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
         await self._sessions.keep_console_session(session, now, limit)
@@ -345,7 +501,7 @@ class SqliteStore:
                 "SELECT doc FROM cases WHERE subscriber = ? AND state = 'open'", (subscriber,)
             ).fetchone()
             if row is not None:
-                case = updated_case(Case.from_doc(json.loads(row[0])), tier, fraud_type, now, family)
+                case = updated_case(case_of_text(row[0]), tier, fraud_type, now, family)
                 self._save(case)
                 created = False
             else:
@@ -367,15 +523,15 @@ class SqliteStore:
 
     async def open_case_of(self, subscriber: str) -> Case | None:
         row = self.db.execute("SELECT doc FROM cases WHERE subscriber = ? AND state = 'open'", (subscriber,)).fetchone()
-        return None if row is None else Case.from_doc(json.loads(row[0]))
+        return None if row is None else case_of_text(row[0])
 
     async def open_cases(self) -> list[Case]:
         rows = self.db.execute("SELECT doc FROM cases WHERE state = 'open' ORDER BY id").fetchall()
-        return [Case.from_doc(json.loads(doc)) for (doc,) in rows]
+        return [case_of_text(doc) for (doc,) in rows]
 
     async def all_cases(self) -> list[Case]:
         rows = self.db.execute("SELECT doc FROM cases ORDER BY id").fetchall()
-        return [Case.from_doc(json.loads(row[0])) for row in rows]
+        return [case_of_text(row[0]) for row in rows]
 
     async def due_cases(self, now: float, limit: int = 100) -> list[Case]:
         rows = self.db.execute(
@@ -383,7 +539,7 @@ class SqliteStore:
             " ORDER BY due_at, id LIMIT ?",
             (now, limit),
         ).fetchall()
-        return [Case.from_doc(json.loads(doc)) for (doc,) in rows]
+        return [case_of_text(doc) for (doc,) in rows]
 
     async def next_due(self) -> float | None:
         # Earliest due first along the due index; only cases under lease (at most the batches in flight,
@@ -403,16 +559,16 @@ class SqliteStore:
         self._begin()
         try:
             rows = self.db.execute(
-                "SELECT doc FROM cases WHERE due_at IS NOT NULL AND due_at <= ? AND state = 'open'"
+                "SELECT id, doc FROM cases WHERE due_at IS NOT NULL AND due_at <= ? AND state = 'open'"
                 " AND (lease_holder = '' OR lease_holder = ? OR lease_until <= ?) ORDER BY due_at, id LIMIT ?",
                 (now, instance, now, limit),
             ).fetchall()
             got = []
-            for (doc,) in rows:
-                case = Case.from_doc(json.loads(doc))
+            for case_id, doc in rows:
+                case = self._case(str(case_id), doc)
                 if lease_free(case, instance, now):
                     got.append(claimed_case(case, instance, now, lease_until))
-                    self._save(got[-1])
+                    self._save(got[-1], case)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -422,8 +578,9 @@ class SqliteStore:
     def _change(self, case_id: str, change: Callable[[Case], Case]) -> Case:
         self._begin()
         try:
-            case = change(self._load(case_id))
-            self._save(case)
+            before = self._load(case_id)
+            case = change(before)
+            self._save(case, before)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -465,12 +622,13 @@ class SqliteStore:
         try:
             for case_id, change in changes:
                 try:
-                    case = change(self._load(case_id))  # refusals come before any write
+                    before = self._load(case_id)
+                    case = change(before)  # refusals come before any write
                 except (UnknownCase, LeaseLost, ValueError) as exc:
                     answers.append(exc)
                     continue
                 if case is not None:
-                    self._save(case)
+                    self._save(case, before)
                 answers.append(case)
             self.db.execute("COMMIT")
         except BaseException:
@@ -569,7 +727,46 @@ class SqliteStore:
         (count,) = self.db.execute("SELECT COUNT(*) FROM campaign_clusters").fetchone()
         return int(count)
 
+    @property
+    def checkpoints(self) -> int:
+        """How many checkpoints the store's thread has run (0 without one)."""
+        return 0 if self._checkpointer is None else self._checkpointer.done
+
     async def close(self) -> None:
         await self._case_changes.close()
         self.commit()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.db.close()
+
+
+class Checkpointer:
+    """Copies the WAL into the database file every ``every`` seconds, on a thread and a connection of
+    its own (sqlite3 lets go of the GIL while it works). Passive: it never waits for a writer or
+    makes one wait, and copies what it can; the next round takes the rest."""
+
+    def __init__(self, path: Path, every: float) -> None:
+        self.path = path
+        self.every = every
+        self.done = 0
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"checkpoint {path}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self.stopping.wait(self.every):
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.done += 1
+        except sqlite3.Error:
+            pass  # the file went away under a store that was never closed: nothing left to copy
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._thread.join()

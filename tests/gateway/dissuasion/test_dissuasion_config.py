@@ -41,6 +41,14 @@ def test_defaults_use_the_built_in_templates(tmp_path):
     assert d.templates is not None
 
 
+def test_tick_gap_is_read_and_zero_allowed(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text("dissuasion: {tick_gap: 0}\n")
+    d = load(path).dissuasion
+    assert d is not None
+    assert d.tick_gap == 0.0
+
+
 def test_own_templates_relative_to_the_config(tmp_path):
     (tmp_path / "mine.yaml").write_text(
         "templates:\n  default:\n    victim: 请勿转账。咨询96110\n    family: 请劝阻亲属（尾号{tail}）转账\n",
@@ -66,6 +74,7 @@ def test_own_templates_relative_to_the_config(tmp_path):
         ("  quiet_hours: {start: '22:00'}\n", "2:16", "missing required field 'end'"),
         ("  quiet_hours: {start: '22:00', end: '07:00', utc_offset: 30}\n", "2:59", "is not a time zone"),
         ("  opt_out: [8613900000001]\n", "2:13", "opt_out: expected a string"),
+        ("  tick_gap: 2\n", "2:13", "tick_gap: 2.0 s must be from 0 to 1"),
         ("  intervall: 300\n", "2:3", "unknown field 'intervall'"),
     ],
 )

@@ -394,6 +394,30 @@ async def test_run_loop_sends_each_attempt_when_it_falls_due_not_at_the_next_pol
     await store.close()
 
 
+@pytest.mark.parametrize("gap", [0.0, 0.01])
+async def test_cases_falling_due_a_millisecond_apart_are_driven_together_within_the_tick_gap(gap):
+    rig = Rig(MemoryStore(), DissuasionConfig(tick_gap=gap, poll_interval=60.0))
+    due = {f"86139{i:08d}": DAY0 + 1.0 + i / 1000 for i in range(40)}
+    for subscriber, at in due.items():
+        await rig.engine.trigger(Trigger(subscriber, "low", "loan", "centre"), at)
+    stop = asyncio.Event()
+
+    async def fake_sleep(seconds: float) -> None:
+        rig.clock += seconds
+        if rig.clock > DAY0 + 2.0:
+            stop.set()
+
+    await rig.engine.run(lambda: rig.clock, fake_sleep, stop)
+    sent = {e.fields["subscriber"]: e.fields["at"] for e in rig.events.named("case.attempt")}
+    assert sent.keys() == due.keys()
+    lags = [sent[s] - due[s] for s in due]
+    assert min(lags) >= 0.0
+    assert max(lags) <= gap + 1e-6
+    ticks = len(set(sent.values()))
+    # one look at the store per due time, or one per gap: forty due times in 39 ms, four or five gaps
+    assert ticks == 40 if gap == 0 else ticks <= 5
+
+
 async def test_a_new_case_wakes_the_sleeping_loop():
     rig = Rig(MemoryStore(), DissuasionConfig(poll_interval=60.0))
     naps: asyncio.Queue[float] = asyncio.Queue()

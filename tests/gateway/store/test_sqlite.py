@@ -9,13 +9,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.store import AuditRecord, SqliteStore
-from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+from gateway.store.base import attempted_case, claimed_case, new_case, noted_case
+from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, case_doc, case_of_text
 
 
 async def test_wal_mode_and_current_schema(tmp_path):
@@ -70,6 +74,7 @@ def test_velocity_counters(tmp_path, count, within, expected):
 WRITER = """
 import asyncio, sys
 from gateway.store import AuditRecord, SqliteStore
+from gateway.store.base import attempted_case, claimed_case, new_case, noted_case
 
 async def main():
     store = SqliteStore(sys.argv[1])
@@ -139,3 +144,82 @@ def test_without_a_loop_each_write_commits_at_once(tmp_path):
     store = SqliteStore(path)
     store.remember_message("1A", "bank", now=1.0)
     assert sqlite3.connect(path).execute("SELECT system_id FROM routes").fetchall() == [("bank",)]
+
+
+async def test_cases_of_a_version_4_file_are_read_and_driven_after_the_upgrade(tmp_path):
+    path = tmp_path / "afgw.db"
+    # A file as release 4 left it: each case a JSON object with named fields, times to the last digit.
+    old = sqlite3.connect(path)
+    for step in MIGRATIONS[:4]:
+        assert isinstance(step, str)
+        old.executescript(step)
+    case = new_case("1", "8613900000001", "medium", "loan", 1796515200.123456, 1796515260.654321, ("8613700000002",))
+    case = claimed_case(case, "gw1", 1796515260.7, 1796515320.7)
+    old.execute(
+        "INSERT INTO cases (id, subscriber, state, due_at, lease_holder, lease_until, doc)"
+        " VALUES (1, ?, 'open', ?, ?, ?, ?)",
+        (case.subscriber, case.due_at, case.lease_holder, case.lease_until, json.dumps(case.to_doc())),
+    )
+    old.execute("PRAGMA user_version = 4")
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    assert store.upgraded_from == 4
+    assert await store.get_case("1") == case
+    (doc,) = store.db.execute("SELECT doc FROM cases WHERE id = 1").fetchone()
+    assert doc.startswith('["1","8613900000001","open","medium",["loan"]')
+    done = await store.record_attempt("1", "gw1", 1796515261.0, 1796515561.0, "flash=a1 call=placed")
+    assert (done.attempts, done.due_at, done.transitions[-1].detail) == (1, 1796515561.0, "1 flash=a1 call=placed")
+    assert [c.id for c in await store.due_cases(1796515561.0)] == ["1"]
+    await store.close()
+    again = SqliteStore(path)
+    assert await again.get_case("1") == done
+    await again.close()
+
+
+async def test_checkpoints_run_on_a_thread_of_their_own_not_on_a_commit(tmp_path):
+    path = tmp_path / "afgw.db"
+    store = SqliteStore(path, checkpoint_every=0.01)
+    # A commit on the event loop never copies the WAL into the file (SQLite would, every 1,000 pages).
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for i in range(50):
+        await store.open_or_update_case(f"86139{i:08d}", "low", "loan", now=float(i), due_at=float(i))
+    seen = store.checkpoints
+    for _ in range(500):  # the thread's next round, whenever the machine gets to it
+        if store.checkpoints > seen + 1:
+            break
+        await asyncio.sleep(0.01)
+    # What the thread copied is in the database file itself: a copy of that file alone, without the
+    # WAL, has every case.
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(path.read_bytes())
+    assert sqlite3.connect(copy).execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 50
+    await store.close()
+    assert not [t for t in threading.enumerate() if t.name == f"checkpoint {path}"]
+
+
+async def test_without_the_thread_sqlite_checkpoints_as_it_always_did(tmp_path):
+    path = tmp_path / "afgw.db"
+    store = SqliteStore(path, checkpoint_every=0)
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert not [t for t in threading.enumerate() if t.name == f"checkpoint {path}"]
+    await store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(details=st.lists(st.text(), min_size=1, max_size=8))
+def test_a_doc_written_step_by_step_is_the_doc_written_whole(details):
+    # Each write adds its steps to the timeline's text as read; the doc must be the one written whole,
+    # whatever the details hold (quotes, brackets, commas, Chinese).
+    case = new_case("7", "8613900000001", "high", "冒充公检法", 1796515200.1, 1796515200.1, ("8613700000002",))
+    written = case_doc(case)
+    for i, detail in enumerate(details):
+        now = 1796515200.1 + i / 7
+        case = claimed_case(case, "gw1", now, now + 60.0)
+        written = case_doc(case, written)
+        case = noted_case(case, "flashed", now, detail, "gw1", False)
+        written = case_doc(case, written)
+        case = attempted_case(case, "gw1", now, now + 300.0, detail)
+        written = case_doc(case, written)
+        assert written.text == case_doc(case).text
+        assert case_of_text(written.text) == case

@@ -323,7 +323,8 @@ def _submit(text: str, source: str, destination: str) -> bytes:
 
 
 def bank_notice() -> list[bytes]:
-    return [_submit("【某银行】您尾号1234的账户于11月23日转入人民币500.00元，余额8,888.00元。", "10690000", "8613800138000")]
+    text = "【某银行】您尾号1234的账户于11月23日转入人民币500.00元，余额8,888.00元。"
+    return [_submit(text, "10690000", "8613800138000")]
 
 
 def corpus_mix(fraud_share: float, count: int = 400, seed: int = 7) -> tuple[list[bytes], int]:
@@ -512,7 +513,9 @@ def print_rounds(paths: list[Path_], title: str, args: argparse.Namespace) -> No
             print(f"{p.name:<34}{cells}{statistics.median(p.cpu_per_msg):>10.1f}{split}")
 
 
-async def measure(args: argparse.Namespace, smsc_port: int, gateways: list[GatewayProcess], templates: list[bytes]) -> None:
+async def measure(
+    args: argparse.Namespace, smsc_port: int, gateways: list[GatewayProcess], templates: list[bytes]
+) -> None:
     gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
     direct = Path_("ESMEs -> SMSC (direct)", smsc_port, [("afgw", "secret")] * args.binds)
     paths = [direct]

@@ -21,6 +21,9 @@ limits the figures).
 - latency: a paced load (``--rate`` msg/s, well below saturation) on the direct path and through the
   one-process gateway; the gateway's added latency is the difference of the percentiles.
 
+With ``--baseline DIR``, the one-process gateway of another source tree (an export of an earlier commit,
+say) takes its turns too: a change's effect measured side by side under the same load.
+
 With ``--pcap-cost``, one more one-process gateway runs with pcap capture on (to a temporary file) and
 takes turns with the plain one: the throughput of both and their CPU per message print what recording
 every segment costs.
@@ -29,7 +32,7 @@ every segment costs.
 FILE when it stops (``python -m pstats FILE``).
 
     python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rounds 3]
-        [--rules on|off] [--fraud-share 0.1] [--workers 2] [--rate 2000] [--pcap-cost]
+        [--rules on|off] [--fraud-share 0.1] [--workers 2] [--rate 2000] [--baseline DIR] [--pcap-cost]
 """
 
 from __future__ import annotations
@@ -207,7 +210,10 @@ class GatewayProcess:
             self.proc.wait()
 
 
-def start_gateway(config: str, port: int, name: str, workers: int, pcap: str | None = None) -> GatewayProcess:
+def start_gateway(
+    config: str, port: int, name: str, workers: int, pcap: str | None = None, tree: Path = ROOT
+) -> GatewayProcess:
+    """``afgw run`` of the source tree ``tree`` (``python -m`` imports from the working directory)."""
     command = [sys.executable]
     profile = os.environ.get("AFGW_BENCH_PROFILE")
     if profile and workers == 1 and pcap is None:
@@ -217,7 +223,7 @@ def start_gateway(config: str, port: int, name: str, workers: int, pcap: str | N
         command += ["--workers", str(workers)]
     if pcap is not None:
         command += ["--pcap", pcap]
-    proc = subprocess.Popen(command, cwd=ROOT)
+    proc = subprocess.Popen(command, cwd=tree)
     return GatewayProcess(name, proc, port)
 
 
@@ -536,11 +542,11 @@ async def measure(
     for p in main_paths[1:]:
         others = ", ".join(f"{status:#x}: {n}" for status, n in sorted(p.tally.statuses.items()) if status)
         print(f"{p.name}: refused by status {{{others}}}")
-    if len(main_paths) > 2:
-        one, many = main_paths[1], main_paths[2]
-        ratio = statistics.median(many.rates) / statistics.median(one.rates)
-        cpu = statistics.median(many.cpu_per_msg) / statistics.median(one.cpu_per_msg)
-        print(f"{many.name} / {one.name}: throughput {ratio:.2f}, CPU per message {cpu:.2f}")
+    one = main_paths[1]
+    for other in main_paths[2:]:
+        ratio = statistics.median(other.rates) / statistics.median(one.rates)
+        cpu = statistics.median(other.cpu_per_msg) / statistics.median(one.cpu_per_msg)
+        print(f"{other.name} / {one.name}: throughput {ratio:.2f}, CPU per message {cpu:.2f}")
 
     if args.latency_messages:
         lat_direct = await paced(smsc_port, direct.creds, templates, args.rate, args.latency_messages)
@@ -582,6 +588,13 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--latency-messages", type=int, default=6000, help="0: no latency measure")
     parser.add_argument("--pcap-cost", action="store_true", help="also run a gateway that captures to a pcap file")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run the one-process gateway of another source tree (e.g. an export of an earlier commit), "
+        "in turns with the others",
+    )
     args = parser.parse_args()
 
     if args.rules == "on":
@@ -601,14 +614,16 @@ def main() -> int:
     try:
         smsc_port = ports.get(timeout=30)
         with private_redis(directory) as redis_port:
-            specs = [("gateway, 1 process", 1, None)]
+            specs: list[tuple[str, int, str | None, Path]] = [("gateway, 1 process", 1, None, ROOT)]
             if args.workers > 1:
-                specs.append((f"gateway, {args.workers} workers", args.workers, None))
+                specs.append((f"gateway, {args.workers} workers", args.workers, None, ROOT))
+            if args.baseline is not None:
+                specs.append((f"{args.baseline.name}, 1 process", 1, None, args.baseline.resolve()))
             if args.pcap_cost:
-                specs.append(("gateway, pcap capture on", 1, os.path.join(directory, "bench.pcap")))
-            for k, (name, workers, pcap) in enumerate(specs):
+                specs.append(("gateway, pcap capture on", 1, os.path.join(directory, "bench.pcap"), ROOT))
+            for k, (name, workers, pcap, tree) in enumerate(specs):
                 config, port = gateway_config(args, smsc_port, redis_port, f"gw{k}", directory)
-                gateways.append(start_gateway(config, port, name, workers, pcap))
+                gateways.append(start_gateway(config, port, name, workers, pcap, tree))
             try:
                 _run(lambda: measure(args, smsc_port, gateways, templates))
             finally:

@@ -31,8 +31,10 @@ def test_rules_on_one_process_and_two_workers_side_by_side() -> None:
     assert re.search(r"ESMEs -> SMSC \(direct\)" + ROUND.format(ok=400, refused=0), text), text
     one = re.search(r"gateway, 1 process" + ROUND.format(ok=r"(\d+)", refused=r"(\d+)"), text)
     two = re.search(r"gateway, 2 workers" + ROUND.format(ok=r"(\d+)", refused=r"(\d+)"), text)
-    assert one is not None and two is not None, text
-    assert int(one[1]) + int(one[2]) == 400 and int(one[2]) > 0
+    assert one is not None, text
+    assert two is not None, text
+    assert int(one[1]) + int(one[2]) == 400
+    assert int(one[2]) > 0
     assert (one[1], one[2]) == (two[1], two[2])
     assert re.search(r"gateway, 1 process: refused by status \{.*0x45: \d+", text), text
     # CPU per message of the lone process, and of the workers with their split.

@@ -106,8 +106,10 @@ def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str,
         total, reasons = total + config.call_listed, [*reasons, "listed caller"]
     if sighting.origin == "international":
         total, reasons = total + config.international, [*reasons, "international"]
-    fed = sighting.dissuade or any(r in config.feed for r in sighting.rules) or sighting.category in config.feed
-    if flagged and fed:
+    # Only a flagged sighting can be fed: most are passes, which need not look at the feed.
+    if flagged and (
+        sighting.dissuade or any(r in config.feed for r in sighting.rules) or sighting.category in config.feed
+    ):
         total, reasons = total + config.dissuade, [*reasons, "dissuade rule"]
     return total, tuple(reasons)
 

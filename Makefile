@@ -19,7 +19,7 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -21,7 +21,7 @@ from gateway.config import RegistrarConfig, SipConfig, SipListen, SipRateLimit, 
 from gateway.inspection import CallInspector
 from gateway.sip.proxy import SipProxy
 from protocols.sip import Headers, Request, Response, parse_message, parse_uri
-from tests.conftest import free_udp_tcp_port
+from simulator.ports import free_udp_tcp_port
 
 TRUNK_HOST = "127.0.0.2"  # the trusted trunk side binds here; handsets use 127.0.0.1
 

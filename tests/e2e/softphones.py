@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
-from tests.conftest import free_udp_tcp_port
+from simulator.ports import free_udp_tcp_port
 
 WAIT = 15.0
 

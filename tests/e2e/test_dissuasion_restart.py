@@ -29,8 +29,9 @@ from simulator.behaviour import UNREACHABLE, Population
 from simulator.centre_mqtt import CentreDesk
 from simulator.clock import LoopClock
 from simulator.handset import Handset
+from simulator.ports import free_udp_tcp_port
 from simulator.smsc import SimulatedSmsc
-from tests.conftest import free_port, free_udp_tcp_port
+from tests.conftest import free_port
 from tests.e2e.labels_harness import LabelsPki, make_labels_pki
 from tests.e2e.sip_harness import afgw_run, ping
 from tests.e2e.smpp_harness import eventually

@@ -289,7 +289,7 @@ class _Answers:
 
 
 async def test_a_robot_call_the_gateway_never_takes_is_reported_failed_not_unanswered(pki: LabelsPki) -> None:
-    from tests.conftest import free_udp_tcp_port
+    from simulator.ports import free_udp_tcp_port
 
     events, answers = MemoryEvents(), _Answers()
     robot = SipRobotCaller(

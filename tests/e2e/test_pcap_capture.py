@@ -21,8 +21,9 @@ from gateway.capture import CaptureConfig
 from gateway.config import Listen
 from simulator.demo import run_demo
 from simulator.esme import SimulatedEsme
+from simulator.ports import free_udp_tcp_port
 from simulator.smsc import SimulatedSmsc
-from tests.conftest import free_udp_tcp_port, require_peer
+from tests.conftest import require_peer
 from tests.e2e.pcap_check import expert_summary, fields, flagged, sip_messages, smpp_commands, tshark_args
 from tests.e2e.sip_harness import ROOT, SIPP_SCENARIOS, TRUNK_HOST, run_sipp, sip_config
 from tests.e2e.smpp_harness import eventually, make_config

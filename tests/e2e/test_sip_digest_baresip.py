@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from protocols.sip import Request
-from tests.conftest import free_udp_tcp_port, require_peer
+from simulator.ports import free_udp_tcp_port
+from tests.conftest import require_peer
 from tests.e2e.sip_harness import UdpPeer, register_digest, running_proxy, sip_config
 from tests.e2e.softphones import free_sip_port_for_baresip
 

@@ -7,8 +7,8 @@ import asyncio
 import signal
 
 from simulator.handset import Handset
+from simulator.ports import free_udp_tcp_port
 from simulator.trunk import TrunkCaller
-from tests.conftest import free_udp_tcp_port
 from tests.e2e.sip_harness import TRUNK_HOST, afgw_run, ping, shipped_config_with_free_ports
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.ports import free_udp_tcp_port
 from simulator.run.world import _pki
-from tests.conftest import free_port, free_udp_tcp_port, require_peer
+from tests.conftest import free_port, require_peer
 from tests.e2e.test_cli_run import Process
 from tests.gateway.events.mqtt_broker import Broker
 from tests.simulator.demo_counts import planned_sms

@@ -12,7 +12,7 @@ from gateway.app import Gateway
 from gateway.capture import CaptureConfig
 from gateway.cli import _capture, build_parser
 from gateway.config import ConfigError, GatewayConfig, Listen, SmppConfig, SmscPeer, load
-from tests.conftest import free_udp_tcp_port
+from simulator.ports import free_udp_tcp_port
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -20,8 +20,8 @@ from gateway.sip.proxy import SipProxy
 from gateway.store import MemoryStore, Registration
 from protocols.sip import Request, StreamParser
 from simulator.handset import Handset
+from simulator.ports import free_udp_tcp_port
 from simulator.trunk import TrunkCaller
-from tests.conftest import free_udp_tcp_port
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, sip_config
 from tests.gateway.sip.test_tcp import TcpPeer, tcp_register
 

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from gateway.sip.transport import TcpTransport
 from protocols.sip import Request, Response, StreamParser
-from tests.conftest import free_udp_tcp_port
+from simulator.ports import free_udp_tcp_port
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, request, running_proxy, sip_config
 
 ATTACKER = "127.0.0.5"

@@ -30,14 +30,20 @@ from tests.gateway.store.redis_server import start_redis
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    proc, port = start_redis(tmp_path)
+@contextlib.contextmanager
+def running_redis(tmp: Path) -> Iterator[str]:
+    proc, port = start_redis(tmp)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    with running_redis(tmp_path) as url:
+        yield url
 
 
 def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") -> tuple[Path, int, int, int]:
@@ -66,10 +72,10 @@ class Workers:
     """``afgw --log-format json run --workers 2`` and its simulated SMSC, with the log as JSON events."""
 
     def __init__(self, tmp_path: Path, redis_url: str) -> None:
-        path, self.smpp_port, smsc_port, self.sip_port = workers_config(tmp_path, redis_url)
+        self.path, self.smpp_port, smsc_port, self.sip_port = workers_config(tmp_path, redis_url)
         self.smsc = Process("smsc", "--port", str(smsc_port), "--system-id", "afgw", "--password", "secret")
         self.smsc.wait_for(self.smsc.out, rf"simulated SMSC listening on 127\.0\.0\.1:{smsc_port}")
-        self.supervisor = Process("--log-format", "json", "run", "-c", str(path), "--workers", "2")
+        self.supervisor = Process("--log-format", "json", "run", "-c", str(self.path), "--workers", "2")
 
     def events(self, name: str) -> list[dict[str, Any]]:
         found = []
@@ -94,8 +100,8 @@ class Workers:
         self.smsc.stop(signal.SIGKILL)
 
 
-@pytest.fixture
-def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
+@contextlib.contextmanager
+def running_workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
     running = Workers(tmp_path, redis_url)
     try:
         running.wait_events("smsc.bound", 4)  # two binds each (smsc.binds in the shipped file)
@@ -106,6 +112,22 @@ def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
         running.close()
 
 
+@pytest.fixture
+def workers(tmp_path: Path, redis_url: str) -> Iterator[Workers]:
+    """Workers of the test's own, for a test that kills or signals them."""
+    with running_workers(tmp_path, redis_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """One supervisor and its workers for the tests that only send traffic through them and read their
+    log: none of them stops, kills or reloads a worker, so each finds them as a fresh start leaves them."""
+    tmp = tmp_path_factory.mktemp("workers")
+    with running_redis(tmp) as url, running_workers(tmp, url) as running:
+        yield running
+
+
 def submit_through(workers: Workers, count: int) -> None:
     """``count`` ESMEs, each on its own connection (so spread over the workers), send one message each;
     every one is answered ESME_ROK with the SMSC's id and stored by the SMSC."""
@@ -114,7 +136,8 @@ def submit_through(workers: Workers, count: int) -> None:
         workers.smsc.wait_for(workers.smsc.out, rf"^stored {re.escape(message_id)}: 10690 -> 8613800000001: ")
 
 
-def test_two_workers_share_the_smpp_port_and_each_binds_to_the_smsc(workers: Workers) -> None:
+def test_two_workers_share_the_smpp_port_and_each_binds_to_the_smsc(shared_workers: Workers) -> None:
+    workers = shared_workers
     started = workers.events("workers.started")
     assert sorted(e["worker"] for e in started) == [0, 1]
     assert len({e["pid"] for e in started}) == 2
@@ -152,7 +175,8 @@ def test_sighup_reaches_every_worker_and_sigterm_stops_them_all_cleanly(workers:
     assert (last["event"], last["exits"]) == ("workers.stopped", ["exit 0", "exit 0"])
 
 
-async def test_a_handset_registered_through_one_worker_is_called_through_either(workers: Workers) -> None:
+async def test_a_handset_registered_through_one_worker_is_called_through_either(shared_workers: Workers) -> None:
+    workers = shared_workers
     handset = await UdpPeer.open()
     try:
         registered = await register_digest(handset, workers.sip_port, "8613800000001", "handset1pw", expires=3600)
@@ -184,8 +208,9 @@ def test_workers_refuse_a_store_of_their_own(tmp_path: Path) -> None:
     assert line.startswith(f"{path}: --workers 2 needs store.backend: redis; with sqlite registrations")
 
 
-def test_each_worker_serves_the_http_endpoint_on_its_own_port(workers: Workers, tmp_path: Path) -> None:
-    text = (tmp_path / "gateway.yaml").read_text(encoding="utf-8")
+def test_each_worker_serves_the_http_endpoint_on_its_own_port(shared_workers: Workers) -> None:
+    workers = shared_workers
+    text = workers.path.read_text(encoding="utf-8")
     base = int(re.findall(r"^http:\n  port: (\d+)$", text, re.MULTILINE)[0])
     for port in (base, base + 1):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+import rules
 from gateway.cli import main
 from tests.rules.helpers import rule_yaml
 
@@ -39,6 +41,20 @@ FAILING = "rules:\n" + rule_yaml(
         - {text: "您好"}
     """,
 )
+
+
+@pytest.fixture(autouse=True)
+def shipped_packs_compiled_once(packs: rules.RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command given no rule files builds the shipped packs; here it gets the suite's compiled copy (a
+    RuleSet never changes once built) instead of compiling them again for each run. Rule files named on
+    the command line are built as usual."""
+    real = rules.build
+
+    def build(paths: Iterable[str | Path]) -> rules.RuleSet:
+        paths = list(paths)
+        return packs if paths == [rules.DEFAULT_PACKS] else real(paths)
+
+    monkeypatch.setattr(rules, "build", build)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str], stdin: str | None = None) -> tuple[int, str, str]:

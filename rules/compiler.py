@@ -77,8 +77,6 @@ class Context:
         "minute",
         "now",
         "origin",
-        "ruleset",
-        "scanned",
         "sender_id",
         "src",
         "text",
@@ -117,10 +115,6 @@ class Context:
         self.has_domains = has_domains
         self.velocity = velocity
         self.keys = keys
-        #: What the message's first scan left for its deferred databases (see :func:`scan_deferred`), and
-        #: the rule set they belong to; None when every database has scanned the message already.
-        self.scanned: Scanned | None = None
-        self.ruleset: RuleSet | None = None
 
     def signals(self) -> Signals:
         """The message's structural signals, extracted on first use (only rules with signal selectors ask)."""
@@ -131,64 +125,6 @@ class Context:
 
 
 Predicate = Callable[[Context], bool]
-
-#: What a message's scan leaves for its deferred scans: by view index (see VIEWS), the bytes its
-#: database scanned, None for a view not computed yet, or a view's deferred database already scanned.
-Scanned = list[bytes | None]
-DONE = b""  # a view with nothing (more) to scan: empty, or its deferred database scanned already
-
-
-def on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
-    """The Hyperscan callback of the message path: ``hits`` (the context) collects the pattern ids."""
-    hits.add(pattern_id)
-
-
-def scan_deferred(
-    rs: RuleSet, views: tuple[int, ...], text: str, norm: str | None, data: Scanned, hits: set[int]
-) -> Scanned:
-    """Scan the deferred databases of ``views`` that are not yet, computing a view first if need be."""
-    deferred = rs.deferred_by_index
-    for view in views:
-        db = deferred[view]
-        encoded = data[view]
-        if db is None or encoded == DONE:
-            continue
-        if encoded is None:
-            encoded = _view_bytes(rs, view, text, norm)
-        if encoded:
-            db.scan(encoded, on_match, 0, hits)
-        data[view] = DONE
-    return data
-
-
-def _view_bytes(rs: RuleSet, view: int, text: str, norm: str | None) -> bytes:
-    """One view of ``text``, encoded: for a view that only deferred patterns use (computed when needed)."""
-    name = VIEWS[view]
-    if name == "raw":
-        return text.encode()
-    if norm is None:
-        return b""
-    if name == "normalised":
-        return norm.encode()
-    squeezed = rs.to_squeezed(norm) if rs.to_squeezed is not None else ""
-    if name == "squeezed":
-        return squeezed.encode()
-    if name == "homophone" and rs.to_homophone is not None:
-        return rs.to_homophone(squeezed).encode()
-    return b""  # domains: extracted with the first scan whenever the rule set has a domain pattern
-
-
-def _after_deferred(views: tuple[int, ...], predicate: Predicate) -> Predicate:
-    """``predicate``, once the deferred databases of ``views`` have scanned the message: the scan waits
-    until a condition reads the term, so that a rule its other selections decide never pays for it."""
-
-    def scanned_first(ctx: Context) -> bool:
-        data = ctx.scanned
-        if data is not None and ctx.ruleset is not None:
-            scan_deferred(ctx.ruleset, views, ctx.text, ctx._normalised, data, ctx.hits)
-        return predicate(ctx)
-
-    return scanned_first
 
 
 @dataclass(frozen=True)
@@ -409,7 +345,6 @@ class _Compiler:
         self.needs_domains = False
         self.uses_time = False
         self.selection_cache: dict[int, CompiledSelection] = {}
-        self.deferring_cache: dict[int, CompiledSelection] = {}
 
     def run(self) -> RuleSet:
         started = time.perf_counter()
@@ -453,7 +388,9 @@ class _Compiler:
         databases = self.databases([p for p in self.patterns if p.id in primary])
         deferred = self.databases([p for p in self.patterns if p.id not in primary])
         view_of = {p.id: VIEWS.index(p.view) for p in self.patterns if p.id not in primary}
-        rules = tuple(self.deferring(r, view_of) for r in rules)
+        rules = tuple(
+            replace(r, deferred=tuple(sorted({view_of[a] for a in _text_atoms(r) if a in view_of}))) for r in rules
+        )
         if self.errors:
             raise SourceErrors(self.errors)
         return RuleSet(
@@ -469,27 +406,6 @@ class _Compiler:
             compile_seconds=time.perf_counter() - started,
             conversion_hints=conversion_hints,
         )
-
-    def deferring(self, r: CompiledRule, view_of: Mapping[int, int]) -> CompiledRule:
-        """``r`` with each term that reads a deferred pattern scanning its views first (when evaluated)."""
-        deferred = tuple(sorted({view_of[a] for a in _text_atoms(r) if a in view_of}))
-        if not deferred:
-            return replace(r, deferred=deferred)
-        selections = {name: self.deferring_selection(sel, view_of) for name, sel in r.selections.items()}
-        condition = cond.compile_condition(r.rule.condition, {n: s.predicate for n, s in selections.items()})
-        return replace(r, condition=condition, selections=selections, deferred=deferred)
-
-    def deferring_selection(self, sel: CompiledSelection, view_of: Mapping[int, int]) -> CompiledSelection:
-        cached = self.deferring_cache.get(id(sel))  # macros are shared by the rules that use them
-        if cached is not None:
-            return cached
-        alternatives = tuple(tuple(_deferring_term(t, view_of) for t in alt) for alt in sel.alternatives)
-        out = sel
-        if alternatives != sel.alternatives:  # a term changes only by its predicate, compared by identity
-            predicate = cond.any_of([cond.all_of([t.predicate for t in alt]) for alt in alternatives])
-            out = replace(sel, predicate=predicate, alternatives=alternatives)
-        self.deferring_cache[id(sel)] = out
-        return out
 
     # --- patterns -----------------------------------------------------------------------------------
 
@@ -664,12 +580,6 @@ class _Compiler:
             by, count, within = v.by, v.count, v.within
             return CompiledTerm(term, lambda ctx: ctx.velocity.at_least(ctx.keys[by], count, within, ctx.now))
         return CompiledTerm(term, _field_predicate(term))
-
-
-def _deferring_term(t: CompiledTerm, view_of: Mapping[int, int]) -> CompiledTerm:
-    read = t.atoms if t.term.field in ("text", "domain") else t.reads
-    views = tuple(sorted({view_of[a] for a in read if a in view_of}))
-    return replace(t, predicate=_after_deferred(views, t.predicate)) if views else t
 
 
 def _text_atoms(r: CompiledRule) -> set[int]:

@@ -21,17 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from rules import spec
-from rules.compiler import (
-    ACTION_RANK,
-    VIEWS,
-    CompiledRule,
-    CompiledTerm,
-    Context,
-    RuleSet,
-    Scanned,
-    scan_deferred,
-)
-from rules.compiler import on_match as _on_match
+from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Context, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
@@ -112,6 +102,10 @@ _VERDICT_CACHE = 4096
 _ACTIONS = {a.value: a for a in Action}
 _RISKS = {r.value: r for r in Risk}
 _NO_KEYS: dict[str, str] = {}  # the velocity keys of a plan with no velocity selector (never written)
+
+
+def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
+    hits.add(pattern_id)
 
 
 @dataclass(slots=True)
@@ -208,8 +202,8 @@ class Engine:
                 continue
             if ctx is None:
                 ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
-                # the terms that read deferred patterns scan for them when they are evaluated
-                ctx.scanned, ctx.ruleset = data, rs
+            if rule.deferred:
+                data = _scan_deferred(rs, rule.deferred, text, norm, data, hits)
             if rule.condition(ctx):
                 indices.append(i)
         if not indices:
@@ -224,7 +218,7 @@ class Engine:
         if explain:
             if ctx is None:
                 ctx = self._context(message, hits, now, keys, rs.uses_time, text, norm, found)
-            scan_deferred(rs, _ALL_VIEWS, text, norm, data, hits)
+            _scan_deferred(rs, _ALL_VIEWS, text, norm, data, hits)
             return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
         return verdict
 
@@ -284,8 +278,12 @@ class Engine:
         )
 
 
+#: What a message's scan leaves for its deferred scans: by view index (see compiler.VIEWS), the bytes its
+#: database scanned, None for a view not computed yet, or a view's deferred database already scanned.
+Scanned = list[bytes | None]
 _NOTHING_SCANNED: Scanned = [b"", b"", b"", b"", b""]  # no text: nothing to scan (never written)
 _ALL_VIEWS = tuple(range(len(VIEWS)))
+_DONE = b""  # a view with nothing (more) to scan: empty, or its deferred database scanned already
 
 
 def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None, Scanned]:
@@ -339,6 +337,41 @@ def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tupl
     if found and rs.db_domains is not None:
         rs.db_domains.scan(encoded, _on_match, 0, hits)
     return norm, found, data
+
+
+def _scan_deferred(
+    rs: RuleSet, views: tuple[int, ...], text: str, norm: str | None, data: Scanned, hits: set[int]
+) -> Scanned:
+    """Scan the deferred databases of ``views`` that are not yet, computing a view first if need be."""
+    deferred = rs.deferred_by_index
+    for view in views:
+        db = deferred[view]
+        encoded = data[view]
+        if db is None or encoded == _DONE:
+            continue
+        if encoded is None:
+            encoded = _view_bytes(rs, view, text, norm)
+        if encoded:
+            db.scan(encoded, _on_match, 0, hits)
+        data[view] = _DONE
+    return data
+
+
+def _view_bytes(rs: RuleSet, view: int, text: str, norm: str | None) -> bytes:
+    """One view of ``text``, encoded: for a view that only deferred patterns use (computed when needed)."""
+    name = VIEWS[view]
+    if name == "raw":
+        return text.encode()
+    if norm is None:
+        return b""
+    if name == "normalised":
+        return norm.encode()
+    squeezed = rs.to_squeezed(norm) if rs.to_squeezed is not None else ""
+    if name == "squeezed":
+        return squeezed.encode()
+    if name == "homophone" and rs.to_homophone is not None:
+        return rs.to_homophone(squeezed).encode()
+    return b""  # domains: extracted with the first scan whenever the rule set has a domain pattern
 
 
 def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> Scanned:

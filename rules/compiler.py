@@ -35,18 +35,7 @@ from rules import spec
 from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
-from rules.normalise import (
-    URL_HINTS,
-    conversion_expressions,
-    converter,
-    normalise,
-    normalise_domain,
-    normaliser,
-    prenormaliser,
-    scrub,
-    squeeze,
-    squeezer,
-)
+from rules.normalise import URL_HINTS, normalise, normalise_domain, normaliser, scrub, squeeze, squeezer
 from rules.signals import REQUIRED, Signals, sender_kind
 from rules.velocity import VelocityStore
 from rules.yaml_source import Location, SourceError, SourceErrors
@@ -218,7 +207,6 @@ class RuleSet:
         uses_time: bool,
         url_hints: Mapping[str, int],
         compile_seconds: float,
-        conversion_hints: frozenset[int] = frozenset(),
     ) -> None:
         self.collection = collection
         self.rules = rules
@@ -249,12 +237,6 @@ class RuleSet:
         # the view functions with their tables bound, for the message path; a view no pattern is matched
         # on is never computed, and one that only deferred patterns use only for the messages that need it
         self.to_normalised: Callable[[str], str] | None = normaliser() if self.needs_normalised else None
-        #: Patterns of the normalised view that a text needing the conversion pass matches (see
-        #: normalise.conversion_expressions), when that view has a database scanned for every message: the
-        #: engine then scans the text before the pass, and converts and scans again only when one matched.
-        self.conversion_hints = conversion_hints
-        self.to_prenormalised = prenormaliser()
-        self.convert = converter()
         self.to_squeezed: Callable[[str], str] | None = squeezer() if uses & {"squeezed", "homophone"} else None
         self.to_homophone: Callable[[str], str] | None = folder() if "homophone" in uses else None
         self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
@@ -381,10 +363,6 @@ class _Compiler:
         # view, scanned for the messages that have such a rule. Common words that some rule only uses
         # beside a rarer one (您, 【...】) then cost nothing for the other messages.
         primary = set(url_hints.values()).union(*(plan.by_atom for plan in plans.values()))
-        conversion_hints: frozenset[int] = frozenset()
-        if any(p.view == "normalised" and p.id in primary for p in self.patterns):
-            conversion_hints = frozenset(self.hint(e, _BASE_FLAGS) for e in conversion_expressions())
-            primary |= conversion_hints
         databases = self.databases([p for p in self.patterns if p.id in primary])
         deferred = self.databases([p for p in self.patterns if p.id not in primary])
         view_of = {p.id: VIEWS.index(p.view) for p in self.patterns if p.id not in primary}
@@ -404,7 +382,6 @@ class _Compiler:
             uses_time=self.uses_time,
             url_hints=url_hints,
             compile_seconds=time.perf_counter() - started,
-            conversion_hints=conversion_hints,
         )
 
     # --- patterns -----------------------------------------------------------------------------------

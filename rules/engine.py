@@ -294,30 +294,16 @@ def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tupl
     arguments of ``scan`` are positional: keywords cost the extension a dictionary and a lookup per call.
     """
     data: Scanned = [None, None, None, None, None]
-    norm: str | None = None
-    db_normalised = rs.db_normalised
-    if rs.conversion_hints and db_normalised is not None:
-        # the normalised database tells which texts need the conversion pass (see compiler.RuleSet): the
-        # others are normalised already; the few that do are converted and scanned again. This scan goes
-        # first, while the hits hold only its own.
-        norm = rs.to_prenormalised(text)
-        db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
-        if not rs.conversion_hints.isdisjoint(hits):
-            norm = rs.convert(norm)
-            hits.clear()
-            db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
-        data[1] = encoded
     if rs.db_raw is not None:
         rs.db_raw.scan(raw := text.encode(), _on_match, 0, hits)
         data[0] = raw
     to_normalised = rs.to_normalised
     if to_normalised is None:
         return None, None, data
-    if norm is None:
-        norm = to_normalised(text)
-        if db_normalised is not None:
-            db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
-            data[1] = encoded
+    norm = to_normalised(text)
+    if rs.db_normalised is not None:
+        rs.db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
+        data[1] = encoded
     to_squeezed = rs.to_squeezed
     if to_squeezed is not None and (rs.db_squeezed is not None or rs.db_homophone is not None):
         squeezed = to_squeezed(norm)

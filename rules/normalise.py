@@ -151,48 +151,21 @@ PHRASE_ONLY_CONVERSIONS = "么侷崑彷彿慇懃昇沈甦著蒐薰藉覆觔跼�
 
 
 @cache
-def _conversion_characters() -> str:
-    """The characters of the Basic Multilingual Plane that the converter of :func:`_normaliser` may change.
-
-    What the converter itself does to each character on its own (asked in one call, with newlines between
-    them so that no phrase spans two), plus :data:`PHRASE_ONLY_CONVERSIONS`; sorted."""
-    chars = [chr(c) for c in range(0x10000) if c != 0x0A and not 0xD800 <= c <= 0xDFFF]
-    converted = _normaliser()("\n".join(chars)).split("\n")
-    assert len(converted) == len(chars), "a conversion added or removed a line"
-    changed = {c for c, out in zip(chars, converted, strict=True) if out != c}
-    changed.update(PHRASE_ONLY_CONVERSIONS)
-    return "".join(sorted(changed))
-
-
-@cache
 def _conversion_gate() -> re.Pattern[str]:
     """Matches a text that the converter of :func:`_normaliser` may change.
 
     Most SMS are in simplified Chinese and have no character to convert; a search of one character class
     (a bitmap lookup per character) costs a fraction of the conversion pass, so the message path runs the
-    converter only on the texts this matches. The class is :func:`_conversion_characters`; any character
-    beyond the plane (a few rare hanzi convert, format tags are removed) sends the text to the converter."""
-    return re.compile("[" + re.escape(_conversion_characters()) + "\U00010000-\U0010ffff]")
-
-
-@cache
-def conversion_expressions() -> tuple[str, ...]:
-    """:func:`_conversion_gate` as Hyperscan expressions (UTF-8 mode) that a text matches one of, its
-    characters as ranges, a few thousand to an expression (Hyperscan bounds an expression's length).
-
-    The engine adds them to the database of the normalised view, so that the scan it makes anyway tells
-    which texts need the conversion pass, in place of the character-class search."""
-    codes = [ord(c) for c in _conversion_characters()]
-    ranges: list[list[int]] = []
-    for code in codes:
-        if ranges and ranges[-1][1] == code - 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    parts = [f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges]
-    parts.append("\\x{10000}-\\x{10ffff}")
-    step = 500
-    return tuple("[" + "".join(parts[i : i + step]) + "]" for i in range(0, len(parts), step))
+    converter only on the texts this matches. The class is what the converter itself does to each
+    character of the Basic Multilingual Plane on its own (asked in one call, with newlines between them
+    so that no phrase spans two), plus :data:`PHRASE_ONLY_CONVERSIONS`; any character beyond the plane
+    (a few rare hanzi convert, format tags are removed) sends the text to the converter."""
+    chars = [chr(c) for c in range(0x10000) if c != 0x0A and not 0xD800 <= c <= 0xDFFF]
+    converted = _normaliser()("\n".join(chars)).split("\n")
+    assert len(converted) == len(chars), "a conversion added or removed a line"
+    changed = {c for c, out in zip(chars, converted, strict=True) if out != c}
+    changed.update(PHRASE_ONLY_CONVERSIONS)
+    return re.compile("[" + re.escape("".join(sorted(changed))) + "\U00010000-\U0010ffff]")
 
 
 @cache
@@ -258,28 +231,6 @@ def normaliser() -> Callable[[str], str]:
         return convert(text) if needs_conversion(text) else text
 
     return normalise_bound
-
-
-@cache
-def prenormaliser() -> Callable[[str], str]:
-    """The normalised view before its conversion pass: ``convert(prenormalise(t))`` when
-    :func:`conversion_expression` matches ``prenormalise(t)`` (with ``convert`` from :func:`converter`),
-    ``prenormalise(t)`` otherwise, is :func:`normalise`."""
-    normalize = unicodedata.normalize
-    is_normalized = unicodedata.is_normalized
-
-    def prenormalise_bound(text: str) -> str:
-        text = text.replace("，", ",").replace("：", ":").replace("？", "?")
-        if not is_normalized("NFKC", text):
-            text = normalize("NFC", normalize("NFKD", text))
-        return text.casefold()
-
-    return prenormalise_bound
-
-
-def converter() -> Callable[[str], str]:
-    """The conversion pass of the normalised view (zh-CN, variants, format characters removed)."""
-    return _normaliser()
 
 
 @cache

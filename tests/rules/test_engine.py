@@ -224,9 +224,9 @@ def test_only_trigger_patterns_bring_a_rule_up(build: Build) -> None:
     assert engine.evaluate(sms("请转入安全账户")).rules == ()
 
 
-def test_a_deferred_pattern_is_read_when_the_rule_gets_to_it(build: Build) -> None:
-    # 【...】 brings no rule up (it is scanned only for a rule that reads it, and only once the condition
-    # reaches it): the sender check before it decides most messages without it
+def test_a_deferred_pattern_is_read_by_the_rule_it_belongs_to(build: Build) -> None:
+    # 【...】 brings no rule up: it waits in a deferred database, scanned only for a message that brought
+    # up a rule that reads it, whichever way the rule reads it
     ruleset = build(
         rule_yaml(
             "rare:\n  text: [安全账户]\nsvc:\n  from|startswith: '106'\n"
@@ -248,7 +248,6 @@ def test_a_text_in_traditional_characters_is_matched_in_its_converted_form(build
         rule_yaml("sel:\n  text: [账户, 上升]\ncondition: sel", rule_id="t.simplified"),
     )
     engine = rules.Engine(ruleset)
-    assert ruleset.conversion_hints
     assert engine.evaluate(sms("請將資金轉入安全帳戶")).rules == ("t.simplified",)
     assert engine.evaluate(sms("股價上昇")).rules == ("t.simplified",)
     assert engine.evaluate(sms("旭日东昇")).rules == ("t.alone",)

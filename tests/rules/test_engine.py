@@ -222,3 +222,33 @@ def test_only_trigger_patterns_bring_a_rule_up(build: Build) -> None:
     assert engine.evaluate(sms("【银行】请转入安全账户")).rules == ("t.rule",)
     assert engine.evaluate(sms("【银行】您的账单")).rules == ()
     assert engine.evaluate(sms("请转入安全账户")).rules == ()
+
+
+def test_a_deferred_pattern_is_read_by_the_rule_it_belongs_to(build: Build) -> None:
+    # 【...】 brings no rule up: it waits in a deferred database, scanned only for a message that brought
+    # up a rule that reads it, whichever way the rule reads it
+    ruleset = build(
+        rule_yaml(
+            "rare:\n  text: [安全账户]\nsvc:\n  from|startswith: '106'\n"
+            "common:\n  text|re: '【[^】]+】'\ncondition: rare and (svc and common or not svc and not common)",
+        )
+    )
+    engine = rules.Engine(ruleset)
+    assert engine.evaluate(sms("【银行】请转入安全账户", src="10690000001")).rules == ("t.rule",)
+    assert engine.evaluate(sms("请转入安全账户", src="10690000001")).rules == ()
+    assert engine.evaluate(sms("请转入安全账户")).rules == ("t.rule",)
+    assert engine.evaluate(sms("【银行】请转入安全账户")).rules == ()
+
+
+def test_a_text_in_traditional_characters_is_matched_in_its_converted_form(build: Build) -> None:
+    # the normalised view converts 帳戶 to 账户, and 昇 to 升 only in the phrase 上昇: the text as it was
+    # before the conversion matches nothing
+    ruleset = build(
+        rule_yaml("sel:\n  text: 昇\ncondition: sel", rule_id="t.alone"),
+        rule_yaml("sel:\n  text: [账户, 上升]\ncondition: sel", rule_id="t.simplified"),
+    )
+    engine = rules.Engine(ruleset)
+    assert engine.evaluate(sms("請將資金轉入安全帳戶")).rules == ("t.simplified",)
+    assert engine.evaluate(sms("股價上昇")).rules == ("t.simplified",)
+    assert engine.evaluate(sms("旭日东昇")).rules == ("t.alone",)
+    assert engine.evaluate(sms("请将资金转入安全账户")).rules == ("t.simplified",)

@@ -21,11 +21,12 @@ from enum import StrEnum
 from typing import Any
 
 from rules import spec
-from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Context, RuleSet
+from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
+from rules.predicates import Context
 from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from mypyc.build import mypycify
 from setuptools import setup  # type: ignore[import-untyped]  # no stubs: build time only
 
-#: Evaluate, the term predicates and their context, the views, the conditions, the counters and the message:
-#: what runs for every message.
-HOT = ("engine", "predicates", "normalise", "homophones", "condition", "velocity", "message")
+#: What runs for every message: evaluate, the term predicates and their context, the sender's kind, the
+#: views, the conditions, the counters and the message.
+HOT = ("engine", "predicates", "senders", "normalise", "homophones", "condition", "velocity", "message")
 
 if __name__ == "__main__":
     package = Path(__file__).resolve().parent

@@ -55,7 +55,8 @@ from rules.predicates import (
     signal_is,
     velocity_at_least,
 )
-from rules.signals import REQUIRED, sender_kind
+from rules.senders import sender_kind
+from rules.signals import REQUIRED
 from rules.yaml_source import Location, SourceError, SourceErrors
 
 VIEWS = ("raw", "normalised", "squeezed", "homophone", "domains")
@@ -81,7 +82,7 @@ class Pattern:
     sources: list[tuple[str, Term, Value]] = field(default_factory=list, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledTerm:
     term: Term
     predicate: Predicate
@@ -91,7 +92,7 @@ class CompiledTerm:
     reads: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledSelection:
     selection: Selection
     predicate: Predicate
@@ -99,7 +100,7 @@ class CompiledSelection:
     gated: bool  # false whenever none of its patterns matched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     rule: Rule
     index: int
@@ -119,7 +120,7 @@ class CompiledRule:
     deferred: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What to evaluate for one channel.
 
@@ -148,6 +149,36 @@ class Plan:
 
 class RuleSet:
     """Compiled rules, immutable once built; the engine swaps whole rule sets atomically."""
+
+    # slots: the message path reads a dozen of these per message, without a dictionary lookup each
+    __slots__ = (
+        "_explain",
+        "by_id",
+        "cache",
+        "collection",
+        "compile_seconds",
+        "databases",
+        "db_domains",
+        "db_homophone",
+        "db_normalised",
+        "db_raw",
+        "db_squeezed",
+        "deferred_by_index",
+        "deferred_databases",
+        "hint_obfuscated",
+        "hint_spaced",
+        "needs_domains",
+        "needs_normalised",
+        "patterns",
+        "plans",
+        "rules",
+        "to_homophone",
+        "to_normalised",
+        "to_squeezed",
+        "url_hints",
+        "uses_time",
+        "verdicts",
+    )
 
     def __init__(
         self,

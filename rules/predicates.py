@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from rules.normalise import normalise, scrub
-from rules.signals import Signals, sender_kind
+from rules.senders import sender_kind
+from rules.signals import Signals
 from rules.velocity import VelocityStore
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from rules import spec
 from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, RuleSet
@@ -105,8 +105,9 @@ _RISKS = {r.value: r for r in Risk}
 _NO_KEYS: dict[str, str] = {}  # the velocity keys of a plan with no velocity selector (never written)
 
 
-def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
-    hits.add(pattern_id)
+def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: object) -> None:
+    # cast to a set (not Any): compiled, the add is a call into the set, not a method looked up by name
+    cast(set[int], hits).add(pattern_id)
 
 
 @dataclass(slots=True)

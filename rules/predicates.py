@@ -141,9 +141,14 @@ def field_exists(attr: str, want: bool) -> Predicate:
 
 def field_matches(attr: str, operator: str, values: tuple[str, ...]) -> Predicate:
     """``from``/``to``/``sender_id``/``origin`` with ``startswith``, ``endswith`` or equal to one of ``values``."""
+    # the source is what most such selectors read: read directly, not looked up by name
     if operator == "startswith":
+        if attr == "src":
+            return lambda ctx: ctx.src.startswith(values)
         return lambda ctx: bool(getattr(ctx, attr).startswith(values))
     if operator == "endswith":
+        if attr == "src":
+            return lambda ctx: ctx.src.endswith(values)
         return lambda ctx: bool(getattr(ctx, attr).endswith(values))
     members = frozenset(values)
     if attr == "src":

@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-sip compile-sip clean-compiled clean
+.PHONY: demo test lint bench bench-sip compile-sip compile-rules clean-compiled clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ SIP_COMPILED := uri headers message parser transaction dialog
 compile-sip: $(VENV)/.installed
 	$(BIN)/mypyc $(SIP_COMPILED:%=protocols/sip/%.py)
 
+# The rules engine's message path compiled with mypyc (optional, as above); the modules are listed in
+# rules/_mypyc_build.py, the loader and compiler stay Python. A build from before is removed first:
+# the package refuses to import while it is older than its source.
+compile-rules: | $(BIN)/python
+	rm -f rules/*.so
+	$(BIN)/python rules/_mypyc_build.py build_ext --inplace
+
 clean-compiled:
-	rm -f protocols/sip/*.so *__mypyc.*.so
+	rm -f protocols/sip/*.so rules/*.so *__mypyc.*.so
 
 clean: clean-compiled
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -5,8 +5,15 @@
     verdict = engine.evaluate(rules.Message(channel="sms", src="+85212345678", dst="13800000001", text="..."))
 
 This package imports nothing from ``gateway`` or ``simulator``.
+
+The modules that run for every message (:data:`rules._mypyc_build.HOT`: the engine, the views, the
+conditions, the counters, the message) are strictly typed so that mypyc can compile them (``make
+compile-rules``); without a build, or after ``make clean-compiled``, the Python sources run as they are.
+A build older than the source it came from is refused at import rather than run in its place
+(:mod:`._build`).
 """
 
+from rules import _build  # noqa: F401  (first: it refuses a stale compiled build)
 from rules.compiler import RuleSet, build, check, compile_collection
 from rules.engine import Action, Engine, Match, Risk, Verdict
 from rules.loader import DEFAULT_PACKS, load, rule_files

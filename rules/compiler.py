@@ -37,9 +37,26 @@ from rules.dbcache import DatabaseCache, default_cache
 from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
 from rules.model import Rule, RuleCollection, Selection, Term, Value
-from rules.normalise import URL_HINTS, normalise, normalise_domain, normaliser, scrub, squeeze, squeezer
-from rules.signals import REQUIRED, Signals, sender_kind
-from rules.velocity import VelocityStore
+from rules.normalise import URL_HINTS, normalise, normalise_domain, normaliser, squeeze, squeezer
+from rules.predicates import (
+    Predicate,
+    field_exists,
+    field_matches,
+    has_domains,
+    hits_all,
+    hits_any,
+    hits_one,
+    minute_within,
+    requiring,
+    sender_kind_in,
+    signal_at_least,
+    signal_brand,
+    signal_handle_kind,
+    signal_is,
+    velocity_at_least,
+)
+from rules.senders import sender_kind
+from rules.signals import REQUIRED
 from rules.yaml_source import Location, SourceError, SourceErrors
 
 VIEWS = ("raw", "normalised", "squeezed", "homophone", "domains")
@@ -51,71 +68,6 @@ _BASE_FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
 #: tokens of a URL or an address (a dot only when a letter or digit follows it, as in vx.example.com).
 _WORD_BEFORE = r"(?:^|[^A-Za-z0-9./@_\-])"
 _WORD_AFTER = r"(?:$|[^A-Za-z0-9@_\-.]|\.(?:$|[^A-Za-z0-9]))"
-
-
-class Context:
-    """What a condition looks at for one message."""
-
-    __slots__ = (
-        "_domains",
-        "_normalised",
-        "_signals",
-        "channel",
-        "dst",
-        "has_domains",
-        "hits",
-        "keys",
-        "minute",
-        "now",
-        "origin",
-        "sender_id",
-        "src",
-        "text",
-        "velocity",
-    )
-
-    def __init__(
-        self,
-        hits: set[int],
-        channel: str,
-        src: str,
-        dst: str,
-        sender_id: str,
-        origin: str,
-        minute: int,
-        now: float,
-        has_domains: bool,
-        velocity: VelocityStore,
-        keys: Mapping[str, str],
-        text: str = "",
-        normalised: str | None = None,
-        domains: tuple[str, ...] | None = None,
-    ) -> None:
-        self.text = text
-        self._normalised = normalised
-        self._domains = domains
-        self._signals: Signals | None = None
-        self.hits = hits
-        self.channel = channel
-        self.src = src
-        self.dst = dst
-        self.sender_id = sender_id
-        self.origin = origin
-        self.minute = minute
-        self.now = now
-        self.has_domains = has_domains
-        self.velocity = velocity
-        self.keys = keys
-
-    def signals(self) -> Signals:
-        """The message's structural signals, extracted on first use (only rules with signal selectors ask)."""
-        if self._signals is None:
-            norm = self._normalised if self._normalised is not None else normalise(scrub(self.text))
-            self._signals = Signals(norm, self.src, self.origin, self._domains)
-        return self._signals
-
-
-Predicate = Callable[[Context], bool]
 
 
 @dataclass(frozen=True)
@@ -130,7 +82,7 @@ class Pattern:
     sources: list[tuple[str, Term, Value]] = field(default_factory=list, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledTerm:
     term: Term
     predicate: Predicate
@@ -140,7 +92,7 @@ class CompiledTerm:
     reads: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledSelection:
     selection: Selection
     predicate: Predicate
@@ -148,7 +100,7 @@ class CompiledSelection:
     gated: bool  # false whenever none of its patterns matched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     rule: Rule
     index: int
@@ -168,7 +120,7 @@ class CompiledRule:
     deferred: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What to evaluate for one channel.
 
@@ -197,6 +149,36 @@ class Plan:
 
 class RuleSet:
     """Compiled rules, immutable once built; the engine swaps whole rule sets atomically."""
+
+    # slots: the message path reads a dozen of these per message, without a dictionary lookup each
+    __slots__ = (
+        "_explain",
+        "by_id",
+        "cache",
+        "collection",
+        "compile_seconds",
+        "databases",
+        "db_domains",
+        "db_homophone",
+        "db_normalised",
+        "db_raw",
+        "db_squeezed",
+        "deferred_by_index",
+        "deferred_databases",
+        "hint_obfuscated",
+        "hint_spaced",
+        "needs_domains",
+        "needs_normalised",
+        "patterns",
+        "plans",
+        "rules",
+        "to_homophone",
+        "to_normalised",
+        "to_squeezed",
+        "url_hints",
+        "uses_time",
+        "verdicts",
+    )
 
     def __init__(
         self,
@@ -541,27 +523,25 @@ class _Compiler:
             atoms = tuple(self.pattern(*self.expression(term, v), owner, term, v) for v in term.values)
             unique = frozenset(atoms)
             if "all" in term.modifiers:
-                return CompiledTerm(term, lambda ctx: unique <= ctx.hits, atoms)
+                return CompiledTerm(term, hits_all(unique), atoms)
             if len(unique) == 1:
                 (only,) = unique
-                return CompiledTerm(term, lambda ctx: only in ctx.hits, atoms)
-            return CompiledTerm(term, lambda ctx: not unique.isdisjoint(ctx.hits), atoms)
+                return CompiledTerm(term, hits_one(only), atoms)
+            return CompiledTerm(term, hits_any(unique), atoms)
         if f == "domain":
             self.needs_domains = True
             want = term.flag
-            return CompiledTerm(term, lambda ctx: ctx.has_domains == want)
+            return CompiledTerm(term, has_domains(want))
         if f == "time":
             self.uses_time = True
             start, end = term.minutes
-            if start < end:
-                return CompiledTerm(term, lambda ctx: start <= ctx.minute < end)
-            return CompiledTerm(term, lambda ctx: ctx.minute >= start or ctx.minute < end)
+            return CompiledTerm(term, minute_within(start, end))
         if f in spec.SIGNALS:
             predicate = _signal_predicate(term)
             reads: tuple[int, ...] = ()
             if f in REQUIRED:
                 reads = tuple(self.hint(h, _BASE_FLAGS | hyperscan.HS_FLAG_UCP) for h in REQUIRED[f])
-                predicate = _requiring(frozenset(reads), predicate, term.operator == "is" and not term.flag)
+                predicate = requiring(frozenset(reads), predicate, term.operator == "is" and not term.flag)
             if (term.operator == "is" and not term.flag) or f not in SIGNAL_HINTS:
                 return CompiledTerm(term, predicate, reads=reads)  # an absence, or no text to look for: not gated
             if f.startswith("url."):
@@ -576,7 +556,7 @@ class _Compiler:
             v = term.velocity
             assert v is not None
             by, count, within = v.by, v.count, v.within
-            return CompiledTerm(term, lambda ctx: ctx.velocity.at_least(ctx.keys[by], count, within, ctx.now))
+            return CompiledTerm(term, velocity_at_least(by, count, within))
         return CompiledTerm(term, _field_predicate(term))
 
 
@@ -777,26 +757,18 @@ _FLAGS = {
 }
 
 
-def _requiring(required: frozenset[int], predicate: Predicate, absent: bool) -> Predicate:
-    """``predicate``, or ``absent`` (its value when the signal is missing) unless every required
-    expression matched: then the signal cannot be there, and nothing is extracted."""
-    return lambda ctx: predicate(ctx) if required <= ctx.hits else absent
-
-
 def _signal_predicate(term: Term) -> Predicate:
     f, op = term.field, term.operator
     if op == "is":
-        attr, want = _FLAGS[f], term.flag
-        return lambda ctx: bool(getattr(ctx.signals(), attr)) == want
+        return signal_is(_FLAGS[f], term.flag)
     if op == "at_least":
-        attr, limit = _FLAGS[f], term.number
-        return lambda ctx: any(x >= limit for x in getattr(ctx.signals(), attr))
+        return signal_at_least(_FLAGS[f], term.number)
     members = frozenset(v.text for v in term.values)
     if op == "brand":
-        return lambda ctx: not members.isdisjoint(ctx.signals().lookalikes)
+        return signal_brand(members)
     if op == "kind":
-        return lambda ctx: any(kind in members for kind, _ in ctx.signals().handles)
-    return lambda ctx: sender_kind(ctx.src, ctx.origin) in members  # sender.kind equals: no text needed
+        return signal_handle_kind(members)
+    return sender_kind_in(members)  # sender.kind equals: no text needed
 
 
 _ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}
@@ -804,23 +776,9 @@ _ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "
 
 def _field_predicate(term: Term) -> Predicate:
     attr = _ATTRIBUTES[term.field]
-    op = term.operator
-    if op == "exists":
-        want = term.flag
-        return lambda ctx: bool(getattr(ctx, attr)) == want
-    values = tuple(v.text for v in term.values)
-    if op == "startswith":
-        return lambda ctx: getattr(ctx, attr).startswith(values)
-    if op == "endswith":
-        return lambda ctx: getattr(ctx, attr).endswith(values)
-    members = frozenset(values)
-    if attr == "src":
-        return lambda ctx: ctx.src in members
-    if attr == "dst":
-        return lambda ctx: ctx.dst in members
-    if attr == "origin":
-        return lambda ctx: ctx.origin in members
-    return lambda ctx: ctx.sender_id in members
+    if term.operator == "exists":
+        return field_exists(attr, term.flag)
+    return field_matches(attr, term.operator, tuple(v.text for v in term.values))
 
 
 def _compile_hint(message: str) -> str | None:

@@ -21,11 +21,12 @@ from enum import StrEnum
 from typing import Any
 
 from rules import spec
-from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Context, RuleSet
+from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
+from rules.predicates import Context
 from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 
@@ -105,7 +106,10 @@ _NO_KEYS: dict[str, str] = {}  # the velocity keys of a plan with no velocity se
 
 
 def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> None:
-    hits.add(pattern_id)
+    # compiled, a set is checked for once here and added to directly, not through a method looked up by
+    # name; as Python the annotation costs nothing (a cast() would be a call per match)
+    seen: set[int] = hits
+    seen.add(pattern_id)
 
 
 @dataclass(slots=True)

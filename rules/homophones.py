@@ -21,7 +21,11 @@ from pathlib import Path
 
 import zhconv_rs
 
-TABLE = Path(__file__).resolve().parent / "homophones.json"
+import rules
+
+# The package directory from the package itself: a module compiled with mypyc does not carry its own
+# path in ``__file__`` as Python does.
+TABLE = Path(rules.__file__).resolve().parent / "homophones.json"
 
 
 @cache

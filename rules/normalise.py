@@ -29,6 +29,8 @@ from pathlib import Path
 
 import zhconv_rs
 
+import rules
+
 #: Characters that render as nothing (or only steer rendering) and so hide keywords: Unicode's format
 #: characters (Cf), variation selectors, and the Hangul fillers that render blank.
 FORMAT_CHARACTERS = (
@@ -279,7 +281,8 @@ def domains_hinted(normalised: str, *, obfuscated: bool, spaced: bool) -> tuple[
 
 @cache
 def _tlds() -> frozenset[str]:
-    data = json.loads((Path(__file__).resolve().parent / "data" / "signals.json").read_text("utf-8"))
+    # from the package's path: a module compiled with mypyc does not carry its own in ``__file__``
+    data = json.loads((Path(rules.__file__).resolve().parent / "data" / "signals.json").read_text("utf-8"))
     return _GENERIC_TLDS | frozenset(data["rare_tlds"])
 
 

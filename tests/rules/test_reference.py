@@ -21,12 +21,13 @@ import pytest
 import rules
 from rules import condition as cond
 from rules import spec
-from rules.compiler import CompiledRule, CompiledTerm, Context, RuleSet
+from rules.compiler import CompiledRule, CompiledTerm, RuleSet
 from rules.engine import decide
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES
 from rules.model import Term
 from rules.normalise import scrub, views
+from rules.predicates import Context
 from rules.signals import Signals
 from tests.rules.helpers import NOW
 

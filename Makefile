@@ -35,11 +35,11 @@ bench: $(VENV)/.installed
 bench-sip: $(VENV)/.installed
 	$(BIN)/python bench/sip_cps.py
 
-# The SIP core compiled with mypyc (optional: without it the same modules run as Python).
-SIP_COMPILED := uri headers message parser transaction dialog
-
-compile-sip: $(VENV)/.installed
-	$(BIN)/mypyc $(SIP_COMPILED:%=protocols/sip/%.py)
+# The SIP core compiled with mypyc (optional: without it the same modules run as Python); the modules
+# are listed in protocols/sip/_mypyc_build.py. A build from before is removed first, as below.
+compile-sip: | $(BIN)/python
+	rm -f protocols/sip/*.so
+	$(BIN)/python protocols/sip/_mypyc_build.py build_ext --inplace
 
 # The rules engine's message path compiled with mypyc (optional, as above); the modules are listed in
 # rules/_mypyc_build.py, the loader and compiler stay Python. A build from before is removed first:

@@ -60,6 +60,7 @@ class Context:
         "_domains",
         "_normalised",
         "_signals",
+        "attestation",
         "channel",
         "dst",
         "has_domains",
@@ -90,8 +91,10 @@ class Context:
         text: str = "",
         normalised: str | None = None,
         domains: tuple[str, ...] | None = None,
+        attestation: str = "",
     ) -> None:
         self.text = text
+        self.attestation = attestation
         self._normalised = normalised
         self._domains = domains
         self._signals: Signals | None = None
@@ -799,7 +802,7 @@ def _signal_predicate(term: Term) -> Predicate:
     return lambda ctx: sender_kind(ctx.src, ctx.origin) in members  # sender.kind equals: no text needed
 
 
-_ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}
+_ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin", "attestation": "attestation"}
 
 
 def _field_predicate(term: Term) -> Predicate:
@@ -820,6 +823,8 @@ def _field_predicate(term: Term) -> Predicate:
         return lambda ctx: ctx.dst in members
     if attr == "origin":
         return lambda ctx: ctx.origin in members
+    if attr == "attestation":
+        return lambda ctx: ctx.attestation in members
     return lambda ctx: ctx.sender_id in members
 
 

@@ -101,11 +101,22 @@ class Call:
 
     ``caller`` is the From user (the calling number), ``display_name`` the From display name,
     ``callee`` the Request-URI user, ``asserted`` the P-Asserted-Identity value if any. ``trusted`` is
-    true when the INVITE came from a configured trunk peer. ``request`` is the parsed
+    true when the INVITE came from a configured trunk peer. ``attestation`` is A, B or C when the STIR
+    policy verified a PASSporT for the calling number, else empty. ``request`` is the parsed
     :class:`protocols.sip.Request` for anything else (Identity header, SDP ...); do not modify it.
     """
 
-    __slots__ = ("asserted", "call_id", "callee", "caller", "display_name", "request", "source", "trusted")
+    __slots__ = (
+        "asserted",
+        "attestation",
+        "call_id",
+        "callee",
+        "caller",
+        "display_name",
+        "request",
+        "source",
+        "trusted",
+    )
 
     def __init__(
         self,
@@ -118,7 +129,9 @@ class Call:
         source: str,
         trusted: bool,
         request: object,
+        attestation: str = "",
     ) -> None:
+        self.attestation = attestation
         self.call_id = call_id
         self.caller = caller
         self.callee = callee

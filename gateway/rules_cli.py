@@ -69,6 +69,12 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
     explain.add_argument("--text", default="")
     explain.add_argument("--origin", choices=("domestic", "international"), default="domestic")
     explain.add_argument("--sender-id", default=None)
+    explain.add_argument(
+        "--attestation",
+        choices=("A", "B", "C"),
+        default="",
+        help="a call's verified STIR attestation (none: unverified)",
+    )
     explain.add_argument("--now", default=None, help="epoch seconds or ISO 8601 (Beijing time without offset)")
     explain.add_argument("--json", action="store_true", help="print the verdict and matches as JSON")
     _rules_option(explain)
@@ -204,6 +210,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO | None = None) -> int:
         origin=args.origin,
         sender_id=args.sender_id,
         now=now,
+        attestation=args.attestation,
     )
     verdict = rules.Engine(ruleset).evaluate(message, explain=True)
     v = views(args.text)

@@ -4,7 +4,8 @@ SMS: block -> ESME_RSUBMITFAIL, content in the audit log, and the recipient is w
 and a class-0 flash warning goes to the recipient; tag -> delivered with the tag prefix (【疑似诈骗】);
 label -> delivered with the label as prefix (【境外短信】).
 Calls: block -> 608 Rejected (RFC 8688: rejected by analytics) with a Reason header; warn -> the call
-rings with a label and the callee gets a flash warning; tag and label -> the call rings with the label.
+rings with a label (the warning rule's own label, else the call tag) and the callee gets a flash
+warning; tag and label -> the call rings with the label.
 Every decision other than pass is logged with its rule ids. The engine answers in memory, so both hooks
 return a Decision at once and the proxies never switch tasks for them, except for an SMS that campaign
 detection counts (gateway.campaigns): its answer waits for the store, which holds the campaigns; and,
@@ -214,7 +215,9 @@ class RulesInspector:
 
     def inspect_call(self, call: Call) -> Decision | Awaitable[Decision]:
         origin = origin_of(call.caller, self.home_country)
-        message = Message(channel="call", src=call.caller, dst=call.callee, text="", origin=origin)
+        message = Message(
+            channel="call", src=call.caller, dst=call.callee, text="", origin=origin, attestation=call.attestation
+        )
         shared = self.shared_velocity
         if shared is not None and (questions := self.engine.velocity_questions(message)):
             return self._call_shared(call, message, shared, questions)
@@ -259,7 +262,12 @@ class RulesInspector:
             )
         if action is Action.WARN:
             self._warn((call.callee,), verdict)
-        label = verdict.label if action is Action.LABEL and verdict.label else self.call_tag
+        if action is Action.LABEL and verdict.label:
+            label = verdict.label
+        elif action is Action.WARN and verdict.decided_label:
+            label = verdict.decided_label  # the warning rule's own words (疑似冒用服务号码)
+        else:
+            label = self.call_tag
         return Decision(
             action=Action.LABEL, risk=verdict.risk.value, rules=verdict.rules, category=verdict.category, label=label
         )

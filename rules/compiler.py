@@ -771,7 +771,7 @@ def _signal_predicate(term: Term) -> Predicate:
     return sender_kind_in(members)  # sender.kind equals: no text needed
 
 
-_ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin"}
+_ATTRIBUTES = {"from": "src", "to": "dst", "sender_id": "sender_id", "origin": "origin", "attestation": "attestation"}
 
 
 def _field_predicate(term: Term) -> Predicate:

@@ -70,6 +70,9 @@ class Verdict:
     template: str | None = None
     dissuade: bool = False
     label: str | None = None
+    #: The label of the rule that decided the action, if it has one (a warning names its own reason on
+    #: the handset, never a label another rule lent the verdict).
+    decided_label: str | None = None
     #: Rules that matched but an allow rule cancelled.
     overridden: tuple[str, ...] = ()
     #: Filled only by ``evaluate(..., explain=True)``.
@@ -271,6 +274,7 @@ class Engine:
             text,
             normalised,
             domains,
+            message.attestation,
         )
 
     def context(self, message: Message) -> Context:
@@ -298,6 +302,7 @@ class Engine:
             self.velocity,
             keys,
             text,
+            attestation=message.attestation,
         )
 
 
@@ -470,6 +475,7 @@ def decide(matched: list[CompiledRule], thresholds: Callable[[str], Thresholds |
         template=template,
         dissuade=any(r.rule.dissuade for r in ranked),
         label=label,
+        decided_label=first.label if first else None,
         overridden=overridden,
         contributions=contributions,
         totals=tuple(totals.items()),
@@ -508,6 +514,7 @@ def _with_matches(verdict: Verdict, rs: RuleSet, matched: list[CompiledRule], ct
         template=verdict.template,
         dissuade=verdict.dissuade,
         label=verdict.label,
+        decided_label=verdict.decided_label,
         overridden=verdict.overridden,
         matches=tuple(matches),
         contributions=verdict.contributions,
@@ -564,6 +571,7 @@ def _term_matches(
             "to": ctx.dst,
             "sender_id": ctx.sender_id,
             "origin": ctx.origin,
+            "attestation": ctx.attestation or "none",
             "time": f"{ctx.minute // 60:02d}:{ctx.minute % 60:02d}",
             "domain": views["domains"].replace("\n", " "),
             "velocity": ctx.keys.get(term.velocity.by, "") if term.velocity else "",

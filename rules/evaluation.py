@@ -5,7 +5,7 @@ A corpus is JSON Lines, one labelled message per line::
     {"text": "...", "from": "...", "to": "...", "channel": "sms", "label": "fraud", "category": "loan"}
 
 ``text``, ``label`` (``fraud`` or ``ham``) and ``category`` are required; ``from``, ``to``, ``channel``
-(default sms), ``origin``, ``sender_id``, ``now`` and ``tags`` (a list of strings, e.g. the evasion a
+(default sms), ``origin``, ``sender_id``, ``attestation``, ``now`` and ``tags`` (a list of strings, e.g. the evasion a
 variant uses) are optional; any other key, and any line that is not such an object, is an error reported
 as ``FILE:LINE: message``, because a misspelt key would otherwise silently change the figures.
 
@@ -38,7 +38,7 @@ from rules.velocity import MemoryVelocity
 
 LABELS = ("fraud", "ham")
 REQUIRED_KEYS = ("text", "label", "category")
-OPTIONAL_KEYS = ("from", "to", "channel", "origin", "sender_id", "now", "tags")
+OPTIONAL_KEYS = ("from", "to", "channel", "origin", "sender_id", "attestation", "now", "tags")
 CAUGHT = frozenset({Action.BLOCK, Action.WARN})
 #: The confusion table's column for a message whose verdict is not block or warn.
 NOT_CAUGHT = "(not caught)"
@@ -95,6 +95,9 @@ def parse_line(data: Any, path: str, line: int) -> Sample:
     origin = data.get("origin", "domestic")
     if origin not in spec.ORIGINS:
         raise fail(f"'origin' must be one of {', '.join(spec.ORIGINS)}, not {origin!r}")
+    attestation = data.get("attestation", "")
+    if attestation not in (*spec.ATTESTATIONS, ""):
+        raise fail(f"'attestation' must be one of {', '.join(spec.ATTESTATIONS)} or empty, not {attestation!r}")
     tags = data.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail("'tags' must be a list of strings")
@@ -112,6 +115,7 @@ def parse_line(data: Any, path: str, line: int) -> Sample:
         origin=origin,
         sender_id=data.get("sender_id"),
         now=now,
+        attestation=attestation,
     )
     return Sample(message, data["label"], data["category"], path, line, tuple(tags))
 

@@ -22,8 +22,9 @@ class Message:
     """One SMS or call as the rule engine sees it.
 
     ``src``/``dst`` are the ``from``/``to`` of the JSON form. ``now`` is the message's time in epoch
-    seconds; when None the engine asks its clock. Any strings are accepted: an unknown channel simply
-    matches no rule.
+    seconds; when None the engine asks its clock. ``attestation`` is A, B or C when the gateway verified
+    a PASSporT for the calling number (STIR/SHAKEN), else empty. Any strings are accepted: an unknown
+    channel simply matches no rule.
     """
 
     channel: str = "sms"
@@ -33,12 +34,15 @@ class Message:
     origin: str = "domestic"
     sender_id: str | None = None
     now: float | None = None
+    attestation: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"channel": self.channel, "from": self.src, "to": self.dst, "text": self.text}
         out["origin"] = self.origin
         if self.sender_id is not None:
             out["sender_id"] = self.sender_id
+        if self.attestation:
+            out["attestation"] = self.attestation
         if self.now is not None:
             out["now"] = self.now
         return out
@@ -75,6 +79,7 @@ def parse_time(value: Any, utc_offset_minutes: int = DEFAULT_UTC_OFFSET_MINUTES)
 
 
 _STRINGS = ("from", "to", "text", "sender_id")
+_ATTESTATIONS = (*spec.ATTESTATIONS, "")
 
 
 def message_from_mapping(
@@ -96,6 +101,9 @@ def message_from_mapping(
     origin = data.get("origin", "domestic")
     if origin not in spec.ORIGINS:
         problems.append(f"'origin' must be one of {', '.join(spec.ORIGINS)}, not {origin!r}")
+    attestation = data.get("attestation", "")
+    if attestation not in _ATTESTATIONS:
+        problems.append(f"'attestation' must be one of {', '.join(spec.ATTESTATIONS)} or empty, not {attestation!r}")
     now = default_now
     if data.get("now") is not None:
         try:
@@ -112,4 +120,5 @@ def message_from_mapping(
         origin=origin,
         sender_id=data.get("sender_id"),
         now=now,
+        attestation=attestation,
     )

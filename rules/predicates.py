@@ -23,6 +23,7 @@ class Context:
         "_domains",
         "_normalised",
         "_signals",
+        "attestation",
         "channel",
         "dst",
         "has_domains",
@@ -53,8 +54,10 @@ class Context:
         text: str = "",
         normalised: str | None = None,
         domains: tuple[str, ...] | None = None,
+        attestation: str = "",
     ) -> None:
         self.text = text
+        self.attestation = attestation
         self._normalised = normalised
         self._domains = domains
         self._signals: Signals | None = None
@@ -140,7 +143,8 @@ def field_exists(attr: str, want: bool) -> Predicate:
 
 
 def field_matches(attr: str, operator: str, values: tuple[str, ...]) -> Predicate:
-    """``from``/``to``/``sender_id``/``origin`` with ``startswith``, ``endswith`` or equal to one of ``values``."""
+    """``from``/``to``/``sender_id``/``origin``/``attestation`` with ``startswith``, ``endswith`` or
+    equal to one of ``values``."""
     # the source is what most such selectors read: read directly, not looked up by name
     if operator == "startswith":
         if attr == "src":
@@ -157,4 +161,6 @@ def field_matches(attr: str, operator: str, values: tuple[str, ...]) -> Predicat
         return lambda ctx: ctx.dst in members
     if attr == "origin":
         return lambda ctx: ctx.origin in members
+    if attr == "attestation":
+        return lambda ctx: ctx.attestation in members
     return lambda ctx: ctx.sender_id in members

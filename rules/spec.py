@@ -25,6 +25,9 @@ RISKS = ("low", "medium", "high")
 CHANNELS = ("sms", "call", "both")
 MESSAGE_CHANNELS = ("sms", "call")
 ORIGINS = ("domestic", "international")
+#: STIR/SHAKEN attestation levels (RFC 8588) of a call whose PASSporT the gateway verified for its calling
+#: number; a message or call without such proof has none ("").
+ATTESTATIONS = ("A", "B", "C")
 STATUSES = ("stable", "test", "experimental", "deprecated")
 CATEGORIES = (
     "order_brushing",  # 刷单返利
@@ -293,6 +296,18 @@ FIELDS: dict[str, SelectorField] = {
             (Operator("equals", "one of", Enum(values=ORIGINS)),),
         ),
         SelectorField(
+            "attestation",
+            "The STIR/SHAKEN attestation of a call whose PASSporT the gateway verified for its calling number: "
+            "A (the carrier vouches for the caller's right to the number), B or C. An SMS, and a call with no "
+            "Identity header or one that failed verification, has none.",
+            (
+                Operator("equals", "one of", Enum(values=ATTESTATIONS)),
+                Operator(
+                    "exists", "the call was verified at any level (true) or not at all (false)", Bool(), many=False
+                ),
+            ),
+        ),
+        SelectorField(
             "time",
             "Local time of day of the message (start inclusive, end exclusive; may wrap midnight).",
             (
@@ -432,6 +447,14 @@ MESSAGE = Object(
         Field("text", Str(description="message text; empty for calls")),
         Field("origin", Enum(values=ORIGINS, description="domestic (default) or international")),
         Field("sender_id", Str(description="alphanumeric sender id, if any")),
+        Field(
+            "attestation",
+            Enum(
+                values=(*ATTESTATIONS, ""),
+                description="attestation of the verified PASSporT for the calling number: A, B, C; empty (default) "
+                "when unverified or an SMS",
+            ),
+        ),
         Field(
             "now",
             OneOf(

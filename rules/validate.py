@@ -102,7 +102,7 @@ class Validator:
     def _enum(self, node: spec.Enum, value: Any, where: Location, path: str) -> None:
         if isinstance(value, str) and value in node.values:
             return
-        allowed = ", ".join(node.values)
+        allowed = ", ".join(v or '""' for v in node.values)  # an empty value is one: name it visibly
         hint = close_match(value, node.values) if isinstance(value, str) else scalar_hint(value, "")
         self.error(where, f"{path}: expected one of {allowed}, got {describe(value)}", hint or f"allowed: {allowed}")
 

@@ -713,6 +713,8 @@ class SipProxy:
             source=flow.host,
             trusted=trusted,
             request=request,
+            # proof for the rules: set only when a PASSporT verified for this From number (orig) came
+            attestation=verdict.attest or "",
         )
         context = ResponseContext(entry, request, inspecting=True, verified_label=verdict.label)
         entry.context = context

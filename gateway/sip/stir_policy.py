@@ -109,6 +109,8 @@ class Admit:
     label: str | None = None
     crn: str | None = None
     icon: str | None = None
+    #: The verified PASSporT's attestation (A, B or C) when it vouched for the calling number, else None.
+    attest: str | None = None
     #: The PASSporTs this call used, (replay key, stale time): claimed in a shared store when several
     #: gateways must agree that a token serves one call only. Bookkeeping, not part of the verdict.
     used: tuple[tuple[bytes, float], ...] = field(default=(), compare=False, repr=False)
@@ -278,10 +280,11 @@ class StirPolicy:
             # what to show for B and C to local policy. Some carriers send TN-Validation-Passed-B/-C,
             # which no 3GPP handset knows, so we do not. What B and C never get is a name: no display
             # name in the PAI, no Call-Info, no From rewrite.
+            attest = identity.claims.attest
             if label is None:
-                return Admit(VERSTAT_PASSED, number, used=outcome.used)
+                return Admit(VERSTAT_PASSED, number, attest=attest, used=outcome.used)
             crn = identity.claims.crn or label.crn
-            return Admit(VERSTAT_PASSED, number, label.text, crn, identity.icon, used=outcome.used)
+            return Admit(VERSTAT_PASSED, number, label.text, crn, identity.icon, attest, used=outcome.used)
         if isinstance(outcome, Rejected):
             if self._deliver_unverified and authorised and not shown:
                 return Admit(VERSTAT_FAILED, _e164(caller, verifier))

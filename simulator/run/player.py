@@ -405,7 +405,7 @@ class Run:
                 outcome: CallOutcome
                 if shown is None:
                     outcome = "blocked"
-                elif shown.display_name == world.call_tag:
+                elif shown.display_name in world.call_warnings:
                     outcome = "warned"
                 elif shown.display_name:
                     outcome = "labelled"

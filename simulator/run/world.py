@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import rules as rule_engine
 from gateway import config as gwconfig
 from gateway.app import Gateway
 from gateway.capture import CaptureConfig
@@ -48,6 +49,7 @@ from gateway.dissuasion.robot_call import RobotCallConfig, SipRobotCaller
 from gateway.events.wire import event_json
 from gateway.keys import init_keys
 from gateway.labels import LabelsConfig, build_registry, load_labels
+from gateway.reload import rule_paths
 from gateway.store import SqliteStore
 from protocols.stir import Signer
 from simulator.spoofer import rogue_signer
@@ -101,6 +103,9 @@ class World:
     tag_prefix: str
     call_tag: str
     warning_sender: str
+    #: What a handset shows for a call the rules warn about: the call tag, or a warning rule's own label
+    #: (疑似冒用服务号码); any other label (境外来电) is informational.
+    call_warnings: frozenset[str]
     #: The texts of the gateway's warnings about a message or call (rules.warnings.templates), as the
     #: start of what a handset shows: a flash that starts so is a warning, not a dissuasion attempt.
     warning_texts: tuple[str, ...]
@@ -221,6 +226,7 @@ async def embedded(
                 rogue=rogue,
                 tag_prefix=config.rules.tag_prefix if config.rules else "",
                 call_tag=config.rules.call_tag if config.rules else "",
+                call_warnings=_call_warnings(config, gw.rules.engine.ruleset if gw.rules else None),
                 warning_sender=config.rules.warning_sender if config.rules else "12381",
                 warning_texts=_warning_texts(config),
                 instruct=instruct,
@@ -241,6 +247,21 @@ def _in_progress(robot: SipRobotCaller | None) -> Callable[[], int] | None:
     if robot is None:
         return None
     return lambda: robot.in_progress
+
+
+def _call_warnings(config: GatewayConfig, ruleset: rule_engine.RuleSet | None) -> frozenset[str]:
+    """The call tag and the labels of the warn rules for calls, from the gateway's rule set (loaded from
+    its configuration when it runs elsewhere)."""
+    if config.rules is None:
+        return frozenset()
+    if ruleset is None:
+        ruleset = rule_engine.build(rule_paths(config))
+    labels = {
+        r.rule.label
+        for r in ruleset.rules
+        if r.rule.action == "warn" and r.rule.channel in ("call", "both") and r.rule.label
+    }
+    return frozenset({config.rules.call_tag, *labels})
 
 
 def _warning_texts(config: GatewayConfig) -> tuple[str, ...]:
@@ -288,6 +309,7 @@ def external(config: GatewayConfig, *, roles: dict[str, str] | None = None) -> W
         rogue=rogue_signer(build_registry(labels), ROGUE_X5U)[0],
         tag_prefix=rules.tag_prefix if rules else "【疑似诈骗】",
         call_tag=rules.call_tag if rules else "疑似诈骗",
+        call_warnings=_call_warnings(config, None),
         warning_sender=rules.warning_sender if rules else "12381",
         warning_texts=_warning_texts(config),
         drain_s=_drain(config),

@@ -171,6 +171,20 @@ def test_scan_is_byte_exact(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, out, err) == (0, SCAN_OUT, "")
 
 
+def test_scan_reads_a_calls_attestation(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        '{"channel": "call", "from": "95588", "to": "13800000001"}',
+        '{"channel": "call", "from": "95588", "to": "13800000001", "attestation": "A"}',
+    ]
+    code, out, err = run(["rules", "scan"], capsys, stdin="\n".join(lines) + "\n")
+    assert (code, err) == (0, "")
+    assert out == (
+        '{"action": "warn", "risk": "medium", "rules": ["protect.service-number-call-unproven"], '
+        '"category": "spoofing"}\n'
+        '{"action": "pass", "risk": "none", "rules": [], "category": null}\n'
+    )
+
+
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
@@ -179,6 +193,7 @@ def test_scan_is_byte_exact(capsys: pytest.CaptureFixture[str]) -> None:
         ('{"channel": "fax"}', "stdin:2: 'channel' must be one of sms, call, not 'fax'"),
         ('{"text": 5}', "stdin:2: 'text' must be a string, not int"),
         ('{"origin": "mars"}', "stdin:2: 'origin' must be one of domestic, international, not 'mars'"),
+        ('{"attestation": "a"}', "stdin:2: 'attestation' must be one of A, B, C or empty, not 'a'"),
     ],
 )
 def test_scan_stops_at_a_bad_line(capsys: pytest.CaptureFixture[str], line: str, problem: str) -> None:
@@ -200,6 +215,7 @@ def test_scan_stops_at_a_bad_line(capsys: pytest.CaptureFixture[str], line: str,
         ('{"From": "95566"}', "unknown key 'From' (did you mean 'from'?)"),
         ('{"CHANNEL": "call"}', "unknown key 'CHANNEL' (did you mean 'channel'?)"),
         ('{"too": "13800000001"}', "unknown key 'too' (did you mean 'to'?)"),
+        ('{"channel": "call", "atestation": "A"}', "unknown key 'atestation' (did you mean 'attestation'?)"),
         (
             '{"chanel": "sms", "text": 5}',
             "unknown key 'chanel' (did you mean 'channel'?); 'text' must be a string, not int",

@@ -187,6 +187,10 @@ def test_a_corpus_without_fraud_cannot_pass_a_catch_threshold(
         ('{"text": 5, "label": "ham", "category": "chat"}', "'text' must be a string, not int"),
         ('{"text": "x", "label": "ham", "category": "chat", "channel": "fax"}', "'channel' must be one of sms, call"),
         ('{"text": "x", "label": "ham", "category": "chat", "tags": "a"}', "'tags' must be a list of strings"),
+        (
+            '{"text": "", "label": "ham", "category": "bank", "channel": "call", "attestation": "D"}',
+            "'attestation' must be one of A, B, C or empty, not 'D'",
+        ),
         ('["text"]', "expected a JSON object, got list"),
         ('{"text": "x", ', "not JSON: "),
     ],

@@ -310,6 +310,15 @@ def test_test_cases_are_validated(tmp_path: Path) -> None:
     assert only(errors, "channel: expected one of sms, call").startswith(f"{tmp_path / 'f.yaml'}:{pos(text, 'fax')}")
 
 
+def test_an_attestation_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    text = GOOD + "    tests:\n      match:\n        - {channel: call, from: '95588', attestation: verified}\n"
+    error = only(errors_of(tmp_path, text), 'attestation: expected one of A, B, C, ""')
+    assert error.startswith(f"{tmp_path / 'f.yaml'}:{pos(text, 'verified')}: ")
+    text = GOOD.replace("text: 安全账户", "attestation: D")
+    error = only(errors_of(tmp_path, text), "sel.attestation: expected one of A, B, C,")
+    assert error.startswith(f"{tmp_path / 'f.yaml'}:{pos(text, 'D', text.count('D') - 1)}: ")
+
+
 def test_invalid_yaml_and_missing_files(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, "rules:\n  - id: [x\n")
     assert len(errors) == 1

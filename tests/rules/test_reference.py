@@ -93,6 +93,7 @@ def reference(
         text,
         v.normalised,
         v.domains,
+        message.attestation,
     )
 
     signals = Signals(v.normalised, message.src, message.origin, v.domains)

@@ -182,7 +182,7 @@ def test_a_verified_label_is_stamped_as_pai_with_verstat_and_call_info(pki: Pki)
     stir, _ = policy(pki)
     request = invite("+8696110", extra=(("Identity", pki.sign("96110")),))
     admit = stir.screen(request, CALLEE, NOW)
-    assert admit == Admit(VERSTAT_PASSED, "8696110", POLICE, "反诈预警劝阻")
+    assert admit == Admit(VERSTAT_PASSED, "8696110", POLICE, "反诈预警劝阻", attest="A")
     assert isinstance(admit, Admit)
     stir.stamp(request, admit)
     assert request.headers.get("P-Asserted-Identity") == (
@@ -243,8 +243,13 @@ def test_a_verified_ordinary_number_is_asserted_without_a_name(pki: Pki) -> None
     identity = pki.sign(OWN, label=None, key=key, x5u=url)
     request = invite(OWN, display="Shanghai Bank", extra=(("Identity", identity),))
     admit = stir.screen(request, CALLEE, NOW)
-    assert admit == Admit(VERSTAT_PASSED, OWN)
+    assert admit == Admit(VERSTAT_PASSED, OWN, attest="A")
     assert isinstance(admit, Admit)
+    # attestation B is verified too, and says so: the rules tell A from B
+    signed_b = pki.sign(OWN, label=None, key=key, x5u=url, attest="B", iat=NOW - 1)
+    assert stir.screen(invite(OWN, extra=(("Identity", signed_b),)), CALLEE, NOW) == Admit(
+        VERSTAT_PASSED, OWN, attest="B"
+    )
     stir.stamp(request, admit)
     assert (
         request.headers.get("P-Asserted-Identity") == f"<sip:+{OWN};verstat=TN-Validation-Passed@127.0.0.1;user=phone>"

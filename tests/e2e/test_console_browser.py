@@ -5,6 +5,7 @@ answers, the robot caller, SQLite, events on a mosquitto of the test's own, the 
 endpoint), its wall clock injected. An agent logs in, watches the overview's interception count
 rise while fraud SMS go through, claims the escalated high-risk case and closes it; then the store,
 the MQTT event and the robot (no further call once the next attempt would be due) say it is over.
+A viewer forging a claim and a form without its CSRF token are refused in the same browser.
 The screenshots of the queue and the case page are kept in tmp_path (and refreshed under
 docs/console/ with AFGW_SCREENSHOTS=1).
 """
@@ -23,6 +24,7 @@ import pytest
 
 from gateway.config import ConsoleAccountConfig, ConsoleConfig, HttpConfig, RulesConfig
 from gateway.dissuasion.triggers import Trigger
+from gateway.store.base import desk_holder
 from gateway.web.console.auth import hash_password
 from protocols.smpp.constants import CommandStatus
 from simulator.behaviour import UNREACHABLE
@@ -32,6 +34,21 @@ from tests.e2e.labels_harness import LabelsPki, make_labels_pki
 from tests.simulator.test_report_browser import browser  # noqa: F401  (the Chromium fixture)
 
 VICTIM = "8613800000001"
+#: Posts a form to arguments[0] carrying the page's own CSRF token, as a forged click would.
+POST_WITH_TOKEN = """
+const form = document.createElement("form");
+form.method = "post";
+form.action = arguments[0];
+const token = document.createElement("input");
+token.type = "hidden";
+token.name = "csrf";
+token.value = document.querySelector("input[name=csrf]").value;
+form.appendChild(token);
+document.body.appendChild(form);
+form.submit();
+"""
+#: What a page whose forms lost their CSRF token would send.
+DROP_TOKENS = 'document.querySelectorAll("input[name=csrf]").forEach((input) => input.remove())'
 FRAUD = "【公安局】您的身份信息涉嫌一起洗钱案件，请立即将名下资金转入安全账户配合调查，否则将冻结您的银行卡。"
 ACCOUNTS = {"duty-agent": ("agent", "demo-agent-2026"), "duty-viewer": ("viewer", "demo-viewer-2026")}
 CONSOLE = ConsoleConfig(
@@ -130,6 +147,8 @@ async def test_an_agent_watches_claims_and_closes_a_case_in_the_browser(
     pki: LabelsPki,
     tmp_path: Path,
 ) -> None:
+    from selenium.webdriver.common.by import By
+
     http = HttpConfig("127.0.0.1", 0, console=CONSOLE)
     async with world(
         pki, tmp_path, {VICTIM: UNREACHABLE}, robot=replace(ROBOT, ring_timeout=0.5), http=http, rules=RulesConfig()
@@ -162,6 +181,27 @@ async def test_an_agent_watches_claims_and_closes_a_case_in_the_browser(
         case = await w.case_of(VICTIM)
         await w.until_case(VICTIM, lambda c: c.attempts >= 1)
         attempts = (await w.case_of(VICTIM)).attempts
+
+        # A viewer, in the same browser: the number masked, no button to act, and a claim forged with
+        # the viewer's own valid form token is refused; the case is untouched.
+        await page.run(page.driver.delete_all_cookies)
+        await login(page, "duty-viewer", "demo-viewer-2026")
+        await page.open(f"/console/case/{case.id}")
+        shown = await page.run(lambda: page.driver.page_source)
+        assert VICTIM not in shown
+        assert "86138****0001" in shown
+        assert not await page.run(lambda: page.driver.find_elements(By.CSS_SELECTOR, "#claim"))
+        await page.run(lambda: page.driver.execute_script(POST_WITH_TOKEN, f"/console/case/{case.id}/claim"))
+        assert "只读账号不能处置案件" in await page.until_text("#error", bool)
+        await page.run(page.driver.delete_all_cookies)
+        await login(page, "duty-agent", "demo-agent-2026")
+
+        # A form that lost its CSRF token is refused by the server, and changes nothing.
+        await page.open(f"/console/case/{case.id}")
+        await page.run(lambda: page.driver.execute_script(DROP_TOKENS))
+        await page.click("#claim")
+        assert "CSRF" in await page.text("#error")
+        assert desk_holder(await w.case_of(VICTIM)) == ""
 
         await page.open("/console/queue")
         assert case.id in await page.text("#queue")

@@ -15,6 +15,11 @@ The directory: ``$AFGW_CACHE_DIR`` when set (empty: no cache), else ``$XDG_CACHE
 ``~/.cache/afgw``; the databases go in its ``hyperscan/`` folder, at most :data:`MAX_FILES` of them (the
 least recently used go first). A cached database scans exactly as a freshly compiled one: it is the
 same bytes.
+
+A database carries the rules, and its key and digest are public (anyone with the packs can compute
+them), so the cache is only as trustworthy as its directory: it is made private (0700), and a
+directory that another account could write, or a file that is a link, a FIFO, a device, another
+account's or larger than :data:`MAX_BYTES`, is never read (the rules are compiled instead).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import stat
 import sys
 import tempfile
 import time
@@ -37,6 +43,8 @@ __all__ = ["MAX_FILES", "DatabaseCache", "default_cache", "default_directory"]
 #: Bumped when the file layout or what goes into a key changes.
 FORMAT = b"afgw-hyperscan-cache 1\n"
 MAX_FILES = 256
+#: The largest file read back: the shipped packs' databases are a few MB; a file beyond this is not ours.
+MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".hsdb"
 _DIGEST = 32
 
@@ -93,9 +101,8 @@ class DatabaseCache:
     def load(self, key: bytes, mode: int) -> hyperscan.Database | None:
         """The database stored under ``key``, ready to scan; None when there is none or it is not sound."""
         path = self.path(key)
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = _read_private(self.directory, path)
+        if data is None:
             return None
         head = len(FORMAT)
         payload = data[head + 2 * _DIGEST :]
@@ -119,7 +126,9 @@ class DatabaseCache:
         payload = hyperscan.dumpb(db)
         data = FORMAT + key + hashlib.sha256(payload).digest() + payload
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _private(self.directory):
+                return
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=_SUFFIX)
         except OSError:
             return
@@ -152,3 +161,33 @@ class DatabaseCache:
         for _, path in entries[: len(entries) - MAX_FILES]:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _private(directory: Path) -> bool:
+    """Whether only this user (or root) can put a file in ``directory``: a database is trusted to
+    carry the rules, so one that another account could plant is never read, and nothing is written
+    where it could be swapped."""
+    try:
+        st = os.lstat(directory)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _read_private(directory: Path, path: Path) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of this user's in a private directory, not a
+    link, a FIFO or a device, and no larger than :data:`MAX_BYTES`; None otherwise."""
+    if not _private(directory):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_BYTES:
+                return None
+            return f.read(MAX_BYTES + 1)
+        except OSError:
+            return None

@@ -4,6 +4,7 @@ patterns is ignored and written again."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,56 @@ def test_where_the_cache_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert list((tmp_path / "mine" / "hyperscan").glob("*.hsdb"))
     monkeypatch.setenv("AFGW_CACHE_DIR", "")
     assert dbcache.default_cache() is None
+
+
+def _plant_forgery(cache_dir: Path, target: Path, write_to: Path | None = None) -> None:
+    """What another account that could write the directory would plant: a sound database of other
+    patterns, stored under the real rules' key with a correct digest (the key and digest are public)."""
+    other = hyperscan.Database()
+    other.compile(expressions=[b"nothing-of-ours"], ids=[0], flags=[0])
+    payload = hyperscan.dumpb(other)
+    key = bytes.fromhex(target.name.removesuffix(target.suffix))
+    (write_to or target).write_bytes(dbcache.FORMAT + key + dbcache.hashlib.sha256(payload).digest() + payload)
+
+
+def _world_writable(cache_dir: Path, target: Path) -> None:
+    _plant_forgery(cache_dir, target)
+    cache_dir.chmod(0o777)
+
+
+def _a_link(cache_dir: Path, target: Path) -> None:
+    forged = cache_dir.parent / f"elsewhere-{target.name}"
+    _plant_forgery(cache_dir, target, forged)
+    target.unlink()
+    target.symlink_to(forged)
+
+
+def _a_fifo(cache_dir: Path, target: Path) -> None:
+    target.unlink()
+    os.mkfifo(target)  # read blindly, it would hold the start for ever
+
+
+@pytest.mark.parametrize("plant", [_world_writable, _a_link, _a_fifo])
+def test_a_database_someone_else_could_have_planted_is_never_read(
+    tmp_path: Path, compiles: list[int], plant: Any
+) -> None:
+    cache_dir = tmp_path / "cache"
+    cache = DatabaseCache(cache_dir)
+    path = small(tmp_path)
+    rules.build([path], cache=cache)
+    for target in cache_dir.glob("*.hsdb"):
+        plant(cache_dir, target)
+
+    compiles.clear()
+    rebuilt = rules.build([path], cache=cache)
+    assert compiles, "the planted files were not taken: the rules were compiled"
+    engine = rules.Engine(rebuilt)
+    assert engine.evaluate(rules.Message(channel="sms", src="1", dst="2", text="请转入安全账户")).rules == (
+        "safe-account",
+    )
+
+
+def test_the_cache_directory_is_made_private(tmp_path: Path) -> None:
+    cache_dir = tmp_path / "new" / "cache"
+    rules.build([small(tmp_path)], cache=DatabaseCache(cache_dir))
+    assert cache_dir.stat().st_mode & 0o077 == 0

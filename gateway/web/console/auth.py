@@ -182,11 +182,12 @@ class Throttle:
     def __init__(self, counts: FailureCounts, failures: int = 5, window: float = 300.0) -> None:
         self.counts, self.failures, self.window = counts, failures, window
 
-    async def blocked(self, key: str, now: float) -> bool:
-        return await self.counts.failures(self.PREFIX + key, now, self.window) >= self.failures
-
-    async def failed(self, key: str, now: float) -> None:
-        await self.counts.count_failure(self.PREFIX + key, now, self.window, self.failures)
+    async def attempt(self, key: str, now: float) -> bool:
+        """Count a login attempt against ``key`` before its password is checked; False when it is over
+        the limit. Counting first, atomically, is what holds the limit against guesses sent at once:
+        checking first and counting after the slow password check would let them all through."""
+        counted = await self.counts.count_failure(self.PREFIX + key, now, self.window, self.failures + 1)
+        return counted <= self.failures
 
     async def cleared(self, key: str) -> None:
         await self.counts.clear_failures(self.PREFIX + key)

@@ -175,7 +175,8 @@ class Console:
         name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:256]
         now = self.clock()
         keys = (f"account:{name}", f"address:{request.remote or ''}")
-        if any([await self.throttle.blocked(key, now) for key in keys]):
+        # Every attempt counts as a failure until the password checks out (then both are cleared).
+        if not all([await self.throttle.attempt(key, now) for key in keys]):
             self._audit("console.login_throttled", name, request)
             return self._login_form(request, "登录失败次数过多，请稍后再试", 429)
         account = self.accounts.get(name)
@@ -183,8 +184,6 @@ class Console:
         # scrypt takes tens of milliseconds on purpose: off the event loop.
         good = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, hashed)
         if account is None or not good:
-            for key in keys:
-                await self.throttle.failed(key, now)
             self._audit("console.login_failed", name, request)
             return self._login_form(request, "用户名或密码错误", 401)
         for key in keys:

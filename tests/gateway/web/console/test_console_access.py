@@ -64,6 +64,23 @@ async def test_logins_are_throttled_per_account_until_the_window_passes(desk):
         assert (await desk.login(http, "wang")).status == 303
 
 
+async def test_guesses_sent_all_at_once_get_no_more_tries_than_the_limit(desk):
+    """The password check takes a while (scrypt, off the loop): guesses posted together must not all
+    pass the limit before the first of them is counted."""
+    async with desk.client() as http:
+        forms = []
+        for _ in range(12):
+            page = await (await http.get(desk.url("/console/login"))).text()
+            forms.append({"csrf": CSRF.search(page).group(1), "name": "wang", "password": "guess"})
+        # One login cookie per client: the last page's token is the one the cookie holds.
+        forms = [{**form, "csrf": forms[-1]["csrf"]} for form in forms]
+        answers = await asyncio.gather(
+            *(http.post(desk.url("/console/login"), data=form, allow_redirects=False) for form in forms)
+        )
+        statuses = sorted(answer.status for answer in answers)
+    assert statuses == [401] * 3 + [429] * 9
+
+
 async def test_a_login_without_its_csrf_token_is_refused(desk):
     async with desk.client() as http:
         await http.get(desk.url("/console/login"))

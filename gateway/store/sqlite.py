@@ -36,11 +36,13 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, cast
 
+from gateway.logs import get_logger
 from gateway.store.base import (
     OPEN,
     AuditRecord,
@@ -72,6 +74,8 @@ from gateway.store.base import (
 )
 from gateway.store.batch import TurnBatcher
 from gateway.store.memory import FailureWindows, MemorySessions
+
+log = get_logger("afgw.store")
 
 
 def _cases_as_arrays(db: sqlite3.Connection) -> None:
@@ -749,22 +753,32 @@ class Checkpointer:
         self.path = path
         self.every = every
         self.done = 0
+        self.failed = 0
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"checkpoint {path}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None)
-        except sqlite3.Error:
-            return
-        try:
-            while not self.stopping.wait(self.every):
+        # With SQLite's own checkpoints off, a round that fails (disk full, an I/O error) must not end
+        # the thread: the WAL would then grow without bound. Each failure is counted and the first of
+        # each minute logged; the next round tries again on a fresh connection.
+        db: sqlite3.Connection | None = None
+        logged = -60.0
+        while not self.stopping.wait(self.every):
+            try:
+                if db is None:  # mode=rw: a file removed under the store is not made again, empty
+                    db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None)
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.done += 1
-        except sqlite3.Error:
-            pass  # the file went away under a store that was never closed: nothing left to copy
-        finally:
+            except sqlite3.Error as exc:
+                self.failed += 1
+                if db is not None:
+                    db.close()
+                    db = None
+                if time.monotonic() - logged >= 60.0:
+                    logged = time.monotonic()
+                    log.warning("store.checkpoint_failed", path=str(self.path), error=str(exc), failures=self.failed)
+        if db is not None:
             db.close()
 
     def stop(self) -> None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gateway.store import AuditRecord, SqliteStore
 from gateway.store.base import attempted_case, claimed_case, new_case, noted_case
-from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, case_doc, case_of_text
+from gateway.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Checkpointer, case_doc, case_of_text
 
 
 async def test_wal_mode_and_current_schema(tmp_path):
@@ -223,3 +223,29 @@ def test_a_doc_written_step_by_step_is_the_doc_written_whole(details):
         written = case_doc(case, written)
         assert written.text == case_doc(case).text
         assert case_of_text(written.text) == case
+
+
+def test_a_checkpoint_round_that_fails_does_not_end_the_checkpoints(tmp_path):
+    # SQLite's own checkpoints are off while the thread runs: were it to stop at the first error, the
+    # WAL would grow for ever. Here the file is missing at first (each round fails), then appears.
+    path = tmp_path / "later.db"
+    checkpointer = Checkpointer(path, 0.01)
+    try:
+        for _ in range(500):
+            if checkpointer.failed >= 2:
+                break
+            time.sleep(0.01)
+        assert checkpointer.failed >= 2
+        assert not path.exists(), "a failing round does not create the file it checkpoints"
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        for _ in range(500):
+            if checkpointer.done >= 2:
+                break
+            time.sleep(0.01)
+        assert checkpointer.done >= 2
+        db.close()
+    finally:
+        checkpointer.stop()

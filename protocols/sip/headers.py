@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from protocols.errors import RemoteProtocolError
-from protocols.sip.uri import SipUri, parse_uri, split_hostport
+from protocols.sip.uri import MEMO_MAX, SipUri, parse_uri, split_hostport
 
 __all__ = [
     "LIST_HEADERS",
@@ -374,11 +374,16 @@ class NameAddr:
         return head + format_params(self.params)
 
 
-@lru_cache(maxsize=4096)
 def parse_name_addr(value: str) -> NameAddr:
     """Parse one ``(name-addr / addr-spec) *(SEMI param)`` element.
 
-    Memoised (the result is immutable): a call's From, To and Contact come back in every message."""
+    Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
+    which a peer chooses, is parsed each time rather than kept."""
+    return _parse_name_addr_memo(value) if len(value) <= MEMO_MAX else _parse_name_addr(value)
+
+
+def _parse_name_addr(value: str) -> NameAddr:
+    """The parse behind :func:`parse_name_addr`, memoised or not."""
     text = value.strip(" \t")
     display: str | None = None
     if text.startswith('"'):
@@ -407,6 +412,9 @@ def parse_name_addr(value: str) -> NameAddr:
     if "?" in spec or "," in spec:
         raise _bad("URI with '?' or ',' must be enclosed in <>")
     return NameAddr(uri=parse_uri(spec), params=parse_params(rest))
+
+
+_parse_name_addr_memo = lru_cache(maxsize=4096)(_parse_name_addr)
 
 
 def _one_element(value: str) -> bool:
@@ -492,11 +500,16 @@ _VIA_FAST_RE = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
 def parse_via(value: str) -> Via:
     """Parse one via-parm (an element of a Via header's comma list).
 
-    Memoised (the result is immutable): a Via comes back on every response to its request."""
+    Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
+    which a peer chooses, is parsed each time rather than kept."""
+    return _parse_via_memo(value) if len(value) <= MEMO_MAX else _parse_via(value)
+
+
+def _parse_via(value: str) -> Via:
+    """The parse behind :func:`parse_via`, memoised or not."""
     text = value.strip(" \t")
     fast = _VIA_FAST_RE.fullmatch(text)
     if fast is not None:
@@ -505,6 +518,9 @@ def parse_via(value: str) -> Via:
         if port is None or port <= 65535:
             return Via(transport=transport.upper(), host=host, port=port, params=parse_params(rest))
     return _parse_via_general(text)
+
+
+_parse_via_memo = lru_cache(maxsize=4096)(_parse_via)
 
 
 def _parse_via_general(text: str) -> Via:

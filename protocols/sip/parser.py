@@ -100,6 +100,8 @@ def _looks_like_response(data: bytes | bytearray) -> bool:
 
 #: Header names already seen to be tokens: the same few dozen arrive in every message.
 _GOOD_NAMES: set[str] = set()
+#: Only short names are remembered: a peer chooses them, and 4,096 long ones would hold megabytes.
+_MEMO_MAX = 64
 
 
 def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
@@ -130,7 +132,7 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
             if name not in good:
                 if not name or not _TOKEN_RE.fullmatch(name):
                     raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
-                if len(good) < 4096:
+                if len(good) < 4096 and len(name) <= _MEMO_MAX:
                     good.add(name)
             fields.append((name, line[colon + 1 :].strip(" \t")))
         return _Head(lines[0], Headers(fields), is_request)

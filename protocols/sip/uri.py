@@ -347,12 +347,21 @@ def _fast_sip(text: str) -> SipUri | None:
     return uri
 
 
-@lru_cache(maxsize=4096)
+#: The longest text a parser memoises: a peer chooses what it sends, and 4,096 remembered texts of up
+#: to a line's length each would hold megabytes.
+MEMO_MAX = 256
+
+
 def parse_uri(text: str) -> SipUri:
     """Parse a URI; raise RemoteProtocolError(answer=400) when it is malformed.
 
-    Memoised: a URI is immutable and the same ones (a handset's contact, the trunk's From, a
-    Request-URI) come back in every message of a call and in every call."""
+    Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
+    which a peer chooses, is parsed each time rather than kept."""
+    return _parse_uri_memo(text) if len(text) <= MEMO_MAX else _parse_uri(text)
+
+
+def _parse_uri(text: str) -> SipUri:
+    """The parse behind :func:`parse_uri`, memoised or not."""
     fast = _fast_sip(text)
     if fast is not None:
         return fast
@@ -367,6 +376,9 @@ def parse_uri(text: str) -> SipUri:
     if not _OPAQUE_RE.fullmatch(rest) or _BAD_ESCAPE_RE.search(rest):
         raise _bad("Malformed URI")
     return SipUri(scheme=scheme, opaque=rest)
+
+
+_parse_uri_memo = lru_cache(maxsize=4096)(_parse_uri)
 
 
 def _parse_sip(scheme: str, text: str) -> SipUri:

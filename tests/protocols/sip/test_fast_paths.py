@@ -118,3 +118,23 @@ def test_fast_via_path_agrees_with_the_general_one(transport: str, host: str, po
             return
         raise AssertionError(f"fast path accepted {text!r}") from None
     assert parse_via(text) == general
+
+
+def test_only_short_texts_are_remembered_by_the_parsers():
+    # A peer chooses what it sends: long URIs, name-addrs and Vias are parsed each time, not kept, so
+    # that the parsers' memory stays small whatever arrives.
+    from protocols.sip.headers import _parse_name_addr_memo, _parse_via_memo, parse_name_addr, parse_via
+    from protocols.sip.uri import MEMO_MAX, _parse_uri_memo, parse_uri
+
+    long_user = "u" * (MEMO_MAX + 10)
+    cases = (
+        (parse_uri, _parse_uri_memo, f"sip:{long_user}@example.com", "sip:short@example.com"),
+        (parse_name_addr, _parse_name_addr_memo, f"<sip:{long_user}@example.com>;tag=1", "<sip:a@b.example>;tag=2"),
+        (parse_via, _parse_via_memo, f"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{long_user}", "SIP/2.0/UDP h.example"),
+    )
+    for parse, memo, long_text, short_text in cases:
+        before = memo.cache_info().currsize
+        assert parse(long_text) == parse(long_text)
+        assert memo.cache_info().currsize == before
+        parse(short_text)
+        assert parse(short_text) is parse(short_text)

@@ -267,7 +267,9 @@ class DissuasionEngine:
         if owner is None or not owner.startswith((OWNER_PREFIX, FAMILY_OWNER_PREFIX)):
             return False
         # With the owner: an SMSC that reuses an id for another case's flash is not taken for a repeat.
-        reference = f"ack:{owner}:{canonical_message_id(message_id)}"
+        # "#" first: the centre's instruction references share the store and must begin with a letter
+        # or digit, so no instruction can take an acknowledgement's place (or the other way round).
+        reference = f"#ack:{owner}:{canonical_message_id(message_id)}"
         if not await self.store.claim_reference(reference, now, now + ACK_REMEMBERED):
             return False
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -15,9 +16,11 @@ from hypothesis import strategies as st
 
 from gateway.dissuasion import templates
 from gateway.dissuasion.engine import DissuasionConfig, DissuasionEngine, QuietHours
+from gateway.dissuasion.instructions import REFERENCE
 from gateway.dissuasion.triggers import Trigger
 from gateway.events import MemoryEvents
 from gateway.store import MemoryStore, SqliteStore
+from gateway.store.base import canonical_message_id
 from gateway.store.redis_store import RedisStore
 from tests.gateway.store.redis_server import start_redis
 
@@ -883,3 +886,20 @@ async def test_an_acknowledgement_the_smsc_repeats_is_recorded_once(state):
     else:
         assert read == [("flash_acknowledged", 320.0, flash_id), ("family_acknowledged", 320.0, family_id)]
         assert len(rig.events.named("case.acknowledged")) == 1
+
+
+async def test_an_instruction_reference_shaped_like_an_acknowledgement_does_not_swallow_it():
+    """Instruction references and acknowledgements are held in the same store: a centre's reference
+    that happens to read like an acknowledgement's must not make the real one look repeated."""
+    rig = Rig(MemoryStore(), DissuasionConfig(max_attempts=1))
+    await rig.trigger(tier="medium")
+    await rig.run_until(0.0)
+    case = (await rig.store.all_cases())[0]
+    flash_id = rig.flash.to(VICTIM)[0][3]
+    owner = await rig.store.route_owner(flash_id, DAY0 + 10.0)
+    assert owner is not None
+    for taken in (f"ack:{owner}:{flash_id}", f"ack:{owner}:{canonical_message_id(flash_id)}"):
+        assert re.fullmatch(REFERENCE, taken)
+        assert await rig.store.claim_reference(taken, DAY0 + 10.0, DAY0 + 86_400.0)
+    assert await rig.engine.flash_acknowledged(flash_id, DAY0 + 20.0)
+    assert (await rig.store.get_case(case.id)).state == "handled"

@@ -127,6 +127,8 @@ class RulesInspector:
         """The decision once the shared counters have recorded the message and answered its counts."""
         now = self.engine.clock()
         counted = await shared.count(questions, now)  # None: Redis is away, the engine counts alone
+        if counted is not None:  # the engine's own counters kept fed, for when Redis goes away
+            counted = Counted(counted.counts, self.engine.velocity)
         result = self._sms(message, recipient, origin, counted, now)
         return result if isinstance(result, Decision) else await result
 
@@ -228,6 +230,8 @@ class RulesInspector:
     ) -> Decision:
         now = self.engine.clock()
         counted = await shared.count(questions, now)  # None: Redis is away, the engine counts alone
+        if counted is not None:  # the engine's own counters kept fed, for when Redis goes away
+            counted = Counted(counted.counts, self.engine.velocity)
         verdict = self.engine.evaluate(replace(message, now=now), velocity=counted)
         return self._call_decision(call, message.origin, verdict)
 

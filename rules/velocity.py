@@ -93,17 +93,21 @@ class Question:
 class Counted:
     """A message's counts fetched beforehand: ``(key, window) -> events in the window, this one included``.
 
-    Recording is a no-op: whoever fetched the counts recorded the message with them. A window nobody
-    fetched (the rules were reloaded between the question and the evaluation) counts nothing.
+    Whoever fetched the counts recorded the message with them; recording here goes only to ``local``
+    when one is given (the engine's own counters, so that they are up to date should the shared ones
+    become unreachable). A window nobody fetched (the rules were reloaded between the question and the
+    evaluation) counts nothing.
     """
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "local")
 
-    def __init__(self, counts: Mapping[tuple[str, float], int]) -> None:
+    def __init__(self, counts: Mapping[tuple[str, float], int], local: VelocityStore | None = None) -> None:
         self.counts = counts
+        self.local = local
 
     def record(self, key: str, now: float) -> None:
-        return None
+        if self.local is not None:
+            self.local.record(key, now)
 
     def at_least(self, key: str, count: int, within: float, now: float) -> bool:
         return self.counts.get((key, within), 0) >= count

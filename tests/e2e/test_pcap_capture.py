@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import shlex
 import signal
 import subprocess
@@ -119,32 +120,42 @@ async def sipp_uas(sipp: str, port: int, tmp_path: Path, *transport: str) -> Asy
         await proc.wait()
 
 
+#: sipp's screen when it sent no REGISTER at all.
+_NOTHING_SENT = re.compile(r"REGISTER -+>\s+0\s")
+
+
 async def register_and_call(sipp: str, tmp_path: Path, gateway_port: int, number: str, *transport: str) -> None:
     """A sipp handset registers ``number`` with the gateway; a sipp trunk calls it through the gateway."""
     uas_port, register_port, uac_port = free_udp_tcp_port(), free_udp_tcp_port(), free_udp_tcp_port()
     name = transport[-1] if transport else "udp"
     async with sipp_uas(sipp, uas_port, tmp_path, *transport):
-        registered = await run_sipp(
-            sipp,
-            f"127.0.0.1:{gateway_port}",
-            "-sf",
-            str(SIPP_SCENARIOS / "register.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(register_port),
-            "-s",
-            number,
-            "-key",
-            "contact_port",
-            str(uas_port),
-            "-m",
-            "1",
-            *transport,
-            tmp_path=tmp_path,
-            name=f"register-{name}",
-        )
-        assert registered.returncode == 0, registered.output[-2000:]
+        for _ in range(2):
+            registered = await run_sipp(
+                sipp,
+                f"127.0.0.1:{gateway_port}",
+                "-sf",
+                str(SIPP_SCENARIOS / "register.xml"),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(register_port),
+                "-s",
+                number,
+                "-key",
+                "contact_port",
+                str(uas_port),
+                "-m",
+                "1",
+                *transport,
+                tmp_path=tmp_path,
+                name=f"register-{name}",
+            )
+            # sipp stops at once with status 254 when a port it binds was taken between the pick and its
+            # start (picked ports are only free when picked): nothing was sent, so try again elsewhere.
+            if registered.returncode != 254 or not _NOTHING_SENT.search(registered.output):
+                break
+            register_port = free_udp_tcp_port()
+        assert registered.returncode == 0, registered.output[:1000] + "\n...\n" + registered.output[-2000:]
         called = await run_sipp(
             sipp,
             "-sn",

@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-sip compile-sip compile-rules clean-compiled clean
+.PHONY: demo test lint bench bench-sip compile clean-compiled clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,12 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/afgw rules check rules/packs
-	touch $@
+	@touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed compile
 	$(BIN)/afgw demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed compile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -29,27 +29,39 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed compile
 	$(BIN)/python bench/smpp_throughput.py
 
-bench-sip: $(VENV)/.installed
+bench-sip: $(VENV)/.installed compile
 	$(BIN)/python bench/sip_cps.py
 
-# The SIP core compiled with mypyc (optional: without it the same modules run as Python); the modules
-# are listed in protocols/sip/_mypyc_build.py. A build from before is removed first, as below.
-compile-sip: | $(BIN)/python
-	rm -f protocols/sip/*.so
-	$(BIN)/python protocols/sip/_mypyc_build.py build_ext --inplace
+# The modules that run for every message, compiled with mypyc in place, one group per package
+# (afgw_compiled/build.py). A package whose build is older than its sources runs from the sources
+# (afgw_compiled), so each build is remade when one of its sources changes. Where mypyc cannot build
+# (no C compiler), the package runs as Python and make says so.
+SIP_COMPILED   := uri headers message parser transaction dialog
+RULES_COMPILED := engine predicates senders normalise homophones condition velocity message
 
-# The rules engine's message path compiled with mypyc (optional, as above); the modules are listed in
-# rules/_mypyc_build.py, the loader and compiler stay Python. A build from before is removed first:
-# the package refuses to import while it is older than its source.
-compile-rules: | $(BIN)/python
-	rm -f rules/*.so
-	$(BIN)/python rules/_mypyc_build.py build_ext --inplace
+define mypyc
+	@rm -f $(1)/*.so
+	@if $(BIN)/python -m afgw_compiled.build $(1) $(2) > $(1)/.compile.log 2>&1; then \
+		echo "compiled $(1) with mypyc"; \
+	else \
+		rm -f $(1)/*.so; echo "mypyc could not build $(1) (see $(1)/.compile.log): it runs as Python"; \
+	fi
+	@touch $@
+endef
+
+compile: protocols/sip/.compiled rules/.compiled
+
+protocols/sip/.compiled: $(SIP_COMPILED:%=protocols/sip/%.py) afgw_compiled/build.py | $(VENV)/.installed
+	$(call mypyc,protocols/sip,$(SIP_COMPILED))
+
+rules/.compiled: $(RULES_COMPILED:%=rules/%.py) afgw_compiled/build.py | $(VENV)/.installed
+	$(call mypyc,rules,$(RULES_COMPILED))
 
 clean-compiled:
-	rm -f protocols/sip/*.so rules/*.so *__mypyc.*.so
+	rm -f protocols/sip/*.so rules/*.so *__mypyc.*.so protocols/sip/.compiled rules/.compiled
 
 clean: clean-compiled
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,14 +6,19 @@
 
 This package imports nothing from ``gateway`` or ``simulator``.
 
-The modules that run for every message (:data:`rules._mypyc_build.HOT`: the engine, the views, the
-conditions, the counters, the message) are strictly typed so that mypyc can compile them (``make
-compile-rules``); without a build, or after ``make clean-compiled``, the Python sources run as they are.
-A build older than the source it came from is refused at import rather than run in its place
-(:mod:`._build`).
+The modules that run for every message (the engine, the views, the conditions, the counters, the
+message; listed in the Makefile) are strictly typed so that mypyc compiles them when ``make`` sets up
+(``make compile``); where it cannot, or after ``make clean-compiled``, the Python sources run as they
+are. A build older than its source is not used: the whole package then runs from its sources, with a
+warning (:mod:`afgw_compiled`).
 """
 
-from rules import _build  # noqa: F401  (first: it refuses a stale compiled build)
+from pathlib import Path
+
+from afgw_compiled import use_fresh_build
+
+use_fresh_build(__name__, Path(__file__).parent, "compile")  # first: before any module of the package loads
+
 from rules.compiler import RuleSet, build, check, compile_collection
 from rules.engine import Action, Engine, Match, Risk, Verdict
 from rules.loader import DEFAULT_PACKS, load, rule_files

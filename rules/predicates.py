@@ -2,7 +2,7 @@
 
 The compiler builds each term's predicate here, from values it knows once the rule set is compiled;
 the engine calls them for every rule it evaluates. They are closures over those values, in a module of
-their own so that mypyc compiles them with the engine (``make compile-rules``): compiled, a predicate
+their own so that mypyc compiles them with the engine (``make compile``): compiled, a predicate
 reads the context's attributes in C rather than through the interpreter.
 """
 

@@ -1,7 +1,7 @@
 """The kind of sender a source address is (``sender.kind``: one of :data:`rules.spec.SENDER_KINDS`).
 
 Asked for every message whose rules index or select on the sender's kind: a module of its own so that
-mypyc compiles it with the engine (``make compile-rules``).
+mypyc compiles it with the engine (``make compile``).
 """
 
 from __future__ import annotations

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,7 +28,6 @@ from protocols.sip import (
     users_equal,
     validate_request,
 )
-from protocols.sip._build import refuse_stale_builds
 
 # --- URIs --------------------------------------------------------------------------------------------
 
@@ -549,16 +545,3 @@ def test_a_stream_is_partial_exactly_while_a_message_is_begun_and_not_complete(c
         begun = 0 < cut < first_end or second_start < cut < len(_TWO_MESSAGES)
         assert parser.partial is begun, cut
         assert done == (cut >= first_end) + (cut == len(_TWO_MESSAGES))
-
-
-def test_a_compiled_module_older_than_its_source_is_refused(tmp_path: Path) -> None:
-    source = tmp_path / "message.py"
-    built = tmp_path / "message.cpython-311-x86_64-linux-gnu.so"
-    built.write_bytes(b"")
-    source.write_text("")
-    os.utime(built, (1_000_000, 1_000_000))
-    with pytest.raises(ImportError, match=r"message\.py"):
-        refuse_stale_builds(tmp_path)
-    os.utime(built, None)
-    os.utime(source, (1_000_000, 1_000_000))
-    refuse_stale_builds(tmp_path)  # built after its source: loaded as it is

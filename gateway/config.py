@@ -373,6 +373,8 @@ class ConsoleConfig:
     session_minutes: float = 480.0
     #: A login unused this long ends too (the live overview's refresh is no use).
     idle_minutes: float = 480.0
+    #: Logins one account may hold at once; a further one ends its oldest.
+    sessions_per_account: int = 10
     #: Failed logins allowed per account and per source address within ``throttle_window`` seconds.
     max_failed_logins: int = 5
     throttle_window: float = 300.0
@@ -516,7 +518,16 @@ def _console(reader: Reader, d: LocatedDict) -> ConsoleConfig:
     from gateway.web.console.auth import ROLES, check_hash
 
     reader.keys(
-        d, {"accounts", "session_minutes", "idle_minutes", "max_failed_logins", "throttle_window", "refresh_seconds"}
+        d,
+        {
+            "accounts",
+            "session_minutes",
+            "idle_minutes",
+            "sessions_per_account",
+            "max_failed_logins",
+            "throttle_window",
+            "refresh_seconds",
+        },
     )
     defaults = ConsoleConfig()
     accounts: list[ConsoleAccountConfig] = []
@@ -543,6 +554,7 @@ def _console(reader: Reader, d: LocatedDict) -> ConsoleConfig:
         accounts=tuple(accounts),
         session_minutes=_positive(reader, d, "session_minutes", float, defaults.session_minutes),
         idle_minutes=_positive(reader, d, "idle_minutes", float, defaults.idle_minutes),
+        sessions_per_account=_positive(reader, d, "sessions_per_account", int, defaults.sessions_per_account),
         max_failed_logins=_positive(reader, d, "max_failed_logins", int, defaults.max_failed_logins),
         throttle_window=_positive(reader, d, "throttle_window", float, defaults.throttle_window),
         refresh_seconds=_positive(reader, d, "refresh_seconds", float, defaults.refresh_seconds),

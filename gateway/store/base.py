@@ -55,6 +55,10 @@ class AuditRecord:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
+#: Console sessions one operator may hold at once (browsers, machines): a further login ends their oldest.
+DEFAULT_SESSIONS_PER_OPERATOR = 10
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleSession:
     """A console login as the store keeps it: under the hash of its cookie (``key``), never the cookie
@@ -241,9 +245,13 @@ class StateStore(Store, Protocol):
     async def clear_failures(self, key: str) -> None:
         """Forget ``key``'s failures (it succeeded)."""
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
-        """Keep a console login. Beyond ``limit`` sessions the ones ending first go (lapsed ones first).
-        Redis keeps them for every instance on it; the memory and SQLite backends in this process."""
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = DEFAULT_SESSIONS_PER_OPERATOR
+    ) -> None:
+        """Keep a console login. Beyond ``per_operator`` sessions of its operator, that operator's ending
+        first go (so that one account logging in again and again pushes out only its own); beyond ``limit``
+        sessions in all the ones ending first go (lapsed ones first). Redis keeps them for every instance on
+        it; the memory and SQLite backends in this process."""
 
     async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
         """The session under ``key`` if live at ``now`` (before its end, seen within ``idle`` seconds),

@@ -7,6 +7,7 @@ import itertools
 from collections import OrderedDict, deque
 
 from gateway.store.base import (
+    DEFAULT_SESSIONS_PER_OPERATOR,
     OPEN,
     AuditRecord,
     CampaignCopy,
@@ -71,11 +72,16 @@ class MemorySessions:
     def __init__(self) -> None:
         self._by_key: OrderedDict[str, ConsoleSession] = OrderedDict()
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = DEFAULT_SESSIONS_PER_OPERATOR
+    ) -> None:
         by_key = self._by_key
         while by_key and next(iter(by_key.values())).expires_at <= now:
             by_key.popitem(last=False)
         by_key[session.key] = session
+        mine = [key for key, kept in by_key.items() if kept.operator == session.operator]
+        for key in mine[: max(0, len(mine) - max(1, per_operator))]:
+            del by_key[key]
         while len(by_key) > limit:
             by_key.popitem(last=False)
 
@@ -238,8 +244,10 @@ class MemoryStore:
     async def clear_failures(self, key: str) -> None:
         await self._failures.clear_failures(key)
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
-        await self._sessions.keep_console_session(session, now, limit)
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = DEFAULT_SESSIONS_PER_OPERATOR
+    ) -> None:
+        await self._sessions.keep_console_session(session, now, limit, per_operator)
 
     async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
         return await self._sessions.console_session(key, now, idle, touch=touch)

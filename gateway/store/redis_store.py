@@ -44,6 +44,7 @@ import redis.asyncio as aioredis
 from gateway.logs import get_logger
 from gateway.store.base import (
     CASE_STATES,
+    DEFAULT_SESSIONS_PER_OPERATOR,
     DESK_ACTIONS,
     OPEN,
     AuditRecord,
@@ -291,21 +292,41 @@ return redis.call('ZCARD', k)
 # limit, the ones ending first. Times are the callers' clock; the hash also expires in Redis at its end
 # (on Redis's clock, which only tidies up).
 _KEEP_SESSION = """
--- ARGV: prefix, key, now, limit, milliseconds to the end, then operator, role, csrf, account, created_at,
--- seen_at, expires_at.
+-- ARGV: prefix, key, now, limit, milliseconds to the end, per operator, then operator, role, csrf, account,
+-- created_at, seen_at, expires_at. Every session is in the index and in its operator's (sessions_of:NAME),
+-- both by its end.
 local p, key, now_s, limit, hold_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local per_operator, operator = tonumber(ARGV[6]), ARGV[7]
 local index = p .. 'sessions'
 local function drop(keys)
-  for _, k in ipairs(keys) do redis.call('DEL', p .. 'session:' .. k) end
+  for _, k in ipairs(keys) do
+    local h = p .. 'session:' .. k
+    local owner = redis.call('HGET', h, 'operator')
+    if owner then redis.call('ZREM', p .. 'sessions_of:' .. owner, k) end
+    redis.call('DEL', h)
+  end
   if #keys > 0 then redis.call('ZREM', index, unpack(keys)) end
 end
 drop(redis.call('ZRANGEBYSCORE', index, '-inf', now_s))
 local h = p .. 'session:' .. key
 redis.call('DEL', h)
-redis.call('HSET', h, 'operator', ARGV[6], 'role', ARGV[7], 'csrf', ARGV[8], 'account', ARGV[9],
-  'created_at', ARGV[10], 'seen_at', ARGV[11], 'expires_at', ARGV[12])
+redis.call('HSET', h, 'operator', operator, 'role', ARGV[8], 'csrf', ARGV[9], 'account', ARGV[10],
+  'created_at', ARGV[11], 'seen_at', ARGV[12], 'expires_at', ARGV[13])
 redis.call('PEXPIRE', h, hold_ms)
-redis.call('ZADD', index, ARGV[12], key)
+redis.call('ZADD', index, ARGV[13], key)
+local mine = p .. 'sessions_of:' .. operator
+redis.call('ZREMRANGEBYSCORE', mine, '-inf', now_s)
+redis.call('ZADD', mine, ARGV[13], key)
+if redis.call('PTTL', mine) < tonumber(hold_ms) then redis.call('PEXPIRE', mine, hold_ms) end
+-- sessions that ended unused (their hash expired, or was taken by the read that found them idle)
+for _, k in ipairs(redis.call('ZRANGE', mine, 0, -1)) do
+  if redis.call('EXISTS', p .. 'session:' .. k) == 0 then
+    redis.call('ZREM', mine, k)
+    redis.call('ZREM', index, k)
+  end
+end
+local over = redis.call('ZCARD', mine) - per_operator
+if over > 0 then drop(redis.call('ZRANGE', mine, 0, over - 1)) end
 local extra = redis.call('ZCARD', index) - limit
 if extra > 0 then drop(redis.call('ZRANGE', index, 0, extra - 1)) end
 """
@@ -734,11 +755,15 @@ class RedisStore:
     async def clear_failures(self, key: str) -> None:
         await self.redis.delete(self.p + "failures:" + key)
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = DEFAULT_SESSIONS_PER_OPERATOR
+    ) -> None:
         hold_ms = max(_MIN_HOLD_MS, math.ceil((session.expires_at - now) * 1000))
         fields = [session.operator, session.role, session.csrf, session.account]
         times = [repr(session.created_at), repr(session.seen_at), repr(session.expires_at)]
-        await self._keep_session(args=[self.p, session.key, repr(now), max(1, limit), hold_ms, *fields, *times])
+        await self._keep_session(
+            args=[self.p, session.key, repr(now), max(1, limit), hold_ms, max(1, per_operator), *fields, *times]
+        )
 
     async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
         found = await self._get_session(args=[self.p, key, repr(now), repr(now - idle), "1" if touch else "0"])
@@ -748,9 +773,12 @@ class RedisStore:
         return ConsoleSession(key, operator, role, csrf, account, float(created), float(seen), float(expires))
 
     async def drop_console_session(self, key: str) -> None:
+        owner = await self.redis.hget(self.p + "session:" + key, "operator")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.p + "session:" + key)
             pipe.zrem(self.p + "sessions", key)
+            if owner is not None:
+                pipe.zrem(self.p + "sessions_of:" + (owner.decode() if isinstance(owner, bytes) else owner), key)
             await pipe.execute()
 
     async def registrations(self, aor: str, now: float) -> list[Registration]:

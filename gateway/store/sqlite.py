@@ -44,6 +44,7 @@ from typing import NamedTuple, cast
 
 from gateway.logs import get_logger
 from gateway.store.base import (
+    DEFAULT_SESSIONS_PER_OPERATOR,
     OPEN,
     AuditRecord,
     CampaignCopy,
@@ -481,8 +482,10 @@ class SqliteStore:
             )
         self._keep(written)
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None:
-        await self._sessions.keep_console_session(session, now, limit)
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = DEFAULT_SESSIONS_PER_OPERATOR
+    ) -> None:
+        await self._sessions.keep_console_session(session, now, limit, per_operator)
 
     async def console_session(self, key: str, now: float, idle: float, *, touch: bool = True) -> ConsoleSession | None:
         return await self._sessions.console_session(key, now, idle, touch=touch)

@@ -112,7 +112,9 @@ def account_unchanged(session: Session, accounts: Mapping[str, Account]) -> bool
 class SessionStore(Protocol):
     """Where sessions are kept: the gateway's store (see :class:`gateway.store.base.StateStore`)."""
 
-    async def keep_console_session(self, session: ConsoleSession, now: float, limit: int) -> None: ...
+    async def keep_console_session(
+        self, session: ConsoleSession, now: float, limit: int, per_operator: int = ...
+    ) -> None: ...
     async def console_session(
         self, key: str, now: float, idle: float, *, touch: bool = True
     ) -> ConsoleSession | None: ...
@@ -123,10 +125,13 @@ class Sessions:
     """Logins by cookie token, kept in the store: on Redis every worker and instance serving the console
     knows every session, so a browser may use any of them with one cookie. A session ends at
     ``lifetime`` seconds after login, after ``idle`` seconds unused, at logout, or at its next use once
-    its account was removed or changed (role, password); beyond ``limit`` the ones ending first go."""
+    its account was removed or changed (role, password); beyond ``per_account`` logins of one account its
+    oldest go, and beyond ``limit`` in all the ones ending first."""
 
-    def __init__(self, store: SessionStore, lifetime: float, idle: float, limit: int = 1000) -> None:
-        self.store, self.lifetime, self.idle, self.limit = store, lifetime, idle, limit
+    def __init__(
+        self, store: SessionStore, lifetime: float, idle: float, limit: int = 1000, per_account: int = 10
+    ) -> None:
+        self.store, self.lifetime, self.idle, self.limit, self.per_account = store, lifetime, idle, limit, per_account
 
     async def open(self, account: Account, now: float) -> Session:
         token = secrets.token_urlsafe(32)
@@ -140,7 +145,7 @@ class Sessions:
             now,
             now + self.lifetime,
         )
-        await self.store.keep_console_session(kept, now, self.limit)
+        await self.store.keep_console_session(kept, now, self.limit, self.per_account)
         return Session(token, kept.csrf, kept.operator, kept.role, kept.expires_at, kept.account)
 
     async def get(self, token: str | None, now: float, *, touch: bool = True) -> Session | None:

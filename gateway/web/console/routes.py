@@ -82,7 +82,12 @@ class Console:
         self.config, self.store, self.events, self.clock, self.sleep = config, store, events, clock, sleep
         self.accounts: dict[str, Account] = {}
         self.replace_accounts(config.accounts)
-        self.sessions = Sessions(store, config.session_minutes * 60.0, config.idle_minutes * 60.0)
+        self.sessions = Sessions(
+            store,
+            config.session_minutes * 60.0,
+            config.idle_minutes * 60.0,
+            per_account=config.sessions_per_account,
+        )
         self.throttle = Throttle(store, config.max_failed_logins, config.throttle_window)
         self.overview = Overview(metrics, clock)
         self._streams: set[asyncio.Task[Any]] = set()

@@ -536,6 +536,31 @@ async def test_console_sessions_beyond_the_limit_go_ending_first(store):
     ]
 
 
+async def test_an_operator_beyond_their_own_limit_pushes_out_only_their_own_oldest_sessions(store):
+    await store.keep_console_session(_login("li-1", 100.0, operator="li"), now=100.0, limit=1000, per_operator=3)
+    # wang logs in again and again (a script, a stolen password): only wang's oldest go.
+    for i in range(50):
+        await store.keep_console_session(_login(f"w{i}", 101.0 + i), now=101.0 + i, limit=1000, per_operator=3)
+    at = 200.0
+    assert await store.console_session("li-1", at, idle=600.0) is not None
+    assert [i for i in range(50) if await store.console_session(f"w{i}", at, idle=600.0) is not None] == [47, 48, 49]
+    # A session that ended unused does not count against its operator: the next login leaves the other two.
+    assert await store.console_session("w47", 900.0, idle=600.0) is None  # idle since 148
+    await store.keep_console_session(_login("w50", 900.0), now=900.0, limit=1000, per_operator=3)
+    await store.keep_console_session(_login("w51", 900.0), now=900.0, limit=1000, per_operator=3)
+    assert [
+        k for k in ("w48", "w49", "w50", "w51") if await store.console_session(k, 900.0, idle=10**6) is not None
+    ] == [
+        "w49",
+        "w50",
+        "w51",
+    ]
+    # A logout leaves its place too.
+    await store.drop_console_session("w49")
+    await store.keep_console_session(_login("w52", 901.0), now=901.0, limit=1000, per_operator=3)
+    assert await store.console_session("w50", 901.0, idle=10**6) is not None
+
+
 async def test_a_console_session_opened_through_one_handle_is_seen_through_another(backend, make_store):
     """What workers on Redis share. SQLite keeps console sessions with the handle that opened them
     (workers need Redis): another handle on the same file does not see them, the first still does."""

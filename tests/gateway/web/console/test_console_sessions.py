@@ -199,3 +199,21 @@ async def test_sighup_reload_without_an_account_ends_its_sessions(tmp_path):
             assert (page.status, page.headers["Location"]) == (303, "/console/login")
             assert await login_over_http(http, base, "zhao") == 401
             assert await login_over_http(http, base, "wang") == 303
+
+
+async def test_one_account_logging_in_again_and_again_ends_only_its_own_oldest_logins(two_consoles):
+    first, second = two_consoles
+    async with first.client() as zhao:
+        assert (await first.login(zhao, "zhao")).status == 303
+        browsers = [first.client() for _ in range(CONFIG.sessions_per_account + 2)]
+        try:
+            for i, browser in enumerate(browsers):  # wang, from ever more browsers, through both consoles
+                first.now = second.now = DAY0 + i
+                assert (await (first, second)[i % 2].login(browser, "wang")).status == 303
+            seen = [(await b.get(first.url("/console/"), allow_redirects=False)).status for b in browsers]
+            assert seen == [303, 303] + [200] * CONFIG.sessions_per_account
+        finally:
+            for browser in browsers:
+                await browser.close()
+        # Another operator's login outlives all of that.
+        assert (await zhao.get(second.url("/console/"), allow_redirects=False)).status == 200

@@ -27,7 +27,7 @@ under 1% failed calls), the ratios of the gateway to Kamailio and to the direct 
 verification on vs off.
 Everything is on loopback.
 
-    python bench/sip_cps.py [--rates 100,200,400,800,1200] [--seconds 5] [--max-calls 4000]
+    python bench/sip_cps.py [--rates 100,200,400,500,600,800,1000,1200] [--seconds 5] [--max-calls 4000]
                             [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify] [--workers 1]
 
 ``--workers 2`` runs the gateway as two processes and Kamailio with two UDP children. With more than
@@ -542,7 +542,10 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="100,200,400,800,1200,1600,2000,2400,3200,4000,4800,6400,8000")
+    # steps of at most a quarter up to 2,400 calls/s, so that a ceiling is known to within that
+    parser.add_argument(
+        "--rates", default="100,200,400,500,600,800,1000,1200,1400,1600,2000,2400,3200,4000,4800,6400,8000"
+    )
     parser.add_argument("--seconds", type=int, default=5, help="calls per rate = rate x seconds (capped)")
     parser.add_argument("--max-calls", type=int, default=4000)
     parser.add_argument(

@@ -544,7 +544,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # steps of at most a quarter up to 2,400 calls/s, so that a ceiling is known to within that
     parser.add_argument(
-        "--rates", default="100,200,400,500,600,800,1000,1200,1400,1600,2000,2400,3200,4000,4800,6400,8000"
+        "--rates", default="100,200,400,500,600,700,800,1000,1200,1400,1600,2000,2400,3200,4000,4800,6400,8000"
     )
     parser.add_argument("--seconds", type=int, default=5, help="calls per rate = rate x seconds (capped)")
     parser.add_argument("--max-calls", type=int, default=4000)

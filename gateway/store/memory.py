@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 
 from gateway.store.base import (
     OPEN,
@@ -191,6 +192,13 @@ class MemoryStore:
 
     async def set_risk(self, subscriber: str, value: float, now: float) -> None:
         self._risk[subscriber] = RiskScore(value, now)
+
+    async def get_risks(self, subscribers: Sequence[str]) -> list[RiskScore | None]:
+        return [self._risk.get(subscriber) for subscriber in subscribers]
+
+    async def set_risks(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        for subscriber, value, now in scores:
+            self._risk[subscriber] = RiskScore(value, now)
 
     async def register(self, aor: str, registration: Registration) -> None:
         self._registrations.setdefault(aor, {})[registration.contact] = registration

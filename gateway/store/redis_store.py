@@ -420,6 +420,23 @@ for i = 3, #ARGV, 2 do redis.call('SET', key .. ARGV[i], ARGV[i + 1], 'EX', ttl)
 return 0
 """
 
+#: Risk scores of many subscribers (ARGV[2] on): "value<TAB>updated_at" per line back, an empty line
+#: where there is none. One string back costs the client a fraction of what a reply element each does.
+_GET_RISKS = """
+local key, out = ARGV[1], {}
+for i = 2, #ARGV do
+  local got = redis.call('HMGET', key .. ARGV[i], 'value', 'updated_at')
+  out[i - 1] = got[1] and (got[1] .. '\\t' .. got[2]) or ''
+end
+return table.concat(out, '\\n')
+"""
+
+_SET_RISKS = """
+local key = ARGV[1]
+for i = 2, #ARGV, 3 do redis.call('HSET', key .. ARGV[i], 'value', ARGV[i + 1], 'updated_at', ARGV[i + 2]) end
+return 0
+"""
+
 _RELEASE = """
 local p, id, inst = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'case:' .. id
@@ -571,6 +588,8 @@ class RedisStore:
         self._move = self.redis.register_script(_MOVE)
         self._release = self.redis.register_script(_RELEASE)
         self._routes = self.redis.register_script(_ROUTES)
+        self._get_risks = self.redis.register_script(_GET_RISKS)
+        self._set_risks = self.redis.register_script(_SET_RISKS)
         self._desk = self.redis.register_script(_DESK)
         self._notes_script = self.redis.register_script(_NOTES)
         self._notes: TurnBatcher[tuple[str, str, str, str, str, str, str], Case | None] = TurnBatcher(
@@ -677,6 +696,26 @@ class RedisStore:
 
     async def set_risk(self, subscriber: str, value: float, now: float) -> None:
         await self.redis.hset(self.p + "risk:" + subscriber, mapping={"value": repr(value), "updated_at": repr(now)})
+
+    async def get_risks(self, subscribers: Sequence[str]) -> list[RiskScore | None]:
+        """``get_risk`` of each, in one script call."""
+        if not subscribers:
+            return []
+        lines = str(await self._get_risks(args=[self.p + "risk:", *subscribers])).split("\n")
+        scores: list[RiskScore | None] = []
+        for line in lines:
+            value, _, at = line.partition("\t")
+            scores.append(RiskScore(float(value), float(at)) if value else None)
+        return scores
+
+    async def set_risks(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        """``set_risk`` of each (subscriber, value, now), in one script call."""
+        if not scores:
+            return
+        args = [self.p + "risk:"]
+        for subscriber, value, now in scores:
+            args += (subscriber, repr(value), repr(now))
+        await self._set_risks(args=args)
 
     async def register(self, aor: str, registration: Registration) -> None:
         r = registration

@@ -94,11 +94,15 @@ class RulesInspector:
         recipient = message.destinations[0] if message.destinations else ""
         origin = origin_of(message.source, self.home_country)
         shared = self.shared_velocity
+        asked = None
         if shared is not None:
-            questions = self.engine.velocity_questions(Message(channel="sms", src=message.source, dst=recipient))
+            # The message the engine evaluates, when no counter needs it: one built for this question alone
+            # cost as much again.
+            asked = self._rules_message(message, recipient, origin, message.text)
+            questions = self.engine.velocity_questions(asked)
             if questions:
                 return self._sms_shared(message, recipient, origin, shared, questions)
-        return self._sms(message, recipient, origin)
+        return self._sms(message, recipient, origin, asked=asked)
 
     def _sms(
         self,
@@ -107,13 +111,16 @@ class RulesInspector:
         origin: str,
         velocity: VelocityStore | None = None,
         now: float | None = None,
+        *,
+        asked: Message | None = None,
     ) -> Decision | Awaitable[Decision]:
+        """``asked``: the rules' message already built for ``message``, at no given ``now``."""
         campaigns = self.campaigns
         if campaigns is not None and message.direction == "mt":
             return self._sms_counted(message, recipient, origin, campaigns, velocity, now)
-        verdict = self.engine.evaluate(
-            self._rules_message(message, recipient, origin, message.text, now), velocity=velocity
-        )
+        if asked is None or now is not None:
+            asked = self._rules_message(message, recipient, origin, message.text, now)
+        verdict = self.engine.evaluate(asked, velocity=velocity)
         return self._sms_decision(message, origin, verdict, None)
 
     async def _sms_shared(

@@ -99,8 +99,15 @@ def tier_of(value: float, config: ScoringConfig) -> str | None:
 
 def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str, ...]]:
     """What one sighting is worth, and why (the words the timeline shows)."""
-    total, reasons = 0.0, list[str]()
     flagged = sighting.action in FLAGGED
+    if (
+        not flagged
+        and sighting.origin != "international"
+        and (sighting.channel != "call" or not sighting.sender or not config.listed_numbers)
+    ):
+        # Most sightings: an unflagged SMS or call from home, from no listed caller, worth nothing.
+        return 0.0, ()
+    total, reasons = 0.0, list[str]()
     if sighting.channel == "sms" and sighting.action == "block":
         total, reasons = total + config.sms_blocked, [*reasons, "sms blocked"]
     elif sighting.channel == "sms" and sighting.action == "warn":

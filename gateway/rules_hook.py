@@ -40,6 +40,8 @@ _ACTIONS = {
     RuleAction.TAG: Action.TAG,
     RuleAction.LABEL: Action.LABEL,
 }
+#: An Enum's ``value`` is a Python-level property: looked up once per verdict, it showed on every SMS.
+_ACTION_VALUES = {action: action.value for action in RuleAction}
 # Label values of the commonest decision, built once.
 _SMS_PASS = ("sms", "pass", "none")
 _CALL_PASS = ("call", "pass", "none")
@@ -309,7 +311,7 @@ def _sighting(subscriber: str, channel: Literal["sms", "call"], sender: str, ori
     return Sighting(
         subscriber=subscriber,
         channel=channel,
-        action=verdict.action.value,
+        action=_ACTION_VALUES[verdict.action],
         sender=sender,
         origin=origin,
         rules=verdict.rules,

@@ -161,8 +161,11 @@ class MemoryStore:
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
         # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
         # than submissions.
+        self.remember_canonical(canonical_message_id(message_id), system_id, now)
+
+    def remember_canonical(self, key: str, system_id: str, now: float) -> None:
+        """``remember_message`` of an id already in canonical form (``canonical_message_id``)."""
         owners = self._owners
-        key = canonical_message_id(message_id)
         if key in owners:
             owners.move_to_end(key)
         owners[key] = (system_id, now)

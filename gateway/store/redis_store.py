@@ -623,8 +623,9 @@ class RedisStore:
     # --- the synchronous hot path: local answer, background write ---------------------------
 
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
-        self._local.remember_message(message_id, system_id, now)
-        self._queue(("route", canonical_message_id(message_id), f"{system_id}\t{now!r}"))
+        key = canonical_message_id(message_id)
+        self._local.remember_canonical(key, system_id, now)
+        self._queue(("route", key, f"{system_id}\t{now!r}"))
 
     def owner_of(self, message_id: str, now: float) -> str | None:
         return self._local.owner_of(message_id, now)

@@ -83,6 +83,9 @@ class RulesInspector:
         self.home_country = home_country
         #: Told of every SMS and call aimed at a subscriber, with the verdict (the risk scores).
         self.observer: Callable[[Sighting], None] | None = None
+        #: Asked first, with the channel, action, sender and origin, whether the observer wants that
+        #: sighting at all (most are worth nothing to it); None: every sighting is built and told.
+        self.observes: Callable[[str, str, str, str], bool] | None = None
         #: Counts near-duplicates sent to many (gateway.campaigns); None: campaign detection is off.
         self.campaigns: CampaignTracker | None = None
         #: Counts every decision (None: nobody counts).
@@ -193,9 +196,14 @@ class RulesInspector:
         return self._sms_decision(message, origin, judged.verdict, judged.campaign)
 
     def _sms_decision(self, message: SmsMessage, origin: str, verdict: Verdict, campaign: str | None) -> Decision:
-        if self.observer is not None and message.direction == "mt":
+        observer = self.observer
+        if (
+            observer is not None
+            and message.direction == "mt"
+            and self._observes("sms", message.source, origin, verdict)
+        ):
             for destination in message.destinations:
-                self.observer(_sighting(destination, "sms", message.source, origin, verdict))
+                observer(_sighting(destination, "sms", message.source, origin, verdict))
         metrics = self.metrics
         if verdict.action is RuleAction.PASS:
             if metrics is not None:
@@ -245,7 +253,7 @@ class RulesInspector:
         return self._call_decision(call, message.origin, verdict)
 
     def _call_decision(self, call: Call, origin: str, verdict: Verdict) -> Decision:
-        if self.observer is not None:
+        if self.observer is not None and self._observes("call", call.caller, origin, verdict):
             self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
         metrics = self.metrics
         if verdict.action is RuleAction.PASS:
@@ -286,6 +294,10 @@ class RulesInspector:
         )
 
     # --- helpers ------------------------------------------------------------------------------------
+
+    def _observes(self, channel: Literal["sms", "call"], sender: str, origin: str, verdict: Verdict) -> bool:
+        wants = self.observes
+        return wants is None or wants(channel, _ACTION_VALUES[verdict.action], sender, origin)
 
     def _warn(self, recipients: tuple[str, ...], verdict: Verdict) -> None:
         if self.warner is None:

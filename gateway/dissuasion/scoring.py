@@ -99,14 +99,9 @@ def tier_of(value: float, config: ScoringConfig) -> str | None:
 
 def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str, ...]]:
     """What one sighting is worth, and why (the words the timeline shows)."""
-    flagged = sighting.action in FLAGGED
-    if (
-        not flagged
-        and sighting.origin != "international"
-        and (sighting.channel != "call" or not sighting.sender or not config.listed_numbers)
-    ):
-        # Most sightings: an unflagged SMS or call from home, from no listed caller, worth nothing.
+    if not may_score(sighting.channel, sighting.action, sighting.sender, sighting.origin, config):
         return 0.0, ()
+    flagged = sighting.action in FLAGGED
     total, reasons = 0.0, list[str]()
     if sighting.channel == "sms" and sighting.action == "block":
         total, reasons = total + config.sms_blocked, [*reasons, "sms blocked"]
@@ -124,6 +119,17 @@ def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str,
     ):
         total, reasons = total + config.dissuade, [*reasons, "dissuade rule"]
     return total, tuple(reasons)
+
+
+def may_score(channel: str, action: str, sender: str, origin: str, config: ScoringConfig) -> bool:
+    """False when a sighting of this channel, action, sender and origin is worth no points, whatever
+    else it carries: an unflagged SMS or call from home, from no listed caller (most of them). Asked
+    before a sighting is even built."""
+    return (
+        action in FLAGGED
+        or origin == "international"
+        or (channel == "call" and bool(sender) and bool(config.listed_numbers))
+    )
 
 
 def _listed(number: str, listed: tuple[str, ...]) -> bool:
@@ -256,6 +262,11 @@ class ScoreFeed:
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.scored = self.dropped = self.failed = 0
+
+    def wants(self, channel: str, action: str, sender: str, origin: str) -> bool:
+        """Whether a sighting with these may be worth points: one that is not would be dropped by
+        ``note``, so the caller need not build it."""
+        return may_score(channel, action, sender, origin, self.scorer.config)
 
     def note(self, sighting: Sighting) -> None:
         if points(sighting, self.scorer.config)[0] <= 0:

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.dissuasion.scoring import RiskScorer, ScoringConfig, Sighting, decay, points, score, tier_of
+from gateway.dissuasion.scoring import (
+    RiskScorer,
+    ScoringConfig,
+    Sighting,
+    decay,
+    may_score,
+    points,
+    score,
+    tier_of,
+)
 from gateway.dissuasion.triggers import Trigger
 from gateway.store import MemoryStore, RiskScore, SqliteStore
 
@@ -203,3 +212,18 @@ async def test_sightings_scored_together_score_as_one_after_the_other(backend, t
         assert await store.get_risk(subscriber) == await reference_store.get_risk(subscriber)
     if backend == "sqlite":
         await store.close()
+
+
+@given(
+    channel=st.sampled_from(["sms", "call"]),
+    action=st.sampled_from(["pass", "tag", "warn", "block", "label"]),
+    sender=st.sampled_from(["", "10690", "+8613912345678", "13912345679"]),
+    origin=st.sampled_from(["domestic", "international"]),
+    dissuade=st.booleans(),
+    listed=st.sampled_from([(), ("8613912345678",)]),
+)
+def test_a_sighting_not_worth_building_is_worth_nothing(channel, action, sender, origin, dissuade, listed):
+    config = ScoringConfig(feed=("loan.fee",), listed_numbers=listed)
+    sighting = Sighting(SUBSCRIBER, channel, action, sender, origin, rules=("loan.fee",), dissuade=dissuade)
+    if not may_score(channel, action, sender, origin, config):
+        assert points(sighting, config) == (0.0, ())

@@ -169,6 +169,7 @@ class Gateway:
             self.rules.metrics = self.metrics
         if self.rules is not None and self.score_feed is not None:
             self.rules.observer = self.score_feed.note
+            self.rules.observes = self.score_feed.wants
             await self.score_feed.start()
         sms_inspector = self._inspector or self.rules
         call_inspector = self._call_inspector or self.rules

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Protocol
 
 from protocols.smpp import text
-from protocols.smpp.constants import Tag
+from protocols.smpp.constants import EsmClass, Tag
 from protocols.smpp.pdu import Pdu
 
 
@@ -57,6 +57,9 @@ class Decision:
 
 PASS = Decision()
 
+_UDHI = int(EsmClass.UDHI)
+_SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
+
 
 class SmsMessage:
     """One SMS as the inspector sees it: who sent it to whom, over which bind, and its text."""
@@ -88,10 +91,13 @@ class SmsMessage:
             pdu = self.pdu
             raw: bytes = getattr(pdu, "short_message", b"") or (pdu.tlv(Tag.MESSAGE_PAYLOAD) or b"")
             esm_class: int = getattr(pdu, "esm_class", 0)
-            try:
-                _info, body = text.parse_concat(raw, esm_class, pdu.tlvs)
-            except Exception:  # a malformed UDH still gets inspected as raw text
-                body = raw
+            body = raw
+            # Most messages are one part: no UDH and no sar_* parameter, nothing to take off.
+            if esm_class & _UDHI or any(tlv.tag in _SAR_TAGS for tlv in pdu.tlvs):
+                try:
+                    _info, body = text.parse_concat(raw, esm_class, pdu.tlvs)
+                except Exception:  # a malformed UDH still gets inspected as raw text
+                    body = raw
             self._text = text.decode(body, getattr(pdu, "data_coding", 0))
         return self._text
 

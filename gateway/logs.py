@@ -117,5 +117,84 @@ def configure(fmt: str = "console", level: str = "info", stream: Any = None) -> 
     )
 
 
+class _Logger:
+    """What ``get_logger`` gives: structlog's lazy proxy, without its cost on every call.
+
+    structlog's proxy assembles a new bound logger (a logger from the factory, a context, the
+    wrapper) for every call, filtered or not: about four times what the call itself costs through a
+    bound logger, paid on the relay's path for each message. This one keeps the logger it assembled
+    for as long as the configuration it came from holds (``configure`` here, or structlog's own,
+    replaces the wrapper class, the processors, the factory or the context class, and that is seen
+    at the next call).
+    """
+
+    __slots__ = ("_args", "_bound", "_made_from")
+
+    def __init__(self, *args: Any) -> None:
+        self._args = args
+        self._bound: Any = None
+        self._made_from: tuple[Any, ...] = ()
+
+    def _current(self) -> Any:
+        config = _CONFIG
+        made_from = self._made_from
+        if (
+            not made_from
+            or made_from[0] is not config.default_wrapper_class
+            or made_from[1] is not config.default_processors
+            or made_from[2] is not config.logger_factory
+            or made_from[3] is not config.default_context_class
+        ):
+            self._bound = structlog.wrap_logger(None, logger_factory_args=self._args).bind()
+            self._made_from = (
+                config.default_wrapper_class,
+                config.default_processors,
+                config.logger_factory,
+                config.default_context_class,
+            )
+        return self._bound
+
+    # The level methods by name: reaching them through __getattr__ would cost more than they do.
+
+    def debug(self, event: str, *args: Any, **fields: Any) -> Any:
+        return self._current().debug(event, *args, **fields)
+
+    def info(self, event: str, *args: Any, **fields: Any) -> Any:
+        return self._current().info(event, *args, **fields)
+
+    def warning(self, event: str, *args: Any, **fields: Any) -> Any:
+        return self._current().warning(event, *args, **fields)
+
+    def error(self, event: str, *args: Any, **fields: Any) -> Any:
+        return self._current().error(event, *args, **fields)
+
+    def exception(self, event: str, *args: Any, **fields: Any) -> Any:
+        return self._current().exception(event, *args, **fields)
+
+    def bind(self, **values: Any) -> Any:
+        return self._current().bind(**values)
+
+    def new(self, **values: Any) -> Any:
+        return self._current().new(**values)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._current(), name)
+
+    def __repr__(self) -> str:
+        return f"<gateway.logs logger {self._args!r}>"
+
+
+try:
+    from structlog import _config as _structlog_config
+
+    _CONFIG: Any = _structlog_config._CONFIG
+except (ImportError, AttributeError):  # a structlog laid out otherwise than this knows: its own proxy
+    _CONFIG = None
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    if _CONFIG is None:
+        return structlog.get_logger(name)
+    return _Logger(name)

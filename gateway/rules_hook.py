@@ -40,6 +40,8 @@ _ACTIONS = {
     RuleAction.TAG: Action.TAG,
     RuleAction.LABEL: Action.LABEL,
 }
+#: An Enum's ``value`` is a Python-level property: looked up once per verdict, it showed on every SMS.
+_ACTION_VALUES = {action: action.value for action in RuleAction}
 # Label values of the commonest decision, built once.
 _SMS_PASS = ("sms", "pass", "none")
 _CALL_PASS = ("call", "pass", "none")
@@ -81,6 +83,9 @@ class RulesInspector:
         self.home_country = home_country
         #: Told of every SMS and call aimed at a subscriber, with the verdict (the risk scores).
         self.observer: Callable[[Sighting], None] | None = None
+        #: Asked first, with the channel, action, sender and origin, whether the observer wants that
+        #: sighting at all (most are worth nothing to it); None: every sighting is built and told.
+        self.observes: Callable[[str, str, str, str], bool] | None = None
         #: Counts near-duplicates sent to many (gateway.campaigns); None: campaign detection is off.
         self.campaigns: CampaignTracker | None = None
         #: Counts every decision (None: nobody counts).
@@ -94,11 +99,15 @@ class RulesInspector:
         recipient = message.destinations[0] if message.destinations else ""
         origin = origin_of(message.source, self.home_country)
         shared = self.shared_velocity
+        asked = None
         if shared is not None:
-            questions = self.engine.velocity_questions(Message(channel="sms", src=message.source, dst=recipient))
+            # The message the engine evaluates, when no counter needs it: one built for this question alone
+            # cost as much again.
+            asked = self._rules_message(message, recipient, origin, message.text)
+            questions = self.engine.velocity_questions(asked)
             if questions:
                 return self._sms_shared(message, recipient, origin, shared, questions)
-        return self._sms(message, recipient, origin)
+        return self._sms(message, recipient, origin, asked=asked)
 
     def _sms(
         self,
@@ -107,13 +116,16 @@ class RulesInspector:
         origin: str,
         velocity: VelocityStore | None = None,
         now: float | None = None,
+        *,
+        asked: Message | None = None,
     ) -> Decision | Awaitable[Decision]:
+        """``asked``: the rules' message already built for ``message``, at no given ``now``."""
         campaigns = self.campaigns
         if campaigns is not None and message.direction == "mt":
             return self._sms_counted(message, recipient, origin, campaigns, velocity, now)
-        verdict = self.engine.evaluate(
-            self._rules_message(message, recipient, origin, message.text, now), velocity=velocity
-        )
+        if asked is None or now is not None:
+            asked = self._rules_message(message, recipient, origin, message.text, now)
+        verdict = self.engine.evaluate(asked, velocity=velocity)
         return self._sms_decision(message, origin, verdict, None)
 
     async def _sms_shared(
@@ -184,9 +196,14 @@ class RulesInspector:
         return self._sms_decision(message, origin, judged.verdict, judged.campaign)
 
     def _sms_decision(self, message: SmsMessage, origin: str, verdict: Verdict, campaign: str | None) -> Decision:
-        if self.observer is not None and message.direction == "mt":
+        observer = self.observer
+        if (
+            observer is not None
+            and message.direction == "mt"
+            and self._observes("sms", message.source, origin, verdict)
+        ):
             for destination in message.destinations:
-                self.observer(_sighting(destination, "sms", message.source, origin, verdict))
+                observer(_sighting(destination, "sms", message.source, origin, verdict))
         metrics = self.metrics
         if verdict.action is RuleAction.PASS:
             if metrics is not None:
@@ -236,7 +253,7 @@ class RulesInspector:
         return self._call_decision(call, message.origin, verdict)
 
     def _call_decision(self, call: Call, origin: str, verdict: Verdict) -> Decision:
-        if self.observer is not None:
+        if self.observer is not None and self._observes("call", call.caller, origin, verdict):
             self.observer(_sighting(call.callee, "call", call.caller, origin, verdict))
         metrics = self.metrics
         if verdict.action is RuleAction.PASS:
@@ -278,6 +295,10 @@ class RulesInspector:
 
     # --- helpers ------------------------------------------------------------------------------------
 
+    def _observes(self, channel: Literal["sms", "call"], sender: str, origin: str, verdict: Verdict) -> bool:
+        wants = self.observes
+        return wants is None or wants(channel, _ACTION_VALUES[verdict.action], sender, origin)
+
     def _warn(self, recipients: tuple[str, ...], verdict: Verdict) -> None:
         if self.warner is None:
             log.warning("warning.no_smsc", rules=list(verdict.rules))
@@ -302,7 +323,7 @@ def _sighting(subscriber: str, channel: Literal["sms", "call"], sender: str, ori
     return Sighting(
         subscriber=subscriber,
         channel=channel,
-        action=verdict.action.value,
+        action=_ACTION_VALUES[verdict.action],
         sender=sender,
         origin=origin,
         rules=verdict.rules,

@@ -13,6 +13,11 @@ a case opens, or the open case's tier rises.
 risk scores around them. Two sightings of one subscriber handled at once by two gateway instances may
 each read the older score, so one of them is lost: an under-count of one sighting, never a second
 case (the store opens at most one per subscriber).
+
+The sightings that wait in the ``ScoreFeed`` are scored together, in order: one read of every
+subscriber's stored score, one write of every score that changed, and then the triggers in the order
+of the sightings that crossed; a store with ``get_risks`` and ``set_risks`` (Redis: one round trip
+each) does each in one call, any other store one subscriber at a time.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from gateway.dissuasion.triggers import Trigger, TriggerSink
 from gateway.logs import get_logger
@@ -94,8 +99,10 @@ def tier_of(value: float, config: ScoringConfig) -> str | None:
 
 def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str, ...]]:
     """What one sighting is worth, and why (the words the timeline shows)."""
-    total, reasons = 0.0, list[str]()
+    if not may_score(sighting.channel, sighting.action, sighting.sender, sighting.origin, config):
+        return 0.0, ()
     flagged = sighting.action in FLAGGED
+    total, reasons = 0.0, list[str]()
     if sighting.channel == "sms" and sighting.action == "block":
         total, reasons = total + config.sms_blocked, [*reasons, "sms blocked"]
     elif sighting.channel == "sms" and sighting.action == "warn":
@@ -112,6 +119,17 @@ def points(sighting: Sighting, config: ScoringConfig) -> tuple[float, tuple[str,
     ):
         total, reasons = total + config.dissuade, [*reasons, "dissuade rule"]
     return total, tuple(reasons)
+
+
+def may_score(channel: str, action: str, sender: str, origin: str, config: ScoringConfig) -> bool:
+    """False when a sighting of this channel, action, sender and origin is worth no points, whatever
+    else it carries: an unflagged SMS or call from home, from no listed caller (most of them). Asked
+    before a sighting is even built."""
+    return (
+        action in FLAGGED
+        or origin == "international"
+        or (channel == "call" and bool(sender) and bool(config.listed_numbers))
+    )
 
 
 def _listed(number: str, listed: tuple[str, ...]) -> bool:
@@ -142,6 +160,13 @@ class RiskStore(Protocol):
     async def set_risk(self, subscriber: str, value: float, now: float) -> None: ...
 
 
+class BatchRiskStore(RiskStore, Protocol):
+    """A store that reads and writes many subscribers' scores in one call each."""
+
+    async def get_risks(self, subscribers: Sequence[str]) -> list[RiskScore | None]: ...
+    async def set_risks(self, scores: Sequence[tuple[str, float, float]]) -> None: ...
+
+
 class RiskScorer:
     """Scores each sighting against the stored score and triggers the engine on a crossing."""
 
@@ -157,22 +182,63 @@ class RiskScorer:
             # Nothing new to say: the stored value and its time stay, so the decay runs on from them.
             return scored
         await self.store.set_risk(sighting.subscriber, scored.value, now)
-        if scored.crossed is not None:
-            detail = f"score {scored.value:.1f}: {', '.join(scored.reasons)}"
-            if sighting.rules:
-                detail += f" (rules {', '.join(sighting.rules)})"
-            log.info("risk.crossed", subscriber=sighting.subscriber, tier=scored.crossed, score=round(scored.value, 1))
-            await self.sink.trigger(
-                Trigger(
-                    subscriber=sighting.subscriber,
-                    tier=scored.crossed,
-                    fraud_type=sighting.category or "other",
-                    source="score",
-                    detail=detail,
-                ),
-                now,
-            )
+        await self._announce(sighting, scored, now)
         return scored
+
+    async def observe_many(self, sightings: Sequence[tuple[Sighting, float]]) -> list[Scored | Exception]:
+        """Score ``sightings`` (each with its time) in order, as ``observe`` one after the other would:
+        each subscriber's score read once and written once. The answer of each, or the exception
+        that was its alone (its trigger failed); an exception raised is every sighting's."""
+        store = self.store
+        if not (hasattr(store, "get_risks") and hasattr(store, "set_risks")):
+            answers: list[Scored | Exception] = []
+            for sighting, now in sightings:
+                try:
+                    answers.append(await self.observe(sighting, now))
+                except Exception as exc:
+                    answers.append(exc)
+            return answers
+        batch = cast(BatchRiskStore, store)
+        subscribers = list(dict.fromkeys(sighting.subscriber for sighting, _ in sightings))
+        stored = dict(zip(subscribers, await batch.get_risks(subscribers), strict=True))
+        written: dict[str, tuple[float, float]] = {}
+        scores: list[Scored] = []
+        for sighting, now in sightings:
+            scored = score(stored[sighting.subscriber], sighting, now, self.config)
+            if scored.points > 0:
+                stored[sighting.subscriber] = RiskScore(scored.value, now)
+                written[sighting.subscriber] = (scored.value, now)
+            scores.append(scored)
+        if written:
+            await batch.set_risks([(subscriber, value, now) for subscriber, (value, now) in written.items()])
+        answers = []
+        for (sighting, now), scored in zip(sightings, scores, strict=True):
+            try:
+                if scored.points > 0:
+                    await self._announce(sighting, scored, now)
+                answers.append(scored)
+            except Exception as exc:
+                answers.append(exc)
+        return answers
+
+    async def _announce(self, sighting: Sighting, scored: Scored, now: float) -> None:
+        """The trigger of a sighting that lifted its subscriber's score into a higher tier."""
+        if scored.crossed is None:
+            return
+        detail = f"score {scored.value:.1f}: {', '.join(scored.reasons)}"
+        if sighting.rules:
+            detail += f" (rules {', '.join(sighting.rules)})"
+        log.info("risk.crossed", subscriber=sighting.subscriber, tier=scored.crossed, score=round(scored.value, 1))
+        await self.sink.trigger(
+            Trigger(
+                subscriber=sighting.subscriber,
+                tier=scored.crossed,
+                fraud_type=sighting.category or "other",
+                source="score",
+                detail=detail,
+            ),
+            now,
+        )
 
 
 class ScoreFeed:
@@ -183,15 +249,24 @@ class ScoreFeed:
     them in order, so a slow store delays scores, never messages.
     """
 
-    def __init__(self, scorer: RiskScorer, clock: Callable[[], float], *, bound: int = 10_000) -> None:
+    def __init__(
+        self, scorer: RiskScorer, clock: Callable[[], float], *, bound: int = 10_000, batch: int = 500
+    ) -> None:
         self.scorer = scorer
         self._clock = clock
         self.bound = bound
+        #: The most sightings scored together.
+        self.batch = batch
         self._queue: deque[tuple[Sighting, float]] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.scored = self.dropped = self.failed = 0
+
+    def wants(self, channel: str, action: str, sender: str, origin: str) -> bool:
+        """Whether a sighting with these may be worth points: one that is not would be dropped by
+        ``note``, so the caller need not build it."""
+        return may_score(channel, action, sender, origin, self.scorer.config)
 
     def note(self, sighting: Sighting) -> None:
         if points(sighting, self.scorer.config)[0] <= 0:
@@ -218,17 +293,30 @@ class ScoreFeed:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
+            queue = self._queue
+            if not queue:
                 self._drained.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            sighting, at = self._queue[0]
+            # Everything noted meanwhile, scored together (the sightings stay queued, and counted
+            # against the bound, until they are).
+            batch = [queue[i] for i in range(min(len(queue), self.batch))]
             try:
-                await self.scorer.observe(sighting, at)
-                self.scored += 1
+                answers = await self.scorer.observe_many(batch)
             except Exception as exc:
-                # A store that is briefly away loses this sighting's points, not the gateway.
+                answers = [exc] * len(batch)
+            logged: Exception | None = None
+            for (sighting, _at), answer in zip(batch, answers, strict=True):
+                if not isinstance(answer, Exception):
+                    self.scored += 1
+                    continue
+                # A store that is briefly away loses these sightings' points, not the gateway; one
+                # line for the sightings that one failure cost.
                 self.failed += 1
-                log.error("risk.score_failed", subscriber=sighting.subscriber, error=str(exc))
-            self._queue.popleft()
+                if answer is not logged:
+                    logged = answer
+                    count = sum(1 for a in answers if a is answer)
+                    log.error("risk.score_failed", subscriber=sighting.subscriber, sightings=count, error=str(answer))
+            for _ in batch:
+                queue.popleft()

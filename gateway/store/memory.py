@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 
 from gateway.store.base import (
     DEFAULT_SESSIONS_PER_OPERATOR,
@@ -166,8 +167,11 @@ class MemoryStore:
     def remember_message(self, message_id: str, system_id: str, now: float) -> None:
         # Stored once, in canonical form; the variants are tried at lookup, where receipts are rarer
         # than submissions.
+        self.remember_canonical(canonical_message_id(message_id), system_id, now)
+
+    def remember_canonical(self, key: str, system_id: str, now: float) -> None:
+        """``remember_message`` of an id already in canonical form (``canonical_message_id``)."""
         owners = self._owners
-        key = canonical_message_id(message_id)
         if key in owners:
             owners.move_to_end(key)
         owners[key] = (system_id, now)
@@ -197,6 +201,13 @@ class MemoryStore:
 
     async def set_risk(self, subscriber: str, value: float, now: float) -> None:
         self._risk[subscriber] = RiskScore(value, now)
+
+    async def get_risks(self, subscribers: Sequence[str]) -> list[RiskScore | None]:
+        return [self._risk.get(subscriber) for subscriber in subscribers]
+
+    async def set_risks(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        for subscriber, value, now in scores:
+            self._risk[subscriber] = RiskScore(value, now)
 
     async def register(self, aor: str, registration: Registration) -> None:
         self._registrations.setdefault(aor, {})[registration.contact] = registration

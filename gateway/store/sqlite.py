@@ -38,7 +38,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -373,6 +373,12 @@ class SqliteStore:
         self.db.execute(
             "INSERT OR REPLACE INTO risk (subscriber, value, updated_at) VALUES (?, ?, ?)", (subscriber, value, now)
         )
+
+    async def get_risks(self, subscribers: Sequence[str]) -> list[RiskScore | None]:
+        return [await self.get_risk(subscriber) for subscriber in subscribers]
+
+    async def set_risks(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO risk (subscriber, value, updated_at) VALUES (?, ?, ?)", scores)
 
     async def register(self, aor: str, registration: Registration) -> None:
         r = registration

@@ -10,7 +10,10 @@ trusted and the connection must close.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.smpp.constants import (
@@ -130,16 +133,13 @@ def decode(data: bytes) -> Pdu:
             sequence_number=seq,
         )
     is_response = bool(command_id & RESPONSE_BIT)
-    end = len(data)
-    if is_response and end == HEADER_LENGTH:
+    if is_response and len(data) == HEADER_LENGTH:
         # Responses may omit their body (always so on error for some commands): take the defaults.
         pdu = cls(sequence_number=seq, command_status=status)
-    else:
-        values, pos = _decode_body(cls, data, command_id, seq)
-        tlvs = _decode_tlvs(data, pos, end, command_id, seq, check_lengths=not is_response) if pos < end else ()
-        pdu = cls(sequence_number=seq, command_status=status, tlvs=tlvs, **values)
-    object.__setattr__(pdu, "wire", bytes(data))
-    return pdu
+        object.__setattr__(pdu, "wire", bytes(data))
+        return pdu
+    decoder = _DECODERS.get(cls) or _decoder(cls)
+    return decoder(data, command_id, status, seq, not is_response)
 
 
 def _truncated(command_id: int, seq: int, field: Field) -> InvalidPdu:
@@ -191,41 +191,98 @@ def _plan(cls: type[Pdu]) -> tuple[_Step, ...]:
     return plan
 
 
-def _decode_body(cls: type[Pdu], data: bytes, command_id: int, seq: int) -> tuple[dict[str, object], int]:
-    values: dict[str, object] = {}
-    pos = HEADER_LENGTH
-    end = len(data)
-    plan = _PLANS.get(cls) or _plan(cls)
-    for kind, name, size, field in plan:
+#: Each class's whole decoding, body, optional parameters and the PDU itself, as one function written
+#: from its plan the first time the class is decoded (the way ``dataclasses`` writes ``__init__``): the
+#: plan walked step by step, and the PDU built from a dict of keywords, cost twice what the octets do.
+_Decoder = Callable[[bytes, int, int, int, bool], Pdu]
+_DECODERS: dict[type[Pdu], _Decoder] = {}
+
+
+def _decoder(cls: type[Pdu]) -> _Decoder:
+    """``cls``'s decoder: each step of its plan in order (a C-Octet String up to its NUL within its
+    maximum size, a run of one-octet fields, sm_length and short_message, submit_multi's lists), each
+    with the check and the answer that names its fault; then the optional parameters; then every
+    field of the PDU set as its ``__init__`` would, the values not in the body at their defaults."""
+    env: dict[str, Any] = {
+        "_truncated": _truncated,
+        "_decode_cstr": _decode_cstr,
+        "_decode_dests": _decode_dests,
+        "_decode_unsuccess": _decode_unsuccess,
+        "_decode_tlvs": _decode_tlvs,
+        "InvalidPdu": InvalidPdu,
+        "MAX_SHORT_MESSAGE": MAX_SHORT_MESSAGE,
+        "_new": object.__new__,
+        "cls": cls,
+    }
+    lines = [
+        "def decode(data, command_id, status, seq, check_lengths):",
+        f"    pos = {HEADER_LENGTH}",
+        "    end = len(data)",
+    ]
+    body: set[str] = set()
+    for i, (kind, name, size, field) in enumerate(_PLANS.get(cls) or _plan(cls)):
+        env[f"F{i}"] = field
         if kind == _CSTR:
-            nul = data.find(0, pos, pos + size)
-            if nul < 0:
-                values[field.name], pos = _decode_cstr(data, pos, field, command_id, seq)  # raises
-            values[name] = data[pos:nul].decode("latin-1")  # type: ignore[index]
-            pos = nul + 1
+            body.add(field.name)
+            lines += [
+                f"    nul = data.find(0, pos, pos + {size})",
+                "    if nul < 0:",
+                f"        _decode_cstr(data, pos, F{i}, command_id, seq)",  # raises
+                f"    v_{field.name} = data[pos:nul].decode('latin-1')",
+                "    pos = nul + 1",
+            ]
         elif kind == _U8:
-            if pos + size > end:
-                raise _truncated(command_id, seq, field)
-            values.update(zip(name, data[pos : pos + size], strict=True))
-            pos += size
+            assert isinstance(name, tuple)
+            body.update(name)
+            lines += [f"    if pos + {size} > end:", f"        raise _truncated(command_id, seq, F{i})"]
+            lines += [f"    v_{one} = data[pos + {k}]" for k, one in enumerate(name)]
+            lines.append(f"    pos += {size}")
         elif kind == _SM:
-            if pos >= end:
-                raise _truncated(command_id, seq, field)
-            n = data[pos]
-            if n > MAX_SHORT_MESSAGE or pos + 1 + n > end:
-                raise InvalidPdu(
-                    f"sm_length {n} runs past the end of the PDU",
-                    answer=field.error,
-                    command_id=command_id,
-                    sequence_number=seq,
-                )
-            values[field.name] = data[pos + 1 : pos + 1 + n]
-            pos += 1 + n
-        elif kind == _DESTS:
-            values[field.name], pos = _decode_dests(data, pos, field, command_id, seq)
+            body.add(field.name)
+            lines += [
+                "    if pos >= end:",
+                f"        raise _truncated(command_id, seq, F{i})",
+                "    n = data[pos]",
+                "    if n > MAX_SHORT_MESSAGE or pos + 1 + n > end:",
+                "        raise InvalidPdu(",
+                "            f'sm_length {n} runs past the end of the PDU',",
+                f"            answer=F{i}.error,",
+                "            command_id=command_id,",
+                "            sequence_number=seq,",
+                "        )",
+                f"    v_{field.name} = data[pos + 1 : pos + 1 + n]",
+                "    pos += 1 + n",
+            ]
         else:
-            values[field.name], pos = _decode_unsuccess(data, pos, field, command_id, seq)
-    return values, pos
+            body.add(field.name)
+            helper = "_decode_dests" if kind == _DESTS else "_decode_unsuccess"
+            lines.append(f"    v_{field.name}, pos = {helper}(data, pos, F{i}, command_id, seq)")
+    lines += [
+        "    tlvs = _decode_tlvs(data, pos, end, command_id, seq, check_lengths=check_lengths) if pos < end else ()",
+        "    pdu = _new(cls)",
+    ]
+    given = {"sequence_number": "seq", "command_status": "status", "tlvs": "tlvs", "wire": "bytes(data)"}
+    for f in dataclasses.fields(cls):
+        # A slot's descriptor sets it on a frozen instance, as the generated __init__ does.
+        env[f"S_{f.name}"] = getattr(cls, f.name).__set__
+        if f.name in body:
+            value = f"v_{f.name}"
+        elif f.name in given:
+            value = given[f.name]
+        elif f.default is not dataclasses.MISSING:
+            env[f"D_{f.name}"] = f.default
+            value = f"D_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"D_{f.name}"] = f.default_factory
+            value = f"D_{f.name}()"
+        else:
+            raise LocalProtocolError(f"{cls.__name__}.{f.name} is neither in the body nor has a default")
+        lines.append(f"    S_{f.name}(pdu, {value})")
+    lines.append("    return pdu")
+    exec("\n".join(lines), env)  # our own tables, never a peer's octets
+    decoder: _Decoder = env["decode"]
+    _DECODERS[cls] = decoder
+    return decoder
 
 
 def _decode_dests(

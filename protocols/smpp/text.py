@@ -10,6 +10,7 @@ References: GSM 03.38 / 3GPP TS 23.038 (alphabet, data coding scheme), 3GPP TS 2
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ def _codec_of(dc: int) -> str:
 
 
 _CODECS = tuple(_codec_of(dc) for dc in range(256))
+_utf_16_be_decode = codecs.utf_16_be_decode
 
 
 def decode(data: bytes, data_coding: int) -> str:
@@ -203,7 +205,8 @@ def decode(data: bytes, data_coding: int) -> str:
     if codec == "gsm7":
         return gsm7_decode(data)
     if codec == "ucs2":
-        return data.decode("utf-16-be", errors="replace")
+        # The codec's own function: bytes.decode looks it up by name through the registry each time.
+        return _utf_16_be_decode(data, "replace", True)[0]
     return data.decode(codec, errors="replace")
 
 

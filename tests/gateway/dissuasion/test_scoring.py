@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.dissuasion.scoring import RiskScorer, ScoringConfig, Sighting, decay, points, score, tier_of
+from gateway.dissuasion.scoring import (
+    RiskScorer,
+    ScoringConfig,
+    Sighting,
+    decay,
+    may_score,
+    points,
+    score,
+    tier_of,
+)
 from gateway.dissuasion.triggers import Trigger
 from gateway.store import MemoryStore, RiskScore, SqliteStore
 
@@ -158,3 +168,62 @@ async def test_repeated_international_contact_alone_reaches_a_tier():
         )
     assert [t.tier for t, _ in sink.triggers] == ["low"]
     assert sink.triggers[0][0].fraud_type == "other"
+
+
+class OneAtATime:
+    """A store that reads and writes one score per call (no ``get_risks``/``set_risks``)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+
+    async def get_risk(self, subscriber: str) -> RiskScore | None:
+        return await self.inner.get_risk(subscriber)
+
+    async def set_risk(self, subscriber: str, value: float, now: float) -> None:
+        await self.inner.set_risk(subscriber, value, now)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "one at a time"])
+async def test_sightings_scored_together_score_as_one_after_the_other(backend, tmp_path):
+    others = ("8613800000002", "8613800000003")
+    sightings = [
+        (Sighting(SUBSCRIBER, "sms", "block", dissuade=True, category="police_impersonation"), 10.0),
+        (Sighting(others[0], "sms", "pass"), 11.0),
+        (Sighting(SUBSCRIBER, "sms", "warn"), 12.0),
+        (Sighting(others[1], "call", "tag", origin="international"), 13.0),
+        (Sighting(SUBSCRIBER, "sms", "pass"), 14.0),
+        (Sighting(SUBSCRIBER, "sms", "block"), 15.0),
+        (Sighting(others[1], "call", "block"), 16.0),
+    ]
+    reference_store, reference_sink = MemoryStore(), RecordingSink()
+    reference = RiskScorer(reference_store, reference_sink)
+    await reference_store.set_risk(others[0], 7.0, 1.0)  # worth nothing now: kept as it was
+    expected = [await reference.observe(sighting, now) for sighting, now in sightings]
+
+    store: Any = {"memory": MemoryStore, "one at a time": OneAtATime}.get(backend, lambda: None)()
+    if store is None:
+        store = SqliteStore(tmp_path / "afgw.db")
+    await store.set_risk(others[0], 7.0, 1.0)
+    sink = RecordingSink()
+    got = await RiskScorer(store, sink).observe_many(sightings)
+    assert got == expected
+    assert sink.triggers == reference_sink.triggers
+    for subscriber in (SUBSCRIBER, *others):
+        assert await store.get_risk(subscriber) == await reference_store.get_risk(subscriber)
+    if backend == "sqlite":
+        await store.close()
+
+
+@given(
+    channel=st.sampled_from(["sms", "call"]),
+    action=st.sampled_from(["pass", "tag", "warn", "block", "label"]),
+    sender=st.sampled_from(["", "10690", "+8613912345678", "13912345679"]),
+    origin=st.sampled_from(["domestic", "international"]),
+    dissuade=st.booleans(),
+    listed=st.sampled_from([(), ("8613912345678",)]),
+)
+def test_a_sighting_not_worth_building_is_worth_nothing(channel, action, sender, origin, dissuade, listed):
+    config = ScoringConfig(feed=("loan.fee",), listed_numbers=listed)
+    sighting = Sighting(SUBSCRIBER, channel, action, sender, origin, rules=("loan.fee",), dissuade=dissuade)
+    if not may_score(channel, action, sender, origin, config):
+        assert points(sighting, config) == (0.0, ())

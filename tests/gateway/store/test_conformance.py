@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.store import AuditRecord, ConsoleSession, LeaseLost, Registration, UnknownCase
+from gateway.store import AuditRecord, ConsoleSession, LeaseLost, Registration, RiskScore, UnknownCase
 
 ID_FORMS = [
     ("1A2F", "1a2f"),
@@ -580,3 +580,12 @@ async def test_a_console_session_opened_through_one_handle_is_seen_through_anoth
         await first.close()
         if second is not first:
             await second.close()
+
+
+async def test_risk_scores_read_and_written_together(store):
+    await store.set_risk("8613800000001", 10.0, now=5.0)
+    await store.set_risks([("8613800000002", 42.5, 1000.25), ("8613800000001", 12.0, 6.0)])
+    got = await store.get_risks(["8613800000001", "8613800000003", "8613800000002"])
+    assert got == [RiskScore(12.0, 6.0), None, RiskScore(42.5, 1000.25)]
+    assert await store.get_risk("8613800000002") == RiskScore(42.5, 1000.25)
+    assert await store.get_risks([]) == []

@@ -39,3 +39,18 @@ async def test_registrations_written_before_the_expiry_index_are_indexed_and_exp
     assert sorted(await store.all_registrations(now=100.0)) == ["bob"]
     assert await store.redis.smembers("afgw-old-reg:aors") == {"bob"}
     await store.close()
+
+
+async def test_routes_written_together_come_back_through_another_instance(redis_port):
+    url, prefix = f"redis://127.0.0.1:{redis_port}/0", "afgw-routes"
+    first = RedisStore(url, prefix=prefix)
+    for i in range(1200):  # more than one flush takes
+        first.remember_message(f"{i:X}", f"esme{i % 3}", now=100.0 + i)
+    first.remember_message("odd\x00id", "tab\tin\tname", now=100.0)  # no SMSC sends these; stored all the same
+    await first.close()
+    second = RedisStore(url, prefix=prefix)
+    for i in (0, 1, 599, 1199):
+        assert await second.route_owner(f"{i:x}", now=2000.0) == f"esme{i % 3}"
+    assert await second.route_owner("odd\x00id", now=2000.0) == "tab\tin\tname"
+    assert await second.route_owner("4B1", now=2000.0) is None
+    await second.close()

@@ -17,8 +17,8 @@ from protocols.sip import (
     Response,
     SipUri,
     create_response,
+    first_element,
     parse_name_addr,
-    split_list,
 )
 
 #: What this proxy answers OPTIONS with, and lists in 405 answers.
@@ -97,7 +97,6 @@ def without_own_routes(headers: Headers, is_ours: Callable[[SipUri], bool]) -> N
         first = headers.get("Route")
         if first is None:
             return
-        element = split_list(first)[0]
-        if not is_ours(parse_name_addr(element).uri):
+        if not is_ours(parse_name_addr(first_element(first)).uri):
             return
         headers.pop_first("Route")

@@ -22,6 +22,7 @@ __all__ = [
     "Params",
     "Via",
     "canonical_name",
+    "first_element",
     "format_params",
     "is_token",
     "parse_cseq",
@@ -421,6 +422,14 @@ def _one_element(value: str) -> bool:
     """Whether split_list(value) is just ``[value]`` stripped, and would not refuse it: no comma, no
     quote, no '<' left open (the usual Contact, Route or Via line), so there is nothing to split."""
     return "," not in value and '"' not in value and value.rfind("<") <= value.rfind(">")
+
+
+def first_element(value: str) -> str:
+    """``split_list(value)[0]``, without splitting the usual line of one element (a Route or Via
+    line with no comma, quote or unclosed '<'); raises as split_list does."""
+    if _one_element(value):
+        return value.strip(" \t")
+    return split_list(value)[0]
 
 
 def parse_name_addr_list(value: str) -> list[NameAddr]:

@@ -22,6 +22,7 @@ from protocols.sip.headers import (
     CSeq,
     NameAddr,
     Via,
+    _one_element,
     canonical_name,
     parse_cseq,
     parse_name_addr,
@@ -217,8 +218,9 @@ class Headers:
                 continue
             self._changed()
             # Without a comma, bracket or quote the line is one well-formed element (the usual top
-            # Via): splitting it would find nothing to split and nothing to refuse.
-            if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
+            # Via), and so it is with brackets that close (the usual Route): splitting it would find
+            # nothing to split and nothing to refuse.
+            if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None and not _one_element(value):
                 elements = split_list(value)
                 if len(elements) > 1:
                     self._items[i] = (k, n, ", ".join(elements[1:]))
@@ -417,7 +419,7 @@ class Message:
         # (no CR or LF but the line ends), then the head is sent as it is joined.
         lines = [self.start_line()]
         sendable = _SENDABLE_NAMES
-        for name, value in headers.fields():
+        for _, name, value in headers._items:
             if name not in sendable:
                 _check_header(name, "")
                 if len(sendable) < 4096:

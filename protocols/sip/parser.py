@@ -389,6 +389,7 @@ class StreamParser:
 # --- checks before processing (RFC 3261 8.2 and 16.3) -------------------------------------------------
 
 _SINGLE_VALUED = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
+_SINGLE_VALUED_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
 
 
 def unsupported_extensions(request: Request, supported: Collection[str], header: str = "Proxy-Require") -> list[str]:
@@ -405,9 +406,10 @@ def unsupported_extensions(request: Request, supported: Collection[str], header:
 def _check_common(message: Message, *, all_vias: bool = True) -> None:
     """The syntax of the headers every message must carry; raises via the accessors."""
     answer = 400 if isinstance(message, Request) else None
-    counts = message.headers.counts()
-    for name in _SINGLE_VALUED:
-        if counts.get(name.lower(), 0) > 1:
+    index = message.headers._values()
+    for name, key in _SINGLE_VALUED_KEYS:
+        values = index.get(key)
+        if values is not None and len(values) > 1:
             raise RemoteProtocolError(f"Multiple {name} header fields", answer=answer)
     # Parsing is the check: each accessor raises RemoteProtocolError with the right answer.
     _ = (message.to_addr, message.from_addr, message.call_id, message.cseq)

@@ -16,6 +16,7 @@ from protocols.sip import (
     Request,
     Response,
     SipUri,
+    Via,
     create_response,
     first_element,
     parse_name_addr,
@@ -42,9 +43,7 @@ def stamp_received(request: Request, flow: Flow) -> None:
     """Record the request's source on its top Via: ``received`` and ``rport`` (RFC 3261 18.2.1,
     RFC 3581), always, so that any response can be routed back to where the request came from
     without trusting the sent-by the peer wrote."""
-    via = request.top_via.with_param("received", flow.host).with_param("rport", str(flow.port))
-    request.headers.pop_first("Via")
-    request.headers.insert("Via", str(via))
+    request.replace_top_via(request.top_via.with_param("received", flow.host).with_param("rport", str(flow.port)))
 
 
 def response_flow(response: Response) -> Flow | None:
@@ -67,7 +66,7 @@ def forwarded_request(
     request: Request,
     uri: SipUri,
     *,
-    via: str,
+    via: Via,
     record_routes: list[str],
     keep_routes: bool,
 ) -> Request:
@@ -80,8 +79,9 @@ def forwarded_request(
         headers.remove("Route")
     for value in record_routes:
         headers.insert("Record-Route", value)
-    headers.insert("Via", via)
-    return Request(request.method, uri, headers, request.body)
+    outgoing = Request(request.method, uri, headers, request.body)
+    outgoing.push_via(via)
+    return outgoing
 
 
 def forwarded_response(response: Response) -> Response:

@@ -328,6 +328,32 @@ class Message:
         # Parses the whole first line, sharing the cache with ``vias``.
         return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
 
+    def replace_top_via(self, via: Via) -> None:
+        """Put ``via`` in the top Via's place (the first element of the first Via line).
+
+        What was parsed from the other headers stays known, and ``via`` is :attr:`top_via` as it
+        is, not parsed again from its text."""
+        headers = self.headers
+        views = headers._views
+        headers.pop_first("Via")
+        headers.insert("Via", str(via))
+        self._keep_views(views, via)
+
+    def push_via(self, via: Via) -> None:
+        """Add ``via`` above the Vias (a proxy's own, RFC 3261 16.6 step 8); it is :attr:`top_via`
+        as it is, not parsed again from its text, and what was parsed from the rest stays known."""
+        headers = self.headers
+        views = headers._views
+        headers.insert("Via", str(via))
+        self._keep_views(views, via)
+
+    def _keep_views(self, views: dict[str, object] | None, via: Via) -> None:
+        # Of the accessors memoised in _view, only top_via reads the Via header. A new dict: the
+        # old one may be shared with a copy of the headers.
+        kept = {name: value for name, value in views.items() if name != "top_via"} if views else {}
+        kept["top_via"] = via
+        self.headers._views = kept
+
     @property
     def from_addr(self) -> NameAddr:
         return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))

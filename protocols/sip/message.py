@@ -69,6 +69,14 @@ class Headers:
         # the other, and the one that changes lets go of it.
         self._views: dict[str, object] | None = None
 
+    @staticmethod
+    def of_items(items: list[tuple[str, str, str]]) -> Headers:
+        """Headers holding ``items`` as they are: ``(lookup key, canonical name, value)`` triples,
+        as :func:`_header_key` gives the first two (the parser's way, without a second lookup)."""
+        headers = Headers()
+        headers._items = items
+        return headers
+
     def _changed(self) -> None:
         self._index = None
         self._views = None
@@ -284,7 +292,8 @@ class Message:
     def _view(self, name: str, compute: Callable[[], _T]) -> _T:
         """``compute()``, memoised on the headers until they change (accessors are read again and
         again: the proxy asks a message its Call-ID, tags and top Via many times). Errors are not
-        memoised: the accessor raises again."""
+        memoised: the accessor raises again. The accessors look in the memo themselves first, so
+        that a hit costs no call and no closure."""
         headers = self.headers
         views = headers._views
         if views is None:
@@ -304,6 +313,9 @@ class Message:
     # --- accessors -------------------------------------------------------------------------------
     @property
     def call_id(self) -> str:
+        views = self.headers._views
+        if views is not None and "call_id" in views:
+            return cast(str, views["call_id"])
         return self._view("call_id", self._call_id)
 
     def _call_id(self) -> str:
@@ -314,6 +326,9 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
+        views = self.headers._views
+        if views is not None and "cseq" in views:
+            return cast(CSeq, views["cseq"])
         return self._view("cseq", lambda: self._parsed(parse_cseq, self._required("CSeq")))
 
     @property
@@ -326,6 +341,9 @@ class Message:
     @property
     def top_via(self) -> Via:
         # Parses the whole first line, sharing the cache with ``vias``.
+        views = self.headers._views
+        if views is not None and "top_via" in views:
+            return cast(Via, views["top_via"])
         return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
 
     def replace_top_via(self, via: Via) -> None:
@@ -356,10 +374,16 @@ class Message:
 
     @property
     def from_addr(self) -> NameAddr:
+        views = self.headers._views
+        if views is not None and "from_addr" in views:
+            return cast(NameAddr, views["from_addr"])
         return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))
 
     @property
     def to_addr(self) -> NameAddr:
+        views = self.headers._views
+        if views is not None and "to_addr" in views:
+            return cast(NameAddr, views["to_addr"])
         return self._view("to_addr", lambda: self._parsed(parse_name_addr, self._required("To")))
 
     @property

@@ -589,7 +589,14 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
-    """Parse ``1*DIGIT LWS Method``; the number must be below 2**31 (RFC 3261 8.1.1.5)."""
+    """Parse ``1*DIGIT LWS Method``; the number must be below 2**31 (RFC 3261 8.1.1.5).
+
+    Memoised up to MEMO_MAX characters: "1 INVITE", "1 ACK", "2 BYE" come back call after call."""
+    return _parse_cseq_memo(value) if len(value) <= MEMO_MAX else _parse_cseq(value)
+
+
+def _parse_cseq(value: str) -> CSeq:
+    """The parse behind :func:`parse_cseq`, memoised or not."""
     match = _CSEQ_RE.fullmatch(value)
     if match is None:
         raise _bad("Malformed CSeq")
@@ -598,3 +605,6 @@ def parse_cseq(value: str) -> CSeq:
     if len(digits) > 10 or int(digits) > MAX_CSEQ:
         raise _bad("CSeq number out of range")
     return CSeq(int(digits), method)
+
+
+_parse_cseq_memo = lru_cache(maxsize=4096)(_parse_cseq)

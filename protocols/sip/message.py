@@ -203,9 +203,12 @@ class Headers:
         """Remove every ``name`` line; return how many were removed."""
         key = self._key(name)[0]
         before = len(self._items)
-        self._items = [item for item in self._items if item[0] != key]
+        kept = [item for item in self._items if item[0] != key]
+        if len(kept) == before:
+            return 0  # nothing changed: what was looked up and parsed still holds
+        self._items = kept
         self._changed()
-        return before - len(self._items)
+        return before - len(kept)
 
     def remove_value(self, name: str, value: str) -> bool:
         """Remove the first ``name`` line whose whole value is ``value``; True when there was one."""
@@ -463,18 +466,23 @@ class Message:
         """The message as bytes. Content-Length is set to the body's length (added if missing)."""
         length = str(len(self.body))
         headers = self.headers
-        if headers.count("Content-Length") != 1 or headers.get("Content-Length") != length:
-            return self._serialise_fixing_length(length)
-        # The usual message, already framed right: names checked once each, values all at once
-        # (no CR or LF but the line ends), then the head is sent as it is joined.
+        # The usual message, already framed right (one Content-Length, the body's): names checked
+        # once each, values all at once (no CR or LF but the line ends), then the head is sent as
+        # it is joined. The framing is checked on the way, not through the lookup index, which a
+        # message changed for forwarding would have to build again for it.
         lines = [self.start_line()]
         sendable = _SENDABLE_NAMES
-        for _, name, value in headers._items:
+        lengths = 0
+        for key, name, value in headers._items:
+            if key == "content-length":
+                lengths += 1 if value == length else 2
             if name not in sendable:
                 _check_header(name, "")
                 if len(sendable) < 4096:
                     sendable.add(name)
             lines.append(f"{name}: {value}")
+        if lengths != 1:
+            return self._serialise_fixing_length(length)
         lines.append("")
         lines.append("")
         text = "\r\n".join(lines)

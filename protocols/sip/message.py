@@ -62,8 +62,10 @@ class Headers:
         self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
         # The values by lookup key, built on the first read and dropped by every change: a proxy
         # reads a message's headers a dozen times for each time it changes them. Never changed in
-        # place, so copies may share it.
-        self._index: dict[str, list[str]] | None = None
+        # place, so copies may share it. A header on one line (nearly all) has its value as it is,
+        # one on several lines the list of them: no list to build, or for the collector to visit
+        # in the messages the transactions keep, for each of a message's headers.
+        self._index: dict[str, str | list[str]] | None = None
         # What Message's accessors parsed from these headers (see Message._view), dropped by every
         # change too. Copies may share it: until one of them changes, what holds for one holds for
         # the other, and the one that changes lets go of it.
@@ -83,29 +85,35 @@ class Headers:
 
     _key = staticmethod(_header_key)
 
-    def _values(self) -> dict[str, list[str]]:
+    def _values(self) -> dict[str, str | list[str]]:
         index = self._index
         if index is None:
             index = {}
             for k, _, value in self._items:
-                values = index.get(k)
-                if values is None:
-                    index[k] = [value]
+                held = index.get(k)
+                if held is None:
+                    index[k] = value
+                elif isinstance(held, str):
+                    index[k] = [held, value]
                 else:
-                    values.append(value)
+                    held.append(value)
             self._index = index
         return index
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        values = self._values().get(self._key(name)[0])
-        return values[0] if values else default
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return default
+        return held if isinstance(held, str) else held[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order (comma lists are not split)."""
-        values = self._values().get(self._key(name)[0])
-        return list(values) if values else []
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else list(held)
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header across all its lines (split on commas if it is a list).
@@ -123,11 +131,14 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        return len(self._values().get(self._key(name)[0], ()))
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return 0
+        return 1 if isinstance(held, str) else len(held)
 
     def counts(self) -> dict[str, int]:
         """How many lines each header has, keyed by lower-cased long name (``"call-id"``)."""
-        return {key: len(values) for key, values in self._values().items()}
+        return {key: 1 if isinstance(held, str) else len(held) for key, held in self._values().items()}
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):

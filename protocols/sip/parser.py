@@ -411,8 +411,7 @@ def _check_common(message: Message, *, all_vias: bool = True) -> None:
     answer = 400 if isinstance(message, Request) else None
     index = message.headers._values()
     for name, key in _SINGLE_VALUED_KEYS:
-        values = index.get(key)
-        if values is not None and len(values) > 1:
+        if isinstance(index.get(key), list):  # a list: more than one line
             raise RemoteProtocolError(f"Multiple {name} header fields", answer=answer)
     # Parsing is the check: each accessor raises RemoteProtocolError with the right answer.
     _ = (message.to_addr, message.from_addr, message.call_id, message.cseq)

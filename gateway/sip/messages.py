@@ -75,7 +75,7 @@ def stamp_received(request: Request, flow: Flow) -> None:
     """Record the request's source on its top Via: ``received`` and ``rport`` (RFC 3261 18.2.1,
     RFC 3581), always, so that any response can be routed back to where the request came from
     without trusting the sent-by the peer wrote."""
-    request.replace_top_via(request.top_via.with_param("received", flow.host).with_param("rport", str(flow.port)))
+    request.replace_top_via(request.top_via.with_params(("received", flow.host), ("rport", str(flow.port))))
 
 
 def response_flow(response: Response) -> Flow | None:

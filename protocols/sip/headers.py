@@ -467,6 +467,13 @@ class Via:
         params = set_param(self.params, name, value)
         return Via(self.transport, self.host, self.port, params, self.protocol, self.version)
 
+    def with_params(self, *pairs: tuple[str, str | None]) -> Via:
+        """``with_param`` for each ``(name, value)`` in turn, building one Via."""
+        params = self.params
+        for name, value in pairs:
+            params = set_param(params, name, value)
+        return Via(self.transport, self.host, self.port, params, self.protocol, self.version)
+
     @property
     def branch(self) -> str | None:
         return self.param("branch")

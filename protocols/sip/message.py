@@ -367,6 +367,18 @@ class Message:
         is, not parsed again from its text."""
         headers = self.headers
         views = headers._views
+        items = headers._items
+        for i, (key, name, value) in enumerate(items):
+            if key == "via":
+                if _MAY_SPLIT(value) is None or _one_element(value):
+                    # The usual first Via line, one element: rewritten where it stands.
+                    text = str(via)
+                    items[i] = (key, name, text)
+                    index = headers._index
+                    headers._index = {**index, "via": text} if index is not None and index.get("via") == value else None
+                    self._keep_views(views, via)
+                    return
+                break
         headers.pop_first("Via")
         headers.insert("Via", str(via))
         self._keep_views(views, via)

@@ -98,8 +98,8 @@ def _looks_like_response(data: bytes | bytearray) -> bool:
     return data[:4].upper() == b"SIP/"
 
 
-#: Header names already seen to be tokens, with their lookup key and canonical name: the same few
-#: dozen arrive in every message.
+#: Header names already seen to be tokens (as written before the colon), with their lookup key and
+#: canonical name: the same few dozen arrive in every message.
 _GOOD_NAMES: dict[str, tuple[str, str]] = {}
 #: Only short names are remembered: a peer chooses them, and 4,096 long ones would hold megabytes.
 _MEMO_MAX = 64
@@ -128,16 +128,17 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
         items: list[tuple[str, str, str]] = []
         good = _GOOD_NAMES
         for line in lines[1:]:
-            colon = line.find(":")
-            name = line[:colon].rstrip(" \t") if colon > 0 else ""
+            # Remembered as it precedes the colon, blanks included: "Via " is Via.
+            name, colon, value = line.partition(":")
             keys = good.get(name)
-            if keys is None:
-                if not name or not _TOKEN_RE.fullmatch(name):
+            if keys is None or not colon:
+                token = name.rstrip(" \t")
+                if not colon or not token or not _TOKEN_RE.fullmatch(token):
                     raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
-                keys = _header_key(name)
+                keys = _header_key(token)
                 if len(good) < 4096 and len(name) <= _MEMO_MAX:
                     good[name] = keys
-            items.append((keys[0], keys[1], line[colon + 1 :].strip(" \t")))
+            items.append((keys[0], keys[1], value.strip(" \t")))
         return _Head(lines[0], Headers.of_items(items), is_request)
     return _read_lines(lines, limits, is_request)
 

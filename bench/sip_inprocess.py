@@ -7,7 +7,10 @@ sends, which are kept rather than written to a socket. What it measures is the p
 cost and of the other processes on the box: on a shared machine the loopback sweep's ceilings move
 with the load, this figure much less (process CPU time, the best of several rounds).
 
-    python bench/sip_inprocess.py [--calls 3000] [--rounds 5] [--log-level info]
+The garbage collector is set as ``afgw run`` sets it (gateway.app.tune_gc: start-up objects frozen,
+collections less often); ``--default-gc`` keeps CPython's defaults instead.
+
+    python bench/sip_inprocess.py [--calls 3000] [--rounds 5] [--log-level info] [--default-gc]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.app import tune_gc  # noqa: E402
 from gateway.logs import configure  # noqa: E402
 from gateway.sip.proxy import SipProxy  # noqa: E402
 from gateway.sip.transport import Flow  # noqa: E402
@@ -125,6 +129,8 @@ async def main(args: argparse.Namespace) -> int:
     configure(level=args.log_level)
     proxy = SipProxy(sip_config(max_transactions=10**6, max_dialogs=10**6), loop=asyncio.get_running_loop())
     await proxy.start()
+    if not args.default_gc:
+        tune_gc()  # as afgw run does once the gateway has started
     wire = Wire()
     proxy.transports.send = wire.send  # type: ignore[method-assign]
     try:
@@ -145,6 +151,7 @@ async def main(args: argparse.Namespace) -> int:
         print(
             f"gateway SIP proxy, in process: {per_call * 1e6:.0f} µs CPU per call (INVITE..BYE 200, 7 messages "
             f"in, 7 out), best of {args.rounds} x {args.calls} calls: {1 / per_call:.0f} calls/s of one core"
+            f"{' (CPython default GC)' if args.default_gc else ''}"
         )
     finally:
         await proxy.stop()
@@ -156,4 +163,5 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--log-level", default="info", help="the gateway's log level (info in production)")
+    parser.add_argument("--default-gc", action="store_true", help="CPython's collector settings, not afgw run's")
     sys.exit(asyncio.run(main(parser.parse_args())))

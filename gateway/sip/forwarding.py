@@ -37,6 +37,7 @@ from protocols.sip import (
     TransactionEvent,
     TransactionTerminated,
     TransportError,
+    Via,
     build_cancel,
     client_transaction_key,
     create_response,
@@ -78,8 +79,10 @@ class Forwarder:
         suffix = {"TCP": ";transport=tcp", "TLS": ";transport=tls"}.get(transport, "")
         return f"<sip:{self.transports.host}:{port}{suffix};lr>"
 
-    def via(self, transport: str, branch: str) -> str:
-        return f"SIP/2.0/{transport} {self.transports.host}:{self.transports.port(transport)};branch={branch};rport"
+    def via(self, transport: str, branch: str) -> Via:
+        """Our Via: ``SIP/2.0/UDP host:port;branch=...;rport``."""
+        params = (("branch", branch), ("rport", None))
+        return Via(transport, self.transports.host, self.transports.port(transport), params)
 
     # --- requests out ----------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ messages keep the ones they arrived with untouched (they describe the peers, not
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 
@@ -16,9 +17,10 @@ from protocols.sip import (
     Request,
     Response,
     SipUri,
+    Via,
     create_response,
+    first_element,
     parse_name_addr,
-    split_list,
 )
 
 #: What this proxy answers OPTIONS with, and lists in 405 answers.
@@ -30,21 +32,50 @@ ALLOW_METHODS = frozenset(ALLOW.split(", "))
 BRANCH_PREFIX = MAGIC_COOKIE + secrets.token_hex(3)
 
 
+class _RandomHex:
+    """Hex digits from the operating system's CSPRNG (what secrets.token_hex reads), fetched 4 KiB
+    at a time: every request forwarded needs a branch and every transaction a tag, and one read per
+    value cost a system call each. Digits are never handed out twice, and a forked child starts
+    afresh rather than repeat its parent's."""
+
+    _FETCH = 4096
+
+    def __init__(self) -> None:
+        self._digits = ""
+        self._next = 0
+
+    def take(self, nbytes: int) -> str:
+        """``2 * nbytes`` hex digits, as random as ``secrets.token_hex(nbytes)``."""
+        start = self._next
+        end = start + 2 * nbytes
+        if end > len(self._digits):
+            self._digits = secrets.token_hex(max(self._FETCH, nbytes))
+            start, end = 0, 2 * nbytes
+        self._next = end
+        return self._digits[start:end]
+
+    def forget(self) -> None:
+        self._digits = ""
+        self._next = 0
+
+
+_random_hex = _RandomHex()
+os.register_at_fork(after_in_child=_random_hex.forget)
+
+
 def new_branch() -> str:
-    return BRANCH_PREFIX + secrets.token_hex(8)
+    return BRANCH_PREFIX + _random_hex.take(8)
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return _random_hex.take(6)
 
 
 def stamp_received(request: Request, flow: Flow) -> None:
     """Record the request's source on its top Via: ``received`` and ``rport`` (RFC 3261 18.2.1,
     RFC 3581), always, so that any response can be routed back to where the request came from
     without trusting the sent-by the peer wrote."""
-    via = request.top_via.with_param("received", flow.host).with_param("rport", str(flow.port))
-    request.headers.pop_first("Via")
-    request.headers.insert("Via", str(via))
+    request.replace_top_via(request.top_via.with_params(("received", flow.host), ("rport", str(flow.port))))
 
 
 def response_flow(response: Response) -> Flow | None:
@@ -67,7 +98,7 @@ def forwarded_request(
     request: Request,
     uri: SipUri,
     *,
-    via: str,
+    via: Via,
     record_routes: list[str],
     keep_routes: bool,
 ) -> Request:
@@ -80,8 +111,9 @@ def forwarded_request(
         headers.remove("Route")
     for value in record_routes:
         headers.insert("Record-Route", value)
-    headers.insert("Via", via)
-    return Request(request.method, uri, headers, request.body)
+    outgoing = Request(request.method, uri, headers, request.body)
+    outgoing.push_via(via)
+    return outgoing
 
 
 def forwarded_response(response: Response) -> Response:
@@ -97,7 +129,6 @@ def without_own_routes(headers: Headers, is_ours: Callable[[SipUri], bool]) -> N
         first = headers.get("Route")
         if first is None:
             return
-        element = split_list(first)[0]
-        if not is_ours(parse_name_addr(element).uri):
+        if not is_ours(parse_name_addr(first_element(first)).uri):
             return
         headers.pop_first("Route")

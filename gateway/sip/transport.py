@@ -45,6 +45,8 @@ _UDP_BUFFER = 4 << 20
 #: Seconds between two log lines about refused connections, and the addresses counted one by one.
 _REFUSAL_REPORT_INTERVAL = 10.0
 _REFUSAL_SOURCES_KEPT = 1024
+#: Source addresses whose Flow is kept for the next datagram (all are forgotten past this many).
+_FLOWS_KEPT = 4096
 
 #: Called when bytes could not be sent: the connection could not be opened, or was refused.
 FailureCallback = Callable[[str], None]
@@ -79,6 +81,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         #: Set before the socket opens when capture is on; the socket's tap records every datagram.
         self.capture: PcapCapture | None = None
         self._tap: UdpTap | None = None
+        #: The flows of recent sources: the same few peers send every datagram (a Flow is immutable).
+        self._flows: dict[tuple[Any, ...], Flow] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -88,7 +92,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if self._tap is not None:
             self._tap.received(data, addr)
-        flow = Flow("UDP", str(addr[0]), int(addr[1]))
+        flows = self._flows
+        flow = flows.get(addr)
+        if flow is None:
+            if len(flows) >= _FLOWS_KEPT:
+                flows.clear()
+            flow = flows[addr] = Flow("UDP", str(addr[0]), int(addr[1]))
         if is_keepalive(data):
             return
         try:

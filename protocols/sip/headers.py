@@ -22,6 +22,7 @@ __all__ = [
     "Params",
     "Via",
     "canonical_name",
+    "first_element",
     "format_params",
     "is_token",
     "parse_cseq",
@@ -423,6 +424,14 @@ def _one_element(value: str) -> bool:
     return "," not in value and '"' not in value and value.rfind("<") <= value.rfind(">")
 
 
+def first_element(value: str) -> str:
+    """``split_list(value)[0]``, without splitting the usual line of one element (a Route or Via
+    line with no comma, quote or unclosed '<'); raises as split_list does."""
+    if _one_element(value):
+        return value.strip(" \t")
+    return split_list(value)[0]
+
+
 def parse_name_addr_list(value: str) -> list[NameAddr]:
     if _one_element(value):
         element = value.strip(" \t")
@@ -456,6 +465,13 @@ class Via:
 
     def with_param(self, name: str, value: str | None) -> Via:
         params = set_param(self.params, name, value)
+        return Via(self.transport, self.host, self.port, params, self.protocol, self.version)
+
+    def with_params(self, *pairs: tuple[str, str | None]) -> Via:
+        """``with_param`` for each ``(name, value)`` in turn, building one Via."""
+        params = self.params
+        for name, value in pairs:
+            params = set_param(params, name, value)
         return Via(self.transport, self.host, self.port, params, self.protocol, self.version)
 
     @property
@@ -580,7 +596,14 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
-    """Parse ``1*DIGIT LWS Method``; the number must be below 2**31 (RFC 3261 8.1.1.5)."""
+    """Parse ``1*DIGIT LWS Method``; the number must be below 2**31 (RFC 3261 8.1.1.5).
+
+    Memoised up to MEMO_MAX characters: "1 INVITE", "1 ACK", "2 BYE" come back call after call."""
+    return _parse_cseq_memo(value) if len(value) <= MEMO_MAX else _parse_cseq(value)
+
+
+def _parse_cseq(value: str) -> CSeq:
+    """The parse behind :func:`parse_cseq`, memoised or not."""
     match = _CSEQ_RE.fullmatch(value)
     if match is None:
         raise _bad("Malformed CSeq")
@@ -589,3 +612,6 @@ def parse_cseq(value: str) -> CSeq:
     if len(digits) > 10 or int(digits) > MAX_CSEQ:
         raise _bad("CSeq number out of range")
     return CSeq(int(digits), method)
+
+
+_parse_cseq_memo = lru_cache(maxsize=4096)(_parse_cseq)

@@ -22,6 +22,7 @@ from protocols.sip.headers import (
     CSeq,
     NameAddr,
     Via,
+    _one_element,
     canonical_name,
     parse_cseq,
     parse_name_addr,
@@ -61,12 +62,22 @@ class Headers:
         self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
         # The values by lookup key, built on the first read and dropped by every change: a proxy
         # reads a message's headers a dozen times for each time it changes them. Never changed in
-        # place, so copies may share it.
-        self._index: dict[str, list[str]] | None = None
+        # place, so copies may share it. A header on one line (nearly all) has its value as it is,
+        # one on several lines the list of them: no list to build, or for the collector to visit
+        # in the messages the transactions keep, for each of a message's headers.
+        self._index: dict[str, str | list[str]] | None = None
         # What Message's accessors parsed from these headers (see Message._view), dropped by every
         # change too. Copies may share it: until one of them changes, what holds for one holds for
         # the other, and the one that changes lets go of it.
         self._views: dict[str, object] | None = None
+
+    @staticmethod
+    def of_items(items: list[tuple[str, str, str]]) -> Headers:
+        """Headers holding ``items`` as they are: ``(lookup key, canonical name, value)`` triples,
+        as :func:`_header_key` gives the first two (the parser's way, without a second lookup)."""
+        headers = Headers()
+        headers._items = items
+        return headers
 
     def _changed(self) -> None:
         self._index = None
@@ -74,29 +85,35 @@ class Headers:
 
     _key = staticmethod(_header_key)
 
-    def _values(self) -> dict[str, list[str]]:
+    def _values(self) -> dict[str, str | list[str]]:
         index = self._index
         if index is None:
             index = {}
             for k, _, value in self._items:
-                values = index.get(k)
-                if values is None:
-                    index[k] = [value]
+                held = index.get(k)
+                if held is None:
+                    index[k] = value
+                elif isinstance(held, str):
+                    index[k] = [held, value]
                 else:
-                    values.append(value)
+                    held.append(value)
             self._index = index
         return index
 
     # --- reading -------------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        values = self._values().get(self._key(name)[0])
-        return values[0] if values else default
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return default
+        return held if isinstance(held, str) else held[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order (comma lists are not split)."""
-        values = self._values().get(self._key(name)[0])
-        return list(values) if values else []
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else list(held)
 
     def get_list(self, name: str) -> list[str]:
         """The elements of a list header across all its lines (split on commas if it is a list).
@@ -114,11 +131,14 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        return len(self._values().get(self._key(name)[0], ()))
+        held = self._values().get(self._key(name)[0])
+        if held is None:
+            return 0
+        return 1 if isinstance(held, str) else len(held)
 
     def counts(self) -> dict[str, int]:
         """How many lines each header has, keyed by lower-cased long name (``"call-id"``)."""
-        return {key: len(values) for key, values in self._values().items()}
+        return {key: 1 if isinstance(held, str) else len(held) for key, held in self._values().items()}
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -194,9 +214,12 @@ class Headers:
         """Remove every ``name`` line; return how many were removed."""
         key = self._key(name)[0]
         before = len(self._items)
-        self._items = [item for item in self._items if item[0] != key]
+        kept = [item for item in self._items if item[0] != key]
+        if len(kept) == before:
+            return 0  # nothing changed: what was looked up and parsed still holds
+        self._items = kept
         self._changed()
-        return before - len(self._items)
+        return before - len(kept)
 
     def remove_value(self, name: str, value: str) -> bool:
         """Remove the first ``name`` line whose whole value is ``value``; True when there was one."""
@@ -217,8 +240,9 @@ class Headers:
                 continue
             self._changed()
             # Without a comma, bracket or quote the line is one well-formed element (the usual top
-            # Via): splitting it would find nothing to split and nothing to refuse.
-            if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None:
+            # Via), and so it is with brackets that close (the usual Route): splitting it would find
+            # nothing to split and nothing to refuse.
+            if canonical in LIST_HEADERS and _MAY_SPLIT(value) is not None and not _one_element(value):
                 elements = split_list(value)
                 if len(elements) > 1:
                     self._items[i] = (k, n, ", ".join(elements[1:]))
@@ -282,7 +306,8 @@ class Message:
     def _view(self, name: str, compute: Callable[[], _T]) -> _T:
         """``compute()``, memoised on the headers until they change (accessors are read again and
         again: the proxy asks a message its Call-ID, tags and top Via many times). Errors are not
-        memoised: the accessor raises again."""
+        memoised: the accessor raises again. The accessors look in the memo themselves first, so
+        that a hit costs no call and no closure."""
         headers = self.headers
         views = headers._views
         if views is None:
@@ -302,6 +327,9 @@ class Message:
     # --- accessors -------------------------------------------------------------------------------
     @property
     def call_id(self) -> str:
+        views = self.headers._views
+        if views is not None and "call_id" in views:
+            return cast(str, views["call_id"])
         return self._view("call_id", self._call_id)
 
     def _call_id(self) -> str:
@@ -312,6 +340,9 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
+        views = self.headers._views
+        if views is not None and "cseq" in views:
+            return cast(CSeq, views["cseq"])
         return self._view("cseq", lambda: self._parsed(parse_cseq, self._required("CSeq")))
 
     @property
@@ -324,14 +355,61 @@ class Message:
     @property
     def top_via(self) -> Via:
         # Parses the whole first line, sharing the cache with ``vias``.
+        views = self.headers._views
+        if views is not None and "top_via" in views:
+            return cast(Via, views["top_via"])
         return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
+
+    def replace_top_via(self, via: Via) -> None:
+        """Put ``via`` in the top Via's place (the first element of the first Via line).
+
+        What was parsed from the other headers stays known, and ``via`` is :attr:`top_via` as it
+        is, not parsed again from its text."""
+        headers = self.headers
+        views = headers._views
+        items = headers._items
+        for i, (key, name, value) in enumerate(items):
+            if key == "via":
+                if _MAY_SPLIT(value) is None or _one_element(value):
+                    # The usual first Via line, one element: rewritten where it stands.
+                    text = str(via)
+                    items[i] = (key, name, text)
+                    index = headers._index
+                    headers._index = {**index, "via": text} if index is not None and index.get("via") == value else None
+                    self._keep_views(views, via)
+                    return
+                break
+        headers.pop_first("Via")
+        headers.insert("Via", str(via))
+        self._keep_views(views, via)
+
+    def push_via(self, via: Via) -> None:
+        """Add ``via`` above the Vias (a proxy's own, RFC 3261 16.6 step 8); it is :attr:`top_via`
+        as it is, not parsed again from its text, and what was parsed from the rest stays known."""
+        headers = self.headers
+        views = headers._views
+        headers.insert("Via", str(via))
+        self._keep_views(views, via)
+
+    def _keep_views(self, views: dict[str, object] | None, via: Via) -> None:
+        # Of the accessors memoised in _view, only top_via reads the Via header. A new dict: the
+        # old one may be shared with a copy of the headers.
+        kept = {name: value for name, value in views.items() if name != "top_via"} if views else {}
+        kept["top_via"] = via
+        self.headers._views = kept
 
     @property
     def from_addr(self) -> NameAddr:
+        views = self.headers._views
+        if views is not None and "from_addr" in views:
+            return cast(NameAddr, views["from_addr"])
         return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))
 
     @property
     def to_addr(self) -> NameAddr:
+        views = self.headers._views
+        if views is not None and "to_addr" in views:
+            return cast(NameAddr, views["to_addr"])
         return self._view("to_addr", lambda: self._parsed(parse_name_addr, self._required("To")))
 
     @property
@@ -411,18 +489,23 @@ class Message:
         """The message as bytes. Content-Length is set to the body's length (added if missing)."""
         length = str(len(self.body))
         headers = self.headers
-        if headers.count("Content-Length") != 1 or headers.get("Content-Length") != length:
-            return self._serialise_fixing_length(length)
-        # The usual message, already framed right: names checked once each, values all at once
-        # (no CR or LF but the line ends), then the head is sent as it is joined.
+        # The usual message, already framed right (one Content-Length, the body's): names checked
+        # once each, values all at once (no CR or LF but the line ends), then the head is sent as
+        # it is joined. The framing is checked on the way, not through the lookup index, which a
+        # message changed for forwarding would have to build again for it.
         lines = [self.start_line()]
         sendable = _SENDABLE_NAMES
-        for name, value in headers.fields():
+        lengths = 0
+        for key, name, value in headers._items:
+            if key == "content-length":
+                lengths += 1 if value == length else 2
             if name not in sendable:
                 _check_header(name, "")
                 if len(sendable) < 4096:
                     sendable.add(name)
             lines.append(f"{name}: {value}")
+        if lengths != 1:
+            return self._serialise_fixing_length(length)
         lines.append("")
         lines.append("")
         text = "\r\n".join(lines)

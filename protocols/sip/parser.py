@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from protocols.errors import RemoteProtocolError
-from protocols.sip.message import Headers, Message, Request, Response
+from protocols.sip.message import Headers, Message, Request, Response, _header_key
 from protocols.sip.uri import parse_uri
 
 __all__ = [
@@ -98,8 +98,9 @@ def _looks_like_response(data: bytes | bytearray) -> bool:
     return data[:4].upper() == b"SIP/"
 
 
-#: Header names already seen to be tokens: the same few dozen arrive in every message.
-_GOOD_NAMES: set[str] = set()
+#: Header names already seen to be tokens (as written before the colon), with their lookup key and
+#: canonical name: the same few dozen arrive in every message.
+_GOOD_NAMES: dict[str, tuple[str, str]] = {}
 #: Only short names are remembered: a peer chooses them, and 4,096 long ones would hold megabytes.
 _MEMO_MAX = 64
 
@@ -124,18 +125,21 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
         and "\r\n " not in text
         and "\r\n\t" not in text
     ):
-        fields: list[tuple[str, str]] = []
+        items: list[tuple[str, str, str]] = []
         good = _GOOD_NAMES
         for line in lines[1:]:
-            colon = line.find(":")
-            name = line[:colon].rstrip(" \t") if colon > 0 else ""
-            if name not in good:
-                if not name or not _TOKEN_RE.fullmatch(name):
+            # Remembered as it precedes the colon, blanks included: "Via " is Via.
+            name, colon, value = line.partition(":")
+            keys = good.get(name)
+            if keys is None or not colon:
+                token = name.rstrip(" \t")
+                if not colon or not token or not _TOKEN_RE.fullmatch(token):
                     raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
+                keys = _header_key(token)
                 if len(good) < 4096 and len(name) <= _MEMO_MAX:
-                    good.add(name)
-            fields.append((name, line[colon + 1 :].strip(" \t")))
-        return _Head(lines[0], Headers(fields), is_request)
+                    good[name] = keys
+            items.append((keys[0], keys[1], value.strip(" \t")))
+        return _Head(lines[0], Headers.of_items(items), is_request)
     return _read_lines(lines, limits, is_request)
 
 
@@ -389,6 +393,7 @@ class StreamParser:
 # --- checks before processing (RFC 3261 8.2 and 16.3) -------------------------------------------------
 
 _SINGLE_VALUED = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
+_SINGLE_VALUED_KEYS = tuple((name, name.lower()) for name in _SINGLE_VALUED)
 
 
 def unsupported_extensions(request: Request, supported: Collection[str], header: str = "Proxy-Require") -> list[str]:
@@ -405,9 +410,9 @@ def unsupported_extensions(request: Request, supported: Collection[str], header:
 def _check_common(message: Message, *, all_vias: bool = True) -> None:
     """The syntax of the headers every message must carry; raises via the accessors."""
     answer = 400 if isinstance(message, Request) else None
-    counts = message.headers.counts()
-    for name in _SINGLE_VALUED:
-        if counts.get(name.lower(), 0) > 1:
+    index = message.headers._values()
+    for name, key in _SINGLE_VALUED_KEYS:
+        if isinstance(index.get(key), list):  # a list: more than one line
             raise RemoteProtocolError(f"Multiple {name} header fields", answer=answer)
     # Parsing is the check: each accessor raises RemoteProtocolError with the right answer.
     _ = (message.to_addr, message.from_addr, message.call_id, message.cseq)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
-from protocols.sip.headers import split_list
+from protocols.sip.headers import first_element
 from protocols.sip.message import Headers, Request, Response
 
 __all__ = [
@@ -298,7 +298,7 @@ def _top_via_value(request: Request) -> str:
     first = request.headers.get("Via")
     if first is None:
         raise LocalProtocolError("Request has no Via")
-    return split_list(first)[0]
+    return first_element(first)
 
 
 def build_ack(invite: Request, response: Response) -> Request:

@@ -12,7 +12,7 @@ Bytes in, messages and events out; no sockets, no asyncio, no clock reads (time 
 - :mod:`.dialog`: :class:`Dialog` and :class:`DialogId`.
 
 The modules are plain Python, and strictly typed so that mypyc compiles them when ``make`` sets up
-(``make compile``; about a third less CPU per call through the proxy); where it cannot, or after ``make
+(``make compile``; a fifth to a quarter less CPU per call through the proxy); where it cannot, or after ``make
 clean-compiled``, the Python sources run as they are. A build older than its source is not used: the
 whole package then runs from its sources, with a warning (:mod:`afgw_compiled`).
 """

@@ -511,7 +511,10 @@ class Message:
                 if len(sendable) < 4096:
                     sendable.add(name)
             lines.append(f"{name}: {value}")
-        if lengths != 1:
+        if lengths == 0:
+            # Missing (the answers we build ourselves): written last, as the framing fix would.
+            lines.append(f"Content-Length: {length}")
+        elif lengths != 1:
             return self._serialise_fixing_length(length)
         lines.append("")
         lines.append("")

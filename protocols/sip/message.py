@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
 from typing import TypeVar, cast
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
@@ -42,11 +41,22 @@ SIP_VERSION = "SIP/2.0"
 _MAY_SPLIT = re.compile(r'[,<>"]').search
 
 
-@lru_cache(maxsize=1024)
+#: Header names already mapped by _header_key: the same few are looked up in every message.
+_HEADER_KEYS: dict[str, tuple[str, str]] = {}
+_HEADER_KEYS_KEPT = 1024
+
+
 def _header_key(name: str) -> tuple[str, str]:
-    """``(lookup key, canonical name)`` for a header name; cached, names repeat in every message."""
-    canonical = canonical_name(name)
-    return canonical.lower(), canonical
+    """``(lookup key, canonical name)`` for a header name; remembered, names repeat in every message
+    (a plain dict, forgotten when full: a peer that sends ever new names only misses it)."""
+    keys = _HEADER_KEYS.get(name)
+    if keys is None:
+        canonical = canonical_name(name)
+        keys = (canonical.lower(), canonical)
+        if len(_HEADER_KEYS) >= _HEADER_KEYS_KEPT:
+            _HEADER_KEYS.clear()
+        _HEADER_KEYS[name] = keys
+    return keys
 
 
 class Headers:
@@ -58,8 +68,7 @@ class Headers:
     __slots__ = ("_index", "_items", "_views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        key = _header_key
-        self._items: list[tuple[str, str, str]] = [(*key(name), value) for name, value in items]
+        self._items: list[tuple[str, str, str]] = [(*_header_key(name), value) for name, value in items]
         # The values by lookup key, built on the first read and dropped by every change: a proxy
         # reads a message's headers a dozen times for each time it changes them. Never changed in
         # place, so copies may share it. A header on one line (nearly all) has its value as it is,
@@ -83,8 +92,6 @@ class Headers:
         self._index = None
         self._views = None
 
-    _key = staticmethod(_header_key)
-
     def _values(self) -> dict[str, str | list[str]]:
         index = self._index
         if index is None:
@@ -103,14 +110,14 @@ class Headers:
     # --- reading -------------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        held = self._values().get(self._key(name)[0])
+        held = self._values().get(_header_key(name)[0])
         if held is None:
             return default
         return held if isinstance(held, str) else held[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every header line's value for ``name``, in order (comma lists are not split)."""
-        held = self._values().get(self._key(name)[0])
+        held = self._values().get(_header_key(name)[0])
         if held is None:
             return []
         return [held] if isinstance(held, str) else list(held)
@@ -131,7 +138,7 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        held = self._values().get(self._key(name)[0])
+        held = self._values().get(_header_key(name)[0])
         if held is None:
             return 0
         return 1 if isinstance(held, str) else len(held)
@@ -143,7 +150,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return self._key(name)[0] in self._values()
+        return _header_key(name)[0] in self._values()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
@@ -176,7 +183,7 @@ class Headers:
     # --- writing -------------------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        key, canonical = self._key(name)
+        key, canonical = _header_key(name)
         self._items.append((key, canonical, value))
         self._changed()
 
@@ -185,7 +192,7 @@ class Headers:
 
         When there is no such header yet it goes first in the message.
         """
-        key, canonical = self._key(name)
+        key, canonical = _header_key(name)
         self._changed()
         for i, (k, _, _) in enumerate(self._items):
             if k == key:
@@ -195,7 +202,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every ``name`` line with one line holding ``value`` (at the first one's place)."""
-        key, canonical = self._key(name)
+        key, canonical = _header_key(name)
         out: list[tuple[str, str, str]] = []
         placed = False
         for item in self._items:
@@ -212,7 +219,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` line; return how many were removed."""
-        key = self._key(name)[0]
+        key = _header_key(name)[0]
         before = len(self._items)
         kept = [item for item in self._items if item[0] != key]
         if len(kept) == before:
@@ -223,7 +230,7 @@ class Headers:
 
     def remove_value(self, name: str, value: str) -> bool:
         """Remove the first ``name`` line whose whole value is ``value``; True when there was one."""
-        key = self._key(name)[0]
+        key = _header_key(name)[0]
         for i, (k, _, v) in enumerate(self._items):
             if k == key and v == value:
                 del self._items[i]
@@ -234,7 +241,7 @@ class Headers:
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first *element* of ``name`` (the first comma-list element of its
         first line for list headers, e.g. the top Via or the first Route)."""
-        key, canonical = self._key(name)
+        key, canonical = _header_key(name)
         for i, (k, n, value) in enumerate(self._items):
             if k != key:
                 continue
@@ -504,7 +511,10 @@ class Message:
                 if len(sendable) < 4096:
                     sendable.add(name)
             lines.append(f"{name}: {value}")
-        if lengths != 1:
+        if lengths == 0:
+            # Missing (the answers we build ourselves): written last, as the framing fix would.
+            lines.append(f"Content-Length: {length}")
+        elif lengths != 1:
             return self._serialise_fixing_length(length)
         lines.append("")
         lines.append("")

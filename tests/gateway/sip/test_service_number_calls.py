@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -13,8 +12,8 @@ from gateway.rules_hook import RulesInspector
 from gateway.sip.proxy import SipProxy
 from protocols.stir.authority import TnAuthList
 from protocols.stir.tn import CHINA, normalise_tn
-from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, register, request, sip_config
-from tests.protocols.stir.conftest import CALLEE, NOW, Pki, make_pki
+from tests.e2e.sip_harness import UdpPeer, register, request, sip_config
+from tests.protocols.stir.conftest import CALLEE, NOW, Pki
 
 WARNING = "疑似冒用服务号码"
 #: The bank's carrier signs its calls with a certificate authorised for 95588 only.
@@ -31,26 +30,12 @@ class RecordingWarner:
 
 
 @pytest.fixture(scope="module")
-def pki() -> Pki:
-    return make_pki()
-
-
-@pytest.fixture(scope="module")
 def bank_key(pki: Pki) -> ec.EllipticCurvePrivateKey:
     return pki.issue(BANK_X5U, tn_auth=TnAuthList.for_numbers([normalise_tn("95588", CHINA)]), constraints=None)
 
 
 def bank_identity(pki: Pki, key: ec.EllipticCurvePrivateKey, attest: str) -> str:
     return pki.sign("95588", key=key, x5u=BANK_X5U, label=None, attest=attest)
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[tuple[UdpPeer, UdpPeer]]:
-    trunk = await UdpPeer.open(TRUNK_HOST)
-    handset = await UdpPeer.open()
-    yield trunk, handset
-    trunk.close()
-    handset.close()
 
 
 async def ring(pki: Pki, peers: tuple[UdpPeer, UdpPeer], identity: str | None) -> tuple[str | None, list[str]]:

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from gateway.inspection import Call, Decision
 from gateway.sip.proxy import SipProxy
 from protocols.sip import Request
-from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, sip_config
-from tests.protocols.stir.conftest import CALLEE, NOW, Pki, make_pki
+from tests.e2e.sip_harness import answer, register, request, sip_config
+from tests.protocols.stir.conftest import CALLEE, NOW, Pki
 
 POLICE = "公安反诈专号"
 PAI = '"公安反诈专号" <sip:+8696110;verstat=TN-Validation-Passed@127.0.0.1;user=phone>'
-
-
-@pytest.fixture(scope="module")
-def pki() -> Pki:
-    return make_pki()
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[tuple[UdpPeer, UdpPeer]]:
-    trunk = await UdpPeer.open(TRUNK_HOST)
-    handset = await UdpPeer.open()
-    yield trunk, handset
-    trunk.close()
-    handset.close()
 
 
 class Recorder:

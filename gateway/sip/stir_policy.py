@@ -342,7 +342,7 @@ class StirPolicy:
         if self.config.label_in_from:
             caller = request.from_addr
             if caller.display != admit.label:
-                request.headers.set("From", str(replace(caller, display=admit.label)))
+                request.headers.set("From", str(NameAddr(caller.uri, admit.label, caller.params)))
         request.headers.add("Call-Info", self._card(admit.label, admit.number, admit.crn))
         if admit.icon is not None:
             request.headers.add("Call-Info", f"<{admit.icon}>;purpose=icon")
@@ -393,8 +393,8 @@ def _without_verstat(addr: NameAddr) -> NameAddr:
     if uri.has_param("verstat"):
         uri = uri.without_param("verstat")
     if addr.has_param("verstat"):
-        addr = replace(addr, params=tuple(p for p in addr.params if p[0].lower() != "verstat"))
-    return addr if uri is addr.uri else replace(addr, uri=uri)
+        addr = NameAddr(addr.uri, addr.display, tuple(p for p in addr.params if p[0].lower() != "verstat"))
+    return addr if uri is addr.uri else NameAddr(uri, addr.display, addr.params)
 
 
 def _number(uri: SipUri) -> str:

@@ -9,8 +9,8 @@ responses, which are discarded rather than answered.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 from protocols.errors import RemoteProtocolError
 from protocols.sip.uri import MEMO_MAX, SipUri, parse_uri, split_hostport
@@ -345,17 +345,31 @@ def set_param(params: Params, name: str, value: str | None) -> Params:
 # --- name-addr / addr-spec ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class NameAddr:
     """``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)`` (To, From, Contact, Route ...).
 
     ``display`` is unquoted (None when absent), ``params`` are the header parameters (``tag``,
-    ``expires``, ``q`` ...) with quoted values kept quoted.
+    ``expires``, ``q`` ...) with quoted values kept quoted. Immutable, compared and hashed by value
+    (see :class:`Via` for why it is not a dataclass).
     """
 
-    uri: SipUri
-    display: str | None = None
-    params: Params = ()
+    __slots__ = ("display", "params", "uri")
+
+    def __init__(self, uri: SipUri, display: str | None = None, params: Params = ()) -> None:
+        self.uri: Final = uri
+        self.display: Final = display
+        self.params: Final = params
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NameAddr) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.uri, self.display, self.params) == (other.uri, other.display, other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.uri, self.display, self.params))
+
+    def __repr__(self) -> str:
+        return f"NameAddr(uri={self.uri!r}, display={self.display!r}, params={self.params!r})"
 
     def param(self, name: str) -> str | None:
         return param_value(self.params, name)
@@ -446,16 +460,49 @@ def parse_name_addr_list(value: str) -> list[NameAddr]:
 # --- Via ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Via:
-    """One via-parm: ``SIP/2.0/UDP host:port;branch=...;received=...;rport``."""
+    """One via-parm: ``SIP/2.0/UDP host:port;branch=...;received=...;rport``.
 
-    transport: str
-    host: str
-    port: int | None = None
-    params: Params = ()
-    protocol: str = "SIP"
-    version: str = "2.0"
+    Immutable (the attributes are Final), compared and hashed by value. A plain class rather than a
+    frozen dataclass: compiled with mypyc, a dataclass keeps the ``__init__`` the dataclasses module
+    writes, which runs as Python and sets each field through ``object.__setattr__`` (some 9,000
+    instructions a Via, against a few hundred here), and a proxy builds several Vias per message.
+    """
+
+    __slots__ = ("host", "params", "port", "protocol", "transport", "version")
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params = (),
+        protocol: str = "SIP",
+        version: str = "2.0",
+    ) -> None:
+        self.transport: Final = transport
+        self.host: Final = host
+        self.port: Final = port
+        self.params: Final = params
+        self.protocol: Final = protocol
+        self.version: Final = version
+
+    def _fields(self) -> tuple[str, str, int | None, Params, str, str]:
+        return (self.transport, self.host, self.port, self.params, self.protocol, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Via) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Via(transport={self.transport!r}, host={self.host!r}, port={self.port!r}, params={self.params!r}, "
+            f"protocol={self.protocol!r}, version={self.version!r})"
+        )
 
     def param(self, name: str) -> str | None:
         return param_value(self.params, name)
@@ -586,10 +633,26 @@ def parse_via_list(value: str) -> list[Via]:
 # --- CSeq ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class CSeq:
-    number: int
-    method: str
+    """The CSeq header: immutable, compared and hashed by value (see :class:`Via` for why it is not a
+    dataclass)."""
+
+    __slots__ = ("method", "number")
+
+    def __init__(self, number: int, method: str) -> None:
+        self.number: Final = number
+        self.method: Final = method
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CSeq) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.number, self.method) == (other.number, other.method)
+
+    def __hash__(self) -> int:
+        return hash((self.number, self.method))
+
+    def __repr__(self) -> str:
+        return f"CSeq(number={self.number!r}, method={self.method!r})"
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"

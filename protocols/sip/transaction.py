@@ -33,7 +33,7 @@ import enum
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, Final, NamedTuple
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip.headers import first_element
@@ -166,42 +166,122 @@ DEFAULT_TIMERS = TimerSettings()
 # --- events ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# The events are plain classes rather than frozen dataclasses: compiled with mypyc, a dataclass keeps
+# the __init__ the dataclasses module writes, which runs as Python and sets its field through
+# object.__setattr__, and a response passed up builds one. Immutable (Final), compared by value.
+
+
 class ResponseReceived:
     """A response the client transaction passes up to the TU (retransmissions are absorbed)."""
 
-    response: Response
+    __slots__ = ("response",)
+
+    def __init__(self, response: Response) -> None:
+        self.response: Final = response
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ResponseReceived) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.response == other.response
+
+    def __hash__(self) -> int:
+        return hash((self.response,))  # raises, as a message is not hashable
+
+    def __repr__(self) -> str:
+        return f"ResponseReceived(response={self.response!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class AckReceived:
     """The ACK for a non-2xx final response reached the INVITE server transaction."""
 
-    request: Request
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request: Final = request
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AckReceived) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.request == other.request
+
+    def __hash__(self) -> int:
+        return hash((self.request,))  # raises, as a message is not hashable
+
+    def __repr__(self) -> str:
+        return f"AckReceived(request={self.request!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class RequestRetransmitted:
     """A server transaction absorbed a retransmitted request (re-sending its last response, if any)."""
 
-    request: Request
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request: Final = request
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestRetransmitted) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.request == other.request
+
+    def __hash__(self) -> int:
+        return hash((self.request,))  # raises, as a message is not hashable
+
+    def __repr__(self) -> str:
+        return f"RequestRetransmitted(request={self.request!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class TimedOut:
     """Timer B or F (no final response) or H (no ACK) fired: RFC 3261 treats it as a 408 / failure."""
 
-    timer: str
+    __slots__ = ("timer",)
+
+    def __init__(self, timer: str) -> None:
+        self.timer: Final = timer
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TimedOut) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.timer == other.timer
+
+    def __hash__(self) -> int:
+        return hash((self.timer,))
+
+    def __repr__(self) -> str:
+        return f"TimedOut(timer={self.timer!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class TransportError:
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason: Final = reason
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransportError) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.reason == other.reason
+
+    def __hash__(self) -> int:
+        return hash((self.reason,))
+
+    def __repr__(self) -> str:
+        return f"TransportError(reason={self.reason!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class TransactionTerminated:
-    pass
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransactionTerminated) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return True
+
+    def __hash__(self) -> int:
+        return hash(())
+
+    def __repr__(self) -> str:
+        return "TransactionTerminated()"
 
 
 TransactionEvent = (

@@ -65,27 +65,32 @@ class Headers:
     Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
     """
 
-    __slots__ = ("_index", "_items", "_views")
+    __slots__ = ("_clean", "_index", "_items", "_views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = [(*_header_key(name), value) for name, value in items]
+        # True while no value holds a CR or LF: what the parser reads never does, and a value added
+        # is looked at as it comes in, so that serialise need not scan the whole head for them.
+        self._clean = not any(_breaks(value) for _, _, value in self._items)
         # The values by lookup key, built on the first read and dropped by every change: a proxy
         # reads a message's headers a dozen times for each time it changes them. Never changed in
         # place, so copies may share it. A header on one line (nearly all) has its value as it is,
         # one on several lines the list of them: no list to build, or for the collector to visit
         # in the messages the transactions keep, for each of a message's headers.
         self._index: dict[str, str | list[str]] | None = None
-        # What Message's accessors parsed from these headers (see Message._view), dropped by every
+        # What Message's accessors parsed from these headers (see Message._remember), dropped by every
         # change too. Copies may share it: until one of them changes, what holds for one holds for
         # the other, and the one that changes lets go of it.
         self._views: dict[str, object] | None = None
 
     @staticmethod
-    def of_items(items: list[tuple[str, str, str]]) -> Headers:
+    def of_items(items: list[tuple[str, str, str]], clean: bool = False) -> Headers:
         """Headers holding ``items`` as they are: ``(lookup key, canonical name, value)`` triples,
-        as :func:`_header_key` gives the first two (the parser's way, without a second lookup)."""
+        as :func:`_header_key` gives the first two (the parser's way, without a second lookup).
+        ``clean``: the caller has made sure that no value holds a CR or LF."""
         headers = Headers()
         headers._items = items
+        headers._clean = clean or not any(_breaks(value) for _, _, value in items)
         return headers
 
     def _changed(self) -> None:
@@ -174,6 +179,7 @@ class Headers:
         new._items = list(self._items)
         new._index = self._index
         new._views = self._views
+        new._clean = self._clean
         return new
 
     def fields(self) -> list[tuple[str, str]]:
@@ -186,6 +192,7 @@ class Headers:
         key, canonical = _header_key(name)
         self._items.append((key, canonical, value))
         self._changed()
+        self._admit(value)
 
     def insert(self, name: str, value: str) -> None:
         """Insert a header line at the top of its kind (before the first ``name``), e.g. a new Via.
@@ -194,6 +201,7 @@ class Headers:
         """
         key, canonical = _header_key(name)
         self._changed()
+        self._admit(value)
         for i, (k, _, _) in enumerate(self._items):
             if k == key:
                 self._items.insert(i, (key, canonical, value))
@@ -216,6 +224,12 @@ class Headers:
             out.append((key, canonical, value))
         self._items = out
         self._changed()
+        self._admit(value)
+
+    def _admit(self, value: str) -> None:
+        """Note a value just written: one with a CR or LF makes serialise look at every value."""
+        if _breaks(value):
+            self._clean = False
 
     def remove(self, name: str) -> int:
         """Remove every ``name`` line; return how many were removed."""
@@ -259,6 +273,10 @@ class Headers:
         return None
 
 
+def _breaks(value: str) -> bool:
+    return "\r" in value or "\n" in value
+
+
 def _check_header(name: str, value: str) -> None:
     if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name or not name:
         raise LocalProtocolError(f"Refusing to serialise header {name!r}: CR, LF or ':' in it")
@@ -271,11 +289,10 @@ _SENDABLE_NAMES: set[str] = set()
 class Message:
     """What requests and responses share: headers, body and the accessors for common headers."""
 
-    __slots__ = ("_cache", "body", "headers")
+    __slots__ = ("body", "headers")
 
     headers: Headers
     body: bytes
-    _cache: dict[tuple[Callable[[str], object], str], object]
 
     def _identity(self) -> tuple[object, ...]:
         raise NotImplementedError
@@ -293,37 +310,27 @@ class Message:
         return 400
 
     def _parsed(self, parse: Callable[[str], _T], value: str) -> _T:
-        """``parse(value)``, memoised per message: parsers are pure and values are immutable
-        strings, so the cache stays right when headers change. Callers must not mutate results."""
-        key = (parse, value)
-        cache = self._cache
-        if key in cache:
-            return cast(_T, cache[key])
+        """``parse(value)``, its error carrying this message's answer. Not memoised here: the
+        header parsers memoise by text themselves, and the accessors on the headers (_remember)."""
         try:
-            result = parse(value)
+            return parse(value)
         except RemoteProtocolError as exc:
             answer = self._answer()
             if exc.answer == answer:
                 raise
             raise RemoteProtocolError(str(exc), answer=answer) from exc
-        if len(cache) < 256:
-            cache[key] = result
-        return result
 
-    def _view(self, name: str, compute: Callable[[], _T]) -> _T:
-        """``compute()``, memoised on the headers until they change (accessors are read again and
-        again: the proxy asks a message its Call-ID, tags and top Via many times). Errors are not
-        memoised: the accessor raises again. The accessors look in the memo themselves first, so
-        that a hit costs no call and no closure."""
+    def _remember(self, name: str, value: object) -> None:
+        """Memoise ``value`` as what the accessor ``name`` gives, on the headers until they change
+        (accessors are read again and again: the proxy asks a message its Call-ID, tags and top Via
+        many times). Each accessor looks in the memo first and computes in line on a miss, with no
+        closure to build; errors are not memoised, so the accessor raises again."""
         headers = self.headers
         views = headers._views
         if views is None:
-            views = headers._views = {}
-        elif name in views:
-            return cast(_T, views[name])
-        result = compute()
-        views[name] = result
-        return result
+            headers._views = {name: value}
+        else:
+            views[name] = value
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
@@ -337,7 +344,9 @@ class Message:
         views = self.headers._views
         if views is not None and "call_id" in views:
             return cast(str, views["call_id"])
-        return self._view("call_id", self._call_id)
+        call_id = self._call_id()
+        self._remember("call_id", call_id)
+        return call_id
 
     def _call_id(self) -> str:
         value = self._required("Call-ID").strip(" \t")
@@ -350,7 +359,9 @@ class Message:
         views = self.headers._views
         if views is not None and "cseq" in views:
             return cast(CSeq, views["cseq"])
-        return self._view("cseq", lambda: self._parsed(parse_cseq, self._required("CSeq")))
+        cseq = self._parsed(parse_cseq, self._required("CSeq"))
+        self._remember("cseq", cseq)
+        return cseq
 
     @property
     def vias(self) -> list[Via]:
@@ -365,7 +376,9 @@ class Message:
         views = self.headers._views
         if views is not None and "top_via" in views:
             return cast(Via, views["top_via"])
-        return self._view("top_via", lambda: self._parsed(parse_via_list, self._required("Via"))[0])
+        via = self._parsed(parse_via_list, self._required("Via"))[0]
+        self._remember("top_via", via)
+        return via
 
     def replace_top_via(self, via: Via) -> None:
         """Put ``via`` in the top Via's place (the first element of the first Via line).
@@ -381,6 +394,7 @@ class Message:
                     # The usual first Via line, one element: rewritten where it stands.
                     text = str(via)
                     items[i] = (key, name, text)
+                    headers._admit(text)
                     index = headers._index
                     headers._index = {**index, "via": text} if index is not None and index.get("via") == value else None
                     self._keep_views(views, via)
@@ -399,7 +413,7 @@ class Message:
         self._keep_views(views, via)
 
     def _keep_views(self, views: dict[str, object] | None, via: Via) -> None:
-        # Of the accessors memoised in _view, only top_via reads the Via header. A new dict: the
+        # Of the accessors memoised by _remember, only top_via reads the Via header. A new dict: the
         # old one may be shared with a copy of the headers.
         kept = {name: value for name, value in views.items() if name != "top_via"} if views else {}
         kept["top_via"] = via
@@ -410,14 +424,18 @@ class Message:
         views = self.headers._views
         if views is not None and "from_addr" in views:
             return cast(NameAddr, views["from_addr"])
-        return self._view("from_addr", lambda: self._parsed(parse_name_addr, self._required("From")))
+        addr = self._parsed(parse_name_addr, self._required("From"))
+        self._remember("from_addr", addr)
+        return addr
 
     @property
     def to_addr(self) -> NameAddr:
         views = self.headers._views
         if views is not None and "to_addr" in views:
             return cast(NameAddr, views["to_addr"])
-        return self._view("to_addr", lambda: self._parsed(parse_name_addr, self._required("To")))
+        addr = self._parsed(parse_name_addr, self._required("To"))
+        self._remember("to_addr", addr)
+        return addr
 
     @property
     def from_tag(self) -> str | None:
@@ -430,7 +448,12 @@ class Message:
     @property
     def max_forwards(self) -> int | None:
         """The Max-Forwards value (0..255), None when absent."""
-        return self._view("max_forwards", self._max_forwards)
+        views = self.headers._views
+        if views is not None and "max_forwards" in views:
+            return cast("int | None", views["max_forwards"])
+        value = self._max_forwards()
+        self._remember("max_forwards", value)
+        return value
 
     def _max_forwards(self) -> int | None:
         value = self.headers.get("Max-Forwards")
@@ -519,10 +542,11 @@ class Message:
         lines.append("")
         lines.append("")
         text = "\r\n".join(lines)
-        breaks = len(lines) - 1
-        if text.count("\r") != breaks or text.count("\n") != breaks:
-            for name, value in headers:
-                _check_header(name, value)
+        if not headers._clean:
+            breaks = len(lines) - 1
+            if text.count("\r") != breaks or text.count("\n") != breaks:
+                for name, value in headers:
+                    _check_header(name, value)
         return self._encode(text)
 
     def _serialise_fixing_length(self, length: str) -> bytes:
@@ -564,7 +588,6 @@ class Request(Message):
         self.uri = uri
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._cache = {}
 
     def _identity(self) -> tuple[object, ...]:
         return (self.method, self.uri, self.headers, self.body)
@@ -593,7 +616,6 @@ class Response(Message):
         self.reason = reason_phrase(status) if reason is None else reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
-        self._cache = {}
 
     def _identity(self) -> tuple[object, ...]:
         return (self.status, self.reason, self.headers, self.body)

@@ -139,7 +139,7 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
                 if len(good) < 4096 and len(name) <= _MEMO_MAX:
                     good[name] = keys
             items.append((keys[0], keys[1], value.strip(" \t")))
-        return _Head(lines[0], Headers.of_items(items), is_request)
+        return _Head(lines[0], Headers.of_items(items, clean=True), is_request)  # no CR or LF: counted above
     return _read_lines(lines, limits, is_request)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from protocols.sip import (
     Response,
     SipUri,
     StreamParser,
+    Via,
     canonical_name,
     create_response,
     hosts_equal,
@@ -337,6 +340,57 @@ def test_a_message_framed_right_still_refuses_header_injection(name: str, value:
     request.headers.set("Content-Length", "0")
     request.serialise()
     request.headers.add(name, value)
+    with pytest.raises(LocalProtocolError):
+        request.serialise()
+
+
+def _parsed_request() -> Request:
+    request = parse_message(sample_request().serialise())
+    assert isinstance(request, Request)
+    return request
+
+
+@pytest.mark.parametrize("value", ["hi\r\nVia: SIP/2.0/UDP evil", "hi\nX: y", "hi\r"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda h, v: h.add("Subject", v),
+        lambda h, v: h.insert("Subject", v),
+        lambda h, v: h.set("Subject", v),
+        lambda h, v: h.set("To", v),
+        lambda h, v: h.insert("Via", v),
+    ],
+)
+def test_a_parsed_message_refuses_a_header_written_later_with_cr_or_lf(
+    write: Callable[[Headers, str], None], value: str
+) -> None:
+    # A parsed message's values are known clean, and serialise scans the head only once a value
+    # written after the parse could hold a CR or LF: every way of writing one must say so.
+    request = _parsed_request()
+    request.serialise()
+    write(request.headers, value)
+    with pytest.raises(LocalProtocolError):
+        request.serialise()
+    copied = request.headers.copy()
+    copied.remove("Max-Forwards")
+    with pytest.raises(LocalProtocolError):
+        Request(request.method, request.uri, copied).serialise()
+
+
+def test_a_via_with_cr_or_lf_put_in_place_is_refused_on_serialising() -> None:
+    for place in (Request.replace_top_via, Request.push_via):
+        request = _parsed_request()
+        place(request, Via("UDP", "evil\r\nX: y", 5060))
+        with pytest.raises(LocalProtocolError):
+            request.serialise()
+
+
+def test_headers_built_from_fields_with_cr_or_lf_are_refused_on_serialising() -> None:
+    request = _parsed_request()
+    request.headers = Headers([*request.headers.fields(), ("Subject", "a\nb")])
+    with pytest.raises(LocalProtocolError):
+        request.serialise()
+    request.headers = Headers.of_items([("subject", "Subject", "a\rb")])
     with pytest.raises(LocalProtocolError):
         request.serialise()
 

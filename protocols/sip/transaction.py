@@ -78,6 +78,10 @@ class TransactionState(enum.Enum):
     CONFIRMED = "CONFIRMED"
     TERMINATED = "TERMINATED"
 
+    # Members are singletons, equal only to themselves: hashed by identity, in C, rather than by
+    # Enum.__hash__, a Python function that ran twice for every lookup in a transition table.
+    __hash__ = object.__hash__
+
 
 S = TransactionState
 
@@ -101,6 +105,8 @@ class Input(enum.Enum):
     TIMER_J = "J"
     TIMER_K = "K"
     TRANSPORT_ERROR = "transport error"
+
+    __hash__ = object.__hash__  # as TransactionState's
 
 
 def _response_input(status: int) -> Input:

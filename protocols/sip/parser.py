@@ -36,7 +36,6 @@ __all__ = [
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _STATUS_RE = re.compile(r"[0-9]{3}")
-_DIGITS_RE = re.compile(r"[0-9]+")
 
 DEFAULT_SCHEMES = frozenset({"sip", "sips", "tel"})
 
@@ -113,34 +112,38 @@ def _read_head(head: bytes | bytearray, limits: ParseLimits) -> _Head:
     is_request = not _looks_like_response(head)
     text = bytes(head).decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
-    breaks = len(lines) - 1
     # The usual head, checked once as a whole rather than line by line: no line can be too long, no
-    # CR or LF outside a CRLF, no folding, no more lines than fields allowed. Anything else takes
-    # the line-by-line path, which says what is wrong.
-    if (
-        len(text) <= limits.max_line_length
-        and text.count("\r") == breaks
-        and text.count("\n") == breaks
-        and breaks <= limits.max_headers
-        and "\r\n " not in text
-        and "\r\n\t" not in text
-    ):
-        items: list[tuple[str, str, str]] = []
-        good = _GOOD_NAMES
-        for line in lines[1:]:
-            # Remembered as it precedes the colon, blanks included: "Via " is Via.
-            name, colon, value = line.partition(":")
-            keys = good.get(name)
-            if keys is None or not colon:
-                token = name.rstrip(" \t")
-                if not colon or not token or not _TOKEN_RE.fullmatch(token):
-                    raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
-                keys = _header_key(token)
-                if len(good) < 4096 and len(name) <= _MEMO_MAX:
-                    good[name] = keys
-            items.append((keys[0], keys[1], value.strip(" \t")))
-        return _Head(lines[0], Headers.of_items(items, clean=True), is_request)  # no CR or LF: counted above
+    # CR or LF outside a CRLF (none left once the lines are joined again: a search for one character
+    # costs less than counting them), no more lines than fields allowed; a folded line is found as
+    # its name is looked at. Anything else takes the line-by-line path, which says what is wrong.
+    if len(text) <= limits.max_line_length and len(lines) - 1 <= limits.max_headers:
+        joined = "".join(lines)
+        if "\r" not in joined and "\n" not in joined:
+            return _read_fields(lines, limits, is_request)
     return _read_lines(lines, limits, is_request)
+
+
+def _read_fields(lines: list[str], limits: ParseLimits, is_request: bool) -> _Head:
+    """_read_head's usual case: lines free of CR and LF, none too long, not too many of them."""
+    items: list[tuple[str, str, str]] = []
+    good = _GOOD_NAMES
+    for line in lines[1:]:
+        # Remembered as it precedes the colon, blanks included: "Via " is Via.
+        name, colon, value = line.partition(":")
+        keys = good.get(name)
+        if keys is None or not colon:
+            first = line[:1]
+            if first == " " or first == "\t":
+                # Folding (a name held never begins with a blank): the general path joins it.
+                return _read_lines(lines, limits, is_request)
+            token = name.rstrip(" \t")
+            if not colon or not token or not _TOKEN_RE.fullmatch(token):
+                raise SipParseError("Malformed header line", answer=400, close=True, is_request=is_request)
+            keys = _header_key(token)
+            if len(good) < 4096 and len(name) <= _MEMO_MAX:
+                good[name] = keys
+        items.append((keys[0], keys[1], value.strip(" \t")))
+    return _Head(lines[0], Headers.of_items(items, clean=True), is_request)  # no CR or LF: looked for
 
 
 def _read_lines(lines: list[str], limits: ParseLimits, is_request: bool) -> _Head:
@@ -193,7 +196,7 @@ def _content_length(head: _Head) -> int | None:
             is_request=head.is_request,
         )
     value = values[0]
-    if not _DIGITS_RE.fullmatch(value):
+    if not (value.isdigit() and value.isascii()):  # 1*DIGIT, without a regex
         raise SipParseError(
             "Malformed Content-Length",
             answer=400,

@@ -599,3 +599,38 @@ def test_a_stream_is_partial_exactly_while_a_message_is_begun_and_not_complete(c
         begun = 0 < cut < first_end or second_start < cut < len(_TWO_MESSAGES)
         assert parser.partial is begun, cut
         assert done == (cut >= first_end) + (cut == len(_TWO_MESSAGES))
+
+
+HEADS = [
+    "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:a@b>\r\nSubject: hi",
+    "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nSubject: hi\r\n there\r\nTo: <sip:a@b>",
+    "INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nSubject: hi\r\n\tthere",
+    "INVITE sip:a@b SIP/2.0\r\n Subject: folded first",
+    "INVITE sip:a@b SIP/2.0\r\nBad Name: x\r\nSubject: a\r\n b",
+    "INVITE sip:a@b SIP/2.0\r\nSubject: a\r\n b\r\nBad Name: x",
+    "INVITE sip:a@b SIP/2.0\r\nSubject: a\rb",
+    "INVITE sip:a@b SIP/2.0\r\nSubject: a\nb",
+    "INVITE sip:a@b SIP/2.0\r\nSubject: a\r\r\nTo: <sip:a@b>",
+    "INVITE sip:a@b\r SIP/2.0\r\nTo: <sip:a@b>",
+    "SIP/2.0 200 OK\r\nvia : SIP/2.0/UDP h\r\nv:SIP/2.0/UDP g\r\nCONTENT-LENGTH:  0 ",
+    "SIP/2.0 200 OK\r\nNo colon here",
+    "SIP/2.0 200 OK\r\n: no name",
+]
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_the_usual_head_path_reads_as_the_line_by_line_one(head: str) -> None:
+    # _read_head takes a quicker path for the usual head; whatever it is given, it must give the
+    # fields the line-by-line path gives, or refuse with the same error.
+    from protocols.sip.parser import DEFAULT_LIMITS, SipParseError, _read_head, _read_lines
+
+    def outcome(read: Callable[[], object]) -> object:
+        try:
+            result = read()
+        except SipParseError as exc:
+            return (str(exc), exc.answer, exc.close)
+        return (result.start, result.headers.fields())  # type: ignore[attr-defined]
+
+    lines = head.split("\r\n")
+    quick = outcome(lambda: _read_head(head.encode(), DEFAULT_LIMITS))
+    assert quick == outcome(lambda: _read_lines(lines, DEFAULT_LIMITS, not head.startswith("SIP/")))

@@ -117,10 +117,9 @@ def forwarded_request(
 
 
 def forwarded_response(response: Response) -> Response:
-    """``response`` without our Via, to send upstream."""
-    headers = response.headers.copy()
-    headers.pop_first("Via")
-    return Response(response.status, response.reason, headers, response.body)
+    """``response`` without our Via, to send upstream (written as the octets received without that
+    line, when they are what serialising would give: Response.without_top_via)."""
+    return response.without_top_via()
 
 
 def without_own_routes(headers: Headers, is_ours: Callable[[SipUri], bool]) -> None:

@@ -65,13 +65,16 @@ class Headers:
     Compact and long forms are the same header (``Headers.get("f")`` finds ``From``).
     """
 
-    __slots__ = ("_clean", "_index", "_items", "_views")
+    __slots__ = ("_clean", "_index", "_items", "_version", "_views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = [(*_header_key(name), value) for name, value in items]
         # True while no value holds a CR or LF: what the parser reads never does, and a value added
         # is looked at as it comes in, so that serialise need not scan the whole head for them.
         self._clean = not any(_breaks(value) for _, _, value in self._items)
+        # Counts the changes, so that octets known to be what serialise writes for these headers
+        # (Response.wire) can tell whether they still are.
+        self._version = 0
         # The values by lookup key, built on the first read and dropped by every change: a proxy
         # reads a message's headers a dozen times for each time it changes them. Never changed in
         # place, so copies may share it. A header on one line (nearly all) has its value as it is,
@@ -96,6 +99,7 @@ class Headers:
     def _changed(self) -> None:
         self._index = None
         self._views = None
+        self._version += 1
 
     def _values(self) -> dict[str, str | list[str]]:
         index = self._index
@@ -395,6 +399,7 @@ class Message:
                     text = str(via)
                     items[i] = (key, name, text)
                     headers._admit(text)
+                    headers._version += 1
                     index = headers._index
                     headers._index = {**index, "via": text} if index is not None and index.get("via") == value else None
                     self._keep_views(views, via)
@@ -515,8 +520,15 @@ class Message:
     def start_line(self) -> str:
         raise NotImplementedError
 
+    def _wire_now(self) -> bytes | None:
+        """Octets known to be what serialise writes for the message as it is (Response.wire)."""
+        return None
+
     def serialise(self) -> bytes:
         """The message as bytes. Content-Length is set to the body's length (added if missing)."""
+        wire = self._wire_now()
+        if wire is not None:
+            return wire
         length = str(len(self.body))
         headers = self.headers
         # The usual message, already framed right (one Content-Length, the body's): names checked
@@ -605,9 +617,15 @@ class Request(Message):
 
 
 class Response(Message):
-    """A SIP response; ``reason`` defaults to the RFC's phrase for ``status``."""
+    """A SIP response; ``reason`` defaults to the RFC's phrase for ``status``.
 
-    __slots__ = ("reason", "status")
+    A response received exactly as serialise would write it (see :func:`parse_message`) keeps the
+    octets it came in, and so does the copy :meth:`without_top_via` makes of it for forwarding:
+    serialise then gives those octets back rather than write the message again, for as long as the
+    status, reason, headers and body are the ones they were written from.
+    """
+
+    __slots__ = ("_wire", "_wire_of", "reason", "status")
 
     def __init__(
         self, status: int, reason: str | None = None, headers: Headers | None = None, body: bytes = b""
@@ -616,12 +634,61 @@ class Response(Message):
         self.reason = reason_phrase(status) if reason is None else reason
         self.headers = headers if headers is not None else Headers()
         self.body = body
+        self._wire: bytes | None = None
+        self._wire_of: tuple[int, str, Headers, int, bytes] | None = None
+
+    def _keep_wire(self, wire: bytes) -> None:
+        """Note that ``wire`` is what serialise writes for the message as it is now."""
+        headers = self.headers
+        self._wire = wire
+        self._wire_of = (self.status, self.reason, headers, headers._version, self.body)
+
+    @property
+    def wire(self) -> bytes | None:
+        """The octets this response was received as or spliced from, while serialise would write
+        just those; None otherwise."""
+        wire = self._wire
+        held = self._wire_of
+        if wire is None or held is None:
+            return None
+        status, reason, headers, version, body = held
+        if (
+            headers is self.headers
+            and version == headers._version
+            and body is self.body
+            and status == self.status
+            and reason == self.reason
+        ):
+            return wire
+        self._wire = self._wire_of = None  # changed since: written afresh from now on
+        return None
+
+    def without_top_via(self) -> Response:
+        """A copy without the top Via, as a proxy forwards it upstream (RFC 3261 16.7 step 3).
+
+        When this response is held as received and its top Via is a line of its own, the copy's
+        octets are these without that line: nothing else differs in what serialise would write."""
+        headers = self.headers.copy()
+        popped = headers.pop_first("Via")
+        out = Response(self.status, self.reason, headers, self.body)
+        wire = self.wire
+        if wire is not None and popped is not None:
+            start = wire.find(b"\r\nVia: ")
+            end = wire.find(b"\r\n", start + 2)
+            # The first Via line, when it held only the popped element (otherwise pop_first wrote
+            # the rest of the line back, and the copy is serialised afresh).
+            if start >= 0 and wire[start + 7 : end] == popped.encode("utf-8", "surrogateescape"):
+                out._keep_wire(wire[:start] + wire[end:])
+        return out
 
     def _identity(self) -> tuple[object, ...]:
         return (self.status, self.reason, self.headers, self.body)
 
     def _answer(self) -> int | None:
         return None
+
+    def _wire_now(self) -> bytes | None:
+        return self.wire
 
     @property
     def is_provisional(self) -> bool:

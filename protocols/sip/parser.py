@@ -85,12 +85,15 @@ def is_keepalive(data: bytes) -> bool:
 class _Head:
     """A start line and the header fields, before the start line has been interpreted."""
 
-    __slots__ = ("headers", "is_request", "start")
+    __slots__ = ("exact", "headers", "is_request", "start")
 
     def __init__(self, start: str, headers: Headers, is_request: bool) -> None:
         self.start = start
         self.headers = headers
         self.is_request = is_request
+        #: Every header line is written as serialise writes it: ``Name: value``, the canonical name,
+        #: one space, no blanks at the end (looked at for responses only; see parse_message).
+        self.exact = False
 
 
 def _looks_like_response(data: bytes | bytearray) -> bool:
@@ -127,6 +130,7 @@ def _read_fields(lines: list[str], limits: ParseLimits, is_request: bool) -> _He
     """_read_head's usual case: lines free of CR and LF, none too long, not too many of them."""
     items: list[tuple[str, str, str]] = []
     good = _GOOD_NAMES
+    exact = not is_request
     for line in lines[1:]:
         # Remembered as it precedes the colon, blanks included: "Via " is Via.
         name, colon, value = line.partition(":")
@@ -142,8 +146,14 @@ def _read_fields(lines: list[str], limits: ParseLimits, is_request: bool) -> _He
             keys = _header_key(token)
             if len(good) < 4096 and len(name) <= _MEMO_MAX:
                 good[name] = keys
-        items.append((keys[0], keys[1], value.strip(" \t")))
-    return _Head(lines[0], Headers.of_items(items, clean=True), is_request)  # no CR or LF: looked for
+        stripped = value.strip(" \t")
+        # "Name: value" exactly when the name is the canonical one and one space is all the strip took.
+        if exact and (name != keys[1] or len(value) != len(stripped) + 1 or not value.startswith(" ")):
+            exact = False
+        items.append((keys[0], keys[1], stripped))
+    head = _Head(lines[0], Headers.of_items(items, clean=True), is_request)  # no CR or LF: looked for
+    head.exact = exact
+    return head
 
 
 def _read_lines(lines: list[str], limits: ParseLimits, is_request: bool) -> _Head:
@@ -276,7 +286,19 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
                 is_request=head.is_request,
             )
         body = data[body_start : body_start + length]
-    return _build(head, body)
+    message = _build(head, body)
+    if head.exact and start == 0 and length is not None and body_start + length == len(data):
+        assert isinstance(message, Response)  # only a response's lines are looked at
+        _keep_if_exact(message, head.start, data)
+    return message
+
+
+def _keep_if_exact(response: Response, start_line: str, data: bytes) -> None:
+    """Let ``response`` keep ``data`` as its octets when they are what serialise would write: the
+    header lines were (``_Head.exact``), nothing comes before the start line or after the body, and
+    here the start line and the one Content-Length are written as serialise writes them."""
+    if start_line == response.start_line() and response.headers.get("Content-Length") == str(len(response.body)):
+        response._keep_wire(data)
 
 
 # --- streams --------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ the spelling they arrived with.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, cast
+from collections.abc import Iterable, Iterator
+from typing import NoReturn, cast
 
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 from protocols.sip.headers import (
@@ -33,7 +33,6 @@ from protocols.sip.uri import SipUri
 
 __all__ = ["Headers", "Message", "Request", "Response", "create_response", "reason_phrase"]
 
-_T = TypeVar("_T")
 
 SIP_VERSION = "SIP/2.0"
 
@@ -313,16 +312,13 @@ class Message:
     def _answer(self) -> int | None:
         return 400
 
-    def _parsed(self, parse: Callable[[str], _T], value: str) -> _T:
-        """``parse(value)``, its error carrying this message's answer. Not memoised here: the
-        header parsers memoise by text themselves, and the accessors on the headers (_remember)."""
-        try:
-            return parse(value)
-        except RemoteProtocolError as exc:
-            answer = self._answer()
-            if exc.answer == answer:
-                raise
-            raise RemoteProtocolError(str(exc), answer=answer) from exc
+    def _reraise(self, exc: RemoteProtocolError) -> NoReturn:
+        """Raise a header parser's error with this message's answer. The accessors call the parsers
+        directly (compiled, a parser passed as an argument is called through Python's protocol)."""
+        answer = self._answer()
+        if exc.answer == answer:
+            raise exc
+        raise RemoteProtocolError(str(exc), answer=answer) from exc
 
     def _remember(self, name: str, value: object) -> None:
         """Memoise ``value`` as what the accessor ``name`` gives, on the headers until they change
@@ -363,7 +359,11 @@ class Message:
         views = self.headers._views
         if views is not None and "cseq" in views:
             return cast(CSeq, views["cseq"])
-        cseq = self._parsed(parse_cseq, self._required("CSeq"))
+        value = self._required("CSeq")
+        try:
+            cseq = parse_cseq(value)
+        except RemoteProtocolError as exc:
+            self._reraise(exc)
         self._remember("cseq", cseq)
         return cseq
 
@@ -371,7 +371,10 @@ class Message:
     def vias(self) -> list[Via]:
         out: list[Via] = []
         for value in self.headers.get_all("Via"):
-            out.extend(self._parsed(parse_via_list, value))
+            try:
+                out.extend(parse_via_list(value))
+            except RemoteProtocolError as exc:
+                self._reraise(exc)
         return out
 
     @property
@@ -380,7 +383,11 @@ class Message:
         views = self.headers._views
         if views is not None and "top_via" in views:
             return cast(Via, views["top_via"])
-        via = self._parsed(parse_via_list, self._required("Via"))[0]
+        value = self._required("Via")
+        try:
+            via = parse_via_list(value)[0]
+        except RemoteProtocolError as exc:
+            self._reraise(exc)
         self._remember("top_via", via)
         return via
 
@@ -429,7 +436,11 @@ class Message:
         views = self.headers._views
         if views is not None and "from_addr" in views:
             return cast(NameAddr, views["from_addr"])
-        addr = self._parsed(parse_name_addr, self._required("From"))
+        value = self._required("From")
+        try:
+            addr = parse_name_addr(value)
+        except RemoteProtocolError as exc:
+            self._reraise(exc)
         self._remember("from_addr", addr)
         return addr
 
@@ -438,7 +449,11 @@ class Message:
         views = self.headers._views
         if views is not None and "to_addr" in views:
             return cast(NameAddr, views["to_addr"])
-        addr = self._parsed(parse_name_addr, self._required("To"))
+        value = self._required("To")
+        try:
+            addr = parse_name_addr(value)
+        except RemoteProtocolError as exc:
+            self._reraise(exc)
         self._remember("to_addr", addr)
         return addr
 
@@ -485,13 +500,19 @@ class Message:
             return []
         out: list[NameAddr] = []
         for value in self.headers.get_all("Contact"):
-            out.extend(self._parsed(parse_name_addr_list, value))
+            try:
+                out.extend(parse_name_addr_list(value))
+            except RemoteProtocolError as exc:
+                self._reraise(exc)
         return out
 
     def _name_addr_list(self, name: str) -> list[NameAddr]:
         out: list[NameAddr] = []
         for value in self.headers.get_all(name):
-            out.extend(self._parsed(parse_name_addr_list, value))
+            try:
+                out.extend(parse_name_addr_list(value))
+            except RemoteProtocolError as exc:
+                self._reraise(exc)
         return out
 
     @property

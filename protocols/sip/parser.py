@@ -97,7 +97,10 @@ class _Head:
 
 
 def _looks_like_response(data: bytes | bytearray) -> bool:
-    return data[:4].upper() == b"SIP/"
+    if data.startswith(b"SIP/"):
+        return True
+    # A request's method seldom begins with an S: no copy of its first octets to upper-case then.
+    return data[:1] in (b"S", b"s") and data[:4].upper() == b"SIP/"
 
 
 #: Header names already seen to be tokens (as written before the colon), with their lookup key and
@@ -442,8 +445,10 @@ def _check_common(message: Message, *, all_vias: bool = True) -> None:
     # Parsing is the check: each accessor raises RemoteProtocolError with the right answer.
     _ = (message.to_addr, message.from_addr, message.call_id, message.cseq)
     if all_vias:
-        if not message.vias:
+        vias = message.vias
+        if not vias:
             raise RemoteProtocolError("Missing Via", answer=answer)
+        message._remember("top_via", vias[0])  # asked next (the received stamp): not parsed again
     else:
         _ = message.top_via  # raises "Missing Via" itself
     length = message.content_length

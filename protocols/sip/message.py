@@ -116,6 +116,21 @@ class Headers:
         return index
 
     # --- reading -------------------------------------------------------------------------------
+    def _first(self, key: str) -> str | None:
+        """The first value held under the lookup ``key`` (``"call-id"``): the accessors' way, with
+        no name to map."""
+        held = self._values().get(key)
+        if held is None or isinstance(held, str):
+            return held
+        return held[0]
+
+    def _all(self, key: str) -> list[str]:
+        """Every value held under the lookup ``key``, in order."""
+        held = self._values().get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else list(held)
+
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
         held = self._values().get(_header_key(name)[0])
@@ -332,8 +347,9 @@ class Message:
         else:
             views[name] = value
 
-    def _required(self, name: str) -> str:
-        value = self.headers.get(name)
+    def _required(self, name: str, key: str) -> str:
+        """The first value of the header ``name``, whose lookup key is ``key``; raises when absent."""
+        value = self.headers._first(key)
         if value is None:
             raise RemoteProtocolError(f"Missing {name}", answer=self._answer())
         return value
@@ -349,7 +365,7 @@ class Message:
         return call_id
 
     def _call_id(self) -> str:
-        value = self._required("Call-ID").strip(" \t")
+        value = self._required("Call-ID", "call-id").strip(" \t")
         if not value or " " in value or "\t" in value:
             raise RemoteProtocolError("Malformed Call-ID", answer=self._answer())
         return value
@@ -359,7 +375,7 @@ class Message:
         views = self.headers._views
         if views is not None and "cseq" in views:
             return cast(CSeq, views["cseq"])
-        value = self._required("CSeq")
+        value = self._required("CSeq", "cseq")
         try:
             cseq = parse_cseq(value)
         except RemoteProtocolError as exc:
@@ -370,7 +386,7 @@ class Message:
     @property
     def vias(self) -> list[Via]:
         out: list[Via] = []
-        for value in self.headers.get_all("Via"):
+        for value in self.headers._all("via"):
             try:
                 out.extend(parse_via_list(value))
             except RemoteProtocolError as exc:
@@ -383,7 +399,7 @@ class Message:
         views = self.headers._views
         if views is not None and "top_via" in views:
             return cast(Via, views["top_via"])
-        value = self._required("Via")
+        value = self._required("Via", "via")
         try:
             via = parse_via_list(value)[0]
         except RemoteProtocolError as exc:
@@ -436,7 +452,7 @@ class Message:
         views = self.headers._views
         if views is not None and "from_addr" in views:
             return cast(NameAddr, views["from_addr"])
-        value = self._required("From")
+        value = self._required("From", "from")
         try:
             addr = parse_name_addr(value)
         except RemoteProtocolError as exc:
@@ -449,7 +465,7 @@ class Message:
         views = self.headers._views
         if views is not None and "to_addr" in views:
             return cast(NameAddr, views["to_addr"])
-        value = self._required("To")
+        value = self._required("To", "to")
         try:
             addr = parse_name_addr(value)
         except RemoteProtocolError as exc:
@@ -476,7 +492,7 @@ class Message:
         return value
 
     def _max_forwards(self) -> int | None:
-        value = self.headers.get("Max-Forwards")
+        value = self.headers._first("max-forwards")
         if value is None:
             return None
         value = value.strip(" \t")
@@ -490,7 +506,7 @@ class Message:
     @property
     def contact_is_wildcard(self) -> bool:
         """True for ``Contact: *`` (REGISTER removing all bindings)."""
-        values = self.headers.get_all("Contact")
+        values = self.headers._all("contact")
         return len(values) == 1 and values[0].strip(" \t") == "*"
 
     @property
@@ -499,7 +515,7 @@ class Message:
         if self.contact_is_wildcard:
             return []
         out: list[NameAddr] = []
-        for value in self.headers.get_all("Contact"):
+        for value in self.headers._all("contact"):
             try:
                 out.extend(parse_name_addr_list(value))
             except RemoteProtocolError as exc:
@@ -525,7 +541,7 @@ class Message:
 
     @property
     def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
+        value = self.headers._first("content-length")
         if value is None:
             return None
         value = value.strip(" \t")

@@ -196,7 +196,7 @@ def _read_lines(lines: list[str], limits: ParseLimits, is_request: bool) -> _Hea
 
 
 def _content_length(head: _Head) -> int | None:
-    values = head.headers.get_all("Content-Length")
+    values = head.headers._all("content-length")
     if not values:
         return None
     if len(values) > 1:

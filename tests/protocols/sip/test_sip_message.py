@@ -634,3 +634,26 @@ def test_the_usual_head_path_reads_as_the_line_by_line_one(head: str) -> None:
     lines = head.split("\r\n")
     quick = outcome(lambda: _read_head(head.encode(), DEFAULT_LIMITS))
     assert quick == outcome(lambda: _read_lines(lines, DEFAULT_LIMITS, not head.startswith("SIP/")))
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Call-ID", "call-id"),
+        ("CSeq", "cseq"),
+        ("Via", "via"),
+        ("From", "from"),
+        ("To", "to"),
+        ("Max-Forwards", "max-forwards"),
+        ("Contact", "contact"),
+        ("Content-Length", "content-length"),
+    ],
+)
+def test_the_lookup_keys_the_accessors_use_are_those_of_the_names(name: str, key: str) -> None:
+    from protocols.sip.message import _header_key
+
+    assert _header_key(name)[0] == key
+    compact = {"Call-ID": "i", "Via": "v", "From": "f", "To": "t", "Contact": "m", "Content-Length": "l"}
+    headers = Headers([(compact.get(name, name.upper()), "x")])
+    assert headers._first(key) == headers.get(name) == "x"
+    assert headers._all(key) == headers.get_all(name) == ["x"]

@@ -9,11 +9,10 @@ responses, which are discarded rather than answered.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Final
 
 from protocols.errors import RemoteProtocolError
-from protocols.sip.uri import MEMO_MAX, SipUri, parse_uri, split_hostport
+from protocols.sip.uri import MEMO_KEPT, MEMO_MAX, SipUri, parse_uri, split_hostport
 
 __all__ = [
     "LIST_HEADERS",
@@ -394,7 +393,15 @@ def parse_name_addr(value: str) -> NameAddr:
 
     Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
     which a peer chooses, is parsed each time rather than kept."""
-    return _parse_name_addr_memo(value) if len(value) <= MEMO_MAX else _parse_name_addr(value)
+    if len(value) > MEMO_MAX:
+        return _parse_name_addr(value)
+    addr = _NAME_ADDR_MEMO.get(value)
+    if addr is None:
+        addr = _parse_name_addr(value)
+        if len(_NAME_ADDR_MEMO) >= MEMO_KEPT:
+            _NAME_ADDR_MEMO.clear()
+        _NAME_ADDR_MEMO[value] = addr
+    return addr
 
 
 def _parse_name_addr(value: str) -> NameAddr:
@@ -429,7 +436,8 @@ def _parse_name_addr(value: str) -> NameAddr:
     return NameAddr(uri=parse_uri(spec), params=parse_params(rest))
 
 
-_parse_name_addr_memo = lru_cache(maxsize=4096)(_parse_name_addr)
+#: Name-addrs parsed, by text (see uri.MEMO_KEPT).
+_NAME_ADDR_MEMO: dict[str, NameAddr] = {}
 
 
 def _one_element(value: str) -> bool:
@@ -568,7 +576,15 @@ def parse_via(value: str) -> Via:
 
     Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
     which a peer chooses, is parsed each time rather than kept."""
-    return _parse_via_memo(value) if len(value) <= MEMO_MAX else _parse_via(value)
+    if len(value) > MEMO_MAX:
+        return _parse_via(value)
+    via = _VIA_MEMO.get(value)
+    if via is None:
+        via = _parse_via(value)
+        if len(_VIA_MEMO) >= MEMO_KEPT:
+            _VIA_MEMO.clear()
+        _VIA_MEMO[value] = via
+    return via
 
 
 def _parse_via(value: str) -> Via:
@@ -583,7 +599,8 @@ def _parse_via(value: str) -> Via:
     return _parse_via_general(text)
 
 
-_parse_via_memo = lru_cache(maxsize=4096)(_parse_via)
+#: Vias parsed, by text (see uri.MEMO_KEPT).
+_VIA_MEMO: dict[str, Via] = {}
 
 
 def _parse_via_general(text: str) -> Via:
@@ -662,7 +679,15 @@ def parse_cseq(value: str) -> CSeq:
     """Parse ``1*DIGIT LWS Method``; the number must be below 2**31 (RFC 3261 8.1.1.5).
 
     Memoised up to MEMO_MAX characters: "1 INVITE", "1 ACK", "2 BYE" come back call after call."""
-    return _parse_cseq_memo(value) if len(value) <= MEMO_MAX else _parse_cseq(value)
+    if len(value) > MEMO_MAX:
+        return _parse_cseq(value)
+    cseq = _CSEQ_MEMO.get(value)
+    if cseq is None:
+        cseq = _parse_cseq(value)
+        if len(_CSEQ_MEMO) >= MEMO_KEPT:
+            _CSEQ_MEMO.clear()
+        _CSEQ_MEMO[value] = cseq
+    return cseq
 
 
 def _parse_cseq(value: str) -> CSeq:
@@ -677,4 +702,5 @@ def _parse_cseq(value: str) -> CSeq:
     return CSeq(int(digits), method)
 
 
-_parse_cseq_memo = lru_cache(maxsize=4096)(_parse_cseq)
+#: CSeqs parsed, by text (see uri.MEMO_KEPT).
+_CSEQ_MEMO: dict[str, CSeq] = {}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
 from protocols.errors import RemoteProtocolError
@@ -350,6 +349,10 @@ def _fast_sip(text: str) -> SipUri | None:
 #: The longest text a parser memoises: a peer chooses what it sends, and 4,096 remembered texts of up
 #: to a line's length each would hold megabytes.
 MEMO_MAX = 256
+#: How many texts each parser remembers. The memos are plain dicts, emptied when full (a peer that
+#: sends ever new texts only misses them): looked up from compiled code, a dict costs a fraction of
+#: an lru_cache, which is called through Python's protocol and keeps a list in recency order.
+MEMO_KEPT = 4096
 
 
 def parse_uri(text: str) -> SipUri:
@@ -357,7 +360,15 @@ def parse_uri(text: str) -> SipUri:
 
     Memoised up to MEMO_MAX characters (what comes back in every message of a call); a longer text,
     which a peer chooses, is parsed each time rather than kept."""
-    return _parse_uri_memo(text) if len(text) <= MEMO_MAX else _parse_uri(text)
+    if len(text) > MEMO_MAX:
+        return _parse_uri(text)
+    uri = _URI_MEMO.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_URI_MEMO) >= MEMO_KEPT:
+            _URI_MEMO.clear()
+        _URI_MEMO[text] = uri
+    return uri
 
 
 def _parse_uri(text: str) -> SipUri:
@@ -378,7 +389,8 @@ def _parse_uri(text: str) -> SipUri:
     return SipUri(scheme=scheme, opaque=rest)
 
 
-_parse_uri_memo = lru_cache(maxsize=4096)(_parse_uri)
+#: URIs parsed, by text (see MEMO_KEPT).
+_URI_MEMO: dict[str, SipUri] = {}
 
 
 def _parse_sip(scheme: str, text: str) -> SipUri:

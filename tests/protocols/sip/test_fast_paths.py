@@ -123,18 +123,28 @@ def test_fast_via_path_agrees_with_the_general_one(transport: str, host: str, po
 def test_only_short_texts_are_remembered_by_the_parsers():
     # A peer chooses what it sends: long URIs, name-addrs and Vias are parsed each time, not kept, so
     # that the parsers' memory stays small whatever arrives.
-    from protocols.sip.headers import _parse_name_addr_memo, _parse_via_memo, parse_name_addr, parse_via
-    from protocols.sip.uri import MEMO_MAX, _parse_uri_memo, parse_uri
+    from protocols.sip.headers import _NAME_ADDR_MEMO, _VIA_MEMO, parse_name_addr, parse_via
+    from protocols.sip.uri import _URI_MEMO, MEMO_MAX, parse_uri
 
     long_user = "u" * (MEMO_MAX + 10)
     cases = (
-        (parse_uri, _parse_uri_memo, f"sip:{long_user}@example.com", "sip:short@example.com"),
-        (parse_name_addr, _parse_name_addr_memo, f"<sip:{long_user}@example.com>;tag=1", "<sip:a@b.example>;tag=2"),
-        (parse_via, _parse_via_memo, f"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{long_user}", "SIP/2.0/UDP h.example"),
+        (parse_uri, _URI_MEMO, f"sip:{long_user}@example.com", "sip:short@example.com"),
+        (parse_name_addr, _NAME_ADDR_MEMO, f"<sip:{long_user}@example.com>;tag=1", "<sip:a@b.example>;tag=2"),
+        (parse_via, _VIA_MEMO, f"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{long_user}", "SIP/2.0/UDP h.example"),
     )
     for parse, memo, long_text, short_text in cases:
-        before = memo.cache_info().currsize
+        before = len(memo)
         assert parse(long_text) == parse(long_text)
-        assert memo.cache_info().currsize == before
+        assert len(memo) == before
         parse(short_text)
         assert parse(short_text) is parse(short_text)
+
+
+def test_the_parsers_remember_a_bounded_number_of_texts():
+    from protocols.sip.headers import _VIA_MEMO, parse_via
+    from protocols.sip.uri import MEMO_KEPT
+
+    for n in range(MEMO_KEPT + 10):
+        via = parse_via(f"SIP/2.0/UDP h.example;branch=z9hG4bK{n}")
+        assert via.branch == f"z9hG4bK{n}"
+        assert 0 < len(_VIA_MEMO) <= MEMO_KEPT

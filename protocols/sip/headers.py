@@ -314,7 +314,11 @@ def _parse_params_general(text: str) -> Params:
 
 
 def format_params(params: Params) -> str:
-    return "".join(f";{name}" if value is None else f";{name}={value}" for name, value in params)
+    # A loop rather than a generator given to join: compiled, a generator is an object of its own.
+    out: list[str] = []
+    for name, value in params:
+        out.append(f";{name}" if value is None else f";{name}={value}")
+    return "".join(out)
 
 
 def param_value(params: Params, name: str) -> str | None:

@@ -35,7 +35,6 @@ __all__ = [
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
-_STATUS_RE = re.compile(r"[0-9]{3}")
 
 DEFAULT_SCHEMES = frozenset({"sip", "sips", "tel"})
 
@@ -222,6 +221,19 @@ def _content_length(head: _Head) -> int | None:
     return int(value)
 
 
+#: Methods already seen to be tokens: the same few start every request (a regex each time cost more).
+_GOOD_METHODS: set[str] = set()
+
+
+def _good_method(method: str) -> bool:
+    """Whether ``method`` is a token; remembered when it is (a few dozen at most are kept)."""
+    if _TOKEN_RE.fullmatch(method) is None:
+        return False
+    if len(_GOOD_METHODS) < 64 and len(method) <= 32:
+        _GOOD_METHODS.add(method)
+    return True
+
+
 def _build(head: _Head, body: bytes) -> Request | Response:
     """Interpret the start line. Errors here leave the stream framing intact (close=False)."""
     start = head.start
@@ -232,7 +244,7 @@ def _build(head: _Head, body: bytes) -> Request | Response:
                 raise SipParseError("Version Not Supported", answer=505, headers=head.headers)
             raise SipParseError("Malformed Request-Line", answer=400, headers=head.headers)
         method, raw_uri, version = parts
-        if not _TOKEN_RE.fullmatch(method):
+        if method not in _GOOD_METHODS and not _good_method(method):
             raise SipParseError("Malformed method", answer=400, headers=head.headers)
         if version.upper() != "SIP/2.0":
             if _VERSION_RE.fullmatch(version):
@@ -245,7 +257,8 @@ def _build(head: _Head, body: bytes) -> Request | Response:
         return Request(method, uri, head.headers, body)
     version, sp1, rest = start.partition(" ")
     code, sp2, reason = rest.partition(" ")
-    if not sp1 or not _STATUS_RE.fullmatch(code) or version.upper() != "SIP/2.0":
+    # 3DIGIT, without a regex (isdigit alone would let other scripts' digits through).
+    if not sp1 or len(code) != 3 or not (code.isdigit() and code.isascii()) or version.upper() != "SIP/2.0":
         raise SipParseError("Malformed Status-Line", answer=None, headers=head.headers, is_request=False)
     status = int(code)
     if not 100 <= status <= 699:

@@ -14,6 +14,7 @@ from protocols.sip import (
     ParseLimits,
     Request,
     Response,
+    SipParseError,
     SipUri,
     StreamParser,
     Via,
@@ -657,3 +658,19 @@ def test_the_lookup_keys_the_accessors_use_are_those_of_the_names(name: str, key
     headers = Headers([(compact.get(name, name.upper()), "x")])
     assert headers._first(key) == headers.get(name) == "x"
     assert headers._all(key) == headers.get_all(name) == ["x"]
+
+
+@pytest.mark.parametrize("code", ["2OO", "20", "2000", "٢٠٠", "+20", " 200"])
+def test_a_status_code_must_be_three_ascii_digits(code: str) -> None:
+    data = f"SIP/2.0 {code} OK\r\nVia: SIP/2.0/UDP h\r\nContent-Length: 0\r\n\r\n".encode()
+    with pytest.raises(SipParseError):
+        parse_message(data)
+
+
+@pytest.mark.parametrize("method", ["INV(TE", "INVITE\x7f", "ÎNVITE"])
+def test_a_method_must_be_a_token_however_often_it_comes(method: str) -> None:
+    data = f"{method} sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nContent-Length: 0\r\n\r\n".encode()
+    for _ in range(2):
+        with pytest.raises(SipParseError, match="Malformed method"):
+            parse_message(data)
+    assert isinstance(parse_message(data.replace(method.encode(), b"INVITE", 1)), Request)

@@ -321,24 +321,28 @@ def format_params(params: Params) -> str:
     return "".join(out)
 
 
+# Parameter names compare case-insensitively; most arrive as they are asked for ("branch"), so the
+# exact comparison goes first and spares lower-casing a copy of each.
+
+
 def param_value(params: Params, name: str) -> str | None:
     lname = name.lower()
     for key, value in params:
-        if key.lower() == lname:
+        if key == name or key.lower() == lname:
             return value
     return None
 
 
 def has_param(params: Params, name: str) -> bool:
     lname = name.lower()
-    return any(key.lower() == lname for key, _ in params)
+    return any(key == name or key.lower() == lname for key, _ in params)
 
 
 def set_param(params: Params, name: str, value: str | None) -> Params:
     lname = name.lower()
     out = list(params)
     for i, (key, _) in enumerate(out):
-        if key.lower() == lname:
+        if key == name or key.lower() == lname:
             out[i] = (key, value)
             return tuple(out)
     out.append((name, value))

@@ -417,8 +417,7 @@ class SmppProxy:
         if not parts:
             relayed = self._rewritten(pdu, decision)
             self._took()
-            done = partial(self._submitted, conn, system_id, pdu, started=started)
-            self.pool.submit(relayed, conn).add_done_callback(done)
+            self.pool.submit_with(relayed, conn, partial(self._submitted, conn, system_id, pdu, started))
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
         for part in parts:
@@ -428,9 +427,8 @@ class SmppProxy:
                 part.conn.log.info("smpp.part_dropped", reason="the ESME left while it was held")
                 continue
             relayed = self._rewritten(part.pdu, decision)
-            done = partial(self._submitted, part.conn, system_id, part.pdu)
             self._took()
-            self.pool.submit(relayed, part.conn).add_done_callback(done)
+            self.pool.submit_with(relayed, part.conn, partial(self._submitted, part.conn, system_id, part.pdu, None))
 
     @staticmethod
     def _rewritten(pdu: Pdu, decision: Decision) -> Pdu:
@@ -444,13 +442,13 @@ class SmppProxy:
         conn: SmppConnection,
         system_id: str,
         pdu: Pdu,
-        fut: asyncio.Future[Pdu],
-        *,
-        started: float | None = None,
+        started: float | None,
+        resp: Pdu | None,
+        exc: Exception | None,
     ) -> None:
+        """The SMSC's answer to a relayed submit (``resp``), or why there is none (``exc``)."""
         self._answered()
-        exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
-        if exc is not None:
+        if resp is None:
             if isinstance(exc, SmscBusy):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
             else:
@@ -459,7 +457,6 @@ class SmppProxy:
                 conn.log.info("smpp.submit_deferred", reason=type(exc).__name__)
                 conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
             return
-        resp = fut.result()
         answered = self._answer_esme(conn, pdu, resp)
         if started is not None and answered:
             self._latency.observe(self.loop.time() - started)

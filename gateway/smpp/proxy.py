@@ -65,6 +65,10 @@ _S = CommandStatus
 _ROK = int(CommandStatus.ESME_ROK)
 _BLOCK = Action.BLOCK
 _PREFIXED = frozenset({Action.TAG, Action.LABEL})
+_UDHI = int(EsmClass.UDHI)
+_RECEIPT_TYPES = int(EsmClass.TYPE_MASK)
+_SAR_MSG_REF_NUM = int(Tag.SAR_MSG_REF_NUM)
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
 _RECEIPT_ID = re.compile(rb"id:([0-9A-Za-z\-]+)")
 _OWNED = {
     CommandId.QUERY_SM: _S.ESME_RQUERYFAIL,
@@ -75,7 +79,7 @@ _OWNED = {
 
 def receipted_message_id(pdu: DeliverSm | DataSm) -> str | None:
     """The id a receipt or acknowledgement refers to: the TLV if present, else the ``id:`` text."""
-    value = pdu.tlv(Tag.RECEIPTED_MESSAGE_ID)
+    value = pdu.tlv(_RECEIPTED_MESSAGE_ID)
     if value is not None:
         return value.rstrip(b"\x00").decode("latin-1")
     match = _RECEIPT_ID.search(pdu.payload)
@@ -84,7 +88,7 @@ def receipted_message_id(pdu: DeliverSm | DataSm) -> str | None:
 
 def is_receipt(pdu: DeliverSm | DataSm) -> bool:
     """Delivery receipts, SME acknowledgements and intermediate notifications (esm_class bits 2-5)."""
-    return bool(pdu.esm_class & EsmClass.TYPE_MASK)
+    return bool(pdu.esm_class & _RECEIPT_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +264,7 @@ class SmppProxy:
     def _submit(self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm) -> None:
         # A chain of callbacks rather than a task per message: at full window the relay handles tens of
         # thousands of these a second, and a task costs more than the whole relay step.
-        if pdu.esm_class & EsmClass.UDHI or pdu.tlv(Tag.SAR_MSG_REF_NUM) is not None:
+        if pdu.esm_class & _UDHI or pdu.tlv(_SAR_MSG_REF_NUM) is not None:
             offer = self.concat.offer(bind.account.system_id, pdu, _Part(conn, bind, pdu), self.loop.time())
             if offer is not None:
                 self._concat_part(conn, bind, pdu, offer)
@@ -599,7 +603,7 @@ class SmppProxy:
             pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
         )
         decision = await decide(self.inspector, message)
-        if decision.action is Action.BLOCK:
+        if decision.action is _BLOCK:
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             self.store.audit(
                 AuditRecord(

@@ -220,7 +220,7 @@ class SmppSession:
 
     @property
     def bound(self) -> bool:
-        return self.state in _BOUND
+        return self._state in _BOUND
 
     @property
     def outstanding(self) -> int:
@@ -246,7 +246,7 @@ class SmppSession:
 
     def receive_data(self, data: bytes) -> None:
         """Octets from the peer; b"" means the peer closed its side."""
-        if self.state is _CLOSED:
+        if self._state is _CLOSED:
             return
         if not data:
             self._eof = True
@@ -276,7 +276,7 @@ class SmppSession:
         while True:
             if self._events:
                 return self._events.pop(0)
-            if self.state is _CLOSED:
+            if self._state is _CLOSED:
                 return None
             if self._quota is not None and self._quota <= 0:
                 return None

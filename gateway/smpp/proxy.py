@@ -69,6 +69,10 @@ _UDHI = int(EsmClass.UDHI)
 _RECEIPT_TYPES = int(EsmClass.TYPE_MASK)
 _SAR_MSG_REF_NUM = int(Tag.SAR_MSG_REF_NUM)
 _RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+# Built once: ``isinstance(x, A | B)`` builds the union on every call, which costs more than the test.
+_SUBMITS = (SubmitSm, SubmitMulti, DataSm)
+_ANCILLARY = (QuerySm, CancelSm, ReplaceSm)
+_DELIVERIES = (DeliverSm, DataSm)
 _RECEIPT_ID = re.compile(rb"id:([0-9A-Za-z\-]+)")
 _OWNED = {
     CommandId.QUERY_SM: _S.ESME_RQUERYFAIL,
@@ -244,7 +248,7 @@ class SmppProxy:
         if not isinstance(bind, EsmeBind):  # the session refuses unbound traffic before it gets here
             conn.send(response_to(pdu, _S.ESME_RINVBNDSTS))
             return
-        if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
+        if isinstance(pdu, _SUBMITS):
             if self.draining:
                 # Retryable: the ESME sends it again, to another gateway or to this one restarted.
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
@@ -255,7 +259,7 @@ class SmppProxy:
                 self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
-        elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
+        elif isinstance(pdu, _ANCILLARY):
             self._took()
             self._spawn(self._ancillary(conn, bind, pdu))
         else:
@@ -559,7 +563,7 @@ class SmppProxy:
     # --- from the SMSC ------------------------------------------------------------------------------
 
     def _from_smsc(self, conn: SmppConnection, pdu: Pdu) -> None:
-        if isinstance(pdu, DeliverSm | DataSm):
+        if isinstance(pdu, _DELIVERIES):
             self._spawn(self._deliver(conn, pdu))
         elif isinstance(pdu, AlertNotification):
             system_id = self._mo_route(pdu.esme_addr)

@@ -155,6 +155,8 @@ _ROK = int(CommandStatus.ESME_ROK)
 _ENQUIRE_LINK, _UNBIND, _UNBIND_RESP = int(_C.ENQUIRE_LINK), int(_C.UNBIND), int(_C.UNBIND_RESP)
 _OUTBIND, _ALERT_NOTIFICATION, _GENERIC_NACK = int(_C.OUTBIND), int(_C.ALERT_NOTIFICATION), int(_C.GENERIC_NACK)
 _MESSAGE_PAYLOAD = 0x0424
+#: Built once: ``isinstance(x, A | B)`` builds the union on every call, which costs more than the test.
+_SHORT_MESSAGE_SUBMITS = (SubmitSm, SubmitMulti)
 #: command_id and command_status, read from a PDU's header before it is decoded.
 _ID_AND_STATUS = struct.Struct(">II")
 
@@ -370,7 +372,7 @@ class SmppSession:
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RTHROTTLED, f"more than {self.config.inbound_window} unanswered"
             )
-        if isinstance(pdu, SubmitSm | SubmitMulti) and pdu.short_message and pdu.tlv(_MESSAGE_PAYLOAD) is not None:
+        if isinstance(pdu, _SHORT_MESSAGE_SUBMITS) and pdu.short_message and pdu.tlv(_MESSAGE_PAYLOAD) is not None:
             # SMPP 3.4 section 5.3.2.32: short_message and message_payload are exclusive (sm_length
             # must be 0 when message_payload is used). Relaying both would let the SMSC deliver a text
             # other than the one inspected, so the PDU is refused with the status 3.4 gives an

@@ -487,7 +487,7 @@ class PduFramer:
         buf = self._buffer
         if len(buf) < 4:
             return None
-        length = int.from_bytes(buf[:4], "big")
+        (length,) = _U32.unpack_from(buf)  # int.from_bytes of a slice costs three times this
         if length < HEADER_LENGTH or length > self.max_pdu_size:
             seq = int.from_bytes(buf[12:16], "big") if len(buf) >= HEADER_LENGTH else 0
             raise InvalidPdu(

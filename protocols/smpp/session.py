@@ -400,7 +400,7 @@ class SmppSession:
         if cid & RESPONSE_BIT:
             self._sent_response(pdu, seq)
         else:
-            if not self.can_send(cid):
+            if cid not in self._may_send:
                 raise LocalProtocolError(f"cannot send {_name(cid)} in {self.state.value}")
             if seq == 0 or seq in self._outstanding:
                 raise LocalProtocolError(f"sequence_number {seq} is zero or already awaiting a response")

@@ -323,10 +323,10 @@ class SmppConnection(asyncio.Protocol):
             self.handler.event(self, event)
         elif isinstance(event, ResponseTimedOut):
             timeout = ResponseTimeout(f"no response to {type(event.request).__name__}")
-            reply = self._replies.pop(event.request.sequence_number, None)
+            reply = self._replies.pop(event.sequence_number, None)
             if reply is not None:
                 self._reply(reply, None, timeout)
-            fut = self._pending.pop(event.request.sequence_number, None)
+            fut = self._pending.pop(event.sequence_number, None)
             if fut is not None and not fut.done():
                 fut.set_exception(timeout)
             if self.session.state is _CLOSED:

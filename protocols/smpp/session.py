@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
@@ -112,6 +112,8 @@ class ResponseTimedOut:
     """No response came for a request we sent within the response timeout."""
 
     request: Pdu
+    #: The number the request went out with: a relayed request carries the one it arrived with.
+    sequence_number: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,10 +479,10 @@ class SmppSession:
             if pending.deadline > now:
                 break
             del self._outstanding[seq]
-            self._events.append(ResponseTimedOut(pending.request))
+            self._events.append(ResponseTimedOut(pending.request, seq))
         if self._probe is not None:
             if self._probe.deadline <= now:
-                self._events.append(ResponseTimedOut(self._probe.request))
+                self._events.append(ResponseTimedOut(self._probe.request, self._probe.request.sequence_number))
                 self._probe = None
                 self.state = _CLOSED
         elif (

@@ -39,6 +39,8 @@ from protocols.smpp.pdu import (
 _HEADER = struct.Struct(">IIII")
 _TAG_LEN = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
+#: ``Tlv(tag, value)`` without the Python-level ``__new__`` a NamedTuple's call goes through.
+_new_tlv = tuple.__new__
 
 #: Standard tags whose value has a fixed length (SMPP 3.4 section 5.3.2); a request that gives them
 #: another length is answered ESME_RINVPARLEN. Vendor and variable-length tags pass unchecked.
@@ -382,7 +384,7 @@ def _decode_tlvs(data: bytes, pos: int, end: int, command_id: int, seq: int, *, 
                     command_id=command_id,
                     sequence_number=seq,
                 )
-        tlvs.append(Tlv(tag, data[pos : pos + length]))
+        tlvs.append(_new_tlv(Tlv, (tag, data[pos : pos + length])))
         pos += length
     return tuple(tlvs)
 

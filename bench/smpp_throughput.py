@@ -18,6 +18,9 @@ limits the figures).
   print with their ratios to the direct path, the CPU time each gateway's processes spent per message
   (read from /proc, which a busy machine disturbs less than a rate), and the load average before and
   after.
+- receipts: with ``--receipts`` every submit_sm asks for a delivery receipt (registered_delivery 1), which
+  the SMSC sends back through the gateway and the load generator answers; a round ends when every
+  accepted message's receipt is in, so that the CPU figures count the receipts' relay too.
 - latency: a paced load (``--rate`` msg/s, well below saturation) on the direct path and through the
   one-process gateway; the gateway's added latency is the difference of the percentiles.
 
@@ -33,6 +36,7 @@ FILE when it stops (``python -m pstats FILE``).
 
     python bench/smpp_throughput.py [--binds 4] [--window 100] [--messages 60000] [--rounds 3]
         [--rules on|off] [--fraud-share 0.1] [--workers 2] [--rate 2000] [--baseline DIR] [--pcap-cost]
+        [--receipts]
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ from protocols.smpp.constants import CommandId, CommandStatus  # noqa: E402
 from protocols.smpp.pdu import BindTransceiver, SubmitSm, Tlv, Unbind  # noqa: E402
 
 _HEADER = struct.Struct(">IIII")
+#: A deliver_sm_resp: the header and an empty message_id.
+_DELIVER_SM_RESP = struct.Struct(">IIIIB")
 #: What a gateway answers while it cannot relay yet (no SMSC bind up, no room): try again.
 _RETRY = {int(CommandStatus.ESME_RMSGQFUL), int(CommandStatus.ESME_RTHROTTLED)}
 #: The longest short_message: 254 octets, 127 UCS2 characters; longer texts are left out of the mix.
@@ -234,6 +240,7 @@ def start_gateway(
 class Tally:
     ok: int = 0
     refused: int = 0
+    receipts: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
 
@@ -285,6 +292,7 @@ class LoadBind(asyncio.Protocol):
         now = time.perf_counter()
         pos = 0
         n = len(buf)
+        answers = []
         while n - pos >= 16:
             length, command_id, status, seq = _HEADER.unpack_from(buf, pos)
             if n - pos < length:
@@ -304,8 +312,13 @@ class LoadBind(asyncio.Protocol):
                     self.bound.set_result(None)
                 else:
                     self.bound.set_exception(RuntimeError(f"bind refused {status:#x}"))
-            elif command_id == CommandId.ENQUIRE_LINK and self.transport is not None:
-                self.transport.write(_HEADER.pack(16, CommandId.ENQUIRE_LINK_RESP, 0, seq))
+            elif command_id == CommandId.DELIVER_SM:
+                self.tally.receipts += 1
+                answers.append(_DELIVER_SM_RESP.pack(17, CommandId.DELIVER_SM_RESP, 0, seq, 0))
+            elif command_id == CommandId.ENQUIRE_LINK:
+                answers.append(_HEADER.pack(16, CommandId.ENQUIRE_LINK_RESP, 0, seq))
+        if answers and self.transport is not None:
+            self.transport.write(b"".join(answers))
         del buf[:pos]
         self.window_free.set()
 
@@ -314,26 +327,26 @@ class LoadBind(asyncio.Protocol):
         return len(self.sent_at)
 
 
-def _submit(text: str, source: str, destination: str) -> bytes:
+def _submit(text: str, source: str, destination: str, receipts: bool = False) -> bytes:
     return encode(
         SubmitSm(
             sequence_number=1,
             source_addr=source,
             destination_addr=destination,
             data_coding=8,
-            registered_delivery=0,
+            registered_delivery=1 if receipts else 0,
             short_message=text.encode("utf-16-be"),
             tlvs=(Tlv(0x1400, b"vendor"),),
         )
     )
 
 
-def bank_notice() -> list[bytes]:
+def bank_notice(receipts: bool = False) -> list[bytes]:
     text = "【某银行】您尾号1234的账户于11月23日转入人民币500.00元，余额8,888.00元。"
-    return [_submit(text, "10690000", "8613800138000")]
+    return [_submit(text, "10690000", "8613800138000", receipts)]
 
 
-def corpus_mix(fraud_share: float, count: int = 400, seed: int = 7) -> tuple[list[bytes], int]:
+def corpus_mix(fraud_share: float, count: int = 400, seed: int = 7, receipts: bool = False) -> tuple[list[bytes], int]:
     """``count`` submit_sm of the dev split's SMS that fit one PDU, a ``fraud_share`` of them fraud, in a
     fixed shuffled order; and how many are fraud."""
     ham: list[dict[str, str]] = []
@@ -347,7 +360,7 @@ def corpus_mix(fraud_share: float, count: int = 400, seed: int = 7) -> tuple[lis
     frauds = round(count * fraud_share)
     chosen = rng.choices(ham, k=count - frauds) + rng.choices(fraud, k=frauds)
     rng.shuffle(chosen)
-    return [_submit(i["text"], i["from"], i["to"]) for i in chosen], frauds
+    return [_submit(i["text"], i["from"], i["to"], receipts) for i in chosen], frauds
 
 
 async def _connect(port: int, creds: list[tuple[str, str]], templates: list[bytes], tally: Tally) -> list[LoadBind]:
@@ -373,7 +386,12 @@ async def _close(binds: list[LoadBind]) -> None:
 
 
 async def saturate(
-    port: int, creds: list[tuple[str, str]], templates: list[bytes], window: int, total: int
+    port: int,
+    creds: list[tuple[str, str]],
+    templates: list[bytes],
+    window: int,
+    total: int,
+    receipts: bool = False,
 ) -> tuple[float, Tally]:
     tally = Tally()
     binds = await _connect(port, creds, templates, tally)
@@ -394,6 +412,14 @@ async def saturate(
 
     start = time.perf_counter()
     await asyncio.gather(*(pump(b) for b in binds))
+    # Every accepted message's receipt in before the round ends (its CPU counted in this round), or as
+    # many as come: one that found the ESME's window full was refused for the SMSC to send again later,
+    # which the simulated SMSC does not do.
+    seen, quiet_since = -1, time.perf_counter()
+    while receipts and tally.receipts < tally.ok and time.perf_counter() - quiet_since < 0.5:
+        if tally.receipts != seen:
+            seen, quiet_since = tally.receipts, time.perf_counter()
+        await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - start
     await _close(binds)
     return (tally.ok + tally.refused) / elapsed, tally
@@ -424,7 +450,9 @@ async def paced(port: int, creds: list[tuple[str, str]], templates: list[bytes],
     return tally
 
 
-async def until_ready(gw: GatewayProcess, creds: list[tuple[str, str]], templates: list[bytes], window: int) -> None:
+async def until_ready(
+    gw: GatewayProcess, creds: list[tuple[str, str]], templates: list[bytes], window: int, receipts: bool = False
+) -> None:
     """Wait until every bind of ``gw`` is relayed: no answer says to try again (before its SMSC binds are
     up a gateway answers ESME_RMSGQFUL; a worker still starting does not listen yet)."""
     deadline = time.monotonic() + 60
@@ -433,7 +461,7 @@ async def until_ready(gw: GatewayProcess, creds: list[tuple[str, str]], template
         if gw.proc.poll() is not None:
             raise SystemExit(f"gateway {gw.name} exited with status {gw.proc.returncode}")
         try:
-            _rate, tally = await saturate(gw.port, creds, templates, window, 100 * len(creds))
+            _rate, tally = await saturate(gw.port, creds, templates, window, 100 * len(creds), receipts)
             if tally.ok and not set(tally.statuses) & _RETRY:
                 return
             last = {f"{status:#x}": n for status, n in tally.statuses.items()}
@@ -487,10 +515,11 @@ async def rounds(paths: list[Path_], templates: list[bytes], args: argparse.Name
     for _ in range(args.rounds):
         for path in paths:
             before = path.gateway.cpu() if path.gateway is not None else []
-            rate, tally = await saturate(path.port, path.creds, templates, args.window, args.messages)
+            rate, tally = await saturate(path.port, path.creds, templates, args.window, args.messages, args.receipts)
             path.rates.append(rate)
             path.tally.ok += tally.ok
             path.tally.refused += tally.refused
+            path.tally.receipts += tally.receipts
             path.tally.statuses.update(tally.statuses)
             if path.gateway is not None:
                 spent = [a - b for a, b in zip(path.gateway.cpu(), before, strict=False)]
@@ -526,15 +555,17 @@ async def measure(
     direct = Path_("ESMEs -> SMSC (direct)", smsc_port, [("afgw", "secret")] * args.binds)
     paths = [direct]
     for gw in gateways:
-        await until_ready(gw, gw_creds, templates, args.window)
+        await until_ready(gw, gw_creds, templates, args.window, args.receipts)
         paths.append(Path_(gw.name, gw.port, gw_creds, gw))
     # Warm each path so that the first figures do not pay for imports and allocation.
     for path in paths:
-        await saturate(path.port, path.creds[:1], templates, args.window, 2000)
+        await saturate(path.port, path.creds[:1], templates, args.window, 2000, args.receipts)
 
     print(f"load average at start: {loadavg()}")
     mix = "rules on: shipped packs, corpus dev-split texts" if args.rules == "on" else "rules off: one bank notice"
     load = f"{args.binds} binds, window {args.window}, {args.messages} UCS2 submit_sm with a vendor TLV"
+    if args.receipts:
+        load += ", each with its delivery receipt"
     main_paths = [p for p in paths if p.name != "gateway, pcap capture on"]
     await rounds(main_paths, templates, args)
     print_rounds(main_paths, f"SMPP throughput: {load}; {mix}; {args.rounds} rounds in turns", args)
@@ -542,6 +573,8 @@ async def measure(
     for p in main_paths[1:]:
         others = ", ".join(f"{status:#x}: {n}" for status, n in sorted(p.tally.statuses.items()) if status)
         print(f"{p.name}: refused by status {{{others}}}")
+    if args.receipts:
+        print("receipts relayed: " + ", ".join(f"{p.name} {p.tally.receipts}" for p in main_paths))
     one = main_paths[1]
     for other in main_paths[2:]:
         ratio = statistics.median(other.rates) / statistics.median(one.rates)
@@ -589,6 +622,9 @@ def main() -> int:
     parser.add_argument("--latency-messages", type=int, default=6000, help="0: no latency measure")
     parser.add_argument("--pcap-cost", action="store_true", help="also run a gateway that captures to a pcap file")
     parser.add_argument(
+        "--receipts", action="store_true", help="ask a delivery receipt for every message (relayed back, answered)"
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="DIR",
@@ -598,10 +634,10 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.rules == "on":
-        templates, frauds = corpus_mix(args.fraud_share)
+        templates, frauds = corpus_mix(args.fraud_share, receipts=args.receipts)
         print(f"message mix: {len(templates)} texts of corpus/dev.jsonl in turn, {frauds} of them fraud")
     else:
-        templates = bank_notice()
+        templates = bank_notice(args.receipts)
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
 
     directory = tempfile.mkdtemp(prefix="afgw-bench-")

@@ -58,7 +58,8 @@ class Decision:
 PASS = Decision()
 
 _UDHI = int(EsmClass.UDHI)
-_SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
+_SAR_TAGS = frozenset({int(Tag.SAR_MSG_REF_NUM), int(Tag.SAR_TOTAL_SEGMENTS), int(Tag.SAR_SEGMENT_SEQNUM)})
+_MESSAGE_PAYLOAD = int(Tag.MESSAGE_PAYLOAD)
 
 
 class SmsMessage:
@@ -89,11 +90,18 @@ class SmsMessage:
         """The message text, decoded once on first use; UDH stripped from concatenated parts."""
         if self._text is None:
             pdu = self.pdu
-            raw: bytes = getattr(pdu, "short_message", b"") or (pdu.tlv(Tag.MESSAGE_PAYLOAD) or b"")
+            raw: bytes = getattr(pdu, "short_message", b"") or (pdu.tlv(_MESSAGE_PAYLOAD) or b"")
             esm_class: int = getattr(pdu, "esm_class", 0)
             body = raw
-            # Most messages are one part: no UDH and no sar_* parameter, nothing to take off.
-            if esm_class & _UDHI or any(tlv.tag in _SAR_TAGS for tlv in pdu.tlvs):
+            # Most messages are one part: no UDH and no sar_* parameter, nothing to take off. A loop
+            # rather than any() over a generator: this runs for every message.
+            concat = bool(esm_class & _UDHI)
+            if not concat:
+                for tlv in pdu.tlvs:
+                    if tlv.tag in _SAR_TAGS:
+                        concat = True
+                        break
+            if concat:
                 try:
                     _info, body = text.parse_concat(raw, esm_class, pdu.tlvs)
                 except Exception:  # a malformed UDH still gets inspected as raw text

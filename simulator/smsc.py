@@ -272,6 +272,8 @@ class SimulatedSmsc:
         self.stats.submitted += 1
         if not self.keep_messages:
             conn.send(response_to(pdu, message_id=message_id))
+            if pdu.registered_delivery & 0x03 == 0x01:  # the receipt still goes (the bench relays them)
+                self._spawn(self._send_receipt(conn, pdu, message_id))
             return
         payload = pdu.payload
         esm_class = pdu.esm_class

@@ -7,6 +7,7 @@ so relays can await the far side's answer without holding any protocol state of 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from gateway.logs import get_logger
@@ -28,12 +29,22 @@ if TYPE_CHECKING:
 
 log = get_logger("afgw.smpp")
 
+# Looked up once: on CPython 3.11 an Enum member lookup costs more than the test it feeds, and these are
+# tested for every PDU sent and every turn of a connection.
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
 #: Stop reading from a peer whose responses we cannot write out fast enough.
 _HIGH_WATER = 1 << 20
 #: PDUs taken from one connection per turn of the event loop. Without a bound, one peer that streams
 #: PDUs keeps the loop inside its data_received for as long as its socket has data, and every other
 #: connection (and every timer) waits: about twenty such peers froze the gateway for half a minute.
 _BATCH = 64
+
+
+#: Told a request's outcome: ``(response, None)``, or ``(None, exception)`` when there is none
+#: (ConnectionGone, ResponseTimeout).
+Reply = Callable[[Pdu | None, Exception | None], None]
 
 
 class Handler(Protocol):
@@ -111,6 +122,8 @@ class SmppConnection(asyncio.Protocol):
         self.peer: tuple[str, int] = ("?", 0)
         self.log: Any = log
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        #: Requests sent with ``request_with``: the callback told their response.
+        self._replies: dict[int, Reply] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._out: list[bytes] = []
@@ -165,6 +178,9 @@ class SmppConnection(asyncio.Protocol):
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionGone("connection closed before the response"))
+        replies, self._replies = self._replies, {}
+        for reply in replies.values():
+            self._reply(reply, None, ConnectionGone("connection closed before the response"))
         if not self.closed.done():
             self.closed.set_result(None)
         self.handler.closed(self)
@@ -173,7 +189,7 @@ class SmppConnection(asyncio.Protocol):
 
     @property
     def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing() and self.session.state is not State.CLOSED
+        return self.transport is not None and not self.transport.is_closing() and self.session.state is not _CLOSED
 
     def send(self, pdu: Pdu, *, sequence_number: int | None = None) -> bool:
         """Send a response (or a request whose answer nobody awaits); False when it could not go."""
@@ -197,6 +213,30 @@ class SmppConnection(asyncio.Protocol):
         self._pending[seq] = fut
         return fut
 
+    def request_with(self, pdu: Pdu, reply: Reply) -> None:
+        """``request`` for a caller that wants its outcome called back rather than a future to await.
+
+        A relay at full window sends tens of thousands of requests a second; a future each, with its
+        done-callbacks and the loop turns that run them, cost more than the session's own work on the
+        request. ``reply`` is called once, from this connection's handling of the response, its
+        timeout or its loss, and never before this returns."""
+        if not self.is_open:
+            self.loop.call_soon(reply, None, ConnectionGone("connection is not open"))
+            return
+        session = self.session
+        seq = session.next_sequence_number()
+        self._queue(session.send(pdu, sequence_number=seq))
+        self._replies[seq] = reply
+
+    def _reply(self, reply: Reply, resp: Pdu | None, exc: Exception | None) -> None:
+        # A callback's error stays its own, as a done-callback's does: it must not break this connection.
+        try:
+            reply(resp, exc)
+        except Exception as error:
+            self.loop.call_exception_handler(
+                {"message": "SMPP reply callback failed", "exception": error, "protocol": self}
+            )
+
     def close(self) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
@@ -219,7 +259,7 @@ class SmppConnection(asyncio.Protocol):
 
     def _drain(self) -> None:
         session = self.session
-        unbound = self.unbound_pdus is not None and session.state is State.OPEN
+        unbound = self.unbound_pdus is not None and session.state is _OPEN
         quota = _BATCH
         if unbound:
             assert self.unbound_pdus is not None
@@ -236,7 +276,7 @@ class SmppConnection(asyncio.Protocol):
                 break
             self._dispatch(event)
         if session.quota_exhausted:
-            if unbound and session.state is State.OPEN:
+            if unbound and session.state is _OPEN:
                 # Before bind a peer may send a bind and a few enquire_links, nothing more: a
                 # connection that streams without binding is not an ESME.
                 self.log.warning("smpp.unbound_flood", pdus=session.pdus_received)
@@ -271,6 +311,10 @@ class SmppConnection(asyncio.Protocol):
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, Pdu):
             if event.is_response:
+                reply = self._replies.pop(event.sequence_number, None)
+                if reply is not None:
+                    self._reply(reply, event, None)
+                    return
                 fut = self._pending.pop(event.sequence_number, None)
                 if fut is not None:
                     if not fut.done():
@@ -278,10 +322,14 @@ class SmppConnection(asyncio.Protocol):
                     return
             self.handler.event(self, event)
         elif isinstance(event, ResponseTimedOut):
-            fut = self._pending.pop(event.request.sequence_number, None)
+            timeout = ResponseTimeout(f"no response to {type(event.request).__name__}")
+            reply = self._replies.pop(event.sequence_number, None)
+            if reply is not None:
+                self._reply(reply, None, timeout)
+            fut = self._pending.pop(event.sequence_number, None)
             if fut is not None and not fut.done():
-                fut.set_exception(ResponseTimeout(f"no response to {type(event.request).__name__}"))
-            if self.session.state is State.CLOSED:
+                fut.set_exception(timeout)
+            if self.session.state is _CLOSED:
                 self.log.warning("smpp.link_timeout")
         elif isinstance(event, ErrorAnswered):
             if self.errors_log is None:
@@ -308,7 +356,7 @@ class SmppConnection(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         self._write_out()
-        if self.session.state is State.CLOSED:
+        if self.session.state is _CLOSED:
             self.close()
             return
         transport = self.transport

@@ -25,6 +25,10 @@ _BIND_TYPE = {
     CommandId.BIND_RECEIVER: "receiver",
     CommandId.BIND_TRANSCEIVER: "transceiver",
 }
+#: Built once: ``isinstance(x, A | B)`` builds the union on every call, which costs more than the test.
+_BINDS = (BindTransmitter, BindReceiver, BindTransceiver)
+#: Looked up once: an Enum member lookup costs more than the comparison it feeds, for every PDU.
+_UNBIND = int(CommandId.UNBIND)
 #: Compared against when the system_id is unknown, so that both failures take the same time.
 _DUMMY_PASSWORD = b"\x00" * 8
 GATEWAY_SYSTEM_ID = "afgw"
@@ -278,7 +282,7 @@ class EsmeServer:
             conn.log.info("esme.unbound")
 
     def event(self, conn: SmppConnection, event: Pdu) -> None:
-        if isinstance(event, BindTransmitter | BindReceiver | BindTransceiver):
+        if isinstance(event, _BINDS):
             now = self.loop.time()
             # Both buckets are charged, so that an attempt counts against its address and its name.
             by_address = self.bind_per_address.take(conn.peer[0], now)
@@ -296,7 +300,7 @@ class EsmeServer:
                 # binds still drain the buckets.
                 self.bind_per_address.give_back(conn.peer[0])
                 self.bind_per_system_id.give_back(event.system_id)
-        elif not event.is_response and event.command_id != CommandId.UNBIND:  # the session answers unbind
+        elif not event.is_response and event.command_id != _UNBIND:  # the session answers unbind
             self._on_request(conn, event)
 
     # --- binding ------------------------------------------------------------------------------------

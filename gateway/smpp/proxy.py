@@ -65,6 +65,14 @@ _S = CommandStatus
 _ROK = int(CommandStatus.ESME_ROK)
 _BLOCK = Action.BLOCK
 _PREFIXED = frozenset({Action.TAG, Action.LABEL})
+_UDHI = int(EsmClass.UDHI)
+_RECEIPT_TYPES = int(EsmClass.TYPE_MASK)
+_SAR_MSG_REF_NUM = int(Tag.SAR_MSG_REF_NUM)
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+# Built once: ``isinstance(x, A | B)`` builds the union on every call, which costs more than the test.
+_SUBMITS = (SubmitSm, SubmitMulti, DataSm)
+_ANCILLARY = (QuerySm, CancelSm, ReplaceSm)
+_DELIVERIES = (DeliverSm, DataSm)
 _RECEIPT_ID = re.compile(rb"id:([0-9A-Za-z\-]+)")
 _OWNED = {
     CommandId.QUERY_SM: _S.ESME_RQUERYFAIL,
@@ -75,7 +83,7 @@ _OWNED = {
 
 def receipted_message_id(pdu: DeliverSm | DataSm) -> str | None:
     """The id a receipt or acknowledgement refers to: the TLV if present, else the ``id:`` text."""
-    value = pdu.tlv(Tag.RECEIPTED_MESSAGE_ID)
+    value = pdu.tlv(_RECEIPTED_MESSAGE_ID)
     if value is not None:
         return value.rstrip(b"\x00").decode("latin-1")
     match = _RECEIPT_ID.search(pdu.payload)
@@ -84,7 +92,7 @@ def receipted_message_id(pdu: DeliverSm | DataSm) -> str | None:
 
 def is_receipt(pdu: DeliverSm | DataSm) -> bool:
     """Delivery receipts, SME acknowledgements and intermediate notifications (esm_class bits 2-5)."""
-    return bool(pdu.esm_class & EsmClass.TYPE_MASK)
+    return bool(pdu.esm_class & _RECEIPT_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +248,7 @@ class SmppProxy:
         if not isinstance(bind, EsmeBind):  # the session refuses unbound traffic before it gets here
             conn.send(response_to(pdu, _S.ESME_RINVBNDSTS))
             return
-        if isinstance(pdu, SubmitSm | SubmitMulti | DataSm):
+        if isinstance(pdu, _SUBMITS):
             if self.draining:
                 # Retryable: the ESME sends it again, to another gateway or to this one restarted.
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
@@ -251,7 +259,7 @@ class SmppProxy:
                 self._throttled_log.add(log, system_id=bind.account.system_id, limit="throughput")
                 return
             self._submit(conn, bind, pdu)
-        elif isinstance(pdu, QuerySm | CancelSm | ReplaceSm):
+        elif isinstance(pdu, _ANCILLARY):
             self._took()
             self._spawn(self._ancillary(conn, bind, pdu))
         else:
@@ -260,7 +268,7 @@ class SmppProxy:
     def _submit(self, conn: SmppConnection, bind: EsmeBind, pdu: SubmitSm | SubmitMulti | DataSm) -> None:
         # A chain of callbacks rather than a task per message: at full window the relay handles tens of
         # thousands of these a second, and a task costs more than the whole relay step.
-        if pdu.esm_class & EsmClass.UDHI or pdu.tlv(Tag.SAR_MSG_REF_NUM) is not None:
+        if pdu.esm_class & _UDHI or pdu.tlv(_SAR_MSG_REF_NUM) is not None:
             offer = self.concat.offer(bind.account.system_id, pdu, _Part(conn, bind, pdu), self.loop.time())
             if offer is not None:
                 self._concat_part(conn, bind, pdu, offer)
@@ -417,8 +425,7 @@ class SmppProxy:
         if not parts:
             relayed = self._rewritten(pdu, decision)
             self._took()
-            done = partial(self._submitted, conn, system_id, pdu, started=started)
-            self.pool.submit(relayed, conn).add_done_callback(done)
+            self.pool.submit_with(relayed, conn, partial(self._submitted, conn, system_id, pdu, started))
             return
         # In part order, each on its ESME session's bind: the SMSC receives them as the ESME sent them.
         for part in parts:
@@ -428,9 +435,8 @@ class SmppProxy:
                 part.conn.log.info("smpp.part_dropped", reason="the ESME left while it was held")
                 continue
             relayed = self._rewritten(part.pdu, decision)
-            done = partial(self._submitted, part.conn, system_id, part.pdu)
             self._took()
-            self.pool.submit(relayed, part.conn).add_done_callback(done)
+            self.pool.submit_with(relayed, part.conn, partial(self._submitted, part.conn, system_id, part.pdu, None))
 
     @staticmethod
     def _rewritten(pdu: Pdu, decision: Decision) -> Pdu:
@@ -444,13 +450,13 @@ class SmppProxy:
         conn: SmppConnection,
         system_id: str,
         pdu: Pdu,
-        fut: asyncio.Future[Pdu],
-        *,
-        started: float | None = None,
+        started: float | None,
+        resp: Pdu | None,
+        exc: Exception | None,
     ) -> None:
+        """The SMSC's answer to a relayed submit (``resp``), or why there is none (``exc``)."""
         self._answered()
-        exc = fut.exception() if not fut.cancelled() else SmscUnavailable("cancelled")
-        if exc is not None:
+        if resp is None:
             if isinstance(exc, SmscBusy):
                 conn.send(response_to(pdu, _S.ESME_RTHROTTLED))
             else:
@@ -459,7 +465,6 @@ class SmppProxy:
                 conn.log.info("smpp.submit_deferred", reason=type(exc).__name__)
                 conn.send(response_to(pdu, _S.ESME_RMSGQFUL))
             return
-        resp = fut.result()
         answered = self._answer_esme(conn, pdu, resp)
         if started is not None and answered:
             self._latency.observe(self.loop.time() - started)
@@ -558,8 +563,13 @@ class SmppProxy:
     # --- from the SMSC ------------------------------------------------------------------------------
 
     def _from_smsc(self, conn: SmppConnection, pdu: Pdu) -> None:
-        if isinstance(pdu, DeliverSm | DataSm):
-            self._spawn(self._deliver(conn, pdu))
+        if isinstance(pdu, _DELIVERIES):
+            try:
+                self._deliver_now(conn, pdu)
+            except Exception as exc:
+                # Reported as a task's failure was, and the bind reads on: what went unanswered the SMSC
+                # sends again.
+                self.loop.call_exception_handler({"message": "SMPP delivery failed", "exception": exc})
         elif isinstance(pdu, AlertNotification):
             system_id = self._mo_route(pdu.esme_addr)
             target = self.registry.receiver(system_id) if system_id else None
@@ -576,6 +586,47 @@ class SmppProxy:
                 return system_id
         return None
 
+    def _deliver_now(self, smsc: SmppConnection, pdu: DeliverSm | DataSm) -> None:
+        """Relay a delivery without a task when its route is at hand (a receipt for a message this
+        instance sent, or an MO message) and the decision is made in memory: sent on to a bind of its
+        ESME's, whose answer is called back. A task takes the rest: a route asked of the shared store,
+        the gateway's own receipts (``_deliver``), a decision that waits for the store, a handover to
+        another gateway when no bind here can take it."""
+        if is_receipt(pdu):
+            message_id = receipted_message_id(pdu)
+            system_id = self.store.owner_of(message_id, self.clock()) if message_id else None
+            if system_id is None or (self.receipt_hook is not None and system_id not in self._account_ids):
+                self._spawn(self._deliver(smsc, pdu))
+                return
+            kind = "receipt"
+        else:
+            message_id = None
+            system_id = self._mo_route(pdu.destination_addr)
+            kind = "mo"
+        if system_id is None:
+            self._spawn(self._deliver(smsc, pdu))
+            return
+        message = SmsMessage(
+            pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
+        )
+        result = self.inspector.inspect_sms(message)
+        if isinstance(result, Decision):
+            self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, result)
+        else:
+            self._spawn(self._deliver_after(smsc, pdu, kind, message_id, system_id, message, result))
+
+    async def _deliver_after(
+        self,
+        smsc: SmppConnection,
+        pdu: DeliverSm | DataSm,
+        kind: str,
+        message_id: str | None,
+        system_id: str,
+        message: SmsMessage,
+        pending: Awaitable[Decision],
+    ) -> None:
+        self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, await pending)
+
     async def _deliver(self, smsc: SmppConnection, pdu: DeliverSm | DataSm) -> None:
         now = self.clock()
         if is_receipt(pdu):
@@ -586,7 +637,6 @@ class SmppProxy:
             message_id = None
             system_id = self._mo_route(pdu.destination_addr)
             kind = "mo"
-        dlog = smsc.log.bind(kind=kind, message_id=message_id, system_id=system_id)
         # An owner that is no ESME account is the gateway itself (its warning flashes).
         hook = self.receipt_hook
         if kind == "receipt" and hook is not None and system_id not in self._account_ids and await hook(pdu):
@@ -594,7 +644,9 @@ class SmppProxy:
             return
         if system_id is None:
             # Nobody asked for it: tell the SMSC permanently, so that it does not retry forever.
-            dlog.warning("smpp.delivery_unrouted", destination=pdu.destination_addr)
+            _delivery_log(smsc, kind, message_id, system_id).warning(
+                "smpp.delivery_unrouted", destination=pdu.destination_addr
+            )
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             return
         # Receipts pass the hook too: their text is the SMSC's, but a forged "receipt" is text all the same.
@@ -602,7 +654,24 @@ class SmppProxy:
             pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
         )
         decision = await decide(self.inspector, message)
-        if decision.action is Action.BLOCK:
+        if not self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, decision, hand_over=False):
+            await self._hand_over(smsc, pdu, kind, message_id, system_id, decision)
+
+    def _deliver_decided(
+        self,
+        smsc: SmppConnection,
+        pdu: DeliverSm | DataSm,
+        kind: str,
+        message_id: str | None,
+        system_id: str,
+        message: SmsMessage,
+        decision: Decision,
+        *,
+        hand_over: bool = True,
+    ) -> bool:
+        """Refuse a blocked delivery, or send it to a bind of the ESME's; False when no bind can take
+        it (with ``hand_over``, ``_deliver`` is then started to try another gateway, in a task)."""
+        if decision.action is _BLOCK:
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             self.store.audit(
                 AuditRecord(
@@ -611,27 +680,64 @@ class SmppProxy:
                     {"direction": kind, "source": pdu.source_addr, "text": message.text, "rules": list(decision.rules)},
                 )
             )
-            dlog.warning("sms.blocked", rules=list(decision.rules))
-            return
-        relayed = self._rewritten(pdu, decision)
+            _delivery_log(smsc, kind, message_id, system_id).warning("sms.blocked", rules=list(decision.rules))
+            return True
         target = self.registry.receiver(system_id)
         if target is None:
-            # The ESME may receive through another gateway on the same store: hand it over there.
-            handed = await self.handoff.deliver(system_id, relayed) if self.handoff is not None else None
-            if handed is None:
-                dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
-                smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
-                return
-            dlog.info("smpp.delivery_handed_over", status=handed.command_status)
-            resp = handed
-        else:
-            try:
-                resp = await target.request(relayed)
-            except (ConnectionGone, ResponseTimeout) as exc:
-                dlog.info("smpp.delivery_deferred", reason=type(exc).__name__)
-                smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
-                return
+            if hand_over:
+                self._spawn(self._hand_over(smsc, pdu, kind, message_id, system_id, decision))
+            return hand_over
+        done = partial(self._delivered, smsc, pdu, kind, message_id, system_id)
+        target.request_with(self._rewritten(pdu, decision), done)
+        return True
+
+    async def _hand_over(
+        self,
+        smsc: SmppConnection,
+        pdu: DeliverSm | DataSm,
+        kind: str,
+        message_id: str | None,
+        system_id: str,
+        decision: Decision,
+    ) -> None:
+        """A delivery decided on that no bind of its ESME's here can take: the ESME may receive through
+        another gateway on the same store."""
+        relayed = self._rewritten(pdu, decision)
+        dlog = _delivery_log(smsc, kind, message_id, system_id)
+        handed = await self.handoff.deliver(system_id, relayed) if self.handoff is not None else None
+        if handed is None:
+            dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
+            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            return
+        dlog.info("smpp.delivery_handed_over", status=handed.command_status)
+        self._answer_smsc(smsc, pdu, handed)
+
+    def _delivered(
+        self,
+        smsc: SmppConnection,
+        pdu: DeliverSm | DataSm,
+        kind: str,
+        message_id: str | None,
+        system_id: str,
+        resp: Pdu | None,
+        exc: Exception | None,
+    ) -> None:
+        """The ESME's answer to a delivery (``resp``), or why there is none (``exc``)."""
+        if resp is None:
+            _delivery_log(smsc, kind, message_id, system_id).info("smpp.delivery_deferred", reason=type(exc).__name__)
+            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            return
+        self._answer_smsc(smsc, pdu, resp)
+
+    @staticmethod
+    def _answer_smsc(smsc: SmppConnection, pdu: Pdu, resp: Pdu) -> None:
         if resp.command_id == pdu.command_id | 0x80000000:
             smsc.send(resp, sequence_number=pdu.sequence_number)
         else:
             smsc.send(response_to(pdu, resp.command_status))
+
+
+def _delivery_log(smsc: SmppConnection, kind: str, message_id: str | None, system_id: str | None) -> Any:
+    """The SMSC bind's logger with the delivery's fields: bound only for a line to write (a bind copies
+    the context, which cost more than a relayed receipt's own work when done for each one)."""
+    return smsc.log.bind(kind=kind, message_id=message_id, system_id=system_id)

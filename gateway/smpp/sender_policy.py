@@ -95,6 +95,10 @@ class SenderPolicy:
         # A text can carry a signature only if it has every character of its name, in one of its forms:
         # a search each, in C (a generator over each form of each character cost more than the relay).
         self._needles = [[_any_of(_forms(c)).search for c in name] for name in self._signatures]
+        # The characters every reserved name has (诈 in 国家反诈中心, 反诈名片 and 公安反诈专号): a text
+        # without one of them carries none of the names, found in one search instead of one per name.
+        shared = set.intersection(*(set(name) for name in self._signatures)) if self._signatures else set()
+        self._shared = [_any_of(_forms(c)).search for c in sorted(shared)]
 
     def check(
         self,
@@ -117,6 +121,9 @@ class SenderPolicy:
     def _may_carry_signature(self, text: str) -> bool:
         if _COMPATIBILITY.search(text):
             return True
+        for search in self._shared:
+            if search(text) is None:
+                return False
         for needle in self._needles:
             for search in needle:
                 if search(text) is None:

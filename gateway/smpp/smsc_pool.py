@@ -21,7 +21,7 @@ from functools import partial
 from gateway.capture import PcapCapture
 from gateway.config import SmppConfig
 from gateway.logs import get_logger
-from gateway.smpp.connection import ConnectionGone, ResponseTimeout, SmppConnection
+from gateway.smpp.connection import ConnectionGone, Reply, ResponseTimeout, SmppConnection
 from gateway.tls import client_context
 from protocols.smpp.constants import CommandId
 from protocols.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu, Unbind
@@ -264,6 +264,25 @@ class SmscPool:
         fut.add_done_callback(self._freed)
         return fut
 
+    def submit_with(self, pdu: Pdu, affinity: object, reply: Reply) -> None:
+        """``submit`` with ``affinity``, its outcome called back: ``reply(response, None)``, or
+        ``reply(None, exception)`` with the exceptions ``submit``'s future would hold (a request
+        cancelled before it left: SmscUnavailable). When the session's bind has room, the request goes
+        out at once and ``reply`` is called from the bind's handling of the response: no future, no
+        task, no callbacks run by the loop. ``reply`` is never called before this returns."""
+        lane = self._lanes.get(affinity)
+        if lane is not None and not lane.backlog:
+            conn = self._pinned(lane)
+            if conn is not None and conn.session.window_available > 0:
+                conn.request_with(pdu, partial(self._replied, reply))
+                return
+        self._submit_pinned(pdu, affinity).add_done_callback(partial(_reply_from, reply))
+
+    def _replied(self, reply: Reply, resp: Pdu | None, exc: Exception | None) -> None:
+        if self._waiters or self._lane_waiters:
+            self._wake()
+        reply(resp, exc)
+
     async def send(self, pdu: Pdu) -> Pdu:
         return await self.submit(pdu)
 
@@ -372,6 +391,16 @@ class SmscPool:
             conn = self._pick()
             if conn is not None:
                 return conn
+
+
+def _reply_from(reply: Reply, fut: asyncio.Future[Pdu]) -> None:
+    """A future's outcome told to a ``Reply``."""
+    if fut.cancelled():
+        reply(None, SmscUnavailable("cancelled"))
+    elif (exc := fut.exception()) is not None:
+        reply(None, exc if isinstance(exc, Exception) else SmscUnavailable(str(exc)))
+    else:
+        reply(fut.result(), None)
 
 
 def _pass_on(out: asyncio.Future[Pdu], fut: asyncio.Future[Pdu]) -> None:

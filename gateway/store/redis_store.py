@@ -581,6 +581,11 @@ def _exact_times(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: ``json.dumps(..., ensure_ascii=False, default=str)`` without building an encoder per record: every
+#: refused message writes one.
+_AUDIT_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 class RedisStore:
     def __init__(
         self,
@@ -652,9 +657,7 @@ class RedisStore:
         return self._local.owner_of(message_id, now)
 
     def audit(self, record: AuditRecord) -> None:
-        doc = json.dumps(
-            {"kind": record.kind, "at": record.at, "fields": record.fields}, ensure_ascii=False, default=str
-        )
+        doc = _AUDIT_JSON.encode({"kind": record.kind, "at": record.at, "fields": record.fields})
         self._queue(("audit", doc, None))
 
     def _queue(self, item: tuple[str, Any, Any]) -> None:

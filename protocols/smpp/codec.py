@@ -39,6 +39,8 @@ from protocols.smpp.pdu import (
 _HEADER = struct.Struct(">IIII")
 _TAG_LEN = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
+#: ``Tlv(tag, value)`` without the Python-level ``__new__`` a NamedTuple's call goes through.
+_new_tlv = tuple.__new__
 
 #: Standard tags whose value has a fixed length (SMPP 3.4 section 5.3.2); a request that gives them
 #: another length is answered ESME_RINVPARLEN. Vendor and variable-length tags pass unchecked.
@@ -113,10 +115,15 @@ class InvalidPdu(RemoteProtocolError):
 
 def decode(data: bytes) -> Pdu:
     """Decode exactly one PDU; ``len(data)`` must equal its command_length."""
-    if len(data) < HEADER_LENGTH:
+    size = len(data)
+    if size < HEADER_LENGTH:
         raise InvalidPdu("PDU shorter than its header", answer=CommandStatus.ESME_RINVCMDLEN, close=True)
     length, command_id, status, seq = _HEADER.unpack_from(data)
-    if length != len(data):
+    # The common case in one lookup: a PDU with a body, of a command decoded before.
+    known = _BY_COMMAND_ID.get(command_id)
+    if known is not None and length == size > HEADER_LENGTH:
+        return known[0](data, command_id, status, seq, known[1])
+    if length != size:
         raise InvalidPdu(
             f"command_length {length} does not match the {len(data)} octets received",
             answer=CommandStatus.ESME_RINVCMDLEN,
@@ -139,6 +146,7 @@ def decode(data: bytes) -> Pdu:
         object.__setattr__(pdu, "wire", bytes(data))
         return pdu
     decoder = _DECODERS.get(cls) or _decoder(cls)
+    _BY_COMMAND_ID[command_id] = (decoder, not is_response)
     return decoder(data, command_id, status, seq, not is_response)
 
 
@@ -196,6 +204,9 @@ def _plan(cls: type[Pdu]) -> tuple[_Step, ...]:
 #: plan walked step by step, and the PDU built from a dict of keywords, cost twice what the octets do.
 _Decoder = Callable[[bytes, int, int, int, bool], Pdu]
 _DECODERS: dict[type[Pdu], _Decoder] = {}
+#: By command_id, once a command has been decoded: its decoder, and whether its optional parameters'
+#: lengths are checked (in requests only).
+_BY_COMMAND_ID: dict[int, tuple[_Decoder, bool]] = {}
 
 
 def _decoder(cls: type[Pdu]) -> _Decoder:
@@ -373,7 +384,7 @@ def _decode_tlvs(data: bytes, pos: int, end: int, command_id: int, seq: int, *, 
                     command_id=command_id,
                     sequence_number=seq,
                 )
-        tlvs.append(Tlv(tag, data[pos : pos + length]))
+        tlvs.append(_new_tlv(Tlv, (tag, data[pos : pos + length])))
         pos += length
     return tuple(tlvs)
 
@@ -478,7 +489,7 @@ class PduFramer:
         buf = self._buffer
         if len(buf) < 4:
             return None
-        length = int.from_bytes(buf[:4], "big")
+        (length,) = _U32.unpack_from(buf)  # int.from_bytes of a slice costs three times this
         if length < HEADER_LENGTH or length > self.max_pdu_size:
             seq = int.from_bytes(buf[12:16], "big") if len(buf) >= HEADER_LENGTH else 0
             raise InvalidPdu(

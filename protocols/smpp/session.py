@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
@@ -112,6 +112,8 @@ class ResponseTimedOut:
     """No response came for a request we sent within the response timeout."""
 
     request: Pdu
+    #: The number the request went out with: a relayed request carries the one it arrived with.
+    sequence_number: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,8 @@ _ROK = int(CommandStatus.ESME_ROK)
 _ENQUIRE_LINK, _UNBIND, _UNBIND_RESP = int(_C.ENQUIRE_LINK), int(_C.UNBIND), int(_C.UNBIND_RESP)
 _OUTBIND, _ALERT_NOTIFICATION, _GENERIC_NACK = int(_C.OUTBIND), int(_C.ALERT_NOTIFICATION), int(_C.GENERIC_NACK)
 _MESSAGE_PAYLOAD = 0x0424
+#: Built once: ``isinstance(x, A | B)`` builds the union on every call, which costs more than the test.
+_SHORT_MESSAGE_SUBMITS = (SubmitSm, SubmitMulti)
 #: command_id and command_status, read from a PDU's header before it is decoded.
 _ID_AND_STATUS = struct.Struct(">II")
 
@@ -220,7 +224,7 @@ class SmppSession:
 
     @property
     def bound(self) -> bool:
-        return self.state in _BOUND
+        return self._state in _BOUND
 
     @property
     def outstanding(self) -> int:
@@ -246,7 +250,7 @@ class SmppSession:
 
     def receive_data(self, data: bytes) -> None:
         """Octets from the peer; b"" means the peer closed its side."""
-        if self.state is _CLOSED:
+        if self._state is _CLOSED:
             return
         if not data:
             self._eof = True
@@ -276,7 +280,7 @@ class SmppSession:
         while True:
             if self._events:
                 return self._events.pop(0)
-            if self.state is _CLOSED:
+            if self._state is _CLOSED:
                 return None
             if self._quota is not None and self._quota <= 0:
                 return None
@@ -370,7 +374,7 @@ class SmppSession:
             return self._answer_error(
                 cid, seq, CommandStatus.ESME_RTHROTTLED, f"more than {self.config.inbound_window} unanswered"
             )
-        if isinstance(pdu, SubmitSm | SubmitMulti) and pdu.short_message and pdu.tlv(_MESSAGE_PAYLOAD) is not None:
+        if isinstance(pdu, _SHORT_MESSAGE_SUBMITS) and pdu.short_message and pdu.tlv(_MESSAGE_PAYLOAD) is not None:
             # SMPP 3.4 section 5.3.2.32: short_message and message_payload are exclusive (sm_length
             # must be 0 when message_payload is used). Relaying both would let the SMSC deliver a text
             # other than the one inspected, so the PDU is refused with the status 3.4 gives an
@@ -398,7 +402,7 @@ class SmppSession:
         if cid & RESPONSE_BIT:
             self._sent_response(pdu, seq)
         else:
-            if not self.can_send(cid):
+            if cid not in self._may_send:
                 raise LocalProtocolError(f"cannot send {_name(cid)} in {self.state.value}")
             if seq == 0 or seq in self._outstanding:
                 raise LocalProtocolError(f"sequence_number {seq} is zero or already awaiting a response")
@@ -475,10 +479,10 @@ class SmppSession:
             if pending.deadline > now:
                 break
             del self._outstanding[seq]
-            self._events.append(ResponseTimedOut(pending.request))
+            self._events.append(ResponseTimedOut(pending.request, seq))
         if self._probe is not None:
             if self._probe.deadline <= now:
-                self._events.append(ResponseTimedOut(self._probe.request))
+                self._events.append(ResponseTimedOut(self._probe.request, self._probe.request.sequence_number))
                 self._probe = None
                 self.state = _CLOSED
         elif (

@@ -64,3 +64,17 @@ def test_reserved_signature_in_any_disguise_is_refused(text):
 )
 def test_mentions_and_other_signatures_pass(text):
     assert check("10690", text) is None
+
+
+def test_a_text_without_a_character_all_names_share_passes_and_the_others_are_still_checked():
+    # 反 and 诈 are in both reserved names: a text missing either (in every form) cannot carry one.
+    assert check("10690", "【某银行】谨防诈骗") is None
+    assert check("10690", "【某银行】反诈宣传月") is None  # both shared characters, no reserved name
+    assert check("10690", "【國家反詐中心】提醒") is not None  # the shared characters in traditional form
+
+
+def test_names_with_no_character_in_common_are_each_found():
+    policy = SenderPolicy([], ["【国家反诈中心】", "【平安北京】"])
+    for text in ("【平安北京】提醒您", "【国家反诈中心】提醒您"):
+        assert policy.check("10690", text, authorised_senders=NOBODY, authorised_signatures=NOBODY) is not None
+    assert policy.check("10690", "【某银行】您好", authorised_senders=NOBODY, authorised_signatures=NOBODY) is None

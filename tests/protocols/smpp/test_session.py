@@ -534,6 +534,18 @@ def test_response_timeout_reports_the_request_and_frees_the_slot() -> None:
     assert session.window_available == 1
 
 
+def test_response_timeout_of_a_relayed_request_names_the_number_it_went_out_with() -> None:
+    # A relay sends a request on with a number of its own; the PDU keeps the one it arrived with.
+    clock = FakeClock(0.0)
+    session = session_in(ESME, TRX, clock=clock, config=SessionConfig(response_timeout=10.0))
+    relayed = SubmitSm(sequence_number=7, short_message=b"hi")
+    session.send(relayed, sequence_number=42)
+    session.handle_timer(10.0)
+    [timed_out] = drain(session)
+    assert isinstance(timed_out, ResponseTimedOut)
+    assert (timed_out.request, timed_out.sequence_number) == (relayed, 42)
+
+
 def test_response_timeouts_fire_in_order() -> None:
     clock = FakeClock(0.0)
     session = session_in(ESME, TRX, clock=clock, config=SessionConfig(response_timeout=10.0))

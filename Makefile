@@ -40,7 +40,8 @@ bench-sip: $(VENV)/.installed compile
 # (afgw_compiled), so each build is remade when one of its sources changes. Where mypyc cannot build
 # (no C compiler), the package runs as Python and make says so.
 SIP_COMPILED   := uri headers message parser transaction dialog
-RULES_COMPILED := engine predicates senders normalise homophones condition velocity message
+RULES_COMPILED := engine predicates senders normalise homophones squeeze_fold condition velocity message
+RULES_NATIVE   := _views.c
 
 define mypyc
 	@rm -f $(1)/*.so
@@ -57,8 +58,8 @@ compile: protocols/sip/.compiled rules/.compiled
 protocols/sip/.compiled: $(SIP_COMPILED:%=protocols/sip/%.py) afgw_compiled/build.py | $(VENV)/.installed
 	$(call mypyc,protocols/sip,$(SIP_COMPILED))
 
-rules/.compiled: $(RULES_COMPILED:%=rules/%.py) afgw_compiled/build.py | $(VENV)/.installed
-	$(call mypyc,rules,$(RULES_COMPILED))
+rules/.compiled: $(RULES_COMPILED:%=rules/%.py) $(RULES_NATIVE:%=rules/%) afgw_compiled/build.py | $(VENV)/.installed
+	$(call mypyc,rules,$(RULES_COMPILED) $(RULES_NATIVE))
 
 clean-compiled:
 	rm -f protocols/sip/*.so rules/*.so *__mypyc.*.so protocols/sip/.compiled rules/.compiled

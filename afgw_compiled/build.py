@@ -1,6 +1,11 @@
 """Compiles modules of one package with mypyc, in place, as one group (run by ``make``).
 
     python -m afgw_compiled.build protocols/sip uri headers message parser transaction dialog
+    python -m afgw_compiled.build rules engine normalise ... _views.c
+
+A name ending in ``.c`` is a C extension of the package written by hand (a loop that mypyc's output
+cannot match), built in the same step: it has no ``.py`` twin, so the package's Python code imports it
+where it exists and falls back where it does not.
 
 The group's shared library lives in the package (``protocols/sip/compiled__mypyc...so``), not at the
 top of the checkout, where only a process with the checkout on ``sys.path`` would find it: the
@@ -19,17 +24,23 @@ def main(argv: list[str]) -> int:
         print("usage: python -m afgw_compiled.build PACKAGE_DIR MODULE [MODULE ...]", file=sys.stderr)
         return 2
     from mypyc.build import mypycify
-    from setuptools import setup  # type: ignore[import-untyped]  # no stubs: build time only
+    from setuptools import Extension, setup  # type: ignore[import-untyped]  # no stubs: build time only
 
     package = Path(argv[0]).resolve()
     dotted = argv[0].strip("/").replace("/", ".")
-    missing = [name for name in argv[1:] if not (package / f"{name}.py").is_file()]
+    modules = [name for name in argv[1:] if not name.endswith(".c")]
+    sources = [name for name in argv[1:] if name.endswith(".c")]
+    missing = [f"{name}.py" for name in modules if not (package / f"{name}.py").is_file()]
+    missing += [name for name in sources if not (package / name).is_file()]
     if missing:
         print(f"{argv[0]}: no such module(s): {', '.join(missing)}", file=sys.stderr)
         return 2
     setup(
         name=f"afgw-{dotted.replace('.', '-')}-compiled",
-        ext_modules=mypycify([str(package / f"{name}.py") for name in argv[1:]], group_name=f"{dotted}.compiled"),
+        ext_modules=[
+            *mypycify([str(package / f"{name}.py") for name in modules], group_name=f"{dotted}.compiled"),
+            *(Extension(f"{dotted}.{name[:-2]}", [str(Path(argv[0]) / name)]) for name in sources),
+        ],
         script_args=["build_ext", "--inplace"],
     )
     # Each module's extension is a shim over the group's library: its C never changes, so setuptools

@@ -27,6 +27,7 @@ from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
 from rules.predicates import Context
+from rules.squeeze_fold import squeeze_fold_utf8
 from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 
@@ -334,13 +335,19 @@ def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tupl
         data[1] = encoded
     to_squeezed = rs.to_squeezed
     if to_squeezed is not None and (rs.db_squeezed is not None or rs.db_homophone is not None):
-        squeezed = to_squeezed(norm)
-        if rs.db_squeezed is not None:
-            rs.db_squeezed.scan(encoded := squeezed.encode(), _on_match, 0, hits)
-            data[2] = encoded
-        if rs.db_homophone is not None and rs.to_homophone is not None:
-            rs.db_homophone.scan(encoded := rs.to_homophone(squeezed).encode(), _on_match, 0, hits)
-            data[3] = encoded
+        both = squeeze_fold_utf8(norm) if rs.to_homophone is not None else None
+        if both is not None:
+            data[2], data[3] = both
+        else:
+            squeezed = to_squeezed(norm)
+            data[2] = squeezed.encode()
+            if rs.db_homophone is not None and rs.to_homophone is not None:
+                data[3] = rs.to_homophone(squeezed).encode()
+        squeezed_utf8, homophone_utf8 = data[2], data[3]
+        if rs.db_squeezed is not None and squeezed_utf8 is not None:
+            rs.db_squeezed.scan(squeezed_utf8, _on_match, 0, hits)
+        if rs.db_homophone is not None and homophone_utf8 is not None:
+            rs.db_homophone.scan(homophone_utf8, _on_match, 0, hits)
     if not rs.needs_domains:
         return norm, None, data
     if rs.url_hints.isdisjoint(hits):

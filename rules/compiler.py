@@ -32,7 +32,7 @@ from typing import Any
 import hyperscan
 
 from rules import condition as cond
-from rules import spec
+from rules import spec, squeeze_fold
 from rules.dbcache import DatabaseCache, default_cache
 from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
@@ -228,6 +228,8 @@ class RuleSet:
         self.to_normalised: Callable[[str], str] | None = normaliser() if self.needs_normalised else None
         self.to_squeezed: Callable[[str], str] | None = squeezer() if uses & {"squeezed", "homophone"} else None
         self.to_homophone: Callable[[str], str] | None = folder() if "homophone" in uses else None
+        if self.needs_normalised:
+            squeeze_fold.prepare()
         self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
 
     def __len__(self) -> int:

@@ -153,7 +153,7 @@ PHRASE_ONLY_CONVERSIONS = "么侷崑彷彿慇懃昇沈甦著蒐薰藉覆觔跼�
 
 
 @cache
-def _conversion_gate() -> re.Pattern[str]:
+def conversion_gate() -> re.Pattern[str]:
     """Matches a text that the converter of :func:`_normaliser` may change.
 
     Most SMS are in simplified Chinese and have no character to convert; a search of one character class
@@ -220,7 +220,7 @@ def squeeze_normalised(normalised: str) -> str:
 def normaliser() -> Callable[[str], str]:
     """:func:`normalise` as one function with its tables bound, for the message path."""
     convert = _normaliser()
-    needs_conversion = _conversion_gate().search
+    needs_conversion = conversion_gate().search
     normalize = unicodedata.normalize
     is_normalized = unicodedata.is_normalized
 

@@ -56,3 +56,58 @@ def test_any_basic_plane_text_gives_the_python_bytes(text: str) -> None:
 def test_normalised_fraud_spellings_give_the_python_bytes(text: str) -> None:
     normalised = normalise(text)
     assert squeeze_fold.squeeze_fold_utf8(normalised) == python_path(normalised)
+
+
+def python_views(text: str) -> tuple[str, bytes, bytes, bytes]:
+    normalised = normalise(text)
+    return (normalised, normalised.encode(), *python_path(normalised))
+
+
+EVERYDAY = [
+    "【交通银行】温馨提示：银行不会以任何理由要求您转账到安全账户，谨防诈骗。",
+    "您的验证码是 482913，5分钟内有效。",
+    "ＡＰＰ下载 ＶＸ：ab_12 Ｑ群 QQ:12345 http://Pay-Refund.Buzz/x?a=1",
+    "妈，我今天加班，晚饭不回来吃了？",
+    "",
+    "ABC DEF ghi ΣΑΣ",
+]
+PYTHON_ONLY = [
+    "帳戶轉帳到安全帳戶",  # traditional: the conversion runs
+    "账户著名",  # 著 converts only inside some phrases
+    "cafe\u0301 e\u0301",  # a combining mark composes with what precedes it
+    "\u1100\u1161\u11a8",  # Hangul jamo compose by rule
+    "①②③ ½ ﬁ ß",  # one character normalised to several
+    "转\u200b账",  # a format character, removed by the conversion pass
+    "转账😀",  # beyond the Basic Multilingual Plane
+    "\ud800",  # a lone surrogate
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_texts_take_the_one_pass_and_give_the_python_views(text: str) -> None:
+    assert squeeze_fold.normalised_views_utf8(text) == python_views(text)
+
+
+@pytest.mark.parametrize("text", PYTHON_ONLY)
+def test_texts_that_need_more_than_a_character_map_are_left_to_the_python_path(text: str) -> None:
+    assert squeeze_fold.normalised_views_utf8(text) is None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",))))
+def test_any_text_the_one_pass_answers_has_the_python_views(text: str) -> None:
+    fast = squeeze_fold.normalised_views_utf8(text)
+    assert fast is None or fast == python_views(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            "安全账户帐帳护鞍征信蒸刷单唰 ,.:!?，：？。！vV信薇qQ①ａＡe\u0301\u0308\u1100\u1161\u11a8가ÅΩﬀ著么"
+        )
+    )
+)
+def test_mixed_texts_either_take_the_python_path_or_give_its_views(text: str) -> None:
+    fast = squeeze_fold.normalised_views_utf8(text)
+    assert fast is None or fast == python_views(text)

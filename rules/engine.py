@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rules import spec
+from rules import native_scan, spec
 from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Plan, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
@@ -116,9 +116,10 @@ def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> N
     seen.add(pattern_id)
 
 
-#: The callback each scan is given: the C one of rules/_views.c where it is built (the binding calls it
-#: with a tuple, which a compiled Python function parses as keywords first), else the one above.
-_MATCH: Any = native_on_match() or _on_match
+#: The callback each scan is given: that of rules/_hs.c where it is built (its databases then add the ids
+#: in C, and the binding's call it as a function), else that of rules/_views.c (the binding calls it with
+#: a tuple, which a compiled Python function parses as keywords first), else the one above.
+_MATCH: Any = native_scan.add_to_set() or native_on_match() or _on_match
 
 
 @dataclass(slots=True)

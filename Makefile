@@ -40,7 +40,10 @@ bench-sip: $(VENV)/.installed compile
 # (afgw_compiled), so each build is remade when one of its sources changes. Where mypyc cannot build
 # (no C compiler), the package runs as Python and make says so.
 SIP_COMPILED   := uri headers message parser transaction dialog
-RULES_COMPILED := engine predicates senders normalise homophones condition velocity message
+RULES_COMPILED := engine predicates senders normalise homophones squeeze_fold condition velocity message
+RULES_C        := _views.c
+# linked with the system's libhs (libhyperscan-dev), built only where it is installed
+RULES_C_HS     := _hs.c
 
 define mypyc
 	@rm -f $(1)/*.so
@@ -57,8 +60,8 @@ compile: protocols/sip/.compiled rules/.compiled
 protocols/sip/.compiled: $(SIP_COMPILED:%=protocols/sip/%.py) afgw_compiled/build.py | $(VENV)/.installed
 	$(call mypyc,protocols/sip,$(SIP_COMPILED))
 
-rules/.compiled: $(RULES_COMPILED:%=rules/%.py) afgw_compiled/build.py | $(VENV)/.installed
-	$(call mypyc,rules,$(RULES_COMPILED))
+rules/.compiled: $(RULES_COMPILED:%=rules/%.py) $(RULES_C:%=rules/%) $(RULES_C_HS:%=rules/%) afgw_compiled/build.py | $(VENV)/.installed
+	$(call mypyc,rules,$(RULES_COMPILED) $(RULES_C) $(RULES_C_HS:%=%:hs))
 
 clean-compiled:
 	rm -f protocols/sip/*.so rules/*.so *__mypyc.*.so protocols/sip/.compiled rules/.compiled

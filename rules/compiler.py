@@ -32,7 +32,7 @@ from typing import Any
 import hyperscan
 
 from rules import condition as cond
-from rules import spec
+from rules import native_scan, spec, squeeze_fold
 from rules.dbcache import DatabaseCache, default_cache
 from rules.homophones import fold_pattern, fold_squeezed, folder
 from rules.loader import load_collecting
@@ -189,6 +189,8 @@ class RuleSet:
         plans: Mapping[str, Plan],
         *,
         deferred: Mapping[str, hyperscan.Database] | None = None,
+        scanned: Mapping[str, Any] | None = None,
+        scanned_deferred: Mapping[str, Any] | None = None,
         needs_domains: bool,
         uses_time: bool,
         url_hints: Mapping[str, int],
@@ -206,7 +208,11 @@ class RuleSet:
         #: ... and that of the others, scanned only for a rule that reads them (see CompiledRule.deferred).
         self.deferred_databases: Mapping[str, hyperscan.Database] = deferred or {}
         #: ``deferred_databases`` by view index, for the hot path.
-        self.deferred_by_index = tuple(self.deferred_databases.get(view) for view in VIEWS)
+        #: What the message path scans: ``databases`` and ``deferred_databases`` themselves, or the same
+        #: patterns compiled on the system's libhs (rules.native_scan).
+        scanned = scanned if scanned is not None else databases
+        scanned_deferred = scanned_deferred if scanned_deferred is not None else self.deferred_databases
+        self.deferred_by_index = tuple(scanned_deferred.get(view) for view in VIEWS)
         self.plans = plans
         self.needs_domains = needs_domains
         self.uses_time = uses_time
@@ -216,11 +222,11 @@ class RuleSet:
         self.hint_spaced = url_hints.get("spaced", -1)
         self.verdicts: dict[tuple[int, ...], Any] = {}
         self.compile_seconds = compile_seconds
-        self.db_raw = databases.get("raw")
-        self.db_normalised = databases.get("normalised")
-        self.db_squeezed = databases.get("squeezed")
-        self.db_homophone = databases.get("homophone")
-        self.db_domains = databases.get("domains")
+        self.db_raw = scanned.get("raw")
+        self.db_normalised = scanned.get("normalised")
+        self.db_squeezed = scanned.get("squeezed")
+        self.db_homophone = scanned.get("homophone")
+        self.db_domains = scanned.get("domains")
         uses = {view for view in VIEWS if view in databases or view in self.deferred_databases}
         self.needs_normalised = bool(uses & {"normalised", "squeezed", "homophone"}) or needs_domains
         # the view functions with their tables bound, for the message path; a view no pattern is matched
@@ -228,6 +234,8 @@ class RuleSet:
         self.to_normalised: Callable[[str], str] | None = normaliser() if self.needs_normalised else None
         self.to_squeezed: Callable[[str], str] | None = squeezer() if uses & {"squeezed", "homophone"} else None
         self.to_homophone: Callable[[str], str] | None = folder() if "homophone" in uses else None
+        if self.needs_normalised:
+            squeeze_fold.prepare()
         self._explain: dict[str, tuple[hyperscan.Database | None, hyperscan.Database | None]] = {}
 
     def __len__(self) -> int:
@@ -363,8 +371,10 @@ class _Compiler:
         # view, scanned for the messages that have such a rule. Common words that some rule only uses
         # beside a rarer one (您, 【...】) then cost nothing for the other messages.
         primary = set(url_hints.values()).union(*(plan.by_atom for plan in plans.values()))
-        databases = self.databases([p for p in self.patterns if p.id in primary])
-        deferred = self.databases([p for p in self.patterns if p.id not in primary])
+        primary_patterns = [p for p in self.patterns if p.id in primary]
+        deferred_patterns = [p for p in self.patterns if p.id not in primary]
+        databases = self.databases(primary_patterns)
+        deferred = self.databases(deferred_patterns)
         view_of = {p.id: VIEWS.index(p.view) for p in self.patterns if p.id not in primary}
         rules = tuple(
             replace(r, deferred=tuple(sorted({view_of[a] for a in _text_atoms(r) if a in view_of}))) for r in rules
@@ -378,6 +388,8 @@ class _Compiler:
             databases,
             plans,
             deferred=deferred,
+            scanned=native_scan.twins(primary_patterns, databases),
+            scanned_deferred=native_scan.twins(deferred_patterns, deferred),
             needs_domains=self.needs_domains,
             uses_time=self.uses_time,
             url_hints=url_hints,

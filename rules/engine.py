@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from rules import spec
-from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, RuleSet
+from rules import native_scan, spec
+from rules.compiler import ACTION_RANK, VIEWS, CompiledRule, CompiledTerm, Plan, RuleSet
 from rules.homophones import fold_squeezed
 from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
 from rules.predicates import Context
+from rules.squeeze_fold import native_on_match, normalised_views_utf8, squeeze_fold_utf8
 from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 
@@ -115,10 +116,57 @@ def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> N
     seen.add(pattern_id)
 
 
+#: The callback each scan is given: that of rules/_hs.c where it is built (its databases then add the ids
+#: in C, and the binding's call it as a function), else that of rules/_views.c (the binding calls it with
+#: a tuple, which a compiled Python function parses as keywords first), else the one above.
+_MATCH: Any = native_scan.add_to_set() or native_on_match() or _on_match
+
+
 @dataclass(slots=True)
 class _Prepared:
     ctx: Context
     views: dict[str, str]
+
+
+class _FastPlan:
+    """A channel's :class:`Plan` as fields of a compiled class (see :class:`_Fast`)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.always: tuple[int, ...] = plan.always
+        self.by_atom: dict[int, tuple[int, ...]] = dict(plan.by_atom)
+        self.triggers: frozenset[int] = plan.triggers
+        self.by_field_items = plan.by_field_items
+        self.velocity_by: tuple[str, ...] = plan.velocity_by
+
+
+class _Fast:
+    """What the message path reads of a rule set, as the fields of a compiled class: a field of a native
+    class is read in C, where each slot of :class:`RuleSet` (a Python class) costs an attribute lookup,
+    about forty per message. Built once per installed rule set; the verdict cache is the rule set's own."""
+
+    def __init__(self, rs: RuleSet) -> None:
+        self.rs = rs
+        self.plans: dict[str, _FastPlan] = {channel: _FastPlan(plan) for channel, plan in rs.plans.items()}
+        self.db_raw: Any = rs.db_raw
+        self.db_normalised: Any = rs.db_normalised
+        self.db_squeezed: Any = rs.db_squeezed
+        self.db_homophone: Any = rs.db_homophone
+        self.db_domains: Any = rs.db_domains
+        self.deferred_by_index: tuple[Any, ...] = rs.deferred_by_index
+        self.to_normalised: Callable[[str], str] | None = rs.to_normalised
+        self.to_squeezed: Callable[[str], str] | None = rs.to_squeezed
+        self.to_homophone: Callable[[str], str] | None = rs.to_homophone
+        self.needs_domains: bool = rs.needs_domains
+        self.url_hints: frozenset[int] = rs.url_hints
+        self.hint_obfuscated: int = rs.hint_obfuscated
+        self.hint_spaced: int = rs.hint_spaced
+        self.uses_time: bool = rs.uses_time
+        self.verdicts: dict[tuple[int, ...], Any] = rs.verdicts
+        self.thresholds: Callable[[str], Thresholds | None] = rs.collection.thresholds
+        self.rules: tuple[CompiledRule, ...] = rs.rules
+        self.trivial: list[bool] = [rule.trivial for rule in rs.rules]
+        self.deferred: list[tuple[int, ...]] = [rule.deferred for rule in rs.rules]
+        self.conditions: list[Callable[[Context], bool]] = [rule.condition for rule in rs.rules]
 
 
 class Engine:
@@ -136,18 +184,18 @@ class Engine:
         clock: Callable[[], float] = time.time,
         utc_offset_minutes: int = DEFAULT_UTC_OFFSET_MINUTES,
     ) -> None:
-        self._ruleset = ruleset
+        self._fast = _Fast(ruleset)
         self.velocity: VelocityStore = velocity if velocity is not None else MemoryVelocity()
         self.clock = clock
         self.utc_offset = utc_offset_minutes * 60
 
     @property
     def ruleset(self) -> RuleSet:
-        return self._ruleset
+        return self._fast.rs
 
     def install(self, ruleset: RuleSet) -> None:
         """Swap in a new rule set (one reference assignment: atomic for every caller)."""
-        self._ruleset = ruleset
+        self._fast = _Fast(ruleset)
 
     # --- the hot path -------------------------------------------------------------------------------
 
@@ -155,7 +203,7 @@ class Engine:
         """The counters ``message`` touches and the windows the rules read from each (none: no velocity
         rule for its channel). For a caller whose counters live elsewhere: it records the message, fetches
         the counts and passes them to ``evaluate`` as ``velocity=Counted(...)``."""
-        plan = self._ruleset.plans.get(message.channel)
+        plan = self._fast.rs.plans.get(message.channel)
         if plan is None:
             return ()
         return tuple(Question(_velocity_key(message, by), windows) for by, windows in plan.velocity_windows)
@@ -173,8 +221,8 @@ class Engine:
         ``views`` may carry the message text's views when the caller already has them (a message to many
         destinations is normalised once). ``velocity`` replaces the engine's counters for this message.
         """
-        rs = self._ruleset
-        plan = rs.plans.get(message.channel)
+        fast = self._fast
+        plan = fast.plans.get(message.channel)
         if plan is None:
             return PASS
         hits: set[int] = set()
@@ -183,15 +231,15 @@ class Engine:
         found: tuple[str, ...] | None = None
         data = _NOTHING_SCANNED
         if views is not None:
-            data = _scan_views(rs, views, hits)
+            data = _scan_views(fast, views, hits)
             norm, found = views.normalised, views.domains
         elif text:
             try:
-                norm, found, data = _scan_text(rs, text, hits)
+                norm, found, data = _scan_text(fast, text, hits)
             except UnicodeEncodeError:  # lone surrogates: no encoder takes them
                 text = scrub(text)
                 hits.clear()
-                norm, found, data = _scan_text(rs, text, hits)
+                norm, found, data = _scan_text(fast, text, hits)
         now = message.now
         if now is None:
             now = self.clock()
@@ -218,33 +266,35 @@ class Engine:
         if not candidates:
             return PASS
         ctx: Context | None = None
-        rules = rs.rules
+        trivial, deferred, conditions = fast.trivial, fast.deferred, fast.conditions
         indices: list[int] = []
         for i in sorted(candidates):
-            rule = rules[i]
-            if rule.trivial:  # brought up by one of its own patterns, which is all it needs
+            if trivial[i]:  # brought up by one of its own patterns, which is all it needs
                 indices.append(i)
                 continue
             if ctx is None:
-                ctx = self._context(message, hits, now, keys, velocity, rs.uses_time, text, norm, found)
-            if rule.deferred:
-                data = _scan_deferred(rs, rule.deferred, text, norm, data, hits)
-            if rule.condition(ctx):
+                ctx = self._context(message, hits, now, keys, velocity, fast.uses_time, text, norm, found)
+            views_first = deferred[i]
+            if views_first:
+                data = _scan_deferred(fast, views_first, text, norm, data, hits)
+            if conditions[i](ctx):
                 indices.append(i)
         if not indices:
             return PASS
         key = tuple(indices)
-        verdict: Verdict | None = rs.verdicts.get(key)
+        verdicts = fast.verdicts
+        verdict: Verdict | None = verdicts.get(key)
+        rules = fast.rules
         if verdict is None:
-            verdict = decide([rules[i] for i in indices], rs.collection.thresholds)
-            if len(rs.verdicts) >= _VERDICT_CACHE:
-                rs.verdicts.clear()
-            rs.verdicts[key] = verdict
+            verdict = decide([rules[i] for i in indices], fast.thresholds)
+            if len(verdicts) >= _VERDICT_CACHE:
+                verdicts.clear()
+            verdicts[key] = verdict
         if explain:
             if ctx is None:
-                ctx = self._context(message, hits, now, keys, velocity, rs.uses_time, text, norm, found)
-            _scan_deferred(rs, _ALL_VIEWS, text, norm, data, hits)
-            return _with_matches(verdict, rs, [rules[i] for i in indices], ctx, text)
+                ctx = self._context(message, hits, now, keys, velocity, fast.uses_time, text, norm, found)
+            _scan_deferred(fast, _ALL_VIEWS, text, norm, data, hits)
+            return _with_matches(verdict, fast.rs, [rules[i] for i in indices], ctx, text)
         return verdict
 
     def _context(
@@ -279,14 +329,14 @@ class Engine:
 
     def context(self, message: Message) -> Context:
         """The evaluation context of ``message`` without recording it (for diagnostics and tests)."""
-        rs = self._ruleset
+        rs = self._fast.rs
         hits: set[int] = set()
         text = scrub(message.text)
         views = _views(text)
         for view, db in rs.all_databases():
             data = views[view]
             if data:
-                db.scan(data.encode(), _on_match, 0, hits)
+                db.scan(data.encode(), _MATCH, 0, hits)
         now = message.now if message.now is not None else self.clock()
         keys = {by: _velocity_key(message, by) for by in ("src", "dst")}
         return Context(
@@ -314,7 +364,7 @@ _ALL_VIEWS = tuple(range(len(VIEWS)))
 _DONE = b""  # a view with nothing (more) to scan: empty, or its deferred database scanned already
 
 
-def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None, Scanned]:
+def _scan_text(rs: _Fast, text: str, hits: set[int]) -> tuple[str | None, tuple[str, ...] | None, Scanned]:
     """Scan the views of ``text`` that bring rules up; (normalised text, domains, what was scanned).
 
     A view is computed only when a database is matched on it (or, for the normalised view, when the
@@ -323,24 +373,36 @@ def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tupl
     """
     data: Scanned = [None, None, None, None, None]
     if rs.db_raw is not None:
-        rs.db_raw.scan(raw := text.encode(), _on_match, 0, hits)
+        rs.db_raw.scan(raw := text.encode(), _MATCH, 0, hits)
         data[0] = raw
     to_normalised = rs.to_normalised
     if to_normalised is None:
         return None, None, data
-    norm = to_normalised(text)
-    if rs.db_normalised is not None:
-        rs.db_normalised.scan(encoded := norm.encode(), _on_match, 0, hits)
-        data[1] = encoded
+    # in one pass where rules/_views.c is built and the text allows; else in Python, view by view
+    fast = normalised_views_utf8(text)
+    if fast is not None:
+        norm, data[1], data[2], data[3] = fast
+    else:
+        norm = to_normalised(text)
+        if rs.db_normalised is not None:
+            data[1] = norm.encode()
+    if rs.db_normalised is not None and (normalised_utf8 := data[1]) is not None:
+        rs.db_normalised.scan(normalised_utf8, _MATCH, 0, hits)
     to_squeezed = rs.to_squeezed
     if to_squeezed is not None and (rs.db_squeezed is not None or rs.db_homophone is not None):
-        squeezed = to_squeezed(norm)
-        if rs.db_squeezed is not None:
-            rs.db_squeezed.scan(encoded := squeezed.encode(), _on_match, 0, hits)
-            data[2] = encoded
-        if rs.db_homophone is not None and rs.to_homophone is not None:
-            rs.db_homophone.scan(encoded := rs.to_homophone(squeezed).encode(), _on_match, 0, hits)
-            data[3] = encoded
+        both = None if fast is not None else squeeze_fold_utf8(norm)
+        if both is not None:
+            data[2], data[3] = both
+        elif fast is None:
+            squeezed = to_squeezed(norm)
+            data[2] = squeezed.encode()
+            if rs.db_homophone is not None and rs.to_homophone is not None:
+                data[3] = rs.to_homophone(squeezed).encode()
+        squeezed_utf8, homophone_utf8 = data[2], data[3]
+        if rs.db_squeezed is not None and squeezed_utf8 is not None:
+            rs.db_squeezed.scan(squeezed_utf8, _MATCH, 0, hits)
+        if rs.db_homophone is not None and homophone_utf8 is not None:
+            rs.db_homophone.scan(homophone_utf8, _MATCH, 0, hits)
     if not rs.needs_domains:
         return norm, None, data
     if rs.url_hints.isdisjoint(hits):
@@ -349,12 +411,12 @@ def _scan_text(rs: RuleSet, text: str, hits: set[int]) -> tuple[str | None, tupl
     found = domains_hinted(norm, obfuscated=rs.hint_obfuscated in hits, spaced=rs.hint_spaced in hits)
     data[4] = encoded = "\n".join(found).encode()
     if found and rs.db_domains is not None:
-        rs.db_domains.scan(encoded, _on_match, 0, hits)
+        rs.db_domains.scan(encoded, _MATCH, 0, hits)
     return norm, found, data
 
 
 def _scan_deferred(
-    rs: RuleSet, views: tuple[int, ...], text: str, norm: str | None, data: Scanned, hits: set[int]
+    rs: _Fast, views: tuple[int, ...], text: str, norm: str | None, data: Scanned, hits: set[int]
 ) -> Scanned:
     """Scan the deferred databases of ``views`` that are not yet, computing a view first if need be."""
     deferred = rs.deferred_by_index
@@ -366,12 +428,12 @@ def _scan_deferred(
         if encoded is None:
             encoded = _view_bytes(rs, view, text, norm)
         if encoded:
-            db.scan(encoded, _on_match, 0, hits)
+            db.scan(encoded, _MATCH, 0, hits)
         data[view] = _DONE
     return data
 
 
-def _view_bytes(rs: RuleSet, view: int, text: str, norm: str | None) -> bytes:
+def _view_bytes(rs: _Fast, view: int, text: str, norm: str | None) -> bytes:
     """One view of ``text``, encoded: for a view that only deferred patterns use (computed when needed)."""
     name = VIEWS[view]
     if name == "raw":
@@ -388,7 +450,7 @@ def _view_bytes(rs: RuleSet, view: int, text: str, norm: str | None) -> bytes:
     return b""  # domains: extracted with the first scan whenever the rule set has a domain pattern
 
 
-def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> Scanned:
+def _scan_views(rs: _Fast, views: Views, hits: set[int]) -> Scanned:
     data = [
         views.raw.encode("utf-8", "replace"),
         views.normalised.encode(),
@@ -399,7 +461,7 @@ def _scan_views(rs: RuleSet, views: Views, hits: set[int]) -> Scanned:
     databases = (rs.db_raw, rs.db_normalised, rs.db_squeezed, rs.db_homophone, rs.db_domains)
     for encoded, db in zip(data, databases, strict=True):
         if db is not None and encoded:
-            db.scan(encoded, _on_match, 0, hits)
+            db.scan(encoded, _MATCH, 0, hits)
     return list[bytes | None](data)
 
 

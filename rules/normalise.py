@@ -153,7 +153,7 @@ PHRASE_ONLY_CONVERSIONS = "么侷崑彷彿慇懃昇沈甦著蒐薰藉覆觔跼�
 
 
 @cache
-def _conversion_gate() -> re.Pattern[str]:
+def conversion_gate() -> re.Pattern[str]:
     """Matches a text that the converter of :func:`_normaliser` may change.
 
     Most SMS are in simplified Chinese and have no character to convert; a search of one character class
@@ -173,7 +173,7 @@ def _conversion_gate() -> re.Pattern[str]:
 @cache
 def _squeezer() -> Callable[[str], str]:
     """Every separator of the Basic Multilingual Plane mapped to nothing, in one pass (no conversion)."""
-    return zhconv_rs.make_converter(None, [(chr(c), "") for c in range(0x10000) if _is_separator(chr(c))])
+    return zhconv_rs.make_converter(None, [(chr(c), "") for c in range(0x10000) if is_separator(chr(c))])
 
 
 # Strokes that Unicode files as hanzi (so isalnum() holds) but that no word is written with: senders put
@@ -181,7 +181,7 @@ def _squeezer() -> Callable[[str], str]:
 _STROKE_SEPARATORS = frozenset("丨丶丿亅乀乁")
 
 
-def _is_separator(c: str) -> bool:
+def is_separator(c: str) -> bool:
     return not (0xD800 <= ord(c) <= 0xDFFF) and (not c.isalnum() or c in _STROKE_SEPARATORS)
 
 
@@ -220,7 +220,7 @@ def squeeze_normalised(normalised: str) -> str:
 def normaliser() -> Callable[[str], str]:
     """:func:`normalise` as one function with its tables bound, for the message path."""
     convert = _normaliser()
-    needs_conversion = _conversion_gate().search
+    needs_conversion = conversion_gate().search
     normalize = unicodedata.normalize
     is_normalized = unicodedata.is_normalized
 

@@ -1,0 +1,77 @@
+"""Databases on the system's libhs (rules/_hs.c, built by ``make compile`` where libhyperscan-dev is
+installed) find what the binding's find, and the engine's verdicts do not depend on which it scans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hyperscan
+import pytest
+
+import rules
+from rules import native_scan
+
+pytestmark = pytest.mark.skipif(
+    not native_scan.available(), reason="rules/_hs.c is not built: install libhyperscan-dev, then `make compile`"
+)
+CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "dev.jsonl"
+FLAGS = hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_SINGLEMATCH
+
+
+def _hs() -> Any:
+    import importlib
+
+    return importlib.import_module("rules._hs")
+
+
+def test_a_scan_adds_the_ids_that_match_as_the_binding_does() -> None:
+    expressions = [b"abc", "安全账户".encode(), rb"b.d", rb"\d{6}"]
+    ids = [1, 2, 3, 4]
+    ours = _hs().Database(expressions, ids, [FLAGS] * 4)
+    theirs = hyperscan.Database()
+    theirs.compile(expressions=expressions, ids=ids, flags=[FLAGS] * 4)
+    for text in ["xxabcbxd abc", "转到安全账户 482913", "", "nothing here"]:
+        found: set[int] = set()
+        ours.scan(text.encode(), native_scan.add_to_set(), 0, found)
+        expected: set[int] = set()
+        theirs.scan(text.encode(), lambda i, a, b, f, c: c.add(i), 0, expected)
+        assert found == expected
+
+
+def test_any_other_callback_is_called_with_the_match_and_can_stop_the_scan() -> None:
+    db = _hs().Database([b"a", b"b"], [7, 8], [0, 0])
+    calls: list[tuple[int, int, int, int, str]] = []
+    db.scan(b"ab", lambda *a: calls.append(a), 0, "ctx")
+    assert calls == [(7, 0, 1, 0, "ctx"), (8, 0, 2, 0, "ctx")]
+    calls.clear()
+    db.scan(b"ab", lambda *a: calls.append(a) or True, 0, "ctx")
+    assert calls == [(7, 0, 1, 0, "ctx")]
+
+
+def test_a_pattern_libhs_refuses_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="parenthesis"):
+        _hs().Database([b"(("], [1], [0])
+
+
+def test_the_rule_set_scans_databases_on_libhs() -> None:
+    ruleset = rules.build([rules.DEFAULT_PACKS])
+    assert type(ruleset.db_normalised).__module__ == "rules._hs"
+    assert all(db is None or type(db).__module__ == "rules._hs" for db in ruleset.deferred_by_index)
+
+
+def test_verdicts_on_the_corpus_are_those_of_the_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    native = rules.Engine(rules.build([rules.DEFAULT_PACKS]))
+    monkeypatch.setattr(native_scan, "_HS", None)
+    binding = rules.Engine(rules.build([rules.DEFAULT_PACKS]))
+    assert type(binding.ruleset.db_normalised).__module__ != "rules._hs"
+    lines = CORPUS.read_text("utf-8").splitlines()[::3]
+    flagged = 0
+    for line in lines:
+        row = json.loads(line)
+        message = rules.Message(channel="sms", src=row.get("from") or "10690000", dst="13800000001", text=row["text"])
+        ours, theirs = native.evaluate(message), binding.evaluate(message)
+        assert (ours.action, ours.rules, ours.category) == (theirs.action, theirs.rules, theirs.category), row
+        flagged += ours.action != rules.Action.PASS
+    assert flagged > len(lines) // 4  # the packs do act on this corpus: the comparison is not of passes only

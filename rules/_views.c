@@ -176,23 +176,7 @@ done:
     return result;
 }
 
-/* on_match(id, start, end, flags, hits): Hyperscan's match callback, adding the pattern id to the set
- * hits. The binding calls it once per match with a tuple of arguments: a C function takes them as they
- * come, where a compiled Python one parses them by keyword rules first. */
-static PyObject *on_match(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 5 || !PySet_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "on_match(id, start, end, flags, hits: set)");
-        return NULL;
-    }
-    if (PySet_Add(args[4], args[0]) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
-    {"on_match", (PyCFunction)(void (*)(void))on_match, METH_FASTCALL,
-     "on_match(id, start, end, flags, hits) -> None: adds id to the set hits"},
     {"squeeze_fold", (PyCFunction)(void (*)(void))squeeze_fold, METH_FASTCALL,
      "squeeze_fold(text, table) -> (squeezed UTF-8, homophone UTF-8), or None for a text beyond the BMP"},
     {"normalised_views", (PyCFunction)(void (*)(void))normalised_views, METH_FASTCALL,

@@ -27,7 +27,7 @@ from rules.message import DEFAULT_UTC_OFFSET_MINUTES, Message
 from rules.model import Thresholds
 from rules.normalise import Views, domains_hinted, scrub, views
 from rules.predicates import Context
-from rules.squeeze_fold import native_on_match, normalised_views_utf8, squeeze_fold_utf8
+from rules.squeeze_fold import normalised_views_utf8, squeeze_fold_utf8
 from rules.velocity import MemoryVelocity, Question, VelocityStore
 from rules.yaml_source import Location
 
@@ -117,9 +117,8 @@ def _on_match(pattern_id: int, start: int, end: int, flags: int, hits: Any) -> N
 
 
 #: The callback each scan is given: that of rules/_hs.c where it is built (its databases then add the ids
-#: in C, and the binding's call it as a function), else that of rules/_views.c (the binding calls it with
-#: a tuple, which a compiled Python function parses as keywords first), else the one above.
-_MATCH: Any = native_scan.add_to_set() or native_on_match() or _on_match
+#: in C, and the binding's call it as a function), else the one above.
+_MATCH: Any = native_scan.add_to_set() or _on_match
 
 
 @dataclass(slots=True)
@@ -383,26 +382,14 @@ def _scan_text(rs: _Fast, text: str, hits: set[int]) -> tuple[str | None, tuple[
     if fast is not None:
         norm, data[1], data[2], data[3] = fast
     else:
-        norm = to_normalised(text)
-        if rs.db_normalised is not None:
-            data[1] = norm.encode()
-    if rs.db_normalised is not None and (normalised_utf8 := data[1]) is not None:
+        norm = _views_in_python(rs, to_normalised, text, data)
+    normalised_utf8, squeezed_utf8, homophone_utf8 = data[1], data[2], data[3]
+    if rs.db_normalised is not None and normalised_utf8 is not None:
         rs.db_normalised.scan(normalised_utf8, _MATCH, 0, hits)
-    to_squeezed = rs.to_squeezed
-    if to_squeezed is not None and (rs.db_squeezed is not None or rs.db_homophone is not None):
-        both = None if fast is not None else squeeze_fold_utf8(norm)
-        if both is not None:
-            data[2], data[3] = both
-        elif fast is None:
-            squeezed = to_squeezed(norm)
-            data[2] = squeezed.encode()
-            if rs.db_homophone is not None and rs.to_homophone is not None:
-                data[3] = rs.to_homophone(squeezed).encode()
-        squeezed_utf8, homophone_utf8 = data[2], data[3]
-        if rs.db_squeezed is not None and squeezed_utf8 is not None:
-            rs.db_squeezed.scan(squeezed_utf8, _MATCH, 0, hits)
-        if rs.db_homophone is not None and homophone_utf8 is not None:
-            rs.db_homophone.scan(homophone_utf8, _MATCH, 0, hits)
+    if rs.db_squeezed is not None and squeezed_utf8 is not None:
+        rs.db_squeezed.scan(squeezed_utf8, _MATCH, 0, hits)
+    if rs.db_homophone is not None and homophone_utf8 is not None:
+        rs.db_homophone.scan(homophone_utf8, _MATCH, 0, hits)
     if not rs.needs_domains:
         return norm, None, data
     if rs.url_hints.isdisjoint(hits):
@@ -413,6 +400,26 @@ def _scan_text(rs: _Fast, text: str, hits: set[int]) -> tuple[str | None, tuple[
     if found and rs.db_domains is not None:
         rs.db_domains.scan(encoded, _MATCH, 0, hits)
     return norm, found, data
+
+
+def _views_in_python(rs: _Fast, to_normalised: Callable[[str], str], text: str, data: Scanned) -> str:
+    """The normalised view of ``text``, the encoded views its databases scan put in ``data``: for a text
+    the one pass leaves to Python, or where rules/_views.c is not built."""
+    norm = to_normalised(text)
+    if rs.db_normalised is not None:
+        data[1] = norm.encode()
+    to_squeezed = rs.to_squeezed
+    if to_squeezed is None or (rs.db_squeezed is None and rs.db_homophone is None):
+        return norm
+    both = squeeze_fold_utf8(norm)  # the squeezed and homophone views in one pass all the same
+    if both is not None:
+        data[2], data[3] = both
+        return norm
+    squeezed = to_squeezed(norm)
+    data[2] = squeezed.encode()
+    if rs.db_homophone is not None and rs.to_homophone is not None:
+        data[3] = rs.to_homophone(squeezed).encode()
+    return norm
 
 
 def _scan_deferred(

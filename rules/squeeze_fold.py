@@ -38,11 +38,6 @@ def _native() -> Any:
 _VIEWS: Any = _native()
 
 
-def native_on_match() -> Any:
-    """The extension's Hyperscan callback (adds the pattern id to the set passed as context), or None."""
-    return None if _VIEWS is None else _VIEWS.on_match
-
-
 def available() -> bool:
     """Whether the one-pass build is there (``make compile``)."""
     return _VIEWS is not None

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 from rules import spec
 
@@ -17,7 +16,6 @@ DEFAULT_UTC_OFFSET_MINUTES = 8 * 60
 DEFAULT_TEST_NOW = datetime(2024, 6, 3, 10, 0, tzinfo=timezone(timedelta(hours=8))).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
 class Message:
     """One SMS or call as the rule engine sees it.
 
@@ -25,16 +23,56 @@ class Message:
     seconds; when None the engine asks its clock. ``attestation`` is A, B or C when the gateway verified
     a PASSporT for the calling number (STIR/SHAKEN), else empty. Any strings are accepted: an unknown
     channel simply matches no rule.
+
+    Immutable (the attributes are Final), compared and hashed by value. A plain class rather than a
+    frozen dataclass: compiled, a dataclass keeps the ``__init__`` the dataclasses module writes, which
+    runs as Python and sets each field through ``object.__setattr__``; the gateway builds one of these
+    for every message it inspects.
     """
 
-    channel: str = "sms"
-    src: str = ""
-    dst: str = ""
-    text: str = ""
-    origin: str = "domestic"
-    sender_id: str | None = None
-    now: float | None = None
-    attestation: str = ""
+    __slots__ = ("attestation", "channel", "dst", "now", "origin", "sender_id", "src", "text")
+
+    def __init__(
+        self,
+        channel: str = "sms",
+        src: str = "",
+        dst: str = "",
+        text: str = "",
+        origin: str = "domestic",
+        sender_id: str | None = None,
+        now: float | None = None,
+        attestation: str = "",
+    ) -> None:
+        self.channel: Final = channel
+        self.src: Final = src
+        self.dst: Final = dst
+        self.text: Final = text
+        self.origin: Final = origin
+        self.sender_id: Final = sender_id
+        self.now: Final = now
+        self.attestation: Final = attestation
+
+    def _fields(self) -> tuple[str, str, str, str, str, str | None, float | None, str]:
+        return (self.channel, self.src, self.dst, self.text, self.origin, self.sender_id, self.now, self.attestation)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(channel={self.channel!r}, src={self.src!r}, dst={self.dst!r}, text={self.text!r}, "
+            f"origin={self.origin!r}, sender_id={self.sender_id!r}, now={self.now!r}, "
+            f"attestation={self.attestation!r})"
+        )
+
+    def at(self, now: float | None) -> Message:
+        """The same message at another time."""
+        return Message(self.channel, self.src, self.dst, self.text, self.origin, self.sender_id, now, self.attestation)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"channel": self.channel, "from": self.src, "to": self.dst, "text": self.text}

@@ -8,7 +8,7 @@ message several times, ``interval`` seconds apart, and the last one is judged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rules.compiler import CompiledRule, RuleSet
 from rules.engine import Engine, Match, Verdict
@@ -35,7 +35,7 @@ def run_case(ruleset: RuleSet, compiled: CompiledRule, case: TestCase) -> CaseRe
     message = case.message
     verdict = Verdict()
     for k in range(case.repeat):
-        message = replace(case.message, now=start + k * case.interval)
+        message = case.message.at(start + k * case.interval)
         verdict = engine.evaluate(message, explain=k == case.repeat - 1)
     rule_id = compiled.rule.id
     matched = rule_id in verdict.rules

@@ -16,3 +16,21 @@ def test_the_data_files_are_found_beside_the_package() -> None:
     assert TABLE.exists()
     assert fold_squeezed("安全帐户") == fold_squeezed("鞍全账护")
     assert domains(normalise("登录 pay-refund.buzz 领取")) == ("pay-refund.buzz",)  # a TLD of data/signals.json
+
+
+def test_a_message_is_a_value() -> None:
+    # a plain class (a compiled dataclass would build each one through the dataclasses module's __init__)
+    message = rules.Message("sms", "95588", "13800138000", "您的验证码", "domestic", "95588", None)
+    same = rules.Message(channel="sms", src="95588", dst="13800138000", text="您的验证码", sender_id="95588")
+    assert message == same and hash(message) == hash(same)
+    assert message != same.at(1_700_000_000.0)
+    assert same.at(1_700_000_000.0).now == 1_700_000_000.0 and same.at(1_700_000_000.0).text == "您的验证码"
+    assert repr(message).startswith("Message(channel='sms', src='95588', dst='13800138000'")
+    assert message.as_dict() == {
+        "channel": "sms",
+        "from": "95588",
+        "to": "13800138000",
+        "text": "您的验证码",
+        "origin": "domestic",
+        "sender_id": "95588",
+    }

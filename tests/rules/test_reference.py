@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -244,7 +244,7 @@ def _compare(packs: RuleSet, now: float) -> None:
     channels = by_channel(packs)
     differences = []
     for message in messages:
-        message = replace(message, now=now if message.now is None else message.now)
+        message = message.at(now if message.now is None else message.now)
         got = engine.evaluate(message)
         want = reference(packs, message, velocity, channels)
         if got != want:

@@ -606,9 +606,7 @@ class SmppProxy:
         if system_id is None:
             self._spawn(self._deliver(smsc, pdu))
             return
-        message = SmsMessage(
-            pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
-        )
+        message = _delivered(pdu, kind, system_id)
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
             self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, result)
@@ -649,10 +647,7 @@ class SmppProxy:
             )
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             return
-        # Receipts pass the hook too: their text is the SMSC's, but a forged "receipt" is text all the same.
-        message = SmsMessage(
-            pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
-        )
+        message = _delivered(pdu, kind, system_id)
         decision = await decide(self.inspector, message)
         if not self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, decision, hand_over=False):
             await self._hand_over(smsc, pdu, kind, message_id, system_id, decision)
@@ -735,6 +730,14 @@ class SmppProxy:
             smsc.send(resp, sequence_number=pdu.sequence_number)
         else:
             smsc.send(response_to(pdu, resp.command_status))
+
+
+def _delivered(pdu: DeliverSm | DataSm, kind: str, system_id: str) -> SmsMessage:
+    """A delivery as the rules see it. Receipts are inspected too: their text is the SMSC's, but a forged
+    "receipt" is text all the same."""
+    return SmsMessage(
+        pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
+    )
 
 
 def _delivery_log(smsc: SmppConnection, kind: str, message_id: str | None, system_id: str | None) -> Any:

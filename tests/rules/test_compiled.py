@@ -22,9 +22,12 @@ def test_a_message_is_a_value() -> None:
     # a plain class (a compiled dataclass would build each one through the dataclasses module's __init__)
     message = rules.Message("sms", "95588", "13800138000", "您的验证码", "domestic", "95588", None)
     same = rules.Message(channel="sms", src="95588", dst="13800138000", text="您的验证码", sender_id="95588")
-    assert message == same and hash(message) == hash(same)
-    assert message != same.at(1_700_000_000.0)
-    assert same.at(1_700_000_000.0).now == 1_700_000_000.0 and same.at(1_700_000_000.0).text == "您的验证码"
+    assert message == same
+    assert hash(message) == hash(same)
+    later = same.at(1_700_000_000.0)
+    assert message != later
+    assert later.now == 1_700_000_000.0
+    assert later.text == "您的验证码"
     assert repr(message).startswith("Message(channel='sms', src='95588', dst='13800138000'")
     assert message.as_dict() == {
         "channel": "sms",

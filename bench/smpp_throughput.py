@@ -17,7 +17,9 @@ limits the figures).
   N-worker gateway take turns, ``--rounds`` times, so that a busy machine weighs on each; the medians
   print with their ratios to the direct path, the CPU time each gateway's processes spent per message
   (read from /proc, which a busy machine disturbs less than a rate), and the load average before and
-  after.
+  after. The CPU the load generator and the SMSC spend per message prints too, for every path: every
+  process shares the machine's cores, so the direct path's figure says how much CPU per message is left
+  for a gateway that is to carry half the direct path's rate (the "budget" line).
 - receipts: with ``--receipts`` every submit_sm asks for a delivery receipt (registered_delivery 1), which
   the SMSC sends back through the gateway and the load generator answers; a round ends when every
   accepted message's receipt is in, so that the CPU figures count the receipts' relay too.
@@ -505,17 +507,22 @@ class Path_:
     gateway: GatewayProcess | None = None
     rates: list[float] = field(default_factory=list)
     cpu_per_msg: list[float] = field(default_factory=list)
+    #: CPU time per message of the load generator (this process) and the SMSC while the path ran.
+    peer_cpu_per_msg: list[float] = field(default_factory=list)
     #: CPU seconds of each process over all rounds (the workers', then the supervisor's).
     cpu_split: list[float] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
 
 
-async def rounds(paths: list[Path_], templates: list[bytes], args: argparse.Namespace) -> None:
+async def rounds(paths: list[Path_], templates: list[bytes], args: argparse.Namespace, smsc_pid: int) -> None:
     """Saturate each path in turn, ``args.rounds`` times."""
     for _ in range(args.rounds):
         for path in paths:
             before = path.gateway.cpu() if path.gateway is not None else []
+            peers_before = cpu_seconds(os.getpid()) + cpu_seconds(smsc_pid)
             rate, tally = await saturate(path.port, path.creds, templates, args.window, args.messages, args.receipts)
+            peers = cpu_seconds(os.getpid()) + cpu_seconds(smsc_pid) - peers_before
+            path.peer_cpu_per_msg.append(peers / (tally.ok + tally.refused) * 1e6)
             path.rates.append(rate)
             path.tally.ok += tally.ok
             path.tally.refused += tally.refused
@@ -546,10 +553,27 @@ def print_rounds(paths: list[Path_], title: str, args: argparse.Namespace) -> No
                 shares = ", ".join(f"{s:.1f}" for s in p.cpu_split[:-1])
                 split = f"   (CPU s by worker: {shares}; supervisor {p.cpu_split[-1]:.2f})"
             print(f"{p.name:<34}{cells}{statistics.median(p.cpu_per_msg):>10.1f}{split}")
+    print(f"{'load generator + SMSC CPU us/msg':<34}{heads}{'median':>10}")
+    for p in paths:
+        cells = "".join(f"{v:>10.1f}" for v in p.peer_cpu_per_msg)
+        print(f"{p.name:<34}{cells}{statistics.median(p.peer_cpu_per_msg):>10.1f}")
+
+
+def print_budget(direct: Path_) -> None:
+    """What a gateway may spend per message to carry half the direct path's rate on this machine: the
+    cores, less what the load generator and the SMSC spend at that rate, shared by that many messages."""
+    half = statistics.median(direct.rates) / 2
+    cores = os.cpu_count() or 1
+    peers = statistics.median(direct.peer_cpu_per_msg) * half / 1e6
+    budget = (cores - peers) / half * 1e6
+    print(
+        f"for 0.5 ({half:.0f} msg/s) on {cores} cores, of which the load generator and SMSC take {peers:.2f}: "
+        f"a gateway may spend {budget:.1f} us of CPU per message"
+    )
 
 
 async def measure(
-    args: argparse.Namespace, smsc_port: int, gateways: list[GatewayProcess], templates: list[bytes]
+    args: argparse.Namespace, smsc_port: int, smsc_pid: int, gateways: list[GatewayProcess], templates: list[bytes]
 ) -> None:
     gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
     direct = Path_("ESMEs -> SMSC (direct)", smsc_port, [("afgw", "secret")] * args.binds)
@@ -567,9 +591,10 @@ async def measure(
     if args.receipts:
         load += ", each with its delivery receipt"
     main_paths = [p for p in paths if p.name != "gateway, pcap capture on"]
-    await rounds(main_paths, templates, args)
+    await rounds(main_paths, templates, args, smsc_pid)
     print_rounds(main_paths, f"SMPP throughput: {load}; {mix}; {args.rounds} rounds in turns", args)
     print("ratio = median msg/s / direct median   (target >= 0.5 with the rules on)")
+    print_budget(direct)
     for p in main_paths[1:]:
         others = ", ".join(f"{status:#x}: {n}" for status, n in sorted(p.tally.statuses.items()) if status)
         print(f"{p.name}: refused by status {{{others}}}")
@@ -599,7 +624,7 @@ async def measure(
     if capturing:
         plain = Path_(main_paths[1].name, main_paths[1].port, gw_creds, main_paths[1].gateway)
         pair = [plain, capturing[0]]
-        await rounds(pair, templates, args)
+        await rounds(pair, templates, args, smsc_pid)
         print()
         print_rounds(pair, "Cost of pcap capture: the one-process gateway without and with it, in turns", args)
         cpu = statistics.median(capturing[0].cpu_per_msg) / statistics.median(plain.cpu_per_msg)
@@ -661,7 +686,7 @@ def main() -> int:
                 config, port = gateway_config(args, smsc_port, redis_port, f"gw{k}", directory)
                 gateways.append(start_gateway(config, port, name, workers, pcap, tree))
             try:
-                _run(lambda: measure(args, smsc_port, gateways, templates))
+                _run(lambda: measure(args, smsc_port, smsc.pid or 0, gateways, templates))
             finally:
                 for gw in gateways:
                     gw.stop()

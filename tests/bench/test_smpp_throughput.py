@@ -41,6 +41,14 @@ def test_rules_on_one_process_and_two_workers_side_by_side() -> None:
     assert re.search(r"gateway, 1 process +[\d.]+ +[\d.]+\n", text), text
     assert re.search(r"gateway, 2 workers +[\d.]+ +[\d.]+   \(CPU s by worker: [\d.]+, [\d.]+; supervisor", text), text
     assert re.search(r"gateway, 2 workers / gateway, 1 process: throughput [\d.]+, CPU per message [\d.]+", text)
+    # What the load generator and the SMSC spent beside each path, and what that leaves a gateway.
+    peers = text.split("load generator + SMSC CPU us/msg", 1)[1]
+    for name in (r"ESMEs -> SMSC \(direct\)", "gateway, 1 process", "gateway, 2 workers"):
+        assert re.search(name + r" +[\d.]+ +[\d.]+\n", peers), text
+    budget = re.search(r"for 0\.5 \((\d+) msg/s\) on (\d+) cores, .* take ([\d.]+): .* spend (-?[\d.]+) us", text)
+    assert budget is not None, text
+    half, cores, taken, spend = int(budget[1]), int(budget[2]), float(budget[3]), float(budget[4])
+    assert abs(spend - (cores - taken) / half * 1e6) <= 0.05 * abs(spend) + 0.1
 
 
 def test_rules_off_relays_every_message() -> None:

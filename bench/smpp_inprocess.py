@@ -1,0 +1,187 @@
+"""CPU time the gateway's SMPP relay spends per message, in one process, without the other processes'
+noise.
+
+bench/smpp_throughput.py runs the load generator, the SMSC and the gateway as processes of their own
+on the machine's cores; their CPU per message moves by a tenth from run to run with how the scheduler
+places them, more than most changes to the relay weigh. Here the simulated SMSC, the gateway
+(``gateway.app.Gateway``, as ``afgw run`` builds it, its store in memory) and the same pre-encoded load
+run in one event loop, one after the other on one core: each round sends ``--messages`` straight to the
+SMSC, then as many through the gateway, and the process's CPU time of each is read. The gateway's own
+cost per message is the difference; the best of ``--rounds`` prints, with the median.
+
+With ``--callgrind`` (run under ``valgrind --tool=callgrind --instr-atstart=no``, in the directory the
+counts are to be written to), instrumentation is switched on for one direct round and one through the
+gateway (``callgrind_control``), each is dumped, and the instructions of each print per message, with
+the gateway's own: a figure that does not move with the machine's load (start-up, rule compilation
+included, runs uninstrumented).
+
+    python bench/smpp_inprocess.py [--messages 20000] [--rounds 5] [--rules on|off] [--binds 4]
+    valgrind --tool=callgrind --instr-atstart=no python bench/smpp_inprocess.py --callgrind --messages 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from smpp_throughput import _run, bank_notice, corpus_mix, free_port, saturate, shipped_rules  # noqa: E402
+
+from gateway.app import Gateway, tune_gc  # noqa: E402
+from gateway.config import load  # noqa: E402
+from gateway.logs import configure  # noqa: E402
+from simulator.smsc import SimulatedSmsc  # noqa: E402
+
+
+def write_config(args: argparse.Namespace, smsc_port: int, directory: str) -> tuple[str, int]:
+    port = free_port()
+    accounts = [
+        {"system_id": f"bench{i}", "password": "benchpw", "throughput": 1e9, "window": args.window, "max_binds": 1}
+        for i in range(args.binds)
+    ]
+    doc: dict[str, Any] = {
+        "smpp": {
+            "listen": {"host": "127.0.0.1", "port": port},
+            "accounts": accounts,
+            "smsc": {
+                "host": "127.0.0.1",
+                "port": smsc_port,
+                "system_id": "afgw",
+                "password": "secret",
+                "binds": 4,
+                "window": max(100, args.binds * args.window // 2),
+            },
+            "enquire_link_interval": 60,
+        },
+        "store": {"backend": "memory"},
+    }
+    if args.rules == "on":
+        doc["rules"] = shipped_rules()
+    path = os.path.join(directory, "gateway.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)  # JSON is YAML
+    return path, port
+
+
+def callgrind(*command: str) -> None:
+    subprocess.run(["callgrind_control", *command, str(os.getpid())], check=True, capture_output=True)
+
+
+async def measure(args: argparse.Namespace, templates: list[bytes]) -> None:
+    smsc = SimulatedSmsc(system_id="afgw", password="secret", keep_messages=False, record=False, window=1000)
+    await smsc.start("127.0.0.1", 0)
+    with tempfile.TemporaryDirectory(prefix="afgw-bench-") as directory:
+        path, port = write_config(args, smsc.port, directory)
+        gateway = Gateway(load(path))
+        await gateway.start()
+        assert gateway.smpp is not None
+        await asyncio.wait_for(gateway.smpp.pool.up.wait(), 30)
+        tune_gc()  # as afgw run does once it has started
+        direct_creds = [("afgw", "secret")] * args.binds
+        gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
+        try:
+            for creds, target in ((direct_creds, smsc.port), (gw_creds, port)):
+                await saturate(target, creds, templates, args.window, 2000)  # warm-up
+            if args.callgrind:
+                await counted(args, templates, smsc.port, port, direct_creds, gw_creds)
+            else:
+                await timed(args, templates, smsc.port, port, direct_creds, gw_creds)
+        finally:
+            await gateway.stop()
+            await smsc.stop()
+
+
+async def timed(
+    args: argparse.Namespace,
+    templates: list[bytes],
+    smsc_port: int,
+    port: int,
+    direct_creds: list[tuple[str, str]],
+    gw_creds: list[tuple[str, str]],
+) -> None:
+    direct, through, own = [], [], []
+    for _ in range(args.rounds):
+        t0 = time.process_time()
+        _rate, tally = await saturate(smsc_port, direct_creds, templates, args.window, args.messages)
+        t1 = time.process_time()
+        _rate, gw_tally = await saturate(port, gw_creds, templates, args.window, args.messages)
+        t2 = time.process_time()
+        n = tally.ok + tally.refused
+        m = gw_tally.ok + gw_tally.refused
+        direct.append((t1 - t0) / n * 1e6)
+        through.append((t2 - t1) / m * 1e6)
+        own.append(through[-1] - direct[-1])
+    print(f"{'CPU us/msg, one process':<40}{'best':>10}{'median':>10}")
+    for name, values in (
+        ("straight to the SMSC", direct),
+        ("through the gateway", through),
+        ("the gateway's own", own),
+    ):
+        print(f"{name:<40}{min(values):>10.2f}{statistics.median(values):>10.2f}")
+    print(f"refused by the gateway: {gw_tally.refused} of {gw_tally.ok + gw_tally.refused} in the last round")
+
+
+async def counted(
+    args: argparse.Namespace,
+    templates: list[bytes],
+    smsc_port: int,
+    port: int,
+    direct_creds: list[tuple[str, str]],
+    gw_creds: list[tuple[str, str]],
+) -> None:
+    callgrind("-i", "on")
+    callgrind("-z")
+    _rate, tally = await saturate(smsc_port, direct_creds, templates, args.window, args.messages)
+    callgrind("-d", "direct")
+    direct = last_dump_total() / (tally.ok + tally.refused)
+    _rate, gw_tally = await saturate(port, gw_creds, templates, args.window, args.messages)
+    callgrind("-d", "gateway")
+    callgrind("-i", "off")
+    through = last_dump_total() / (gw_tally.ok + gw_tally.refused)
+    print(f"{'instructions per message (callgrind)':<40}")
+    rows = (("straight to the SMSC", direct), ("through the gateway", through), ("the gateway's own", through - direct))
+    for name, value in rows:
+        print(f"{name:<40}{value:>12,.0f}")
+
+
+def last_dump_total() -> int:
+    """The instruction total of the latest dump of this process (callgrind.out.PID.N in the directory)."""
+    dumps = sorted(Path.cwd().glob(f"callgrind.out.{os.getpid()}.*"), key=lambda p: int(p.suffix[1:]))
+    for line in dumps[-1].read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("totals:") or line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"{dumps[-1]}: no totals line")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--binds", type=int, default=4)
+    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--rules", choices=("on", "off"), default="on")
+    parser.add_argument("--fraud-share", type=float, default=0.1)
+    parser.add_argument("--callgrind", action="store_true", help="running under callgrind: count instructions")
+    args = parser.parse_args()
+    configure(level="warning")
+    templates = corpus_mix(args.fraud_share)[0] if args.rules == "on" else bank_notice(False)
+    python = sys.version.split()[0]
+    print(f"{args.messages} submit_sm a round over {args.binds} binds, rules {args.rules}; python {python}")
+    _run(lambda: measure(args, templates))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -145,24 +145,29 @@ async def counted(
     callgrind("-z")
     _rate, tally = await saturate(smsc_port, direct_creds, templates, args.window, args.messages)
     callgrind("-d", "direct")
-    direct = last_dump_total() / (tally.ok + tally.refused)
     _rate, gw_tally = await saturate(port, gw_creds, templates, args.window, args.messages)
     callgrind("-d", "gateway")
     callgrind("-i", "off")
-    through = last_dump_total() / (gw_tally.ok + gw_tally.refused)
+    # Read once counting is off: reading a dump in between would be counted in the next one.
+    first, second = dump_totals()[-2:]
+    direct = first / (tally.ok + tally.refused)
+    through = second / (gw_tally.ok + gw_tally.refused)
     print(f"{'instructions per message (callgrind)':<40}")
     rows = (("straight to the SMSC", direct), ("through the gateway", through), ("the gateway's own", through - direct))
     for name, value in rows:
         print(f"{name:<40}{value:>12,.0f}")
 
 
-def last_dump_total() -> int:
-    """The instruction total of the latest dump of this process (callgrind.out.PID.N in the directory)."""
-    dumps = sorted(Path.cwd().glob(f"callgrind.out.{os.getpid()}.*"), key=lambda p: int(p.suffix[1:]))
-    for line in dumps[-1].read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("totals:") or line.startswith("summary:"):
-            return int(line.split()[1])
-    raise SystemExit(f"{dumps[-1]}: no totals line")
+def dump_totals() -> list[int]:
+    """The instruction total of each dump of this process so far (callgrind.out.PID.N in the directory)."""
+    totals = []
+    for dump in sorted(Path.cwd().glob(f"callgrind.out.{os.getpid()}.*"), key=lambda p: int(p.suffix[1:])):
+        with dump.open(encoding="utf-8", errors="replace") as f:
+            total = next((int(line.split()[1]) for line in f if line.startswith(("totals:", "summary:"))), None)
+        if total is None:
+            raise SystemExit(f"{dump}: no totals line")
+        totals.append(total)
+    return totals
 
 
 def main() -> int:

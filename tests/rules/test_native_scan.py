@@ -4,6 +4,8 @@ installed) find what the binding's find, and the engine's verdicts do not depend
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,50 @@ def test_verdicts_on_the_corpus_are_those_of_the_binding(monkeypatch: pytest.Mon
         assert (ours.action, ours.rules, ours.category) == (theirs.action, theirs.rules, theirs.category), row
         flagged += ours.action != rules.Action.PASS
     assert flagged > len(lines) // 4  # the packs do act on this corpus: the comparison is not of passes only
+
+
+def test_a_database_is_compiled_once_and_keeps_its_patterns() -> None:
+    # compiling again would free the database and scratch space that a scan under way (one whose Python
+    # callback runs) is still reading
+    db = _hs().Database([b"abc"], [1], [0])
+    with pytest.raises(RuntimeError, match="compiled once"):
+        db.__init__([b"xyz"], [2], [0])
+    found: set[int] = set()
+    db.scan(b"abc xyz", native_scan.add_to_set(), 0, found)
+    assert found == {1}
+
+
+def test_an_id_or_flags_beyond_an_unsigned_int_is_refused_not_truncated() -> None:
+    with pytest.raises(OverflowError):
+        _hs().Database([b"a"], [2**32 + 5], [0])
+    with pytest.raises(OverflowError):
+        _hs().Database([b"a"], [5], [2**32])
+    with pytest.raises(OverflowError):
+        _hs().Database([b"a"], [-1], [0])
+
+
+def test_other_threads_run_while_a_database_compiles() -> None:
+    # a reload compiles the rule set in a worker thread so that the event loop goes on serving
+    expressions = [f"w{i}\\d{{2,9}}x[a-z]{{3,}}y{i}".encode() for i in range(400)]
+    ticks = 0
+    stop = threading.Event()
+
+    def tick() -> None:
+        nonlocal ticks
+        while not stop.wait(0.001):
+            ticks += 1
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        time.sleep(0.01)
+        before = ticks
+        started = time.perf_counter()
+        _hs().Database(expressions, list(range(len(expressions))), [0] * len(expressions))
+        took = time.perf_counter() - started
+        during = ticks - before
+    finally:
+        stop.set()
+        ticker.join()
+    assert took > 0.05  # long enough for the ticker to be seen running, or not
+    assert during >= 5

@@ -190,6 +190,16 @@ static PyObject *Database_scan(Database *self, PyObject *const *args, Py_ssize_t
         handler = add_id;
     }
     hs_error_t error = hs_scan(self->db, data.buf, (unsigned int)data.len, 0, self->scratch, handler, &state);
+    if (error == HS_SCRATCH_IN_USE) {
+        /* A scan of this database is under way, its Python callback running: this one is from inside that
+         * callback, or from another thread the callback let run. libhs refuses before it reports any
+         * match, so this scan runs again on scratch space of its own. */
+        hs_scratch_t *own = NULL;
+        error = hs_clone_scratch(self->scratch, &own);
+        if (error == HS_SUCCESS)
+            error = hs_scan(self->db, data.buf, (unsigned int)data.len, 0, own, handler, &state);
+        hs_free_scratch(own);
+    }
     PyBuffer_Release(&data);
     if (state.failed)
         return NULL;

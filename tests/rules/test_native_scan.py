@@ -99,6 +99,46 @@ def test_an_id_or_flags_beyond_an_unsigned_int_is_refused_not_truncated() -> Non
         _hs().Database([b"a"], [-1], [0])
 
 
+def test_a_callback_can_scan_the_database_it_is_called_from() -> None:
+    db = _hs().Database([b"a", b"b"], [1, 2], [0, 0])
+    inner: set[int] = set()
+    outer: list[int] = []
+
+    def scan_again(pattern_id: int, start: int, end: int, flags: int, context: object) -> None:
+        outer.append(pattern_id)
+        db.scan(b"ab", native_scan.add_to_set(), 0, inner)
+
+    db.scan(b"ab", scan_again, 0, None)
+    assert outer == [1, 2]
+    assert inner == {1, 2}
+
+
+def test_a_thread_scans_a_database_while_another_thread_is_in_its_callback() -> None:
+    db = _hs().Database([b"a", b"b"], [1, 2], [0, 0])
+    inside, leave = threading.Event(), threading.Event()
+    first: list[int] = []
+
+    def wait_in_callback(pattern_id: int, start: int, end: int, flags: int, context: object) -> None:
+        first.append(pattern_id)
+        inside.set()
+        leave.wait(10)  # waits without the GIL: the main thread scans meanwhile
+
+    worker = threading.Thread(target=db.scan, args=(b"a", wait_in_callback, 0, None))
+    worker.start()
+    try:
+        assert inside.wait(10)
+        found: set[int] = set()
+        db.scan(b"ab", native_scan.add_to_set(), 0, found)
+        called: list[int] = []
+        db.scan(b"ba", lambda i, *_: called.append(i), 0, None)
+    finally:
+        leave.set()
+        worker.join(10)
+    assert found == {1, 2}
+    assert called == [2, 1]
+    assert first == [1]
+
+
 def test_other_threads_run_while_a_database_compiles() -> None:
     # a reload compiles the rule set in a worker thread so that the event loop goes on serving
     expressions = [f"w{i}\\d{{2,9}}x[a-z]{{3,}}y{i}".encode() for i in range(400)]

@@ -4,6 +4,8 @@ installed) find what the binding's find, and the engine's verdicts do not depend
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -164,3 +166,49 @@ def test_other_threads_run_while_a_database_compiles() -> None:
         ticker.join()
     assert took > 0.05  # long enough for the ticker to be seen running, or not
     assert during >= 5
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+def test_two_hundred_thousand_scans_leak_neither_memory_nor_references() -> None:
+    hs = _hs()
+    db = hs.Database([b"a", "安全".encode(), rb"\d{3}"], [1001, 1002, 1003], [FLAGS] * 3)  # ids beyond the cached ints
+    data = "转到安全账户 a 482913".encode()
+    add = native_scan.add_to_set()
+    refused = [b"((", b"a\0", b"a"]
+
+    def refuse(*match: object) -> None:
+        raise LookupError
+
+    def scans() -> None:
+        hits: set[int] = set()
+        db.scan(data, add, 0, hits)
+        db.scan(b"", add, 0, hits)
+        db.scan(data, lambda *match: [], 0, None)  # a new object from each call, to be released
+        with pytest.raises(LookupError):
+            db.scan(data, refuse, 0, hits)
+        with pytest.raises(TypeError):
+            db.scan(data, add, 0, frozenset())  # not a set: add_to_set is called as a function, and refuses
+
+    def failed_compiles() -> None:
+        for expression, pattern_id in zip(refused, (1, 1, 2**40), strict=True):
+            with pytest.raises((ValueError, OverflowError)):
+                hs.Database([expression], [pattern_id], [0])
+
+    for _ in range(2_000):
+        scans()
+        failed_compiles()
+    watched = (db, data, add, refuse, *refused)
+    references = [sys.getrefcount(x) for x in watched]
+    before = _resident()
+    for _ in range(40_000):  # 200,000 scans
+        scans()
+    for _ in range(2_000):
+        failed_compiles()
+    grown = _resident() - before
+    assert [sys.getrefcount(x) for x in watched] == references
+    assert grown < 1 << 20, f"{grown} bytes more resident after 200,000 scans"

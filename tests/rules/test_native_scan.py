@@ -8,14 +8,20 @@ import os
 import sys
 import threading
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import hyperscan
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rules
 from rules import native_scan
+from rules.compiler import VIEWS
+from rules.homophones import fold_squeezed
+from rules.normalise import domains, normalise, scrub, squeeze_normalised
 
 pytestmark = pytest.mark.skipif(
     not native_scan.available(), reason="rules/_hs.c is not built: install libhyperscan-dev, then `make compile`"
@@ -212,3 +218,43 @@ def test_two_hundred_thousand_scans_leak_neither_memory_nor_references() -> None
     grown = _resident() - before
     assert [sys.getrefcount(x) for x in watched] == references
     assert grown < 1 << 20, f"{grown} bytes more resident after 200,000 scans"
+
+
+@cache
+def _default_pairs() -> list[tuple[str, Any, Any]]:
+    """(view, the binding's database, the libhs one) for every database of the shipped packs."""
+    ruleset = rules.build([rules.DEFAULT_PACKS])
+    pairs = [(view, db, getattr(ruleset, f"db_{view}")) for view, db in ruleset.databases.items()]
+    pairs += [
+        (view, db, ruleset.deferred_by_index[VIEWS.index(view)]) for view, db in ruleset.deferred_databases.items()
+    ]
+    assert all(type(ours).__module__ == "rules._hs" for _, _, ours in pairs)
+    return pairs
+
+
+_WORDS = st.sampled_from(
+    ["安全账户", "转账", "验证码", "刷单", "vx", "加微信", "http://a.buzz/x", "482913", "退款", " "]
+)
+_ANY = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(_WORDS, _ANY), max_size=12), st.integers(min_value=1, max_value=3_000))
+def test_any_text_finds_the_ids_the_binding_finds(pieces: list[str], times: int) -> None:
+    text = scrub("".join(pieces) * times)
+    normalised = normalise(text)
+    squeezed = squeeze_normalised(normalised)
+    data = {
+        "raw": text.encode(),
+        "normalised": normalised.encode(),
+        "squeezed": squeezed.encode(),
+        "homophone": fold_squeezed(squeezed).encode(),
+        "domains": "\n".join(domains(normalised)).encode(),
+    }
+    add = native_scan.add_to_set()
+    for view, binding, ours in _default_pairs():
+        theirs: set[int] = set()
+        found: set[int] = set()
+        binding.scan(data[view], add, 0, theirs)
+        ours.scan(data[view], add, 0, found)
+        assert found == theirs, view

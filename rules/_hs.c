@@ -138,7 +138,8 @@ static int Database_init(Database *self, PyObject *args, PyObject *kwargs)
     hs_error_t compiled, allocated = HS_SUCCESS;
     self->compiling = 1;
     Py_BEGIN_ALLOW_THREADS
-    compiled = hs_compile_multi(texts, flag_values, id_values, (unsigned int)n, HS_MODE_BLOCK, NULL, &db, &error);
+    compiled =
+        hs_compile_multi(texts, flag_values, id_values, (unsigned int)n, HS_MODE_BLOCK, NULL, &db, &error);
     if (compiled == HS_SUCCESS)
         allocated = hs_alloc_scratch(db, &scratch);
     Py_END_ALLOW_THREADS

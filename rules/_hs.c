@@ -21,6 +21,7 @@ typedef struct {
     PyObject_HEAD
     hs_database_t *db;
     hs_scratch_t *scratch;
+    int compiling; /* __init__ is compiling, the GIL released */
 } Database;
 
 typedef struct {
@@ -70,7 +71,26 @@ static void Database_dealloc(Database *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Database(expressions: list[bytes], ids: list[int], flags: list[int]), compiled in block mode. */
+/* An int that fits an unsigned int, for an id or flags; (unsigned int)-1 with an exception set on error. */
+static unsigned int as_unsigned_int(PyObject *value)
+{
+    unsigned long v = PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return (unsigned int)-1;
+    if (v > UINT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "an id or flags value does not fit an unsigned int");
+        return (unsigned int)-1;
+    }
+    return (unsigned int)v;
+}
+
+/* Database(expressions: list[bytes], ids: list[int], flags: list[int]), compiled in block mode, once.
+ *
+ * libhs compiles with the GIL released (a large rule set takes a fraction of a second, and a reload compiles
+ * in a worker thread while the event loop goes on serving); the expressions are held in a tuple meanwhile,
+ * so that no other thread can free them by changing the list. A Database is never compiled a second time:
+ * that would free the database and scratch space that a scan under way (one whose Python callback runs)
+ * is using. */
 static int Database_init(Database *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *expressions, *ids, *flags;
@@ -78,11 +98,18 @@ static int Database_init(Database *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!O!", keywords, &PyList_Type, &expressions,
                                      &PyList_Type, &ids, &PyList_Type, &flags))
         return -1;
+    if (self->db != NULL || self->compiling) {
+        PyErr_SetString(PyExc_RuntimeError, "a Database is compiled once");
+        return -1;
+    }
     Py_ssize_t n = PyList_GET_SIZE(expressions);
     if (n == 0 || PyList_GET_SIZE(ids) != n || PyList_GET_SIZE(flags) != n || n > UINT_MAX) {
         PyErr_SetString(PyExc_ValueError, "expressions, ids and flags: three lists of one non-zero length");
         return -1;
     }
+    PyObject *held = PyList_AsTuple(expressions);
+    if (held == NULL)
+        return -1;
     const char **texts = PyMem_Malloc(n * sizeof(char *));
     unsigned int *id_values = PyMem_Malloc(n * sizeof(unsigned int));
     unsigned int *flag_values = PyMem_Malloc(n * sizeof(unsigned int));
@@ -92,39 +119,46 @@ static int Database_init(Database *self, PyObject *args, PyObject *kwargs)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *text = PyList_GET_ITEM(expressions, i);
+        PyObject *text = PyTuple_GET_ITEM(held, i);
         if (!PyBytes_Check(text) || (Py_ssize_t)strlen(PyBytes_AS_STRING(text)) != PyBytes_GET_SIZE(text)) {
             PyErr_SetString(PyExc_ValueError, "an expression is bytes without NUL");
             goto done;
         }
         texts[i] = PyBytes_AS_STRING(text);
-        id_values[i] = (unsigned int)PyLong_AsUnsignedLong(PyList_GET_ITEM(ids, i));
-        flag_values[i] = (unsigned int)PyLong_AsUnsignedLong(PyList_GET_ITEM(flags, i));
+        id_values[i] = as_unsigned_int(PyList_GET_ITEM(ids, i));
+        if (PyErr_Occurred())
+            goto done;
+        flag_values[i] = as_unsigned_int(PyList_GET_ITEM(flags, i));
         if (PyErr_Occurred())
             goto done;
     }
-    if (self->scratch != NULL) {
-        hs_free_scratch(self->scratch);
-        self->scratch = NULL;
-    }
-    if (self->db != NULL) {
-        hs_free_database(self->db);
-        self->db = NULL;
-    }
+    hs_database_t *db = NULL;
+    hs_scratch_t *scratch = NULL;
     hs_compile_error_t *error = NULL;
-    if (hs_compile_multi(texts, flag_values, id_values, (unsigned int)n, HS_MODE_BLOCK, NULL, &self->db,
-                         &error) != HS_SUCCESS) {
+    hs_error_t compiled, allocated = HS_SUCCESS;
+    self->compiling = 1;
+    Py_BEGIN_ALLOW_THREADS
+    compiled =
+        hs_compile_multi(texts, flag_values, id_values, (unsigned int)n, HS_MODE_BLOCK, NULL, &db, &error);
+    if (compiled == HS_SUCCESS)
+        allocated = hs_alloc_scratch(db, &scratch);
+    Py_END_ALLOW_THREADS
+    self->compiling = 0;
+    if (compiled != HS_SUCCESS) {
         PyErr_SetString(PyExc_ValueError, error != NULL && error->message ? error->message : "compile failed");
         hs_free_compile_error(error);
-        self->db = NULL;
         goto done;
     }
-    if (hs_alloc_scratch(self->db, &self->scratch) != HS_SUCCESS) {
+    if (allocated != HS_SUCCESS) {
+        hs_free_database(db);
         PyErr_SetString(PyExc_MemoryError, "Hyperscan could not allocate its scratch space");
         goto done;
     }
+    self->db = db;
+    self->scratch = scratch;
     status = 0;
 done:
+    Py_DECREF(held);
     PyMem_Free(texts);
     PyMem_Free(id_values);
     PyMem_Free(flag_values);
@@ -157,6 +191,16 @@ static PyObject *Database_scan(Database *self, PyObject *const *args, Py_ssize_t
         handler = add_id;
     }
     hs_error_t error = hs_scan(self->db, data.buf, (unsigned int)data.len, 0, self->scratch, handler, &state);
+    if (error == HS_SCRATCH_IN_USE) {
+        /* A scan of this database is under way, its Python callback running: this one is from inside that
+         * callback, or from another thread the callback let run. libhs refuses before it reports any
+         * match, so this scan runs again on scratch space of its own. */
+        hs_scratch_t *own = NULL;
+        error = hs_clone_scratch(self->scratch, &own);
+        if (error == HS_SUCCESS)
+            error = hs_scan(self->db, data.buf, (unsigned int)data.len, 0, own, handler, &state);
+        hs_free_scratch(own);
+    }
     PyBuffer_Release(&data);
     if (state.failed)
         return NULL;

@@ -3,6 +3,10 @@ Python path gives, for any text; the engine's verdicts do not depend on which pa
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -111,3 +115,93 @@ def test_any_text_the_one_pass_answers_has_the_python_views(text: str) -> None:
 def test_mixed_texts_either_take_the_python_path_or_give_its_views(text: str) -> None:
     fast = squeeze_fold.normalised_views_utf8(text)
     assert fast is None or fast == python_views(text)
+
+
+def _astral_or_surrogate(text: str) -> tuple[bool, bool]:
+    return any(ord(c) > 0xFFFF for c in text), any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=())))
+def test_any_text_at_all_gives_the_python_views_or_none(text: str) -> None:
+    # lone surrogates, astral characters and NUL included: the engine scrubs surrogates first, but the
+    # one pass must neither crash nor answer for a text it cannot map
+    astral, surrogate = _astral_or_surrogate(text)
+    fast = squeeze_fold.normalised_views_utf8(text)
+    if astral or surrogate:
+        assert fast is None
+    elif fast is not None:
+        assert fast == python_views(text)
+    pair = squeeze_fold.squeeze_fold_utf8(text)
+    assert pair == (None if astral else python_path(text))
+
+
+def _mapped(c: str) -> bool:
+    """Whether the normalising table maps ``c`` (a text of such characters takes the one pass)."""
+    squeeze_fold.prepare()
+    return squeeze_fold._NORMALISING[0][2 * ord(c) : 2 * ord(c) + 2] != b"\0\0"
+
+
+_PIECES = st.text(alphabet=st.characters(max_codepoint=0xFFFF).filter(_mapped), max_size=40)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_PIECES, min_size=1, max_size=8), st.integers(min_value=1, max_value=20_000))
+def test_long_texts_take_the_one_pass_and_give_the_python_views(pieces: list[str], times: int) -> None:
+    # long SMS and SIP MESSAGE bodies (64 KiB) and beyond, up to a few MB
+    text = "".join(pieces) * times
+    assert squeeze_fold.normalised_views_utf8(text) == python_views(text)
+    assert squeeze_fold.squeeze_fold_utf8(text) == python_path(text)
+
+
+# characters whose UTF-8 is 1, 2 and 3 bytes, and what the homophone view may turn them into
+WIDTHS = ["a", "é", "账", "a账", "é\uffef", "\u0800\u07ff\x7f"]
+
+
+@pytest.mark.parametrize("unit", WIDTHS)
+@pytest.mark.parametrize("length", [1, 160, 65_536, 1 << 20])
+def test_every_width_at_every_message_size_gives_the_python_views(unit: str, length: int) -> None:
+    text = (unit * (length // len(unit) + 1))[:length]
+    fast = squeeze_fold.normalised_views_utf8(text)
+    assert fast is None or fast == python_views(text)
+    assert squeeze_fold.squeeze_fold_utf8(text) == python_path(text)
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")
+def test_two_hundred_thousand_views_leak_neither_memory_nor_references() -> None:
+    squeeze_fold.prepare()
+    normalising, table = squeeze_fold._NORMALISING[0], squeeze_fold._TABLE[0]
+    native: Any = squeeze_fold._VIEWS
+    texts = [
+        EVERYDAY[0],  # the one pass answers
+        "帳戶轉帳到安全帳戶",  # left to the Python path
+        "转账😀",  # beyond the plane
+        "\ud800 lone",
+        "x" * 300,
+    ]
+
+    def calls() -> None:
+        for text in texts:
+            native.normalised_views(text, normalising, table)
+            native.squeeze_fold(text, table)
+        with pytest.raises(ValueError, match="65536"):
+            native.normalised_views(texts[0], normalising, b"short")
+        with pytest.raises(ValueError, match="65536"):
+            native.squeeze_fold(texts[0], memoryview(table)[2:])
+
+    for _ in range(2_000):
+        calls()
+    references = [sys.getrefcount(x) for x in (normalising, table, *texts)]
+    before = _resident()
+    for _ in range(20_000):  # 200,000 calls into the extension
+        calls()
+    grown = _resident() - before
+    assert [sys.getrefcount(x) for x in (normalising, table, *texts)] == references
+    assert grown < 1 << 20, f"{grown} bytes more resident after 200,000 calls"
+    views = native.normalised_views(texts[0], normalising, table)
+    assert [sys.getrefcount(x) for x in views] == [3] * 4  # the tuple, the list and getrefcount's argument

@@ -466,6 +466,14 @@ class Transports:
         """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
         the kernel spreads datagrams and connections over them by a hash of the peer's address)."""
         self.host = host
+        if reuse_port:
+            # Opened before the shared port: from the first datagram the kernel hands this worker on
+            # the shared port, what it sends leaves from here and its Via names this port, so the
+            # answers come back to this worker and not to whichever sibling the kernel's hash picks.
+            own = self.own_udp = UdpEndpoint(self.udp.sink)
+            own.capture = self.udp.capture
+            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
+            self.own_udp_port = int(opened.get_extra_info("sockname")[1])
         transport, _ = await self.loop.create_datagram_endpoint(
             lambda: self.udp, local_addr=(host, udp_port), reuse_port=reuse_port or None
         )
@@ -479,11 +487,6 @@ class Transports:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
         self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
-        if reuse_port:
-            own = self.own_udp = UdpEndpoint(self.udp.sink)
-            own.capture = self.udp.capture
-            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
-            self.own_udp_port = int(opened.get_extra_info("sockname")[1])
         if self.tls is not None:
             self.tls_port = await self.tls.start(host, tls_port or 0, reuse_port=reuse_port)
 

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from gateway import logs as gateway_logs
 from gateway.config import SipListen
 from gateway.inspection import Call, Decision
+from gateway.sip.proxy import SipProxy
 from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch, parse_uri
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, running_proxy, sip_config
 
@@ -543,3 +544,34 @@ async def test_a_callers_cancel_passes_its_reason_on_and_adds_none(peers, reason
         trunk.send(cancel, proxy.udp_port)
         got_cancel = await handset.request("CANCEL", sent.call_id)
         assert got_cancel.headers.get_all("Reason") == ([reason] if reason else [])
+
+
+async def test_a_worker_names_its_own_port_for_a_call_that_arrives_while_it_is_still_starting(peers):
+    """A worker (reuse_port) takes datagrams from the moment it joins the shared port: a call it relays
+    before it has finished starting must already name its own port in Via and Record-Route, or the
+    callee's answers and the dialog's requests reach whichever sibling the kernel's hash picks."""
+    trunk, handset = peers
+    proxy = SipProxy(sip_config(), loop=asyncio.get_running_loop(), reuse_port=True)
+    open_tcp = proxy.transports.tcp.start
+    calls: list[tuple[Request, Request]] = []
+
+    async def a_call_arrives_first(host: str, port: int, *, reuse_port: bool = False) -> int:
+        await register(handset, proxy.udp_port, "alice")
+        calls.append(await invite_through(proxy, trunk, handset))
+        return await open_tcp(host, port, reuse_port=reuse_port)
+
+    proxy.transports.tcp.start = a_call_arrives_first  # type: ignore[method-assign]
+    await proxy.start()
+    try:
+        [(sent, got)] = calls
+        own = proxy.transports.own_udp_port
+        assert own not in (0, proxy.udp_port)
+        assert got.top_via.port == own
+        (rr,) = got.record_routes
+        assert rr.uri.port == own
+        handset.send(answer(got, 180), own)
+        handset.send(answer(got, 200, contact=handset), own)
+        assert (await trunk.response(sent.call_id, 180)).status == 180
+        assert (await trunk.response(sent.call_id, 200)).status == 200
+    finally:
+        await proxy.stop()

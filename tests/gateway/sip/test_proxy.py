@@ -575,3 +575,19 @@ async def test_a_worker_names_its_own_port_for_a_call_that_arrives_while_it_is_s
         assert (await trunk.response(sent.call_id, 200)).status == 200
     finally:
         await proxy.stop()
+
+
+async def test_a_ringing_that_arrives_after_the_answer_is_not_relayed_to_the_caller(peers):
+    """UDP may deliver the callee's 180 after its 200: the caller, already answered, must not hear it
+    (sipp's UAC fails such a call). Retransmissions of the 200 still reach the caller."""
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)
+        await trunk.response(sent.call_id, 200)
+        handset.send(answer(got, 180), proxy.udp_port)  # overtaken by the 200 on its way
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)  # the 200 again: no ACK yet
+        await trunk.response(sent.call_id, 200)
+        statuses = [m.status for m in trunk.received if isinstance(m, Response) and m.call_id == sent.call_id]
+        assert 180 not in statuses

@@ -591,3 +591,24 @@ async def test_a_ringing_that_arrives_after_the_answer_is_not_relayed_to_the_cal
         await trunk.response(sent.call_id, 200)
         statuses = [m.status for m in trunk.received if isinstance(m, Response) and m.call_id == sent.call_id]
         assert 180 not in statuses
+
+
+async def test_a_burst_of_answers_to_a_workers_own_port_is_kept_as_on_the_shared_port(peers):
+    """A worker's own port receives every answer to what it relays: a burst that arrives while the
+    worker is busy is buffered there as it is on the shared port, not dropped by a smaller buffer."""
+    _, handset = peers
+    proxy = SipProxy(sip_config(), loop=asyncio.get_running_loop(), reuse_port=True)
+    await proxy.start()
+    try:
+        kept = {}
+        for port in (proxy.udp_port, proxy.transports.own_udp_port):
+            before = proxy.stats["responses"]
+            for n in range(2000):  # sent without yielding: the proxy reads none until the burst is over
+                got = request("INVITE", "sip:alice@127.0.0.1", handset, call_id=f"burst{n}")
+                got.headers.set("Via", f"SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bKelsewhere{n}")
+                handset.send(answer(got, 180), port)
+            await asyncio.sleep(0.5)
+            kept[port] = proxy.stats["responses"] - before
+        assert kept[proxy.transports.own_udp_port] >= kept[proxy.udp_port] > 1000
+    finally:
+        await proxy.stop()

@@ -30,9 +30,12 @@ Everything is on loopback.
     python bench/sip_cps.py [--rates 100,200,400,500,600,800,1000,1200] [--seconds 5] [--max-calls 4000]
                             [--paths direct,kamailio,afgw,afgw-noverify,afgw-verify] [--workers 1]
 
-``--workers 2`` runs the gateway as two processes and Kamailio with two UDP children. With more than
-one, the 180 and the 200 of a call may be relayed by different processes and overtake each other,
-which sipp's UAC counts as a failed call, on both proxies alike.
+``--workers 2`` runs the gateway as two processes and Kamailio with two UDP children; the load starts
+once every worker answers. Kamailio's children read one shared socket, so the 180 and the 200 of a
+call may be relayed by different children and overtake each other, which sipp's UAC counts as a
+failed call. The gateway's workers do not: the answers to what a worker relays come back to a port of
+its own. But the kernel spreads the shared port by the sender's address, and sipp's UAC sends every
+call from one port: all the calls of a step go to one worker, whichever the hash picks.
 """
 
 from __future__ import annotations
@@ -99,26 +102,37 @@ class Step:
         return statistics.fmean(self.rtd_ms) if self.rtd_ms else float("nan")
 
 
-async def answers(port: int, within: float = 10.0) -> bool:
+async def answers(port: int, within: float = 10.0, *, workers: int = 1) -> bool:
     """Whether something on 127.0.0.1:port answers a SIP OPTIONS (Max-Forwards 0: a proxy answers
-    it itself, 483 or 200) within ``within`` seconds."""
+    it itself, 483 or 200) within ``within`` seconds; with ``workers`` above 1, whether that many
+    gateway workers do. Each worker answers from a UDP port of its own, and each probe leaves from a
+    fresh source port, which the kernel's hash gives to any worker that has joined the shared port.
+    Until every worker has joined, the kernel's choice of worker for a peer may change under load:
+    the retransmissions, CANCELs, ACKs and BYEs of the calls under way would reach a worker that
+    holds neither their transaction nor their dialog."""
     loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.2", 0))
-        sock.setblocking(False)
-        local = sock.getsockname()[1]
-        probe = (
-            f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:{local};branch=z9hG4bKprobe{{n}}\r\n"
-            f"Max-Forwards: 0\r\nFrom: <sip:probe@127.0.0.2>;tag=p\r\nTo: <sip:127.0.0.1>\r\n"
-            f"Call-ID: probe{{n}}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        )
-        for n in range(int(within / 0.1)):
-            sock.sendto(probe.format(n=n).encode(), ("127.0.0.1", port))
+    deadline = loop.time() + within
+    answering: set[int] = set()
+    n = 0
+    while loop.time() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.2", 0))
+            sock.setblocking(False)
+            local = sock.getsockname()[1]
+            probe = (
+                f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:{local};branch=z9hG4bKprobe{n}\r\n"
+                f"Max-Forwards: 0\r\nFrom: <sip:probe@127.0.0.2>;tag=p\r\nTo: <sip:127.0.0.1>\r\n"
+                f"Call-ID: probe{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            n += 1
+            sock.sendto(probe.encode(), ("127.0.0.1", port))
             try:
-                await asyncio.wait_for(loop.sock_recv(sock, 65536), 0.1)
-                return True
+                _, (_, source) = await asyncio.wait_for(loop.sock_recvfrom(sock, 65536), 0.1)
             except TimeoutError:
                 continue
+            answering.add(source)
+            if len(answering) >= workers:
+                return True
     return False
 
 
@@ -374,8 +388,8 @@ async def bench_afgw(
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
     async with process(*command, cwd=ROOT):
-        if not await answers(port):
-            raise SystemExit("the gateway did not start")
+        if not await answers(port, 60.0, workers=args.workers):
+            raise SystemExit(f"the gateway's {args.workers} worker(s) did not all answer")
         for _ in range(100):
             code, _ = await sipp(
                 f"127.0.0.1:{port}", "-sf", str(ROOT / "tests/e2e/sipp/register.xml"), "-i", "127.0.0.1",

@@ -5,12 +5,15 @@ target. Responses are matched to their branch; provisional ones go upstream as t
 goes upstream at once and cancels the other branches, and when every branch has a final response
 and no 2xx was sent the best one goes upstream. Responses that match no transaction (2xx
 retransmissions after the INVITE transaction ended) are forwarded statelessly when the top Via is
-ours, to the address the request came from.
+ours, to the address the request came from; but a provisional response to an INVITE that a 2xx has
+already answered is dropped: it was overtaken on its way here, and the caller, which has its answer,
+must not hear it ring after it (RFC 6026's Accepted state absorbs it the same way).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 
 from gateway.sip.dialogs import DialogRoute, DialogTable, Leg
@@ -60,6 +63,8 @@ class Forwarder:
         timers: TimerSettings,
         send_upstream: SendUpstream,
         loop: asyncio.AbstractEventLoop,
+        *,
+        max_accepted: int = 400_000,
     ) -> None:
         self.transports = transports
         self.dialogs = dialogs
@@ -68,6 +73,11 @@ class Forwarder:
         self.send_upstream = send_upstream
         self.loop = loop
         self._client: dict[ClientTransactionKey, Branch] = {}
+        # INVITE branches answered 2xx: their client transaction is gone (RFC 3261), remembered for
+        # 64*T1 (RFC 6026's Accepted state) so that a provisional response arriving after the 2xx
+        # is not relayed as a response of no transaction. At most ``max_accepted``, oldest out first.
+        self._accepted: OrderedDict[ClientTransactionKey, float] = OrderedDict()
+        self.max_accepted = max_accepted
 
     def __len__(self) -> int:
         return len(self._client)
@@ -157,11 +167,14 @@ class Forwarder:
     def response_received(self, response: Response, flow: Flow) -> None:
         validate_response(response, all_vias=False)
         now = self.loop.time()
-        branch = self._client.get(client_transaction_key(response))
+        key = client_transaction_key(response)
+        branch = self._client.get(key)
         if branch is not None:
             if branch.flow.host == flow.host:  # a response from anyone else is forged
                 self._client_events(branch, branch.txn.receive_response(response, now), now)
             return
+        if response.status < 200 and self._accepted.get(key, now) > now:
+            return  # overtaken by the 2xx already relayed
         # No transaction: a 2xx retransmission, or a late response. Stateless (RFC 3261 16.7 step 1,
         # 16.11): forward it if the top Via is ours, to the source its request came from.
         via = response.top_via
@@ -184,12 +197,20 @@ class Forwarder:
                 self._branch_failed(branch, 503, now)
             elif isinstance(event, TransactionTerminated):
                 self._client.pop(branch.txn.key, None)
+                if branch.final is not None and branch.final.is_success:
+                    self._remember_accepted(branch.txn.key, now)
         messages = branch.txn.messages_to_send()
         if messages:
             failed = None if branch.flow.transport == "UDP" else lambda reason: self._transport_failed(branch, reason)
             for message in messages:
                 self.transports.send(branch.flow, message.serialise(), failed)
         self._schedule(branch, branch.txn.get_timer())
+
+    def _remember_accepted(self, key: ClientTransactionKey, now: float) -> None:
+        accepted = self._accepted
+        while accepted and (len(accepted) >= self.max_accepted or next(iter(accepted.values())) <= now):
+            accepted.popitem(last=False)
+        accepted[key] = now + 64 * self.timers.t1
 
     def _transport_failed(self, branch: Branch, reason: str) -> None:
         """The branch's connection could not be opened: the transaction ends now (RFC 3261 17.1.4),

@@ -175,7 +175,13 @@ class SipProxy:
         self.limiter = SourceLimiter(rate=rl.rate, burst=rl.burst, hard_limit=rl.hard_limit, max_sources=rl.max_sources)
         self.timer_queue = TimerQueue(self.loop)
         self.forwarder = Forwarder(
-            self.transports, self.dialogs, self.timer_queue, self.timers, self._send_upstream, self.loop
+            self.transports,
+            self.dialogs,
+            self.timer_queue,
+            self.timers,
+            self._send_upstream,
+            self.loop,
+            max_accepted=4 * config.max_transactions,
         )
         self._server: dict[ServerKey, ServerEntry] = {}
         self._tag_secret = secrets.token_bytes(16)

@@ -409,6 +409,17 @@ class TcpTransport:
         self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
 
 
+def _enlarge_buffers(transport: asyncio.BaseTransport) -> None:
+    """A burst of calls arrives faster than one loop turn drains it: the kernel's default buffer
+    (~200 KB, a few hundred INVITEs) would drop the excess and turn it into retransmissions. The
+    kernel caps this at net.core.rmem_max / wmem_max."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
+
+
 class Transports:
     """The UDP endpoint, the TCP transport and (when configured) the TLS one of one listening address."""
 
@@ -466,24 +477,22 @@ class Transports:
         """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
         the kernel spreads datagrams and connections over them by a hash of the peer's address)."""
         self.host = host
-        transport, _ = await self.loop.create_datagram_endpoint(
-            lambda: self.udp, local_addr=(host, udp_port), reuse_port=reuse_port or None
-        )
-        self.udp_port = int(transport.get_extra_info("sockname")[1])
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # A burst of calls arrives faster than one loop turn drains it: the kernel's default
-            # buffer (~200 KB, a few hundred INVITEs) would drop the excess and turn it into
-            # retransmissions. The kernel caps this at net.core.rmem_max / wmem_max.
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, option, _UDP_BUFFER)
-        self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
         if reuse_port:
+            # Opened before the shared port: from the first datagram the kernel hands this worker on
+            # the shared port, what it sends leaves from here and its Via names this port, so the
+            # answers come back to this worker and not to whichever sibling the kernel's hash picks.
             own = self.own_udp = UdpEndpoint(self.udp.sink)
             own.capture = self.udp.capture
             opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
             self.own_udp_port = int(opened.get_extra_info("sockname")[1])
+            # Every answer to what this worker relays arrives here: as large a buffer as the shared port's.
+            _enlarge_buffers(opened)
+        transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: self.udp, local_addr=(host, udp_port), reuse_port=reuse_port or None
+        )
+        self.udp_port = int(transport.get_extra_info("sockname")[1])
+        _enlarge_buffers(transport)
+        self.tcp_port = await self.tcp.start(host, tcp_port, reuse_port=reuse_port)
         if self.tls is not None:
             self.tls_port = await self.tls.start(host, tls_port or 0, reuse_port=reuse_port)
 

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from gateway import logs as gateway_logs
 from gateway.config import SipListen
 from gateway.inspection import Call, Decision
+from gateway.sip.proxy import SipProxy
 from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch, parse_uri
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, running_proxy, sip_config
 
@@ -543,3 +544,71 @@ async def test_a_callers_cancel_passes_its_reason_on_and_adds_none(peers, reason
         trunk.send(cancel, proxy.udp_port)
         got_cancel = await handset.request("CANCEL", sent.call_id)
         assert got_cancel.headers.get_all("Reason") == ([reason] if reason else [])
+
+
+async def test_a_worker_names_its_own_port_for_a_call_that_arrives_while_it_is_still_starting(peers):
+    """A worker (reuse_port) takes datagrams from the moment it joins the shared port: a call it relays
+    before it has finished starting must already name its own port in Via and Record-Route, or the
+    callee's answers and the dialog's requests reach whichever sibling the kernel's hash picks."""
+    trunk, handset = peers
+    proxy = SipProxy(sip_config(), loop=asyncio.get_running_loop(), reuse_port=True)
+    open_tcp = proxy.transports.tcp.start
+    calls: list[tuple[Request, Request]] = []
+
+    async def a_call_arrives_first(host: str, port: int, *, reuse_port: bool = False) -> int:
+        await register(handset, proxy.udp_port, "alice")
+        calls.append(await invite_through(proxy, trunk, handset))
+        return await open_tcp(host, port, reuse_port=reuse_port)
+
+    proxy.transports.tcp.start = a_call_arrives_first  # type: ignore[method-assign]
+    await proxy.start()
+    try:
+        [(sent, got)] = calls
+        own = proxy.transports.own_udp_port
+        assert own not in (0, proxy.udp_port)
+        assert got.top_via.port == own
+        (rr,) = got.record_routes
+        assert rr.uri.port == own
+        handset.send(answer(got, 180), own)
+        handset.send(answer(got, 200, contact=handset), own)
+        assert (await trunk.response(sent.call_id, 180)).status == 180
+        assert (await trunk.response(sent.call_id, 200)).status == 200
+    finally:
+        await proxy.stop()
+
+
+async def test_a_ringing_that_arrives_after_the_answer_is_not_relayed_to_the_caller(peers):
+    """UDP may deliver the callee's 180 after its 200: the caller, already answered, must not hear it
+    (sipp's UAC fails such a call). Retransmissions of the 200 still reach the caller."""
+    trunk, handset = peers
+    async with running_proxy(sip_config()) as proxy:
+        await register(handset, proxy.udp_port, "alice")
+        sent, got = await invite_through(proxy, trunk, handset)
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)
+        await trunk.response(sent.call_id, 200)
+        handset.send(answer(got, 180), proxy.udp_port)  # overtaken by the 200 on its way
+        handset.send(answer(got, 200, contact=handset), proxy.udp_port)  # the 200 again: no ACK yet
+        await trunk.response(sent.call_id, 200)
+        statuses = [m.status for m in trunk.received if isinstance(m, Response) and m.call_id == sent.call_id]
+        assert 180 not in statuses
+
+
+async def test_a_burst_of_answers_to_a_workers_own_port_is_kept_as_on_the_shared_port(peers):
+    """A worker's own port receives every answer to what it relays: a burst that arrives while the
+    worker is busy is buffered there as it is on the shared port, not dropped by a smaller buffer."""
+    _, handset = peers
+    proxy = SipProxy(sip_config(), loop=asyncio.get_running_loop(), reuse_port=True)
+    await proxy.start()
+    try:
+        kept = {}
+        for port in (proxy.udp_port, proxy.transports.own_udp_port):
+            before = proxy.stats["responses"]
+            for n in range(2000):  # sent without yielding: the proxy reads none until the burst is over
+                got = request("INVITE", "sip:alice@127.0.0.1", handset, call_id=f"burst{n}")
+                got.headers.set("Via", f"SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bKelsewhere{n}")
+                handset.send(answer(got, 180), port)
+            await asyncio.sleep(0.5)
+            kept[port] = proxy.stats["responses"] - before
+        assert kept[proxy.transports.own_udp_port] >= kept[proxy.udp_port] > 1000
+    finally:
+        await proxy.stop()

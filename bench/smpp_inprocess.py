@@ -30,14 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from smpp_throughput import _run, bank_notice, corpus_mix, free_port, saturate, shipped_rules  # noqa: E402
+from smpp_throughput import _run, bank_notice, corpus_mix, free_port, relay_config, saturate  # noqa: E402
 
 from gateway.app import Gateway, tune_gc  # noqa: E402
 from gateway.config import load  # noqa: E402
@@ -47,28 +47,8 @@ from simulator.smsc import SimulatedSmsc  # noqa: E402
 
 def write_config(args: argparse.Namespace, smsc_port: int, directory: str) -> tuple[str, int]:
     port = free_port()
-    accounts = [
-        {"system_id": f"bench{i}", "password": "benchpw", "throughput": 1e9, "window": args.window, "max_binds": 1}
-        for i in range(args.binds)
-    ]
-    doc: dict[str, Any] = {
-        "smpp": {
-            "listen": {"host": "127.0.0.1", "port": port},
-            "accounts": accounts,
-            "smsc": {
-                "host": "127.0.0.1",
-                "port": smsc_port,
-                "system_id": "afgw",
-                "password": "secret",
-                "binds": 4,
-                "window": max(100, args.binds * args.window // 2),
-            },
-            "enquire_link_interval": 60,
-        },
-        "store": {"backend": "memory"},
-    }
-    if args.rules == "on":
-        doc["rules"] = shipped_rules()
+    doc = relay_config(args, smsc_port, port)
+    doc["store"] = {"backend": "memory"}
     path = os.path.join(directory, "gateway.yaml")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=1)  # JSON is YAML
@@ -91,70 +71,63 @@ async def measure(args: argparse.Namespace, templates: list[bytes]) -> None:
         tune_gc()  # as afgw run does once it has started
         direct_creds = [("afgw", "secret")] * args.binds
         gw_creds = [(f"bench{i}", "benchpw") for i in range(args.binds)]
+
+        async def straight() -> int:
+            _rate, tally = await saturate(smsc.port, direct_creds, templates, args.window, args.messages)
+            return tally.ok + tally.refused
+
+        async def through() -> int:
+            _rate, tally = await saturate(port, gw_creds, templates, args.window, args.messages)
+            refused.append(tally.refused)
+            return tally.ok + tally.refused
+
+        refused: list[int] = []
         try:
             for creds, target in ((direct_creds, smsc.port), (gw_creds, port)):
                 await saturate(target, creds, templates, args.window, 2000)  # warm-up
-            if args.callgrind:
-                await counted(args, templates, smsc.port, port, direct_creds, gw_creds)
-            else:
-                await timed(args, templates, smsc.port, port, direct_creds, gw_creds)
+            await (counted(straight, through) if args.callgrind else timed(args, straight, through))
+            print(f"refused by the gateway: {refused[-1]} of {args.messages} in the last round")
         finally:
             await gateway.stop()
             await smsc.stop()
 
 
-async def timed(
-    args: argparse.Namespace,
-    templates: list[bytes],
-    smsc_port: int,
-    port: int,
-    direct_creds: list[tuple[str, str]],
-    gw_creds: list[tuple[str, str]],
-) -> None:
-    direct, through, own = [], [], []
+Round = Callable[[], Awaitable[int]]
+
+
+async def timed(args: argparse.Namespace, straight: Round, through: Round) -> None:
+    direct, via, own = [], [], []
     for _ in range(args.rounds):
         t0 = time.process_time()
-        _rate, tally = await saturate(smsc_port, direct_creds, templates, args.window, args.messages)
+        n = await straight()
         t1 = time.process_time()
-        _rate, gw_tally = await saturate(port, gw_creds, templates, args.window, args.messages)
+        m = await through()
         t2 = time.process_time()
-        n = tally.ok + tally.refused
-        m = gw_tally.ok + gw_tally.refused
         direct.append((t1 - t0) / n * 1e6)
-        through.append((t2 - t1) / m * 1e6)
-        own.append(through[-1] - direct[-1])
+        via.append((t2 - t1) / m * 1e6)
+        own.append(via[-1] - direct[-1])
     print(f"{'CPU us/msg, one process':<40}{'best':>10}{'median':>10}")
-    for name, values in (
-        ("straight to the SMSC", direct),
-        ("through the gateway", through),
-        ("the gateway's own", own),
-    ):
+    for name, values in (("straight to the SMSC", direct), ("through the gateway", via), ("the gateway's own", own)):
         print(f"{name:<40}{min(values):>10.2f}{statistics.median(values):>10.2f}")
-    print(f"refused by the gateway: {gw_tally.refused} of {gw_tally.ok + gw_tally.refused} in the last round")
 
 
-async def counted(
-    args: argparse.Namespace,
-    templates: list[bytes],
-    smsc_port: int,
-    port: int,
-    direct_creds: list[tuple[str, str]],
-    gw_creds: list[tuple[str, str]],
-) -> None:
+async def counted(straight: Round, through: Round) -> None:
     callgrind("-i", "on")
     callgrind("-z")
-    _rate, tally = await saturate(smsc_port, direct_creds, templates, args.window, args.messages)
+    n = await straight()
     callgrind("-d", "direct")
-    _rate, gw_tally = await saturate(port, gw_creds, templates, args.window, args.messages)
+    m = await through()
     callgrind("-d", "gateway")
     callgrind("-i", "off")
     # Read once counting is off: reading a dump in between would be counted in the next one.
     first, second = dump_totals()[-2:]
-    direct = first / (tally.ok + tally.refused)
-    through = second / (gw_tally.ok + gw_tally.refused)
+    direct, via = first / n, second / m
     print(f"{'instructions per message (callgrind)':<40}")
-    rows = (("straight to the SMSC", direct), ("through the gateway", through), ("the gateway's own", through - direct))
-    for name, value in rows:
+    for name, value in (
+        ("straight to the SMSC", direct),
+        ("through the gateway", via),
+        ("the gateway's own", via - direct),
+    ):
         print(f"{name:<40}{value:>12,.0f}")
 
 

@@ -156,6 +156,17 @@ def gateway_config(
 ) -> tuple[str, int]:
     """Write the configuration of gateway ``name``: its path and its ESME port (fixed, as workers need)."""
     port = free_port()
+    doc = relay_config(args, smsc_port, port)
+    doc["store"] = {"backend": "redis", "redis_url": f"redis://127.0.0.1:{redis_port}/0", "redis_prefix": name}
+    path = os.path.join(directory, f"{name}.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)  # JSON is YAML
+    return path, port
+
+
+def relay_config(args: argparse.Namespace, smsc_port: int, port: int) -> dict[str, Any]:
+    """A gateway's SMPP section (the bench's accounts, ESMEs on ``port``, four binds to the SMSC) and,
+    with ``--rules on``, the shipped rules: the configuration less its store."""
     accounts = [
         {"system_id": f"bench{i}", "password": "benchpw", "throughput": 1e9, "window": args.window, "max_binds": 1}
         for i in range(args.binds)
@@ -175,14 +186,10 @@ def gateway_config(
             "enquire_link_interval": 60,
             "drain_timeout": 2,
         },
-        "store": {"backend": "redis", "redis_url": f"redis://127.0.0.1:{redis_port}/0", "redis_prefix": name},
     }
     if args.rules == "on":
         doc["rules"] = shipped_rules()
-    path = os.path.join(directory, f"{name}.yaml")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, indent=1)  # JSON is YAML
-    return path, port
+    return doc
 
 
 @dataclass

@@ -22,6 +22,7 @@ from rules import native_scan
 from rules.compiler import VIEWS
 from rules.homophones import fold_squeezed
 from rules.normalise import domains, normalise, scrub, squeeze_normalised
+from tests.rules.helpers import rule_yaml, sms
 
 pytestmark = pytest.mark.skipif(
     not native_scan.available(), reason="rules/_hs.c is not built: install libhyperscan-dev, then `make compile`"
@@ -85,6 +86,18 @@ def test_verdicts_on_the_corpus_are_those_of_the_binding(monkeypatch: pytest.Mon
         assert (ours.action, ours.rules, ours.category) == (theirs.action, theirs.rules, theirs.category), row
         flagged += ours.action != rules.Action.PASS
     assert flagged > len(lines) // 4  # the packs do act on this corpus: the comparison is not of passes only
+
+
+def test_word_and_space_classes_are_unicode_on_libhs_as_on_the_binding(build: Any) -> None:
+    # \w and \s take hanzi and the ideographic space only with HS_FLAG_UCP: a rule written with them
+    # would find nothing in Chinese text on a database compiled without it.
+    ruleset = build(
+        rule_yaml("sel:\n  text|re: '安全\\w{1,2}账户\\s*转账'\ncondition: sel", rule_id="t.ucp", risk="high")
+    )
+    assert type(ruleset.db_normalised).__module__ == "rules._hs"
+    engine = rules.Engine(ruleset)
+    assert engine.evaluate(sms("请把钱转到安全的账户　转账")).rules == ("t.ucp",)
+    assert engine.evaluate(sms("请把钱转到安全!!账户转账")).rules == ()
 
 
 def test_a_database_is_compiled_once_and_keeps_its_patterns() -> None:

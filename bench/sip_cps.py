@@ -36,8 +36,10 @@ Everything is on loopback.
 once every worker answers. Kamailio's children read one shared socket, so the 180 and the 200 of a
 call may be relayed by different children and overtake each other, which sipp's UAC counts as a
 failed call. The gateway's workers do not: the answers to what a worker relays come back to a port of
-its own. But the kernel spreads the shared port by the sender's address, and sipp's UAC sends every
-call from one port: all the calls of a step go to one worker, whichever the hash picks.
+its own. The kernel spreads the gateway's shared port over its workers by the sender's address and
+port, so with ``--workers`` above 1 sipp's UAC sends each call from a socket of its own (``-t un``, at
+most 10,000 sockets, then shared), on every path alike: from one socket, every call would reach one
+worker.
 """
 
 from __future__ import annotations
@@ -190,11 +192,20 @@ def builtin_uac(rate: int, calls: int) -> list[str]:
     return ["-sn", "uac"]
 
 
-async def run_load(target: str, rate: int, calls: int, work: Path, scenario: Scenario = builtin_uac) -> Step:
+#: With several proxy workers, a UDP socket of its own for each call (up to this many, then shared): the
+#: kernel spreads a shared port over the workers by the sender's address and port, so calls from one
+#: socket would all reach one worker.
+SOCKETS_PER_CALL = ["-t", "un", "-max_socket", "10000"]
+
+
+async def run_load(
+    target: str, rate: int, calls: int, work: Path, scenario: Scenario = builtin_uac, *, spread: bool = False
+) -> Step:
     step = Step(rate, calls)
     stat = work / f"load_{rate}_{abs(hash(target)) % 10**6}_stat.csv"
     await sipp(
-        *scenario(rate, calls), target, "-i", "127.0.0.2", "-p", str(free_udp_tcp_port()), "-s", CALLEE,
+        *scenario(rate, calls), *(SOCKETS_PER_CALL if spread else []),
+        target, "-i", "127.0.0.2", "-p", str(free_udp_tcp_port()), "-s", CALLEE,
         "-r", str(rate), "-m", str(calls), "-l", str(max(rate * 4, 100)),
         "-recv_timeout", "5000", "-trace_stat", "-stf", str(stat), "-fd", "1",
         "-trace_rtt", "-rtt_freq", "100", "-trace_err", "-error_file", str(work / "errors.log"), cwd=work,
@@ -242,7 +253,7 @@ async def sweep(
     steps: list[Step] = []
     for rate in rates:
         calls = min(rate * args.seconds, args.max_calls)
-        step = await run_load(target, rate, calls, work, scenario)
+        step = await run_load(target, rate, calls, work, scenario, spread=args.workers > 1)
         steps.append(step)
         print(
             f"  {label:13} {rate:5d} cps  {step.successful:5d} ok  {step.failed:4d} failed "

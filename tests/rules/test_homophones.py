@@ -83,7 +83,9 @@ _FOLDED = sorted(translation())
         st.one_of(
             st.sampled_from(_FOLDED).map(chr),  # every block the table covers: common, extension A, astral
             st.sampled_from([c for c in _FOLDED if not 0x4E00 <= c <= 0x9FFF]).map(chr),
-            st.characters(),
+            # any other character, but a lone surrogate: the engine scrubs those before any view is built
+            # (rules.normalise.scrub), as st.text() leaves them out of the test above
+            st.characters(exclude_categories=["Cs"]),
         ),
         max_size=40,
     ).map("".join)

@@ -120,7 +120,13 @@ async def counted(straight: Round, through: Round) -> None:
     callgrind("-d", "gateway")
     callgrind("-i", "off")
     # Read once counting is off: reading a dump in between would be counted in the next one.
-    first, second = dump_totals()[-2:]
+    totals = dump_totals()
+    if len(totals) < 2:
+        raise SystemExit(
+            "--callgrind: no callgrind dump was written; run it under "
+            "valgrind --tool=callgrind --instr-atstart=no, from the directory the dumps go to"
+        )
+    first, second = totals[-2:]
     direct, via = first / n, second / m
     print(f"{'instructions per message (callgrind)':<40}")
     for name, value in (

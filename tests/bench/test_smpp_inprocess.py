@@ -45,3 +45,11 @@ def test_instructions_per_message_under_callgrind(tmp_path: Path) -> None:
     # tens of thousands of instructions a message at least, through rules, the relay and the answer
     assert counts["the gateway's own"] > 20_000, done.stdout
     assert sorted(p.name.rsplit(".", 1)[1] for p in tmp_path.glob("callgrind.out.*.*")) == ["1", "2"]
+
+
+def test_callgrind_mode_outside_callgrind_says_how_to_run_it(tmp_path: Path) -> None:
+    args = [sys.executable, str(BENCH), "--callgrind", "--binds", "2", "--messages", "100"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "run it under valgrind --tool=callgrind --instr-atstart=no" in done.stderr
+    assert "Traceback" not in done.stderr

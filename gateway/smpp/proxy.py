@@ -592,49 +592,33 @@ class SmppProxy:
         ESME's, whose answer is called back. A task takes the rest: a route asked of the shared store,
         the gateway's own receipts (``_deliver``), a decision that waits for the store, a handover to
         another gateway when no bind here can take it."""
-        if is_receipt(pdu):
-            message_id = receipted_message_id(pdu)
+        kind, message_id = _kind_of(pdu)
+        if kind == "receipt":
             system_id = self.store.owner_of(message_id, self.clock()) if message_id else None
-            if system_id is None or (self.receipt_hook is not None and system_id not in self._account_ids):
-                self._spawn(self._deliver(smsc, pdu))
-                return
-            kind = "receipt"
+            if system_id is not None and self.receipt_hook is not None and system_id not in self._account_ids:
+                system_id = None  # perhaps the gateway's own warning flash: the hook is asked in the task
         else:
-            message_id = None
             system_id = self._mo_route(pdu.destination_addr)
-            kind = "mo"
         if system_id is None:
             self._spawn(self._deliver(smsc, pdu))
             return
-        message = _delivered(pdu, kind, system_id)
+        delivery = _Delivery(smsc, pdu, kind, message_id, system_id)
+        message = delivery.message()
         result = self.inspector.inspect_sms(message)
         if isinstance(result, Decision):
-            self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, result)
+            self._deliver_decided(delivery, message, result)
         else:
-            self._spawn(self._deliver_after(smsc, pdu, kind, message_id, system_id, message, result))
+            self._spawn(self._deliver_after(delivery, message, result))
 
-    async def _deliver_after(
-        self,
-        smsc: SmppConnection,
-        pdu: DeliverSm | DataSm,
-        kind: str,
-        message_id: str | None,
-        system_id: str,
-        message: SmsMessage,
-        pending: Awaitable[Decision],
-    ) -> None:
-        self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, await pending)
+    async def _deliver_after(self, delivery: _Delivery, message: SmsMessage, pending: Awaitable[Decision]) -> None:
+        self._deliver_decided(delivery, message, await pending)
 
     async def _deliver(self, smsc: SmppConnection, pdu: DeliverSm | DataSm) -> None:
-        now = self.clock()
-        if is_receipt(pdu):
-            message_id = receipted_message_id(pdu)
-            system_id = await self._route_owner(message_id, now) if message_id else None
-            kind = "receipt"
+        kind, message_id = _kind_of(pdu)
+        if kind == "receipt":
+            system_id = await self._route_owner(message_id, self.clock()) if message_id else None
         else:
-            message_id = None
             system_id = self._mo_route(pdu.destination_addr)
-            kind = "mo"
         # An owner that is no ESME account is the gateway itself (its warning flashes).
         hook = self.receipt_hook
         if kind == "receipt" and hook is not None and system_id not in self._account_ids and await hook(pdu):
@@ -642,87 +626,57 @@ class SmppProxy:
             return
         if system_id is None:
             # Nobody asked for it: tell the SMSC permanently, so that it does not retry forever.
-            _delivery_log(smsc, kind, message_id, system_id).warning(
+            smsc.log.bind(kind=kind, message_id=message_id, system_id=None).warning(
                 "smpp.delivery_unrouted", destination=pdu.destination_addr
             )
             smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
             return
-        message = _delivered(pdu, kind, system_id)
+        delivery = _Delivery(smsc, pdu, kind, message_id, system_id)
+        message = delivery.message()
         decision = await decide(self.inspector, message)
-        if not self._deliver_decided(smsc, pdu, kind, message_id, system_id, message, decision, hand_over=False):
-            await self._hand_over(smsc, pdu, kind, message_id, system_id, decision)
+        if not self._deliver_decided(delivery, message, decision, hand_over=False):
+            await self._hand_over(delivery, decision)
 
     def _deliver_decided(
-        self,
-        smsc: SmppConnection,
-        pdu: DeliverSm | DataSm,
-        kind: str,
-        message_id: str | None,
-        system_id: str,
-        message: SmsMessage,
-        decision: Decision,
-        *,
-        hand_over: bool = True,
+        self, delivery: _Delivery, message: SmsMessage, decision: Decision, *, hand_over: bool = True
     ) -> bool:
         """Refuse a blocked delivery, or send it to a bind of the ESME's; False when no bind can take
-        it (with ``hand_over``, ``_deliver`` is then started to try another gateway, in a task)."""
+        it (with ``hand_over``, ``_hand_over`` is then started to try another gateway, in a task)."""
         if decision.action is _BLOCK:
-            smsc.send(response_to(pdu, _S.ESME_RX_P_APPN))
-            self.store.audit(
-                AuditRecord(
-                    "sms.blocked",
-                    self.clock(),
-                    {"direction": kind, "source": pdu.source_addr, "text": message.text, "rules": list(decision.rules)},
-                )
-            )
-            _delivery_log(smsc, kind, message_id, system_id).warning("sms.blocked", rules=list(decision.rules))
+            delivery.answer(_S.ESME_RX_P_APPN)
+            pdu, rules = delivery.pdu, list(decision.rules)
+            record = {"direction": delivery.kind, "source": pdu.source_addr, "text": message.text, "rules": rules}
+            self.store.audit(AuditRecord("sms.blocked", self.clock(), record))
+            delivery.log().warning("sms.blocked", rules=rules)
             return True
-        target = self.registry.receiver(system_id)
+        target = self.registry.receiver(delivery.system_id)
         if target is None:
             if hand_over:
-                self._spawn(self._hand_over(smsc, pdu, kind, message_id, system_id, decision))
+                self._spawn(self._hand_over(delivery, decision))
             return hand_over
-        done = partial(self._delivered, smsc, pdu, kind, message_id, system_id)
-        target.request_with(self._rewritten(pdu, decision), done)
+        target.request_with(self._rewritten(delivery.pdu, decision), partial(self._delivered, delivery))
         return True
 
-    async def _hand_over(
-        self,
-        smsc: SmppConnection,
-        pdu: DeliverSm | DataSm,
-        kind: str,
-        message_id: str | None,
-        system_id: str,
-        decision: Decision,
-    ) -> None:
+    async def _hand_over(self, delivery: _Delivery, decision: Decision) -> None:
         """A delivery decided on that no bind of its ESME's here can take: the ESME may receive through
         another gateway on the same store."""
-        relayed = self._rewritten(pdu, decision)
-        dlog = _delivery_log(smsc, kind, message_id, system_id)
-        handed = await self.handoff.deliver(system_id, relayed) if self.handoff is not None else None
+        relayed = self._rewritten(delivery.pdu, decision)
+        handoff = self.handoff
+        handed = await handoff.deliver(delivery.system_id, relayed) if handoff is not None else None
         if handed is None:
-            dlog.info("smpp.delivery_deferred", reason="no receiving bind with room")
-            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            delivery.log().info("smpp.delivery_deferred", reason="no receiving bind with room")
+            delivery.answer(_S.ESME_RX_T_APPN)
             return
-        dlog.info("smpp.delivery_handed_over", status=handed.command_status)
-        self._answer_smsc(smsc, pdu, handed)
+        delivery.log().info("smpp.delivery_handed_over", status=handed.command_status)
+        self._answer_smsc(delivery.smsc, delivery.pdu, handed)
 
-    def _delivered(
-        self,
-        smsc: SmppConnection,
-        pdu: DeliverSm | DataSm,
-        kind: str,
-        message_id: str | None,
-        system_id: str,
-        resp: Pdu | None,
-        exc: Exception | None,
-    ) -> None:
+    def _delivered(self, delivery: _Delivery, resp: Pdu | None, exc: Exception | None) -> None:
         """The ESME's answer to a delivery (``resp``), or why there is none (``exc``)."""
         if resp is None:
-            _delivery_log(smsc, kind, message_id, system_id).info("smpp.delivery_deferred", reason=type(exc).__name__)
-            smsc.send(response_to(pdu, _S.ESME_RX_T_APPN))
+            delivery.log().info("smpp.delivery_deferred", reason=type(exc).__name__)
+            delivery.answer(_S.ESME_RX_T_APPN)
             return
-        self._answer_smsc(smsc, pdu, resp)
+        self._answer_smsc(delivery.smsc, delivery.pdu, resp)
 
     @staticmethod
     def _answer_smsc(smsc: SmppConnection, pdu: Pdu, resp: Pdu) -> None:
@@ -732,15 +686,47 @@ class SmppProxy:
             smsc.send(response_to(pdu, resp.command_status))
 
 
-def _delivered(pdu: DeliverSm | DataSm, kind: str, system_id: str) -> SmsMessage:
-    """A delivery as the rules see it. Receipts are inspected too: their text is the SMSC's, but a forged
-    "receipt" is text all the same."""
-    return SmsMessage(
-        pdu, direction=kind, system_id=system_id, source=pdu.source_addr, destinations=(pdu.destination_addr,)
-    )
+def _kind_of(pdu: DeliverSm | DataSm) -> tuple[str, str | None]:
+    """ "receipt" with the id of the message it is about (None when it names none), or "mo"."""
+    if is_receipt(pdu):
+        return "receipt", receipted_message_id(pdu)
+    return "mo", None
 
 
-def _delivery_log(smsc: SmppConnection, kind: str, message_id: str | None, system_id: str | None) -> Any:
-    """The SMSC bind's logger with the delivery's fields: bound only for a line to write (a bind copies
-    the context, which cost more than a relayed receipt's own work when done for each one)."""
-    return smsc.log.bind(kind=kind, message_id=message_id, system_id=system_id)
+class _Delivery:
+    """A deliver_sm or data_sm from the SMSC, routed to an ESME account, with what its answer to the
+    SMSC and its log lines need."""
+
+    __slots__ = ("kind", "message_id", "pdu", "smsc", "system_id")
+
+    def __init__(
+        self, smsc: SmppConnection, pdu: DeliverSm | DataSm, kind: str, message_id: str | None, system_id: str
+    ) -> None:
+        self.smsc = smsc
+        self.pdu = pdu
+        #: "receipt" (with the ``message_id`` it is about) or "mo".
+        self.kind = kind
+        self.message_id = message_id
+        #: The account it goes to.
+        self.system_id = system_id
+
+    def message(self) -> SmsMessage:
+        """The delivery as the rules see it. Receipts are inspected too: their text is the SMSC's, but a
+        forged "receipt" is text all the same."""
+        pdu = self.pdu
+        return SmsMessage(
+            pdu,
+            direction=self.kind,
+            system_id=self.system_id,
+            source=pdu.source_addr,
+            destinations=(pdu.destination_addr,),
+        )
+
+    def answer(self, status: int) -> None:
+        """Answer the SMSC with ``status`` and nothing else."""
+        self.smsc.send(response_to(self.pdu, status))
+
+    def log(self) -> Any:
+        """The SMSC bind's logger with the delivery's fields: bound only for a line to write (a bind copies
+        the context, which cost more than a relayed receipt's own work when done for each one)."""
+        return self.smsc.log.bind(kind=self.kind, message_id=self.message_id, system_id=self.system_id)

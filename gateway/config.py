@@ -140,6 +140,10 @@ class SipListen:
     tcp_port: int = 5060
     #: None: no TLS listener; ``SipConfig.tls`` holds its certificate and client checks.
     tls_port: int | None = None
+    #: Under ``afgw run --workers N``: the UDP port of worker 0's own socket, worker i's being this plus
+    #: i (what a worker relays leaves from its own port, for the answers to come back to it); 0: a port
+    #: the system picks, logged in ``sip.listening``. Each worker's configuration holds its own port.
+    worker_udp_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -1254,12 +1258,13 @@ def _sip(reader: Reader, d: LocatedDict, base: Path) -> SipConfig:
     defaults = SipConfig()
     listen = defaults.listen
     if (section := reader.mapping(d, "listen")) is not None:
-        reader.keys(section, {"host", "udp_port", "tcp_port", "tls_port"})
+        reader.keys(section, {"host", "udp_port", "tcp_port", "tls_port", "worker_udp_port"})
         listen = SipListen(
             host=reader.get(section, "host", str, defaults.listen.host),
             udp_port=_port(reader, section, "udp_port", defaults.listen.udp_port, "UDP port"),
             tcp_port=_port(reader, section, "tcp_port", defaults.listen.tcp_port),
             tls_port=_port(reader, section, "tls_port", 5061) if "tls_port" in section else None,
+            worker_udp_port=_port(reader, section, "worker_udp_port", 0, "UDP port"),
         )
         try:
             ipaddress.ip_address(listen.host)
@@ -1436,7 +1441,9 @@ def describe(config: GatewayConfig) -> list[str]:
     else:
         listen = sip.listen
         lines.append(
-            f"sip: {listen.host} udp {listen.udp_port} tcp {listen.tcp_port}, domain {sip.domain}, "
+            f"sip: {listen.host} udp {listen.udp_port} tcp {listen.tcp_port}"
+            + (f" (workers' own udp from {listen.worker_udp_port})" if listen.worker_udp_port else "")
+            + f", domain {sip.domain}, "
             f"{len(sip.registrar.users)} handset users, registrar auth {'on' if sip.registrar.auth else 'off'}"
         )
         labels = sip.labels

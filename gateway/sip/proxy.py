@@ -213,7 +213,12 @@ class SipProxy:
             restored = await self.stored_registrations.restore(self.location)
             log.info("sip.registrations_restored", users=len(self.location), contacts=restored)
         await self.transports.start(
-            listen.host, listen.udp_port, listen.tcp_port, listen.tls_port, reuse_port=self.reuse_port
+            listen.host,
+            listen.udp_port,
+            listen.tcp_port,
+            listen.tls_port,
+            reuse_port=self.reuse_port,
+            own_udp_port=listen.worker_udp_port,
         )
         self._housekeeping = self.loop.call_later(_HOUSEKEEPING_INTERVAL, self._housekeep)
         log.info(
@@ -222,6 +227,7 @@ class SipProxy:
             udp_port=self.transports.udp_port,
             tcp_port=self.transports.tcp_port,
             tls_port=self.transports.tls_port if self.transports.tls is not None else None,
+            worker_udp_port=self.transports.own_udp_port if self.transports.own_udp is not None else None,
             domain=self.config.domain,
             auth=self.auth is not None,
         )

@@ -472,10 +472,18 @@ class Transports:
         self.own_udp_port = 0
 
     async def start(
-        self, host: str, udp_port: int, tcp_port: int, tls_port: int | None = None, *, reuse_port: bool = False
+        self,
+        host: str,
+        udp_port: int,
+        tcp_port: int,
+        tls_port: int | None = None,
+        *,
+        reuse_port: bool = False,
+        own_udp_port: int = 0,
     ) -> None:
         """Listen; with ``reuse_port`` the ports are shared with sibling worker processes (SO_REUSEPORT:
-        the kernel spreads datagrams and connections over them by a hash of the peer's address)."""
+        the kernel spreads datagrams and connections over them by a hash of the peer's address), and this
+        worker also has a UDP port of its own, ``own_udp_port`` (0: one the system picks)."""
         self.host = host
         if reuse_port:
             # Opened before the shared port: from the first datagram the kernel hands this worker on
@@ -483,7 +491,7 @@ class Transports:
             # answers come back to this worker and not to whichever sibling the kernel's hash picks.
             own = self.own_udp = UdpEndpoint(self.udp.sink)
             own.capture = self.udp.capture
-            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, 0))
+            opened, _ = await self.loop.create_datagram_endpoint(lambda: own, local_addr=(host, own_udp_port))
             self.own_udp_port = int(opened.get_extra_info("sockname")[1])
             # Every answer to what this worker relays arrives here: as large a buffer as the shared port's.
             _enlarge_buffers(opened)

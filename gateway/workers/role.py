@@ -42,6 +42,8 @@ def check_workers(config: GatewayConfig, count: int) -> None:
     for name, port in ports:
         if port == 0:
             errors.append(f"{source}: --workers {count} needs a fixed {name} (0 would give each worker its own)")
+    if config.sip is not None and (first := config.sip.listen.worker_udp_port):
+        errors += _worker_udp_port_errors(source, count, first, config.sip.listen.udp_port)
     if errors:
         raise ConfigError(errors)
 
@@ -56,7 +58,21 @@ def as_worker(config: GatewayConfig, index: int, count: int) -> GatewayConfig:
     capture = config.capture
     if capture is not None:
         capture = replace(capture, pcap=_own_file(capture.pcap, index))
-    return replace(config, events=events, capture=capture, worker=WorkerRole(index, count))
+    sip = config.sip
+    if sip is not None and sip.listen.worker_udp_port:
+        sip = replace(sip, listen=replace(sip.listen, worker_udp_port=sip.listen.worker_udp_port + index))
+    return replace(config, events=events, capture=capture, sip=sip, worker=WorkerRole(index, count))
+
+
+def _worker_udp_port_errors(source: str, count: int, first: int, shared: int) -> list[str]:
+    """Why the workers' own UDP ports ``first`` .. ``first + count - 1`` cannot be, if they cannot."""
+    last = first + count - 1
+    span = f"sip.listen.worker_udp_port {first} gives --workers {count} the ports {first}..{last}"
+    if last > 65535:
+        return [f"{source}: {span}, past 65535"]
+    if first <= shared <= last:
+        return [f"{source}: {span}, which take in sip.listen.udp_port {shared}, the port they share"]
+    return []
 
 
 def _own_file(path: str, index: int) -> str:

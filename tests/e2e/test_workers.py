@@ -54,6 +54,9 @@ def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") ->
     text = text.replace("backend: sqlite", f"backend: {backend}")
     text = text.replace('redis_url: "redis://127.0.0.1:6379/0"', f'redis_url: "{redis_url}"')
     text += f"\nhttp:\n  port: {http_base_port()}\n"
+    # Worker i relays SIP from worker_udp_port + i, the ports a firewall in front of them must let through.
+    listen = f"    tcp_port: {sip_port}\n"
+    text = text.replace(listen, f"{listen}    worker_udp_port: {udp_base_port()}\n", 1)
     path = tmp_path / "gateway.yaml"
     path.write_text(text, encoding="utf-8")
     return path, smpp_port, smsc_port, sip_port
@@ -66,6 +69,24 @@ def http_base_port() -> int:
         with contextlib.suppress(OSError), socket.socket() as probe:
             probe.bind(("127.0.0.1", port + 1))
             return port
+
+
+def udp_base_port() -> int:
+    """A free UDP port whose successor is free too."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", port + 1))
+            return port
+
+
+def worker_udp_ports(workers: Workers) -> tuple[int, int]:
+    """The two workers' own SIP UDP ports, as the test's configuration gives them."""
+    text = workers.path.read_text(encoding="utf-8")
+    first = int(re.findall(r"^    worker_udp_port: (\d+)$", text, re.MULTILINE)[0])
+    return first, first + 1
 
 
 class Workers:
@@ -142,6 +163,8 @@ def test_two_workers_share_the_smpp_port_and_each_binds_to_the_smsc(shared_worke
     assert sorted(e["worker"] for e in started) == [0, 1]
     assert len({e["pid"] for e in started}) == 2
     assert sorted(e["worker"] for e in workers.events("smsc.bound")) == [0, 0, 1, 1]
+    listening = workers.wait_events("sip.listening", 2)
+    assert sorted((e["worker"], e["worker_udp_port"]) for e in listening) == list(enumerate(worker_udp_ports(workers)))
     submit_through(workers, 16)
     # Connections were spread by the kernel (SO_REUSEPORT, a hash of each ESME's address and port):
     # both workers took ESMEs (all 16 on one would happen once in 2**15 runs).
@@ -191,6 +214,7 @@ async def test_a_handset_registered_through_one_worker_is_called_through_either(
                 got = await handset.request("INVITE", invite.call_id, within=30)
                 via = got.headers.get("Via") or ""
                 sent_by = int(re.search(r"SIP/2\.0/UDP 127\.0\.0\.1:(\d+)", via).group(1))  # type: ignore[union-attr]
+                assert sent_by in worker_udp_ports(workers)
                 handset.send(answer(got, 486), sent_by)
                 assert (await trunk.response(invite.call_id, 486, within=30)).status == 486
             finally:

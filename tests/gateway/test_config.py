@@ -106,6 +106,19 @@ def test_shipped_sip_section_loads():
     assert "handset1pw" not in repr(sip)
 
 
+def test_workers_own_udp_port_is_read_and_checked(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text("sip:\n  listen: {udp_port: 5060, worker_udp_port: 5070}\n")
+    sip = load(path).sip
+    assert sip is not None
+    assert sip.listen.worker_udp_port == 5070
+    assert load(ROOT / "config" / "gateway.yaml").sip.listen.worker_udp_port == 0  # type: ignore[union-attr]
+    path.write_text("sip:\n  listen: {udp_port: 5060, worker_udp_port: 65536}\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.errors == [f"{path}:2:45: worker_udp_port: 65536 is not a UDP port (0..65535)"]
+
+
 SIP_BAD = """\
 sip:
   listen: {host: localhost, udp_port: 70000}

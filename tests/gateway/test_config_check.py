@@ -92,6 +92,14 @@ def test_the_shipped_configuration_checks_ok(capsys):
     assert "smsc: 127.0.0.1:2776 as 'afgw', 2 transceiver binds" in out
     assert re.search(r"^  rules: [1-9][0-9]* rules from the shipped packs$", out, re.M)
     assert "store: sqlite" in out
+    assert "  sip: 127.0.0.1 udp 5060 tcp 5060, domain " in out
+
+
+def test_config_check_names_the_workers_own_sip_port(tmp_path, capsys):
+    path = tmp_path / "gateway.yaml"
+    path.write_text("sip:\n  listen: {udp_port: 5060, tcp_port: 5060, worker_udp_port: 5070}\n")
+    assert main(["config", "check", str(path)]) == 0
+    assert "  sip: 127.0.0.1 udp 5060 tcp 5060 (workers' own udp from 5070), domain " in capsys.readouterr().out
 
 
 def test_a_missing_secret_is_an_error_at_its_key(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ The trunk peer binds 127.0.0.2 (a trusted peer in ``sip_config``); handsets bind
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from structlog.testing import capture_logs
@@ -575,6 +576,51 @@ async def test_a_worker_names_its_own_port_for_a_call_that_arrives_while_it_is_s
         assert (await trunk.response(sent.call_id, 200)).status == 200
     finally:
         await proxy.stop()
+
+
+async def test_a_worker_relays_from_the_own_port_its_configuration_gives_and_logs_it(peers):
+    """``sip.listen.worker_udp_port``: the port a firewall in front of the workers must let through is
+    the one configured, named in Via and Record-Route, and said in ``sip.listening``."""
+    trunk, handset = peers
+    own = free_udp_port()
+    config = sip_config(listen=SipListen("127.0.0.1", 0, 0, worker_udp_port=own))
+    proxy = SipProxy(config, loop=asyncio.get_running_loop(), reuse_port=True)
+    gateway_logs.configure("console", "info")
+    try:
+        with capture_logs() as logs:
+            await proxy.start()
+        assert proxy.transports.own_udp_port == own
+        (listening,) = [e for e in logs if e["event"] == "sip.listening"]
+        assert listening["worker_udp_port"] == own
+        await register(handset, proxy.udp_port, "alice")
+        _sent, got = await invite_through(proxy, trunk, handset)
+        assert got.top_via.port == own
+        (rr,) = got.record_routes
+        assert rr.uri.port == own
+    finally:
+        gateway_logs.configure("console", "warning")
+        await proxy.stop()
+
+
+async def test_a_single_process_opens_no_port_of_its_own(peers):
+    """``worker_udp_port`` is for workers: a gateway alone relays from its listening port."""
+    own = free_udp_port()
+    gateway_logs.configure("console", "info")
+    try:
+        with capture_logs() as logs:
+            async with running_proxy(sip_config(listen=SipListen("127.0.0.1", 0, 0, worker_udp_port=own))) as proxy:
+                assert proxy.transports.own_udp is None
+                assert proxy.transports.port("UDP") == proxy.udp_port
+    finally:
+        gateway_logs.configure("console", "warning")
+    (listening,) = [e for e in logs if e["event"] == "sip.listening"]
+    assert listening["worker_udp_port"] is None
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_a_ringing_that_arrives_after_the_answer_is_not_relayed_to_the_caller(peers):

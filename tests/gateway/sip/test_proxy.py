@@ -6,7 +6,6 @@ The trunk peer binds 127.0.0.2 (a trusted peer in ``sip_config``); handsets bind
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from structlog.testing import capture_logs
@@ -16,6 +15,7 @@ from gateway.config import SipListen
 from gateway.inspection import Call, Decision
 from gateway.sip.proxy import SipProxy
 from protocols.sip import Request, Response, StreamParser, is_rfc3261_branch, parse_uri
+from simulator.ports import free_udp_tcp_port
 from tests.e2e.sip_harness import TRUNK_HOST, UdpPeer, answer, register, request, running_proxy, sip_config
 
 
@@ -582,7 +582,7 @@ async def test_a_worker_relays_from_the_own_port_its_configuration_gives_and_log
     """``sip.listen.worker_udp_port``: the port a firewall in front of the workers must let through is
     the one configured, named in Via and Record-Route, and said in ``sip.listening``."""
     trunk, handset = peers
-    own = free_udp_port()
+    own = free_udp_tcp_port()
     config = sip_config(listen=SipListen("127.0.0.1", 0, 0, worker_udp_port=own))
     proxy = SipProxy(config, loop=asyncio.get_running_loop(), reuse_port=True)
     gateway_logs.configure("console", "info")
@@ -604,7 +604,7 @@ async def test_a_worker_relays_from_the_own_port_its_configuration_gives_and_log
 
 async def test_a_single_process_opens_no_port_of_its_own(peers):
     """``worker_udp_port`` is for workers: a gateway alone relays from its listening port."""
-    own = free_udp_port()
+    own = free_udp_tcp_port()
     gateway_logs.configure("console", "info")
     try:
         with capture_logs() as logs:
@@ -615,12 +615,6 @@ async def test_a_single_process_opens_no_port_of_its_own(peers):
         gateway_logs.configure("console", "warning")
     (listening,) = [e for e in logs if e["event"] == "sip.listening"]
     assert listening["worker_udp_port"] is None
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_a_ringing_that_arrives_after_the_answer_is_not_relayed_to_the_caller(peers):

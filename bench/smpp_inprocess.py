@@ -15,16 +15,25 @@ gateway (``callgrind_control``), each is dumped, and the instructions of each pr
 the gateway's own: a figure that does not move with the machine's load (start-up, rule compilation
 included, runs uninstrumented).
 
+With ``--profile``, one direct round and one through the gateway run under cProfile: the gateway's
+own Python-level calls per message (the direct round's subtracted; calls inside compiled modules are not
+seen) and the share of its own profiled time by source file. cProfile's cost per call inflates every
+figure; the shares say where the interpreter spends the relay's time, not how long it takes.
+
     python bench/smpp_inprocess.py [--messages 20000] [--rounds 5] [--rules on|off] [--binds 4]
     valgrind --tool=callgrind --instr-atstart=no python bench/smpp_inprocess.py --callgrind --messages 2000
+    python bench/smpp_inprocess.py --profile --messages 20000 [--rules off]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -85,7 +94,12 @@ async def measure(args: argparse.Namespace, templates: list[bytes]) -> None:
         try:
             for creds, target in ((direct_creds, smsc.port), (gw_creds, port)):
                 await saturate(target, creds, templates, args.window, 2000)  # warm-up
-            await (counted(straight, through) if args.callgrind else timed(args, straight, through))
+            if args.callgrind:
+                await counted(straight, through)
+            elif args.profile:
+                await profiled(straight, through)
+            else:
+                await timed(args, straight, through)
             print(f"refused by the gateway: {refused[-1]} of {args.messages} in the last round")
         finally:
             await gateway.stop()
@@ -137,6 +151,43 @@ async def counted(straight: Round, through: Round) -> None:
         print(f"{name:<40}{value:>12,.0f}")
 
 
+async def profiled(straight: Round, through: Round) -> None:
+    rounds = []
+    for run in (straight, through):
+        profile = cProfile.Profile()
+        profile.enable()
+        n = await run()
+        profile.disable()
+        rounds.append(by_file(pstats.Stats(profile), n))
+    (direct_calls, direct_time), (via_calls, via_time) = rounds
+    own = {name: via_time[name] - direct_time.get(name, 0.0) for name in via_time}
+    total = sum(own.values())
+    calls = sum(via_calls.values()) - sum(direct_calls.values())
+    print(f"the gateway's own Python-level calls per message (cProfile){calls:>12,.1f}")
+    print("share of the gateway's own profiled time, by file")
+    for name, value in sorted(own.items(), key=lambda item: -item[1])[:15]:
+        print(f"{100 * value / total:>6.1f}%  {name}")
+
+
+def by_file(stats: pstats.Stats, n: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Calls and own time per message by source file; C functions under "builtins"."""
+    calls: dict[str, float] = collections.defaultdict(float)
+    times: dict[str, float] = collections.defaultdict(float)
+    for (path, _line, _name), (_cc, count, own_time, _cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        name = "builtins" if path == "~" else _short(path)
+        calls[name] += count / n
+        times[name] += own_time / n
+    return calls, times
+
+
+def _short(path: str) -> str:
+    if path.startswith(str(ROOT)):
+        return str(Path(path).relative_to(ROOT))
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0] + " (installed)"
+    return Path(path).name + " (standard library)"
+
+
 def dump_totals() -> list[int]:
     """The instruction total of each dump of this process so far (callgrind.out.PID.N in the directory)."""
     totals = []
@@ -157,7 +208,9 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--rules", choices=("on", "off"), default="on")
     parser.add_argument("--fraud-share", type=float, default=0.1)
-    parser.add_argument("--callgrind", action="store_true", help="running under callgrind: count instructions")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--callgrind", action="store_true", help="running under callgrind: count instructions")
+    mode.add_argument("--profile", action="store_true", help="calls per message and time by file (cProfile)")
     args = parser.parse_args()
     configure(level="warning")
     templates = corpus_mix(args.fraud_share)[0] if args.rules == "on" else bank_notice(False)

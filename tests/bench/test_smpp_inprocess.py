@@ -53,3 +53,15 @@ def test_callgrind_mode_outside_callgrind_says_how_to_run_it(tmp_path: Path) -> 
     assert done.returncode == 1
     assert "run it under valgrind --tool=callgrind --instr-atstart=no" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_profile_mode_prints_calls_per_message_and_time_by_file() -> None:
+    args = [sys.executable, str(BENCH), "--profile", "--binds", "2", "--messages", "400", "--rules", "off"]
+    text = subprocess.run(args, capture_output=True, text=True, timeout=150, check=True).stdout
+    calls = re.search(r"the gateway's own Python-level calls per message \(cProfile\) +([\d,.]+)\n", text)
+    assert calls is not None, text
+    # Four PDUs a message through two sessions, the proxy's steps, the store and the metrics.
+    assert float(calls[1].replace(",", "")) > 40, text
+    shares = dict((name, float(share)) for share, name in re.findall(r"^ *([\d.]+)%  (\S.*)$", text, re.MULTILINE))
+    assert {"protocols/smpp/session.py", "gateway/smpp/proxy.py", "gateway/smpp/connection.py"} <= set(shares), text
+    assert 0 < sum(shares.values()) <= 100.5

@@ -592,12 +592,13 @@ class SmppProxy:
         ESME's, whose answer is called back. A task takes the rest: a route asked of the shared store,
         the gateway's own receipts (``_deliver``), a decision that waits for the store, a handover to
         another gateway when no bind here can take it."""
-        kind, message_id = _kind_of(pdu)
-        if kind == "receipt":
+        if is_receipt(pdu):
+            kind, message_id = "receipt", receipted_message_id(pdu)
             system_id = self.store.owner_of(message_id, self.clock()) if message_id else None
             if system_id is not None and self.receipt_hook is not None and system_id not in self._account_ids:
                 system_id = None  # perhaps the gateway's own warning flash: the hook is asked in the task
         else:
+            kind, message_id = "mo", None
             system_id = self._mo_route(pdu.destination_addr)
         if system_id is None:
             self._spawn(self._deliver(smsc, pdu))

@@ -56,7 +56,7 @@ def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") ->
     text += f"\nhttp:\n  port: {http_base_port()}\n"
     # Worker i relays SIP from worker_udp_port + i, the ports a firewall in front of them must let through.
     listen = f"    tcp_port: {sip_port}\n"
-    text = text.replace(listen, f"{listen}    worker_udp_port: {udp_base_port()}\n", 1)
+    text = text.replace(listen, f"{listen}    worker_udp_port: {udp_base_port(avoid=sip_port)}\n", 1)
     path = tmp_path / "gateway.yaml"
     path.write_text(text, encoding="utf-8")
     return path, smpp_port, smsc_port, sip_port
@@ -71,12 +71,14 @@ def http_base_port() -> int:
             return port
 
 
-def udp_base_port() -> int:
-    """A free UDP port whose successor is free too."""
+def udp_base_port(*, avoid: int) -> int:
+    """A free UDP port whose successor is free too, neither of them ``avoid``."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
+        if port >= 65535 or avoid in (port, port + 1):
+            continue
         with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", port + 1))
             return port

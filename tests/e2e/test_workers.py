@@ -53,33 +53,27 @@ def workers_config(tmp_path: Path, redis_url: str, *, backend: str = "redis") ->
     smpp_port, smsc_port = (int(p) for p in re.findall(r"^\s+port: (\d+)$", text, re.MULTILINE)[:2])
     text = text.replace("backend: sqlite", f"backend: {backend}")
     text = text.replace('redis_url: "redis://127.0.0.1:6379/0"', f'redis_url: "{redis_url}"')
-    text += f"\nhttp:\n  port: {http_base_port()}\n"
+    # Worker i serves the HTTP endpoint on port + i.
+    text += f"\nhttp:\n  port: {free_port_pair(socket.SOCK_STREAM)}\n"
     # Worker i relays SIP from worker_udp_port + i, the ports a firewall in front of them must let through.
     listen = f"    tcp_port: {sip_port}\n"
-    text = text.replace(listen, f"{listen}    worker_udp_port: {udp_base_port(avoid=sip_port)}\n", 1)
+    text = text.replace(
+        listen, f"{listen}    worker_udp_port: {free_port_pair(socket.SOCK_DGRAM, avoid=sip_port)}\n", 1
+    )
     path = tmp_path / "gateway.yaml"
     path.write_text(text, encoding="utf-8")
     return path, smpp_port, smsc_port, sip_port
 
 
-def http_base_port() -> int:
-    """A free port whose successor is free too: worker i serves the HTTP endpoint on port + i."""
+def free_port_pair(kind: socket.SocketKind, *, avoid: int = 0) -> int:
+    """A free port (TCP or UDP, by ``kind``) whose successor is free too, neither of them ``avoid``."""
     while True:
-        port = free_port()
-        with contextlib.suppress(OSError), socket.socket() as probe:
-            probe.bind(("127.0.0.1", port + 1))
-            return port
-
-
-def udp_base_port(*, avoid: int) -> int:
-    """A free UDP port whose successor is free too, neither of them ``avoid``."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        with socket.socket(socket.AF_INET, kind) as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
         if port >= 65535 or avoid in (port, port + 1):
             continue
-        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, kind) as probe:
             probe.bind(("127.0.0.1", port + 1))
             return port
 
@@ -208,6 +202,7 @@ async def test_a_handset_registered_through_one_worker_is_called_through_either(
         assert registered.status == 200
         # Callers from eight source ports: the kernel hashes them over both workers. The handset answers
         # where each INVITE came from (its Via), the worker that holds the call.
+        own_ports = worker_udp_ports(workers)
         for _ in range(8):
             trunk = await UdpPeer.open(TRUNK_HOST)
             try:
@@ -216,7 +211,7 @@ async def test_a_handset_registered_through_one_worker_is_called_through_either(
                 got = await handset.request("INVITE", invite.call_id, within=30)
                 via = got.headers.get("Via") or ""
                 sent_by = int(re.search(r"SIP/2\.0/UDP 127\.0\.0\.1:(\d+)", via).group(1))  # type: ignore[union-attr]
-                assert sent_by in worker_udp_ports(workers)
+                assert sent_by in own_ports
                 handset.send(answer(got, 486), sent_by)
                 assert (await trunk.response(invite.call_id, 486, within=30)).status == 486
             finally:
